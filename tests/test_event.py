@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import BaseModel
@@ -348,9 +348,6 @@ def test_error_unknown_city_time_zone(tmp_path: Path) -> None:
     assert "timezone: unknown time zone 'Asia/Hebrn'" in message
 
 
-@pytest.mark.xfail(raises=ZoneInfoNotFoundError, strict=True,
-                   reason="bot/event.py Event._tz lets ZoneInfoNotFoundError (a KeyError) escape load_event "
-                          "instead of raising EventFileError; City._tz handles it correctly")
 def test_error_unknown_event_time_zone(tmp_path: Path) -> None:
     path = variant(tmp_path, 'timezone = "Europe/Moscow"\ntz_label', 'timezone = "Europe/Moskow"\ntz_label')
     message = load_error(path)

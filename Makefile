@@ -1,0 +1,45 @@
+# `make run` and `make test` work on a fresh clone with Python 3.11+ and make.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& echo $$p && break; done)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint catalogs catalogs-update check-catalogs bench clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+.env:
+	cp .env.example .env
+
+catalogs: $(STAMP)
+	$(PY) -m tools.catalogs compile
+
+catalogs-update: $(STAMP)
+	$(PY) -m tools.catalogs update
+
+check-catalogs: $(STAMP)
+	$(PY) -m tools.catalogs check
+
+run: $(STAMP) .env catalogs
+	$(PY) -m bot
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+test: $(STAMP) catalogs
+	$(PY) -m ruff check .
+	$(PY) -m tools.catalogs check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) catalogs
+	$(PY) -m bench.reminders
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache locales/*/LC_MESSAGES/*.mo

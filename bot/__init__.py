@@ -1,0 +1,1 @@
+"""delegate-bot: a Telegram assistant for the delegates and organisers of an online conference."""

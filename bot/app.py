@@ -1,0 +1,124 @@
+"""Wiring: settings, event, clock, database, storage, dispatcher and routers in one place."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.event import LANGS, Event, load_event
+from bot.i18n import LocaleMiddleware, make_i18n
+from bot.i18n_marks import N_
+from bot.middlewares import DbSessionMiddleware, ProfileMiddleware
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.fsm import SQLStorage
+
+log = logging.getLogger(__name__)
+
+# The command menu, per language (setMyCommands with language_code at start-up).
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", N_("Register or see where you are")),
+    ("program", N_("The program in your time zone")),
+    ("now", N_("What is on now and next")),
+    ("profile", N_("Your data: view and edit")),
+    ("reminders", N_("Your reminders")),
+    ("language", N_("Change language")),
+    ("help", N_("What this bot can do")),
+    ("cancel", N_("Stop the current step")),
+    ("forget", N_("Delete your data")),
+)
+
+
+@dataclass
+class App:
+    """Everything a running bot shares; handlers receive the parts as keyword arguments."""
+
+    settings: Settings
+    event: Event
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    i18n: I18n
+    storage: BaseStorage
+    dp: Dispatcher
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.storage.close()
+        await self.engine.dispose()
+
+
+def build_routers() -> list[Router]:
+    """Fresh routers in dispatch order: commands that work anywhere first, free text last."""
+    from handlers import admin, common, registration
+
+    return [
+        common.make_router(),
+        admin.make_router(),
+        registration.make_router(),
+        # Free text that no conversation step claimed: keep last.
+        common.make_fallback_router(),
+    ]
+
+
+def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BaseStorage:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+
+        return RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
+    return SQLStorage(sessions)
+
+
+async def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    event: Event | None = None,
+    storage: BaseStorage | None = None,
+    i18n: I18n | None = None,
+) -> App:
+    event = event or load_event(settings.event_file)
+    clock = clock or Clock(settings.clock_start, settings.clock_speed)
+    engine = make_engine(settings.database_url)
+    await migrate(engine)
+    sessions = make_sessionmaker(engine)
+    storage = storage or make_storage(settings, sessions)
+    i18n = i18n or make_i18n()
+
+    dp = Dispatcher(storage=storage)
+    dp.update.outer_middleware(DbSessionMiddleware(sessions))
+    dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
+    dp.update.outer_middleware(LocaleMiddleware(i18n))
+    dp.include_routers(*build_routers())
+    app = App(settings, event, clock, engine, sessions, i18n, storage, dp)
+    # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
+    dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
+    return app
+
+
+def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(token=settings.token or "0:offline", session=session,
+               default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
+
+
+async def set_commands(bot: Bot, i18n: I18n) -> None:
+    """Register the command menu in every language (the default one in English)."""
+    for lang in (None, *LANGS):
+        locale = lang or "en"
+        commands = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in COMMANDS]
+        await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang)

@@ -1,0 +1,319 @@
+"""The event's content as data: loaded from `events/<event>.toml` and validated.
+
+Every fact the bot states about the event comes from this file. Texts exist in every language of
+LANGS; times in the file are local to the event's time zone and become aware UTC datetimes here.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+LANGS: tuple[str, ...] = ("en", "ru", "ko")
+Lang = Literal["en", "ru", "ko"]
+
+
+class EventFileError(Exception):
+    """The event file is invalid: the message names the path, the item and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(_Strict):
+    """One text in every supported language."""
+
+    en: str
+    ru: str
+    ko: str
+
+    @field_validator("en", "ru", "ko")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty")
+        return value.strip()
+
+    def get(self, lang: str) -> str:
+        return getattr(self, lang, None) or self.en
+
+
+class Words(_Strict):
+    """Search keywords per language (synonyms, typos people make, short forms)."""
+
+    en: tuple[str, ...] = ()
+    ru: tuple[str, ...] = ()
+    ko: tuple[str, ...] = ()
+
+    def get(self, lang: str) -> tuple[str, ...]:
+        return getattr(self, lang, ())
+
+    def all(self) -> tuple[str, ...]:
+        return self.en + self.ru + self.ko
+
+
+class Speaker(_Strict):
+    name: Text
+    role: Text
+
+
+class ProgramItem(_Strict):
+    id: str
+    # Local "HH:MM" in the file; `starts`/`ends` are the aware UTC instants (set by Event).
+    start: time
+    end: time
+    kind: Literal["checkin", "ceremony", "session", "meeting", "break", "matchmaking", "quiz", "tour",
+                  "workshop", "concert"]
+    track: str = "main"
+    members_only: bool = False
+    title: Text
+    description: Text | None = None
+    speakers: tuple[Speaker, ...] = ()
+    # Extra lines shown on the card (e.g. the parts of a ceremony), in order.
+    agenda: tuple[Text, ...] = ()
+    # Join instructions; when absent the platform's instructions apply.
+    join: Text | None = None
+    keywords: Words = Words()
+    starts: datetime = datetime.min.replace(tzinfo=UTC)
+    ends: datetime = datetime.min.replace(tzinfo=UTC)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > 24:
+            raise ValueError("id must be 1-24 characters of letters, digits, '-' or '_'")
+        return value
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ends - self.starts
+
+    def is_on(self, instant: datetime) -> bool:
+        return self.starts <= instant < self.ends
+
+
+class FaqEntry(_Strict):
+    id: str
+    question: Text
+    answer: Text
+    keywords: Words = Words()
+    # A program item the answer is about (its card is offered as a button).
+    item: str | None = None
+
+
+class City(_Strict):
+    id: str
+    name: Text
+    country: Text
+    timezone: str
+    # Other spellings people type ("Hanoi", "Ханой", "Beyoğlu").
+    aliases: tuple[str, ...] = ()
+    excom: bool = False
+    # Which seed documents list the city as an EXCOM member (they differ; both facts are kept).
+    excom_sources: tuple[str, ...] = ()
+    regional_office: Text | None = None
+    facts: tuple[Text, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class Platform(_Strict):
+    name: str
+    capacity: int
+    description: Text
+    join: Text
+
+
+class Registration(_Strict):
+    deadline: datetime
+    url: str
+    free: bool = True
+    text: Text
+
+    @field_validator("deadline")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("deadline needs a UTC offset")
+        return value.astimezone(UTC)
+
+
+class Matchmaking(_Strict):
+    availability_deadline: datetime
+    schedule_deadline: datetime
+    item: str
+    description: Text
+    steps: tuple[Text, ...]
+    overflow: Text
+
+    @field_validator("availability_deadline", "schedule_deadline")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("deadline needs a UTC offset")
+        return value.astimezone(UTC)
+
+
+class Contact(_Strict):
+    name: Text
+    email: str
+    phone: str
+    languages: Text
+
+
+class Wego(_Strict):
+    name: Text
+    about: Text
+    vision: Text
+    president: Text
+    excom: Text
+    members_note: Text
+
+
+class Event(_Strict):
+    id: str
+    name: Text
+    theme: Text
+    host: Text
+    about: Text
+    date: date
+    timezone: str
+    tz_label: str
+    website: str
+    closing: Text
+    platform: Platform
+    registration: Registration
+    matchmaking: Matchmaking
+    contact: Contact
+    wego: Wego
+    program: tuple[ProgramItem, ...] = Field(min_length=1)
+    faq: tuple[FaqEntry, ...] = ()
+    cities: tuple[City, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Event:
+        tz = ZoneInfo(self.timezone)
+        items = []
+        for item in self.program:
+            starts = datetime.combine(self.date, item.start, tz).astimezone(UTC)
+            ends = datetime.combine(self.date, item.end, tz).astimezone(UTC)
+            if ends <= starts:
+                raise ValueError(f"program item {item.id!r}: end {item.end:%H:%M} is not after start "
+                                 f"{item.start:%H:%M}")
+            items.append(item.model_copy(update={"starts": starts, "ends": ends}))
+        items.sort(key=lambda i: (i.starts, i.track != "main", i.id))
+        object.__setattr__(self, "program", tuple(items))
+        _unique("program item", [i.id for i in self.program])
+        _unique("faq entry", [f.id for f in self.faq])
+        _unique("city", [c.id for c in self.cities])
+        ids = {i.id for i in self.program}
+        for f in self.faq:
+            if f.item and f.item not in ids:
+                raise ValueError(f"faq entry {f.id!r}: unknown program item {f.item!r}")
+        if self.matchmaking.item not in ids:
+            raise ValueError(f"matchmaking: unknown program item {self.matchmaking.item!r}")
+        return self
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def starts(self) -> datetime:
+        return self.program[0].starts
+
+    @property
+    def ends(self) -> datetime:
+        return max(i.ends for i in self.program)
+
+    def item(self, item_id: str) -> ProgramItem | None:
+        return next((i for i in self.program if i.id == item_id), None)
+
+    def city(self, city_id: str) -> City | None:
+        return next((c for c in self.cities if c.id == city_id), None)
+
+    def now_on(self, instant: datetime) -> list[ProgramItem]:
+        """Every item running at `instant` (parallel tracks included)."""
+        return [i for i in self.program if i.is_on(instant)]
+
+    def up_next(self, instant: datetime) -> list[ProgramItem]:
+        """The items with the earliest start after `instant` (several when they run in parallel)."""
+        later = [i for i in self.program if i.starts > instant]
+        if not later:
+            return []
+        first = min(i.starts for i in later)
+        return [i for i in later if i.starts == first]
+
+    def registration_open(self, instant: datetime) -> bool:
+        return instant <= self.registration.deadline
+
+    @property
+    def excom_cities(self) -> list[City]:
+        return [c for c in self.cities if c.excom]
+
+
+def _unique(what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            raise ValueError(f"duplicate {what} id {i!r}")
+        seen.add(i)
+
+
+def _describe(loc: tuple[int | str, ...], raw: dict) -> str:
+    """Turn a pydantic location into "program[3] 'opening' > title > ko"."""
+    parts: list[str] = []
+    node: object = raw
+    for key in loc:
+        if isinstance(key, int):
+            parts[-1] = f"{parts[-1]}[{key}]" if parts else f"[{key}]"
+            if isinstance(node, list) and key < len(node):
+                node = node[key]
+                if isinstance(node, dict) and "id" in node:
+                    parts[-1] += f" {node['id']!r}"
+            continue
+        parts.append(str(key))
+        node = node.get(key) if isinstance(node, dict) else None
+    return " > ".join(parts) or "event"
+
+
+def load_event(path: str | Path) -> Event:
+    """Load and validate an event file; raise EventFileError naming the path, item and problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EventFileError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EventFileError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Event.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = _describe(tuple(err["loc"]), raw)
+        msg = err["msg"].removeprefix("Value error, ")
+        raise EventFileError(f"{path}: {where}: {msg}") from None

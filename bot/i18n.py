@@ -1,0 +1,84 @@
+"""Localisation: the gettext catalogs (via aiogram's I18n) and how a reader's language is chosen."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiogram.types import TelegramObject, User
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n.middleware import I18nMiddleware
+
+from bot.event import LANGS
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "ko": "한국어"}
+
+
+def make_i18n(path: Path = LOCALES_DIR) -> I18n:
+    return I18n(path=path, default_locale="en", domain="messages")
+
+
+def telegram_language(user: User | None) -> str:
+    """Map Telegram's language_code ("ru", "ko-KR", "en-GB", "de") to a supported language."""
+    code = (user.language_code or "") if user else ""
+    base = code.split("-")[0].lower()
+    return base if base in LANGS else "en"
+
+
+def detect_language(text: str, fallback: str) -> str:
+    """The language a message is written in, by script: Hangul is Korean, Cyrillic is Russian.
+
+    Latin text with no other script is English; anything else (digits, emoji) keeps the fallback.
+    """
+    hangul = cyrillic = latin = 0
+    for ch in text:
+        o = ord(ch)
+        if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
+            hangul += 1
+        elif 0x0400 <= o <= 0x04FF:
+            cyrillic += 1
+        elif ch.isascii() and ch.isalpha():
+            latin += 1
+    if hangul and hangul >= cyrillic:
+        return "ko"
+    if cyrillic:
+        return "ru"
+    if latin >= 2:
+        return "en"
+    return fallback
+
+
+def translate(i18n: I18n, lang: str, message: str, **params: Any) -> str:
+    """Translate outside a handler (reminders, broadcasts), filling placeholders."""
+    text = i18n.gettext(message, locale=lang)
+    return text.format(**params) if params else text
+
+
+class LocaleMiddleware(I18nMiddleware):
+    """The reader's language: their profile, else their choice during registration, else Telegram's."""
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        profile = data.get("profile")
+        if profile is not None:
+            return str(profile.language)
+        state = data.get("state")
+        if state is not None:
+            lang = (await state.get_data()).get("lang")
+            if lang in LANGS:
+                return str(lang)
+        return telegram_language(data.get("event_from_user"))
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        lang = await self.get_locale(event=event, data=data)
+        data["lang"] = lang
+        data["i18n"] = self.i18n
+        data["i18n_middleware"] = self
+        with self.i18n.context(), self.i18n.use_locale(lang):
+            return await handler(event, data)

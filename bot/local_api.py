@@ -1,0 +1,264 @@
+"""An in-process Bot API: an aiogram session that answers requests itself, without a network.
+
+The offline terminal chat prints what it receives; tests read what it recorded. It answers the way
+Telegram does (full JSON envelopes parsed by aiogram's own response models), so handlers run exactly as
+they would against the real API. A method it does not know fails loudly instead of passing silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import InputFile
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+BOT_USER = {"id": 42, "is_bot": True, "first_name": "Delegate Bot", "username": "delegate_test_bot"}
+SEND_METHODS = {"sendMessage", "sendDocument"}
+
+
+class UnexpectedRequest(AssertionError):
+    """The bot called a Bot API method this fake does not implement."""
+
+
+@dataclass
+class Request:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def chat_id(self) -> int | None:
+        cid = self.params.get("chat_id")
+        return int(cid) if cid is not None else None
+
+    @property
+    def text(self) -> str:
+        return str(self.params.get("text") or self.params.get("caption") or "")
+
+    @property
+    def buttons(self) -> list[tuple[str, str | None]]:
+        """Inline buttons as (text, callback_data or url), row by row."""
+        markup = self.params.get("reply_markup") or {}
+        rows = markup.get("inline_keyboard") or []
+        return [(b["text"], b.get("callback_data") or b.get("url")) for row in rows for b in row]
+
+    @property
+    def keyboard(self) -> list[str]:
+        """Reply-keyboard buttons' texts."""
+        markup = self.params.get("reply_markup") or {}
+        return [b["text"] if isinstance(b, dict) else str(b) for row in markup.get("keyboard") or [] for b in row]
+
+
+@dataclass
+class Fault:
+    method: str
+    chat_id: int | None
+    status: int
+    description: str
+    retry_after: int | None
+    times: int
+
+
+class LocalSession(BaseSession):
+    """Answers Bot API calls in process; `on_request` sees every call (the terminal chat prints them)."""
+
+    def __init__(self, on_request: Callable[[Request], None] | None = None) -> None:
+        super().__init__()
+        self.requests: list[Request] = []
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.on_request = on_request
+        self._next_message_id = 1000
+        self._faults: list[Fault] = []
+        self.blocked: set[int] = set()
+        self.commands: dict[str, list[dict[str, Any]]] = {}
+
+    # -- test helpers ------------------------------------------------------------------------------
+
+    def fail_next(self, method: str = "sendMessage", *, chat_id: int | None = None, status: int = 429,
+                  description: str | None = None, retry_after: int | None = None, times: int = 1) -> None:
+        default = {429: "Too Many Requests: retry after {n}", 403: "Forbidden: bot was blocked by the user",
+                   400: "Bad Request: chat not found", 500: "Internal Server Error", 502: "Bad Gateway"}
+        desc = description or default.get(status, "Error").format(n=retry_after or 1)
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        self._faults.append(Fault(method, chat_id, status, desc, retry_after, times))
+
+    def sent(self, chat_id: int | None = None, method: str | None = None) -> list[Request]:
+        return [r for r in self.requests
+                if (method is None or r.method == method) and (chat_id is None or r.chat_id == chat_id)
+                and r.method not in ("answerCallbackQuery", "setMyCommands", "deleteWebhook", "getMe")]
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+    # -- BaseSession ---------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        return None
+
+    async def stream_content(self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
+                             chunk_size: int = 65536, raise_for_status: bool = True
+                             ) -> AsyncGenerator[bytes, None]:
+        raise UnexpectedRequest("stream_content is not supported offline")
+        yield b""  # pragma: no cover
+
+    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+                           ) -> TelegramType:
+        name = method.__api_method__
+        files: dict[str, InputFile] = {}
+        params: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False).items():
+            prepared = self.prepare_value(value, bot=bot, files=files)
+            if prepared is None or prepared == "":
+                continue
+            if isinstance(prepared, str) and prepared[:1] in "[{":
+                with contextlib.suppress(ValueError):
+                    prepared = json.loads(prepared)
+            params[key] = prepared
+        raw_files = {}
+        for key, f in files.items():
+            raw_files[key] = b"".join([chunk async for chunk in f.read(bot)])
+        request = Request(name, params, raw_files)
+        status, payload = self._answer(request)
+        if status == 200:
+            self.requests.append(request)
+            if self.on_request:
+                self.on_request(request)
+        response = self.check_response(bot, method, status, json.dumps(payload))
+        return response.result  # type: ignore[return-value]
+
+    # -- the fake API --------------------------------------------------------------------------------
+
+    def _fault_for(self, request: Request) -> Fault | None:
+        for fault in self._faults:
+            if fault.method == request.method and fault.chat_id in (None, request.chat_id):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def _message(self, chat_id: int, **extra: Any) -> dict[str, Any]:
+        self._next_message_id += 1
+        msg = {"message_id": self._next_message_id, "date": int(time.time()),
+               "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER, **extra}
+        self.messages[self._next_message_id] = msg
+        return msg
+
+    def _answer(self, r: Request) -> tuple[int, dict[str, Any]]:
+        fault = self._fault_for(r)
+        if fault is None and r.method in SEND_METHODS and r.chat_id in self.blocked:
+            fault = Fault(r.method, r.chat_id, 403, "Forbidden: bot was blocked by the user", None, 1)
+        if fault is not None:
+            body: dict[str, Any] = {"ok": False, "error_code": fault.status, "description": fault.description}
+            if fault.retry_after:
+                body["parameters"] = {"retry_after": fault.retry_after}
+            return fault.status, body
+        p = r.params
+        ok: Callable[[Any], tuple[int, dict[str, Any]]] = lambda result: (200, {"ok": True, "result": result})  # noqa: E731
+        match r.method:
+            case "getMe":
+                return ok(BOT_USER)
+            case "deleteWebhook" | "answerCallbackQuery" | "sendChatAction" | "deleteMessage":
+                return ok(True)
+            case "setMyCommands":
+                self.commands[str(p.get("language_code", ""))] = list(p.get("commands") or [])
+                return ok(True)
+            case "sendMessage":
+                if not str(p.get("text", "")).strip():
+                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
+                extra = {"text": p["text"]}
+                if isinstance(p.get("reply_markup"), dict) and "inline_keyboard" in p["reply_markup"]:
+                    extra["reply_markup"] = p["reply_markup"]
+                return ok(self._message(int(p["chat_id"]), **extra))
+            case "sendDocument":
+                name = next(iter(r.files), "file")
+                doc = {"file_id": f"doc{self._next_message_id}", "file_unique_id": "u", "file_name": name}
+                return ok(self._message(int(p["chat_id"]), document=doc, caption=p.get("caption")))
+            case "editMessageText" | "editMessageReplyMarkup":
+                msg = self.messages.get(int(p.get("message_id", 0)))
+                if msg is None:
+                    return 400, {"ok": False, "error_code": 400,
+                                 "description": "Bad Request: message to edit not found"}
+                if "text" in p:
+                    msg["text"] = p["text"]
+                if isinstance(p.get("reply_markup"), dict):
+                    msg["reply_markup"] = p["reply_markup"]
+                else:
+                    msg.pop("reply_markup", None)
+                return ok(msg)
+        raise UnexpectedRequest(f"the bot called {r.method} with {p}: not implemented by the local API")
+
+
+class UpdateFactory:
+    """Builds the raw updates a person's actions produce (for the terminal chat and for tests)."""
+
+    def __init__(self) -> None:
+        self._update_id = 0
+        self._message_id = 0
+
+    def _base(self, user_id: int, language_code: str | None, first_name: str) -> dict[str, Any]:
+        self._message_id += 1
+        user = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if language_code:
+            user["language_code"] = language_code
+        return {"message_id": self._message_id, "date": int(time.time()),
+                "chat": {"id": user_id, "type": "private", "first_name": first_name}, "from": user}
+
+    def _wrap(self, **payload: Any) -> dict[str, Any]:
+        self._update_id += 1
+        return {"update_id": self._update_id, **payload}
+
+    def text(self, user_id: int, text: str, *, language_code: str | None = "en", first_name: str = "Alex"
+             ) -> dict[str, Any]:
+        msg = self._base(user_id, language_code, first_name)
+        msg["text"] = text
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            msg["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self._wrap(message=msg)
+
+    def location(self, user_id: int, latitude: float, longitude: float, *, language_code: str | None = "en"
+                 ) -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex")
+        msg["location"] = {"latitude": latitude, "longitude": longitude}
+        return self._wrap(message=msg)
+
+    def sticker(self, user_id: int, *, language_code: str | None = "en") -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex")
+        msg["sticker"] = {"file_id": "stk", "file_unique_id": "stk1", "type": "regular", "width": 512,
+                          "height": 512, "is_animated": False, "is_video": False}
+        return self._wrap(message=msg)
+
+    def photo(self, user_id: int, *, language_code: str | None = "en") -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex")
+        msg["photo"] = [{"file_id": "ph", "file_unique_id": "ph1", "width": 90, "height": 90}]
+        return self._wrap(message=msg)
+
+    def voice(self, user_id: int, *, language_code: str | None = "en") -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex")
+        msg["voice"] = {"file_id": "vc", "file_unique_id": "vc1", "duration": 3}
+        return self._wrap(message=msg)
+
+    def callback(self, user_id: int, data: str, message: dict[str, Any] | None = None, *,
+                 language_code: str | None = "en") -> dict[str, Any]:
+        """A press on a button of `message` (a message the bot sent, as the local API stored it)."""
+        user = {"id": user_id, "is_bot": False, "first_name": "Alex"}
+        if language_code:
+            user["language_code"] = language_code
+        msg = message or {"message_id": 1, "date": int(time.time()),
+                          "chat": {"id": user_id, "type": "private"}, "from": BOT_USER, "text": "…"}
+        self._update_id += 1
+        return {"update_id": self._update_id,
+                "callback_query": {"id": f"cb{self._update_id}", "from": user, "chat_instance": "ci",
+                                   "message": msg, "data": data}}

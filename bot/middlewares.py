@@ -1,0 +1,57 @@
+"""Outer middlewares: one database session (and one commit) per update, the reader's profile."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.types import TelegramObject, User
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.fsm import CURRENT_SESSION
+from storage.repo import Delegates
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """Open a session for the update; commit when the handler returns, roll back when it raises."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        async with self.sessions() as session:
+            data["db"] = session
+            token = CURRENT_SESSION.set(session)
+            try:
+                result = await handler(event, data)
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                CURRENT_SESSION.reset(token)
+            await session.commit()
+            return result
+
+
+class ProfileMiddleware(BaseMiddleware):
+    """Load the reader's profile (None when not registered) and whether they are an organiser."""
+
+    def __init__(self, admin_ids: frozenset[int]) -> None:
+        self.admin_ids = admin_ids
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        data["profile"] = await Delegates(data["db"]).get(user.id) if user else None
+        data["is_admin"] = bool(user and user.id in self.admin_ids)
+        return await handler(event, data)

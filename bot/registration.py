@@ -1,0 +1,177 @@
+"""Registration rules, free of Telegram: the steps, validation of each answer, who may register.
+
+Messages are English msgids marked with N_ and translated where they are shown.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.event import LANGS, Event
+from bot.i18n_marks import N_
+from bot.timezones import normalize
+
+PARTICIPANT_TYPES: tuple[str, ...] = ("excom", "wego_member", "local_gov", "partner", "institution", "other")
+# Local governments are asked whether they are available for matchmaking meetings.
+LOCAL_GOVERNMENTS = frozenset({"excom", "wego_member", "local_gov"})
+
+PARTICIPANT_LABELS: dict[str, str] = {
+    "excom": N_("EXCOM member city"),
+    "wego_member": N_("WeGO member"),
+    "local_gov": N_("Other local government"),
+    "partner": N_("Partner or sponsor company"),
+    "institution": N_("Institution"),
+    "other": N_("Other"),
+}
+
+# The order of the conversation. "matchmaking" is skipped for non-local-governments.
+STEPS: tuple[str, ...] = (
+    "language", "full_name", "position", "organisation", "city", "participant_type", "email",
+    "timezone", "matchmaking", "consent",
+)
+# Fields a person can change afterwards (from the summary or /profile).
+EDITABLE: tuple[str, ...] = (
+    "full_name", "position", "organisation", "city", "participant_type", "email", "timezone",
+    "matchmaking", "language",
+)
+FIELD_LABELS: dict[str, str] = {
+    "language": N_("Language"),
+    "full_name": N_("Full name"),
+    "position": N_("Position"),
+    "organisation": N_("Organisation"),
+    "city": N_("City and country"),
+    "participant_type": N_("Participant type"),
+    "email": N_("E-mail"),
+    "timezone": N_("Time zone"),
+    "matchmaking": N_("Matchmaking"),
+}
+
+TEXT_LIMITS = (2, 100)
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                    r"[A-Za-z]{2,63}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InputError(Exception):
+    """An answer that cannot be accepted. `message` is an English msgid; `params` fill its placeholders."""
+
+    def __init__(self, code: str, message: str, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.params = params
+
+
+@dataclass
+class Profile:
+    """A delegate's data as the services see it (no ORM row crosses into handlers)."""
+
+    user_id: int
+    language: str
+    full_name: str
+    position: str
+    organisation: str
+    city: str
+    country: str
+    participant_type: str
+    email: str
+    timezone: str
+    matchmaking: bool | None
+    city_id: str | None = None
+    username: str | None = None
+    registered_at: datetime | None = None
+    registered_by: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_local_government(self) -> bool:
+        return self.participant_type in LOCAL_GOVERNMENTS
+
+    @property
+    def is_excom(self) -> bool:
+        return self.participant_type == "excom"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def clean_text(value: str | None, *, what: str = "text") -> str:
+    """A name, position or organisation: 2-100 characters after trimming, one line."""
+    if value is None:
+        raise InputError("not_text", N_("Please answer with text."))
+    value = " ".join(_CONTROL.sub(" ", value).split())
+    low, high = TEXT_LIMITS
+    if len(value) < low:
+        raise InputError("too_short", N_("That is too short: please use at least {min} characters."), min=low)
+    if len(value) > high:
+        raise InputError("too_long", N_("That is too long: please use at most {max} characters "
+                                        "(you sent {length})."), max=high, length=len(value))
+    if value.startswith("/"):
+        raise InputError("command", N_("That looks like a command. Please type your answer as text."))
+    if not any(c.isalpha() for c in value):
+        raise InputError("no_letters", N_("Please use letters, not only digits or symbols."))
+    return value
+
+
+def clean_email(value: str | None) -> str:
+    if value is None:
+        raise InputError("not_text", N_("Please answer with text."))
+    value = value.strip().strip("<>").strip()
+    if " " in value or not _EMAIL.match(value) or len(value) > 254 or ".." in value:
+        raise InputError("bad_email", N_("“{value}” does not look like an e-mail address. Please type it as "
+                                         "name@example.org."), value=value[:60])
+    local, domain = value.rsplit("@", 1)
+    return f"{local}@{domain.lower()}"
+
+
+def split_city(value: str) -> tuple[str, str]:
+    """"Seoul, Republic of Korea" -> ("Seoul", "Republic of Korea"); the country may be missing."""
+    value = clean_text(value)
+    for sep in (",", ";", " / ", " - ", " — "):
+        if sep in value:
+            city, country = value.split(sep, 1)
+            return city.strip(), country.strip()
+    return value, ""
+
+
+def match_city(event: Event, city: str) -> str | None:
+    """The id of the event city the person named (any language or alias), or None."""
+    key = normalize(city)
+    for c in event.cities:
+        names = (c.id, c.name.en, c.name.ru, c.name.ko, *c.aliases)
+        if key in {normalize(n) for n in names}:
+            return c.id
+    return None
+
+
+def next_step(answers: dict[str, Any], after: str | None = None) -> str | None:
+    """The first step after `after` that is still to be asked (None: all asked, show the summary)."""
+    start = STEPS.index(after) + 1 if after else 0
+    for step in STEPS[start:]:
+        if step == "matchmaking" and answers.get("participant_type") not in LOCAL_GOVERNMENTS:
+            continue
+        if step not in answers:
+            return step
+    return None
+
+
+def step_number(step: str, answers: dict[str, Any]) -> tuple[int, int]:
+    """(n, total) for "Step n of total", counting matchmaking only when it is asked."""
+    # Until the participant type is known, count the matchmaking question in.
+    ptype = answers.get("participant_type")
+    steps = [s for s in STEPS if s != "matchmaking" or ptype is None or ptype in LOCAL_GOVERNMENTS]
+    return (steps.index(step) + 1 if step in steps else len(steps)), len(steps)
+
+
+def check_language(lang: str) -> str:
+    if lang not in LANGS:
+        raise InputError("bad_language", N_("Please choose one of the languages offered."))
+    return lang
+
+
+def registration_open(event: Event, now: datetime, *, is_admin: bool, has_pass: bool) -> bool:
+    """Registration closes at the deadline; organisers and people they let in may still register."""
+    return is_admin or has_pass or event.registration_open(now)

@@ -1,0 +1,1 @@
+"""One aiogram router per feature; handlers are thin and call services in `bot/`."""

@@ -1,0 +1,141 @@
+"""Commands that work anywhere (/help, /language, /cancel), the last-resort fallback and the error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.filters import Command, ExceptionTypeFilter, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, ErrorEvent, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import registration as reg
+from bot.clock import Clock
+from bot.event import Event
+from bot.i18n import LANGUAGE_NAMES
+from bot.registration import Profile
+from handlers import registration as reg_handlers
+from handlers.ui import LangCb, esc, language_keyboard
+from storage.repo import Delegates
+
+log = logging.getLogger(__name__)
+
+
+def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
+    lines = [
+        _("I am the assistant of {event}. What I can do:").format(event=esc(conf.name.get(lang))),
+        "",
+        _("/start — register for the event (or continue your registration)") if not registered else
+        _("/profile — see and change your data"),
+        _("/program — the program in your time zone"),
+        _("/now — what is on now and what comes next"),
+        _("/reminders — reminders before the sessions you follow"),
+        _("/language — change the language (English, Русский, 한국어)"),
+        _("/forget — delete your data"),
+        _("/cancel — stop the current step"),
+        "",
+        _("You can also just ask a question, for example “When is the quiz?”."),
+        _("Contact: {name}, {email}").format(name=esc(conf.contact.name.get(lang)), email=esc(conf.contact.email)),
+    ]
+    if is_admin:
+        lines += ["", _("Organiser commands: /admit &lt;user id&gt; lets a person register after the deadline.")]
+    return "\n".join(lines)
+
+
+async def on_help(message: Message, state: FSMContext, conf: Event, lang: str, profile: Profile | None,
+                  is_admin: bool) -> None:
+    """/help: what the bot can do; in the middle of a step, the step's question follows."""
+    await message.answer(help_text(conf, lang, profile is not None, is_admin))
+    await reg_handlers.reprompt(message, state, conf, note=_("Your registration is waiting for this answer:"))
+
+
+async def on_language(message: Message) -> None:
+    """/language: offer the three languages."""
+    await message.answer(_("Choose your language:"), reply_markup=language_keyboard())
+
+
+async def on_language_set(query: CallbackQuery, callback_data: LangCb, state: FSMContext, conf: Event,
+                          clock: Clock, db: AsyncSession, i18n: I18n, profile: Profile | None) -> None:
+    """A language button outside the registration's language step: switch at once."""
+    lang = callback_data.code
+    if lang not in LANGUAGE_NAMES:
+        await query.answer(_("This button is no longer active."))
+        return
+    if profile is not None:
+        await Delegates(db).update_fields(profile.user_id, clock.now(), language=lang)
+    else:
+        await state.update_data(lang=lang)
+        answers = (await state.get_data()).get("answers")
+        if answers is not None:
+            await state.update_data(answers={**answers, "language": lang})
+    await query.answer()
+    assert isinstance(query.message, Message)
+    with i18n.use_locale(lang):
+        await query.message.edit_text(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
+        await reg_handlers.reprompt(query.message, state, conf)
+
+
+async def on_cancel(message: Message, state: FSMContext, profile: Profile | None) -> None:
+    """/cancel: leave the current step; registration answers are kept so /start resumes."""
+    current = await state.get_state()
+    if current is None:
+        await message.answer(_("There is nothing to cancel."), reply_markup=ReplyKeyboardRemove())
+        return
+    data = await state.get_data()
+    await state.set_state(None)
+    if data.get("mode") == "profile" or profile is not None:
+        await state.set_data({})
+        await message.answer(_("Cancelled. Your data is unchanged."), reply_markup=ReplyKeyboardRemove())
+        return
+    given = len([k for k in data.get("answers", {}) if k in reg.STEPS])
+    await state.set_data({k: v for k, v in data.items() if k in ("lang", "answers", "started_at")})
+    await message.answer(_("Registration paused. Your {n} answers are kept: send /start to continue where you "
+                           "left off.").format(n=given), reply_markup=ReplyKeyboardRemove())
+
+
+async def on_unhandled_text(message: Message, conf: Event, lang: str, profile: Profile | None,
+                            is_admin: bool) -> None:
+    """Anything no feature claimed: say what the bot can do instead of staying silent."""
+    await message.answer(_("Sorry, I did not understand that.") + "\n\n"
+                         + help_text(conf, lang, profile is not None, is_admin))
+
+
+async def on_unhandled_callback(query: CallbackQuery) -> None:
+    """A button no handler knows (an old message, a forged payload)."""
+    await query.answer(_("This button is no longer active."), show_alert=False)
+
+
+async def on_error(error: ErrorEvent, i18n: I18n, lang: str = "en") -> bool:
+    """Log the failure and tell the person, in their language, instead of going silent."""
+    log.error("update %s failed", error.update.update_id, exc_info=error.exception)
+    with i18n.context(), i18n.use_locale(lang):
+        text = _("Sorry, something went wrong on my side. Please try again; your answers so far are kept.")
+    update = error.update
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(text, show_alert=True)
+        elif update.message is not None:
+            await update.message.answer(text)
+    except Exception:  # the report itself failing must not hide the original error
+        log.exception("could not report the error to the user")
+    return True
+
+
+def make_router() -> Router:
+    router = Router(name="common")
+    router.message.register(on_help, Command("help"))
+    router.message.register(on_language, Command("language"))
+    router.message.register(on_cancel, Command("cancel"))
+    router.callback_query.register(on_language_set, LangCb.filter(), ~StateFilter(reg_handlers.Reg.language))
+    router.errors.register(on_error, ExceptionTypeFilter(Exception))
+    return router
+
+
+def make_fallback_router() -> Router:
+    router = Router(name="fallback")
+    router.message.register(on_unhandled_text)
+    router.callback_query.register(on_unhandled_callback)
+    return router

@@ -1,0 +1,92 @@
+"""SQLAlchemy models. Every instant is stored in UTC (timezone-aware columns)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, MetaData, String, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime in, an aware UTC datetime out (SQLite drops the offset otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Delegate(Base):
+    """A registered person. A row exists only after they consented and confirmed."""
+
+    __tablename__ = "delegates"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    language: Mapped[str] = mapped_column(String(8))
+    full_name: Mapped[str] = mapped_column(String(100))
+    position: Mapped[str] = mapped_column(String(100))
+    organisation: Mapped[str] = mapped_column(String(100))
+    city: Mapped[str] = mapped_column(String(100))
+    country: Mapped[str] = mapped_column(String(100))
+    # The EXCOM city from the event file the person represents, when recognised.
+    city_id: Mapped[str | None] = mapped_column(String(32))
+    participant_type: Mapped[str] = mapped_column(String(24))
+    email: Mapped[str] = mapped_column(String(254))
+    timezone: Mapped[str] = mapped_column(String(64))
+    matchmaking: Mapped[bool | None] = mapped_column(Boolean)
+    consent_at: Mapped[datetime]
+    registered_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    # Set when an organiser registered the person on their behalf.
+    registered_by: Mapped[int | None] = mapped_column(BigInteger)
+    username: Mapped[str | None] = mapped_column(String(64))
+    # Telegram answered 403: the person blocked the bot; nothing more is sent to them.
+    blocked_at: Mapped[datetime | None]
+
+
+class FsmRecord(Base):
+    """Conversation state (aiogram FSM) that survives a restart."""
+
+    __tablename__ = "fsm_state"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime]
+
+
+class LatePass(Base):
+    """An organiser let this Telegram user register after the deadline."""
+
+    __tablename__ = "late_passes"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    granted_by: Mapped[int] = mapped_column(BigInteger)
+    granted_at: Mapped[datetime]

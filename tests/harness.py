@@ -1,0 +1,93 @@
+"""A bot wired as in production, fed updates through the real Dispatcher, answering through LocalSession."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiogram.fsm.storage.base import BaseStorage
+
+from bot.app import App, build_app, make_bot
+from bot.clock import FrozenClock
+from bot.config import Settings
+from bot.local_api import LocalSession, Request, UpdateFactory
+
+# 1 Nov 2020 10:00 GMT+3: registration open, the event ahead (what a fresh clone rehearses).
+REHEARSAL_START = datetime.fromisoformat("2020-11-01T10:00:00+03:00")
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "bot_token": None,
+        "redis_url": None,
+        "admin_ids": "999",
+        "clock_start": None,
+        "clock_speed": 1,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Harness:
+    def __init__(self, app: App, clock: FrozenClock) -> None:
+        self.app = app
+        self.clock = clock
+        self.session = LocalSession()
+        self.bot = make_bot(app.settings, self.session)
+        self.updates = UpdateFactory()
+        self.lang: dict[int, str | None] = {}
+
+    @classmethod
+    async def create(cls, settings: Settings, *, at: datetime = REHEARSAL_START,
+                     storage: BaseStorage | None = None) -> Harness:
+        clock = FrozenClock(at)
+        app = await build_app(settings, clock=clock, storage=storage)
+        return cls(app, clock)
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+        await self.app.close()
+
+    async def feed(self, update: dict[str, Any]) -> list[Request]:
+        before = len(self.session.requests)
+        await self.app.dp.feed_raw_update(self.bot, update)
+        return self.session.requests[before:]
+
+    async def send(self, user_id: int, text: str, *, lang: str | None = "en") -> list[Request]:
+        """The person types `text`; returns the bot's calls in answer."""
+        return await self.feed(self.updates.text(user_id, text, language_code=lang))
+
+    def _message_with(self, user_id: int, label: str) -> tuple[dict[str, Any], str]:
+        for msg in reversed(list(self.session.messages.values())):
+            if msg["chat"]["id"] != user_id:
+                continue
+            for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
+                for b in row:
+                    if label == b["text"] or label in b["text"]:
+                        return msg, b["callback_data"]
+        raise AssertionError(f"no button {label!r} in the messages to {user_id}: {self.buttons(user_id)}")
+
+    async def press(self, user_id: int, label: str, *, lang: str | None = "en") -> list[Request]:
+        """Press the newest button whose text contains `label`."""
+        msg, data = self._message_with(user_id, label)
+        return await self.feed(self.updates.callback(user_id, data, msg, language_code=lang))
+
+    async def press_data(self, user_id: int, data: str, *, lang: str | None = "en") -> list[Request]:
+        """Send a callback with arbitrary data (a stale or forged button)."""
+        return await self.feed(self.updates.callback(user_id, data, language_code=lang))
+
+    def texts(self, user_id: int) -> list[str]:
+        return [r.text for r in self.session.sent(user_id) if r.text]
+
+    def last_text(self, user_id: int) -> str:
+        texts = self.texts(user_id)
+        return texts[-1] if texts else ""
+
+    def buttons(self, user_id: int) -> list[str]:
+        """Texts of the inline buttons of the newest message that has some."""
+        for r in reversed(self.session.sent(user_id)):
+            if r.buttons:
+                return [t for t, _ in r.buttons]
+        return []
