@@ -43,3 +43,10 @@ def rows(*buttons: InlineKeyboardButton, width: int = 2) -> InlineKeyboardMarkup
 
 def button(text: str, cb: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=cb.pack())
+
+
+class FollowCb(CallbackData, prefix="fol"):
+    """"Remind me" / "Don't remind me" on a session card."""
+
+    item: str
+    on: bool

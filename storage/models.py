@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -69,6 +71,21 @@ class Delegate(Base):
     username: Mapped[str | None] = mapped_column(String(64))
     # Telegram answered 403: the person blocked the bot; nothing more is sent to them.
     blocked_at: Mapped[datetime | None]
+    # Reminders: minutes before a followed session (5, 10, 15 or 30), on/off, and "follow everything".
+    reminder_lead: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    reminders_on: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    follow_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+
+
+class Follow(Base):
+    """A delegate follows a program item (and is reminded before it)."""
+
+    __tablename__ = "follows"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime]
 
 
 class FsmRecord(Base):

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.registration import Profile
-from storage.models import Base, Delegate, LatePass
+from storage.models import Base, Delegate, Follow, LatePass
 
 _PROFILE_FIELDS = (
     "user_id", "language", "full_name", "position", "organisation", "city", "country", "participant_type",
@@ -96,3 +96,33 @@ async def forget_person(session: AsyncSession, user_id: int) -> int:
             result = await session.execute(delete(table).where(table.c.user_id == user_id))
             deleted += result.rowcount or 0
     return deleted
+
+
+class Follows:
+    """Which program items a delegate follows."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def is_following(self, user_id: int, item_id: str) -> bool:
+        return await self.s.get(Follow, (user_id, item_id)) is not None
+
+    async def items(self, user_id: int) -> set[str]:
+        rows = await self.s.scalars(select(Follow.item_id).where(Follow.user_id == user_id))
+        return set(rows)
+
+    async def follow(self, user_id: int, item_id: str, now: datetime) -> bool:
+        """True when newly followed (following twice is harmless)."""
+        if await self.is_following(user_id, item_id):
+            return False
+        self.s.add(Follow(user_id=user_id, item_id=item_id, created_at=now))
+        await self.s.flush()
+        return True
+
+    async def unfollow(self, user_id: int, item_id: str) -> bool:
+        result = await self.s.execute(delete(Follow).where(Follow.user_id == user_id, Follow.item_id == item_id))
+        return bool(result.rowcount)
+
+    async def followers(self, item_id: str) -> list[int]:
+        rows = await self.s.scalars(select(Follow.user_id).where(Follow.item_id == item_id))
+        return list(rows)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import hashlib
 import html
 import itertools
@@ -337,9 +338,7 @@ def parse_html(text: str) -> str:
         plain.append(text[pos:start])
         match = TAG_RE.match(text, start)
         if match is None:
-            raise fail(
-                "Unexpected end of name token" if text[start + 1 : start + 2] else "Unclosed start tag", start
-            )
+            raise fail("Unexpected end of name token" if text[start + 1 : start + 2] else "Unclosed start tag", start)
         closing, name = match.group(1) == "/", match.group(2).lower()
         if name not in HTML_TAGS:
             kind = "end" if closing else "start"
@@ -357,8 +356,7 @@ def parse_html(text: str) -> str:
     if stack:
         raise ApiError(
             400,
-            "Bad Request: can't parse entities: "
-            f'Can\'t find end tag corresponding to start tag "{stack[-1]}"',
+            f"Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\"",
         )
     return html.unescape("".join(plain))
 
@@ -553,7 +551,7 @@ class FakeBotAPI:
             replied = self._messages.get((chat, reply_to_message_id))
             if replied is None:
                 raise LookupError(f"no message {reply_to_message_id} in chat {chat}")
-            extra["reply_to_message"] = replied
+            extra["reply_to_message"] = copy.deepcopy(replied)
         return self._push_user_message(user, chat, extra)
 
     def push_command(self, user_id: int, command: str, args: str = "", **user: Any) -> JSONDict:
@@ -566,9 +564,7 @@ class FakeBotAPI:
     ) -> JSONDict:
         """A user shares a location."""
         user = self.add_user(user_id, language_code=language_code)
-        return self._push_user_message(
-            user, user_id, {"location": {"latitude": latitude, "longitude": longitude}}
-        )
+        return self._push_user_message(user, user_id, {"location": {"latitude": latitude, "longitude": longitude}})
 
     def push_sticker(self, user_id: int, emoji: str = "👍", *, language_code: str | None = None) -> JSONDict:
         """A user sends a sticker."""
@@ -612,7 +608,7 @@ class FakeBotAPI:
         query = {
             "id": query_id,
             "from": dict(user),
-            "message": message,
+            "message": copy.deepcopy(message),
             "chat_instance": str(-(abs(chat) * 7919 % 10**18) - 1),
             "data": data,
         }
@@ -659,9 +655,7 @@ class FakeBotAPI:
             )
         )
 
-    def delay_next(
-        self, method: str | None, seconds: float, times: int = 1, *, chat_id: ChatId | None = None
-    ) -> None:
+    def delay_next(self, method: str | None, seconds: float, times: int = 1, *, chat_id: ChatId | None = None) -> None:
         """Make the next matching call(s) wait ``seconds`` before being processed.
 
         The call is still processed afterwards, even if the client gave up: like Telegram, a
@@ -724,9 +718,7 @@ class FakeBotAPI:
 
     def buttons(self, record: Record | JSONDict) -> list[tuple[str, str | None]]:
         """``[(text, callback_data), ...]`` of a record's (or a message dict's) reply_markup."""
-        markup = (
-            record.params.get("reply_markup") if isinstance(record, Record) else record.get("reply_markup")
-        )
+        markup = record.params.get("reply_markup") if isinstance(record, Record) else record.get("reply_markup")
         return button_list(markup)
 
     def message(self, chat_id: ChatId, message_id: int) -> JSONDict | None:
@@ -784,9 +776,14 @@ class FakeBotAPI:
         Raises TimeoutError listing what was received.
         """
         chat = _normalize_chat_id(chat_id)
+        scanned = 0
 
         def find() -> Record | None:
-            for rec in self.calls:
+            nonlocal scanned
+            if scanned > len(self.calls):  # clear() was called
+                scanned = 0
+            for rec in itertools.islice(self.calls, scanned, None):
+                scanned += 1
                 if (
                     rec.ok
                     and rec.seq > since
@@ -800,9 +797,7 @@ class FakeBotAPI:
         try:
             return await self._wait(find, timeout)
         except TimeoutError:
-            wanted = ", ".join(
-                f"{k}={v!r}" for k, v in (("method", method), ("chat_id", chat)) if v is not None
-            )
+            wanted = ", ".join(f"{k}={v!r}" for k, v in (("method", method), ("chat_id", chat)) if v is not None)
             raise TimeoutError(
                 f"no matching Bot API call within {timeout}s ({wanted or 'predicate'}).\n{self.dump()}"
             ) from None
@@ -932,7 +927,10 @@ class FakeBotAPI:
             if rec.method in BLOCKABLE_METHODS and rec.chat_id in self.blocked:
                 self.stats.blocked += 1
                 raise ApiError(403, BLOCKED)
-            rec.result = await handler(rec)
+            try:
+                rec.result = await handler(rec)
+            except (ValueError, TypeError) as exc:  # e.g. message_id="abc"
+                raise ApiError(400, f"Bad Request: invalid parameter value ({exc})") from exc
         except ApiError as exc:
             rec.status, rec.description, rec.retry_after = exc.status, exc.description, exc.retry_after
             return self._envelope_error(exc.status, exc.description, exc.retry_after)
@@ -1012,11 +1010,11 @@ class FakeBotAPI:
             **extra,
         }
         self._messages[(chat_id, message["message_id"])] = message
-        return message
+        return copy.deepcopy(message)
 
     def _push_user_message(self, user: JSONDict, chat_id: int, extra: JSONDict) -> JSONDict:
         message = self._new_message(chat_id, user, extra)
-        return self.push_update({"message": message})
+        return self.push_update({"message": copy.deepcopy(message)})
 
     def _find_callback_message(self, chat: int, data: str, message_id: int | None, strict: bool) -> JSONDict:
         bot_id = self.bot_user["id"]
@@ -1070,9 +1068,7 @@ class FakeBotAPI:
         for row in rows:
             for button in row:
                 if not isinstance(button, dict) or not button.get("text"):
-                    raise ApiError(
-                        400, "Bad Request: can't parse inline keyboard button: Text must be non-empty"
-                    )
+                    raise ApiError(400, "Bad Request: can't parse inline keyboard button: Text must be non-empty")
                 actions = [a for a in INLINE_BUTTON_ACTIONS if a in button]
                 if not actions:
                     raise ApiError(
@@ -1098,7 +1094,9 @@ class FakeBotAPI:
         replied = self._messages.get((chat_id, int(reply_id)))
         if replied is None and not allow_missing:
             raise ApiError(400, "Bad Request: message to be replied not found")
-        return None if replied is None else {k: v for k, v in replied.items() if k != "reply_to_message"}
+        if replied is None:
+            return None
+        return copy.deepcopy({k: v for k, v in replied.items() if k != "reply_to_message"})
 
     def _editable(self, rec: Record) -> JSONDict:
         if rec.params.get("inline_message_id"):
@@ -1200,17 +1198,13 @@ class FakeBotAPI:
                 raise ApiError(400, "Bad Request: command description is empty")
         key = _commands_key(rec.params.get("scope"), rec.params.get("language_code"))
         if commands:
-            self.my_commands[key] = [
-                {"command": c["command"], "description": c["description"]} for c in commands
-            ]
+            self.my_commands[key] = [{"command": c["command"], "description": c["description"]} for c in commands]
         else:
             self.my_commands.pop(key, None)
         return True
 
     async def _get_my_commands(self, rec: Record) -> list[JSONDict]:
-        return list(
-            self.my_commands.get(_commands_key(rec.params.get("scope"), rec.params.get("language_code")), [])
-        )
+        return list(self.my_commands.get(_commands_key(rec.params.get("scope"), rec.params.get("language_code")), []))
 
     async def _delete_my_commands(self, rec: Record) -> bool:
         self.my_commands.pop(_commands_key(rec.params.get("scope"), rec.params.get("language_code")), None)
@@ -1283,7 +1277,7 @@ class FakeBotAPI:
         message["text"] = text
         message["edit_date"] = int(time.time())
         _set_markup(message, markup)  # omitting reply_markup removes the inline keyboard, as on Telegram
-        return dict(message)
+        return copy.deepcopy(message)
 
     async def _edit_message_reply_markup(self, rec: Record) -> JSONDict:
         message = self._editable(rec)
@@ -1292,7 +1286,7 @@ class FakeBotAPI:
             raise ApiError(400, NOT_MODIFIED)
         message["edit_date"] = int(time.time())
         _set_markup(message, markup)
-        return dict(message)
+        return copy.deepcopy(message)
 
     async def _delete_message(self, rec: Record) -> bool:
         chat_id = self._require_chat(rec)
@@ -1309,9 +1303,7 @@ class FakeBotAPI:
         if query is not None:
             rec.chat_id = query["chat_id"]
         if query is None or query["answered"]:
-            raise ApiError(
-                400, "Bad Request: query is too old and response timeout expired or query ID is invalid"
-            )
+            raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
         if len(str(rec.params.get("text") or "")) > 200:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         query["answered"] = True

@@ -91,3 +91,19 @@ class Harness:
             if r.buttons:
                 return [t for t, _ in r.buttons]
         return []
+
+
+async def register(h: Harness, user_id: int, *, language: str = "en", timezone: str = "Europe/Moscow",
+                   participant_type: str = "wego_member", city: str = "Seoul", city_id: str | None = None,
+                   full_name: str = "Test Delegate", matchmaking: bool | None = None) -> None:
+    """Store a registered delegate directly (for tests of features that need one)."""
+    from bot.registration import Profile
+    from storage.repo import Delegates
+
+    async with h.app.sessions() as s:
+        await Delegates(s).save(Profile(
+            user_id=user_id, language=language, full_name=full_name, position="Officer",
+            organisation="City Hall", city=city, country="Somewhere", participant_type=participant_type,
+            email=f"u{user_id}@example.org", timezone=timezone, matchmaking=matchmaking, city_id=city_id,
+        ), h.clock.now())
+        await s.commit()

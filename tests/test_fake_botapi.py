@@ -13,12 +13,14 @@ from aiogram import Bot, Dispatcher, F
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramConflictError,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.filters import CommandStart
 from aiogram.types import (
@@ -205,9 +207,7 @@ async def test_set_my_commands_per_language_and_scope(api: FakeBotAPI, bot: Bot)
 
 async def test_send_document_records_upload(api: FakeBotAPI, bot: Bot) -> None:
     content = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
-    message = await bot.send_document(
-        5, BufferedInputFile(content, filename="programme.ics"), caption="Your programme"
-    )
+    message = await bot.send_document(5, BufferedInputFile(content, filename="programme.ics"), caption="Your programme")
     assert message.document is not None
     assert (message.document.file_name, message.document.file_size) == ("programme.ics", len(content))
     assert message.document.mime_type == "text/calendar"
@@ -298,7 +298,11 @@ async def test_server_errors(api: FakeBotAPI, bot: Bot) -> None:
     api.fail_next(None, status=502)  # any method
     with pytest.raises(TelegramServerError, match="Bad Gateway"):
         await bot.get_me()
-    assert api.stats.server_errors == 2
+    api.fail_next(status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>")
+    with pytest.raises(ClientDecodeError):  # what a real nginx 502 page does to aiogram
+        await bot.send_message(1, "x")
+    assert api.stats.server_errors == 3
+    assert api.stats.delivered == 0
 
 
 async def test_bad_request(api: FakeBotAPI, bot: Bot) -> None:
@@ -443,3 +447,35 @@ async def test_dispatcher_polls_end_to_end(api: FakeBotAPI, bot: Bot) -> None:
     finally:
         await dp.stop_polling()
         await polling
+
+
+async def test_second_poller_terminates_the_first(api: FakeBotAPI, bot: Bot) -> None:
+    first = asyncio.create_task(bot.get_updates(timeout=5))
+    await api.wait_until(lambda: api._poll_generation == 1, timeout=2)
+    assert await bot.get_updates() == []
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
+        await first
+
+
+async def test_token_check_known_chats_and_bad_values() -> None:
+    async with FakeBotAPI(token=TOKEN, known_chats_only=True) as api:
+        wrong = Bot(token="42:WRONG", session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+        bot = make_bot(api)
+        try:
+            with pytest.raises(TelegramUnauthorizedError):
+                await wrong.get_me()
+            with pytest.raises(TelegramBadRequest, match="chat not found"):
+                await bot.send_message(8, "nobody wrote to the bot from chat 8")
+            api.push_text(8, "hi")
+            await bot.send_message(8, "now the chat is known")
+            api.fail_next(None, status=418, description="I'm a teapot")
+            async with aiohttp.ClientSession() as http:
+                url = f"{api.url}/bot{TOKEN}/deleteMessage"
+                async with http.post(url, data={"chat_id": "8", "message_id": "abc"}) as resp:
+                    assert resp.status == 418  # fail_next wins over everything
+                async with http.post(url, data={"chat_id": "8", "message_id": "abc"}) as resp:
+                    assert resp.status == 400
+                    assert (await resp.json())["description"].startswith("Bad Request: invalid parameter")
+        finally:
+            await wrong.session.close()
+            await bot.session.close()

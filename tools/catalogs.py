@@ -1,6 +1,7 @@
 """Gettext catalogs: one .po file per feature and language, compiled into one messages.mo.
 
     python -m tools.catalogs update   # extract strings from bot/ and handlers/, update every .po
+    python -m tools.catalogs update program reminders   # only these features' catalogs
     python -m tools.catalogs compile  # merge the .po files of each language into messages.mo
     python -m tools.catalogs check    # fail on a missing/fuzzy translation or a placeholder mismatch
 
@@ -65,13 +66,15 @@ def _read(path: Path, lang: str) -> Catalog:
         return read_po(fh, locale=lang)
 
 
-def update() -> None:
+def update(only: set[str] | None = None) -> None:
     templates = extract()
+    if only:
+        templates = {k: v for k, v in templates.items() if k in only}
     for lang in TARGETS:
         folder = LOCALES / lang / "LC_MESSAGES"
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("*.po"):
-            if old.stem not in templates:
+            if not only and old.stem not in templates:
                 old.unlink()
                 print(f"removed {old.relative_to(ROOT)} (no strings left)")
         for feature, template in templates.items():
@@ -145,7 +148,7 @@ def check() -> list[str]:
 def main(argv: list[str]) -> int:
     cmd = argv[0] if argv else "check"
     if cmd == "update":
-        update()
+        update(set(argv[1:]) or None)
     elif cmd == "compile":
         compile_all()
     elif cmd == "check":
