@@ -428,6 +428,8 @@ class FakeBotAPI:
         self._updates: list[JSONDict] = []
         self._allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
         self._poll_generation = 0
+        #: getUpdates requests being answered right now (> 0 means the bot is polling).
+        self.waiting_polls = 0
         self._failures: list[_Fault] = []
         self._delays: list[_Fault] = []
         self._listeners: list[Callable[[Record], None]] = []
@@ -1137,8 +1139,14 @@ class FakeBotAPI:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         self._poll_generation += 1
         generation = self._poll_generation
+        self.waiting_polls += 1
         self._notify()  # a newer getUpdates terminates an older waiting one (409), as on Telegram
-        deadline = time.monotonic() + timeout
+        try:
+            return await self._long_poll(generation, offset, limit, time.monotonic() + timeout)
+        finally:
+            self.waiting_polls -= 1
+
+    async def _long_poll(self, generation: int, offset: int, limit: int, deadline: float) -> list[JSONDict]:
         while True:
             if generation != self._poll_generation:
                 raise ApiError(409, DEFAULT_DESCRIPTIONS[409])

@@ -438,6 +438,7 @@ async def test_dispatcher_polls_end_to_end(api: FakeBotAPI, bot: Bot) -> None:
 
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
     try:
+        await api.wait_until(lambda: api.waiting_polls > 0, timeout=5)
         api.push_command(77, "start", first_name="Minji", language_code="ko")
         welcome = await api.wait_for(method="sendMessage", chat_id=77)
         assert api.buttons(welcome) == [("Agenda", "agenda")]
@@ -451,7 +452,7 @@ async def test_dispatcher_polls_end_to_end(api: FakeBotAPI, bot: Bot) -> None:
 
 async def test_second_poller_terminates_the_first(api: FakeBotAPI, bot: Bot) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=5))
-    await api.wait_until(lambda: api._poll_generation == 1, timeout=2)
+    await api.wait_until(lambda: api.waiting_polls == 1, timeout=2)
     assert await bot.get_updates() == []
     with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
         await first
