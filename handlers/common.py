@@ -10,6 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import registration as reg
@@ -36,6 +37,7 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
         _("/language — change the language (English, Русский, 한국어)"),
         _("/forget — delete your data"),
         _("/cancel — stop the current step"),
+        _("/myid — your Telegram user id (for the organisers)"),
         "",
         _("You can also just ask a question, for example “When is the quiz?”."),
         _("Contact: {name}, {email}").format(name=esc(conf.contact.name.get(lang)), email=esc(conf.contact.email)),
@@ -92,8 +94,10 @@ async def on_cancel(message: Message, state: FSMContext, profile: Profile | None
         return
     given = len([k for k in data.get("answers", {}) if k in reg.STEPS])
     await state.set_data({k: v for k, v in data.items() if k in ("lang", "answers", "started_at")})
-    await message.answer(_("Registration paused. Your {n} answers are kept: send /start to continue where you "
-                           "left off.").format(n=given), reply_markup=ReplyKeyboardRemove())
+    await message.answer(ngettext("Registration paused. Your {n} answer is kept: send /start to continue where "
+                                  "you left off.",
+                                  "Registration paused. Your {n} answers are kept: send /start to continue where "
+                                  "you left off.", given).format(n=given), reply_markup=ReplyKeyboardRemove())
 
 
 async def on_unhandled_text(message: Message, conf: Event, lang: str, profile: Profile | None,

@@ -45,14 +45,16 @@ class SQLStorage(BaseStorage):
         k = self._keys.build(key)
         async with self._session() as s:
             row = await s.get(FsmRecord, k, with_for_update=True)
+            state = values.get("state", row.state if row else None)
+            data = values.get("data", row.data if row else {})
+            if state is None and not data:
+                if row is not None:
+                    await s.delete(row)  # nothing left to remember: keep no row
+                return
             if row is None:
-                row = FsmRecord(key=k, state=None, data={}, updated_at=datetime.now(UTC))
-                s.add(row)
-            for name, value in values.items():
-                setattr(row, name, value)
-            row.updated_at = datetime.now(UTC)
-            if row.state is None and not row.data:
-                await s.delete(row)  # nothing left to remember: keep no row
+                s.add(FsmRecord(key=k, state=state, data=data, updated_at=datetime.now(UTC)))
+                return
+            row.state, row.data, row.updated_at = state, data, datetime.now(UTC)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
