@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import Delegate, FsmRecord, Follow, LatePass
+from storage.models import Delegate, Follow, FsmRecord, LatePass
 from storage.repo import Delegates
 from tests.harness import Harness, register
 
@@ -211,7 +211,7 @@ async def test_media_or_command_mid_step_re_prompts_and_keeps_answers(harness: H
     assert data["answers"]["position"] == "Chief Digital Officer"
 
 
-def _key(h: Harness, uid: int = UID):  # noqa: ANN202
+def _key(h: Harness, uid: int = UID):
     from aiogram.fsm.storage.base import StorageKey
 
     return StorageKey(bot_id=h.bot.id, chat_id=uid, user_id=uid)
@@ -237,7 +237,7 @@ async def test_cancel_keeps_answers_and_start_resumes(harness: Harness) -> None:
     assert "Which city and country" in h.last_text(UID)
 
 
-async def test_conversation_survives_a_restart(settings, tmp_path: Path) -> None:  # noqa: ANN001
+async def test_conversation_survives_a_restart(settings, tmp_path: Path) -> None:
     first = await Harness.create(settings)
     await walk_to(first, "position")
     await first.close()
@@ -343,7 +343,7 @@ async def test_forget_deletes_everything_after_confirmation(harness: Harness) ->
     assert "deleted" in h.last_text(UID)
 
 
-async def test_registration_closes_at_the_deadline(settings) -> None:  # noqa: ANN001
+async def test_registration_closes_at_the_deadline(settings) -> None:
     h = await Harness.create(settings, at=datetime.fromisoformat("2020-11-11T00:00:01+03:00"))
     try:
         await h.send(UID, "/start")
@@ -361,7 +361,7 @@ async def test_registration_closes_at_the_deadline(settings) -> None:  # noqa: A
         await h.close()
 
 
-async def test_organisers_can_register_after_the_deadline(settings) -> None:  # noqa: ANN001
+async def test_organisers_can_register_after_the_deadline(settings) -> None:
     h = await Harness.create(settings, at=datetime.fromisoformat("2020-11-12T09:00:00+03:00"))
     try:
         await walk_to(h, "summary", uid=999)
