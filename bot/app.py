@@ -12,7 +12,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,7 +23,7 @@ from bot.config import Settings
 from bot.event import LANGS, Event, load_event
 from bot.i18n import LocaleMiddleware, make_i18n
 from bot.i18n_marks import N_
-from bot.middlewares import DbSessionMiddleware, ProfileMiddleware
+from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, ProfileMiddleware
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # The command menu, per language (setMyCommands with language_code at start-up).
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("start", N_("Register or see where you are")),
+    ("start", N_("Register, or continue registering")),
     ("program", N_("The program in your time zone")),
     ("now", N_("What is on now and next")),
     ("profile", N_("Your data: view and edit")),
@@ -57,6 +58,7 @@ class App:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        await self.dp.fsm.events_isolation.close()
         await self.storage.close()
         await self.engine.dispose()
 
@@ -82,6 +84,14 @@ def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession])
     return SQLStorage(sessions)
 
 
+def make_isolation(settings: Settings) -> BaseEventIsolation:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation
+
+        return RedisEventIsolation.from_url(settings.redis_url)
+    return SimpleEventIsolation()
+
+
 async def build_app(
     settings: Settings,
     *,
@@ -98,7 +108,8 @@ async def build_app(
     storage = storage or make_storage(settings, sessions)
     i18n = i18n or make_i18n()
 
-    dp = Dispatcher(storage=storage)
+    # One update at a time per person: the next one waits until the previous one has committed its state.
+    dp = Dispatcher(storage=storage, events_isolation=make_isolation(settings))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
@@ -112,6 +123,7 @@ async def build_app(
 def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(CommitBeforeSend())
     return Bot(token=settings.token or "0:offline", session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 

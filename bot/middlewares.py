@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +40,26 @@ class DbSessionMiddleware(BaseMiddleware):
                 CURRENT_SESSION.reset(token)
             await session.commit()
             return result
+
+
+class CommitBeforeSend(BaseRequestMiddleware):
+    """Commit the update's work before the bot says anything about it.
+
+    Without this, a reply could reach the person and the process die before the update's commit: the
+    person would see "Step 3" while the database still says step 2. Commits happen at each outgoing
+    call and at the end of the update; a handler that fails after a reply keeps what that reply announced.
+    """
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        session = CURRENT_SESSION.get()
+        if session is not None and session.in_transaction():
+            await session.commit()
+        return await make_request(bot, method)
 
 
 class ProfileMiddleware(BaseMiddleware):

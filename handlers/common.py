@@ -93,6 +93,10 @@ async def on_cancel(message: Message, state: FSMContext, profile: Profile | None
         return
     given = len([k for k in data.get("answers", {}) if k in reg.STEPS])
     await state.set_data({k: v for k, v in data.items() if k in ("lang", "answers", "started_at")})
+    if not given:
+        await message.answer(_("Registration paused. Send /start whenever you want to begin."),
+                             reply_markup=ReplyKeyboardRemove())
+        return
     await message.answer(ngettext("Registration paused. Your {n} answer is kept: send /start to continue where "
                                   "you left off.",
                                   "Registration paused. Your {n} answers are kept: send /start to continue where "
@@ -115,7 +119,7 @@ async def on_error(error: ErrorEvent, i18n: I18n, lang: str = "en") -> bool:
     """Log the failure and tell the person, in their language, instead of going silent."""
     log.error("update %s failed", error.update.update_id, exc_info=error.exception)
     with i18n.context(), i18n.use_locale(lang):
-        text = _("Sorry, something went wrong on my side. Please try again; your answers so far are kept.")
+        text = _("Sorry, something went wrong on my side. Please try again in a moment.")
     update = error.update
     try:
         if update.callback_query is not None:

@@ -171,8 +171,6 @@ def _value_text(field: str, answers: dict[str, Any], now: datetime) -> str:
     if field == "timezone":
         return tzs.zone_name(str(value), _lang(), now)
     if field == "matchmaking":
-        if answers.get("participant_type") not in reg.LOCAL_GOVERNMENTS:
-            return _("not asked (for local governments)")
         return _("available") if value else _("not available")
     if field == "city":
         country = answers.get("country")
@@ -385,8 +383,8 @@ async def on_text_step(message: Message, state: FSMContext, conf: Event, clock: 
         elif step == "timezone":
             match = tzs.resolve(text or "", conf)
             if match is None:
-                raise InputError("bad_zone", N_("I could not find a time zone for “{value}”. Try your city "
-                                             "in English, a zone like Europe/Moscow, an offset like UTC+3, "
+                raise InputError("bad_zone", N_("I could not find a time zone for “{value}”. Try your city, "
+                                             "a zone like Europe/Moscow, an offset like UTC+3, "
                                              "or share your location."), value=(text or "")[:60])
             await _confirm_zone(message, state, match.zone)
             return
