@@ -84,11 +84,12 @@ def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession])
     return SQLStorage(sessions)
 
 
-def make_isolation(settings: Settings) -> BaseEventIsolation:
-    if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisEventIsolation
+def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
+    """Per-person locks: in Redis (shared by every process) when the state lives there, else in process."""
+    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-        return RedisEventIsolation.from_url(settings.redis_url)
+    if isinstance(storage, RedisStorage):
+        return RedisEventIsolation(redis=storage.redis)  # closed with the storage
     return SimpleEventIsolation()
 
 
@@ -109,7 +110,7 @@ async def build_app(
     i18n = i18n or make_i18n()
 
     # One update at a time per person: the next one waits until the previous one has committed its state.
-    dp = Dispatcher(storage=storage, events_isolation=make_isolation(settings))
+    dp = Dispatcher(storage=storage, events_isolation=make_isolation(storage))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
