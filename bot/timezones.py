@@ -33,6 +33,8 @@ class ZoneMatch:
     how: str
     # What we recognised, for the confirmation ("Seoul", "Asia/Seoul", "UTC+05:30").
     label: str
+    # The event city that was named, if any (shown by its own name: "Ha Noi", not "Ho Chi Minh City").
+    city_id: str | None = None
 
 
 def get_tz(zone: str) -> tzinfo:
@@ -91,9 +93,20 @@ def _gazetteer(event: Event | None) -> dict[str, str]:
     if event is not None:
         # The event's cities win over CLDR (e.g. "Goyang" is not an exemplar city).
         for c in event.cities:
-            for n in (c.name.en, c.name.ru, c.name.ko, c.id, *c.aliases):
-                names[normalize(n)] = c.timezone
+            for n in _city_names(c.id, event):
+                names[n] = c.timezone
     return names
+
+
+def _city_names(city_id: str, event: Event) -> set[str]:
+    c = event.city(city_id)
+    return {normalize(n) for n in (c.name.en, c.name.ru, c.name.ko, c.id, *c.aliases)} if c else set()
+
+
+def _event_city(key: str, event: Event | None) -> str | None:
+    if event is None:
+        return None
+    return next((c.id for c in event.cities if key in _city_names(c.id, event)), None)
 
 
 def _offset_zone(sign: str, hours: int, minutes: int) -> str | None:
@@ -132,14 +145,14 @@ def resolve(text: str, event: Event | None = None) -> ZoneMatch | None:
     for cand in candidates:
         key = normalize(cand)
         if key in names:
-            return ZoneMatch(names[key], "city", cand.strip())
+            return ZoneMatch(names[key], "city", cand.strip(), _event_city(key, event))
     for cand in candidates:
         key = normalize(cand)
         if len(key) < 4:
             continue
         best = process.extractOne(key, names.keys(), scorer=fuzz.ratio, score_cutoff=85)
         if best:
-            return ZoneMatch(names[best[0]], "city", cand.strip())
+            return ZoneMatch(names[best[0]], "city", cand.strip(), _event_city(best[0], event))
     return None
 
 

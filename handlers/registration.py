@@ -32,6 +32,7 @@ from bot.event import Event
 from bot.i18n import LANGUAGE_NAMES
 from bot.i18n_marks import N_
 from bot.registration import InputError, Profile
+from handlers.reminders import follow_all_markup
 from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, rows
 from storage.repo import Delegates, LatePasses, forget_person
 
@@ -150,7 +151,7 @@ async def reprompt(message: Message, state: FSMContext, conf: Event, note: str |
         await ask(message, state, step, conf, note=note)
     elif step == "timezone_confirm":
         pending = (await state.get_data()).get("tz_pending") or {}
-        await _confirm_zone(message, state, pending.get("zone", "UTC"), note=note)
+        await _confirm_zone(message, state, pending.get("zone", "UTC"), note=note, place=pending.get("place"))
     elif step == "summary":
         await show_summary(message, state, conf, note=note)
     elif step == "choose_field":
@@ -285,13 +286,15 @@ async def show_profile(message: Message, profile: Profile) -> None:
     await message.answer(text, reply_markup=markup)
 
 
-async def _confirm_zone(message: Message, state: FSMContext, zone: str, note: str | None = None) -> None:
+async def _confirm_zone(message: Message, state: FSMContext, zone: str, note: str | None = None,
+                        place: str | None = None) -> None:
     await state.set_state(Reg.timezone_confirm)
-    await state.update_data(tz_pending={"zone": zone})
+    await state.update_data(tz_pending={"zone": zone, "place": place})
     # The person compares this with their own watch, so it is the real time, not the rehearsal clock.
     now = Clock.wall_now()
+    shown = f"{place} ({tzs.utc_offset_label(now, zone)})" if place else tzs.zone_name(zone, _lang(), now)
     text = _("In {place} it is now <b>{time}</b> ({date}). Is that your time zone?").format(
-        place=esc(tzs.zone_name(zone, _lang(), now)),
+        place=esc(shown),
         time=tzs.fmt_time(now, zone, _lang()),
         date=tzs.fmt_date(now, zone, _lang()),
     )
@@ -307,6 +310,7 @@ async def on_start(message: Message, state: FSMContext, conf: Event, clock: Cloc
                    profile: Profile | None, is_admin: bool) -> None:
     """/start: greet; lead a new person into registration, or resume it, or show a registered one home."""
     if profile is not None:
+        await state.clear()  # leave any half-done profile edit
         await message.answer(
             _("Welcome back, {name}! You are registered for {event}.").format(
                 name=esc(profile.full_name), event=esc(conf.name.get(profile.language)))
@@ -386,7 +390,8 @@ async def on_text_step(message: Message, state: FSMContext, conf: Event, clock: 
                 raise InputError("bad_zone", N_("I could not find a time zone for “{value}”. Try your city, "
                                              "a zone like Europe/Moscow, an offset like UTC+3, "
                                              "or share your location."), value=(text or "")[:60])
-            await _confirm_zone(message, state, match.zone)
+            city = conf.city(match.city_id) if match.city_id else None
+            await _confirm_zone(message, state, match.zone, place=city.name.get(_lang()) if city else None)
             return
         else:  # a button step answered with text
             await reprompt(message, state, conf, note=_("Please use the buttons below."))
@@ -536,7 +541,7 @@ async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMConte
         "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
         "is on, /profile to see or change your data, /help for everything else."
     ).format(event=esc(conf.name.get(lang)), name=esc(profile.full_name),
-             zone=esc(tzs.zone_name(profile.timezone, lang))))
+             zone=esc(tzs.zone_name(profile.timezone, lang))), reply_markup=follow_all_markup())
 
 
 async def on_profile(message: Message, state: FSMContext, conf: Event, profile: Profile | None) -> None:

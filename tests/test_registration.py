@@ -154,7 +154,9 @@ async def test_unknown_city_needs_a_country(harness: Harness) -> None:
         ("UTC+3", "GMT+3"),
         ("GMT-5", "GMT-5"),
         ("+05:30", "GMT+5:30"),
-        ("Ханой", "Ho Chi Minh"),
+        ("Ханой", "Ha Noi (GMT+7)"),
+        ("Ulyanovsk", "(GMT+4)"),
+        ("고양", "Goyang (GMT+9)"),
     ],
 )
 async def test_time_zone_resolves_and_is_confirmed_with_local_time(harness: Harness, typed: str, zone_name: str
