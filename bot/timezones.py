@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import cache
 
 from babel import Locale
-from babel.dates import format_date, format_time, get_timezone_location
+from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
 from rapidfuzz import fuzz, process
 
 from bot.event import LANGS, Event
@@ -197,8 +197,9 @@ def fmt_time(instant: datetime, zone: str, lang: str) -> str:
 
 def fmt_date(instant: datetime, zone: str, lang: str) -> str:
     """"17 Nov", "17 нояб.", "11월 17일" in the reader's zone."""
-    return format_date(to_local(instant, zone).date(), "MMMd", locale=lang) if lang != "en" else \
-        format_date(to_local(instant, zone).date(), "d MMM", locale=lang)
+    # "MMMd" is a CLDR skeleton (each locale orders it), not a pattern: format_date would print "нояб.17".
+    day = to_local(instant, zone).date()
+    return format_skeleton("MMMd", day, locale=lang) if lang != "en" else format_date(day, "d MMM", locale=lang)
 
 
 def fmt_long_date(instant: datetime, zone: str, lang: str) -> str:
