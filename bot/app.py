@@ -66,11 +66,13 @@ class App:
 def build_routers() -> list[Router]:
     """Fresh routers in dispatch order: commands that work anywhere first, free text last."""
     from handlers import admin, common, registration
+    from handlers import reminders as reminder_handlers
 
     return [
         common.make_router(),
         admin.make_router(),
         registration.make_router(),
+        reminder_handlers.make_router(),
         # Free text that no conversation step claimed: keep last.
         common.make_fallback_router(),
     ]
@@ -118,6 +120,12 @@ async def build_app(
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp)
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
+    # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs.
+    from bot.delivery import Delivery
+
+    app.extras["delivery"] = delivery = Delivery.for_app(app)
+    dp.startup.register(delivery.on_startup)
+    dp.shutdown.register(delivery.on_shutdown)
     return app
 
 

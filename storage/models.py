@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, TypeDecorator
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
@@ -107,3 +107,50 @@ class LatePass(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     granted_by: Mapped[int] = mapped_column(BigInteger)
     granted_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """A message that is not a direct reply (reminder, broadcast, notice): stored first, sent by the sender.
+
+    `key` makes creating it twice harmless. Instants on the bot's clock: due_at, next_at, expires_at, sent_at,
+    created_at, updated_at. The claim (claimed_at, lease_until) is on the real clock: it is about processes.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_at", "status", "next_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    # The recipient (a private chat: the person's Telegram id).
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # Which renderer builds the text at send time ("reminder", "day_before", "time_changed", ...).
+    kind: Mapped[str] = mapped_column(String(32))
+    # What the rows of one fan-out or campaign share, for delivery reports ("reminder:opening:10").
+    topic: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    due_at: Mapped[datetime]
+    next_at: Mapped[datetime]
+    # Not sent by then: dropped and recorded instead of being sent late.
+    expires_at: Mapped[datetime | None]
+    # pending, sending, sent, failed (not retried), dropped (expired or no longer wanted).
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claimed_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ProgramSnapshot(Base):
+    """The program times the bot last scheduled: a moved item is noticed at the next start-up."""
+
+    __tablename__ = "program_snapshot"
+
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    starts: Mapped[datetime]
+    ends: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.registration import Profile
-from storage.models import Base, Delegate, Follow, LatePass
+from storage.models import Base, Delegate, Follow, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (
     "user_id", "language", "full_name", "position", "organisation", "city", "country", "participant_type",
@@ -126,3 +127,79 @@ class Follows:
     async def followers(self, item_id: str) -> list[int]:
         rows = await self.s.scalars(select(Follow.user_id).where(Follow.item_id == item_id))
         return list(rows)
+
+
+@dataclass(frozen=True)
+class ReminderSettings:
+    lead: int
+    on: bool
+    follow_all: bool
+
+
+class Reminders:
+    """Reminder preferences, who is reminded of what, and the program times last scheduled."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def settings(self, user_id: int) -> ReminderSettings | None:
+        row = (await self.s.execute(select(Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all)
+                                    .where(Delegate.user_id == user_id))).first()
+        return ReminderSettings(int(row[0]), bool(row[1]), bool(row[2])) if row else None
+
+    async def update(self, user_id: int, now: datetime, *, lead: int | None = None, on: bool | None = None,
+                     follow_all: bool | None = None) -> ReminderSettings | None:
+        row = await self.s.get(Delegate, user_id)
+        if row is None:
+            return None
+        if lead is not None:
+            row.reminder_lead = lead
+        if on is not None:
+            row.reminders_on = on
+        if follow_all is not None:
+            row.follow_all = follow_all
+        row.updated_at = now
+        await self.s.flush()
+        return ReminderSettings(row.reminder_lead, row.reminders_on, row.follow_all)
+
+    @staticmethod
+    def _followers(item_id: str, *, covered_by_all: bool, members_only: bool) -> Select[tuple[int]]:
+        followed = exists().where(Follow.user_id == Delegate.user_id, Follow.item_id == item_id)
+        q = select(Delegate.user_id).where(Delegate.blocked_at.is_(None),
+                                          or_(followed, Delegate.follow_all.is_(True)) if covered_by_all else followed)
+        if members_only:
+            q = q.where(Delegate.participant_type == "excom")
+        return q
+
+    async def to_remind(self, item_id: str, lead: int, *, covered_by_all: bool, members_only: bool) -> list[int]:
+        """Who gets the reminder `lead` minutes before an item: followers with that lead and reminders on."""
+        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only)
+        q = q.where(Delegate.reminders_on.is_(True), Delegate.reminder_lead == lead)
+        return list(await self.s.scalars(q.order_by(Delegate.user_id)))
+
+    async def followers(self, item_id: str, *, covered_by_all: bool, members_only: bool) -> list[int]:
+        """Everyone who follows an item (explicitly or with the whole program) and has not blocked the bot."""
+        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only)
+        return list(await self.s.scalars(q.order_by(Delegate.user_id)))
+
+    async def zones(self) -> list[str]:
+        """The time zones of people with reminders on (each has its own 18:00)."""
+        q = select(Delegate.timezone).where(Delegate.reminders_on.is_(True), Delegate.blocked_at.is_(None)).distinct()
+        return sorted(await self.s.scalars(q))
+
+    async def in_zones(self, zones: list[str]) -> list[int]:
+        """People with reminders on in these zones who follow something."""
+        follows_any = exists().where(Follow.user_id == Delegate.user_id)
+        q = select(Delegate.user_id).where(Delegate.reminders_on.is_(True), Delegate.blocked_at.is_(None),
+                                           Delegate.timezone.in_(zones),
+                                           or_(Delegate.follow_all.is_(True), follows_any))
+        return list(await self.s.scalars(q.order_by(Delegate.user_id)))
+
+    async def snapshot(self) -> dict[str, tuple[datetime, datetime]]:
+        rows = await self.s.execute(select(ProgramSnapshot.item_id, ProgramSnapshot.starts, ProgramSnapshot.ends))
+        return {item_id: (starts, ends) for item_id, starts, ends in rows}
+
+    async def save_snapshot(self, times: dict[str, tuple[datetime, datetime]], now: datetime) -> None:
+        await self.s.execute(delete(ProgramSnapshot))
+        self.s.add_all(ProgramSnapshot(item_id=i, starts=s, ends=e, updated_at=now) for i, (s, e) in times.items())
+        await self.s.flush()

@@ -1,0 +1,313 @@
+"""The outbox: every message that is not a direct reply is a row first, then the sender delivers it.
+
+A row has a unique key (creating it twice is harmless), a recipient, a kind with a JSON payload (what the
+renderer of that kind turns into text and buttons at send time, in the reader's current language and time
+zone), a due time, an optional expiry, a status and its outcome (attempts, last error, sent_at, Telegram's
+message id). Rows are kept after sending: they are the delivery record organisers read.
+
+Status: pending -> sending (claimed, with a lease) -> sent | pending (retry later) | failed | dropped.
+A row is claimed again only while pending or when the lease of the sender that claimed it has run out, so a
+row marked sent is never sent again.
+
+Instants are on the bot's clock (due_at, next_at, expires_at, sent_at); the lease is on the real clock,
+because it is about processes that die, not about the event day being replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import Delegate, OutboxMessage
+
+if TYPE_CHECKING:
+    from aiogram.utils.i18n import I18n
+
+    from bot.event import Event
+
+PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed", "dropped"
+STATUSES = (PENDING, SENDING, SENT, FAILED, DROPPED)
+FINAL = frozenset({SENT, FAILED, DROPPED})
+_INSERT_CHUNK = 500
+_ERROR_LEN = 300
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A row to create. `key` is unique across the outbox: build it from what makes the message one."""
+
+    key: str
+    user_id: int
+    kind: str
+    topic: str
+    due_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A claimed row, as the sender and the renderers see it."""
+
+    id: int
+    key: str
+    user_id: int
+    kind: str
+    topic: str
+    payload: dict[str, Any]
+    due_at: datetime
+    next_at: datetime
+    expires_at: datetime | None
+    attempts: int
+    claimed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The delegate a row goes to, read when it is sent (their language and zone may have changed)."""
+
+    user_id: int
+    language: str
+    timezone: str
+    participant_type: str
+    reminder_lead: int
+    reminders_on: bool
+    follow_all: bool
+    blocked: bool
+
+
+# -- rendering ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    callback_data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What to send: HTML text and inline buttons (rows of buttons)."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Do not send this row; `reason` is recorded (e.g. "expired", "unfollowed")."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    event: Event
+    i18n: I18n
+    now: datetime
+    sessions: async_sessionmaker[AsyncSession]
+
+
+Renderer = Callable[[RenderContext, OutboxRow, Recipient | None], Awaitable[Rendered | Drop]]
+
+
+class Renderers:
+    """The renderer of each message kind ("reminder", "day_before", later "broadcast", "quiz", ...)."""
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, Renderer] = {}
+
+    def register(self, kind: str, renderer: Renderer) -> None:
+        if kind in self._by_kind:
+            raise ValueError(f"a renderer for {kind!r} is already registered")
+        self._by_kind[kind] = renderer
+
+    def get(self, kind: str) -> Renderer | None:
+        return self._by_kind.get(kind)
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._by_kind)
+
+
+# -- the repository -------------------------------------------------------------------------------------------
+
+def _insert_ignoring_duplicates(dialect: str, rows: list[dict[str, Any]]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO NOTHING: the same statement on SQLite and PostgreSQL."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["key"])
+
+
+def _clip(error: str) -> str:
+    return error if len(error) <= _ERROR_LEN else error[: _ERROR_LEN - 1] + "…"
+
+
+_ROW_COLUMNS = (OutboxMessage.id, OutboxMessage.key, OutboxMessage.user_id, OutboxMessage.kind,
+                OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.due_at, OutboxMessage.next_at,
+                OutboxMessage.expires_at, OutboxMessage.attempts, OutboxMessage.claimed_at)
+
+
+class Outbox:
+    """Rows of the outbox. Flushes only; the caller commits (the sender commits each outcome at once)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.s.get_bind().dialect.name
+
+    async def add(self, messages: Iterable[NewMessage], now: datetime) -> int:
+        """Create the rows whose key is new; returns how many were created."""
+        created = 0
+        chunk: list[dict[str, Any]] = []
+        for m in messages:
+            chunk.append({"key": m.key, "user_id": m.user_id, "kind": m.kind, "topic": m.topic,
+                          "payload": m.payload, "due_at": m.due_at, "next_at": m.due_at,
+                          "expires_at": m.expires_at, "status": PENDING, "attempts": 0,
+                          "created_at": now, "updated_at": now})
+            if len(chunk) >= _INSERT_CHUNK:
+                created += await self._insert(chunk)
+                chunk = []
+        if chunk:
+            created += await self._insert(chunk)
+        return created
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> int:
+        result = await self.s.execute(_insert_ignoring_duplicates(self._dialect, rows))
+        return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+
+    async def existing_keys(self, topic: str) -> set[str]:
+        return set(await self.s.scalars(select(OutboxMessage.key).where(OutboxMessage.topic == topic)))
+
+    async def claim(self, now: datetime, wall: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
+        """Mark up to `limit` due rows as being sent by this sender and return them, oldest due first.
+
+        Due: pending with next_at <= now, or claimed by a sender whose lease ran out. On PostgreSQL the rows
+        are locked with FOR UPDATE SKIP LOCKED, so concurrent senders claim disjoint rows.
+        """
+        due = (
+            select(OutboxMessage.id)
+            .where(or_(and_(OutboxMessage.status == PENDING, OutboxMessage.next_at <= now),
+                       and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < wall)))
+            .order_by(OutboxMessage.next_at, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(status=SENDING, claimed_at=wall, lease_until=wall + lease, updated_at=now)
+            .returning(*_ROW_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+        rows = [OutboxRow(*r) for r in (await self.s.execute(stmt)).all()]
+        rows.sort(key=lambda r: (r.next_at, r.id))
+        return rows
+
+    def _mine(self, row: OutboxRow) -> Any:
+        """Only the sender holding the claim finishes a row."""
+        return and_(OutboxMessage.id == row.id, OutboxMessage.status == SENDING,
+                    OutboxMessage.claimed_at == row.claimed_at)
+
+    async def _finish(self, row: OutboxRow, **values: Any) -> bool:
+        result = await self.s.execute(
+            update(OutboxMessage).where(self._mine(row)).values(**values)
+            .execution_options(synchronize_session=False))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def mark_sent(self, row: OutboxRow, now: datetime, message_id: int | None, attempts: int) -> bool:
+        return await self._finish(row, status=SENT, sent_at=now, message_id=message_id, attempts=attempts,
+                                  error=None, lease_until=None, updated_at=now)
+
+    async def mark_failed(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> bool:
+        """Not sent and not to be retried (400, too many transient failures)."""
+        return await self._finish(row, status=FAILED, error=_clip(error), attempts=attempts, lease_until=None,
+                                  updated_at=now)
+
+    async def mark_dropped(self, row: OutboxRow, now: datetime, reason: str) -> bool:
+        """Deliberately not sent (expired, no longer wanted, recipient gone)."""
+        return await self._finish(row, status=DROPPED, error=_clip(reason), lease_until=None, updated_at=now)
+
+    async def retry_later(self, row: OutboxRow, now: datetime, next_at: datetime, error: str,
+                          attempts: int) -> bool:
+        return await self._finish(row, status=PENDING, next_at=next_at, error=_clip(error), attempts=attempts,
+                                  claimed_at=None, lease_until=None, updated_at=now)
+
+    async def note_attempt(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> bool:
+        """Record a try that will be repeated by the same claim (a 429)."""
+        return await self._finish(row, error=_clip(error), attempts=attempts, updated_at=now)
+
+    async def release(self, rows: Sequence[OutboxRow], now: datetime) -> None:
+        """Give claimed rows back (the sender stops or pauses for long): another claim picks them up."""
+        for row in rows:
+            await self._finish(row, status=PENDING, claimed_at=None, lease_until=None, updated_at=now)
+
+    async def release_all_claims(self, now: datetime) -> int:
+        """Every claimed row back to pending: only when this is the one sender (SQLite, at start-up)."""
+        result = await self.s.execute(
+            update(OutboxMessage).where(OutboxMessage.status == SENDING)
+            .values(status=PENDING, claimed_at=None, lease_until=None, updated_at=now)
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def drop_pending_for(self, user_id: int, now: datetime, reason: str) -> int:
+        """Stop sending to a person: their pending rows are dropped with `reason`."""
+        result = await self.s.execute(
+            update(OutboxMessage).where(OutboxMessage.user_id == user_id, OutboxMessage.status == PENDING)
+            .values(status=DROPPED, error=_clip(reason), updated_at=now)
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def next_due(self) -> datetime | None:
+        """The earliest next_at of a pending row (the sender sleeps until then)."""
+        return await self.s.scalar(select(func.min(OutboxMessage.next_at)).where(OutboxMessage.status == PENDING))
+
+    async def recipients(self, user_ids: Iterable[int]) -> dict[int, Recipient]:
+        ids = sorted(set(user_ids))
+        found: dict[int, Recipient] = {}
+        for start in range(0, len(ids), _INSERT_CHUNK):
+            rows = await self.s.execute(
+                select(Delegate.user_id, Delegate.language, Delegate.timezone, Delegate.participant_type,
+                       Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all, Delegate.blocked_at)
+                .where(Delegate.user_id.in_(ids[start:start + _INSERT_CHUNK])))
+            for uid, lang, zone, ptype, lead, on, everything, blocked_at in rows:
+                found[uid] = Recipient(uid, lang, zone, ptype, lead, on, everything, blocked_at is not None)
+        return found
+
+    # -- delivery records ---------------------------------------------------------------------------------
+
+    async def report(self, *, topic: str | None = None, topic_prefix: str | None = None,
+                     kind: str | None = None) -> dict[str, int]:
+        """How many rows are in each status (every status listed, zeros included)."""
+        q = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        if topic is not None:
+            q = q.where(OutboxMessage.topic == topic)
+        if topic_prefix is not None:
+            q = q.where(OutboxMessage.topic.startswith(topic_prefix, autoescape=True))
+        if kind is not None:
+            q = q.where(OutboxMessage.kind == kind)
+        counts = dict.fromkeys(STATUSES, 0)
+        for status, n in await self.s.execute(q):
+            counts[status] = int(n)
+        return counts
+
+    async def rows(self, *, topic: str | None = None, user_id: int | None = None,
+                   status: str | None = None) -> list[OutboxMessage]:
+        """The rows themselves (for reports and tests)."""
+        q = select(OutboxMessage).order_by(OutboxMessage.id)
+        if topic is not None:
+            q = q.where(OutboxMessage.topic == topic)
+        if user_id is not None:
+            q = q.where(OutboxMessage.user_id == user_id)
+        if status is not None:
+            q = q.where(OutboxMessage.status == status)
+        return list(await self.s.scalars(q))

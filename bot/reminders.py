@@ -1,0 +1,310 @@
+"""Reminders: what is reminded when, to whom, and how the messages read at send time.
+
+- Before a followed item, `lead` minutes ahead (5, 10, 15 or 30; the person chooses). One fan-out per item
+  and lead time creates the rows for everyone concerned; the sender delivers them. The Closed Session (a
+  members-only item) is reminded only to EXCOM member cities.
+- The evening before: at 18:00 in each person's own zone on the day before the event, a note lists what they
+  follow. One fan-out per distinct 18:00 instant (zones with the same offset share it).
+- An item moved in the event file: at the next start-up its followers get one "time changed" notice.
+
+Texts are rendered when sent, in the reader's language and time zone of that moment: a person who changes
+their zone sees the new zone in every later message. Times carry the date when the reader's local date is
+not the event's date (the rule of the whole bot).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from bot import timezones as tzs
+from bot.event import Event, ProgramItem
+from bot.i18n import translate
+from bot.i18n_marks import N_
+from bot.outbox import Button, Drop, NewMessage, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from storage.repo import Follows, Reminders
+
+if TYPE_CHECKING:
+    from aiogram.utils.i18n import I18n
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+LEADS: tuple[int, ...] = (5, 10, 15, 30)
+DEFAULT_LEAD = 10
+DAY_BEFORE_AT = time(18, 0)
+# "Follow the whole program" means every item except these kinds (nobody needs a reminder for a coffee break).
+NOT_IN_WHOLE_PROGRAM = frozenset({"break"})
+
+KIND_REMINDER, KIND_DAY_BEFORE, KIND_TIME_CHANGED = "reminder", "day_before", "time_changed"
+# The callback data of the "Reminder settings" button under a reminder (handlers/reminders.py answers it).
+SETTINGS_CALLBACK = "rem:open:"
+
+
+def ngettext(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a plural message for extraction (`ngettext` is the extractor's keyword); chosen by n when sent."""
+    return singular, plural
+
+
+STARTS_IN = ngettext("⏰ <b>{title}</b> starts at {time}, in {n} minute.",
+                     "⏰ <b>{title}</b> starts at {time}, in {n} minutes.")
+STARTS_NOW = N_("⏰ <b>{title}</b> starts now ({time}).")
+STARTED = N_("⏰ <b>{title}</b> started at {time} and is on until {end}.")
+HOW_TO_JOIN = N_("<b>How to join:</b> {join}")
+SETTINGS_BUTTON = N_("⚙️ Reminder settings")
+DAY_BEFORE_HEAD = N_("🗓 <b>{event}</b>: the sessions you follow, in your time zone ({zone}):")
+DAY_BEFORE_FOOT = ngettext("I will remind you {n} minute before each one. To change that, send /reminders.",
+                           "I will remind you {n} minutes before each one. To change that, send /reminders.")
+TIME_CHANGED = N_("🕒 <b>Time change:</b> {title} now starts at {time} (it was {old_time}). Your reminder moves "
+                  "with it.")
+
+
+# -- who follows what -----------------------------------------------------------------------------------------
+
+def in_whole_program(item: ProgramItem) -> bool:
+    return item.kind not in NOT_IN_WHOLE_PROGRAM
+
+
+def may_follow(item: ProgramItem, participant_type: str) -> bool:
+    """Members-only items (the Closed Session) are for EXCOM member cities."""
+    return not item.members_only or participant_type == "excom"
+
+
+def followed_items(event: Event, explicit: Iterable[str], *, follow_all: bool,
+                   participant_type: str) -> list[ProgramItem]:
+    """The items a person is reminded of, in program order."""
+    chosen = set(explicit)
+    return [i for i in event.program
+            if may_follow(i, participant_type) and (i.id in chosen or (follow_all and in_whole_program(i)))]
+
+
+async def still_follows(db: AsyncSession, item: ProgramItem, who: Recipient) -> bool:
+    if not may_follow(item, who.participant_type):
+        return False
+    if who.follow_all and in_whole_program(item):
+        return True
+    return await Follows(db).is_following(who.user_id, item.id)
+
+
+# -- when -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FanOut:
+    """The reminders of one item at one lead time: one scheduler job, whatever the number of readers."""
+
+    item_id: str
+    lead: int
+    at: datetime
+
+    @property
+    def job_id(self) -> str:
+        return f"reminder:{self.item_id}:{self.lead}"
+
+
+def fan_outs(event: Event) -> list[FanOut]:
+    return [FanOut(i.id, lead, i.starts - timedelta(minutes=lead)) for i in event.program for lead in LEADS]
+
+
+def catch_up(event: Event, now: datetime) -> list[FanOut]:
+    """Fan-outs whose instant has passed while their item has not started: run them now.
+
+    They find people who followed (or chose a longer lead) after the instant, and everyone after a restart;
+    the keys make sure nobody is reminded twice.
+    """
+    items = {i.id: i for i in event.program}
+    return [f for f in fan_outs(event) if f.at <= now < items[f.item_id].starts]
+
+
+def day_before_at(event: Event, zone: str) -> datetime:
+    """18:00 on the day before the event, in `zone`, as a UTC instant."""
+    local = datetime.combine(event.date - timedelta(days=1), DAY_BEFORE_AT, tzs.get_tz(zone))
+    return local.astimezone(UTC)
+
+
+def day_before_groups(event: Event, zones: Iterable[str]) -> dict[datetime, list[str]]:
+    """Zones grouped by the instant their 18:00 falls on (one fan-out per instant)."""
+    groups: dict[datetime, list[str]] = {}
+    for zone in sorted(set(zones)):
+        if tzs.is_valid_zone(zone):
+            groups.setdefault(day_before_at(event, zone), []).append(zone)
+    return groups
+
+
+def day_before_job_id(at: datetime) -> str:
+    return f"day_before:{at:%Y%m%dT%H%MZ}"
+
+
+def _stamp(instant: datetime) -> str:
+    return f"{instant:%Y%m%dT%H%MZ}"
+
+
+# -- fan-outs ---------------------------------------------------------------------------------------------------
+
+def reminder_key(user_id: int, item: ProgramItem, lead: int) -> str:
+    # The start is part of the key: if the item moves, the reminder for the new time is a new message.
+    return f"reminder:{user_id}:{item.id}:{lead}:{_stamp(item.starts)}"
+
+
+def reminder_topic(item_id: str, lead: int) -> str:
+    return f"reminder:{item_id}:{lead}"
+
+
+async def fan_out_reminder(db: AsyncSession, event: Event, item_id: str, lead: int, now: datetime) -> int:
+    """Create the reminder rows of one item and lead time; returns how many were new."""
+    item = event.item(item_id)
+    if item is None or now >= item.starts:
+        return 0
+    repo = Reminders(db)
+    users = await repo.to_remind(item.id, lead, covered_by_all=in_whole_program(item),
+                                 members_only=item.members_only)
+    topic = reminder_topic(item.id, lead)
+    known = await Outbox(db).existing_keys(topic)
+    payload = {"item": item.id, "lead": lead, "starts": item.starts.isoformat()}
+    due = max(now, item.starts - timedelta(minutes=lead))
+    messages = [NewMessage(key, uid, KIND_REMINDER, topic, due, payload, expires_at=item.ends)
+                for uid in users if (key := reminder_key(uid, item, lead)) not in known]
+    return await Outbox(db).add(messages, now)
+
+
+async def fan_out_day_before(db: AsyncSession, event: Event, zones: list[str], now: datetime) -> int:
+    """Create the evening-before notes for the people in `zones` (whose 18:00 is now)."""
+    users = await Reminders(db).in_zones(zones)
+    topic = f"day_before:{event.id}"
+    messages = [NewMessage(f"day_before:{uid}:{event.id}", uid, KIND_DAY_BEFORE, topic, now, {},
+                           expires_at=event.starts) for uid in users]
+    return await Outbox(db).add(messages, now)
+
+
+def program_times(event: Event) -> dict[str, tuple[datetime, datetime]]:
+    return {i.id: (i.starts, i.ends) for i in event.program}
+
+
+def moved(event: Event, before: dict[str, tuple[datetime, datetime]]) -> list[tuple[ProgramItem, datetime]]:
+    """Items whose start differs from the one last scheduled: (item, old start)."""
+    return [(i, before[i.id][0]) for i in event.program if i.id in before and before[i.id][0] != i.starts]
+
+
+async def notify_moves(db: AsyncSession, event: Event, now: datetime) -> int:
+    """Compare the program with the one last scheduled; queue one notice per follower of a moved item.
+
+    Returns how many notices were created. The first start-up only records the program.
+    """
+    repo = Reminders(db)
+    before = await repo.snapshot()
+    created = 0
+    for item, old in moved(event, before):
+        if now >= item.starts:
+            continue
+        users = await repo.followers(item.id, covered_by_all=in_whole_program(item), members_only=item.members_only)
+        topic = f"time_changed:{item.id}:{_stamp(item.starts)}"
+        payload = {"item": item.id, "old": old.isoformat(), "starts": item.starts.isoformat()}
+        created += await Outbox(db).add(
+            (NewMessage(f"time_changed:{uid}:{item.id}:{_stamp(item.starts)}", uid, KIND_TIME_CHANGED, topic, now,
+                        payload, expires_at=item.starts) for uid in users), now)
+    if before != program_times(event):
+        await repo.save_snapshot(program_times(event), now)
+    return created
+
+
+# -- texts -------------------------------------------------------------------------------------------------------
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def when(event: Event, instant: datetime, zone: str, lang: str) -> str:
+    """"15:00", or "16 Nov, 23:00" when the reader's date is not the event's."""
+    return tzs.fmt_when(instant, zone, lang, instant, event.timezone)
+
+
+def plural(i18n: I18n, lang: str, message: tuple[str, str], n: int, **params: object) -> str:
+    return i18n.gettext(message[0], message[1], n, locale=lang).format(n=n, **params)
+
+
+def settings_button(i18n: I18n, lang: str) -> tuple[tuple[Button, ...], ...]:
+    return ((Button(translate(i18n, lang, SETTINGS_BUTTON), callback_data=SETTINGS_CALLBACK),),)
+
+
+def reminder_text(event: Event, item: ProgramItem, who: Recipient, now: datetime, i18n: I18n) -> str:
+    lang, zone = who.language, who.timezone
+    title = _esc(item.title.get(lang))
+    at = when(event, item.starts, zone, lang)
+    if now < item.starts:
+        minutes = round((item.starts - now).total_seconds() / 60)
+        head = plural(i18n, lang, STARTS_IN, minutes, title=title, time=at) if minutes >= 1 else \
+            translate(i18n, lang, STARTS_NOW, title=title, time=at)
+    else:
+        head = translate(i18n, lang, STARTED, title=title, time=at, end=when(event, item.ends, zone, lang))
+    join = (item.join or event.platform.join).get(lang)
+    return f"{head}\n\n{translate(i18n, lang, HOW_TO_JOIN, join=_esc(join))}"
+
+
+def day_before_text(event: Event, items: list[ProgramItem], who: Recipient, now: datetime, i18n: I18n) -> str:
+    lang, zone = who.language, who.timezone
+    lines = [translate(i18n, lang, DAY_BEFORE_HEAD, event=_esc(event.name.get(lang)),
+                       zone=_esc(tzs.zone_name(zone, lang, now)))]
+    day = None
+    for item in items:
+        local_day = tzs.to_local(item.starts, zone).date()
+        if local_day != day:
+            day = local_day
+            lines += ["", f"<b>{_esc(tzs.fmt_date(item.starts, zone, lang))}</b>"]
+        lines.append(f"{tzs.fmt_time(item.starts, zone, lang)} — {_esc(item.title.get(lang))}")
+    if who.reminders_on:
+        lines += ["", plural(i18n, lang, DAY_BEFORE_FOOT, who.reminder_lead)]
+    return "\n".join(lines)
+
+
+# -- renderers (called by the sender when a row is sent) ------------------------------------------------------
+
+async def render_reminder(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
+    item = ctx.event.item(str(row.payload.get("item")))
+    if item is None:
+        return Drop("item no longer in the program")
+    if item.starts.isoformat() != row.payload.get("starts"):
+        return Drop("item moved")
+    if who is None:
+        return Drop("not registered")
+    if not who.reminders_on:
+        return Drop("reminders off")
+    async with ctx.sessions() as db:
+        if not await still_follows(db, item, who):
+            return Drop("no longer followed")
+    return Rendered(reminder_text(ctx.event, item, who, ctx.now, ctx.i18n), settings_button(ctx.i18n, who.language))
+
+
+async def render_day_before(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
+    if who is None:
+        return Drop("not registered")
+    if not who.reminders_on:
+        return Drop("reminders off")
+    async with ctx.sessions() as db:
+        explicit = await Follows(db).items(who.user_id)
+    items = [i for i in followed_items(ctx.event, explicit, follow_all=who.follow_all,
+                                       participant_type=who.participant_type) if i.starts > ctx.now]
+    if not items:
+        return Drop("follows nothing ahead")
+    return Rendered(day_before_text(ctx.event, items, who, ctx.now, ctx.i18n), settings_button(ctx.i18n, who.language))
+
+
+async def render_time_changed(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
+    item = ctx.event.item(str(row.payload.get("item")))
+    if item is None:
+        return Drop("item no longer in the program")
+    if who is None:
+        return Drop("not registered")
+    async with ctx.sessions() as db:
+        if not await still_follows(db, item, who):
+            return Drop("no longer followed")
+    old = datetime.fromisoformat(str(row.payload["old"]))
+    lang, zone = who.language, who.timezone
+    text = translate(ctx.i18n, lang, TIME_CHANGED, title=f"<b>{_esc(item.title.get(lang))}</b>",
+                     time=when(ctx.event, item.starts, zone, lang), old_time=when(ctx.event, old, zone, lang))
+    return Rendered(text, settings_button(ctx.i18n, lang))
+
+
+def register_renderers(renderers: Renderers) -> None:
+    renderers.register(KIND_REMINDER, render_reminder)
+    renderers.register(KIND_DAY_BEFORE, render_day_before)
+    renderers.register(KIND_TIME_CHANGED, render_time_changed)

@@ -1,0 +1,149 @@
+"""/reminders: what a delegate follows, the lead time, follow the whole program, reminders on or off."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import reminders as rem
+from bot import timezones as tzs
+from bot.clock import Clock
+from bot.event import Event
+from bot.registration import Profile
+from handlers.ui import button, esc
+from storage.repo import Follows, Reminders, ReminderSettings
+
+
+class RemCb(CallbackData, prefix="rem"):
+    """A button of the reminder settings (and "Reminder settings" under a reminder)."""
+
+    # open | lead | all | on | unf (unfollow an item) | reg (follow everything, from the registration's end)
+    action: str
+    value: str = ""
+
+
+def follow_all_markup() -> InlineKeyboardMarkup:
+    """The offer at the end of registration: be reminded of the whole program."""
+    return InlineKeyboardMarkup(inline_keyboard=[[button(_("🔔 Remind me before every session"),
+                                                         RemCb(action="reg", value="1"))]])
+
+
+def panel_text(conf: Event, profile: Profile, settings: ReminderSettings, explicit: set[str], clock: Clock) -> str:
+    lang, zone = profile.language, profile.timezone
+    now = clock.now()
+    lines = ["<b>" + _("Your reminders") + "</b>", ""]
+    if settings.on:
+        lines.append(ngettext("🔔 On: {n} minute before each session you follow.",
+                              "🔔 On: {n} minutes before each session you follow.",
+                              settings.lead).format(n=settings.lead))
+    else:
+        lines.append(_("🔕 Off: I will not remind you. What you follow is kept."))
+    items = [i for i in rem.followed_items(conf, explicit, follow_all=settings.follow_all,
+                                           participant_type=profile.participant_type) if i.ends > now]
+    lines.append("")
+    if settings.follow_all:
+        lines.append(_("You follow the whole program."))
+    elif items:
+        lines.append(_("You follow:"))
+        lines += [f"• {rem.when(conf, i.starts, zone, lang)} — {esc(i.title.get(lang))}" for i in items]
+    else:
+        lines.append(_("You follow no sessions yet. Press “Remind me” on a session in /program, or follow the "
+                       "whole program with the button below."))
+    lines += ["", _("Times are in your time zone: {zone}.").format(zone=esc(tzs.zone_name(zone, lang, now)))]
+    return "\n".join(lines)
+
+
+def panel_markup(conf: Event, profile: Profile, settings: ReminderSettings, explicit: set[str]
+                 ) -> InlineKeyboardMarkup:
+    leads = [button(("✓ " if n == settings.lead else "") + _("{n} min").format(n=n), RemCb(action="lead", value=str(n)))
+             for n in rem.LEADS]
+    grid: list[list[InlineKeyboardButton]] = [leads]
+    if settings.follow_all:
+        grid.append([button(_("📋 Only the sessions I chose"), RemCb(action="all", value="0"))])
+    else:
+        grid.append([button(_("📋 Follow the whole program"), RemCb(action="all", value="1"))])
+    if settings.on:
+        grid.append([button(_("🔕 Turn reminders off"), RemCb(action="on", value="0"))])
+    else:
+        grid.append([button(_("🔔 Turn reminders on"), RemCb(action="on", value="1"))])
+    for item in conf.program:
+        if item.id in explicit:
+            grid.append([button("✖ " + item.title.get(profile.language), RemCb(action="unf", value=item.id))])
+    return InlineKeyboardMarkup(inline_keyboard=grid)
+
+
+async def _panel(db: AsyncSession, conf: Event, profile: Profile, clock: Clock
+                 ) -> tuple[str, InlineKeyboardMarkup] | None:
+    settings = await Reminders(db).settings(profile.user_id)
+    if settings is None:
+        return None
+    explicit = await Follows(db).items(profile.user_id)
+    return panel_text(conf, profile, settings, explicit, clock), panel_markup(conf, profile, settings, explicit)
+
+
+async def on_reminders(message: Message, conf: Event, clock: Clock, db: AsyncSession, profile: Profile | None
+                       ) -> None:
+    """/reminders: what the person follows and how they are reminded, with buttons to change it."""
+    panel = await _panel(db, conf, profile, clock) if profile else None
+    if panel is None:
+        await message.answer(_("Reminders are for registered delegates. Send /start to register."))
+        return
+    text, markup = panel
+    await message.answer(text, reply_markup=markup)
+
+
+async def on_button(query: CallbackQuery, callback_data: RemCb, conf: Event, clock: Clock, db: AsyncSession,
+                    profile: Profile | None) -> None:
+    """A reminder-settings button: change the setting and show the panel again."""
+    if profile is None or not isinstance(query.message, Message):
+        await query.answer(_("Reminders are for registered delegates. Send /start to register."), show_alert=True)
+        return
+    action, value = callback_data.action, callback_data.value
+    repo, now = Reminders(db), clock.now()
+    notice = None
+    if action == "lead" and value.isdigit() and int(value) in rem.LEADS:
+        await repo.update(profile.user_id, now, lead=int(value))
+        notice = ngettext("I will remind you {n} minute before.", "I will remind you {n} minutes before.",
+                          int(value)).format(n=int(value))
+    elif action in ("all", "reg") and value in ("0", "1"):
+        await repo.update(profile.user_id, now, follow_all=value == "1")
+        notice = _("You follow the whole program.") if value == "1" else _("You follow only the sessions you chose.")
+    elif action == "on" and value in ("0", "1"):
+        await repo.update(profile.user_id, now, on=value == "1")
+        notice = _("Reminders are on.") if value == "1" else _("Reminders are off.")
+    elif action == "unf" and conf.item(value) is not None:
+        await Follows(db).unfollow(profile.user_id, value)
+        item = conf.item(value)
+        assert item is not None
+        notice = _("You no longer follow {title}.").format(title=item.title.get(profile.language))
+    elif action != "open":
+        await query.answer(_("This button is no longer active."))
+        return
+    panel = await _panel(db, conf, profile, clock)
+    assert panel is not None
+    text, markup = panel
+    await query.answer(notice)
+    if action in ("open", "reg"):
+        # Under a reminder or the registration message: keep that message, answer with the panel.
+        if action == "reg":
+            with contextlib.suppress(TelegramBadRequest):
+                await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(text, reply_markup=markup)
+        return
+    with contextlib.suppress(TelegramBadRequest):  # "message is not modified" after a double tap
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+def make_router() -> Router:
+    router = Router(name="reminders")
+    router.message.register(on_reminders, Command("reminders"))
+    router.callback_query.register(on_button, RemCb.filter())
+    return router
