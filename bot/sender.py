@@ -74,6 +74,8 @@ class Pacer:
         self.timer = timer or Timer()
         self._next: float | None = None
         self._pause_until = 0.0
+        # How many pauses began so far: a send whose slot was taken before a pause began waits for it too.
+        self.pauses = 0
 
     def reserve(self) -> float:
         """Take the next slot; returns the seconds to wait for it."""
@@ -92,6 +94,7 @@ class Pacer:
 
     def pause(self, seconds: float) -> None:
         """No send starts in the next `seconds` (from now)."""
+        self.pauses += 1
         self._pause_until = max(self._pause_until, self.timer.monotonic() + seconds)
 
     def paused_for(self) -> float:
@@ -174,6 +177,16 @@ def to_markup(rendered: Rendered) -> InlineKeyboardMarkup | None:
         [InlineKeyboardButton(text=b.text, callback_data=b.callback_data, url=b.url) for b in row]
         for row in rendered.buttons
     ])
+
+
+def _requeue(queue: deque[OutboxRow], row: OutboxRow) -> None:
+    """Put a row back in its place (due order), ahead of the rows that were due after it."""
+    order = (row.next_at, row.id)
+    for i, other in enumerate(queue):
+        if (other.next_at, other.id) > order:
+            queue.insert(i, row)
+            return
+    queue.append(row)
 
 
 # -- the sender ----------------------------------------------------------------------------------------------
@@ -304,6 +317,9 @@ class Sender:
                     if in_flight:
                         _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
+                if (paused := self.pacer.paused_for()) > 0:  # choose the next row once the pause is over
+                    await self.timer.sleep(paused)
+                    continue
                 row, wait = self._pick(queue)
                 if row is None:
                     await self.timer.sleep(wait)
@@ -311,7 +327,11 @@ class Sender:
                 rendered = await self._prepare(row, who.get(row.user_id))
                 if rendered is None:
                     continue
+                pauses = self.pacer.pauses
                 await self.pacer.acquire()
+                if self.pacer.pauses != pauses:  # a 429 arrived meanwhile: wait for its end, in row order
+                    _requeue(queue, row)
+                    continue
                 self.spacing.mark(row.user_id)
                 task = asyncio.create_task(self._deliver(row, rendered, attempts, queue))
                 in_flight.add(task)
@@ -380,10 +400,10 @@ class Sender:
         if verdict.action == "retry_after":
             # Exactly retry_after for every send (the flood limit is the bot's), then this row again first.
             self.pacer.pause(verdict.retry_after)
+            _requeue(queue, row)
             self.stats.rate_limited += 1
             log.warning("429 from Telegram: pausing all sends for %s s", verdict.retry_after)
             await self._settle(lambda o: o.note_attempt(row, now, verdict.error, tries))
-            queue.appendleft(row)
             return
         if verdict.action == "retry":
             delay = self.backoff.delay(tries)

@@ -1,0 +1,432 @@
+"""Reminders: who is reminded of what and when, how they read (zone, language), /reminders, and the plan."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import reminders as rem
+from bot.clock import Clock
+from bot.delivery import Delivery, get_delivery
+from bot.outbox import DROPPED, PENDING, SENT, Outbox
+from handlers.reminders import RemCb
+from storage.repo import Delegates, Follows, Reminders, ReminderSettings, forget_person
+from tests.harness import Harness, make_settings, register
+from tests.test_sender import VirtualTimer
+
+MSK = ZoneInfo("Europe/Moscow")
+
+
+def msk(hour: int, minute: int = 0, day: int = 17) -> datetime:
+    return datetime(2020, 11, day, hour, minute, tzinfo=MSK)
+
+
+async def follow(h: Harness, uid: int, *items: str, lead: int | None = None, follow_all: bool | None = None,
+                 on: bool | None = None) -> None:
+    async with h.app.sessions() as s:
+        for item in items:
+            await Follows(s).follow(uid, item, h.clock.now())
+        await Reminders(s).update(uid, h.clock.now(), lead=lead, follow_all=follow_all, on=on)
+        await s.commit()
+
+
+async def drain(h: Harness) -> list[tuple[int, str]]:
+    """Send everything due; returns (chat, text) of what went out."""
+    before = len(h.session.sent())
+    sender = get_delivery(h.app).make_sender(h.bot, timer=VirtualTimer())
+    while await sender.drain_once():
+        pass
+    return [(r.chat_id or 0, r.text) for r in h.session.sent()[before:]]
+
+
+async def outbox_rows(h: Harness, **kw: object) -> list:
+    async with h.app.sessions() as s:
+        return await Outbox(s).rows(**kw)  # type: ignore[arg-type]
+
+
+# -- the reminder itself ------------------------------------------------------------------------------------
+
+async def test_a_reminder_names_the_session_its_local_time_and_how_to_join(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, language="ko", timezone="Asia/Seoul")
+    await register(h, 2, language="ru", timezone="Europe/Moscow")
+    await register(h, 3, language="en", timezone="America/Los_Angeles")
+    await follow(h, 1, "opening")
+    await follow(h, 2, "opening")
+    await follow(h, 3, "opening")
+    d = get_delivery(h.app)
+    h.clock.set(msk(8, 50))
+    assert await d.run_reminder("opening", 10) == 3
+    assert await d.run_reminder("opening", 10) == 0  # a second fan-out creates nothing
+    sent = dict(await drain(h))
+    assert "<b>개회식" in sent[1] or "개회" in sent[1]
+    assert "10분 후 15:00에 시작합니다" in sent[1]
+    assert "начинается в 09:00, через 10 минут" in sent[2]
+    # Los Angeles is still on 16 Nov when the event opens: the date is shown.
+    assert "starts at 16 Nov, 22:00, in 10 minutes" in sent[3]
+    assert "How to join:" in sent[3] and "DVMS" in sent[3]
+    settings = [b for b in h.session.sent(3)[-1].buttons]
+    assert settings == [("⚙️ Reminder settings", RemCb(action="open").pack())]
+    assert RemCb(action="open").pack() == rem.SETTINGS_CALLBACK
+    rows = await outbox_rows(h, topic="reminder:opening:10")
+    assert {r.status for r in rows} == {SENT}
+    assert rows[0].key == "reminder:1:opening:10:20201117T0600Z"
+
+
+async def test_only_people_who_follow_with_that_lead_and_reminders_on(harness: Harness) -> None:
+    h = harness
+    for uid in (1, 2, 3, 4, 5):
+        await register(h, uid)
+    await follow(h, 1, "plenary")                      # lead 10 by default
+    await follow(h, 2, "plenary", lead=30)             # reminded by the 30-minute fan-out instead
+    await follow(h, 3, "plenary", on=False)            # reminders off
+    await follow(h, 4, follow_all=True)                # the whole program
+    await follow(h, 5, "opening")                      # another session
+    h.clock.set(msk(9, 30))
+    d = get_delivery(h.app)
+    assert await d.run_reminder("plenary", 10) == 2
+    assert sorted(c for c, _ in await drain(h)) == [1, 4]
+    h.clock.set(msk(9, 10))
+    assert await d.run_reminder("plenary", 30) == 1
+
+
+async def test_the_closed_session_is_reminded_only_to_excom_member_cities(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, participant_type="excom")
+    await register(h, 2, participant_type="wego_member")
+    await register(h, 3, participant_type="partner")
+    await follow(h, 1, follow_all=True)
+    await follow(h, 2, "closed-session")  # even an explicit follow does not make it theirs
+    await follow(h, 3, follow_all=True)
+    h.clock.set(msk(12, 50))
+    d = get_delivery(h.app)
+    assert await d.run_reminder("closed-session", 10) == 1
+    assert await d.run_reminder("reconnection", 10) == 2
+    sent = await drain(h)
+    assert sorted(c for c, t in sent if "<b>EXCOM Meeting 2020 Closed Session" in t) == [1]
+    assert sorted(c for c, t in sent if "<b>(Re)connection" in t) == [1, 3]
+
+
+async def test_whole_program_skips_breaks(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await follow(h, 1, follow_all=True)
+    h.clock.set(msk(10, 30))
+    assert await get_delivery(h.app).run_reminder("coffee1", 10) == 0
+    await follow(h, 1, "coffee1")
+    assert await get_delivery(h.app).run_reminder("coffee1", 10) == 1
+
+
+async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, timezone="Europe/Moscow")
+    await follow(h, 1, "opening")
+    h.clock.set(msk(8, 50))
+    await get_delivery(h.app).run_reminder("opening", 10)
+    # The row exists; the person moves to Seoul and Korean before it is sent.
+    async with h.app.sessions() as s:
+        await Delegates(s).update_fields(1, h.clock.now(), timezone="Asia/Seoul", language="ko")
+        await s.commit()
+    [(_, text)] = await drain(h)
+    assert "15:00" in text and "09:00" not in text and "시작합니다" in text
+
+
+async def test_a_reminder_whose_session_ended_is_dropped_and_recorded(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await follow(h, 1, "opening")
+    h.clock.set(msk(8, 50))
+    await get_delivery(h.app).run_reminder("opening", 10)
+    await register(h, 2)
+    await follow(h, 2, "plenary")
+    h.clock.set(msk(9, 30))
+    await get_delivery(h.app).run_reminder("plenary", 10)
+    h.clock.set(msk(9, 31))  # the opening's row is still unsent when the opening ends
+    sent = await drain(h)
+    assert [c for c, _ in sent] == [2]
+    [row] = await outbox_rows(h, topic="reminder:opening:10")
+    assert (row.status, row.error) == (DROPPED, "expired")
+
+
+async def test_late_but_not_over_reads_as_started(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await follow(h, 1, "opening")
+    h.clock.set(msk(8, 50))
+    await get_delivery(h.app).run_reminder("opening", 10)
+    h.clock.set(msk(9, 5))
+    [(_, text)] = await drain(h)
+    assert "started at 09:00 and is on until 09:30" in text
+
+
+async def test_unfollowing_or_switching_off_after_the_fan_out_drops_the_row(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await register(h, 2)
+    await follow(h, 1, "opening")
+    await follow(h, 2, "opening")
+    h.clock.set(msk(8, 50))
+    await get_delivery(h.app).run_reminder("opening", 10)
+    async with h.app.sessions() as s:
+        await Follows(s).unfollow(1, "opening")
+        await Reminders(s).update(2, h.clock.now(), on=False)
+        await s.commit()
+    assert await drain(h) == []
+    assert sorted(r.error for r in await outbox_rows(h)) == ["no longer followed", "reminders off"]
+
+
+# -- catch-up and the plan ---------------------------------------------------------------------------------
+
+async def test_catch_up_reaches_late_followers_but_never_after_the_start(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    d = get_delivery(h.app)
+    h.clock.set(msk(8, 50))
+    await d.run_reminder("opening", 10)
+    h.clock.set(msk(8, 55))
+    await follow(h, 1, "opening")  # after the 10-minute fan-out ran
+    await d.sync()
+    [(_, text)] = await drain(h)
+    assert "in 5 minutes" in text
+    await d.sync()
+    assert await drain(h) == []  # the key keeps it to one
+    await register(h, 2)
+    h.clock.set(msk(9, 1))
+    await follow(h, 2, "opening")
+    await d.sync()
+    assert await drain(h) == []
+
+
+async def test_the_plan_has_one_job_per_item_and_lead_with_stable_ids(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, timezone="Asia/Seoul")
+    await register(h, 2, timezone="Asia/Tokyo")  # the same 18:00 instant as Seoul
+    await register(h, 3, timezone="America/Mexico_City")
+    for uid in (1, 2, 3):
+        await follow(h, uid, follow_all=True)
+    for _ in range(2):  # a second plan (a restart) replaces, never adds
+        d = Delivery.for_app(h.app)
+        await d.plan()
+        planned = d.scheduler.planned
+    reminders = {k for k in planned if k.startswith("reminder:")}
+    assert len(reminders) == len(h.app.event.program) * len(rem.LEADS)
+    assert planned["reminder:opening:10"] == msk(8, 50)
+    assert planned["reminder:plenary:30"] == msk(9, 10)
+    day_before = {k: v for k, v in planned.items() if k.startswith("day_before:")}
+    assert day_before == {
+        "day_before:20201116T0900Z": datetime(2020, 11, 16, 9, 0, tzinfo=UTC),   # 18:00 in Seoul and Tokyo
+        "day_before:20201117T0000Z": datetime(2020, 11, 17, 0, 0, tzinfo=UTC),   # 18:00 in Mexico City
+    }
+
+
+async def test_jobs_follow_the_replay_clock(harness: Harness) -> None:
+    # CLOCK_START=08:45 CLOCK_SPEED=10: the 08:50 fan-out is five bot-minutes away, thirty real seconds.
+    h = harness
+    clock = Clock(msk(8, 45), speed=10)
+    d = Delivery(settings=h.app.settings, event=h.app.event, clock=clock, engine=h.app.engine,
+                 sessions=h.app.sessions, i18n=h.app.i18n)
+    d.scheduler.start()
+    try:
+        await d.plan()
+        real = d.scheduler.real_run_time("reminder:opening:10")
+        assert real is not None
+        assert (real - Clock.wall_now()).total_seconds() == pytest.approx(30, abs=1)
+        assert d.sync_interval == 6.0
+        assert "reminder:checkin:10" not in d.scheduler.job_ids()  # 07:50: past
+    finally:
+        d.scheduler.shutdown()
+        await asyncio.sleep(0)
+
+
+# -- the evening before ----------------------------------------------------------------------------------------
+
+async def test_day_before_at_18_local_lists_followed_sessions_in_local_time(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, timezone="Asia/Seoul", language="en")
+    await register(h, 2, timezone="America/Mexico_City", language="ru")
+    await register(h, 3, timezone="Asia/Seoul")  # follows nothing: no note
+    await follow(h, 1, "opening", "closing")
+    await follow(h, 2, follow_all=True)
+    d = get_delivery(h.app)
+    seoul = rem.day_before_at(h.app.event, "Asia/Seoul")
+    assert seoul == datetime(2020, 11, 16, 9, 0, tzinfo=UTC)
+    h.clock.set(seoul)
+    assert await d.run_day_before(seoul) == 1
+    [(uid, text)] = await drain(h)
+    assert uid == 1
+    assert "Seoul" in text and "<b>17 Nov</b>\n15:00 — " in text and "21:45 — " in text
+    assert "10 minutes before each one" in text
+    mexico = rem.day_before_at(h.app.event, "America/Mexico_City")
+    h.clock.set(mexico)
+    assert await d.run_day_before(mexico) == 1
+    [(uid, text)] = await drain(h)
+    # Mexico City: the program runs from the evening of 16 Nov into 17 Nov, grouped by local date.
+    assert uid == 2 and "<b>16 нояб.</b>\n23:00 — " in text and "<b>17 нояб.</b>" in text
+    assert "Coffee" not in text
+
+
+async def test_no_day_before_job_once_18_local_has_passed(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, timezone="Asia/Seoul")
+    await register(h, 2, timezone="America/Mexico_City")
+    for uid in (1, 2):
+        await follow(h, uid, follow_all=True)
+    h.clock.set(datetime(2020, 11, 16, 12, 0, tzinfo=UTC))  # after 18:00 in Seoul, before it in Mexico City
+    d = Delivery.for_app(h.app)
+    await d.plan()
+    assert [k for k in d.scheduler.planned if k.startswith("day_before:")] == ["day_before:20201117T0000Z"]
+
+
+# -- the event file changed ---------------------------------------------------------------------------------
+
+async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, timezone="Asia/Seoul")
+    await register(h, 2)
+    await follow(h, 1, "plenary")
+    first = Delivery.for_app(h.app)
+    await first.plan()  # the first start-up only records the program
+    assert await drain(h) == []
+    # The organisers move the plenary from 09:40 to 10:00 and restart.
+    event = h.app.event
+    moved_program = tuple(i.model_copy(update={"starts": i.starts + timedelta(minutes=20)}) if i.id == "plenary"
+                          else i for i in event.program)
+    object.__setattr__(event, "program", moved_program)
+    try:
+        for _ in range(2):
+            again = Delivery.for_app(h.app)
+            await again.plan()
+        assert again.scheduler.planned["reminder:plenary:10"] == msk(9, 50)
+        sent = await drain(h)
+        assert len(sent) == 1
+        assert sent[0][0] == 1
+        assert "now starts at 16:00 (it was 15:40)" in sent[0][1]
+        h.clock.set(msk(9, 50))
+        await again.run_reminder("plenary", 10)
+        [(_, text)] = await drain(h)
+        assert "starts at 16:00, in 10 minutes" in text
+    finally:
+        object.__setattr__(event, "program", tuple(
+            i.model_copy(update={"starts": i.starts - timedelta(minutes=20)}) if i.id == "plenary" else i
+            for i in event.program))
+
+
+# -- /reminders ----------------------------------------------------------------------------------------------
+
+async def test_reminders_command_lists_and_changes_everything(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, timezone="Asia/Seoul")
+    await follow(h, 1, "plenary", "closing")
+    await h.send(1, "/reminders")
+    text = h.last_text(1)
+    assert "On: 10 minutes before each session you follow." in text
+    assert "15:40 — " in text and "21:45 — " in text
+    assert "Seoul" in text
+    assert h.buttons(1)[:4] == ["5 min", "✓ 10 min", "15 min", "30 min"]
+    await h.press(1, "30 min")
+    assert "On: 30 minutes before" in h.last_text(1)
+    await h.press(1, "Follow the whole program")
+    assert "You follow the whole program." in h.last_text(1)
+    await h.press(1, "Turn reminders off")
+    assert "Off: I will not remind you." in h.last_text(1)
+    await h.press(1, "✖ ")  # unfollow the first explicit follow
+    async with h.app.sessions() as s:
+        assert await Reminders(s).settings(1) == ReminderSettings(lead=30, on=False, follow_all=True)
+        assert await Follows(s).items(1) == {"closing"}
+
+
+async def test_reminders_in_russian_and_for_strangers(harness: Harness) -> None:
+    h = harness
+    await h.send(7, "/reminders")
+    assert "registered delegates" in h.last_text(7)
+    await h.press_data(7, RemCb(action="lead", value="10").pack())
+    await register(h, 1, language="ru")
+    await h.send(1, "/reminders", lang="ru")
+    assert "Вы пока не выбрали ни одной сессии" in h.last_text(1)
+    await h.press_data(1, RemCb(action="lead", value="7").pack())  # forged: not a lead we offer
+    async with h.app.sessions() as s:
+        assert (await Reminders(s).settings(1)).lead == 10
+
+
+async def test_registration_ends_with_the_offer_to_follow_the_whole_program(harness: Harness) -> None:
+    h = harness
+    await h.send(5, "/start")
+    await h.press(5, "English")
+    for answer in ("Minji Kim", "Officer", "Seoul Metropolitan Government", "Seoul, Republic of Korea"):
+        await h.send(5, answer)
+    await h.press(5, "WeGO member")
+    await h.send(5, "minji@example.org")
+    await h.send(5, "Asia/Seoul")
+    await h.press(5, "Yes")
+    if "available" in " ".join(h.buttons(5)).lower():
+        await h.press(5, "No")
+    await h.press(5, "I agree")
+    await h.press(5, "Confirm")
+    assert "You are registered" in h.last_text(5)
+    await h.press(5, "Remind me before every session")
+    async with h.app.sessions() as s:
+        assert (await Reminders(s).settings(5)).follow_all is True
+    assert "You follow the whole program." in h.last_text(5)
+
+
+async def test_forgetting_a_person_deletes_their_outbox_rows(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await follow(h, 1, "opening")
+    h.clock.set(msk(8, 50))
+    await get_delivery(h.app).run_reminder("opening", 10)
+    async with h.app.sessions() as s:
+        await forget_person(s, 1)
+        await s.commit()
+    assert await outbox_rows(h) == []
+
+
+# -- start and stop with the dispatcher ------------------------------------------------------------------------
+
+async def test_the_engine_starts_and_stops_with_the_dispatcher(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await follow(h, 1, "opening")
+    h.clock.set(msk(8, 45))  # the 15- and 30-minute fan-outs are past, the 10-minute one ahead
+    await h.app.dp.emit_startup(bot=h.bot, **h.app.dp.workflow_data)
+    d = get_delivery(h.app)
+    try:
+        assert d.is_leader and d.sender is not None
+        assert "reminder:opening:10" in d.scheduler.job_ids()
+        h.clock.set(msk(8, 50))
+        await d.run_reminder("opening", 10)
+        for _ in range(300):
+            if h.session.sent(1):
+                break
+            await asyncio.sleep(0.01)
+        assert "in 10 minutes" in h.session.sent(1)[-1].text
+    finally:
+        await h.app.dp.emit_shutdown(bot=h.bot, **h.app.dp.workflow_data)
+    assert d.sender is None and not d.scheduler.running
+    assert {r.status for r in await outbox_rows(h)} == {SENT}
+    assert PENDING not in {r.status for r in await outbox_rows(h)}
+
+
+@pytest.mark.postgres
+async def test_reminders_end_to_end_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    h = await Harness.create(make_settings(tmp_path, database_url=pg_url))
+    try:
+        await register(h, 1, participant_type="excom", timezone="Asia/Seoul")
+        await register(h, 2)
+        await follow(h, 1, follow_all=True)
+        await follow(h, 2, "closed-session", "reconnection")
+        d = get_delivery(h.app)
+        await d.plan()
+        h.clock.set(msk(12, 50))
+        assert await d.run_reminder("closed-session", 10) == 1
+        assert await d.run_reminder("reconnection", 10) == 2
+        assert await d.run_reminder("reconnection", 10) == 0
+        sent = await drain(h)
+        assert sorted(c for c, _ in sent) == [1, 1, 2]
+        assert {r.status for r in await outbox_rows(h)} == {SENT}
+    finally:
+        await h.close()

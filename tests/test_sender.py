@@ -1,0 +1,325 @@
+"""The sender: pacing, and what each answer of the Bot API does to a row (sent, 429, 5xx, timeout, 403, 400)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import SendMessage
+
+from bot.delivery import get_delivery
+from bot.outbox import DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Outbox, Rendered
+from bot.sender import Backoff, ChatSpacing, Pacer, Sender, Timer, classify
+from storage.models import Delegate
+from tests.fake_botapi import FakeBotAPI
+from tests.harness import REHEARSAL_START, Harness, register
+
+
+class VirtualTimer(Timer):
+    """Time that moves only when someone sleeps: waits are asserted, never spent."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        await asyncio.sleep(0)  # what was started before the sleep runs at the time it was started
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+# -- policy ---------------------------------------------------------------------------------------------------
+
+async def test_pacer_spaces_sends_at_the_rate() -> None:
+    timer = VirtualTimer()
+    pacer = Pacer(25, timer)
+    start = timer.now
+    for _ in range(101):
+        await pacer.acquire()
+    # 101 sends take 100 intervals of 1/25 s (the first goes at once): exactly the rate.
+    assert timer.now - start == pytest.approx(4.0)
+    assert max(timer.sleeps) == pytest.approx(0.04)
+
+
+async def test_pacer_pause_is_exact_and_idle_time_earns_no_burst() -> None:
+    timer = VirtualTimer()
+    pacer = Pacer(10, timer)
+    await pacer.acquire()
+    pacer.pause(3)
+    before = timer.now
+    await pacer.acquire()
+    assert timer.now - before == pytest.approx(3.0)
+    timer.now += 60  # a quiet minute
+    for _ in range(5):
+        await pacer.acquire()
+    # At most two sends without waiting (burst 2), then the rate again: never a second's worth at once.
+    assert timer.sleeps[-3:] == [pytest.approx(0.1)] * 3
+
+
+def test_chat_spacing() -> None:
+    timer = VirtualTimer()
+    spacing = ChatSpacing(1.0, timer)
+    assert spacing.wait_for(7) == 0
+    spacing.mark(7)
+    timer.now += 0.25
+    assert spacing.wait_for(7) == pytest.approx(0.75)
+    assert spacing.wait_for(8) == 0
+    timer.now += 1
+    assert spacing.wait_for(7) == 0
+
+
+def test_backoff_is_bounded() -> None:
+    b = Backoff(base=2, factor=2, cap=10, max_attempts=5)
+    assert [b.delay(n) for n in range(1, 6)] == [2, 4, 8, 10, None]
+
+
+def test_classify() -> None:
+    method = SendMessage(chat_id=1, text="x")
+    assert classify(TelegramRetryAfter(method, "Too Many Requests", 7)).retry_after == 7
+    assert classify(TelegramRetryAfter(method, "Too Many Requests", 7)).action == "retry_after"
+    assert classify(TelegramForbiddenError(method, "Forbidden: bot was blocked by the user")).action == "blocked"
+    assert classify(TelegramServerError(method, "Bad Gateway")).action == "retry"
+    assert classify(TelegramNetworkError(method, "Request timeout error")).action == "retry"
+    assert classify(TelegramBadRequest(method, "Bad Request: chat not found")).action == "rejected"
+    assert classify(ValueError("boom")).action == "rejected"
+
+
+# -- the sender with the in-process Bot API ------------------------------------------------------------------
+
+async def _rows(h: Harness, **kw: Any) -> list:
+    async with h.app.sessions() as s:
+        return await Outbox(s).rows(**kw)
+
+
+async def _add(h: Harness, *messages: NewMessage) -> None:
+    async with h.app.sessions() as s:
+        await Outbox(s).add(messages, h.clock.now())
+        await s.commit()
+
+
+_T0 = REHEARSAL_START.astimezone(UTC)  # the harness clock's start
+
+
+def _note(key: str, uid: int, text: str = "hello", *, due_at: datetime = _T0, expires_at: datetime | None = None,
+          drop: str | None = None) -> NewMessage:
+    payload: dict[str, Any] = {"text": text, **({"drop": drop} if drop else {})}
+    return NewMessage(key, uid, "test", "test", due_at, payload, expires_at)
+
+
+async def _render_test(ctx: Any, row: Any, who: Any) -> Rendered | Drop:
+    if row.payload.get("drop"):
+        return Drop(row.payload["drop"])
+    return Rendered(row.payload["text"])
+
+
+@pytest.fixture
+async def h(harness: Harness) -> Harness:
+    get_delivery(harness.app).renderers.register("test", _render_test)
+    return harness
+
+
+def _sender(h: Harness, timer: VirtualTimer | None = None, **kw: Any) -> Sender:
+    return get_delivery(h.app).make_sender(h.bot, timer=timer or VirtualTimer(), **kw)
+
+
+async def _drain(sender: Sender) -> None:
+    while await sender.drain_once():
+        pass
+
+
+async def test_due_rows_are_sent_once_and_their_outcome_kept(h: Harness) -> None:
+    await _add(h, _note("a", 1, "first"), _note("b", 2, "second"),
+               _note("later", 3, "later", due_at=_T0 + timedelta(minutes=5)))
+    await _add(h, _note("a", 1, "first again"))  # the same key: harmless
+    sender = _sender(h)
+    await _drain(sender)
+    assert [(r.chat_id, r.text) for r in h.session.sent()] == [(1, "first"), (2, "second")]
+    rows = {r.key: r for r in await _rows(h)}
+    assert rows["a"].status == SENT and rows["a"].attempts == 1 and rows["a"].message_id
+    assert rows["a"].sent_at == h.clock.now()
+    assert rows["later"].status == PENDING
+    h.clock.advance(minutes=5)
+    await _drain(sender)
+    await _drain(sender)
+    assert [r.text for r in h.session.sent()] == ["first", "second", "later"]
+
+
+async def test_one_message_a_second_per_chat(h: Harness) -> None:
+    await _add(h, _note("x1", 5, "one"), _note("x2", 5, "two"), _note("y", 6, "other"))
+    timer = VirtualTimer()
+    sent_at: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent_at.append((r.text, timer.now))
+    await _drain(_sender(h, timer))
+    times = dict(sent_at)
+    # "other" does not wait behind chat 5's second message; "two" waits a full second after "one".
+    assert [t for t, _ in sent_at] == ["one", "other", "two"]
+    assert times["two"] - times["one"] == pytest.approx(1.0)
+
+
+async def test_429_waits_exactly_retry_after_and_retries_the_same_row(h: Harness) -> None:
+    await _add(h, _note("a", 1, "first"), _note("b", 2, "second"))
+    h.session.fail_next("sendMessage", chat_id=1, status=429, retry_after=7)
+    timer = VirtualTimer()
+    sent_at: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent_at.append((r.text, timer.now))
+    start = timer.now
+    await _drain(_sender(h, timer))
+    # The pause is global (Telegram's flood limit is per bot): nothing goes out for exactly 7 s, then the
+    # refused row first.
+    assert [t for t, _ in sent_at] == ["first", "second"]
+    assert sent_at[0][1] - start == pytest.approx(7.0)  # the 429 came at `start`
+    assert sent_at[1][1] - sent_at[0][1] == pytest.approx(0.04)  # then the rate again, no burst
+    row = (await _rows(h, user_id=1))[0]
+    assert (row.status, row.attempts) == (SENT, 2)
+
+
+@pytest.mark.parametrize("status", [500, 502])
+async def test_server_errors_retry_with_bounded_backoff(h: Harness, status: int) -> None:
+    await _add(h, _note("a", 1, "hello"))
+    h.session.fail_next("sendMessage", chat_id=1, status=status, times=2)
+    sender = _sender(h, backoff=Backoff(base=2, factor=2, cap=60, max_attempts=5))
+    await _drain(sender)
+    row = (await _rows(h))[0]
+    assert (row.status, row.attempts) == (PENDING, 1)
+    assert row.next_at == h.clock.now() + timedelta(seconds=2)  # backoff on the bot's clock
+    assert str(status) in (row.error or "") or "Server" in (row.error or "") or "Error" in (row.error or "")
+    await _drain(sender)
+    assert h.session.sent() == []  # not due yet
+    h.clock.advance(seconds=2)
+    await _drain(sender)
+    row = (await _rows(h))[0]
+    assert (row.status, row.attempts, row.next_at) == (PENDING, 2, h.clock.now() + timedelta(seconds=4))
+    h.clock.advance(seconds=4)
+    await _drain(sender)
+    row = (await _rows(h))[0]
+    assert (row.status, row.attempts) == (SENT, 3)
+    assert [r.text for r in h.session.sent()] == ["hello"]
+
+
+async def test_transient_failures_give_up_after_the_last_try(h: Harness) -> None:
+    await _add(h, _note("a", 1, "hello"))
+    h.session.fail_next("sendMessage", chat_id=1, status=500, times=10)
+    sender = _sender(h, backoff=Backoff(base=1, factor=1, cap=1, max_attempts=3))
+    for _ in range(3):
+        await _drain(sender)
+        h.clock.advance(seconds=1)
+    row = (await _rows(h))[0]
+    assert (row.status, row.attempts) == (FAILED, 3)
+    assert row.error.startswith("gave up after 3 tries")
+
+
+async def test_403_marks_the_person_blocked_and_stops_sending_to_them(h: Harness) -> None:
+    await register(h, 1)
+    later = _T0 + timedelta(minutes=1)
+    await _add(h, _note("a", 1, "now"), _note("b", 1, "later", due_at=later), _note("c", 2, "someone else"))
+    h.session.blocked.add(1)
+    sender = _sender(h)
+    await _drain(sender)
+    async with h.app.sessions() as s:
+        assert (await s.get(Delegate, 1)).blocked_at == h.clock.now()
+    rows = {r.key: r for r in await _rows(h)}
+    assert rows["a"].status == FAILED and rows["a"].error.startswith("403")
+    assert (rows["b"].status, rows["b"].error) == (DROPPED, "blocked the bot")
+    assert rows["c"].status == SENT
+    # New rows for a blocked person are dropped without a request.
+    await _add(h, _note("d", 1, "again"))
+    requests = len(h.session.requests)
+    await _drain(sender)
+    assert len(h.session.requests) == requests
+    assert {r.key: r.status for r in await _rows(h)}["d"] == DROPPED
+
+
+async def test_400_is_recorded_and_not_retried(h: Harness) -> None:
+    await _add(h, _note("a", 1, "hello"))
+    h.session.fail_next("sendMessage", chat_id=1, status=400, description="Bad Request: chat not found")
+    sender = _sender(h)
+    await _drain(sender)
+    h.clock.advance(hours=1)
+    await _drain(sender)
+    row = (await _rows(h))[0]
+    assert (row.status, row.attempts, row.error) == (FAILED, 1, "400: Bad Request: chat not found")
+
+
+async def test_expired_rows_are_dropped_not_sent_late(h: Harness) -> None:
+    await _add(h, _note("a", 1, "too late", expires_at=_T0 + timedelta(minutes=1)),
+               _note("b", 1, "dropped by its renderer", drop="why"))
+    h.clock.advance(minutes=2)
+    await _drain(_sender(h))
+    assert h.session.sent() == []
+    rows = {r.key: r for r in await _rows(h)}
+    assert (rows["a"].status, rows["a"].error) == (DROPPED, "expired")
+    assert (rows["b"].status, rows["b"].error) == (DROPPED, "why")
+
+
+async def test_a_claim_whose_sender_died_is_claimed_again_after_its_lease(h: Harness) -> None:
+    await _add(h, _note("a", 1, "hello"))
+    async with h.app.sessions() as s:
+        wall = h.clock.wall_now()
+        claimed = await Outbox(s).claim(h.clock.now(), wall, timedelta(seconds=60), 10)
+        await s.commit()
+    assert [r.key for r in claimed] == ["a"]
+    async with h.app.sessions() as s:
+        assert await Outbox(s).claim(h.clock.now(), wall + timedelta(seconds=59), timedelta(seconds=60), 10) == []
+        again = await Outbox(s).claim(h.clock.now(), wall + timedelta(seconds=61), timedelta(seconds=60), 10)
+        await s.commit()
+    assert [r.key for r in again] == ["a"]
+    # The first claimer's late outcome no longer applies: only the holder of the claim finishes a row.
+    async with h.app.sessions() as s:
+        assert not await Outbox(s).mark_sent(claimed[0], h.clock.now(), 1, 1)
+        assert await Outbox(s).mark_sent(again[0], h.clock.now(), 2, 1)
+        await s.commit()
+    async with h.app.sessions() as s:
+        assert await Outbox(s).claim(h.clock.now(), wall + timedelta(days=1), timedelta(seconds=60), 10) == []
+        assert (await Outbox(s).report(topic="test"))[SENT] == 1
+
+
+async def test_sender_runs_in_the_background_and_stops_cleanly(h: Harness) -> None:
+    sender = get_delivery(h.app).make_sender(h.bot, rate=1000, chat_interval=0)
+    sender.start()
+    await _add(h, _note("a", 1, "hello"))
+    sender.wake()
+    for _ in range(200):
+        if h.session.sent():
+            break
+        await asyncio.sleep(0.01)
+    await sender.stop()
+    assert [r.text for r in h.session.sent()] == ["hello"]
+
+
+# -- the sender over HTTP, against the fake Bot API ---------------------------------------------------------
+
+async def test_a_timeout_is_retried_and_the_message_is_kept(h: Harness) -> None:
+    async with FakeBotAPI() as api:
+        bot = Bot("42:TEST", session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+        try:
+            await _add(h, _note("a", 1, "hello"))
+            api.delay_next("sendMessage", 3)
+            sender = get_delivery(h.app).make_sender(bot, timer=VirtualTimer(), request_timeout=1)
+            await _drain(sender)
+            row = (await _rows(h))[0]
+            assert (row.status, row.attempts) == (PENDING, 1)
+            assert "timeout" in row.error.lower()
+            h.clock.advance(seconds=2)
+            await _drain(sender)
+            assert (await _rows(h))[0].status == SENT
+            # Telegram may still deliver a request the bot gave up on: a timeout can duplicate, which is why
+            # only timeouts and 5xx are retried without knowing.
+            await api.wait_until(lambda: api.stats.delivered >= 1, timeout=5)
+        finally:
+            await bot.session.close()
