@@ -24,6 +24,7 @@ from bot.event import LANGS, Event, load_event
 from bot.i18n import LocaleMiddleware, make_i18n
 from bot.i18n_marks import N_
 from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, ProfileMiddleware
+from bot.program import NEXT_COMMAND
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
 
@@ -34,6 +35,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("start", N_("Register, or continue registering")),
     ("program", N_("The program in your time zone")),
     ("now", N_("What is on now and next")),
+    ("next", NEXT_COMMAND),
     ("profile", N_("Your data: view and edit")),
     ("reminders", N_("Your reminders")),
     ("language", N_("Change language")),
@@ -66,13 +68,17 @@ class App:
 def build_routers() -> list[Router]:
     """Fresh routers in dispatch order: commands that work anywhere first, free text last."""
     from handlers import admin, common, registration
+    from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
     return [
         common.make_router(),
         admin.make_router(),
         registration.make_router(),
+        program_handlers.make_router(),
         reminder_handlers.make_router(),
+        # Free questions (text outside a conversation step), then the fallback.
+        program_handlers.make_questions_router(),
         # Free text that no conversation step claimed: keep last.
         common.make_fallback_router(),
     ]

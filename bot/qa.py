@@ -1,0 +1,399 @@
+"""Free questions: find the program item or FAQ entry a question is about, in any of the three languages.
+
+A ranking in the spirit of BM25 over everything the event file says about each program item (titles,
+descriptions, speakers, agenda, keywords in every language) and each FAQ entry (question, answer,
+keywords). Each word of the question counts once, by its best match in a document: exact, the same stem
+(Russian endings, Korean particles), a typo (edit similarity) or the same word in another script
+(transliteration). Rare words weigh more than common ones, and a keyword phrase found whole adds a bonus.
+The ranking is deterministic: ties go to the document listed first in the event file.
+
+An answer is given only above a confidence threshold; below it the bot says it is not sure. It never
+makes up a time: times come from the matched item.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rapidfuzz import fuzz, process
+
+from bot.event import Event
+from bot.i18n_marks import N_
+
+# Scores below this are "not sure" (see docs/performance.md for how it was chosen).
+CONFIDENT = 2.0
+# A runner-up about another item scoring at least this share of the best is offered as a second button.
+RUNNER_UP = 0.8
+
+# The FAQ entry that sums up the program: its answer also offers /program in the reader's time zone.
+PROGRAM_FAQ = "program"
+
+# The main topics offered when the bot is not sure: FAQ ids with a short label (PROGRAM_TOPIC: /program).
+PROGRAM_TOPIC = "*program"
+TOPICS: tuple[tuple[str, str], ...] = (
+    (PROGRAM_TOPIC, N_("📋 Program")),
+    ("platform-join", N_("💻 How to join")),
+    ("matchmaking-apply", N_("🤝 Matchmaking")),
+    ("register-how", N_("📝 Registration")),
+    ("contact", N_("✉️ Contact")),
+)
+
+# Field weights: what names a document counts more than what merely mentions it.
+W_TITLE = 1.0
+W_KEYWORD = 1.0
+W_NAME = 1.0
+W_QUESTION = 0.7
+W_TEXT = 0.3
+# Question words ("when", "как", "언제") say what kind of answer is wanted, not what it is about.
+W_STOP = 0.25
+PHRASE_BONUS = 0.6
+W_PHRASE_PART = 0.6
+
+_STOP: frozenset[str] = frozenset("""
+a an the is are am be was were will would do does did i me my we our us you your it its this that of to in
+on at for from by with and or about what whats when where which who whom how why can could should there
+any some please pls tell know want need get there's it's i'm
+time times start starts starting begin begins beginning
+hi hello hey thanks thank exactly actually just really also still then so ok okay
+я мы вы ты мне нам вас меня мой моя моё мое мои наш наша ваш это этот эта тот что чем где когда как какой
+какая какие каком кто ли бы же и а но или в во на по о об от до для с со к ко у за из про не нет да есть
+будет будут можно нужно ли можете скажите подскажите пожалуйста моему моей моем мое моём
+время времени сколько начало начинается начнется начнётся старт
+то нибудь либо привет здравствуйте спасибо вообще именно тогда ещё еще же вот
+은 는 이 가 을 를 에 에서 의 도 로 으로 와 과 좀 제 저 나 내 우리 뭐 무엇 어떻게 어디 언제 누가 누구 왜 몇
+있나요 있어요 하나요 해요 인가요 예요 이에요 뭐예요 되나요 주세요 알려주세요 알려 수 있 하는 하면 할
+시 시에 몇시 몇시예요 몇시에 시간 시작 시작해요 시작하나요 언제예요 언제인가요
+안녕하세요 감사합니다 혹시 그럼 근데 그리고
+""".split())
+
+# Korean particles and endings stripped from the end of a word before matching ("퀴즈는" -> "퀴즈").
+_KO_SUFFIXES = tuple(sorted("""
+은 는 이 가 을 를 에 에서 의 도 로 으로 와 과 만 부터 까지 이에요 예요 인가요 이요 요 나요 해요 하나요
+에요 이랑 랑 께서 한테 에게 으로도 로도 에는 에도 이나 나
+""".split(), key=len, reverse=True))
+
+_CYR_LAT = str.maketrans({
+    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ж": "zh", "з": "z", "и": "i", "й": "i",
+    "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
+    "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "", "ы": "y", "ь": "", "э": "e",
+    "ю": "yu", "я": "ya",
+})
+_WORD = re.compile(r"\w+")
+
+
+def _plain(ch: str) -> str:
+    """A Latin letter without its accent ("ğ" -> "g"); other scripts keep theirs ("й" stays "й")."""
+    if ord(ch) < 0x250:
+        return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    return ch
+
+
+def normalize(text: str) -> str:
+    """Lower case, no Latin accents, "ё" as "е", letters and digits only."""
+    text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
+    text = "".join(_plain(c) for c in text)
+    return " ".join(_WORD.findall(text.replace("_", " ")))
+
+
+def _script(word: str) -> Literal["ko", "ru", "lat"]:
+    for ch in word:
+        if "\uac00" <= ch <= "\ud7a3":
+            return "ko"
+        if "\u0400" <= ch <= "\u04ff":
+            return "ru"
+    return "lat"
+
+
+def _ko_stem(word: str) -> str:
+    for suffix in _KO_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            return word[: -len(suffix)]
+    return word
+
+
+_SCRIPT_CHUNK = re.compile(
+    r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+|[\u0400-\u04ff]+|[a-z\u00c0-\u024f]+|\d+"
+    r"|[^\W\d_a-z\u00c0-\u024f\u0400-\u04ff\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+"
+)
+
+
+def tokens(text: str) -> list[str]:
+    """Words, split where the script changes ("DVMS가" -> "dvms", "가"; "covid19" -> "covid", "19")."""
+    return _SCRIPT_CHUNK.findall(normalize(text))
+
+
+def _translit(word: str) -> str:
+    """Cyrillic in Latin letters, spelled the simple way people type it ("концерт" -> "kontsert")."""
+    return word.translate(_CYR_LAT)
+
+
+def _simplify(word: str) -> str:
+    """Latin spelling variants collapsed (kontsert/koncert/concert, shekhtman/shehtman)."""
+    word = word.replace("ts", "c").replace("kh", "h").replace("k", "c").replace("w", "v")
+    return re.sub(r"(.)\1+", r"\1", word)
+
+
+def similarity(q: str, d: str) -> float:
+    """How well query word `q` matches document word `d`, 0..1."""
+    if q == d:
+        return 1.0
+    sq, sd = _script(q), _script(d)
+    if sq == "ko" or sd == "ko":
+        if sq != sd:
+            return 0.0
+        qs, ds = _ko_stem(q), _ko_stem(d)
+        if qs == ds:
+            return 0.95
+        # Compounds written together ("가상투어" holds "투어") and longer endings ("시작해요").
+        if len(ds) >= 2 and ds in q:
+            return 0.85
+        if min(len(qs), len(ds)) >= 3:
+            ratio = fuzz.ratio(unicodedata.normalize("NFD", qs), unicodedata.normalize("NFD", ds))
+            if ratio >= 80:
+                return ratio / 100 * 0.8
+        return 0.0
+    factor = 1.0
+    if sq != sd:
+        # The same word in another script: "koncert" and "концерт".
+        q, d = _simplify(_translit(q)), _simplify(_translit(d))
+        factor = 0.85
+        if q == d:
+            return factor
+    if len(q) < 3 or len(d) < 3:
+        return 0.0
+    if factor == 1.0:
+        # The same stem with another ending: "викторину" and "викторина", "сессии" and "сессия".
+        prefix = len(_common_prefix(q, d))
+        if prefix >= max(4, len(q) - 2, len(d) - 2):
+            return 0.9
+    if min(len(q), len(d)) >= 4:
+        ratio = fuzz.ratio(q, d)
+        if ratio >= (80 if factor == 1.0 else 85):
+            return ratio / 100 * 0.85 * factor
+    return 0.0
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+# "In my time", "по моему времени", "한국 시간으로": the reader wants the time converted, which every
+# answer about an item does anyway. Dropped before ranking so they do not point at the time-zone FAQ.
+_MY_TIME = re.compile(
+    r"\b(?:in|at|by|for)?\s*(?:my|our|local|my local|korean|seoul|moscow|mexico|mexican|kenyan|nairobi"
+    r"|new york|eastern|russian)\s+time\b(?!\s*zone)"
+    r"|по\s+(?:моему|нашему|местному|моему местному|корейскому|сеульскому|московскому|мексиканскому)\s+времени"
+    r"|в\s+моем\s+(?:часовом\s+поясе|времени)"
+    r"|(?:한국|서울|우리|제|내|현지|모스크바)\s*시간\s*(?:으로|으론|기준으로|기준)?",
+)
+
+
+def strip_my_time(text: str) -> str:
+    """The question without "in my time"-like phrases, unless nothing else would be left."""
+    rest = _MY_TIME.sub(" ", normalize(text))
+    return rest if any(not is_stop(w) for w in tokens(rest)) else text
+
+
+_STOP_TRANSLIT = frozenset(_simplify(_translit(w)) for w in _STOP if _script(w) == "ru")
+
+
+def is_stop(word: str) -> bool:
+    """A question word ("when", "во сколько", "언제"): it shapes the answer but does not pick the topic."""
+    if word in _STOP or _ko_stem(word) in _STOP:
+        return True
+    return _script(word) == "lat" and _simplify(word) in _STOP_TRANSLIT
+
+
+@dataclass
+class Doc:
+    kind: Literal["item", "faq"]
+    id: str
+    # The program item the document is about (an FAQ entry may point at one).
+    item: str | None
+    order: int
+    # word -> best field weight of that word in this document
+    words: dict[str, float] = field(default_factory=dict)
+    # keyword phrases of several words
+    phrases: list[tuple[str, ...]] = field(default_factory=list)
+
+    def add(self, text: str, weight: float, *, keyword: bool = False) -> None:
+        words = tokens(text)
+        if keyword and len(words) > 1:
+            if sum(not is_stop(w) for w in words) >= 2:
+                self.phrases.append(tuple(words))
+            if all(_script(w) == "ko" for w in words):
+                # "커피 브레이크" is often typed "커피브레이크".
+                joined = "".join(words)
+                self.words[joined] = max(self.words.get(joined, 0.0), weight)
+            # A word that is only part of a phrase says less on its own than a keyword by itself.
+            weight *= W_PHRASE_PART
+        for w in words:
+            if not keyword and is_stop(w):
+                continue
+            self.words[w] = max(self.words.get(w, 0.0), weight)
+
+
+@dataclass(frozen=True)
+class Match:
+    kind: Literal["item", "faq"]
+    id: str
+    item: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    best: Match | None
+    # A close runner-up about something else, offered as a second button.
+    also: Match | None
+
+    @property
+    def confident(self) -> bool:
+        return self.best is not None
+
+
+class Index:
+    """The searchable form of an event's program and FAQ."""
+
+    def __init__(self, conf: Event) -> None:
+        self.docs: list[Doc] = []
+        for item in conf.program:
+            doc = Doc("item", item.id, item.id, len(self.docs))
+            for text in _texts(item.title):
+                doc.add(text, W_TITLE)
+            for text in _texts(item.description, *item.agenda):
+                doc.add(text, W_TEXT)
+            for s in item.speakers:
+                for text in _texts(s.name):
+                    doc.add(text, W_NAME)
+                for text in _texts(s.role):
+                    doc.add(text, W_TEXT)
+            for kw in item.keywords.all():
+                doc.add(kw, W_KEYWORD, keyword=True)
+            self.docs.append(doc)
+        for entry in conf.faq:
+            doc = Doc("faq", entry.id, entry.item, len(self.docs))
+            for text in _texts(entry.question):
+                doc.add(text, W_QUESTION)
+            for text in _texts(entry.answer):
+                doc.add(text, W_TEXT)
+            for kw in entry.keywords.all():
+                doc.add(kw, W_KEYWORD, keyword=True)
+            self.docs.append(doc)
+        n = len(self.docs)
+        df: dict[str, int] = {}
+        for doc in self.docs:
+            for w in doc.words:
+                df[w] = df.get(w, 0) + 1
+        self.idf = {w: math.log(1 + (n - c + 0.5) / (c + 0.5)) for w, c in df.items()}
+        self._vocab = sorted(df)
+        self._by_script: dict[str, list[str]] = {"ko": [], "ru": [], "lat": []}
+        for w in self._vocab:
+            self._by_script[_script(w)].append(w)
+        self._simple = {w: _simplify(_translit(w)) for w in self._vocab if _script(w) != "ko"}
+        self._cache: dict[str, dict[str, float]] = {}
+
+    def related(self, q: str) -> dict[str, float]:
+        """The vocabulary's words that match query word `q`, with their similarity."""
+        hit = self._cache.get(q)
+        if hit is not None:
+            return hit
+        script = _script(q)
+        found: dict[str, float] = {}
+        if script == "ko":
+            candidates: list[str] = self._by_script["ko"]
+        else:
+            # A cheap filter first (edit similarity on the simplified Latin form), then the exact rules.
+            simple = _simplify(_translit(q))
+            others = [w for w in self._vocab if w in self._simple]
+            forms = [self._simple[w] for w in others]
+            picked = process.extract(simple, forms, scorer=fuzz.ratio, score_cutoff=50, limit=None)
+            candidates = [others[i] for _, _, i in picked]
+        for w in candidates:
+            s = similarity(q, w)
+            if s > 0:
+                found[w] = s
+        if len(self._cache) > 20_000:
+            self._cache.clear()
+        self._cache[q] = found
+        return found
+
+    def score(self, query: str, doc: Doc) -> float:
+        words = list(dict.fromkeys(tokens(strip_my_time(query))))
+        return self._score(words, [self.related(q) for q in words], doc)
+
+    def coverage(self, words: list[str], related: list[dict[str, float]]) -> float:
+        """The share of the question's content words that the event file knows at all."""
+        # One-syllable Korean words are mostly verb stems and particles ("볼", "수"): not counted.
+        content = [bool(rel) for q, rel in zip(words, related, strict=True)
+                   if not is_stop(q) and not (_script(q) == "ko" and len(_ko_stem(q)) < 2)]
+        return sum(content) / len(content) if content else 0.0
+
+    def _score(self, words: list[str], related: list[dict[str, float]], doc: Doc) -> float:
+        total = 0.0
+        for q, rel in zip(words, related, strict=True):
+            best = max((s * doc.words[w] * self.idf[w] for w, s in rel.items() if w in doc.words), default=0.0)
+            total += best * (W_STOP if is_stop(q) else 1.0)
+        for phrase in doc.phrases:
+            if all(any(rel.get(p, 0.0) >= 0.8 for rel in related) for p in phrase):
+                content = [p for p in phrase if not is_stop(p)]
+                total += PHRASE_BONUS * sum(self.idf[p] for p in content) / len(content)
+        return total
+
+    def search(self, query: str) -> list[Match]:
+        """Every document with a positive score, best first (ties: the event file's order)."""
+        words = list(dict.fromkeys(tokens(strip_my_time(query))))[:40]
+        related = [self.related(q) for q in words]
+        # Unknown words lower the confidence: "bitcoin price" is not a question about the fee.
+        trust = 0.5 + 0.5 * self.coverage(words, related)
+        scored = [(round(self._score(words, related, d) * trust, 4), d) for d in self.docs]
+        scored = [(s, d) for s, d in scored if s > 0]
+        scored.sort(key=lambda sd: (-sd[0], sd[1].order))
+        return [Match(d.kind, d.id, d.item, s) for s, d in scored]
+
+    def answer(self, query: str) -> Answer:
+        matches = self.search(query)
+        if not matches or matches[0].score < CONFIDENT:
+            return Answer(None, None)
+        best = matches[0]
+        also = next((m for m in matches[1:] if _topic(m) != _topic(best)), None)
+        if also is not None and also.score < best.score * RUNNER_UP:
+            also = None
+        return Answer(best, also)
+
+
+def _topic(m: Match) -> str:
+    return f"item:{m.item}" if m.item else f"faq:{m.id}"
+
+
+def _texts(*texts: object) -> Iterable[str]:
+    for t in texts:
+        if t is None:
+            continue
+        for lang in ("en", "ru", "ko"):
+            yield getattr(t, lang)
+
+
+_INDEXES: dict[int, tuple[Event, Index]] = {}
+
+
+def index_for(conf: Event) -> Index:
+    """The index of an event, built once per loaded event file (a restart reloads the file)."""
+    cached = _INDEXES.get(id(conf))
+    if cached is not None and cached[0] is conf:
+        return cached[1]
+    if len(_INDEXES) > 8:
+        _INDEXES.clear()
+    index = Index(conf)
+    _INDEXES[id(conf)] = (conf, index)
+    return index

@@ -1,0 +1,571 @@
+"""The program assistant: /program, /now, /next, session cards, calendar files and free questions.
+
+Every time is shown in the reader's zone (the event's GMT+3 for people who are not registered, with a
+hint). The rules live in bot/program.py, bot/qa.py and bot/calendar.py; this module renders them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n, ngettext
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import calendar as ics
+from bot import program as prog
+from bot import timezones as tzs
+from bot.clock import Clock
+from bot.event import Event, FaqEntry, ProgramItem
+from bot.i18n import detect_language
+from bot.program import Page, View
+from bot.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
+from bot.registration import Profile
+from handlers.ui import FollowCb, esc
+from storage.repo import Follows
+
+# Button labels are cut here (Telegram shows about this much of a half-width button on a phone).
+LABEL_CHARS = 30
+
+
+class ProgramCb(CallbackData, prefix="pg"):
+    """A page of /program (-1: the page with what is on now); `edit` replaces the message it is on."""
+
+    n: int
+    edit: bool = True
+
+
+class CardCb(CallbackData, prefix="card"):
+    """Open a session card."""
+
+    item: str
+
+
+class IcsCb(CallbackData, prefix="ics"):
+    """A calendar file for one item, or "*" for the whole program."""
+
+    item: str
+
+
+class TopicCb(CallbackData, prefix="faq"):
+    """An FAQ entry (or the program) offered when a question was not understood."""
+
+    id: str
+
+
+def _button(text: str, cb: CallbackData) -> InlineKeyboardButton | None:
+    """A button, or None when the payload would not fit Telegram's 64 bytes (an overlong id in the file)."""
+    data = cb.pack()
+    if len(data.encode()) > 64:
+        return None
+    return InlineKeyboardButton(text=text, callback_data=data)
+
+
+def _grid(buttons: Sequence[InlineKeyboardButton | None], width: int) -> list[list[InlineKeyboardButton]]:
+    real = [b for b in buttons if b is not None]
+    return [real[i:i + width] for i in range(0, len(real), width)]
+
+
+def _short(text: str, limit: int = LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+# -- times --------------------------------------------------------------------------------------------
+
+def _zone_label(conf: Event, view: View, lang: str) -> str:
+    return tzs.zone_name(view.zone, lang, conf.starts) if view.own else conf.tz_label
+
+
+def _span(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
+    """"15:00–15:30", with the date when the reader's date is not the event's ("16 Nov, 23:00–00:00")."""
+    start = tzs.fmt_when(item.starts, view.zone, lang, conf.starts, conf.timezone)
+    return f"{start}–{tzs.fmt_time(item.ends, view.zone, lang)}"
+
+
+def _event_span(conf: Event, item: ProgramItem, lang: str) -> str:
+    return f"{tzs.fmt_time(item.starts, conf.timezone, lang)}–{tzs.fmt_time(item.ends, conf.timezone, lang)} " \
+           f"{conf.tz_label}"
+
+
+def _when_lines(conf: Event, item: ProgramItem, view: View, lang: str) -> list[str]:
+    """The item's date and time in the reader's zone, and the event's GMT+3 time beside it."""
+    start = tzs.fmt_datetime(item.starts, view.zone, lang)
+    line = _("🕘 {start}–{end} · {zone}").format(start=start, end=tzs.fmt_time(item.ends, view.zone, lang),
+                                                zone=esc(_zone_label(conf, view, lang)))
+    lines = [line]
+    if view.own and tzs.fmt_time(item.starts, view.zone, lang) != tzs.fmt_time(item.starts, conf.timezone, lang):
+        lines.append(_("      {span} (event time)").format(span=_event_span(conf, item, lang)))
+    return lines
+
+
+def _duration(delta: timedelta) -> str:
+    """"16 days 4 hours", "25 minutes" (the forms that follow "in": "через 25 минут")."""
+    words = []
+    for unit, n in prog.split_duration(delta):
+        if unit == "day":
+            words.append(ngettext("{n} day", "{n} days", n).format(n=n))
+        elif unit == "hour":
+            words.append(ngettext("{n} hour", "{n} hours", n).format(n=n))
+        else:
+            words.append(ngettext("{n} minute", "{n} minutes", n).format(n=n))
+    return " ".join(words)
+
+
+def _register_hint() -> str:
+    return _("<i>Register with /start to see the times in your own time zone.</i>")
+
+
+# -- /program -----------------------------------------------------------------------------------------
+
+def _page_text(conf: Event, page: Page, n: int, total: int, view: View, lang: str, now: datetime,
+               followed: set[str]) -> str:
+    head = [_("📋 <b>{event}: program</b>").format(event=esc(conf.name.get(lang)))]
+    date = tzs.fmt_long_date(conf.starts, conf.timezone, lang)
+    if view.own:
+        head.append(_("{date} · times for {zone}").format(date=date, zone=esc(_zone_label(conf, view, lang))))
+    else:
+        head.append(_("{date} · times in {zone}").format(date=date, zone=esc(conf.tz_label)))
+        head.append(_register_hint())
+    lines = ["\n".join(head)]
+    current: prog.Part | None = None
+    body: list[str] = []
+    for item in page.items:
+        part = prog.part_of(conf, item)
+        if part != current:
+            if body:
+                lines.append("\n".join(body))
+            body = [_("<b>{part}</b> ({zone})").format(part=_(part.label), zone=esc(conf.tz_label))]
+            current = part
+        body.append(_item_line(conf, item, view, lang, now, followed))
+    if body:
+        lines.append("\n".join(body))
+    foot = [_("Tap a session for its details, reminders and calendar file.")]
+    if total > 1:
+        foot.append(_("Page {n} of {total}.").format(n=n + 1, total=total))
+    lines.append("\n".join(foot))
+    return "\n\n".join(lines)
+
+
+def _item_line(conf: Event, item: ProgramItem, view: View, lang: str, now: datetime, followed: set[str]) -> str:
+    marks = ""
+    if item.id in followed:
+        marks += "🔔 "
+    if item.members_only:
+        marks += "🔒 "
+    text = f"{_span(conf, item, view, lang)}  {marks}{esc(item.title.get(lang))}"
+    if item.members_only:
+        text += " " + _("(EXCOM members)")
+    if item.is_on(now):
+        text = "▶️ <b>" + text + "</b> · " + _("now")
+    elif item.ends <= now:
+        text = "<s>" + text + "</s>"
+    if prog.is_parallel(conf, item):
+        text = "   ∥ " + text
+    return text
+
+
+def _pages(conf: Event, view: View, lang: str, now: datetime, followed: set[str]) -> list[Page]:
+    def measure(page: Page) -> int:
+        return _utf16(_page_text(conf, page, 0, 99, view, lang, now, followed))
+
+    return prog.paginate(conf, measure)
+
+
+def _program_keyboard(conf: Event, pages: list[Page], n: int, view: View, lang: str) -> InlineKeyboardMarkup:
+    page = pages[n]
+    items = [_button(f"{tzs.fmt_time(i.starts, view.zone, lang)} {_short(i.title.get(lang))}", CardCb(item=i.id))
+             for i in page.items]
+    rows = _grid(items, 2)
+    if len(pages) > 1:
+        nav = []
+        for k, p in enumerate(pages):
+            label = _(p.part.label) if p.part else str(k + 1)
+            if p.sub:
+                label += f" {p.sub}"
+            nav.append(_button(f"· {label} ·" if k == n else label, ProgramCb(n=k)))
+        rows += _grid(nav, 3)
+    rows += _grid([_button(_("📅 Whole program to my calendar"), IcsCb(item="*"))], 1)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def _followed(db: AsyncSession, profile: Profile | None) -> set[str]:
+    return await Follows(db).items(profile.user_id) if profile is not None else set()
+
+
+async def _program(conf: Event, now: datetime, profile: Profile | None, lang: str, db: AsyncSession,
+                   n: int = -1) -> tuple[str, InlineKeyboardMarkup] | None:
+    view = prog.reader_view(conf, profile)
+    followed = await _followed(db, profile)
+    pages = _pages(conf, view, lang, now, followed)
+    if n == -1:
+        n = prog.page_for(pages, now)
+    if not 0 <= n < len(pages):
+        return None
+    text = _page_text(conf, pages[n], n, len(pages), view, lang, now, followed)
+    return text, _program_keyboard(conf, pages, n, view, lang)
+
+
+async def on_program(message: Message, conf: Event, clock: Clock, profile: Profile | None,
+                     lang: str, db: AsyncSession) -> None:
+    """/program: the program at a glance in the reader's time zone."""
+    rendered = await _program(conf, clock.now(), profile, lang, db)
+    assert rendered is not None
+    await message.answer(rendered[0], reply_markup=rendered[1])
+
+
+async def on_program_page(query: CallbackQuery, callback_data: ProgramCb, bot: Bot, conf: Event, clock: Clock,
+                          profile: Profile | None, lang: str, db: AsyncSession) -> None:
+    """A page button of /program (or a "Program" button elsewhere)."""
+    rendered = await _program(conf, clock.now(), profile, lang, db, callback_data.n)
+    if rendered is None:
+        await query.answer(_("This button is no longer active. Send /program for the current program."))
+        return
+    await query.answer()
+    text, markup = rendered
+    if callback_data.edit and isinstance(query.message, Message):
+        with contextlib.suppress(TelegramBadRequest):  # the same page pressed again: "message is not modified"
+            await query.message.edit_text(text, reply_markup=markup)
+        return
+    await bot.send_message(query.from_user.id, text, reply_markup=markup)
+
+
+# -- session cards ------------------------------------------------------------------------------------
+
+def _card_text(conf: Event, item: ProgramItem, view: View, lang: str, now: datetime,
+               profile: Profile | None) -> str:
+    lines = [f"<b>{esc(item.title.get(lang))}</b>", *_when_lines(conf, item, view, lang)]
+    if item.is_on(now):
+        lines.append(_("▶️ On now, until {time}.").format(time=tzs.fmt_time(item.ends, view.zone, lang)))
+    elif item.starts > now:
+        lines.append(_("⏳ Starts in {duration}.").format(duration=_duration(item.starts - now)))
+    else:
+        lines.append(_("✓ This session is over."))
+    if item.members_only:
+        lines.append(_("🔒 For EXCOM members."))
+    parts = ["\n".join(lines)]
+    if item.description:
+        parts.append(esc(item.description.get(lang)))
+    if item.agenda:
+        parts.append(_("<b>Programme</b>") + "\n" + "\n".join(f"• {esc(a.get(lang))}" for a in item.agenda))
+    if item.speakers:
+        speakers = [f"• <b>{esc(s.name.get(lang))}</b>, {esc(s.role.get(lang))}" for s in item.speakers]
+        parts.append(_("<b>Speakers</b>") + "\n" + "\n".join(speakers))
+    if prog.can_see_join(item, profile):
+        join = item.join or conf.platform.join
+        parts.append(_("<b>How to join</b>") + "\n" + esc(join.get(lang)))
+    else:
+        note = [_("The join details are shown to registered EXCOM member cities.")]
+        for other in prog.alongside(conf, item):
+            note.append(_("At the same time, everyone can join “{title}”.").format(title=esc(other.title.get(lang))))
+        parts.append("\n".join(note))
+    if not view.own:
+        parts.append(_("<i>Register with /start to see the time in your own time zone and to get reminders.</i>"))
+    return "\n\n".join(parts)
+
+
+def _card_keyboard(conf: Event, item: ProgramItem, lang: str, now: datetime, profile: Profile | None,
+                   following: bool) -> InlineKeyboardMarkup:
+    first: list[InlineKeyboardButton | None] = []
+    if prog.can_follow(item, profile):
+        if following:
+            first.append(_button(_("🔕 Don't remind me"), FollowCb(item=item.id, on=False)))
+        elif item.ends > now:
+            first.append(_button(_("🔔 Remind me"), FollowCb(item=item.id, on=True)))
+    first.append(_button(_("📅 Add to calendar"), IcsCb(item=item.id)))
+    rows = _grid(first, 2)
+    rows += _grid([_button("∥ " + _short(o.title.get(lang)), CardCb(item=o.id)) for o in prog.alongside(conf, item)],
+                  1)
+    rows += _grid([_button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def _card(conf: Event, item: ProgramItem, now: datetime, profile: Profile | None, lang: str,
+                db: AsyncSession) -> tuple[str, InlineKeyboardMarkup]:
+    view = prog.reader_view(conf, profile)
+    following = profile is not None and await Follows(db).is_following(profile.user_id, item.id)
+    return (_card_text(conf, item, view, lang, now, profile),
+            _card_keyboard(conf, item, lang, now, profile, following))
+
+
+async def on_card(query: CallbackQuery, callback_data: CardCb, bot: Bot, conf: Event, clock: Clock,
+                  profile: Profile | None, lang: str, db: AsyncSession) -> None:
+    """A session button: the session's card as a new message."""
+    item = conf.item(callback_data.item)
+    if item is None:
+        await query.answer(_("This session is no longer in the program. Send /program for the current one."))
+        return
+    await query.answer()
+    text, markup = await _card(conf, item, clock.now(), profile, lang, db)
+    await bot.send_message(query.from_user.id, text, reply_markup=markup)
+
+
+async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, clock: Clock,
+                    profile: Profile | None, lang: str, db: AsyncSession) -> None:
+    """"Remind me" / "Don't remind me" on a card: follow or unfollow the session."""
+    item = conf.item(callback_data.item)
+    if item is None:
+        await query.answer(_("This session is no longer in the program. Send /program for the current one."))
+        return
+    if profile is None:
+        await query.answer(_("Register with /start to get reminders."), show_alert=True)
+        return
+    if not prog.can_follow(item, profile):
+        await query.answer(_("Reminders for this session are for EXCOM member cities."), show_alert=True)
+        return
+    now = clock.now()
+    follows = Follows(db)
+    title = item.title.get(lang)
+    if callback_data.on:
+        if item.ends <= now:
+            await query.answer(_("This session is over."))
+            return
+        await follows.follow(profile.user_id, item.id, now)
+        notice = _("🔔 I will remind you before “{title}”.").format(title=title)
+    else:
+        await follows.unfollow(profile.user_id, item.id)
+        notice = _("🔕 No reminder for “{title}”.").format(title=title)
+    if isinstance(query.message, Message):
+        markup = _card_keyboard(conf, item, lang, now, profile, callback_data.on)
+        with contextlib.suppress(TelegramBadRequest):  # pressed twice: "message is not modified"
+            await query.message.edit_reply_markup(reply_markup=markup)
+    await query.answer(_short(notice, 190))
+
+
+async def on_ics(query: CallbackQuery, callback_data: IcsCb, bot: Bot, conf: Event, clock: Clock,
+                 profile: Profile | None, lang: str) -> None:
+    """"Add to calendar": an .ics file for one session or the whole program."""
+    if callback_data.item == "*":
+        item, items = None, list(conf.program)
+        caption = _("📅 The whole program of {event}. Open the file to add it to your calendar (Google Calendar, "
+                    "Apple Calendar, Outlook).").format(event=esc(conf.name.get(lang)))
+    else:
+        item = conf.item(callback_data.item)
+        if item is None:
+            await query.answer(_("This session is no longer in the program. Send /program for the current one."))
+            return
+        items = [item]
+        caption = _("📅 “{title}”. Open the file to add it to your calendar (Google Calendar, Apple Calendar, "
+                    "Outlook).").format(title=esc(item.title.get(lang)))
+    data = ics.build_ics(conf, items, lang, now=clock.now(), tr=_,
+                         show_join=lambda i: prog.can_see_join(i, profile))
+    await query.answer()
+    await bot.send_document(query.from_user.id, BufferedInputFile(data, ics.filename(conf, item)), caption=caption)
+
+
+# -- /now and /next -----------------------------------------------------------------------------------
+
+def _closing(conf: Event, lang: str) -> str:
+    text = esc(conf.closing.get(lang))
+    if conf.contact.email not in conf.closing.get(lang):
+        text += "\n\n" + _contact_line(conf, lang)
+    return text
+
+
+def _contact_line(conf: Event, lang: str) -> str:
+    c = conf.contact
+    return _("✉️ Organisers: {name}, {email}, {phone} ({languages}).").format(
+        name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone), languages=esc(c.languages.get(lang)))
+
+
+def _status(conf: Event, now: datetime, profile: Profile | None, lang: str, *, with_now: bool
+            ) -> tuple[str, list[ProgramItem]]:
+    view = prog.reader_view(conf, profile)
+    st = prog.status(conf, now)
+    if st.phase == "after":
+        return _closing(conf, lang), []
+    shown: list[ProgramItem] = []
+    blocks: list[str] = []
+    if st.phase == "before":
+        first = st.next
+        blocks.append(_("<b>{event}</b> starts in {duration}: {when}, {zone}.").format(
+            event=esc(conf.name.get(lang)), duration=_duration(st.until_next or timedelta(0)),
+            when=tzs.fmt_datetime(first[0].starts, view.zone, lang), zone=esc(_zone_label(conf, view, lang))))
+        blocks.append(_("<b>First</b>") + "\n" + "\n".join(_line(conf, i, view, lang) for i in first))
+        shown += first
+    else:
+        if with_now:
+            clock_line = _("<b>On now</b> · {time}, {zone}").format(
+                time=tzs.fmt_time(now, view.zone, lang), zone=esc(_zone_label(conf, view, lang)))
+            if st.now:
+                body = [_line(conf, i, view, lang) + " " + _("(until {time})").format(
+                    time=tzs.fmt_time(i.ends, view.zone, lang)) for i in st.now]
+                shown += st.now
+            else:
+                body = [_("Nothing is on right now.")]
+            blocks.append("\n".join([clock_line, *body]))
+        if st.next and st.until_next is not None:
+            head = _("<b>Next</b>, starts in {duration}:").format(duration=_duration(st.until_next))
+            blocks.append(head + "\n" + "\n".join(_line(conf, i, view, lang) for i in st.next))
+            shown += [i for i in st.next if i not in shown]
+        else:
+            last = max(conf.program, key=lambda i: (i.ends, i.starts))
+            blocks.append(_("Nothing else follows: “{title}” is the last item of the day, until {time}.").format(
+                title=esc(last.title.get(lang)), time=tzs.fmt_time(last.ends, view.zone, lang)))
+            if last not in shown:
+                shown.append(last)
+    if not view.own:
+        blocks.append(_register_hint())
+    return "\n\n".join(blocks), shown
+
+
+def _line(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
+    title = esc(item.title.get(lang))
+    if item.members_only:
+        title = "🔒 " + title + " " + _("(EXCOM members)")
+    return f"{_span(conf, item, view, lang)}  {title}"
+
+
+def _cards_keyboard(items: Sequence[ProgramItem], view: View, lang: str, *, program: bool = True
+                    ) -> InlineKeyboardMarkup:
+    buttons = [_button(f"ℹ️ {_short(i.title.get(lang))}", CardCb(item=i.id)) for i in items]
+    rows = _grid(buttons, 1)
+    if program:
+        rows += _grid([_button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def on_now(message: Message, conf: Event, clock: Clock, profile: Profile | None,
+                 lang: str) -> None:
+    """/now: what is on now (every parallel item) and what comes next."""
+    text, items = _status(conf, clock.now(), profile, lang, with_now=True)
+    await message.answer(text, reply_markup=_cards_keyboard(items, prog.reader_view(conf, profile), lang))
+
+
+async def on_next(message: Message, conf: Event, clock: Clock, profile: Profile | None,
+                  lang: str) -> None:
+    """/next: what comes next and how soon."""
+    text, items = _status(conf, clock.now(), profile, lang, with_now=False)
+    await message.answer(text, reply_markup=_cards_keyboard(items, prog.reader_view(conf, profile), lang))
+
+
+# -- free questions -----------------------------------------------------------------------------------
+
+def _faq(conf: Event, faq_id: str) -> FaqEntry | None:
+    return next((f for f in conf.faq if f.id == faq_id), None)
+
+
+def _label(conf: Event, m: Match, lang: str) -> str:
+    """A button for a runner-up answer: the item's title or the FAQ entry's question."""
+    if m.kind == "item":
+        item = conf.item(m.id)
+        return f"ℹ️ {_short(item.title.get(lang))}" if item else m.id
+    entry = _faq(conf, m.id)
+    return f"❓ {_short(entry.question.get(lang))}" if entry else m.id
+
+
+def _answer_item(conf: Event, item: ProgramItem, view: View, lang: str, profile: Profile | None) -> str:
+    lines = [f"<b>{esc(item.title.get(lang))}</b>", *_when_lines(conf, item, view, lang)]
+    if item.members_only:
+        lines.append(_("🔒 For EXCOM members."))
+    parts = ["\n".join(lines)]
+    if item.description:
+        parts.append(esc(item.description.get(lang)))
+    if item.speakers:
+        parts.append(_("<b>Speakers</b>") + "\n" + "\n".join(
+            f"• <b>{esc(s.name.get(lang))}</b>, {esc(s.role.get(lang))}" for s in item.speakers))
+    if not view.own:
+        parts.append(_register_hint())
+    return "\n\n".join(parts)
+
+
+def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: str
+                  ) -> tuple[str, InlineKeyboardMarkup]:
+    """The reply to a free question (in `lang`, the question's language)."""
+    view = prog.reader_view(conf, profile)
+    best = answer.best
+    if best is None:
+        return _not_sure(conf, lang)
+    buttons: list[InlineKeyboardButton | None] = []
+    item = conf.item(best.item) if best.item else None
+    if best.kind == "faq":
+        entry = _faq(conf, best.id)
+        assert entry is not None
+        text = f"<b>{esc(entry.question.get(lang))}</b>\n\n{esc(entry.answer.get(lang))}"
+        if item is not None:
+            text += "\n\n" + "\n".join(_when_lines(conf, item, view, lang))
+            if not view.own:
+                text += "\n" + _register_hint()
+        if entry.id == PROGRAM_FAQ:
+            buttons.append(_button(_("📋 The program in my time"), ProgramCb(n=-1, edit=False)))
+    else:
+        assert item is not None
+        text = _answer_item(conf, item, view, lang, profile)
+    if item is not None:
+        buttons.append(_button(_("ℹ️ Session details"), CardCb(item=item.id)))
+        buttons.append(_button(_("📅 Add to calendar"), IcsCb(item=item.id)))
+    if answer.also is not None:
+        also = answer.also
+        cb: CallbackData = CardCb(item=also.id) if also.kind == "item" else TopicCb(id=also.id)
+        buttons.append(_button(_label(conf, also, lang), cb))
+    return text, InlineKeyboardMarkup(inline_keyboard=_grid(buttons, 1))
+
+
+def _not_sure(conf: Event, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    text = _("I am not sure I understood the question. Here are the main topics; you can also ask in other "
+             "words, or write to the organisers.") + "\n\n" + _contact_line(conf, lang)
+    buttons = [_button(_(label), TopicCb(id=key)) for key, label in TOPICS
+               if key == PROGRAM_TOPIC or _faq(conf, key) is not None]
+    return text, InlineKeyboardMarkup(inline_keyboard=_grid(buttons, 2))
+
+
+async def on_question(message: Message, conf: Event, profile: Profile | None, lang: str, i18n: I18n) -> None:
+    """Any text that is not a command, outside a conversation step: a question about the event."""
+    text = message.text or ""
+    qlang = detect_language(text, fallback=lang)
+    answer = index_for(conf).answer(text)
+    with i18n.use_locale(qlang):
+        reply, markup = render_answer(conf, answer, profile, qlang)
+    await message.answer(reply, reply_markup=markup)
+
+
+async def on_topic(query: CallbackQuery, callback_data: TopicCb, bot: Bot, conf: Event, clock: Clock,
+                   profile: Profile | None, lang: str, db: AsyncSession) -> None:
+    """A topic button under "I am not sure": the FAQ entry, or the program."""
+    if callback_data.id == PROGRAM_TOPIC:
+        rendered = await _program(conf, clock.now(), profile, lang, db)
+        assert rendered is not None
+        await query.answer()
+        await bot.send_message(query.from_user.id, rendered[0], reply_markup=rendered[1])
+        return
+    entry = _faq(conf, callback_data.id)
+    if entry is None:
+        await query.answer(_("This button is no longer active. Please ask your question again."))
+        return
+    await query.answer()
+    match = Match("faq", entry.id, entry.item, 0.0)
+    text, markup = render_answer(conf, Answer(match, None), profile, lang)
+    await bot.send_message(query.from_user.id, text, reply_markup=markup)
+
+
+# -- routers ------------------------------------------------------------------------------------------
+
+def make_router() -> Router:
+    """Commands and buttons of the program."""
+    router = Router(name="program")
+    router.message.register(on_program, Command("program"))
+    router.message.register(on_now, Command("now"))
+    router.message.register(on_next, Command("next"))
+    router.callback_query.register(on_program_page, ProgramCb.filter())
+    router.callback_query.register(on_card, CardCb.filter())
+    router.callback_query.register(on_follow, FollowCb.filter())
+    router.callback_query.register(on_ics, IcsCb.filter())
+    router.callback_query.register(on_topic, TopicCb.filter())
+    return router
+
+
+def make_questions_router() -> Router:
+    """Free questions: text with no conversation step; keep it just before the fallback."""
+    router = Router(name="questions")
+    router.message.register(on_question, StateFilter(None), F.text, ~F.text.startswith("/"))
+    return router
