@@ -426,8 +426,7 @@ def _line(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
     return f"{_span(conf, item, view, lang)}  {title}"
 
 
-def _cards_keyboard(items: Sequence[ProgramItem], view: View, lang: str, *, program: bool = True
-                    ) -> InlineKeyboardMarkup:
+def _cards_keyboard(items: Sequence[ProgramItem], lang: str, *, program: bool = True) -> InlineKeyboardMarkup:
     buttons = [_button(f"ℹ️ {_short(i.title.get(lang))}", CardCb(item=i.id)) for i in items]
     rows = _grid(buttons, 1)
     if program:
@@ -439,14 +438,14 @@ async def on_now(message: Message, conf: Event, clock: Clock, profile: Profile |
                  lang: str) -> None:
     """/now: what is on now (every parallel item) and what comes next."""
     text, items = _status(conf, clock.now(), profile, lang, with_now=True)
-    await message.answer(text, reply_markup=_cards_keyboard(items, prog.reader_view(conf, profile), lang))
+    await message.answer(text, reply_markup=_cards_keyboard(items, lang))
 
 
 async def on_next(message: Message, conf: Event, clock: Clock, profile: Profile | None,
                   lang: str) -> None:
     """/next: what comes next and how soon."""
     text, items = _status(conf, clock.now(), profile, lang, with_now=False)
-    await message.answer(text, reply_markup=_cards_keyboard(items, prog.reader_view(conf, profile), lang))
+    await message.answer(text, reply_markup=_cards_keyboard(items, lang))
 
 
 # -- free questions -----------------------------------------------------------------------------------
@@ -464,7 +463,7 @@ def _label(conf: Event, m: Match, lang: str) -> str:
     return f"❓ {_short(entry.question.get(lang))}" if entry else m.id
 
 
-def _answer_item(conf: Event, item: ProgramItem, view: View, lang: str, profile: Profile | None) -> str:
+def _answer_item(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
     lines = [f"<b>{esc(item.title.get(lang))}</b>", *_when_lines(conf, item, view, lang)]
     if item.members_only:
         lines.append(_("🔒 For EXCOM members."))
@@ -500,7 +499,7 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
             buttons.append(_button(_("📋 The program in my time"), ProgramCb(n=-1, edit=False)))
     else:
         assert item is not None
-        text = _answer_item(conf, item, view, lang, profile)
+        text = _answer_item(conf, item, view, lang)
     if item is not None:
         buttons.append(_button(_("ℹ️ Session details"), CardCb(item=item.id)))
         buttons.append(_button(_("📅 Add to calendar"), IcsCb(item=item.id)))
