@@ -127,7 +127,8 @@ class LocalSession(BaseSession):
             params[key] = prepared
         raw_files = {}
         for key, f in files.items():
-            raw_files[key] = b"".join([chunk async for chunk in f.read(bot)])
+            # Keyed by the file name the bot gave (the attach:// key is random).
+            raw_files[f.filename or key] = b"".join([chunk async for chunk in f.read(bot)])
         request = Request(name, params, raw_files)
         status, payload = self._answer(request)
         if status == 200:

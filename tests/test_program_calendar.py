@@ -17,8 +17,8 @@ UID = 601
 
 def _document(requests) -> tuple[str, bytes, str]:
     [doc] = [r for r in requests if r.method == "sendDocument"]
-    [(_key, data)] = doc.files.items()
-    return doc.params["document"], data, doc.text
+    [(name, data)] = doc.files.items()
+    return name, data, doc.text
 
 
 def _check_rfc5545(data: bytes) -> Calendar:
@@ -42,7 +42,8 @@ async def test_whole_program_calendar(settings) -> None:
         await register(h, UID, language="ko", timezone="Asia/Seoul", participant_type="wego_member")
         await h.send(UID, "/program", lang=None)
         requests = await h.press(UID, "📅")
-        _name, data, caption = _document(requests)
+        name, data, caption = _document(requests)
+        assert name == "excom2020-program.ics"
         assert "WeGO EXCOM 2020" in caption
         cal = _check_rfc5545(data)
         events = cal.walk("VEVENT")
@@ -79,7 +80,8 @@ async def test_one_session_calendar_with_join_details_for_an_excom_city(settings
         await h.send(UID, "/program")
         await h.press(UID, "Closed Ses")
         requests = await h.press(UID, "Add to calendar")
-        _name, data, caption = _document(requests)
+        name, data, caption = _document(requests)
+        assert name == "excom2020-closed-session.ics"
         assert "EXCOM Meeting 2020 Closed Session" in caption
         cal = _check_rfc5545(data)
         [ev] = cal.walk("VEVENT")
