@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed", "dropped"
 STATUSES = (PENDING, SENDING, SENT, FAILED, DROPPED)
 FINAL = frozenset({SENT, FAILED, DROPPED})
-_INSERT_CHUNK = 500
+_INSERT_CHUNK = 1000
 _ERROR_LEN = 300
 
 
@@ -137,13 +137,13 @@ class Renderers:
 
 # -- the repository -------------------------------------------------------------------------------------------
 
-def _insert_ignoring_duplicates(dialect: str, rows: list[dict[str, Any]]) -> Any:
-    """INSERT ... ON CONFLICT (key) DO NOTHING: the same statement on SQLite and PostgreSQL."""
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id: the same statement on SQLite and PostgreSQL."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["key"])
+    return insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMessage.id)
 
 
 def _clip(error: str) -> str:
@@ -182,8 +182,11 @@ class Outbox:
         return created
 
     async def _insert(self, rows: list[dict[str, Any]]) -> int:
-        result = await self.s.execute(_insert_ignoring_duplicates(self._dialect, rows))
-        return max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+        # One executemany (batched by SQLAlchemy into multi-row statements): many times faster than compiling a
+        # VALUES list per chunk. Only the rows actually inserted come back.
+        conn = await self.s.connection()
+        result = await conn.execute(_insert_ignoring_duplicates(self._dialect), rows)
+        return len(result.all())
 
     async def existing_keys(self, topic: str) -> set[str]:
         return set(await self.s.scalars(select(OutboxMessage.key).where(OutboxMessage.topic == topic)))
