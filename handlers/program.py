@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import calendar as ics
 from bot import program as prog
+from bot import reminders as rem
 from bot import timezones as tzs
 from bot.clock import Clock
 from bot.event import Event, FaqEntry, ProgramItem
@@ -29,7 +30,7 @@ from bot.program import Page, View
 from bot.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from bot.registration import Profile
 from handlers.ui import FollowCb, esc
-from storage.repo import Follows
+from storage.repo import Follows, Reminders
 
 # Button labels are cut here (Telegram shows about this much of a half-width button on a phone).
 LABEL_CHARS = 30
@@ -199,14 +200,20 @@ def _program_keyboard(conf: Event, pages: list[Page], n: int, view: View, lang: 
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def _followed(db: AsyncSession, profile: Profile | None) -> set[str]:
-    return await Follows(db).items(profile.user_id) if profile is not None else set()
+async def _followed(db: AsyncSession, profile: Profile | None, conf: Event) -> set[str]:
+    """Items the reader is reminded of: those they chose, and the whole program if they follow it."""
+    if profile is None:
+        return set()
+    settings = await Reminders(db).settings(profile.user_id)
+    explicit = await Follows(db).items(profile.user_id)
+    return {i.id for i in rem.followed_items(conf, explicit, follow_all=bool(settings and settings.follow_all),
+                                             participant_type=profile.participant_type)}
 
 
 async def _program(conf: Event, now: datetime, profile: Profile | None, lang: str, db: AsyncSession,
                    n: int = -1) -> tuple[str, InlineKeyboardMarkup] | None:
     view = prog.reader_view(conf, profile)
-    followed = await _followed(db, profile)
+    followed = await _followed(db, profile, conf)
     pages = _pages(conf, view, lang, now, followed)
     if n == -1:
         n = prog.page_for(pages, now)
@@ -293,9 +300,15 @@ def _card_keyboard(conf: Event, item: ProgramItem, lang: str, now: datetime, pro
 async def _card(conf: Event, item: ProgramItem, now: datetime, profile: Profile | None, lang: str,
                 db: AsyncSession) -> tuple[str, InlineKeyboardMarkup]:
     view = prog.reader_view(conf, profile)
+    text = _card_text(conf, item, view, lang, now, profile)
+    settings = await Reminders(db).settings(profile.user_id) if profile is not None else None
+    if settings is not None and settings.follow_all and rem.in_whole_program(item) and prog.can_follow(item, profile):
+        # Covered by "the whole program": a per-session toggle would not change anything.
+        text += "\n\n" + _("🔔 You follow the whole program: I will remind you {lead} min before. Change it "
+                            "with /reminders.").format(lead=settings.lead)
+        return text, _card_keyboard(conf, item, lang, now, None, False)
     following = profile is not None and await Follows(db).is_following(profile.user_id, item.id)
-    return (_card_text(conf, item, view, lang, now, profile),
-            _card_keyboard(conf, item, lang, now, profile, following))
+    return text, _card_keyboard(conf, item, lang, now, profile, following)
 
 
 async def on_card(query: CallbackQuery, callback_data: CardCb, bot: Bot, conf: Event, clock: Clock,

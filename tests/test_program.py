@@ -12,7 +12,7 @@ import pytest
 from bot.app import set_commands
 from bot.event import load_event
 from handlers.ui import esc
-from storage.repo import Follows
+from storage.repo import Follows, Reminders
 from tests.harness import Harness, make_settings, register
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -273,6 +273,22 @@ async def test_remind_me_toggles_the_follow_and_the_button(settings) -> None:
         assert "🔔 Remind me" in [t for t, _ in requests[0].buttons]
         async with h.app.sessions() as s:
             assert await Follows(s).items(UID) == set()
+    finally:
+        await h.close()
+
+
+async def test_following_the_whole_program_shows_on_cards_and_in_the_program(settings) -> None:
+    h = await Harness.create(settings, at=msk(7))
+    try:
+        await register(h, UID, timezone="Asia/Seoul")
+        async with h.app.sessions() as s:
+            await Reminders(s).update(UID, h.clock.now(), follow_all=True, lead=15)
+            await s.commit()
+        await h.send(UID, "/program")
+        assert "15:00–15:30  🔔 Opening Ceremony" in h.last_text(UID)
+        await h.press(UID, "Opening Ceremony")
+        assert "You follow the whole program: I will remind you 15 min before" in h.last_text(UID)
+        assert not [b for b in h.buttons(UID) if "remind me" in b.lower()]
     finally:
         await h.close()
 
