@@ -75,6 +75,12 @@ class ProfileMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         user: User | None = data.get("event_from_user")
-        data["profile"] = await Delegates(data["db"]).get(user.id) if user else None
+        repo = Delegates(data["db"])
+        profile = await repo.get(user.id) if user else None
+        if profile is not None and profile.blocked:
+            # A blocked bot receives nothing from the person: an update means they unblocked it.
+            await repo.mark_unblocked(profile.user_id)
+            profile.blocked = False
+        data["profile"] = profile
         data["is_admin"] = bool(user and user.id in self.admin_ids)
         return await handler(event, data)

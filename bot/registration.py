@@ -84,6 +84,8 @@ class Profile:
     username: str | None = None
     registered_at: datetime | None = None
     registered_by: int | None = None
+    # Telegram said the person blocked the bot (nothing is delivered until they write again).
+    blocked: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -304,8 +304,12 @@ async def _card(conf: Event, item: ProgramItem, now: datetime, profile: Profile 
     settings = await Reminders(db).settings(profile.user_id) if profile is not None else None
     if settings is not None and settings.follow_all and rem.in_whole_program(item) and prog.can_follow(item, profile):
         # Covered by "the whole program": a per-session toggle would not change anything.
-        text += "\n\n" + _("🔔 You follow the whole program: I will remind you {lead} min before. Change it "
-                            "with /reminders.").format(lead=settings.lead)
+        if settings.on:
+            text += "\n\n" + _("🔔 You follow the whole program: I will remind you {lead} min before. Change it "
+                                "with /reminders.").format(lead=settings.lead)
+        else:
+            text += "\n\n" + _("🔕 You follow the whole program, but your reminders are switched off. Switch "
+                                "them on with /reminders.")
         return text, _card_keyboard(conf, item, lang, now, None, False)
     following = profile is not None and await Follows(db).is_following(profile.user_id, item.id)
     return text, _card_keyboard(conf, item, lang, now, profile, following)

@@ -18,7 +18,7 @@ _PROFILE_FIELDS = (
 
 
 def _to_profile(row: Delegate) -> Profile:
-    return Profile(**{f: getattr(row, f) for f in _PROFILE_FIELDS})
+    return Profile(**{f: getattr(row, f) for f in _PROFILE_FIELDS}, blocked=row.blocked_at is not None)
 
 
 class Delegates:
@@ -62,6 +62,13 @@ class Delegates:
 
     async def count(self) -> int:
         return int(await self.s.scalar(select(func.count()).select_from(Delegate)) or 0)
+
+    async def mark_unblocked(self, user_id: int) -> None:
+        """They wrote to the bot again, so they no longer block it: deliveries resume."""
+        row = await self.s.get(Delegate, user_id)
+        if row is not None and row.blocked_at is not None:
+            row.blocked_at = None
+            await self.s.flush()
 
     async def mark_blocked(self, user_id: int, now: datetime) -> None:
         row = await self.s.get(Delegate, user_id)

@@ -289,6 +289,11 @@ async def test_following_the_whole_program_shows_on_cards_and_in_the_program(set
         await h.press(UID, "Opening Ceremony")
         assert "You follow the whole program: I will remind you 15 min before" in h.last_text(UID)
         assert not [b for b in h.buttons(UID) if "remind me" in b.lower()]
+        async with h.app.sessions() as s:
+            await Reminders(s).update(UID, h.clock.now(), on=False)
+            await s.commit()
+        await h.press(UID, "Opening Ceremony")
+        assert "your reminders are switched off" in h.last_text(UID)
     finally:
         await h.close()
 

@@ -428,3 +428,13 @@ async def test_delegates_repository_round_trip(harness: Harness) -> None:
     async with harness.app.sessions() as s:
         p = await Delegates(s).get(UID)
     assert p is not None and p.timezone == "UTC+05:30"
+
+
+async def test_writing_again_after_blocking_the_bot_resumes_deliveries(harness: Harness) -> None:
+    await register(harness, UID)
+    async with harness.app.sessions() as s:
+        await Delegates(s).mark_blocked(UID, harness.clock.now())
+        await s.commit()
+    await harness.send(UID, "/help")
+    row = await stored(harness)
+    assert row is not None and row.blocked_at is None
