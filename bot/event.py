@@ -9,10 +9,10 @@ from __future__ import annotations
 import tomllib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 LANGS: tuple[str, ...] = ("en", "ru", "ko")
 Lang = Literal["en", "ru", "ko"]
@@ -137,34 +137,30 @@ class Platform(_Strict):
     join: Text
 
 
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("deadline needs a UTC offset")
+    return value.astimezone(UTC)
+
+
+# A deadline in the file: an instant with an offset, kept in UTC.
+Deadline = Annotated[datetime, AfterValidator(_utc)]
+
+
 class Registration(_Strict):
-    deadline: datetime
+    deadline: Deadline
     url: str
     free: bool = True
     text: Text
 
-    @field_validator("deadline")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("deadline needs a UTC offset")
-        return value.astimezone(UTC)
-
 
 class Matchmaking(_Strict):
-    availability_deadline: datetime
-    schedule_deadline: datetime
+    availability_deadline: Deadline
+    schedule_deadline: Deadline
     item: str
     description: Text
     steps: tuple[Text, ...]
     overflow: Text
-
-    @field_validator("availability_deadline", "schedule_deadline")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("deadline needs a UTC offset")
-        return value.astimezone(UTC)
 
 
 class Contact(_Strict):
