@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramEntityTooLarge,
@@ -160,6 +161,9 @@ def classify(exc: BaseException) -> Verdict:
             return Verdict("rejected", f"413: {exc.message}")
         case TelegramNetworkError() | TelegramServerError() | asyncio.TimeoutError() | OSError():
             return Verdict("retry", text)
+        case ClientDecodeError():
+            # Not JSON: a proxy's HTML error page (a 502 from nginx), not Telegram's answer. Transient.
+            return Verdict("retry", f"undecodable answer: {exc.message}")
         case TelegramUnauthorizedError():
             # A wrong or revoked token: nothing gets through until an organiser fixes it; keep retrying.
             return Verdict("retry", f"401: {exc.message}")

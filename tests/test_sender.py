@@ -11,6 +11,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramNetworkError,
@@ -98,6 +99,8 @@ def test_classify() -> None:
     assert classify(TelegramNetworkError(method, "Request timeout error")).action == "retry"
     assert classify(TelegramBadRequest(method, "Bad Request: chat not found")).action == "rejected"
     assert classify(ValueError("boom")).action == "rejected"
+    # A proxy's HTML 502 page is not JSON: aiogram raises ClientDecodeError, and it is worth retrying.
+    assert classify(ClientDecodeError("Failed to decode object", ValueError("x"), "<html>502</html>")).action == "retry"
 
 
 # -- the sender with the in-process Bot API ------------------------------------------------------------------
