@@ -41,5 +41,9 @@ test: $(STAMP) catalogs
 bench: $(STAMP) catalogs
 	$(PY) -m bench.reminders
 
+.PHONY: bench-updates
+bench-updates: $(STAMP) catalogs
+	$(PY) -m bench.updates
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache locales/*/LC_MESSAGES/*.mo
