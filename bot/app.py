@@ -13,7 +13,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -23,7 +23,7 @@ from bot.config import Settings
 from bot.event import LANGS, Event, load_event
 from bot.i18n import LocaleMiddleware, make_i18n
 from bot.i18n_marks import N_
-from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, ProfileMiddleware
+from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
 from bot.program import NEXT_COMMAND
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
@@ -58,9 +58,11 @@ class App:
     storage: BaseStorage
     dp: Dispatcher
     extras: dict[str, Any] = field(default_factory=dict)
+    isolation: BaseEventIsolation | None = None
 
     async def close(self) -> None:
-        await self.dp.fsm.events_isolation.close()
+        if self.isolation is not None:
+            await self.isolation.close()
         await self.storage.close()
         await self.engine.dispose()
 
@@ -118,12 +120,17 @@ async def build_app(
     i18n = i18n or make_i18n()
 
     # One update at a time per person: the next one waits until the previous one has committed its state.
-    dp = Dispatcher(storage=storage, events_isolation=make_isolation(storage))
+    # aiogram's FSM middleware is registered by hand, after the session is open, so it reads the state in the
+    # update's own transaction; the per-person lock it would take is taken first, by PersonLockMiddleware.
+    isolation = make_isolation(storage)
+    dp = Dispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
+    dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.include_routers(*build_routers())
-    app = App(settings, event, clock, engine, sessions, i18n, storage, dp)
+    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs.

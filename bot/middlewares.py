@@ -7,13 +7,41 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.fsm.middleware import FSMContextMiddleware
+from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import has_unsaved_work
 from storage.fsm import CURRENT_SESSION
 from storage.repo import Delegates
+
+
+class PersonLockMiddleware(BaseMiddleware):
+    """One update at a time per person, held until that update's session has committed.
+
+    It runs before the database session and aiogram's FSM middleware (which runs without a lock of its own),
+    so the conversation state is read inside the update's session and the next update of the same person
+    sees everything the previous one committed.
+    """
+
+    def __init__(self, fsm: FSMContextMiddleware, isolation: BaseEventIsolation) -> None:
+        self.fsm = fsm
+        self.isolation = isolation
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        if context is None:
+            return await handler(event, data)
+        async with self.isolation.lock(key=context.key):
+            return await handler(event, data)
 
 
 class DbSessionMiddleware(BaseMiddleware):
@@ -57,7 +85,7 @@ class CommitBeforeSend(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         session = CURRENT_SESSION.get()
-        if session is not None and session.in_transaction():
+        if session is not None and has_unsaved_work(session):
             await session.commit()
         return await make_request(bot, method)
 

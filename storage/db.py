@@ -10,6 +10,7 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,6 +30,22 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_unsaved(session: Session, _ctx: Any) -> None:
+    session.info["unsaved"] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _mark_saved(session: Session) -> None:
+    session.info.pop("unsaved", None)
+
+
+def has_unsaved_work(session: AsyncSession) -> bool:
+    """Whether the session holds changes not yet committed (pending objects or flushed statements)."""
+    return bool(session.new or session.dirty or session.deleted or session.info.get("unsaved"))
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -37,22 +37,36 @@ class SQLStorage(BaseStorage):
         async with self._sessions() as s, s.begin():
             yield s
 
+    @staticmethod
+    async def _row(s: AsyncSession, key: str) -> FsmRecord | None:
+        """The state row; the session's identity map caches a found row, `info` caches "no row"."""
+        missing: set[str] = s.info.setdefault("fsm_missing", set())
+        if key in missing:
+            return None
+        row = await s.get(FsmRecord, key)
+        if row is None:
+            missing.add(key)
+        return row
+
     async def _get(self, key: StorageKey) -> FsmRecord | None:
         async with self._session() as s:
-            return await s.get(FsmRecord, self._keys.build(key))
+            return await self._row(s, self._keys.build(key))
 
     async def _put(self, key: StorageKey, **values: Any) -> None:
+        # No row lock: updates of one person are serialised by the dispatcher's events isolation.
         k = self._keys.build(key)
         async with self._session() as s:
-            row = await s.get(FsmRecord, k, with_for_update=True)
+            row = await self._row(s, k)
             state = values.get("state", row.state if row else None)
             data = values.get("data", row.data if row else {})
             if state is None and not data:
                 if row is not None:
                     await s.delete(row)  # nothing left to remember: keep no row
+                    s.info["fsm_missing"].add(k)
                 return
             if row is None:
                 s.add(FsmRecord(key=k, state=state, data=data, updated_at=datetime.now(UTC)))
+                s.info["fsm_missing"].discard(k)
                 return
             row.state, row.data, row.updated_at = state, data, datetime.now(UTC)
 

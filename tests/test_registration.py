@@ -438,3 +438,18 @@ async def test_writing_again_after_blocking_the_bot_resumes_deliveries(harness: 
     await harness.send(UID, "/help")
     row = await stored(harness)
     assert row is not None and row.blocked_at is None
+
+
+async def test_two_quick_messages_are_taken_one_after_the_other(harness: Harness) -> None:
+    """The second message waits until the first one's state is committed (per-person isolation)."""
+    import asyncio
+
+    h = harness
+    await walk_to(h, "full_name")
+    first = h.updates.text(UID, "Ada Lovelace")
+    second = h.updates.text(UID, "Chief Digital Officer")
+    await asyncio.gather(h.app.dp.feed_raw_update(h.bot, first), h.app.dp.feed_raw_update(h.bot, second))
+    data = await h.app.storage.get_data(_key(h))
+    assert data["answers"]["full_name"] == "Ada Lovelace"
+    assert data["answers"]["position"] == "Chief Digital Officer"
+    assert "Which organisation do you represent?" in h.last_text(UID)
