@@ -107,11 +107,23 @@ class FaqEntry(_Strict):
     item: str | None = None
 
 
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+# An IANA time zone name that this machine's tz database knows.
+ZoneName = Annotated[str, AfterValidator(_zone)]
+
+
 class City(_Strict):
     id: str
     name: Text
     country: Text
-    timezone: str
+    timezone: ZoneName
     # Other spellings people type ("Hanoi", "Ханой", "Beyoğlu").
     aliases: tuple[str, ...] = ()
     excom: bool = False
@@ -119,15 +131,6 @@ class City(_Strict):
     excom_sources: tuple[str, ...] = ()
     regional_office: Text | None = None
     facts: tuple[Text, ...] = ()
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
 
 class Platform(_Strict):
@@ -186,7 +189,7 @@ class Event(_Strict):
     host: Text
     about: Text
     date: date
-    timezone: str
+    timezone: ZoneName
     tz_label: str
     website: str
     closing: Text
@@ -198,15 +201,6 @@ class Event(_Strict):
     program: tuple[ProgramItem, ...] = Field(min_length=1)
     faq: tuple[FaqEntry, ...] = ()
     cities: tuple[City, ...] = ()
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @model_validator(mode="after")
     def _resolve(self) -> Event:
