@@ -74,8 +74,9 @@ class CommitBeforeSend(BaseRequestMiddleware):
     """Commit the update's work before the bot says anything about it.
 
     Without this, a reply could reach the person and the process die before the update's commit: the
-    person would see "Step 3" while the database still says step 2. Commits happen at each outgoing
-    call and at the end of the update; a handler that fails after a reply keeps what that reply announced.
+    person would see "Step 3" while the database still says step 2. A commit happens before an outgoing
+    call when the update has written something, and at the end of the update; a handler that fails after a
+    reply keeps what that reply announced.
     """
 
     async def __call__(
