@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.base import BaseStorage, StorageKey
 
 from bot.app import App, build_app, make_bot
 from bot.clock import FrozenClock
@@ -77,6 +77,10 @@ class Harness:
     async def press_data(self, user_id: int, data: str, *, lang: str | None = "en") -> list[Request]:
         """Send a callback with arbitrary data (a stale or forged button)."""
         return await self.feed(self.updates.callback(user_id, data, language_code=lang))
+
+    def state_key(self, user_id: int) -> StorageKey:
+        """The key of a person's conversation state (private chat: chat id == user id)."""
+        return StorageKey(bot_id=self.bot.id, chat_id=user_id, user_id=user_id)
 
     def texts(self, user_id: int) -> list[str]:
         return [r.text for r in self.session.sent(user_id) if r.text]

@@ -51,12 +51,7 @@ async def test_conversation_state_in_redis_survives_a_restart(tmp_path: Path, re
         await second.send(uid, "Seoul Metropolitan Government")
         assert "Which city and country" in second.last_text(uid)
         await second.send(uid, "/forget")  # clears the person's keys
-        assert await second.app.storage.get_state(_key(second, uid)) is None
+        assert await second.app.storage.get_state(second.state_key(uid)) is None
     finally:
         await second.close()
 
-
-def _key(h: Harness, uid: int):
-    from aiogram.fsm.storage.base import StorageKey
-
-    return StorageKey(bot_id=h.bot.id, chat_id=uid, user_id=uid)

@@ -208,15 +208,10 @@ async def test_media_or_command_mid_step_re_prompts_and_keeps_answers(harness: H
     text = h.last_text(UID)
     assert "Which organisation do you represent?" in text
     assert "⚠️" in text
-    data = await h.app.storage.get_data(_key(h))
+    data = await h.app.storage.get_data(h.state_key(UID))
     assert data["answers"]["full_name"] == "Ada Lovelace"
     assert data["answers"]["position"] == "Chief Digital Officer"
 
-
-def _key(h: Harness, uid: int = UID):
-    from aiogram.fsm.storage.base import StorageKey
-
-    return StorageKey(bot_id=h.bot.id, chat_id=uid, user_id=uid)
 
 
 async def test_text_where_a_button_is_expected_re_prompts(harness: Harness) -> None:
@@ -248,7 +243,7 @@ async def test_conversation_survives_a_restart(settings, tmp_path: Path) -> None
     try:
         await second.send(UID, "Chief Digital Officer")
         assert "Which organisation do you represent?" in second.last_text(UID)
-        data = await second.app.storage.get_data(_key(second))
+        data = await second.app.storage.get_data(second.state_key(UID))
         assert data["answers"]["full_name"] == "Ada Lovelace"
     finally:
         await second.close()
@@ -260,7 +255,7 @@ async def test_declining_consent_stores_nothing(harness: Harness) -> None:
     await h.press(UID, "I do not agree")
     assert "nothing has been stored" in h.last_text(UID)
     assert await stored(h) is None
-    data = await h.app.storage.get_data(_key(h))
+    data = await h.app.storage.get_data(h.state_key(UID))
     assert "answers" not in data
 
 
@@ -449,7 +444,7 @@ async def test_two_quick_messages_are_taken_one_after_the_other(harness: Harness
     first = h.updates.text(UID, "Ada Lovelace")
     second = h.updates.text(UID, "Chief Digital Officer")
     await asyncio.gather(h.app.dp.feed_raw_update(h.bot, first), h.app.dp.feed_raw_update(h.bot, second))
-    data = await h.app.storage.get_data(_key(h))
+    data = await h.app.storage.get_data(h.state_key(UID))
     assert data["answers"]["full_name"] == "Ada Lovelace"
     assert data["answers"]["position"] == "Chief Digital Officer"
     assert "Which organisation do you represent?" in h.last_text(UID)
