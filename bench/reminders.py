@@ -4,7 +4,7 @@
     python -m bench.reminders --quick    # 1,000 only (under a minute)
     python -m bench.reminders --sizes 200,2000 --rate 25 --random-429 0.001 --seed 7
 
-The fake Bot API (tests/fake_botapi.py) enforces Telegram's limits, 30 messages a second overall and one a
+The fake Bot API (testkit/fake_botapi.py) enforces Telegram's limits, 30 messages a second overall and one a
 second per chat, answering 429 with retry_after beyond them, and also answers a random share of sends with
 429 retry_after=1. The bot's sender paces itself at SEND_RATE (default 25/s).
 
@@ -32,12 +32,12 @@ from aiogram import Bot
 from sqlalchemy import func, insert, select
 
 from bot.app import build_app, make_bot
-from bot.clock import Clock, FrozenClock
 from bot.config import Settings
-from bot.delivery import Delivery, get_delivery
-from bot.outbox import FINAL, SENT
+from delivery.engine import Delivery, get_delivery
+from delivery.outbox import FINAL, SENT
+from domain.clock import Clock, FrozenClock
 from storage.models import Delegate, OutboxMessage
-from tests.fake_botapi import FakeBotAPI
+from testkit.fake_botapi import FakeBotAPI
 
 # The reminder measured: (Re)connection in the New Reality, 13:00 GMT+3, ten minutes ahead.
 ITEM, LEAD = "reconnection", 10

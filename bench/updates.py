@@ -58,10 +58,10 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message
 
 from bot.app import build_app, make_bot
-from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.local_api import LocalSession, UpdateFactory
-from bot.registration import Profile
+from domain.clock import FrozenClock
+from domain.registration import Profile
 from storage.repo import Delegates
 
 # 1 Nov 2020 10:00 GMT+3: registration is open (so /start leads into it), the event lies ahead.

@@ -12,7 +12,7 @@ import sys
 
 from bot.app import App, build_app, make_bot, set_commands
 from bot.config import ConfigError, Settings, load_settings
-from bot.event import EventFileError
+from domain.event import EventFileError
 
 log = logging.getLogger("bot")
 

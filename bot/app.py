@@ -18,13 +18,13 @@ from aiogram.types import BotCommand, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
 from bot.config import Settings
-from bot.event import LANGS, Event, load_event
 from bot.i18n import LocaleMiddleware, make_i18n
-from bot.i18n_marks import N_
 from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
-from bot.program import NEXT_COMMAND
+from domain.clock import Clock
+from domain.event import LANGS, Event, load_event
+from domain.i18n_marks import N_
+from domain.program import NEXT_COMMAND
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
 
@@ -134,7 +134,7 @@ async def build_app(
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs.
-    from bot.delivery import Delivery
+    from delivery.engine import Delivery
 
     app.extras["delivery"] = delivery = Delivery.for_app(app)
     dp.startup.register(delivery.on_startup)

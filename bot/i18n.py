@@ -10,7 +10,7 @@ from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
 
-from bot.event import LANGS
+from domain.event import LANGS
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "ko": "한국어"}

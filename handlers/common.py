@@ -12,11 +12,11 @@ from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import registration as reg
-from bot.clock import Clock
-from bot.event import Event
 from bot.i18n import LANGUAGE_NAMES
-from bot.registration import Profile
+from domain import registration as reg
+from domain.clock import Clock
+from domain.event import Event
+from domain.registration import Profile
 from handlers import registration as reg_handlers
 from handlers.ui import LangCb, esc, language_keyboard
 from storage.repo import Delegates

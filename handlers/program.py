@@ -1,7 +1,7 @@
 """The program assistant: /program, /now, /next, session cards, calendar files and free questions.
 
 Every time is shown in the reader's zone (the event's GMT+3 for people who are not registered, with a
-hint). The rules live in bot/program.py, bot/qa.py and bot/calendar.py; this module renders them.
+hint). The rules live in domain/program.py, domain/qa.py and domain/calendar.py; this module renders them.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import calendar as ics
-from bot import program as prog
-from bot import reminders as rem
-from bot import timezones as tzs
-from bot.clock import Clock
-from bot.event import Event, FaqEntry, ProgramItem
 from bot.i18n import detect_language
-from bot.program import Page, View
-from bot.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
-from bot.registration import Profile
+from domain import calendar as ics
+from domain import program as prog
+from domain import timezones as tzs
+from domain.clock import Clock
+from domain.event import Event, FaqEntry, ProgramItem
+from domain.program import Page, View
+from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
+from domain.registration import Profile
 from handlers.ui import FollowCb, esc
+from services import reminders as rem
 from storage.repo import Follows, Reminders
 
 # Button labels are cut here (Telegram shows about this much of a half-width button on a phone).

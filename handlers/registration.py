@@ -25,13 +25,13 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import registration as reg
-from bot import timezones as tzs
-from bot.clock import Clock
-from bot.event import Event
 from bot.i18n import LANGUAGE_NAMES
-from bot.i18n_marks import N_
-from bot.registration import InputError, Profile
+from domain import registration as reg
+from domain import timezones as tzs
+from domain.clock import Clock
+from domain.event import Event
+from domain.i18n_marks import N_
+from domain.registration import InputError, Profile
 from handlers.reminders import follow_all_markup
 from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, rows
 from storage.repo import Delegates, LatePasses, forget_person

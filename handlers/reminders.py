@@ -13,12 +13,12 @@ from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import reminders as rem
-from bot import timezones as tzs
-from bot.clock import Clock
-from bot.event import Event
-from bot.registration import Profile
+from domain import timezones as tzs
+from domain.clock import Clock
+from domain.event import Event
+from domain.registration import Profile
 from handlers.ui import button, esc
+from services import reminders as rem
 from storage.repo import Follows, Reminders, ReminderSettings
 
 

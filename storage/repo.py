@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.registration import Profile
+from domain.registration import Profile
 from storage.models import Base, Delegate, Follow, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (

@@ -9,9 +9,9 @@ from typing import Any
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 
 from bot.app import App, build_app, make_bot
-from bot.clock import FrozenClock
 from bot.config import Settings
 from bot.local_api import LocalSession, Request, UpdateFactory
+from domain.clock import FrozenClock
 
 # 1 Nov 2020 10:00 GMT+3: registration open, the event ahead (what a fresh clone rehearses).
 REHEARSAL_START = datetime.fromisoformat("2020-11-01T10:00:00+03:00")
@@ -101,7 +101,7 @@ async def register(h: Harness, user_id: int, *, language: str = "en", timezone: 
                    participant_type: str = "wego_member", city: str = "Seoul", city_id: str | None = None,
                    full_name: str = "Test Delegate", matchmaking: bool | None = None) -> None:
     """Store a registered delegate directly (for tests of features that need one)."""
-    from bot.registration import Profile
+    from domain.registration import Profile
     from storage.repo import Delegates
 
     async with h.app.sessions() as s:

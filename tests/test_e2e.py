@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_botapi import FakeBotAPI, Record
+from testkit.fake_botapi import FakeBotAPI, Record
 
 ROOT = Path(__file__).resolve().parent.parent
 UID = 777001

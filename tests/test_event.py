@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import BaseModel
 
-from bot.event import LANGS, Event, EventFileError, Text, load_event
+from domain.event import LANGS, Event, EventFileError, Text, load_event
 
 EVENT_FILE = Path(__file__).resolve().parent.parent / "events" / "excom2020.toml"
 MSK = ZoneInfo("Europe/Moscow")

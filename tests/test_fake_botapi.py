@@ -33,7 +33,7 @@ from aiogram.types import (
     Message,
 )
 
-from tests.fake_botapi import FakeBotAPI
+from testkit.fake_botapi import FakeBotAPI
 
 TOKEN = "42:TEST"
 

@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from bot.outbox import SENDING, NewMessage, Outbox
-from bot.scheduler import PgAdvisoryLock
+from delivery.outbox import SENDING, NewMessage, Outbox
+from delivery.scheduler import PgAdvisoryLock
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.models import Base
 

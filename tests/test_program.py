@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import set_commands
-from bot.event import load_event
+from domain.event import load_event
 from handlers.ui import esc
 from storage.repo import Follows, Reminders
 from tests.harness import Harness, make_settings, register

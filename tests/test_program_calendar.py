@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from bot.event import load_event
+from domain.event import load_event
 from tests.harness import Harness, register
 from tests.test_program import EVENT_FILE, msk
 

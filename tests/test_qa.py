@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.event import load_event
-from bot.qa import Answer, Index, index_for
+from domain.event import load_event
+from domain.qa import Answer, Index, index_for
 from tests.harness import Harness, register
 from tests.test_program import EVENT_FILE, msk
 

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import reminders as rem
-from bot.clock import Clock
-from bot.delivery import Delivery, get_delivery
-from bot.outbox import DROPPED, PENDING, SENT, Outbox
+from delivery.engine import Delivery, get_delivery
+from delivery.outbox import DROPPED, PENDING, SENT, Outbox
+from domain.clock import Clock
 from handlers.reminders import RemCb
+from services import reminders as rem
 from storage.repo import Delegates, Follows, Reminders, ReminderSettings, forget_person
 from tests.harness import Harness, make_settings, register
 from tests.test_sender import VirtualTimer

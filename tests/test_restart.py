@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.outbox import DROPPED, SENT
+from delivery.outbox import DROPPED, SENT
 from storage.db import make_engine
 from storage.models import OutboxMessage
 from storage.repo import Follows, Reminders
-from tests.fake_botapi import FakeBotAPI
+from testkit.fake_botapi import FakeBotAPI
 from tests.harness import Harness, make_settings, register
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,11 +20,11 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import SendMessage
 
-from bot.delivery import get_delivery
-from bot.outbox import DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Outbox, Rendered
-from bot.sender import Backoff, ChatSpacing, Pacer, Sender, Timer, classify
+from delivery.engine import get_delivery
+from delivery.outbox import DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Outbox, Rendered
+from delivery.sender import Backoff, ChatSpacing, Pacer, Sender, Timer, classify
 from storage.models import Delegate
-from tests.fake_botapi import FakeBotAPI
+from testkit.fake_botapi import FakeBotAPI
 from tests.harness import REHEARSAL_START, Harness, register
 
 

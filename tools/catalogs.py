@@ -6,7 +6,7 @@
     python -m tools.catalogs check    # fail on a missing/fuzzy translation or a placeholder mismatch
 
 A string is extracted into the catalog named after the file it is in (handlers/program.py and
-bot/program.py both feed locales/<lang>/LC_MESSAGES/program.po), so features are translated
+domain/program.py both feed locales/<lang>/LC_MESSAGES/program.po), so features are translated
 independently and two people editing two features never touch the same catalog file.
 """
 
@@ -23,7 +23,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("bot", "handlers")
+SOURCES = ("bot", "domain", "services", "delivery", "handlers")
 LOCALES = ROOT / "locales"
 TARGETS = ("ru", "ko")
 DOMAIN = "messages"

@@ -11,7 +11,7 @@ Simulated users push updates into a long-polling ``getUpdates`` queue, every bot
 recorded, and faults (429/4xx/5xx, blocked users, slow answers, Telegram-like rate limits)
 can be injected for the delivery-engine tests and load benchmarks.
 
-It only ever listens on 127.0.0.1. ``python -m tests.fake_botapi --port 8081`` runs it by hand.
+It only ever listens on 127.0.0.1. ``python -m testkit.fake_botapi --port 8081`` runs it by hand.
 """
 
 from __future__ import annotations
@@ -1442,7 +1442,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 
 def main(argv: Iterable[str] | None = None) -> None:
-    """Entry point of ``python -m tests.fake_botapi``."""
+    """Entry point of ``python -m testkit.fake_botapi``."""
     parser = argparse.ArgumentParser(description="Fake Telegram Bot API server on 127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--global-rate", type=float, default=None, help="max sends per second overall")

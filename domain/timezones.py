@@ -17,7 +17,7 @@ from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
 from rapidfuzz import fuzz, process
 
-from bot.event import LANGS, Event
+from domain.event import LANGS, Event
 
 _OFFSET = re.compile(
     r"^(?:utc|gmt|мск|всемирное|협정|세계)?\s*([+\-−–])\s*(\d{1,2})(?:[:.h ]?(\d{2}))?\s*(?:h|ч|시)?$",

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from icalendar import Calendar
 from icalendar import Event as VEvent
 
-from bot.event import Event, ProgramItem
-from bot.i18n_marks import N_
+from domain.event import Event, ProgramItem
+from domain.i18n_marks import N_
 
 _SPEAKERS = N_("Speakers:")
 _JOIN = N_("How to join:")

@@ -22,8 +22,8 @@ from typing import Literal
 
 from rapidfuzz import fuzz, process
 
-from bot.event import Event
-from bot.i18n_marks import N_
+from domain.event import Event
+from domain.i18n_marks import N_
 
 # Scores below this are "not sure" (see docs/performance.md for how it was chosen).
 CONFIDENT = 2.0

@@ -39,15 +39,15 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.outbox import Drop, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from delivery.outbox import Drop, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from domain.clock import Clock
 from storage.repo import Delegates
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.utils.i18n import I18n
 
-    from bot.event import Event
+    from domain.event import Event
 
 log = logging.getLogger(__name__)
 

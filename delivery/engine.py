@@ -17,13 +17,13 @@ from aiogram import Bot
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import reminders
-from bot.clock import Clock
 from bot.config import Settings
-from bot.event import Event
-from bot.outbox import NewMessage, Outbox, Renderers
-from bot.scheduler import LeaderLock, Scheduler, make_lock
-from bot.sender import Sender
+from delivery.outbox import NewMessage, Outbox, Renderers
+from delivery.scheduler import LeaderLock, Scheduler, make_lock
+from delivery.sender import Sender
+from domain.clock import Clock
+from domain.event import Event
+from services import reminders
 from storage.repo import Reminders
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.event import LANGS, Event
-from bot.i18n_marks import N_
-from bot.timezones import normalize
+from domain.event import LANGS, Event
+from domain.i18n_marks import N_
+from domain.timezones import normalize
 
 PARTICIPANT_TYPES: tuple[str, ...] = ("excom", "wego_member", "local_gov", "partner", "institution", "other")
 # Local governments are asked whether they are available for matchmaking meetings.

@@ -28,7 +28,7 @@ from storage.models import Delegate, OutboxMessage
 if TYPE_CHECKING:
     from aiogram.utils.i18n import I18n
 
-    from bot.event import Event
+    from domain.event import Event
 
 PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed", "dropped"
 STATUSES = (PENDING, SENDING, SENT, FAILED, DROPPED)

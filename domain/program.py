@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.event import Event, ProgramItem
-from bot.i18n_marks import N_
-from bot.registration import Profile
-from bot.timezones import to_local
+from domain.event import Event, ProgramItem
+from domain.i18n_marks import N_
+from domain.registration import Profile
+from domain.timezones import to_local
 
 # Telegram's limit for one message's text.
 MESSAGE_LIMIT = 4096

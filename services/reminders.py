@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from bot import timezones as tzs
-from bot.event import Event, ProgramItem
 from bot.i18n import translate
-from bot.i18n_marks import N_
-from bot.outbox import Button, Drop, NewMessage, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from delivery.outbox import Button, Drop, NewMessage, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from domain import timezones as tzs
+from domain.event import Event, ProgramItem
+from domain.i18n_marks import N_
 from storage.repo import Follows, Reminders
 
 if TYPE_CHECKING:
