@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.db import has_unsaved_work
 from storage.fsm import CURRENT_SESSION
 from storage.repo import Delegates
+from storage.uow import SqlUnitOfWork
 
 
 class PersonLockMiddleware(BaseMiddleware):
@@ -45,7 +46,11 @@ class PersonLockMiddleware(BaseMiddleware):
 
 
 class DbSessionMiddleware(BaseMiddleware):
-    """Open a session for the update; commit when the handler returns, roll back when it raises."""
+    """Open a session and its unit of work (`uow`) for the update.
+
+    Use cases commit the unit of work when they have decided; what is left at the end (conversation state
+    written by a handler that called no use case) is committed when the handler returns, rolled back when
+    it raises."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -58,6 +63,7 @@ class DbSessionMiddleware(BaseMiddleware):
     ) -> Any:
         async with self.sessions() as session:
             data["db"] = session
+            data["uow"] = SqlUnitOfWork(session)
             token = CURRENT_SESSION.set(session)
             try:
                 result = await handler(event, data)

@@ -1,0 +1,46 @@
+"""The unit of work: one AsyncSession, the repositories over it, and an explicit commit.
+
+Handlers get one per update (`bot.middlewares.UnitOfWorkMiddleware`); background jobs open their own with
+`UnitOfWorkFactory`. Repositories only flush; the use case that decided calls `commit()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from delivery.outbox import Outbox
+from storage.repo import Delegates, Follows, LatePasses, Reminders, forget_person
+
+
+class SqlUnitOfWork:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.delegates = Delegates(session)
+        self.late_passes = LatePasses(session)
+        self.follows = Follows(session)
+        self.reminders = Reminders(session)
+        self.outbox = Outbox(session)
+
+    async def forget(self, user_id: int) -> int:
+        return await forget_person(self.session, user_id)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+
+class UnitOfWorkFactory:
+    """`async with uows() as uow:` -- a unit of work of its own (jobs, the sender, tests)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self.sessions() as session:
+            yield SqlUnitOfWork(session)
