@@ -19,8 +19,9 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.durability import DurableBeforeSend
 from bot.i18n import LocaleMiddleware, make_i18n
-from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
+from bot.middlewares import DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
@@ -142,10 +143,11 @@ async def build_app(
     return app
 
 
-def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+def make_bot(settings: Settings, session: BaseSession | None = None, *, strict: bool = False) -> Bot:
+    """The Bot; `strict` (tests) fails a reply sent before its update's work was committed."""
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    session.middleware(CommitBeforeSend())
+    session.middleware(DurableBeforeSend(strict=strict))
     return Bot(token=settings.token or "0:offline", session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 

@@ -115,6 +115,7 @@ class ProfileMiddleware(BaseMiddleware):
         if profile is not None and profile.blocked:
             # A blocked bot receives nothing from the person: an update means they unblocked it.
             await repo.mark_unblocked(profile.user_id)
+            await data["db"].commit()  # its own decision, before the handler says anything
             profile.blocked = False
         data["profile"] = profile
         data["is_admin"] = bool(user and user.id in self.admin_ids)

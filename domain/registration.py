@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.errors import ServiceError
 from domain.event import LANGS, Event
 from domain.i18n_marks import N_
 from domain.timezones import normalize
@@ -55,14 +56,8 @@ _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[A-Za-z0-9](?:[A-Za-z
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class InputError(Exception):
+class InputError(ServiceError):
     """An answer that cannot be accepted. `message` is an English msgid; `params` fill its placeholders."""
-
-    def __init__(self, code: str, message: str, **params: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.params = params
 
 
 @dataclass
@@ -177,3 +172,62 @@ def check_language(lang: str) -> str:
 def registration_open(event: Event, now: datetime, *, is_admin: bool, has_pass: bool) -> bool:
     """Registration closes at the deadline; organisers and people they let in may still register."""
     return is_admin or has_pass or event.registration_open(now)
+
+
+# -- answers and the stored profile ---------------------------------------------------------------------------
+
+# What a conversation collects ("answers" in its data) and a Profile stores, besides the ids.
+ANSWER_KEYS: tuple[str, ...] = (
+    "language", "full_name", "position", "organisation", "city", "country", "participant_type", "email",
+    "timezone", "matchmaking", "city_id",
+)
+# The order fields are shown in (summary, /profile).
+SHOWN_FIELDS: tuple[str, ...] = (
+    "full_name", "position", "organisation", "city", "participant_type", "email", "timezone", "matchmaking",
+    "language",
+)
+
+
+def offers_matchmaking(participant_type: object) -> bool:
+    """Only local governments are asked about (and hold) matchmaking availability."""
+    return participant_type in LOCAL_GOVERNMENTS
+
+
+def applies(field: str, answers: dict[str, Any]) -> bool:
+    """Whether a field is asked and shown for these answers (matchmaking only for local governments)."""
+    return field != "matchmaking" or offers_matchmaking(answers.get("participant_type"))
+
+
+def merge_answers(answers: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """The answers with `values` added; a matchmaking answer is dropped when it no longer applies."""
+    merged = {**answers, **values}
+    if not offers_matchmaking(merged.get("participant_type")):
+        merged.pop("matchmaking", None)
+    return merged
+
+
+def needs_matchmaking_answer(answers: dict[str, Any]) -> bool:
+    """The participant type now asks for matchmaking and it has not been answered."""
+    return offers_matchmaking(answers.get("participant_type")) and answers.get("matchmaking") is None
+
+
+def missing_steps(answers: dict[str, Any]) -> list[str]:
+    """Steps without an answer, consent aside (it is checked on its own)."""
+    return [s for s in STEPS if s != "consent" and s not in answers and applies(s, answers)]
+
+
+def answers_from(profile: Profile) -> dict[str, Any]:
+    return {k: getattr(profile, k) for k in ANSWER_KEYS}
+
+
+def stored_values(answers: dict[str, Any]) -> dict[str, Any]:
+    """The profile columns the answers set (matchmaking None where it does not apply)."""
+    values = {k: answers.get(k) for k in ANSWER_KEYS}
+    values["country"] = values["country"] or ""
+    if not offers_matchmaking(values["participant_type"]):
+        values["matchmaking"] = None
+    return values
+
+
+def profile_from(answers: dict[str, Any], user_id: int, username: str | None) -> Profile:
+    return Profile(user_id=user_id, username=username, **stored_values(answers))

@@ -6,36 +6,34 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clock import Clock
-from storage.repo import Delegates, LatePasses
+from services import admin as people
+from services.errors import ServiceError
+from services.ports import UnitOfWork
 
 
-async def on_admit(message: Message, command: CommandObject, db: AsyncSession, clock: Clock,
+async def on_admit(message: Message, command: CommandObject, uow: UnitOfWork, clock: Clock,
                    is_admin: bool) -> None:
     """/admit <user id>: let a person register after the deadline."""
     if not is_admin:
         await message.answer(_("This command is for the organisers."))
         return
-    arg = (command.args or "").strip()
-    if not arg.isdigit():
-        await message.answer(_("Usage: /admit &lt;numeric Telegram user id&gt;. The person can find their id "
-                               "with /myid."))
+    assert message.from_user is not None
+    try:
+        result = await people.admit(uow, command.args or "", by=message.from_user.id, now=clock.now())
+    except ServiceError as err:
+        await message.answer(_(err.message).format(**err.params))
         return
-    user_id = int(arg)
-    if await Delegates(db).get(user_id) is not None:
-        await message.answer(_("User {id} is already registered.").format(id=user_id))
-        return
-    new = await LatePasses(db).grant(user_id, message.chat.id, clock.now())
-    text = _("User {id} can now register with /start, even after the deadline.") if new else \
+    text = _("User {id} can now register with /start, even after the deadline.") if result.new else \
         _("User {id} could already register after the deadline.")
-    await message.answer(text.format(id=user_id))
+    await message.answer(text.format(id=result.user_id))
 
 
 async def on_myid(message: Message) -> None:
     """/myid: the person's numeric id, to give to an organiser."""
-    await message.answer(_("Your Telegram user id is <code>{id}</code>.").format(id=message.chat.id))
+    assert message.from_user is not None
+    await message.answer(_("Your Telegram user id is <code>{id}</code>.").format(id=message.from_user.id))
 
 
 def make_router() -> Router:

@@ -10,16 +10,16 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import LANGUAGE_NAMES
-from domain import registration as reg
 from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
 from handlers import registration as reg_handlers
 from handlers.ui import LangCb, esc, language_keyboard
-from storage.repo import Delegates
+from services import registration as flow
+from services.errors import ServiceError
+from services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +46,11 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
     return "\n".join(lines)
 
 
-async def on_help(message: Message, state: FSMContext, conf: Event, lang: str, profile: Profile | None,
-                  is_admin: bool) -> None:
+async def on_help(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, lang: str,
+                  profile: Profile | None, is_admin: bool) -> None:
     """/help: what the bot can do; in the middle of a step, the step's question follows."""
     await message.answer(help_text(conf, lang, profile is not None, is_admin))
-    await reg_handlers.reprompt(message, state, conf, note=_("Your registration is waiting for this answer:"))
+    await reg_handlers.reprompt(message, state, uow, conf, note=_("Your registration is waiting for this answer:"))
 
 
 async def on_language(message: Message) -> None:
@@ -58,41 +58,31 @@ async def on_language(message: Message) -> None:
     await message.answer(_("Choose your language:"), reply_markup=language_keyboard())
 
 
-async def on_language_set(query: CallbackQuery, callback_data: LangCb, state: FSMContext, conf: Event,
-                          clock: Clock, db: AsyncSession, i18n: I18n, profile: Profile | None) -> None:
+async def on_language_set(query: CallbackQuery, callback_data: LangCb, state: FSMContext, uow: UnitOfWork,
+                          conf: Event, clock: Clock, i18n: I18n, profile: Profile | None) -> None:
     """A language button outside the registration's language step: switch at once."""
     lang = callback_data.code
-    if lang not in LANGUAGE_NAMES:
+    try:
+        await flow.set_language(uow, state, profile, lang, clock.now())
+    except ServiceError:
         await query.answer(_("This button is no longer active."))
         return
-    if profile is not None:
-        await Delegates(db).update_fields(profile.user_id, clock.now(), language=lang)
-    else:
-        await state.update_data(lang=lang)
-        answers = (await state.get_data()).get("answers")
-        if answers is not None:
-            await state.update_data(answers={**answers, "language": lang})
     await query.answer()
     assert isinstance(query.message, Message)
     with i18n.use_locale(lang):
         await query.message.edit_text(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
-        await reg_handlers.reprompt(query.message, state, conf)
+        await reg_handlers.reprompt(query.message, state, uow, conf)
 
 
-async def on_cancel(message: Message, state: FSMContext, profile: Profile | None) -> None:
+async def on_cancel(message: Message, state: FSMContext, uow: UnitOfWork, profile: Profile | None) -> None:
     """/cancel: leave the current step; registration answers are kept so /start resumes."""
-    current = await state.get_state()
-    if current is None:
+    given = await flow.pause(uow, state, registered=profile is not None)
+    if given is None:
         await message.answer(_("There is nothing to cancel."), reply_markup=ReplyKeyboardRemove())
         return
-    data = await state.get_data()
-    await state.set_state(None)
-    if data.get("mode") == "profile" or profile is not None:
-        await state.set_data({})
+    if given < 0:
         await message.answer(_("Cancelled. Your data is unchanged."), reply_markup=ReplyKeyboardRemove())
         return
-    given = len([k for k in data.get("answers", {}) if k in reg.STEPS])
-    await state.set_data({k: v for k, v in data.items() if k in ("lang", "answers", "started_at")})
     if not given:
         await message.answer(_("Registration paused. Send /start whenever you want to begin."),
                              reply_markup=ReplyKeyboardRemove())

@@ -17,7 +17,6 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import detect_language
 from domain import calendar as ics
@@ -29,8 +28,9 @@ from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import Profile
 from handlers.ui import FollowCb, esc
-from services import reminders as rem
-from storage.repo import Follows, Reminders
+from services import program as program_uc
+from services.errors import ServiceError
+from services.ports import UnitOfWork
 
 # Button labels are cut here (Telegram shows about this much of a half-width button on a phone).
 LABEL_CHARS = 30
@@ -200,20 +200,10 @@ def _program_keyboard(conf: Event, pages: list[Page], n: int, view: View, lang: 
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def _followed(db: AsyncSession, profile: Profile | None, conf: Event) -> set[str]:
-    """Items the reader is reminded of: those they chose, and the whole program if they follow it."""
-    if profile is None:
-        return set()
-    settings = await Reminders(db).settings(profile.user_id)
-    explicit = await Follows(db).items(profile.user_id)
-    return {i.id for i in rem.followed_items(conf, explicit, follow_all=bool(settings and settings.follow_all),
-                                             participant_type=profile.participant_type)}
-
-
-async def _program(conf: Event, now: datetime, profile: Profile | None, lang: str, db: AsyncSession,
+async def _program(conf: Event, now: datetime, profile: Profile | None, lang: str, uow: UnitOfWork,
                    n: int = -1) -> tuple[str, InlineKeyboardMarkup] | None:
     view = prog.reader_view(conf, profile)
-    followed = await _followed(db, profile, conf)
+    followed = await program_uc.followed(uow, conf, profile)
     pages = _pages(conf, view, lang, now, followed)
     if n == -1:
         n = prog.page_for(pages, now)
@@ -224,17 +214,17 @@ async def _program(conf: Event, now: datetime, profile: Profile | None, lang: st
 
 
 async def on_program(message: Message, conf: Event, clock: Clock, profile: Profile | None,
-                     lang: str, db: AsyncSession) -> None:
+                     lang: str, uow: UnitOfWork) -> None:
     """/program: the program at a glance in the reader's time zone."""
-    rendered = await _program(conf, clock.now(), profile, lang, db)
+    rendered = await _program(conf, clock.now(), profile, lang, uow)
     assert rendered is not None
     await message.answer(rendered[0], reply_markup=rendered[1])
 
 
 async def on_program_page(query: CallbackQuery, callback_data: ProgramCb, bot: Bot, conf: Event, clock: Clock,
-                          profile: Profile | None, lang: str, db: AsyncSession) -> None:
+                          profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
     """A page button of /program (or a "Program" button elsewhere)."""
-    rendered = await _program(conf, clock.now(), profile, lang, db, callback_data.n)
+    rendered = await _program(conf, clock.now(), profile, lang, uow, callback_data.n)
     if rendered is None:
         await query.answer(_("This button is no longer active. Send /program for the current program."))
         return
@@ -249,10 +239,14 @@ async def on_program_page(query: CallbackQuery, callback_data: ProgramCb, bot: B
 
 # -- session cards ------------------------------------------------------------------------------------
 
-def _card_text(conf: Event, item: ProgramItem, view: View, lang: str, now: datetime,
-               profile: Profile | None) -> str:
+def _item_text(conf: Event, item: ProgramItem, view: View, lang: str, profile: Profile | None, *,
+               now: datetime | None = None) -> str:
+    """A session: title, time (reader's and the event's), description, speakers. With `now` it is the full card:
+    also how soon it starts, the agenda and how to join."""
     lines = [f"<b>{esc(item.title.get(lang))}</b>", *_when_lines(conf, item, view, lang)]
-    if item.is_on(now):
+    if now is None:
+        pass
+    elif item.is_on(now):
         lines.append(_("▶️ On now, until {time}.").format(time=tzs.fmt_time(item.ends, view.zone, lang)))
     elif item.starts > now:
         lines.append(_("⏳ Starts in {duration}.").format(duration=_duration(item.starts - now)))
@@ -263,12 +257,14 @@ def _card_text(conf: Event, item: ProgramItem, view: View, lang: str, now: datet
     parts = ["\n".join(lines)]
     if item.description:
         parts.append(esc(item.description.get(lang)))
-    if item.agenda:
+    if now is not None and item.agenda:
         parts.append(_("<b>Programme</b>") + "\n" + "\n".join(f"• {esc(a.get(lang))}" for a in item.agenda))
     if item.speakers:
         speakers = [f"• <b>{esc(s.name.get(lang))}</b>, {esc(s.role.get(lang))}" for s in item.speakers]
         parts.append(_("<b>Speakers</b>") + "\n" + "\n".join(speakers))
-    if prog.can_see_join(item, profile):
+    if now is None:
+        pass
+    elif prog.can_see_join(item, profile):
         join = item.join or conf.platform.join
         parts.append(_("<b>How to join</b>") + "\n" + esc(join.get(lang)))
     else:
@@ -277,7 +273,8 @@ def _card_text(conf: Event, item: ProgramItem, view: View, lang: str, now: datet
             note.append(_("At the same time, everyone can join “{title}”.").format(title=esc(other.title.get(lang))))
         parts.append("\n".join(note))
     if not view.own:
-        parts.append(_("<i>Register with /start to see the time in your own time zone and to get reminders.</i>"))
+        parts.append(_("<i>Register with /start to see the time in your own time zone and to get reminders.</i>")
+                     if now is not None else _register_hint())
     return "\n\n".join(parts)
 
 
@@ -298,59 +295,47 @@ def _card_keyboard(conf: Event, item: ProgramItem, lang: str, now: datetime, pro
 
 
 async def _card(conf: Event, item: ProgramItem, now: datetime, profile: Profile | None, lang: str,
-                db: AsyncSession) -> tuple[str, InlineKeyboardMarkup]:
+                uow: UnitOfWork) -> tuple[str, InlineKeyboardMarkup]:
     view = prog.reader_view(conf, profile)
-    text = _card_text(conf, item, view, lang, now, profile)
-    settings = await Reminders(db).settings(profile.user_id) if profile is not None else None
-    if settings is not None and settings.follow_all and rem.in_whole_program(item) and prog.can_follow(item, profile):
+    text = _item_text(conf, item, view, lang, profile, now=now)
+    state = await program_uc.card_follow(uow, item, profile)
+    if state.whole_program:
         # Covered by "the whole program": a per-session toggle would not change anything.
-        if settings.on:
+        if state.reminders_on:
             text += "\n\n" + _("🔔 You follow the whole program: I will remind you {lead} min before. Change it "
-                                "with /reminders.").format(lead=settings.lead)
+                                "with /reminders.").format(lead=state.lead)
         else:
             text += "\n\n" + _("🔕 You follow the whole program, but your reminders are switched off. Switch "
                                 "them on with /reminders.")
         return text, _card_keyboard(conf, item, lang, now, None, False)
-    following = profile is not None and await Follows(db).is_following(profile.user_id, item.id)
-    return text, _card_keyboard(conf, item, lang, now, profile, following)
+    return text, _card_keyboard(conf, item, lang, now, profile, state.following)
 
 
 async def on_card(query: CallbackQuery, callback_data: CardCb, bot: Bot, conf: Event, clock: Clock,
-                  profile: Profile | None, lang: str, db: AsyncSession) -> None:
+                  profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
     """A session button: the session's card as a new message."""
     item = conf.item(callback_data.item)
     if item is None:
         await query.answer(_("This session is no longer in the program. Send /program for the current one."))
         return
     await query.answer()
-    text, markup = await _card(conf, item, clock.now(), profile, lang, db)
+    text, markup = await _card(conf, item, clock.now(), profile, lang, uow)
     await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
 async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, clock: Clock,
-                    profile: Profile | None, lang: str, db: AsyncSession) -> None:
+                    profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
     """"Remind me" / "Don't remind me" on a card: follow or unfollow the session."""
-    item = conf.item(callback_data.item)
-    if item is None:
-        await query.answer(_("This session is no longer in the program. Send /program for the current one."))
-        return
-    if profile is None:
-        await query.answer(_("Register with /start to get reminders."), show_alert=True)
-        return
-    if not prog.can_follow(item, profile):
-        await query.answer(_("Reminders for this session are for EXCOM member cities."), show_alert=True)
-        return
     now = clock.now()
-    follows = Follows(db)
+    try:
+        item = await program_uc.follow(uow, conf, profile, callback_data.item, callback_data.on, now)
+    except ServiceError as err:
+        await query.answer(_(err.message), show_alert=err.code in ("not_registered", "members_only"))
+        return
     title = item.title.get(lang)
     if callback_data.on:
-        if item.ends <= now:
-            await query.answer(_("This session is over."))
-            return
-        await follows.follow(profile.user_id, item.id, now)
         notice = _("🔔 I will remind you before “{title}”.").format(title=title)
     else:
-        await follows.unfollow(profile.user_id, item.id)
         notice = _("🔕 No reminder for “{title}”.").format(title=title)
     if isinstance(query.message, Message):
         markup = _card_keyboard(conf, item, lang, now, profile, callback_data.on)
@@ -480,21 +465,6 @@ def _label(conf: Event, m: Match, lang: str) -> str:
     return f"❓ {_short(entry.question.get(lang))}" if entry else m.id
 
 
-def _answer_item(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
-    lines = [f"<b>{esc(item.title.get(lang))}</b>", *_when_lines(conf, item, view, lang)]
-    if item.members_only:
-        lines.append(_("🔒 For EXCOM members."))
-    parts = ["\n".join(lines)]
-    if item.description:
-        parts.append(esc(item.description.get(lang)))
-    if item.speakers:
-        parts.append(_("<b>Speakers</b>") + "\n" + "\n".join(
-            f"• <b>{esc(s.name.get(lang))}</b>, {esc(s.role.get(lang))}" for s in item.speakers))
-    if not view.own:
-        parts.append(_register_hint())
-    return "\n\n".join(parts)
-
-
 def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: str
                   ) -> tuple[str, InlineKeyboardMarkup]:
     """The reply to a free question (in `lang`, the question's language)."""
@@ -516,7 +486,7 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
             buttons.append(_button(_("📋 The program in my time"), ProgramCb(n=-1, edit=False)))
     else:
         assert item is not None
-        text = _answer_item(conf, item, view, lang)
+        text = _item_text(conf, item, view, lang, profile)
     if item is not None:
         buttons.append(_button(_("ℹ️ Session details"), CardCb(item=item.id)))
         buttons.append(_button(_("📅 Add to calendar"), IcsCb(item=item.id)))
@@ -546,10 +516,10 @@ async def on_question(message: Message, conf: Event, profile: Profile | None, la
 
 
 async def on_topic(query: CallbackQuery, callback_data: TopicCb, bot: Bot, conf: Event, clock: Clock,
-                   profile: Profile | None, lang: str, db: AsyncSession) -> None:
+                   profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
     """A topic button under "I am not sure": the FAQ entry, or the program."""
     if callback_data.id == PROGRAM_TOPIC:
-        rendered = await _program(conf, clock.now(), profile, lang, db)
+        rendered = await _program(conf, clock.now(), profile, lang, uow)
         assert rendered is not None
         await query.answer()
         await bot.send_message(query.from_user.id, rendered[0], reply_markup=rendered[1])

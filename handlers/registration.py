@@ -23,7 +23,6 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import LANGUAGE_NAMES
 from domain import registration as reg
@@ -34,7 +33,9 @@ from domain.i18n_marks import N_
 from domain.registration import InputError, Profile
 from handlers.reminders import follow_all_markup
 from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, rows
-from storage.repo import Delegates, LatePasses, forget_person
+from services import registration as flow
+from services.errors import ServiceError
+from services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +114,13 @@ def _guess_zone(answers: dict[str, Any], conf: Event) -> tzs.ZoneMatch | None:
     return None
 
 
-async def ask(message: Message, state: FSMContext, step: str, conf: Event, *, note: str | None = None) -> None:
+async def ask(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event, *,
+              note: str | None = None) -> None:
     """Put the conversation on `step` and ask its question (after an optional note, e.g. an error)."""
-    data = await state.get_data()
-    answers = data.get("answers", {})
-    await state.set_state(STEP_STATES[step])
+    d = await flow.go_to(uow, state, step)
+    answers = d.answers
     text = _question(step)
-    if data.get("mode", "register") == "register" and step != "language":
+    if d.mode == "register" and step != "language":
         n, total = reg.step_number(step, answers)
         text = _("Step {n} of {total}.").format(n=n, total=total) + "\n" + text
     if note:
@@ -141,22 +142,22 @@ def _lang() -> str:
     return get_i18n().current_locale
 
 
-async def reprompt(message: Message, state: FSMContext, conf: Event, note: str | None = None) -> bool:
+async def reprompt(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
+                   note: str | None = None) -> bool:
     """Ask the current step's question again; False when the person is not in this conversation."""
-    current = await state.get_state()
-    if current is None or not current.startswith("Reg:"):
+    d = await flow.draft(state)
+    if d.step is None:
         return False
-    step = current.split(":", 1)[1]
-    if step in STEP_STATES:
-        await ask(message, state, step, conf, note=note)
-    elif step == "timezone_confirm":
-        pending = (await state.get_data()).get("tz_pending") or {}
-        await _confirm_zone(message, state, pending.get("zone", "UTC"), note=note, place=pending.get("place"))
-    elif step == "summary":
-        await show_summary(message, state, conf, note=note)
-    elif step == "choose_field":
-        await _choose_field(message, state, note=note)
-    elif step == "forget":
+    if d.step in STEP_STATES:
+        await ask(message, state, uow, d.step, conf, note=note)
+    elif d.step == flow.TIMEZONE_CONFIRM:
+        pending = d.data.get("tz_pending") or {}
+        await _confirm_zone(message, state, uow, pending.get("zone", "UTC"), note=note, place=pending.get("place"))
+    elif d.step == flow.SUMMARY:
+        await show_summary(message, state, uow, note=note)
+    elif d.step == flow.CHOOSE_FIELD:
+        await _choose_field(message, state, uow, note=note)
+    elif d.step == flow.FORGET:
         await _ask_forget(message, note=note)
     return True
 
@@ -182,114 +183,67 @@ def _value_text(field: str, answers: dict[str, Any], now: datetime) -> str:
 def profile_lines(answers: dict[str, Any], now: datetime) -> str:
     return "\n".join(
         f"<b>{esc(_(reg.FIELD_LABELS[f]))}:</b> {esc(_value_text(f, answers, now))}"
-        for f in ("full_name", "position", "organisation", "city", "participant_type", "email", "timezone",
-                  "matchmaking", "language")
-        if f != "matchmaking" or answers.get("participant_type") in reg.LOCAL_GOVERNMENTS
+        for f in reg.SHOWN_FIELDS if reg.applies(f, answers)
     )
 
 
-async def show_summary(message: Message, state: FSMContext, conf: Event, note: str | None = None) -> None:
-    data = await state.get_data()
-    await state.set_state(Reg.summary)
-    await state.update_data(mode="summary")
-    text = _("Please check your registration:") + "\n\n" + profile_lines(data.get("answers", {}),
-                                                                          Clock.wall_now())
+async def show_summary(message: Message, state: FSMContext, uow: UnitOfWork, note: str | None = None) -> None:
+    d = await flow.to_summary(uow, state)
+    text = _("Please check your registration:") + "\n\n" + profile_lines(d.answers, Clock.wall_now())
     if note:
         text = f"{note}\n\n{text}"
     await message.answer(text, reply_markup=rows(button(_("✅ Confirm"), RegCb(action="confirm")),
                                                  button(_("✏️ Edit"), RegCb(action="edit"))))
 
 
-async def _choose_field(message: Message, state: FSMContext, note: str | None = None) -> None:
-    data = await state.get_data()
-    answers = data.get("answers", {})
-    await state.set_state(Reg.choose_field)
-    fields = [f for f in reg.EDITABLE
-              if f != "matchmaking" or answers.get("participant_type") in reg.LOCAL_GOVERNMENTS]
+async def _choose_field(message: Message, state: FSMContext, uow: UnitOfWork, note: str | None = None) -> None:
+    d = await flow.go_to(uow, state, flow.CHOOSE_FIELD)
+    fields = [f for f in reg.EDITABLE if reg.applies(f, d.answers)]
     markup = rows(*(button(_(reg.FIELD_LABELS[f]), RegCb(action="field", value=f)) for f in fields),
                   button(_("↩️ Back"), RegCb(action="back")), width=2)
     text = _("Which field do you want to change?")
     await message.answer(f"{note}\n\n{text}" if note else text, reply_markup=markup)
 
 
-def _answers_from(profile: Profile) -> dict[str, Any]:
-    keys = ("language", "full_name", "position", "organisation", "city", "country", "participant_type",
-            "email", "timezone", "matchmaking", "city_id")
-    return {k: getattr(profile, k) for k in keys}
+async def _after_answer(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event,
+                        clock: Clock, user_id: int) -> None:
+    """Move on after a valid answer, according to the mode: the next step, the summary, or the saved edit."""
+    await _render_next(message, state, uow, step, conf, await _advance(uow, state, step, user_id, clock))
 
 
-async def _after_answer(message: Message, state: FSMContext, step: str, conf: Event, db: AsyncSession,
-                        clock: Clock) -> None:
-    """Move on after a valid answer, according to the mode."""
-    data = await state.get_data()
-    mode = data.get("mode", "register")
-    answers = data.get("answers", {})
-    if mode == "profile":
-        # Changing the participant type may make the matchmaking question apply.
-        if step == "participant_type" and answers.get("participant_type") in reg.LOCAL_GOVERNMENTS \
-                and answers.get("matchmaking") is None:
-            await ask(message, state, "matchmaking", conf)
-            return
-        await _save_profile(message, state, db, clock, answers, step)
+async def _advance(uow: UnitOfWork, state: FSMContext, step: str, user_id: int, clock: Clock
+                   ) -> flow.Next | ServiceError:
+    try:
+        return await flow.after_answer(uow, state, step, user_id, clock.now())
+    except ServiceError as err:  # a profile edit of someone no longer registered
+        return err
+
+
+async def _render_next(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event,
+                       nxt: flow.Next | ServiceError) -> None:
+    if isinstance(nxt, ServiceError):
+        await message.answer(_(nxt.message), reply_markup=ReplyKeyboardRemove())
         return
-    if mode == "summary":
-        if step == "participant_type" and answers.get("participant_type") in reg.LOCAL_GOVERNMENTS \
-                and "matchmaking" not in answers:
-            await ask(message, state, "matchmaking", conf)
-            return
-        await show_summary(message, state, conf)
-        return
-    nxt = reg.next_step(answers, after=step)
-    if nxt is None:
-        await show_summary(message, state, conf)
-    else:
-        await ask(message, state, nxt, conf)
-
-
-async def _store_answer(state: FSMContext, **values: Any) -> dict[str, Any]:
-    data = await state.get_data()
-    answers = dict(data.get("answers", {}))
-    answers.update(values)
-    if answers.get("participant_type") not in reg.LOCAL_GOVERNMENTS:
-        answers.pop("matchmaking", None)
-    await state.update_data(answers=answers)
-    return answers
-
-
-async def _save_profile(message: Message, state: FSMContext, db: AsyncSession, clock: Clock,
-                        answers: dict[str, Any], step: str) -> None:
-    user = message.chat
-    repo = Delegates(db)
-    current = await repo.get(user.id)
-    if current is None:
-        await state.clear()
-        await message.answer(_("You are not registered yet. Send /start to register."),
+    if nxt.saved is not None:
+        await message.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(step, step)))),
                              reply_markup=ReplyKeyboardRemove())
-        return
-    values = {k: answers.get(k) for k in ("full_name", "position", "organisation", "city", "country",
-                                          "participant_type", "email", "timezone", "city_id", "language")}
-    values["matchmaking"] = answers.get("matchmaking") if answers.get("participant_type") in \
-        reg.LOCAL_GOVERNMENTS else None
-    profile = await repo.update_fields(user.id, clock.now(), **values)
-    await state.set_state(None)
-    await state.set_data({})
-    assert profile is not None
-    await message.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(step, step)))),
-                         reply_markup=ReplyKeyboardRemove())
-    await show_profile(message, profile)
+        await show_profile(message, nxt.saved)
+    elif nxt.summary:
+        await show_summary(message, state, uow)
+    elif nxt.step is not None:
+        await ask(message, state, uow, nxt.step, conf)
 
 
 async def show_profile(message: Message, profile: Profile) -> None:
-    text = _("<b>Your registration</b>") + "\n\n" + profile_lines(_answers_from(profile), Clock.wall_now())
+    text = _("<b>Your registration</b>") + "\n\n" + profile_lines(reg.answers_from(profile), Clock.wall_now())
     markup = rows(button(_("✏️ Edit a field"), RegCb(action="pedit")),
                   button(_("🗑 Delete my data"), RegCb(action="forget")))
     await message.answer(text, reply_markup=markup)
 
 
-async def _confirm_zone(message: Message, state: FSMContext, zone: str, note: str | None = None,
+async def _confirm_zone(message: Message, state: FSMContext, uow: UnitOfWork, zone: str, note: str | None = None,
                         place: str | None = None) -> None:
-    await state.set_state(Reg.timezone_confirm)
-    await state.update_data(tz_pending={"zone": zone, "place": place})
+    await flow.propose_zone(uow, state, zone, place)
     # The person compares this with their own watch, so it is the real time, not the rehearsal clock.
     now = Clock.wall_now()
     shown = f"{place} ({tzs.utc_offset_label(now, zone)})" if place else tzs.zone_name(zone, _lang(), now)
@@ -306,11 +260,17 @@ async def _confirm_zone(message: Message, state: FSMContext, zone: str, note: st
 
 # -- handlers --------------------------------------------------------------------------------------------
 
-async def on_start(message: Message, state: FSMContext, conf: Event, clock: Clock, db: AsyncSession,
+def _person(event: Message | CallbackQuery) -> int:
+    """The person (never the chat: in a group the chat is not the person)."""
+    assert event.from_user is not None
+    return event.from_user.id
+
+
+async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
                    profile: Profile | None, is_admin: bool) -> None:
     """/start: greet; lead a new person into registration, or resume it, or show a registered one home."""
     if profile is not None:
-        await state.clear()  # leave any half-done profile edit
+        await flow.discard(uow, state)  # leave any half-done profile edit
         await message.answer(
             _("Welcome back, {name}! You are registered for {event}.").format(
                 name=esc(profile.full_name), event=esc(conf.name.get(profile.language)))
@@ -318,12 +278,10 @@ async def on_start(message: Message, state: FSMContext, conf: Event, clock: Cloc
                          "/help for everything I can do."),
             reply_markup=ReplyKeyboardRemove())
         return
-    if await reprompt(message, state, conf, note=_("Let us continue where you left off.")):
+    if await reprompt(message, state, uow, conf, note=_("Let us continue where you left off.")):
         return
-    data = await state.get_data()
     lang = _lang()
-    has_pass = await LatePasses(db).has(message.chat.id)
-    if not reg.registration_open(conf, clock.now(), is_admin=is_admin, has_pass=has_pass):
+    if not await flow.may_register(uow, conf, _person(message), clock.now(), is_admin=is_admin):
         c = conf.contact
         await message.answer(_(
             "Registration for {event} closed on {date}. If you need to take part, please write to "
@@ -332,45 +290,40 @@ async def on_start(message: Message, state: FSMContext, conf: Event, clock: Cloc
                  date=tzs.fmt_long_date(conf.registration.deadline, conf.timezone, lang),
                  name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone)))
         return
-    answers = data.get("answers", {})
-    await state.update_data(mode="register", started_at=clock.now().isoformat(),
-                            answers={**answers, **({"language": data["lang"]} if data.get("lang") else {})})
+    step = await flow.begin(uow, state, clock.now())
     await message.answer(_(
         "Hello! I am the assistant of {event} — “{theme}”, online, {date}.\n\n"
         "I will register you in a few short steps, then show you the program in your own time zone."
     ).format(event=esc(conf.name.get(lang)), theme=esc(conf.theme.get(lang)),
              date=esc(tzs.fmt_long_date(conf.starts, conf.timezone, lang))))
-    nxt = reg.next_step((await state.get_data())["answers"])
-    await ask(message, state, nxt or "language", conf)
+    await ask(message, state, uow, step, conf)
 
 
-async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state: FSMContext, conf: Event,
-                             clock: Clock, db: AsyncSession) -> None:
+async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state: FSMContext, uow: UnitOfWork,
+                             conf: Event, clock: Clock) -> None:
     """A language button during registration."""
     from aiogram.utils.i18n import get_i18n
 
     try:
-        lang = reg.check_language(callback_data.code)
+        await flow.choose_language(uow, state, callback_data.code)
     except InputError as err:
         await query.answer(_(err.message), show_alert=True)
         return
     await query.answer()
-    await state.update_data(lang=lang)
-    await _store_answer(state, language=lang)
+    lang = callback_data.code
     assert isinstance(query.message, Message)
     with get_i18n().use_locale(lang):
         await query.message.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
-        await _after_answer(query.message, state, "language", conf, db, clock)
+        await _after_answer(query.message, state, uow, "language", conf, clock, _person(query))
 
 
-async def on_text_step(message: Message, state: FSMContext, conf: Event, clock: Clock, db: AsyncSession
-                       ) -> None:
+async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock) -> None:
     """A typed answer to a text step: validate, store, move on; re-ask with the reason when invalid."""
-    step = (await state.get_state() or "").split(":", 1)[1]
+    step = flow.step_of(await state.get_state()) or ""
     text = message.text
     try:
         if step in ("full_name", "position", "organisation"):
-            await _store_answer(state, **{step: reg.clean_text(text)})
+            await flow.record(state, **{step: reg.clean_text(text)})
         elif step == "city":
             city, country = reg.split_city(text or "")
             city_id = reg.match_city(conf, city)
@@ -381,9 +334,9 @@ async def on_text_step(message: Message, state: FSMContext, conf: Event, clock: 
                                                    "Kazan, Russia."))
                 country = known.country.get(_lang())
             country = reg.clean_text(country)
-            await _store_answer(state, city=city, country=country, city_id=city_id)
+            await flow.record(state, city=city, country=country, city_id=city_id)
         elif step == "email":
-            await _store_answer(state, email=reg.clean_email(text))
+            await flow.record(state, email=reg.clean_email(text))
         elif step == "timezone":
             match = tzs.resolve(text or "", conf)
             if match is None:
@@ -391,57 +344,56 @@ async def on_text_step(message: Message, state: FSMContext, conf: Event, clock: 
                                              "a zone like Europe/Moscow, an offset like UTC+3, "
                                              "or share your location."), value=(text or "")[:60])
             city = conf.city(match.city_id) if match.city_id else None
-            await _confirm_zone(message, state, match.zone, place=city.name.get(_lang()) if city else None)
+            await _confirm_zone(message, state, uow, match.zone, place=city.name.get(_lang()) if city else None)
             return
         else:  # a button step answered with text
-            await reprompt(message, state, conf, note=_("Please use the buttons below."))
+            await reprompt(message, state, uow, conf, note=_("Please use the buttons below."))
             return
     except InputError as err:
-        await ask(message, state, step, conf, note="⚠️ " + esc(_(err.message).format(**err.params)))
+        await ask(message, state, uow, step, conf, note="⚠️ " + esc(_(err.message).format(**err.params)))
         return
-    await _after_answer(message, state, step, conf, db, clock)
+    await _after_answer(message, state, uow, step, conf, clock, _person(message))
 
 
-async def on_location(message: Message, state: FSMContext, conf: Event) -> None:
+async def on_location(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
     """A shared location at the time zone step."""
     assert message.location is not None
     match = tzs.from_location(message.location.latitude, message.location.longitude)
     if match is None:
-        await ask(message, state, "timezone", conf,
+        await ask(message, state, uow, "timezone", conf,
                   note="⚠️ " + _("I could not find a time zone at that location. Please type your city."))
         return
-    await _confirm_zone(message, state, match.zone)
+    await _confirm_zone(message, state, uow, match.zone)
 
 
-async def on_zone_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, conf: Event,
-                         clock: Clock, db: AsyncSession) -> None:
+async def on_zone_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
+                         conf: Event, clock: Clock) -> None:
     """Yes / No on the time zone check, or the suggested zone button."""
     await query.answer()
     assert isinstance(query.message, Message)
     msg = query.message
     if callback_data.action == "tz_use":
         if not tzs.is_valid_zone(callback_data.value):
-            await ask(msg, state, "timezone", conf)
+            await ask(msg, state, uow, "timezone", conf)
             return
-        await _confirm_zone(msg, state, callback_data.value)
+        await _confirm_zone(msg, state, uow, callback_data.value)
         return
     if callback_data.action == "tz_no":
-        await ask(msg, state, "timezone", conf)
+        await ask(msg, state, uow, "timezone", conf)
         return
-    pending = (await state.get_data()).get("tz_pending") or {}
-    zone = pending.get("zone")
-    if not zone or not tzs.is_valid_zone(zone):
-        await ask(msg, state, "timezone", conf)
+    zone = await flow.accept_zone(uow, state, tzs.is_valid_zone)
+    if zone is None:
+        await ask(msg, state, uow, "timezone", conf)
         return
-    await _store_answer(state, timezone=zone)
-    await state.update_data(tz_pending=None)
+    # The next step commits the zone before anything more is said; "Time zone set" follows that commit.
+    nxt = await _advance(uow, state, "timezone", _person(query), clock)
     await msg.answer(_("Time zone set: {zone}.").format(zone=esc(tzs.zone_name(zone, _lang()))),
                      reply_markup=ReplyKeyboardRemove())
-    await _after_answer(msg, state, "timezone", conf, db, clock)
+    await _render_next(msg, state, uow, "timezone", conf, nxt)
 
 
-async def on_choice(query: CallbackQuery, callback_data: RegCb, state: FSMContext, conf: Event,
-                    clock: Clock, db: AsyncSession) -> None:
+async def on_choice(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
+                    clock: Clock) -> None:
     """Participant type, matchmaking and consent buttons."""
     assert isinstance(query.message, Message)
     msg = query.message
@@ -449,125 +401,110 @@ async def on_choice(query: CallbackQuery, callback_data: RegCb, state: FSMContex
     expected = {"type": Reg.participant_type, "mm": Reg.matchmaking, "consent": Reg.consent}[callback_data.action]
     if current != expected.state:
         await query.answer(_("This button is no longer active."))
-        await reprompt(msg, state, conf)
+        await reprompt(msg, state, uow, conf)
         return
     await query.answer()
     if callback_data.action == "type":
         if callback_data.value not in reg.PARTICIPANT_TYPES:
-            await reprompt(msg, state, conf)
+            await reprompt(msg, state, uow, conf)
             return
-        await _store_answer(state, participant_type=callback_data.value)
+        await flow.record(state, participant_type=callback_data.value)
+        nxt = await _advance(uow, state, "participant_type", _person(query), clock)
         await msg.edit_reply_markup(reply_markup=None)
         await msg.answer("✔️ " + esc(_(reg.PARTICIPANT_LABELS[callback_data.value])))
-        await _after_answer(msg, state, "participant_type", conf, db, clock)
+        await _render_next(msg, state, uow, "participant_type", conf, nxt)
     elif callback_data.action == "mm":
-        await _store_answer(state, matchmaking=callback_data.value == "1")
+        await flow.record(state, matchmaking=callback_data.value == "1")
+        nxt = await _advance(uow, state, "matchmaking", _person(query), clock)
         await msg.edit_reply_markup(reply_markup=None)
-        await _after_answer(msg, state, "matchmaking", conf, db, clock)
+        await _render_next(msg, state, uow, "matchmaking", conf, nxt)
+    elif callback_data.value != "1":
+        await flow.decline_consent(uow, state)
+        await msg.edit_reply_markup(reply_markup=None)
+        await msg.answer(_("Understood: nothing has been stored. You can still ask me about the program "
+                           "with /program. If you change your mind, send /start."),
+                         reply_markup=ReplyKeyboardRemove())
     else:
+        await flow.record(state, consent=True)
+        await flow.to_summary(uow, state)
         await msg.edit_reply_markup(reply_markup=None)
-        if callback_data.value != "1":
-            lang = (await state.get_data()).get("lang")
-            await state.set_state(None)
-            await state.set_data({"lang": lang} if lang else {})
-            await msg.answer(_("Understood: nothing has been stored. You can still ask me about the program "
-                               "with /program. If you change your mind, send /start."),
-                             reply_markup=ReplyKeyboardRemove())
-            return
-        await _store_answer(state, consent=True)
-        await show_summary(msg, state, conf)
+        await show_summary(msg, state, uow)
 
 
-async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMContext, conf: Event,
-                     clock: Clock, db: AsyncSession, is_admin: bool) -> None:
+async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
+                     conf: Event, clock: Clock, is_admin: bool) -> None:
     """Confirm, Edit, a field to edit, or Back, on the summary."""
     assert isinstance(query.message, Message)
     msg = query.message
-    current = await state.get_state()
+    d = await flow.draft(state)
     action = callback_data.action
-    valid = {"confirm": Reg.summary, "edit": Reg.summary, "field": Reg.choose_field, "back": Reg.choose_field}
-    if current != valid[action].state:
+    valid = {"confirm": flow.SUMMARY, "edit": flow.SUMMARY, "field": flow.CHOOSE_FIELD, "back": flow.CHOOSE_FIELD}
+    if d.step != valid[action]:
         await query.answer(_("This button is no longer active."))
-        await reprompt(msg, state, conf)
+        await reprompt(msg, state, uow, conf)
         return
     await query.answer()
-    data = await state.get_data()
     if action == "edit":
-        await _choose_field(msg, state)
+        await _choose_field(msg, state, uow)
         return
     if action == "back":
-        if data.get("mode") == "profile":
-            await state.set_state(None)
-            profile = await Delegates(db).get(msg.chat.id)
+        if d.mode == "profile":
+            profile = await flow.leave_edit(uow, state, _person(query))
             if profile:
                 await show_profile(msg, profile)
             return
-        await show_summary(msg, state, conf)
+        await show_summary(msg, state, uow)
         return
     if action == "field":
         if callback_data.value not in reg.EDITABLE:
-            await _choose_field(msg, state)
+            await _choose_field(msg, state, uow)
             return
-        await ask(msg, state, callback_data.value, conf)
-        return
-    # confirm
-    answers = data.get("answers", {})
-    missing = [s for s in reg.STEPS if s not in ("consent",) and s not in answers
-               and (s != "matchmaking" or answers.get("participant_type") in reg.LOCAL_GOVERNMENTS)]
-    if missing or not answers.get("consent"):
-        await state.update_data(mode="register")
-        await ask(msg, state, missing[0] if missing else "consent", conf)
-        return
-    started = datetime.fromisoformat(data["started_at"]) if data.get("started_at") else clock.now()
-    has_pass = await LatePasses(db).has(msg.chat.id)
-    if not reg.registration_open(conf, started, is_admin=is_admin, has_pass=has_pass):
-        await msg.answer(_("Sorry, registration closed before you started. Please contact the organisers."))
+        await ask(msg, state, uow, callback_data.value, conf)
         return
     user = query.from_user
-    profile = Profile(
-        user_id=msg.chat.id, language=answers["language"], full_name=answers["full_name"],
-        position=answers["position"], organisation=answers["organisation"], city=answers["city"],
-        country=answers.get("country", ""), participant_type=answers["participant_type"],
-        email=answers["email"], timezone=answers["timezone"], matchmaking=answers.get("matchmaking"),
-        city_id=answers.get("city_id"), username=user.username if user else None,
-    )
-    await Delegates(db).save(profile, clock.now())
-    await state.set_state(None)
-    await state.set_data({})
+    try:
+        done = await flow.complete(uow, state, conf, user.id, user.username, clock.now(), is_admin=is_admin)
+    except ServiceError as err:
+        await msg.answer(_(err.message))
+        return
+    if isinstance(done, str):  # a step is still unanswered: ask it
+        await ask(msg, state, uow, done, conf)
+        return
     await msg.edit_reply_markup(reply_markup=None)
-    lang = profile.language
+    lang = done.language
     await msg.answer(_(
         "🎉 You are registered for {event}, {name}!\n\n"
         "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
         "is on, /profile to see or change your data, /help for everything else."
-    ).format(event=esc(conf.name.get(lang)), name=esc(profile.full_name),
-             zone=esc(tzs.zone_name(profile.timezone, lang))), reply_markup=follow_all_markup())
+    ).format(event=esc(conf.name.get(lang)), name=esc(done.full_name),
+             zone=esc(tzs.zone_name(done.timezone, lang))), reply_markup=follow_all_markup())
 
 
-async def on_profile(message: Message, state: FSMContext, conf: Event, profile: Profile | None) -> None:
+async def on_profile(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
+                     profile: Profile | None) -> None:
     """/profile: show the stored data with Edit and Delete buttons."""
     if profile is None:
-        if await reprompt(message, state, conf, note=_("You are not registered yet. Let us finish first.")):
+        if await reprompt(message, state, uow, conf, note=_("You are not registered yet. Let us finish first.")):
             return
-        await message.answer(_("You are not registered yet. Send /start to register."))
+        await message.answer(_(flow.NOT_REGISTERED))
         return
     await show_profile(message, profile)
 
 
-async def on_profile_action(query: CallbackQuery, callback_data: RegCb, state: FSMContext,
+async def on_profile_action(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
                             profile: Profile | None) -> None:
     """Edit a field / Delete my data, from /profile."""
     await query.answer()
     assert isinstance(query.message, Message)
     if profile is None:
-        await query.message.answer(_("You are not registered yet. Send /start to register."))
+        await query.message.answer(_(flow.NOT_REGISTERED))
         return
     if callback_data.action == "forget":
-        await state.set_state(Reg.forget)
+        await flow.ask_forget(uow, state)
         await _ask_forget(query.message)
         return
-    await state.set_data({"mode": "profile", "answers": _answers_from(profile)})
-    await _choose_field(query.message, state)
+    await flow.begin_edit(uow, state, profile)
+    await _choose_field(query.message, state, uow)
 
 
 async def _ask_forget(message: Message, note: str | None = None) -> None:
@@ -578,47 +515,47 @@ async def _ask_forget(message: Message, note: str | None = None) -> None:
                                            button(_("No, keep it"), RegCb(action="forget_no"))))
 
 
-async def on_forget(message: Message, state: FSMContext, profile: Profile | None) -> None:
+async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profile: Profile | None) -> None:
     """/forget: ask for confirmation before deleting."""
     if profile is None:
-        await state.clear()
+        await flow.discard(uow, state)
         await message.answer(_("I keep no data about you: you are not registered. Any unfinished "
                                "registration has been discarded."), reply_markup=ReplyKeyboardRemove())
         return
-    await state.set_state(Reg.forget)
+    await flow.ask_forget(uow, state)
     await _ask_forget(message)
 
 
-async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, db: AsyncSession
+async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork
                            ) -> None:
     """Yes/No on deleting one's data."""
     await query.answer()
     assert isinstance(query.message, Message)
-    await query.message.edit_reply_markup(reply_markup=None)
-    if callback_data.action == "forget_no" or await state.get_state() != Reg.forget.state:
-        await state.set_state(None)
+    if callback_data.action == "forget_no" or flow.step_of(await state.get_state()) != flow.FORGET:
+        await flow.keep(uow, state)
+        await query.message.edit_reply_markup(reply_markup=None)
         await query.message.answer(_("Nothing was deleted."))
         return
-    await forget_person(db, query.message.chat.id)
-    await state.clear()
+    await flow.forget(uow, state, _person(query))
+    await query.message.edit_reply_markup(reply_markup=None)
     await query.message.answer(_("All your data has been deleted. Thank you for using the bot. If you want "
                                  "to register again, send /start."), reply_markup=ReplyKeyboardRemove())
 
 
-async def on_wrong_input(message: Message, state: FSMContext, conf: Event) -> None:
+async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
     """A sticker, photo, voice note, command or anything unexpected in the middle of a step."""
     if message.text and message.text.startswith("/"):
         note = _("Let us finish this step first (or send /cancel to stop).")
     else:
         note = _("I can only take a typed answer or a button here.")
-    await reprompt(message, state, conf, note="⚠️ " + note)
+    await reprompt(message, state, uow, conf, note="⚠️ " + note)
 
 
-async def on_stale_button(query: CallbackQuery, state: FSMContext, conf: Event) -> None:
+async def on_stale_button(query: CallbackQuery, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
     """A registration button that no longer applies (an old message, or a forged one)."""
     await query.answer(_("This button is no longer active."))
     if isinstance(query.message, Message):
-        await reprompt(query.message, state, conf)
+        await reprompt(query.message, state, uow, conf)
 
 
 def make_router() -> Router:

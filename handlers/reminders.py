@@ -11,15 +11,16 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
 from handlers.ui import button, esc
+from services import preferences as prefs
 from services import reminders as rem
-from storage.repo import Follows, Reminders, ReminderSettings
+from services.ports import UnitOfWork
+from services.preferences import Preferences
 
 
 class RemCb(CallbackData, prefix="rem"):
@@ -36,7 +37,7 @@ def follow_all_markup() -> InlineKeyboardMarkup:
                                                          RemCb(action="reg", value="1"))]])
 
 
-def panel_text(conf: Event, profile: Profile, settings: ReminderSettings, explicit: set[str], clock: Clock) -> str:
+def panel_text(conf: Event, profile: Profile, settings: Preferences, clock: Clock) -> str:
     lang, zone = profile.language, profile.timezone
     now = clock.now()
     lines = ["<b>" + _("Your reminders") + "</b>", ""]
@@ -46,7 +47,7 @@ def panel_text(conf: Event, profile: Profile, settings: ReminderSettings, explic
                               settings.lead).format(n=settings.lead))
     else:
         lines.append(_("🔕 Off: I will not remind you. What you follow is kept."))
-    items = [i for i in rem.followed_items(conf, explicit, follow_all=settings.follow_all,
+    items = [i for i in rem.followed_items(conf, settings.explicit, follow_all=settings.follow_all,
                                            participant_type=profile.participant_type) if i.ends > now]
     lines.append("")
     if settings.follow_all:
@@ -61,8 +62,7 @@ def panel_text(conf: Event, profile: Profile, settings: ReminderSettings, explic
     return "\n".join(lines)
 
 
-def panel_markup(conf: Event, profile: Profile, settings: ReminderSettings, explicit: set[str]
-                 ) -> InlineKeyboardMarkup:
+def panel_markup(conf: Event, profile: Profile, settings: Preferences) -> InlineKeyboardMarkup:
     leads = [button(("✓ " if n == settings.lead else "") + _("{n} min").format(n=n), RemCb(action="lead", value=str(n)))
              for n in rem.LEADS]
     grid: list[list[InlineKeyboardButton]] = [leads]
@@ -75,24 +75,23 @@ def panel_markup(conf: Event, profile: Profile, settings: ReminderSettings, expl
     else:
         grid.append([button(_("🔔 Turn reminders on"), RemCb(action="on", value="1"))])
     for item in conf.program:
-        if item.id in explicit:
+        if item.id in settings.explicit:
             grid.append([button("✖ " + item.title.get(profile.language), RemCb(action="unf", value=item.id))])
     return InlineKeyboardMarkup(inline_keyboard=grid)
 
 
-async def _panel(db: AsyncSession, conf: Event, profile: Profile, clock: Clock
+async def _panel(uow: UnitOfWork, conf: Event, profile: Profile, clock: Clock
                  ) -> tuple[str, InlineKeyboardMarkup] | None:
-    settings = await Reminders(db).settings(profile.user_id)
+    settings = await prefs.preferences(uow, profile.user_id)
     if settings is None:
         return None
-    explicit = await Follows(db).items(profile.user_id)
-    return panel_text(conf, profile, settings, explicit, clock), panel_markup(conf, profile, settings, explicit)
+    return panel_text(conf, profile, settings, clock), panel_markup(conf, profile, settings)
 
 
-async def on_reminders(message: Message, conf: Event, clock: Clock, db: AsyncSession, profile: Profile | None
+async def on_reminders(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, profile: Profile | None
                        ) -> None:
     """/reminders: what the person follows and how they are reminded, with buttons to change it."""
-    panel = await _panel(db, conf, profile, clock) if profile else None
+    panel = await _panel(uow, conf, profile, clock) if profile else None
     if panel is None:
         await message.answer(_("Reminders are for registered delegates. Send /start to register."))
         return
@@ -100,37 +99,34 @@ async def on_reminders(message: Message, conf: Event, clock: Clock, db: AsyncSes
     await message.answer(text, reply_markup=markup)
 
 
-async def on_button(query: CallbackQuery, callback_data: RemCb, conf: Event, clock: Clock, db: AsyncSession,
+def _notice(conf: Event, profile: Profile, action: str, value: str) -> str | None:
+    """What a changed setting means, said in the button's answer."""
+    if action == "lead":
+        return ngettext("I will remind you {n} minute before.", "I will remind you {n} minutes before.",
+                        int(value)).format(n=int(value))
+    if action in ("all", "reg"):
+        return _("You follow the whole program.") if value == "1" else _("You follow only the sessions you chose.")
+    if action == "on":
+        return _("Reminders are on.") if value == "1" else _("Reminders are off.")
+    if action == "unf" and (item := conf.item(value)) is not None:
+        return _("You no longer follow {title}.").format(title=item.title.get(profile.language))
+    return None
+
+
+async def on_button(query: CallbackQuery, callback_data: RemCb, uow: UnitOfWork, conf: Event, clock: Clock,
                     profile: Profile | None) -> None:
     """A reminder-settings button: change the setting and show the panel again."""
     if profile is None or not isinstance(query.message, Message):
         await query.answer(_("Reminders are for registered delegates. Send /start to register."), show_alert=True)
         return
     action, value = callback_data.action, callback_data.value
-    repo, now = Reminders(db), clock.now()
-    notice = None
-    if action == "lead" and value.isdigit() and int(value) in rem.LEADS:
-        await repo.update(profile.user_id, now, lead=int(value))
-        notice = ngettext("I will remind you {n} minute before.", "I will remind you {n} minutes before.",
-                          int(value)).format(n=int(value))
-    elif action in ("all", "reg") and value in ("0", "1"):
-        await repo.update(profile.user_id, now, follow_all=value == "1")
-        notice = _("You follow the whole program.") if value == "1" else _("You follow only the sessions you chose.")
-    elif action == "on" and value in ("0", "1"):
-        await repo.update(profile.user_id, now, on=value == "1")
-        notice = _("Reminders are on.") if value == "1" else _("Reminders are off.")
-    elif action == "unf" and conf.item(value) is not None:
-        await Follows(db).unfollow(profile.user_id, value)
-        item = conf.item(value)
-        assert item is not None
-        notice = _("You no longer follow {title}.").format(title=item.title.get(profile.language))
-    elif action != "open":
+    if not await prefs.change(uow, conf, profile.user_id, action, value, clock.now()):
         await query.answer(_("This button is no longer active."))
         return
-    panel = await _panel(db, conf, profile, clock)
+    panel = await _panel(uow, conf, profile, clock)
     assert panel is not None
     text, markup = panel
-    await query.answer(notice)
+    await query.answer(_notice(conf, profile, action, value))
     if action in ("open", "reg"):
         # Under a reminder or the registration message: keep that message, answer with the panel.
         if action == "reg":

@@ -1,16 +1,5 @@
-"""The one error type of the use cases: a stable code for code and tests, a msgid for people."""
+"""The use cases' error type (defined in domain so that validation rules raise the same one)."""
 
-from __future__ import annotations
+from domain.errors import ServiceError
 
-from typing import Any
-
-
-class ServiceError(Exception):
-    """A use case refused. `code` is stable (tests and logs match on it); `message` is an English msgid
-    (marked with N_) that the handler translates and fills with `params` where it is shown."""
-
-    def __init__(self, code: str, message: str, **params: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.params = params
+__all__ = ["ServiceError"]

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from bot.i18n import translate
+from bot.i18n import translate  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
 from delivery.outbox import Button, Drop, NewMessage, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
 from domain import timezones as tzs
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
-from storage.repo import Follows, Reminders
+from storage.repo import Follows, Reminders  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
 
 if TYPE_CHECKING:
-    from aiogram.utils.i18n import I18n
-    from sqlalchemy.ext.asyncio import AsyncSession
+    from aiogram.utils.i18n import I18n  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
+    from sqlalchemy.ext.asyncio import AsyncSession  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
 
 LEADS: tuple[int, ...] = (5, 10, 15, 30)
 DEFAULT_LEAD = 10

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.outbox import Outbox
+from storage.db import has_unsaved_work
 from storage.repo import Delegates, Follows, LatePasses, Reminders, forget_person
 
 
@@ -28,7 +29,8 @@ class SqlUnitOfWork:
         return await forget_person(self.session, user_id)
 
     async def commit(self) -> None:
-        await self.session.commit()
+        if has_unsaved_work(self.session):  # nothing written: no commit (on SQLite, no fsync)
+            await self.session.commit()
 
     async def rollback(self) -> None:
         await self.session.rollback()

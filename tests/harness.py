@@ -35,7 +35,7 @@ class Harness:
         self.app = app
         self.clock = clock
         self.session = LocalSession()
-        self.bot = make_bot(app.settings, self.session)
+        self.bot = make_bot(app.settings, self.session, strict=True)
         self.updates = UpdateFactory()
         self.lang: dict[int, str | None] = {}
 
