@@ -27,7 +27,7 @@ from domain.event import Event, FaqEntry, ProgramItem
 from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import Profile
-from handlers.ui import FollowCb, esc
+from handlers.ui import FollowCb, button, esc, grid
 from services import program as program_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -59,19 +59,6 @@ class TopicCb(CallbackData, prefix="faq"):
     """An FAQ entry (or the program) offered when a question was not understood."""
 
     id: str
-
-
-def _button(text: str, cb: CallbackData) -> InlineKeyboardButton | None:
-    """A button, or None when the payload would not fit Telegram's 64 bytes (an overlong id in the file)."""
-    data = cb.pack()
-    if len(data.encode()) > 64:
-        return None
-    return InlineKeyboardButton(text=text, callback_data=data)
-
-
-def _grid(buttons: Sequence[InlineKeyboardButton | None], width: int) -> list[list[InlineKeyboardButton]]:
-    real = [b for b in buttons if b is not None]
-    return [real[i:i + width] for i in range(0, len(real), width)]
 
 
 def _short(text: str, limit: int = LABEL_CHARS) -> str:
@@ -185,18 +172,18 @@ def _pages(conf: Event, view: View, lang: str, now: datetime, followed: set[str]
 
 def _program_keyboard(conf: Event, pages: list[Page], n: int, view: View, lang: str) -> InlineKeyboardMarkup:
     page = pages[n]
-    items = [_button(f"{tzs.fmt_time(i.starts, view.zone, lang)} {_short(i.title.get(lang))}", CardCb(item=i.id))
+    items = [button(f"{tzs.fmt_time(i.starts, view.zone, lang)} {_short(i.title.get(lang))}", CardCb(item=i.id))
              for i in page.items]
-    rows = _grid(items, 2)
+    rows = grid(items, 2)
     if len(pages) > 1:
         nav = []
         for k, p in enumerate(pages):
             label = _(p.part.label) if p.part else str(k + 1)
             if p.sub:
                 label += f" {p.sub}"
-            nav.append(_button(f"· {label} ·" if k == n else label, ProgramCb(n=k)))
-        rows += _grid(nav, 3)
-    rows += _grid([_button(_("📅 Whole program to my calendar"), IcsCb(item="*"))], 1)
+            nav.append(button(f"· {label} ·" if k == n else label, ProgramCb(n=k)))
+        rows += grid(nav, 3)
+    rows += grid([button(_("📅 Whole program to my calendar"), IcsCb(item="*"))], 1)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -283,14 +270,14 @@ def _card_keyboard(conf: Event, item: ProgramItem, lang: str, now: datetime, pro
     first: list[InlineKeyboardButton | None] = []
     if prog.can_follow(item, profile):
         if following:
-            first.append(_button(_("🔕 Don't remind me"), FollowCb(item=item.id, on=False)))
+            first.append(button(_("🔕 Don't remind me"), FollowCb(item=item.id, on=False)))
         elif item.ends > now:
-            first.append(_button(_("🔔 Remind me"), FollowCb(item=item.id, on=True)))
-    first.append(_button(_("📅 Add to calendar"), IcsCb(item=item.id)))
-    rows = _grid(first, 2)
-    rows += _grid([_button("∥ " + _short(o.title.get(lang)), CardCb(item=o.id)) for o in prog.alongside(conf, item)],
+            first.append(button(_("🔔 Remind me"), FollowCb(item=item.id, on=True)))
+    first.append(button(_("📅 Add to calendar"), IcsCb(item=item.id)))
+    rows = grid(first, 2)
+    rows += grid([button("∥ " + _short(o.title.get(lang)), CardCb(item=o.id)) for o in prog.alongside(conf, item)],
                   1)
-    rows += _grid([_button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
+    rows += grid([button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -429,10 +416,10 @@ def _line(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
 
 
 def _cards_keyboard(items: Sequence[ProgramItem], lang: str, *, program: bool = True) -> InlineKeyboardMarkup:
-    buttons = [_button(f"ℹ️ {_short(i.title.get(lang))}", CardCb(item=i.id)) for i in items]
-    rows = _grid(buttons, 1)
+    buttons = [button(f"ℹ️ {_short(i.title.get(lang))}", CardCb(item=i.id)) for i in items]
+    rows = grid(buttons, 1)
     if program:
-        rows += _grid([_button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
+        rows += grid([button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -483,26 +470,26 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
             if not view.own:
                 text += "\n" + _register_hint()
         if entry.id == PROGRAM_FAQ:
-            buttons.append(_button(_("📋 The program in my time"), ProgramCb(n=-1, edit=False)))
+            buttons.append(button(_("📋 The program in my time"), ProgramCb(n=-1, edit=False)))
     else:
         assert item is not None
         text = _item_text(conf, item, view, lang, profile)
     if item is not None:
-        buttons.append(_button(_("ℹ️ Session details"), CardCb(item=item.id)))
-        buttons.append(_button(_("📅 Add to calendar"), IcsCb(item=item.id)))
+        buttons.append(button(_("ℹ️ Session details"), CardCb(item=item.id)))
+        buttons.append(button(_("📅 Add to calendar"), IcsCb(item=item.id)))
     if answer.also is not None:
         also = answer.also
         cb: CallbackData = CardCb(item=also.id) if also.kind == "item" else TopicCb(id=also.id)
-        buttons.append(_button(_label(conf, also, lang), cb))
-    return text, InlineKeyboardMarkup(inline_keyboard=_grid(buttons, 1))
+        buttons.append(button(_label(conf, also, lang), cb))
+    return text, InlineKeyboardMarkup(inline_keyboard=grid(buttons, 1))
 
 
 def _not_sure(conf: Event, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     text = _("I am not sure I understood the question. Here are the main topics; you can also ask in other "
              "words, or write to the organisers.") + "\n\n" + _contact_line(conf, lang)
-    buttons = [_button(_(label), TopicCb(id=key)) for key, label in TOPICS
+    buttons = [button(_(label), TopicCb(id=key)) for key, label in TOPICS
                if key == PROGRAM_TOPIC or _faq(conf, key) is not None]
-    return text, InlineKeyboardMarkup(inline_keyboard=_grid(buttons, 2))
+    return text, InlineKeyboardMarkup(inline_keyboard=grid(buttons, 2))
 
 
 async def on_question(message: Message, conf: Event, profile: Profile | None, lang: str, i18n: I18n) -> None:

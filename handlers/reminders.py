@@ -8,7 +8,7 @@ from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -16,7 +16,7 @@ from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
-from handlers.ui import button, esc
+from handlers.ui import button, esc, grid
 from services import preferences as prefs
 from services import reminders as rem
 from services.ports import UnitOfWork
@@ -33,8 +33,8 @@ class RemCb(CallbackData, prefix="rem"):
 
 def follow_all_markup() -> InlineKeyboardMarkup:
     """The offer at the end of registration: be reminded of the whole program."""
-    return InlineKeyboardMarkup(inline_keyboard=[[button(_("🔔 Remind me before every session"),
-                                                         RemCb(action="reg", value="1"))]])
+    return InlineKeyboardMarkup(inline_keyboard=grid([button(_("🔔 Remind me before every session"),
+                                                             RemCb(action="reg", value="1"))], 1))
 
 
 def panel_text(conf: Event, profile: Profile, settings: Preferences, clock: Clock) -> str:
@@ -65,19 +65,17 @@ def panel_text(conf: Event, profile: Profile, settings: Preferences, clock: Cloc
 def panel_markup(conf: Event, profile: Profile, settings: Preferences) -> InlineKeyboardMarkup:
     leads = [button(("✓ " if n == settings.lead else "") + _("{n} min").format(n=n), RemCb(action="lead", value=str(n)))
              for n in rem.LEADS]
-    grid: list[list[InlineKeyboardButton]] = [leads]
     if settings.follow_all:
-        grid.append([button(_("📋 Only the sessions I chose"), RemCb(action="all", value="0"))])
+        everything = button(_("📋 Only the sessions I chose"), RemCb(action="all", value="0"))
     else:
-        grid.append([button(_("📋 Follow the whole program"), RemCb(action="all", value="1"))])
+        everything = button(_("📋 Follow the whole program"), RemCb(action="all", value="1"))
     if settings.on:
-        grid.append([button(_("🔕 Turn reminders off"), RemCb(action="on", value="0"))])
+        switch = button(_("🔕 Turn reminders off"), RemCb(action="on", value="0"))
     else:
-        grid.append([button(_("🔔 Turn reminders on"), RemCb(action="on", value="1"))])
-    for item in conf.program:
-        if item.id in settings.explicit:
-            grid.append([button("✖ " + item.title.get(profile.language), RemCb(action="unf", value=item.id))])
-    return InlineKeyboardMarkup(inline_keyboard=grid)
+        switch = button(_("🔔 Turn reminders on"), RemCb(action="on", value="1"))
+    unfollow = [button("✖ " + item.title.get(profile.language), RemCb(action="unf", value=item.id))
+                for item in conf.program if item.id in settings.explicit]
+    return InlineKeyboardMarkup(inline_keyboard=[*grid(leads, len(leads)), *grid([everything, switch, *unfollow], 1)])
 
 
 async def _panel(uow: UnitOfWork, conf: Event, profile: Profile, clock: Clock

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import html
+from collections.abc import Sequence
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.i18n import LANGUAGE_NAMES
+from domain.text import esc
+
+__all__ = ["FollowCb", "LangCb", "RegCb", "button", "esc", "grid", "language_keyboard", "rows"]
 
 
 class LangCb(CallbackData, prefix="lang"):
@@ -23,11 +26,6 @@ class RegCb(CallbackData, prefix="reg"):
     value: str = ""
 
 
-def esc(value: object) -> str:
-    """Escape text for HTML parse mode (names and event texts may contain <, > or &)."""
-    return html.escape(str(value), quote=False)
-
-
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[
         InlineKeyboardButton(text=name, callback_data=LangCb(code=code).pack())
@@ -35,14 +33,22 @@ def language_keyboard() -> InlineKeyboardMarkup:
     ]])
 
 
-def rows(*buttons: InlineKeyboardButton, width: int = 2) -> InlineKeyboardMarkup:
-    """Lay buttons out `width` to a row."""
-    grid = [list(buttons[i:i + width]) for i in range(0, len(buttons), width)]
-    return InlineKeyboardMarkup(inline_keyboard=grid)
+def button(text: str, cb: CallbackData) -> InlineKeyboardButton | None:
+    """A button, or None when the payload would not fit Telegram's 64 bytes (an overlong id in the file)."""
+    data = cb.pack()
+    if len(data.encode()) > 64:
+        return None
+    return InlineKeyboardButton(text=text, callback_data=data)
 
 
-def button(text: str, cb: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=cb.pack())
+def grid(buttons: Sequence[InlineKeyboardButton | None], width: int) -> list[list[InlineKeyboardButton]]:
+    """Lay buttons out `width` to a row, leaving out the ones that could not be made."""
+    real = [b for b in buttons if b is not None]
+    return [real[i:i + width] for i in range(0, len(real), width)]
+
+
+def rows(*buttons: InlineKeyboardButton | None, width: int = 2) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=grid(buttons, width))
 
 
 class FollowCb(CallbackData, prefix="fol"):
