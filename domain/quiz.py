@@ -220,9 +220,13 @@ def _order_key(result: Result) -> tuple[int, int, datetime, int]:
 def _with_ranks(ordered: Sequence[Result]) -> list[Ranked]:
     """Competition ranks ("1, 2, 2, 4") for results already in order, starting at the best result."""
     ranked: list[Ranked] = []
+    previous: tuple[int, int, datetime] | None = None
+    rank = 0
     for n, r in enumerate(ordered):
-        same = bool(ranked) and rank_key(ranked[-1].result) == rank_key(r)
-        ranked.append(Ranked(ranked[-1].rank if same else n + 1, r))
+        key = rank_key(r)
+        if key != previous:
+            rank, previous = n + 1, key
+        ranked.append(Ranked(rank, r))
     return ranked
 
 
