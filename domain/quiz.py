@@ -51,6 +51,8 @@ def score(right: bool, answered_at: datetime | None, asked_at: datetime, seconds
     half time, 100 in the last 1/100 of the limit. Wrong, unanswered (`answered_at` None) or late
     answers score 0.
     """
+    if seconds <= 0:
+        raise ValueError("the time limit must be positive")
     if answered_at is None or not right or is_late(answered_at, asked_at, seconds):
         return 0
     limit = _us(timedelta(seconds=seconds))
@@ -322,6 +324,8 @@ class Attempt:
         """A new attempt whose first question is asked at `now`."""
         if not plan:
             raise ValueError("an attempt needs at least one question")
+        if seconds <= 0:
+            raise ValueError("the time limit must be positive")
         return cls(plan=plan, seconds=seconds, index=0, asked_at=now)
 
     # -- state --
@@ -357,9 +361,15 @@ class Attempt:
 
     # -- transitions --
 
-    def press(self, index: int, choice: int, now: datetime) -> Press:
-        """A button press on question `index` (position in the plan), option `choice` (shown position)."""
+    def press(self, index: int, choice: int, now: datetime, question_id: str | None = None) -> Press:
+        """A button press on question `index` (position in the plan), option `choice` (shown position).
+
+        When the button also carries the question's id, a mismatch (a forged button, or one from a plan
+        the event file no longer gives) is INVALID.
+        """
         if not 0 <= index < len(self.plan) or not 0 <= choice < len(self.plan[index].order):
+            return Press(Outcome.INVALID, self)
+        if question_id is not None and question_id != self.plan[index].question_id:
             return Press(Outcome.INVALID, self)
         if index < self.index or self.finished:
             return Press(Outcome.STALE, self)

@@ -213,6 +213,13 @@ def test_score_unanswered_and_other_limits() -> None:
     assert score(True, at(-3), T0, 20) == 150
 
 
+def test_a_limit_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        score(True, at(1), T0, 0)
+    with pytest.raises(ValueError, match="positive"):
+        Attempt.start(plan(small_quiz(), 1), 0, T0)
+
+
 def test_score_never_grows_with_time_and_stays_in_range() -> None:
     points = [score(True, at(n / 10), T0, 20) for n in range(200)]
     assert points == sorted(points, reverse=True)
@@ -470,7 +477,10 @@ def test_stale_and_forged_presses(attempt: Attempt) -> None:
     assert a.press(-1, 0, at(3)).outcome is Outcome.INVALID
     assert a.press(1, 4, at(3)).outcome is Outcome.INVALID  # no such option
     assert a.press(1, -1, at(3)).outcome is Outcome.INVALID
-    assert all(p.attempt is a for p in (a.press(0, 1, at(3)), a.press(2, 0, at(3)), a.press(1, 4, at(3))))
+    assert a.press(1, 0, at(3), question_id="q3").outcome is Outcome.INVALID  # not this person's question 1
+    assert all(p.attempt is a for p in (a.press(0, 1, at(3)), a.press(2, 0, at(3)), a.press(1, 4, at(3)),
+                                        a.press(1, 0, at(3), question_id="q3")))
+    assert a.press(1, 0, at(3), question_id=a.current.question_id).outcome is Outcome.ACCEPTED
 
 
 def test_advance_needs_a_resolved_question(attempt: Attempt) -> None:
