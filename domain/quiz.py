@@ -167,9 +167,9 @@ class QuizWindow:
         return state
 
     def _next(self, now: datetime, to: bool) -> datetime | None:
-        if self.is_open(now) == to:
-            return None
         state = self.is_open(now)
+        if state == to:
+            return None
         for at, _, opens in self._changes():
             if at > now and opens != state:
                 state = opens
