@@ -182,6 +182,104 @@ class Wego(_Strict):
     members_note: Text
 
 
+# Telegram's limits for a quiz poll (sendPoll), in UTF-16 code units as Telegram counts them; the
+# private-chat quiz shows the same texts, so one set of limits keeps both modes possible.
+POLL_QUESTION_MAX = 300
+POLL_OPTION_MAX = 100
+POLL_EXPLANATION_MAX = 200
+POLL_EXPLANATION_LINE_FEEDS = 2
+QUIZ_OPTIONS = 4
+
+
+def _tg_len(value: str) -> int:
+    return len(value.encode("utf-16-le")) // 2
+
+
+def _check_length(text: Text, what: str, limit: int) -> Text:
+    for lang in LANGS:
+        length = _tg_len(getattr(text, lang))
+        if length > limit:
+            raise ValueError(f"{what} in {lang} is {length} characters; Telegram allows at most {limit}")
+    return text
+
+
+def _valid_id(value: str) -> str:
+    if not value or not all(c.isalnum() or c in "-_" for c in value) or len(value) > 24:
+        raise ValueError("id must be 1-24 characters of letters, digits, '-' or '_'")
+    return value
+
+
+# Short: a question id travels in callback data (64 bytes) with the question's position.
+QuestionId = Annotated[str, AfterValidator(_valid_id)]
+
+
+class QuizQuestion(_Strict):
+    """One question: four options in every language, the index of the right one, an explanation."""
+
+    id: QuestionId
+    question: Text
+    options: tuple[Text, ...]
+    # 0-based index into `options` as written in the file.
+    right: int
+    explanation: Text
+
+    @field_validator("question")
+    @classmethod
+    def _question_length(cls, value: Text) -> Text:
+        return _check_length(value, "question", POLL_QUESTION_MAX)
+
+    @field_validator("options")
+    @classmethod
+    def _four_options(cls, value: tuple[Text, ...]) -> tuple[Text, ...]:
+        if len(value) != QUIZ_OPTIONS:
+            raise ValueError(f"a question needs exactly {QUIZ_OPTIONS} options, not {len(value)}")
+        for n, option in enumerate(value):
+            _check_length(option, f"option {n}", POLL_OPTION_MAX)
+        for lang in LANGS:
+            seen = [getattr(o, lang).casefold() for o in value]
+            if len(set(seen)) != len(seen):
+                raise ValueError(f"two options read the same in {lang}")
+        return value
+
+    @field_validator("explanation")
+    @classmethod
+    def _explanation_length(cls, value: Text) -> Text:
+        _check_length(value, "explanation", POLL_EXPLANATION_MAX)
+        for lang in LANGS:
+            if getattr(value, lang).count("\n") > POLL_EXPLANATION_LINE_FEEDS:
+                raise ValueError(f"explanation in {lang} has more than {POLL_EXPLANATION_LINE_FEEDS} line "
+                                 "feeds; Telegram allows at most that many")
+        return value
+
+    @model_validator(mode="after")
+    def _right_in_range(self) -> QuizQuestion:
+        if not 0 <= self.right < len(self.options):
+            raise ValueError(f"right answer index {self.right} is out of range 0-{len(self.options) - 1}")
+        return self
+
+
+class Quiz(_Strict):
+    """The Smart City Quiz: which program item it runs in, its timing, and its questions."""
+
+    # The program item whose start and end open and close the quiz.
+    item: str
+    # Seconds allowed per question; Telegram's open_period for a quiz poll is 5-600 seconds.
+    seconds: int = Field(default=20, ge=5, le=600)
+    # How many questions one person plays.
+    per_play: int = Field(default=10, ge=1)
+    questions: tuple[QuizQuestion, ...]
+
+    @model_validator(mode="after")
+    def _enough(self) -> Quiz:
+        _unique("quiz question", [q.id for q in self.questions])
+        if len(self.questions) < self.per_play:
+            raise ValueError(f"{len(self.questions)} questions, fewer than per_play = {self.per_play}")
+        return self
+
+    def question(self, question_id: str) -> QuizQuestion | None:
+        return next((q for q in self.questions if q.id == question_id), None)
+
+
 class Event(_Strict):
     id: str
     name: Text
@@ -201,6 +299,8 @@ class Event(_Strict):
     program: tuple[ProgramItem, ...] = Field(min_length=1)
     faq: tuple[FaqEntry, ...] = ()
     cities: tuple[City, ...] = ()
+    # Optional: an event without a quiz loads and simply has none.
+    quiz: Quiz | None = None
 
     @model_validator(mode="after")
     def _resolve(self) -> Event:
@@ -224,6 +324,8 @@ class Event(_Strict):
                 raise ValueError(f"faq entry {f.id!r}: unknown program item {f.item!r}")
         if self.matchmaking.item not in ids:
             raise ValueError(f"matchmaking: unknown program item {self.matchmaking.item!r}")
+        if self.quiz is not None and self.quiz.item not in ids:
+            raise ValueError(f"quiz: unknown program item {self.quiz.item!r}")
         return self
 
     # -- queries ---------------------------------------------------------------------------------
