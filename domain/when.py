@@ -105,8 +105,8 @@ _NEXT = re.compile(r"\b(?:next|coming\s+up|up\s+next|after\s+(?:this|that))\b"
                    r"|다음|이후|그\s*다음")
 _WHAT = re.compile(r"\b(?:what|whats|which|anything|something|on|happening|going)\b"
                    r"|\b(?:что|чем|какая|какой|какие|идет|идёт|будет|проходит|есть)\b|뭐|무슨|무엇|어떤|뭘|있어|있나|해요|하나요")
-_TIME_Q = re.compile(r"\b(?:what\s+time|when|what\s+hour|time|start|starts|starting|begin|begins|beginning|kick\s*off)\b"
-                     r"|\b(?:во\s+сколько|в\s+котором\s+часу|когда|начало|начинается|начнется|начнётся|стартует"
+_TIME_Q = re.compile(r"\b(?:what\s+time|when|what\s+hour|time|start|starts|starting|begin|begins|beginning"
+                     r"|kick\s*off)\b|\b(?:во\s+(?:сколько|сколко|скока|скоко)|в\s+котором\s+часу|когда|начало|начинается|начнется|начнётся|стартует"
                      r"|старт|время|времени)\b|몇\s*시|언제|시작|시간")
 _START = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|kick\s*off|it|event|conference|day)\b"
                     r"|\b(?:начало|начала|начинается|начнется|начнётся|старт|стартует|мероприятие)\b|시작|행사")
@@ -115,8 +115,9 @@ _GENERIC = frozenset("""
 session sessions event events item program programme thing things on happening going live left wait
 today day conference excom part
 сессия сессии сессию мероприятие мероприятия программа программе сегодня идет идёт будет проходит
-там вообще дня
-까지 부터 세션 행사 순서 일정 프로그램 오늘 진행 진행중 중 중인 하는 뭐하는 뭐해요 중이에요 있어요 있나요 하고 있어 할 해 뭘
+там вообще дня какое каково который которая которое
+까지 부터 세션 행사 순서 일정 프로그램 오늘 진행 진행중 중 중인 하는 뭐하는 뭐해요 중이에요
+있어요 있나요 하고 있어 할 해 뭘
 """.split())
 
 # -- times ("1pm", "13:00", "в 13", "오후 1시") ------------------------------------------------------
@@ -148,9 +149,8 @@ def _find_time(text: str) -> tuple[time, bool, tuple[int, int]] | None:
             if ap in _PM or ap.startswith("p"):
                 if h < 12 and not (ap == "밤" and h < 5) and not (ap == "낮" and h >= 11):
                     h += 12
-            elif ap in _AM or ap.startswith("a"):
-                if h == 12:
-                    h = 0
+            elif (ap in _AM or ap.startswith("a")) and h == 12:
+                h = 0
             if h > 24 or minute > 59 or (ap and h > 23):
                 continue
             return time(h % 24, minute), meridiem, m.span()
@@ -217,7 +217,7 @@ class _Subject:
 def _subject(rest: str, event: Event) -> _Subject:
     """What the rest of the question (cue words removed) names: program items, an FAQ entry, nothing."""
     content = [w for w in qa.tokens(rest) if not qa.is_stop(w) and w not in _GENERIC
-               and not (len(w) == 1 and not w.isdigit())]
+               and qa._ko_stem(w) not in _GENERIC and not (len(w) == 1 and not w.isdigit())]
     if not content:
         return _Subject("none")
     index = qa.index_for(event)
