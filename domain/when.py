@@ -45,6 +45,9 @@ class WhenQuery:
     items: tuple[str, ...] = ()
     # True when the question is about the event itself: "what time does it start?", "сколько до начала".
     event: bool = False
+    # START_TIME, UNTIL: the end of the item (or of the event) rather than its start: "when does the quiz
+    # end?", "сколько до конца", "언제 끝나요".
+    end: bool = False
     # AT: the local time asked about, in `zone` when one is named, else in the reader's zone.
     at: time | None = None
     # AT: True when the time said am/pm (or утра/вечера, 오전/오후); otherwise "at 9" may be 21:00.
@@ -69,15 +72,16 @@ class WhenAnswer:
     # The zone to show times in: the one named in the question, else the reader's.
     zone: str
     # The instant the answer is about: NOW: now; AT: the instant asked about; NEXT/UNTIL/START_TIME: the
-    # start of `items` (or of the event).
+    # start of `items[0]` (or of the event), or its end when the query asks for the end.
     instant: datetime
     # NOW/AT: the items on at `instant` (all tracks); NEXT: the next items (parallel ones together);
     # UNTIL/START_TIME: the item asked about with its parallel tracks, or the event's first items.
     items: tuple[ProgramItem, ...] = ()
     # NOW/AT: what starts next after `instant` (when nothing is on, or to say what follows).
     next: tuple[ProgramItem, ...] = ()
-    # From now until `instant` (NEXT, UNTIL, START_TIME when upcoming); how long ago it started when ON
-    # (negative); None otherwise.
+    # From now until `instant` (NEXT, UNTIL, START_TIME; negative when the item is ON and `instant` is its
+    # start: it started that long ago); None when OVER, and for NOW/AT (NOW: until the `next` items start
+    # when nothing is on).
     until: timedelta | None = None
     # AT: False when the time asked about falls outside the event's day (then nothing is on).
     in_event: bool = True
@@ -108,8 +112,11 @@ _WHAT = re.compile(r"\b(?:what|whats|which|anything|something|on|happening|going
 _TIME_Q = re.compile(r"\b(?:what\s+time|when|what\s+hour|time|start|starts|starting|begin|begins|beginning"
                      r"|kick\s*off)\b|\b(?:во\s+(?:сколько|сколко|скока|скоко)|в\s+котором\s+часу|когда|начало|начинается|начнется|начнётся|стартует"
                      r"|старт|время|времени)\b|몇\s*시|언제|시작|시간")
-_START = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|kick\s*off|it|event|conference|day)\b"
-                    r"|\b(?:начало|начала|начинается|начнется|начнётся|старт|стартует|мероприятие)\b|시작|행사")
+_START = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|kick\s*off)\b"
+                    r"|\b(?:начало|начала|начинается|начнется|начнётся|старт|стартует|старта)\b|시작\S*")
+_END = re.compile(r"\b(?:end|ends|ending|finish|finishes|over|wrap\s+up|until\s+when|till\s+when)\b"
+                  r"|\b(?:конец|конца|окончани\w*|закончи\w*|заканчива\w*|кончи\w*|кончает\w*|завершит\w*"
+                  r"|завершает\w*|до\s+скольки|до\s+какого\s+времени)\b|끝\S*|마치\S*|종료\S*")
 # Words that name no item: "the next session", "что сейчас идёт", "지금 진행 중인 세션".
 _GENERIC = frozenset("""
 session sessions event events item program programme thing things on happening going live left wait
@@ -162,6 +169,10 @@ def _find_time(text: str) -> tuple[time, bool, tuple[int, int]] | None:
 _BEFORE_ZONE = frozenset({"in", "по", "в", "во"})
 _AFTER_ZONE = frozenset({"time", "время", "времени", "시간", "시간으로", "기준", "기준으로", "시간대로"})
 _KO_MARK = ("시간", "기준")
+# "In Korean" is a language, not Seoul time ("Korean time" is still a zone).
+_LANGUAGE_NAMES = frozenset("english russian korean japanese chinese английском русском корейском".split())
+# The event is one day: a question about another day is not answered with the event's times.
+_OTHER_DAY = re.compile(r"\b(?:tomorrow|yesterday|завтра|вчера|послезавтра)\b|내일|어제|모레")
 
 
 def _find_zone(words: list[str], event: Event) -> tuple[tzs.ZoneMatch, int, int] | None:
@@ -183,6 +194,8 @@ def _find_zone(words: list[str], event: Event) -> tuple[tzs.ZoneMatch, int, int]
             if not (before or after or glued or abbrev):
                 continue
             if span[0] in _BEFORE_ZONE or span[-1] in _AFTER_ZONE:
+                continue
+            if not after and length == 1 and span[0] in _LANGUAGE_NAMES:
                 continue
             match = tzs.resolve_exact(" ".join(span), event)
             if match is not None:
@@ -268,6 +281,8 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
         return None
     lang = _lang(text, lang_hint)
     s = _prepare(text)
+    if _OTHER_DAY.search(s):
+        return None
     found_time = _find_time(s)
     at: time | None = None
     meridiem = False
@@ -288,16 +303,21 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
             out = p.sub(" ", out)
         return out
 
+    end = bool(_END.search(s))
+    edge = end or bool(_START.search(s))
+
     def make(intent: Intent, subject: _Subject | None = None, *, on_event: bool = False) -> WhenQuery:
         items = subject.items if subject is not None else ()
-        return WhenQuery(intent, lang, items, on_event, at if intent is Intent.AT else None,
+        timed = intent in (Intent.UNTIL, Intent.START_TIME)
+        return WhenQuery(intent, lang, items, on_event, end and timed, at if intent is Intent.AT else None,
                          meridiem if intent is Intent.AT else False, zone)
 
     if _UNTIL.search(s):
-        subject = _subject(rest(_UNTIL, _TIME_Q, _NOW, _NEXT, _START), event)
+        subject = _subject(rest(_UNTIL, _TIME_Q, _NOW, _NEXT, _START, _END), event)
         if subject.kind == "items":
             return make(Intent.UNTIL, subject)
-        if subject.kind == "none" and (_START.search(s) or found_time is None):
+        # "How long until it starts / ends"; "how long left" alone says neither, and is not guessed.
+        if subject.kind == "none" and edge:
             return make(Intent.UNTIL, on_event=True)
         return None
     if _CLOCK.search(s) and not found_time and _subject(rest(_CLOCK, _NOW), event).kind == "none":
@@ -315,25 +335,26 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
         if subject.kind != "faq":
             return make(Intent.NEXT, subject)
         return None
-    if _TIME_Q.search(s):
-        subject = _subject(rest(_TIME_Q, _START), event)
+    if _TIME_Q.search(s) or end:
+        subject = _subject(rest(_TIME_Q, _START, _END), event)
         if subject.kind == "items":
             return make(Intent.START_TIME, subject)
-        if subject.kind == "none" and _START.search(s) and re.search(
-                r"\b(?:start|starts|starting|begin|begins|beginning|kick\s*off|начало|начинается|начнется"
-                r"|начнётся|старт|стартует)\b|시작", s):
+        if subject.kind == "none" and edge:
             return make(Intent.START_TIME, on_event=True)
     return None
 
 
 # -- the answer -------------------------------------------------------------------------------------
 
-def _named(event: Event, ids: tuple[str, ...], now: datetime) -> ProgramItem | None:
-    """Of the items a name fits, the one the reader most likely means: on now or next, else the best."""
+def _named(event: Event, ids: tuple[str, ...], now: datetime, *, later: bool = False) -> ProgramItem | None:
+    """Of the items a name fits, the one the reader most likely means: on now or next, else the best.
+
+    `later`: only one that has not started ("the next coffee break" while one is on).
+    """
     items = [i for i in (event.item(x) for x in ids) if i is not None]
     if not items:
         return None
-    live = sorted((i for i in items if i.ends > now), key=lambda i: i.starts)
+    live = sorted((i for i in items if (i.starts if later else i.ends) > now), key=lambda i: i.starts)
     return live[0] if live else items[0]
 
 
@@ -380,12 +401,12 @@ def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str)
         if not after:
             return WhenAnswer(query, State.OVER, zone, now)
         return WhenAnswer(query, State.UPCOMING, zone, after[0].starts, after, (), after[0].starts - now)
-    # UNTIL, START_TIME, and NEXT with a name ("the next coffee break"): one item, or the event's start.
+    # UNTIL, START_TIME, and NEXT with a name ("the next coffee break"): one item, or the event itself.
     if query.event or not query.items:
         first = tuple(i for i in event.program if i.starts == event.starts)
         start, end = event.starts, event.ends
     else:
-        item = _named(event, query.items, now)
+        item = _named(event, query.items, now, later=intent is Intent.NEXT)
         if item is None:
             return WhenAnswer(query, State.NOTHING, zone, now)
         first = (item, *(i for i in event.program if i.id != item.id and i.starts == item.starts))
@@ -396,4 +417,5 @@ def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str)
         state = State.ON
     else:
         state = State.OVER
-    return WhenAnswer(query, state, zone, start, first, (), start - now if state is not State.OVER else None)
+    instant = end if query.end else start
+    return WhenAnswer(query, state, zone, instant, first, (), instant - now if state is not State.OVER else None)

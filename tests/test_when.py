@@ -33,9 +33,9 @@ def _got(q: WhenQuery | None) -> tuple[str, str, str]:
         assert q.at is not None
         target = f"at:{q.at:%H:%M}"
     elif q.event:
-        target = "event:start"
+        target = "event:end" if q.end else "event:start"
     elif q.items:
-        target = f"item:{q.items[0]}"
+        target = f"item:{q.items[0]}" + (":end" if q.end else "")
     else:
         target = ""
     return q.intent.value, target, q.zone.zone if q.zone else ""
@@ -299,3 +299,50 @@ def test_exact_resolution_does_not_guess_typos_but_resolve_still_does() -> None:
     assert tzs.resolve("seul", CONF).zone == "Asia/Seoul"  # type: ignore[union-attr]
     assert tzs.resolve_exact("по матчмейкингу", CONF) is None
     assert tzs.resolve("Atlantis under the sea", CONF) is None
+
+
+# -- the end of an item or of the event; names that are not zones; other days ---------------------
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    ("when does it end", "en", ("start_time", "event:end", "")),
+    ("when does the quiz end", "en", ("start_time", "item:quiz:end", "")),
+    ("how long until the end", "en", ("until", "event:end", "")),
+    ("сколько до конца", "ru", ("until", "event:end", "")),
+    ("до скольки идет концерт", "ru", ("start_time", "item:concert:end", "")),
+    ("когда закончится викторина", "ru", ("start_time", "item:quiz:end", "")),
+    ("언제 끝나요", "ko", ("start_time", "event:end", "")),
+    ("퀴즈 언제 끝나요", "ko", ("start_time", "item:quiz:end", "")),
+    # A language is not a zone ("Korean time" is): "russian" stays a topic word, and the matcher answers.
+    ("what time is the plenary in russian?", "en", ("none", "", "")),
+    ("is the opening in korean", "en", ("none", "", "")),
+    ("what time is the plenary in korean time?", "en", ("start_time", "item:plenary", "Asia/Seoul")),
+    # The event has one day: another day's question is not answered with its times.
+    ("what's on at 10am tomorrow", "en", ("none", "", "")),
+    ("что будет завтра в 10", "ru", ("none", "", "")),
+    # "How long left" says neither start nor end: not guessed.
+    ("how long left", "en", ("none", "", "")),
+])
+def test_more_question_shapes(text: str, lang: str, expected: tuple[str, str, str]) -> None:
+    assert _got(parse_when(text, lang, CONF)) == expected
+
+
+def test_the_end_of_an_item_and_of_the_event() -> None:
+    a = _ask("when does the quiz end", msk(14, 20))
+    assert a.state is State.ON and a.instant == msk(14, 45) and a.until == timedelta(minutes=25)
+    a = _ask("сколько до конца", msk(17), lang="ru")
+    assert a.state is State.ON and a.instant == CONF.ends == msk(17, 45) and a.until == timedelta(minutes=45)
+    a = _ask("언제 끝나요", msk(18), lang="ko")
+    assert a.state is State.OVER and a.until is None
+
+
+def test_the_next_of_several_named_items_skips_the_one_on_now() -> None:
+    # At 11:00 the first coffee break is on: the next break is the one with the quiz.
+    a = _ask("when is the next break", msk(11))
+    assert a.query.intent is Intent.NEXT and a.items[0].id == "quiz" and a.state is State.UPCOMING
+    a = _ask("how long until the break", msk(11), lang="en")
+    assert a.items[0].id == "coffee1" and a.state is State.ON
+
+
+def test_is_the_quiz_on_now_names_the_quiz_and_lists_what_is_on() -> None:
+    a = _ask("is the quiz on now", msk(14, 20))
+    assert a.query.items[0] == "quiz" and a.state is State.ON and "quiz" in _ids(a.items)
