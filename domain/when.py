@@ -229,7 +229,10 @@ class _Subject:
 
 def _subject(rest: str, event: Event) -> _Subject:
     """What the rest of the question (cue words removed) names: program items, an FAQ entry, nothing."""
-    content = [w for w in qa.tokens(rest) if not qa.is_stop(w) and w not in _GENERIC
+    # The event's own name ("WeGO EXCOM 2020") names the event, not an item: "when is WeGO EXCOM 2020?"
+    # is the matcher's (the date), "when does EXCOM 2020 start" is the event's start.
+    own_name = {w for lang in ("en", "ru", "ko") for w in qa.tokens(event.name.get(lang))}
+    content = [w for w in qa.tokens(rest) if not qa.is_stop(w) and w not in _GENERIC and w not in own_name
                and qa._ko_stem(w) not in _GENERIC and not (len(w) == 1 and not w.isdigit())]
     if not content:
         return _Subject("none")

@@ -346,3 +346,19 @@ def test_the_next_of_several_named_items_skips_the_one_on_now() -> None:
 def test_is_the_quiz_on_now_names_the_quiz_and_lists_what_is_on() -> None:
     a = _ask("is the quiz on now", msk(14, 20))
     assert a.query.items[0] == "quiz" and a.state is State.ON and "quiz" in _ids(a.items)
+
+
+def test_the_events_own_name_is_not_an_item() -> None:
+    # "EXCOM" is also in the meeting's title; the FAQ's "When is WeGO EXCOM 2020?" is about the date.
+    assert parse_when("When is WeGO EXCOM 2020?", "en", CONF) is None
+    assert _got(parse_when("when does excom 2020 start", "en", CONF)) == ("start_time", "event:start", "")
+    assert _got(parse_when("when does the excom meeting start", "en", CONF)) == (
+        "start_time", "item:open-session", "")
+
+
+def test_faq_questions_of_the_event_file_stay_with_the_matcher() -> None:
+    """Every FAQ entry's own question, in every language: left to the matcher, or about the entry's item."""
+    for entry in CONF.faq:
+        for lang in LANGS:
+            q = parse_when(entry.question.get(lang), lang, CONF)
+            assert q is None or (entry.item is not None and q.items[:1] == (entry.item,)), (entry.id, lang, q)
