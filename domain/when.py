@@ -28,9 +28,9 @@ ITEM_SCORE = 1.5
 class Intent(StrEnum):
     NOW = "now"  # what is on now (every parallel track)
     NEXT = "next"  # what comes next
-    UNTIL = "until"  # how long until an item, or until the event starts
+    UNTIL = "until"  # how long until an item (or the event) starts, or ends when `WhenQuery.end`
     AT = "at"  # what is on at a given time
-    START_TIME = "start_time"  # when does an item (or the event) start
+    START_TIME = "start_time"  # when an item (or the event) starts, or ends when `WhenQuery.end`
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,8 @@ _NEXT = re.compile(r"\b(?:next|coming\s+up|up\s+next|after\s+(?:this|that))\b"
 _WHAT = re.compile(r"\b(?:what|whats|which|anything|something|on|happening|going)\b"
                    r"|\b(?:что|чем|какая|какой|какие|идет|идёт|будет|проходит|есть)\b|뭐|무슨|무엇|어떤|뭘|있어|있나|해요|하나요")
 _TIME_Q = re.compile(r"\b(?:what\s+time|when|what\s+hour|time|start|starts|starting|begin|begins|beginning"
-                     r"|kick\s*off)\b|\b(?:во\s+(?:сколько|сколко|скока|скоко)|в\s+котором\s+часу|когда|начало|начинается|начнется|начнётся|стартует"
-                     r"|старт|время|времени)\b|몇\s*시|언제|시작|시간")
+                     r"|kick\s*off)\b|\b(?:во\s+(?:сколько|сколко|скока|скоко)|в\s+котором\s+часу|когда|начало"
+                     r"|начинается|начнется|начнётся|стартует|старт|время|времени)\b|몇\s*시|언제|시작|시간")
 _START = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|kick\s*off)\b"
                     r"|\b(?:начало|начала|начинается|начнется|начнётся|старт|стартует|старта)\b|시작\S*")
 _END = re.compile(r"\b(?:end|ends|ending|finish|finishes|over|wrap\s+up|until\s+when|till\s+when)\b"
@@ -130,7 +130,9 @@ today day conference excom part
 # -- times ("1pm", "13:00", "в 13", "오후 1시") ------------------------------------------------------
 
 _PM = {"pm", "p m", "дня", "вечера", "오후", "저녁", "밤", "낮"}
-_AM = {"am", "a m", "утра", "ночи", "오전", "아침", "새벽"}
+_AM = {"am", "a m", "утра", "오전", "아침", "새벽"}
+# "в 11 ночи" is 23:00, "в 2 ночи" 02:00; "밤 10시" is 22:00, "밤 1시" 01:00.
+_NIGHT = {"ночи", "밤"}
 _TIMES = (
     re.compile(r"\b(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?\s*(?P<ap>a\.?\s?m|p\.?\s?m)\b\.?"),
     re.compile(r"(?:(?P<ap>오전|오후|아침|저녁|밤|낮|새벽)\s*)?(?P<h>\d{1,2})\s*시(?:\s*(?P<m>\d{1,2})\s*분|\s*(?P<half>반))?"),
@@ -153,8 +155,11 @@ def _find_time(text: str) -> tuple[time, bool, tuple[int, int]] | None:
             minute = 30 if groups.get("half") else int(groups.get("m") or 0)
             ap = (groups.get("ap") or "").replace(".", "").strip()
             meridiem = bool(ap)
-            if ap in _PM or ap.startswith("p"):
-                if h < 12 and not (ap == "밤" and h < 5) and not (ap == "낮" and h >= 11):
+            if ap in _NIGHT:
+                if 6 <= h < 12:
+                    h += 12
+            elif ap in _PM or ap.startswith("p"):
+                if h < 12 and not (ap == "낮" and h >= 11):
                     h += 12
             elif (ap in _AM or ap.startswith("a")) and h == 12:
                 h = 0
@@ -225,6 +230,8 @@ def _prepare(text: str) -> str:
 class _Subject:
     kind: Literal["none", "items", "faq", "unknown"]
     items: tuple[str, ...] = ()
+    # The event's own name was said ("WeGO EXCOM 2020").
+    own_name: bool = False
 
 
 def _subject(rest: str, event: Event) -> _Subject:
@@ -232,10 +239,12 @@ def _subject(rest: str, event: Event) -> _Subject:
     # The event's own name ("WeGO EXCOM 2020") names the event, not an item: "when is WeGO EXCOM 2020?"
     # is the matcher's (the date), "when does EXCOM 2020 start" is the event's start.
     own_name = {w for lang in ("en", "ru", "ko") for w in qa.tokens(event.name.get(lang))}
-    content = [w for w in qa.tokens(rest) if not qa.is_stop(w) and w not in _GENERIC and w not in own_name
+    words = qa.tokens(rest)
+    named = any(w in own_name for w in words)
+    content = [w for w in words if not qa.is_stop(w) and w not in _GENERIC and w not in own_name
                and qa._ko_stem(w) not in _GENERIC and not (len(w) == 1 and not w.isdigit())]
     if not content:
-        return _Subject("none")
+        return _Subject("none", own_name=named)
     index = qa.index_for(event)
     matches = index.search(rest)
     if not matches or matches[0].score < ITEM_SCORE:
@@ -335,7 +344,8 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
         return None
     if _NEXT.search(s):
         subject = _subject(rest(_NEXT, _WHAT, _TIME_Q), event)
-        if subject.kind != "faq":
+        # "When is the next WeGO EXCOM?" asks about another edition of the event, not the next item.
+        if subject.kind != "faq" and not subject.own_name:
             return make(Intent.NEXT, subject)
         return None
     if _TIME_Q.search(s) or end:

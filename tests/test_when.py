@@ -319,6 +319,12 @@ def test_exact_resolution_does_not_guess_typos_but_resolve_still_does() -> None:
     # The event has one day: another day's question is not answered with its times.
     ("what's on at 10am tomorrow", "en", ("none", "", "")),
     ("что будет завтра в 10", "ru", ("none", "", "")),
+    # The next edition of the event is not the next item.
+    ("when is the next wego excom", "en", ("none", "", "")),
+    # Offsets and UTC as named zones.
+    ("what time is the opening in GMT+9", "en", ("start_time", "item:opening", "Etc/GMT-9")),
+    ("what's on at 15:00 utc", "en", ("at", "at:15:00", "UTC")),
+    ("во сколько открытие по Гринвичу", "ru", ("start_time", "item:opening", "UTC")),
     # "How long left" says neither start nor end: not guessed.
     ("how long left", "en", ("none", "", "")),
 ])
@@ -362,3 +368,16 @@ def test_faq_questions_of_the_event_file_stay_with_the_matcher() -> None:
         for lang in LANGS:
             q = parse_when(entry.question.get(lang), lang, CONF)
             assert q is None or (entry.item is not None and q.items[:1] == (entry.item,)), (entry.id, lang, q)
+
+
+@pytest.mark.parametrize(("text", "at"), [
+    ("what's on at 1pm", "13:00"), ("whats on at 12 am", "00:00"), ("what's on at 12pm", "12:00"),
+    ("what is on at 10 a.m.", "10:00"), ("what's on at 14.30", "14:30"), ("что идет в 11 ночи", "23:00"),
+    ("что идет в 2 ночи", "02:00"), ("что будет в 7 вечера", "19:00"), ("что в час дня", "13:00"),
+    ("что будет в 13 часов", "13:00"), ("что в полдень", "12:00"), ("밤 10시에 뭐 해요", "22:00"),
+    ("밤 1시에 뭐 해요", "01:00"), ("오후 2시 30분에 뭐 있어요", "14:30"), ("1시 반에 뭐 해요", "01:30"),
+    ("오전 11시에 뭐 해요", "11:00"),
+])
+def test_clock_times_in_three_languages(text: str, at: str) -> None:
+    q = parse_when(text, "en", CONF)
+    assert q is not None and q.intent is Intent.AT and q.at is not None and f"{q.at:%H:%M}" == at
