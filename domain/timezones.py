@@ -40,8 +40,8 @@ _ALIASES_RAW: dict[str, tuple[str, ...]] = {
     "America/Los_Angeles": ("PST", "PDT", "PT", "Pacific", "Pacific time", "US Pacific", "West Coast",
                             "тихоокеанское время", "тихоокеанское время США", "Западное побережье США",
                             "미국 서부", "미국서부", "서부 시간"),
-    "Europe/Moscow": ("MSK", "МСК", "Moscow time", "московское время", "московское", "Россия", "Russia",
-                      "Russian time", "российское время", "러시아", "러시아 시간"),
+    # Not "Russia" or "USA": a country with several zones is not guessed ("Ufa, Russia" is GMT+5).
+    "Europe/Moscow": ("MSK", "МСК", "Moscow time", "московское время", "московское"),
     "Asia/Seoul": ("KST", "Korea", "South Korea", "Korean time", "Корея", "Южная Корея",
                    "корейское время", "корейское", "сеульское время", "сеульское", "한국", "대한민국", "남한"),
     "Asia/Tokyo": ("JST", "Japan", "Japan time", "Japanese time", "Tokio", "Tokyo time", "Япония",

@@ -381,3 +381,8 @@ def test_faq_questions_of_the_event_file_stay_with_the_matcher() -> None:
 def test_clock_times_in_three_languages(text: str, at: str) -> None:
     q = parse_when(text, "en", CONF)
     assert q is not None and q.intent is Intent.AT and q.at is not None and f"{q.at:%H:%M}" == at
+
+
+@pytest.mark.parametrize("typed", ["Россия", "Russia", "USA", "러시아"])
+def test_a_country_with_several_zones_is_not_guessed(typed: str) -> None:
+    assert tzs.resolve(typed, CONF) is None
