@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -54,12 +54,17 @@ class WhenQuery:
     meridiem: bool = False
     # A zone named in the question: times are shown in it (beside the event's).
     zone: tzs.ZoneMatch | None = None
+    # NEXT: what comes after the named item ("what's after the quiz", "что после концерта", "퀴즈 다음에
+    # 뭐예요"), not the next occurrence of it ("the next coffee break").
+    after: bool = False
 
 
 class State(StrEnum):
     ON = "on"  # NOW/AT: `items` are on; UNTIL/START_TIME: the item (or the event) has started, not ended
     UPCOMING = "upcoming"  # NEXT/UNTIL/START_TIME: `items` start at `instant`, `until` from now
-    OVER = "over"  # the item (or the whole event) has ended; NEXT: nothing follows
+    # The item (or the whole event) has ended; NEXT: nothing follows (or, after a named item, what follows
+    # it is over too when `items` is not empty).
+    OVER = "over"
     NOTHING = "nothing"  # NOW/AT: nothing is on at that instant (`next` says what follows, if anything)
 
 
@@ -74,7 +79,8 @@ class WhenAnswer:
     # The instant the answer is about: NOW: now; AT: the instant asked about; NEXT/UNTIL/START_TIME: the
     # start of `items[0]` (or of the event), or its end when the query asks for the end.
     instant: datetime
-    # NOW/AT: the items on at `instant` (all tracks); NEXT: the next items (parallel ones together);
+    # NOW/AT: the items on at `instant` (all tracks); NEXT: the next items (parallel ones together), after
+    # now or after `following`;
     # UNTIL/START_TIME: the item asked about with its parallel tracks, or the event's first items.
     items: tuple[ProgramItem, ...] = ()
     # NOW/AT: what starts next after `instant` (when nothing is on, or to say what follows).
@@ -85,6 +91,8 @@ class WhenAnswer:
     until: timedelta | None = None
     # AT: False when the time asked about falls outside the event's day (then nothing is on).
     in_event: bool = True
+    # NEXT after a named item: that item ("after the quiz"); `items` empty then means nothing follows it.
+    following: ProgramItem | None = None
 
 
 # -- recognising the question ---------------------------------------------------------------------
@@ -107,6 +115,9 @@ _CLOCK = re.compile(r"\bwhat\s+time\s+is\s+it\b|\bкоторый\s+(?:сейча
 _NEXT = re.compile(r"\b(?:next|coming\s+up|up\s+next|after\s+(?:this|that))\b"
                    r"|\b(?:следующ\w*|дальше|далее|потом|после\s+этого|затем)\b"
                    r"|다음|이후|그\s*다음")
+# "After the quiz" (not "after this"), "после концерта", "퀴즈 다음에", "퀴즈 끝나고".
+_AFTER = re.compile(r"\bafter\s+(?!this\b|that\b)|\bпосле\s+(?!этого\b|того\b|обеда\b)"
+                    r"|(?<=[\uac00-\ud7a3])\s*(?:다음|끝나고|끝난\s*(?:후|다음)|후에|이후)")
 _WHAT = re.compile(r"\b(?:what|whats|which|anything|something|on|happening|going)\b"
                    r"|\b(?:что|чем|какая|какой|какие|идет|идёт|будет|проходит|есть)\b|뭐|무슨|무엇|어떤|뭘|있어|있나|해요|하나요")
 _TIME_Q = re.compile(r"\b(?:what\s+time|when|what\s+hour|time|start|starts|starting|begin|begins|beginning"
@@ -342,6 +353,10 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
         if subject.kind != "faq":
             return make(Intent.NOW, subject)
         return None
+    if _AFTER.search(s):
+        subject = _subject(rest(_AFTER, _NEXT, _WHAT, _TIME_Q, _END), event)
+        if subject.kind == "items":
+            return replace(make(Intent.NEXT, subject), after=True)
     if _NEXT.search(s):
         subject = _subject(rest(_NEXT, _WHAT, _TIME_Q), event)
         # "When is the next WeGO EXCOM?" asks about another edition of the event, not the next item.
@@ -409,6 +424,18 @@ def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str)
         state = State.OVER if now >= event.ends else State.NOTHING
         until = after[0].starts - now if after else None
         return WhenAnswer(query, state, zone, now, (), after, until)
+    if intent is Intent.NEXT and query.after and query.items:
+        item = _named(event, query.items, now)
+        assert item is not None
+        later = [i for i in event.program if i.starts > item.starts]
+        if not later:
+            return WhenAnswer(query, State.OVER, zone, item.ends, following=item)
+        start = min(i.starts for i in later)
+        found = tuple(i for i in later if i.starts == start)
+        ends = max(i.ends for i in found)
+        state = State.UPCOMING if now < start else State.ON if now < ends else State.OVER
+        until = start - now if state is not State.OVER else None
+        return WhenAnswer(query, state, zone, start, found, (), until, following=item)
     if intent is Intent.NEXT and not query.items:
         after = tuple(event.up_next(now))
         if not after:

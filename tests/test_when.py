@@ -386,3 +386,25 @@ def test_clock_times_in_three_languages(text: str, at: str) -> None:
 @pytest.mark.parametrize("typed", ["Россия", "Russia", "USA", "러시아"])
 def test_a_country_with_several_zones_is_not_guessed(typed: str) -> None:
     assert tzs.resolve(typed, CONF) is None
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    ("what's after the quiz", "en"), ("what's next after the quiz?", "en"), ("что после викторины", "ru"),
+    ("퀴즈 다음에 뭐예요", "ko"), ("퀴즈 끝나고 뭐 해요", "ko"),
+])
+def test_what_comes_after_a_named_item(text: str, lang: str) -> None:
+    # At 09:00, long before the quiz: what follows the quiz (14:15) is the workshop (14:45).
+    a = _ask(text, msk(9), lang=lang)
+    assert a.query.intent is Intent.NEXT and a.query.after
+    assert a.following is not None and a.following.id == "quiz"
+    assert _ids(a.items) == ["workshop"] and a.state is State.UPCOMING and a.instant == msk(14, 45)
+    assert a.until == timedelta(hours=5, minutes=45)
+
+
+def test_nothing_follows_the_last_item_and_next_x_is_not_after_x() -> None:
+    a = _ask("what's after the concert", msk(9))
+    assert a.following is not None and a.following.id == "concert" and a.items == () and a.state is State.OVER
+    # "다음 X" is the next X, "X 다음" what follows X.
+    q = parse_when("다음 커피 브레이크 언제예요", "ko", CONF)
+    assert q is not None and q.intent is Intent.NEXT and not q.after and "coffee1" in q.items
+    assert parse_when("что будет после обеда в 14:45", "ru", CONF).intent is Intent.AT  # type: ignore[union-attr]
