@@ -81,7 +81,8 @@ class WhenAnswer:
     instant: datetime
     # NOW/AT: the items on at `instant` (all tracks); NEXT: the next items (parallel ones together), after
     # now or after `following`;
-    # UNTIL/START_TIME: the item asked about with its parallel tracks, or the event's first items.
+    # UNTIL/START_TIME: the item asked about with its parallel tracks, or the event's first items (its last
+    # ones when the query asks for the end).
     items: tuple[ProgramItem, ...] = ()
     # NOW/AT: what starts next after `instant` (when nothing is on, or to say what follows).
     next: tuple[ProgramItem, ...] = ()
@@ -278,8 +279,8 @@ def _subject(rest: str, event: Event) -> _Subject:
         top = own.score
     else:
         top = best.score
-    named = tuple(m.id for m in items if m.score >= top * qa.RUNNER_UP)
-    return _Subject("items", named)
+    picked = tuple(m.id for m in items if m.score >= top * qa.RUNNER_UP)
+    return _Subject("items", picked)
 
 
 def _says_more(index: qa.Index, text: str, faq_id: str, item_id: str) -> bool:
@@ -443,7 +444,9 @@ def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str)
         return WhenAnswer(query, State.UPCOMING, zone, after[0].starts, after, (), after[0].starts - now)
     # UNTIL, START_TIME, and NEXT with a name ("the next coffee break"): one item, or the event itself.
     if query.event or not query.items:
-        first = tuple(i for i in event.program if i.starts == event.starts)
+        # The event's first items, or for its end the items that end it ("until the end": the concert).
+        edge = event.ends if query.end else event.starts
+        first = tuple(i for i in event.program if (i.ends if query.end else i.starts) == edge)
         start, end = event.starts, event.ends
     else:
         item = _named(event, query.items, now, later=intent is Intent.NEXT)

@@ -337,6 +337,7 @@ def test_the_end_of_an_item_and_of_the_event() -> None:
     assert a.state is State.ON and a.instant == msk(14, 45) and a.until == timedelta(minutes=25)
     a = _ask("сколько до конца", msk(17), lang="ru")
     assert a.state is State.ON and a.instant == CONF.ends == msk(17, 45) and a.until == timedelta(minutes=45)
+    assert _ids(a.items) == ["concert"]
     a = _ask("언제 끝나요", msk(18), lang="ko")
     assert a.state is State.OVER and a.until is None
 
