@@ -409,3 +409,35 @@ def test_nothing_follows_the_last_item_and_next_x_is_not_after_x() -> None:
     q = parse_when("다음 커피 브레이크 언제예요", "ko", CONF)
     assert q is not None and q.intent is Intent.NEXT and not q.after and "coffee1" in q.items
     assert parse_when("что будет после обеда в 14:45", "ru", CONF).intent is Intent.AT  # type: ignore[union-attr]
+
+
+def test_answers_never_invent_a_time() -> None:
+    """Every question of the set, at several moments of the day and in three zones: each instant an answer
+    gives is now, an item's start or end, or the time the question asked; durations agree with them."""
+    edges = {i.starts for i in CONF.program} | {i.ends for i in CONF.program}
+    moments = [msk(7), msk(10, 35), msk(13, 30), msk(14, 20), msk(16, 30), msk(18)]
+    zones = ["Europe/Moscow", "Asia/Seoul", "America/Mexico_City"]
+    checked = 0
+    for q in QUESTIONS["q"] + QUESTIONS["held"]:
+        query = parse_when(q["text"], q["lang"], CONF)
+        if query is None:
+            continue
+        for now in moments:
+            for zone in zones:
+                a = answer_when(CONF, query, now.astimezone(UTC), zone)
+                assert all(CONF.item(i.id) == i for i in (*a.items, *a.next))
+                if query.intent is Intent.AT:
+                    assert query.at is not None
+                    local = tzs.to_local(a.instant, a.zone)
+                    assert local.minute == query.at.minute
+                    assert local.hour in (query.at.hour, query.at.hour + 12), (q["text"], local)
+                    assert a.in_event == (CONF.starts <= a.instant < CONF.ends)
+                elif query.intent is Intent.NOW:
+                    assert a.instant == now
+                else:
+                    assert a.instant in edges or a.instant == now, (q["text"], a)
+                if a.until is not None and query.intent is not Intent.NOW:
+                    assert a.until == a.instant - now
+                assert a.zone == (query.zone.zone if query.zone else zone)
+                checked += 1
+    assert checked > 1000
