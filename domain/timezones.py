@@ -26,10 +26,52 @@ _OFFSET = re.compile(
 _BARE_UTC = {"utc", "gmt", "z", "zulu", "utc+0", "gmt+0", "utc0", "всемирное время", "협정 세계시"}
 
 
+# What people type for a zone besides a city: abbreviations, countries with one zone, "московское время".
+# Keys pass through _alias_key, so "по московскому времени", "Moscow time" and "москва" need no own entry.
+# An abbreviation names the zone people usually mean by it (EST: New York, CST: Chicago, CET: Berlin);
+# the answer always shows the zone found, and at registration the person confirms it.
+_ALIASES_RAW: dict[str, tuple[str, ...]] = {
+    "America/New_York": ("EST", "EDT", "ET", "Eastern", "Eastern time", "US Eastern", "East Coast",
+                         "восточное время США", "восточное время", "Восточное побережье США", "미국 동부",
+                         "미국 동부 시간", "동부 시간", "미국동부", "뉴욕"),
+    "America/Chicago": ("CST", "CDT", "CT", "US Central", "Central time", "центральное время США",
+                        "미국 중부", "미국중부"),
+    "America/Denver": ("MST", "MDT", "Mountain time", "US Mountain", "горное время США", "미국 산악"),
+    "America/Los_Angeles": ("PST", "PDT", "PT", "Pacific", "Pacific time", "US Pacific", "West Coast",
+                            "тихоокеанское время", "тихоокеанское время США", "Западное побережье США",
+                            "미국 서부", "미국서부", "서부 시간"),
+    # Not "Russia" or "USA": a country with several zones is not guessed ("Ufa, Russia" is GMT+5).
+    "Europe/Moscow": ("MSK", "МСК", "Moscow time", "московское время", "московское"),
+    "Asia/Seoul": ("KST", "Korea", "South Korea", "Korean time", "Корея", "Южная Корея",
+                   "корейское время", "корейское", "сеульское время", "сеульское", "한국", "대한민국", "남한"),
+    "Asia/Tokyo": ("JST", "Japan", "Japan time", "Japanese time", "Tokio", "Tokyo time", "Япония",
+                   "японское время", "токийское время", "일본", "도쿄"),
+    "Asia/Shanghai": ("China", "China time", "Beijing time", "Китай", "пекинское время", "китайское время",
+                      "중국", "베이징"),
+    "Europe/Berlin": ("CET", "CEST", "Central European time", "центральноевропейское время", "중부 유럽"),
+    "Europe/London": ("BST", "UK", "UK time", "London time", "британское время", "영국"),
+    "UTC": ("GMT", "UTC", "Greenwich", "по Гринвичу", "гринвичское время", "всемирное время", "그리니치"),
+}
+# Abbreviations are zone names even on their own inside a question ("at 9pm KST"); city names are not.
+ABBREVIATIONS: frozenset[str] = frozenset(
+    "est edt cst cdt mst mdt pst pdt msk мск kst jst cet cest bst gmt utc".split())
+
+# Words around a zone that do not change it: "in Seoul", "по Москве", "Tokyo time", "한국 시간으로".
+_ZONE_FILLER = frozenset("""
+in at by for the time timezone zone standard daylight local по в во на время времени времечко часовой пояс
+시간 시간으로 시간으론 시간으로는 시간대 기준 기준으로 으로 표준시
+""".split())
+_KO_ZONE_SUFFIXES = ("시간으로는", "시간으로", "시간기준으로", "시간기준", "시간대", "시간", "기준으로", "기준",
+                     "으로는", "으로", "표준시")
+# Russian adjective endings: "московскому" and "московское" both become "московск".
+_RU_ADJ = re.compile(r"(ск|ческ|нн|н)(?:ому|ого|ыми|ими|ым|им|ой|ом|ая|ую|ое|ий|ый|ие|ые|ых|их)$")
+
+
 @dataclass(frozen=True)
 class ZoneMatch:
     zone: str  # stored value
-    # How the zone was found: "city" (name of a city in it), "iana", "offset", "location".
+    # How the zone was found: "city" (name of a city in it), "alias" (an abbreviation such as "KST", a
+    # country, "московское время"), "iana", "offset", "location".
     how: str
     # What we recognised, for the confirmation ("Seoul", "Asia/Seoul", "UTC+05:30").
     label: str
@@ -120,8 +162,42 @@ def _offset_zone(sign: str, hours: int, minutes: int) -> str | None:
     return f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
-def resolve(text: str, event: Event | None = None) -> ZoneMatch | None:
-    """Resolve a typed city, IANA name or UTC offset to a zone, or None."""
+def _alias_key(text: str) -> str:
+    """A zone name without the words around it: "по московскому времени" -> "московск"."""
+    words = []
+    for w in normalize(text).split():
+        if w in _ZONE_FILLER:
+            continue
+        if "\uac00" <= w[0] <= "\ud7a3":
+            for suffix in _KO_ZONE_SUFFIXES:
+                if w.endswith(suffix) and len(w) > len(suffix):
+                    w = w[: -len(suffix)]
+                    break
+        elif "\u0400" <= w[0] <= "\u04ff":
+            w = _RU_ADJ.sub(r"\1", w)
+        words.append(w)
+    return " ".join(words)
+
+
+@cache
+def _aliases() -> dict[str, str]:
+    return {_alias_key(name): zone for zone, names in _ALIASES_RAW.items() for name in names}
+
+
+def _ru_cases(word: str) -> list[str]:
+    """Nominative guesses for a Russian place name in another case: "москве" -> "москва", "сеулу" -> "сеул"."""
+    if not word or not ("\u0400" <= word[-1] <= "\u04ff"):
+        return []
+    out = []
+    for ending in ("ами", "ом", "ем", "ой", "ей", "е", "у", "ю", "и", "ы", "а", "я"):
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            stem = word[: -len(ending)]
+            out += [stem, stem + "а", stem + "я", stem + "ь", stem + "о", stem + "и"]
+    return out
+
+
+def resolve_exact(text: str, event: Event | None = None) -> ZoneMatch | None:
+    """Like `resolve`, without guessing at typos: what a question names as a zone ("по Москве", "in KST")."""
     raw = text.strip()
     if not raw or len(raw) > 80:
         return None
@@ -141,11 +217,34 @@ def resolve(text: str, event: Event | None = None) -> ZoneMatch | None:
         return ZoneMatch(iana, "iana", iana)
     names = _gazetteer(event)
     # "Seoul, Korea" / "Москва, Россия": try the whole text, then each part.
-    candidates = [raw, *re.split(r"[,;/()]", raw)]
-    for cand in candidates:
+    for cand in [raw, *re.split(r"[,;/()]", raw)]:
         key = normalize(cand)
         if key in names:
             return ZoneMatch(names[key], "city", cand.strip(), _event_city(key, event))
+        short = _alias_key(cand)
+        if not short:
+            continue
+        alias = _aliases().get(short)
+        if alias:
+            return ZoneMatch(alias, "alias", cand.strip())
+        # "Tokyo time", "in Seoul", "по Москве", "서울 시간으로": the place name without the words around it.
+        for key in (short, *_ru_cases(short)):
+            if key in names:
+                return ZoneMatch(names[key], "city", cand.strip(), _event_city(key, event))
+    return None
+
+
+def resolve(text: str, event: Event | None = None) -> ZoneMatch | None:
+    """Resolve a typed city, IANA name, UTC offset or alias ("KST", "미국 동부") to a zone, or None."""
+    exact = resolve_exact(text, event)
+    if exact is not None:
+        return exact
+    raw = text.strip()
+    if not raw or len(raw) > 80 or _OFFSET.match(raw.casefold().replace(" ", "")):
+        return None
+    names = _gazetteer(event)
+    # A typo in a city's name ("Seol"): the closest known name, if close enough.
+    candidates = [raw, *re.split(r"[,;/()]", raw)]
     for cand in candidates:
         key = normalize(cand)
         if len(key) < 4:
