@@ -158,12 +158,62 @@ class Registration(_Strict):
 
 
 class Matchmaking(_Strict):
+    """One-on-one meetings in a window of the program, cut into slots (rules: domain/matchmaking.py)."""
+
     availability_deadline: Deadline
     schedule_deadline: Deadline
     item: str
+    # The meeting window, local time like the program; it lies inside the program item `item`.
+    start: time
+    end: time
+    slot_minutes: int = Field(default=10, ge=5, le=120)
+    # Bookings one person may hold as the requester.
+    max_bookings: int = Field(default=3, ge=1, le=50)
+    # The address of one meeting: a template with {meeting_id}, filled by the organisers.
+    meeting_link: str
     description: Text
     steps: tuple[Text, ...]
     overflow: Text
+
+    @field_validator("meeting_link")
+    @classmethod
+    def _link_template(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be a web address starting with https://")
+        try:
+            filled = value.format(meeting_id="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("may only contain the placeholder {meeting_id}") from None
+        if "{meeting_id}" not in value or filled == value:
+            raise ValueError("needs the placeholder {meeting_id}")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Matchmaking:
+        if self.start.second or self.end.second or self.start.microsecond or self.end.microsecond:
+            raise ValueError("start and end must be whole minutes (HH:MM:00)")
+        minutes = _minutes(self.end) - _minutes(self.start)
+        if minutes <= 0:
+            raise ValueError(f"end {self.end:%H:%M} is not after start {self.start:%H:%M}")
+        if minutes % self.slot_minutes:
+            raise ValueError(f"the window {self.start:%H:%M}-{self.end:%H:%M} ({minutes} minutes) is not a whole "
+                             f"number of {self.slot_minutes}-minute slots")
+        if self.availability_deadline >= self.schedule_deadline:
+            raise ValueError("availability_deadline is not before schedule_deadline")
+        return self
+
+    @property
+    def slot_count(self) -> int:
+        return (_minutes(self.end) - _minutes(self.start)) // self.slot_minutes
+
+    def link(self, meeting_id: str) -> str:
+        """The meeting's address from the template."""
+        return self.meeting_link.format(meeting_id=meeting_id)
+
+
+def _minutes(value: time) -> int:
+    return value.hour * 60 + value.minute
 
 
 class Contact(_Strict):
@@ -195,7 +245,7 @@ class Event(_Strict):
     closing: Text
     platform: Platform
     registration: Registration
-    matchmaking: Matchmaking
+    matchmaking: Matchmaking | None = None
     contact: Contact
     wego: Wego
     program: tuple[ProgramItem, ...] = Field(min_length=1)
@@ -222,8 +272,8 @@ class Event(_Strict):
         for f in self.faq:
             if f.item and f.item not in ids:
                 raise ValueError(f"faq entry {f.id!r}: unknown program item {f.item!r}")
-        if self.matchmaking.item not in ids:
-            raise ValueError(f"matchmaking: unknown program item {self.matchmaking.item!r}")
+        if self.matchmaking is not None:
+            _check_matchmaking(self.matchmaking, self)
         return self
 
     # -- queries ---------------------------------------------------------------------------------
@@ -264,6 +314,18 @@ class Event(_Strict):
     @property
     def excom_cities(self) -> list[City]:
         return [c for c in self.cities if c.excom]
+
+
+def _check_matchmaking(mm: Matchmaking, event: Event) -> None:
+    """The matchmaking window against the program and the event day."""
+    item = event.item(mm.item)
+    if item is None:
+        raise ValueError(f"matchmaking: unknown program item {mm.item!r}")
+    if mm.start < item.start or mm.end > item.end:
+        raise ValueError(f"matchmaking: the window {mm.start:%H:%M}-{mm.end:%H:%M} is not inside program item "
+                         f"{item.id!r} ({item.start:%H:%M}-{item.end:%H:%M})")
+    if mm.schedule_deadline > item.starts:
+        raise ValueError(f"matchmaking: schedule_deadline is after the meetings start (program item {item.id!r})")
 
 
 def _unique(what: str, ids: list[str]) -> None:
