@@ -474,3 +474,20 @@ def test_every_refusal_is_translated() -> None:
             assert message is not None and message.string and not message.fuzzy, (lang, msgid)
             for placeholder in ("{max}", "{deadline}"):
                 assert (placeholder in msgid) == (placeholder in message.string), (lang, msgid)
+
+
+@pytest.mark.parametrize(("question", "entry"), [
+    ("whats the deadline to sign up for matchmaking", "matchmaking-deadlines"),
+    ("до какого числа можно записаться на матчмейкинг", "matchmaking-deadlines"),
+    ("매칭 미팅 신청 마감", "matchmaking-deadlines"),
+    ("how does booking a meeting work", "matchmaking-apply"),
+    ("как записаться на встречу", "matchmaking-apply"),
+    ("how many meetings can I book", "matchmaking-apply"),
+    ("when is the registration deadline", "register-deadline"),
+])
+def test_free_questions_find_the_matchmaking_entries(event: Event, question: str, entry: str) -> None:
+    """The FAQ keywords lead matchmaking questions to the matchmaking answers, never the registration deadline."""
+    from domain.qa import index_for
+
+    best = index_for(event).answer(question).best
+    assert best is not None and best.id == entry
