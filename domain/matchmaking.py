@@ -55,12 +55,23 @@ One booking is one transaction (the use case commits, as every use case does):
    `next_free_slots`. Exactly one booking exists afterwards.
 4. Commit, with the outbox row that tells the host in the same transaction.
 
-On SQLite there is one writer at a time: the transaction must begin with ``BEGIN IMMEDIATE`` (SQLAlchemy's
-pysqlite driver begins lazily, so set the ``begin`` event to emit it) so that the read of step 1-2 and the
-write of step 3 cannot interleave with another writer; with a deferred BEGIN two readers both upgrade and
-one fails with SQLITE_BUSY instead of waiting. busy_timeout (30 s in storage/db.py) queues the other 49;
-each then sees the seat taken (constraint or re-check) and gets the alternatives. The same unique indexes
-apply, so a bug in the locking still cannot produce two bookings of one slot.
+On SQLite there is one writer at a time, and FOR UPDATE does not exist: the booking transaction must begin
+with ``BEGIN IMMEDIATE``, so that the reads of steps 1-2 and the write of step 3 cannot interleave with
+another writer. The driver's default begins a transaction only at the first write, so the count of step 2
+would be read outside it; an explicit deferred ``BEGIN`` makes two readers both try to upgrade and one fails
+with SQLITE_BUSY at once (busy_timeout does not apply to that). With SQLAlchemy: set the DBAPI
+connection's ``isolation_level = None`` on connect and emit ``BEGIN IMMEDIATE`` from the engine's
+``begin`` event (for the booking engine or connection only, so readers elsewhere are not serialised).
+busy_timeout (30 s in storage/db.py) queues the other 49; each then fails on the seat or (host, slot) key
+and gets the alternatives. The unique keys hold either way, so a bug in the locking still cannot produce
+two bookings of one slot; only the per-person limit depends on the lock.
+
+Checked with a throwaway script (these tables, aiosqlite and asyncpg, 50 concurrent transactions):
+50 requesters on one host slot -> 1 booking, 49 unique violations (SQLite and PostgreSQL, with or
+without the locks); one requester on 5 hosts' same slot -> 1 booking; one requester on 10 hosts at once
+with a limit of 3 -> 3 bookings with the locks above, but 5 on SQLite without BEGIN IMMEDIATE and 5 on
+PostgreSQL without the requester's FOR UPDATE. The concurrency tests of the storage work should cover
+all three cases.
 
 A host marking a slot busy deletes its availability row: with the foreign key, that fails while a live
 booking holds the slot (so `check_availability_change` asks them to decline first), and on PostgreSQL the

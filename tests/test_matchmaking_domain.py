@@ -15,6 +15,7 @@ from domain import matchmaking as mm
 from domain.errors import ServiceError
 from domain.event import Event, EventFileError, load_event
 from domain.matchmaking import Action, Board, Booking, Phase, SlotUnavailable
+from domain.qa import index_for
 from domain.registration import PARTICIPANT_TYPES, Profile, offers_matchmaking
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -487,7 +488,5 @@ def test_every_refusal_is_translated() -> None:
 ])
 def test_free_questions_find_the_matchmaking_entries(event: Event, question: str, entry: str) -> None:
     """The FAQ keywords lead matchmaking questions to the matchmaking answers, never the registration deadline."""
-    from domain.qa import index_for
-
     best = index_for(event).answer(question).best
     assert best is not None and best.id == entry
