@@ -163,21 +163,24 @@ class Matchmaking(_Strict):
     availability_deadline: Deadline
     schedule_deadline: Deadline
     item: str
-    # The meeting window, local time like the program; it lies inside the program item `item`.
-    start: time
-    end: time
+    # The meeting window, local time like the program, inside the program item `item` (by default all of it;
+    # Event fills in what the file leaves out).
+    start: time | None = None
+    end: time | None = None
     slot_minutes: int = Field(default=10, ge=5, le=120)
     # Bookings one person may hold as the requester.
     max_bookings: int = Field(default=3, ge=1, le=50)
-    # The address of one meeting: a template with {meeting_id}, filled by the organisers.
-    meeting_link: str
+    # The address of one meeting: a template with {meeting_id}, filled by the organisers (None: not known yet).
+    meeting_link: str | None = None
     description: Text
     steps: tuple[Text, ...]
     overflow: Text
 
     @field_validator("meeting_link")
     @classmethod
-    def _link_template(cls, value: str) -> str:
+    def _link_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be a web address starting with https://")
@@ -190,26 +193,20 @@ class Matchmaking(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _window(self) -> Matchmaking:
-        if self.start.second or self.end.second or self.start.microsecond or self.end.microsecond:
-            raise ValueError("start and end must be whole minutes (HH:MM:00)")
-        minutes = _minutes(self.end) - _minutes(self.start)
-        if minutes <= 0:
-            raise ValueError(f"end {self.end:%H:%M} is not after start {self.start:%H:%M}")
-        if minutes % self.slot_minutes:
-            raise ValueError(f"the window {self.start:%H:%M}-{self.end:%H:%M} ({minutes} minutes) is not a whole "
-                             f"number of {self.slot_minutes}-minute slots")
+    def _deadlines(self) -> Matchmaking:
         if self.availability_deadline >= self.schedule_deadline:
             raise ValueError("availability_deadline is not before schedule_deadline")
         return self
 
     @property
     def slot_count(self) -> int:
+        if self.start is None or self.end is None:
+            return 0
         return (_minutes(self.end) - _minutes(self.start)) // self.slot_minutes
 
-    def link(self, meeting_id: str) -> str:
-        """The meeting's address from the template."""
-        return self.meeting_link.format(meeting_id=meeting_id)
+    def link(self, meeting_id: str) -> str | None:
+        """The meeting's address from the template (None while the event file has no template)."""
+        return self.meeting_link.format(meeting_id=meeting_id) if self.meeting_link else None
 
 
 def _minutes(value: time) -> int:
@@ -273,7 +270,7 @@ class Event(_Strict):
             if f.item and f.item not in ids:
                 raise ValueError(f"faq entry {f.id!r}: unknown program item {f.item!r}")
         if self.matchmaking is not None:
-            _check_matchmaking(self.matchmaking, self)
+            object.__setattr__(self, "matchmaking", _check_matchmaking(self.matchmaking, self))
         return self
 
     # -- queries ---------------------------------------------------------------------------------
@@ -316,16 +313,27 @@ class Event(_Strict):
         return [c for c in self.cities if c.excom]
 
 
-def _check_matchmaking(mm: Matchmaking, event: Event) -> None:
-    """The matchmaking window against the program and the event day."""
+def _check_matchmaking(mm: Matchmaking, event: Event) -> Matchmaking:
+    """The matchmaking window against the program and the event day; missing window ends come from the item."""
     item = event.item(mm.item)
     if item is None:
         raise ValueError(f"matchmaking: unknown program item {mm.item!r}")
-    if mm.start < item.start or mm.end > item.end:
-        raise ValueError(f"matchmaking: the window {mm.start:%H:%M}-{mm.end:%H:%M} is not inside program item "
+    start = item.start if mm.start is None else mm.start
+    end = item.end if mm.end is None else mm.end
+    if start.second or end.second or start.microsecond or end.microsecond:
+        raise ValueError("matchmaking: start and end must be whole minutes (HH:MM:00)")
+    minutes = _minutes(end) - _minutes(start)
+    if minutes <= 0:
+        raise ValueError(f"matchmaking: end {end:%H:%M} is not after start {start:%H:%M}")
+    if minutes % mm.slot_minutes:
+        raise ValueError(f"matchmaking: the window {start:%H:%M}-{end:%H:%M} ({minutes} minutes) is not a whole "
+                         f"number of {mm.slot_minutes}-minute slots")
+    if start < item.start or end > item.end:
+        raise ValueError(f"matchmaking: the window {start:%H:%M}-{end:%H:%M} is not inside program item "
                          f"{item.id!r} ({item.start:%H:%M}-{item.end:%H:%M})")
     if mm.schedule_deadline > item.starts:
         raise ValueError(f"matchmaking: schedule_deadline is after the meetings start (program item {item.id!r})")
+    return mm.model_copy(update={"start": start, "end": end})
 
 
 def _unique(what: str, ids: list[str]) -> None:

@@ -192,6 +192,8 @@ def slots(event: Event) -> tuple[Slot, ...]:
     mm = event.matchmaking
     if mm is None:
         return ()
+    if mm.start is None:  # only a Matchmaking built outside an Event lacks it
+        return ()
     first = datetime.combine(event.date, mm.start, event.tz).astimezone(UTC)
     step = timedelta(minutes=mm.slot_minutes)
     result = []
@@ -428,6 +430,6 @@ def meeting_id(event: Event, booking: Booking) -> str:
     return hashlib.sha256(key).hexdigest()[:12]
 
 
-def meeting_link(event: Event, booking: Booking) -> str:
-    """The meeting's address from the event file's template."""
+def meeting_link(event: Event, booking: Booking) -> str | None:
+    """The meeting's address from the event file's template (None while the file has no template)."""
     return config(event).link(meeting_id(event, booking))

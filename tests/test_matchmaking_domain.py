@@ -149,6 +149,15 @@ def test_defaults(tmp_path: Path) -> None:
     assert conf is not None and (conf.slot_minutes, conf.slot_count, conf.max_bookings) == (10, 5, 3)
 
 
+def test_window_defaults_to_the_program_item() -> None:
+    """An event file that names only the item (tests/data/mini_event.toml) gets the item's whole time."""
+    mini = load_event(ROOT / "tests" / "data" / "mini_event.toml")
+    conf = mini.matchmaking
+    assert conf is not None and (f"{conf.start:%H:%M}", f"{conf.end:%H:%M}") == ("10:00", "11:00")
+    assert [s.id for s in mm.slots(mini)] == ["1000", "1010", "1020", "1030", "1040", "1050"]
+    assert conf.meeting_link is None and mm.meeting_link(mini, Booking(1, 2, "1000")) is None
+
+
 def test_meeting_link(event: Event) -> None:
     one, two = Booking(SEOUL, ACME, "1040"), Booking(SEOUL, UNI, "1050")
     link = mm.meeting_link(event, one)
