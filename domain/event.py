@@ -158,12 +158,59 @@ class Registration(_Strict):
 
 
 class Matchmaking(_Strict):
+    """One-on-one meetings in a window of the program, cut into slots (rules: domain/matchmaking.py)."""
+
     availability_deadline: Deadline
     schedule_deadline: Deadline
     item: str
+    # The meeting window, local time like the program, inside the program item `item` (by default all of it;
+    # Event fills in what the file leaves out).
+    start: time | None = None
+    end: time | None = None
+    slot_minutes: int = Field(default=10, ge=5, le=120)
+    # Bookings one person may hold as the requester.
+    max_bookings: int = Field(default=3, ge=1, le=50)
+    # The address of one meeting: a template with {meeting_id}, filled by the organisers (None: not known yet).
+    meeting_link: str | None = None
     description: Text
     steps: tuple[Text, ...]
     overflow: Text
+
+    @field_validator("meeting_link")
+    @classmethod
+    def _link_template(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be a web address starting with https://")
+        try:
+            filled = value.format(meeting_id="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("may only contain the placeholder {meeting_id}") from None
+        if "{meeting_id}" not in value or filled == value:
+            raise ValueError("needs the placeholder {meeting_id}")
+        return value
+
+    @model_validator(mode="after")
+    def _deadlines(self) -> Matchmaking:
+        if self.availability_deadline >= self.schedule_deadline:
+            raise ValueError("availability_deadline is not before schedule_deadline")
+        return self
+
+    @property
+    def slot_count(self) -> int:
+        if self.start is None or self.end is None:
+            return 0
+        return (_minutes(self.end) - _minutes(self.start)) // self.slot_minutes
+
+    def link(self, meeting_id: str) -> str | None:
+        """The meeting's address from the template (None while the event file has no template)."""
+        return self.meeting_link.format(meeting_id=meeting_id) if self.meeting_link else None
+
+
+def _minutes(value: time) -> int:
+    return value.hour * 60 + value.minute
 
 
 class Contact(_Strict):
@@ -293,7 +340,7 @@ class Event(_Strict):
     closing: Text
     platform: Platform
     registration: Registration
-    matchmaking: Matchmaking
+    matchmaking: Matchmaking | None = None
     contact: Contact
     wego: Wego
     program: tuple[ProgramItem, ...] = Field(min_length=1)
@@ -322,8 +369,8 @@ class Event(_Strict):
         for f in self.faq:
             if f.item and f.item not in ids:
                 raise ValueError(f"faq entry {f.id!r}: unknown program item {f.item!r}")
-        if self.matchmaking.item not in ids:
-            raise ValueError(f"matchmaking: unknown program item {self.matchmaking.item!r}")
+        if self.matchmaking is not None:
+            object.__setattr__(self, "matchmaking", _check_matchmaking(self.matchmaking, self))
         if self.quiz is not None and self.quiz.item not in ids:
             raise ValueError(f"quiz: unknown program item {self.quiz.item!r}")
         return self
@@ -366,6 +413,29 @@ class Event(_Strict):
     @property
     def excom_cities(self) -> list[City]:
         return [c for c in self.cities if c.excom]
+
+
+def _check_matchmaking(mm: Matchmaking, event: Event) -> Matchmaking:
+    """The matchmaking window against the program and the event day; missing window ends come from the item."""
+    item = event.item(mm.item)
+    if item is None:
+        raise ValueError(f"matchmaking: unknown program item {mm.item!r}")
+    start = item.start if mm.start is None else mm.start
+    end = item.end if mm.end is None else mm.end
+    if start.second or end.second or start.microsecond or end.microsecond:
+        raise ValueError("matchmaking: start and end must be whole minutes (HH:MM:00)")
+    minutes = _minutes(end) - _minutes(start)
+    if minutes <= 0:
+        raise ValueError(f"matchmaking: end {end:%H:%M} is not after start {start:%H:%M}")
+    if minutes % mm.slot_minutes:
+        raise ValueError(f"matchmaking: the window {start:%H:%M}-{end:%H:%M} ({minutes} minutes) is not a whole "
+                         f"number of {mm.slot_minutes}-minute slots")
+    if start < item.start or end > item.end:
+        raise ValueError(f"matchmaking: the window {start:%H:%M}-{end:%H:%M} is not inside program item "
+                         f"{item.id!r} ({item.start:%H:%M}-{item.end:%H:%M})")
+    if mm.schedule_deadline > item.starts:
+        raise ValueError(f"matchmaking: schedule_deadline is after the meetings start (program item {item.id!r})")
+    return mm.model_copy(update={"start": start, "end": end})
 
 
 def _unique(what: str, ids: list[str]) -> None:
