@@ -55,28 +55,32 @@ class Harness:
         await self.app.dp.feed_raw_update(self.bot, update)
         return self.session.requests[before:]
 
-    async def send(self, user_id: int, text: str, *, lang: str | None = "en") -> list[Request]:
-        """The person types `text`; returns the bot's calls in answer."""
-        return await self.feed(self.updates.text(user_id, text, language_code=lang))
+    async def send(self, user_id: int, text: str, *, lang: str | None = "en", chat: dict[str, Any] | None = None
+                   ) -> list[Request]:
+        """The person types `text` (in their private chat, or in `chat`, e.g. `self.updates.group()`);
+        returns the bot's calls in answer."""
+        return await self.feed(self.updates.text(user_id, text, language_code=lang, chat=chat))
 
-    def _message_with(self, user_id: int, label: str) -> tuple[dict[str, Any], str]:
+    def _message_with(self, chat_id: int, label: str) -> tuple[dict[str, Any], str]:
         for msg in reversed(list(self.session.messages.values())):
-            if msg["chat"]["id"] != user_id:
+            if msg["chat"]["id"] != chat_id:
                 continue
             for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
                 for b in row:
                     if label == b["text"] or label in b["text"]:
                         return msg, b["callback_data"]
-        raise AssertionError(f"no button {label!r} in the messages to {user_id}: {self.buttons(user_id)}")
+        raise AssertionError(f"no button {label!r} in the messages to {chat_id}: {self.buttons(chat_id)}")
 
-    async def press(self, user_id: int, label: str, *, lang: str | None = "en") -> list[Request]:
-        """Press the newest button whose text contains `label`."""
-        msg, data = self._message_with(user_id, label)
+    async def press(self, user_id: int, label: str, *, lang: str | None = "en", chat: dict[str, Any] | None = None
+                    ) -> list[Request]:
+        """Press the newest button whose text contains `label` (in the private chat, or in `chat`)."""
+        msg, data = self._message_with(chat["id"] if chat else user_id, label)
         return await self.feed(self.updates.callback(user_id, data, msg, language_code=lang))
 
-    async def press_data(self, user_id: int, data: str, *, lang: str | None = "en") -> list[Request]:
-        """Send a callback with arbitrary data (a stale or forged button)."""
-        return await self.feed(self.updates.callback(user_id, data, language_code=lang))
+    async def press_data(self, user_id: int, data: str, *, lang: str | None = "en",
+                         chat: dict[str, Any] | None = None) -> list[Request]:
+        """Send a callback with arbitrary data (a stale or forged button), on a bot message in `chat`."""
+        return await self.feed(self.updates.callback(user_id, data, language_code=lang, chat=chat))
 
     def state_key(self, user_id: int) -> StorageKey:
         """The key of a person's conversation state (private chat: chat id == user id)."""
