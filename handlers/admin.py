@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import Message, User
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +13,7 @@ from storage.repo import Delegates, LatePasses
 
 
 async def on_admit(message: Message, command: CommandObject, db: AsyncSession, clock: Clock,
-                   is_admin: bool) -> None:
+                   is_admin: bool, event_from_user: User) -> None:
     """/admit <user id>: let a person register after the deadline."""
     if not is_admin:
         await message.answer(_("This command is for the organisers."))
@@ -27,15 +27,15 @@ async def on_admit(message: Message, command: CommandObject, db: AsyncSession, c
     if await Delegates(db).get(user_id) is not None:
         await message.answer(_("User {id} is already registered.").format(id=user_id))
         return
-    new = await LatePasses(db).grant(user_id, message.chat.id, clock.now())
+    new = await LatePasses(db).grant(user_id, event_from_user.id, clock.now())
     text = _("User {id} can now register with /start, even after the deadline.") if new else \
         _("User {id} could already register after the deadline.")
     await message.answer(text.format(id=user_id))
 
 
-async def on_myid(message: Message) -> None:
+async def on_myid(message: Message, event_from_user: User) -> None:
     """/myid: the person's numeric id, to give to an organiser."""
-    await message.answer(_("Your Telegram user id is <code>{id}</code>.").format(id=message.chat.id))
+    await message.answer(_("Your Telegram user id is <code>{id}</code>.").format(id=event_from_user.id))
 
 
 def make_router() -> Router:

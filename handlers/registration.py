@@ -21,6 +21,7 @@ from aiogram.types import (
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
+    User,
 )
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -307,7 +308,7 @@ async def _confirm_zone(message: Message, state: FSMContext, zone: str, note: st
 # -- handlers --------------------------------------------------------------------------------------------
 
 async def on_start(message: Message, state: FSMContext, conf: Event, clock: Clock, db: AsyncSession,
-                   profile: Profile | None, is_admin: bool) -> None:
+                   profile: Profile | None, is_admin: bool, event_from_user: User) -> None:
     """/start: greet; lead a new person into registration, or resume it, or show a registered one home."""
     if profile is not None:
         await state.clear()  # leave any half-done profile edit
@@ -322,7 +323,7 @@ async def on_start(message: Message, state: FSMContext, conf: Event, clock: Cloc
         return
     data = await state.get_data()
     lang = _lang()
-    has_pass = await LatePasses(db).has(message.chat.id)
+    has_pass = await LatePasses(db).has(event_from_user.id)
     if not reg.registration_open(conf, clock.now(), is_admin=is_admin, has_pass=has_pass):
         c = conf.contact
         await message.answer(_(
@@ -498,7 +499,7 @@ async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMConte
     if action == "back":
         if data.get("mode") == "profile":
             await state.set_state(None)
-            profile = await Delegates(db).get(msg.chat.id)
+            profile = await Delegates(db).get(query.from_user.id)
             if profile:
                 await show_profile(msg, profile)
             return
@@ -519,13 +520,13 @@ async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMConte
         await ask(msg, state, missing[0] if missing else "consent", conf)
         return
     started = datetime.fromisoformat(data["started_at"]) if data.get("started_at") else clock.now()
-    has_pass = await LatePasses(db).has(msg.chat.id)
+    has_pass = await LatePasses(db).has(query.from_user.id)
     if not reg.registration_open(conf, started, is_admin=is_admin, has_pass=has_pass):
         await msg.answer(_("Sorry, registration closed before you started. Please contact the organisers."))
         return
     user = query.from_user
     profile = Profile(
-        user_id=msg.chat.id, language=answers["language"], full_name=answers["full_name"],
+        user_id=user.id, language=answers["language"], full_name=answers["full_name"],
         position=answers["position"], organisation=answers["organisation"], city=answers["city"],
         country=answers.get("country", ""), participant_type=answers["participant_type"],
         email=answers["email"], timezone=answers["timezone"], matchmaking=answers.get("matchmaking"),
@@ -599,7 +600,7 @@ async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FS
         await state.set_state(None)
         await query.message.answer(_("Nothing was deleted."))
         return
-    await forget_person(db, query.message.chat.id)
+    await forget_person(db, query.from_user.id)
     await state.clear()
     await query.message.answer(_("All your data has been deleted. Thank you for using the bot. If you want "
                                  "to register again, send /start."), reply_markup=ReplyKeyboardRemove())
