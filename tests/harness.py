@@ -10,7 +10,7 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 
 from bot.app import App, build_app, make_bot
 from bot.config import Settings
-from bot.local_api import LocalSession, Request, UpdateFactory
+from bot.local_api import LocalSession, Request, UnexpectedRequest, UpdateFactory
 from domain.clock import FrozenClock
 
 # 1 Nov 2020 10:00 GMT+3: registration open, the event ahead (what a fresh clone rehearses).
@@ -47,12 +47,24 @@ class Harness:
         return cls(app, clock)
 
     async def close(self) -> None:
+        """Release everything, then fail on any Bot API call the local API did not know (sent by the
+        delivery engine, a startup hook, ...: anything outside `feed`)."""
         await self.bot.session.close()
         await self.app.close()
+        self.raise_unexpected()
+
+    def raise_unexpected(self) -> None:
+        """Fail on a call the local API does not implement, even when the bot's error handler swallowed it
+        (the person would have seen "something went wrong")."""
+        if self.session.unexpected:
+            first, *rest = self.session.unexpected
+            self.session.unexpected.clear()
+            raise UnexpectedRequest(f"{first}" + (f" (and {len(rest)} more)" if rest else "")) from first
 
     async def feed(self, update: dict[str, Any]) -> list[Request]:
         before = len(self.session.requests)
         await self.app.dp.feed_raw_update(self.bot, update)
+        self.raise_unexpected()
         return self.session.requests[before:]
 
     async def send(self, user_id: int, text: str, *, lang: str | None = "en", chat: dict[str, Any] | None = None
