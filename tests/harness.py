@@ -12,22 +12,17 @@ from bot.app import App, build_app, make_bot
 from bot.config import Settings
 from bot.local_api import LocalSession, Request, UnexpectedRequest, UpdateFactory
 from domain.clock import FrozenClock
+from testkit.people import delegate, offline_settings
 
 # 1 Nov 2020 10:00 GMT+3: registration open, the event ahead (what a fresh clone rehearses).
 REHEARSAL_START = datetime.fromisoformat("2020-11-01T10:00:00+03:00")
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "bot_token": None,
-        "redis_url": None,
-        "admin_ids": "999",
-        "clock_start": None,
-        "clock_speed": 1,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    """Offline settings on a SQLite file in `tmp_path` (unless `database_url` is given), one organiser (999)."""
+    values: dict[str, Any] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", "admin_ids": "999",
+                              **overrides}
+    return offline_settings(**values)
 
 
 class Harness:
@@ -117,13 +112,11 @@ async def register(h: Harness, user_id: int, *, language: str = "en", timezone: 
                    participant_type: str = "wego_member", city: str = "Seoul", city_id: str | None = None,
                    full_name: str = "Test Delegate", matchmaking: bool | None = None) -> None:
     """Store a registered delegate directly (for tests of features that need one)."""
-    from domain.registration import Profile
     from storage.repo import Delegates
 
     async with h.app.sessions() as s:
-        await Delegates(s).save(Profile(
-            user_id=user_id, language=language, full_name=full_name, position="Officer",
-            organisation="City Hall", city=city, country="Somewhere", participant_type=participant_type,
-            email=f"u{user_id}@example.org", timezone=timezone, matchmaking=matchmaking, city_id=city_id,
+        await Delegates(s).save(delegate(
+            user_id, language=language, full_name=full_name, city=city, participant_type=participant_type,
+            timezone=timezone, matchmaking=matchmaking, city_id=city_id,
         ), h.clock.now())
         await s.commit()
