@@ -24,6 +24,7 @@ from rapidfuzz import fuzz, process
 
 from domain.event import Event
 from domain.i18n_marks import N_
+from domain.text import normalize
 
 # Scores below this are "not sure" (see docs/performance.md for how it was chosen).
 CONFIDENT = 2.0
@@ -83,23 +84,6 @@ _CYR_LAT = str.maketrans({
     "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "", "ы": "y", "ь": "", "э": "e",
     "ю": "yu", "я": "ya",
 })
-_WORD = re.compile(r"\w+")
-
-
-def _plain(ch: str) -> str:
-    """A Latin letter without its accent ("ğ" -> "g"); other scripts keep theirs ("й" stays "й")."""
-    if ord(ch) < 0x250:
-        return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    return ch
-
-
-def normalize(text: str) -> str:
-    """Lower case, no Latin accents, "ё" as "е", letters and digits only."""
-    text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
-    text = "".join(_plain(c) for c in text)
-    return " ".join(_WORD.findall(text.replace("_", " ")))
-
-
 def _script(word: str) -> Literal["ko", "ru", "lat"]:
     for ch in word:
         if "\uac00" <= ch <= "\ud7a3":
