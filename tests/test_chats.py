@@ -163,3 +163,14 @@ async def test_channels_get_silence(harness: Harness) -> None:
 async def test_deep_link_starts_registration_in_private(harness: Harness) -> None:
     await harness.send(UID, "/start profile")
     assert "Please choose your language." in harness.last_text(UID)
+
+
+async def test_a_button_without_a_message_gets_the_link_not_an_error(harness: Harness) -> None:
+    """A callback query that carries no message (an inline message) is not a private chat either."""
+    h = harness
+    update = h.updates.callback(UID, RegCb(action="forget").pack())
+    del update["callback_query"]["message"]
+    update["callback_query"]["inline_message_id"] = "im1"
+    sent = [r for r in await h.feed(update) if r.method != "getMe"]
+    assert [r.method for r in sent] == ["answerCallbackQuery"]
+    assert str(sent[0].params.get("url", "")).startswith(LINK)
