@@ -59,21 +59,24 @@ async def private_link(bot: Bot, payload: str = "group") -> str:
 
 async def on_group_help(message: Message, bot: Bot, conf: Event, lang: str) -> None:
     """/help in a group: what the bot is, in one line, and the way to its private chat."""
-    await message.answer(_("I am the assistant of {event}. Registration, the program in your time zone and "
-                           "reminders are in a private chat with me: {link}").format(
+    await message.reply(_("I am the assistant of {event}. Registration, the program in your time zone and "
+                          "reminders are in a private chat with me: {link}").format(
         event=esc(conf.name.get(lang)), link=await private_link(bot, "help")))
+
+
+async def _go_private(message: Message, bot: Bot, payload: str) -> None:
+    await message.reply(_("I keep your data out of groups. Please write to me in a private chat: {link}")
+                        .format(link=await private_link(bot, payload)))
 
 
 async def on_group_command(message: Message, bot: Bot, command: CommandObject) -> None:
     """Any other command for this bot in a group: the private chat's deep link, nothing personal."""
-    await message.answer(_("I keep your data out of groups. Please write to me in a private chat: {link}")
-                         .format(link=await private_link(bot, command.command.lower())))
+    await _go_private(message, bot, command.command.lower())
 
 
 async def on_group_mention(message: Message, bot: Bot) -> None:
     """A mention of the bot, or a reply to it, in a group: the private chat's deep link."""
-    await message.answer(_("I keep your data out of groups. Please write to me in a private chat: {link}")
-                         .format(link=await private_link(bot)))
+    await _go_private(message, bot, "group")
 
 
 async def on_foreign_button(query: CallbackQuery, bot: Bot) -> None:
