@@ -73,7 +73,10 @@ def _gazetteer(event: Event | None) -> dict[str, str]:
     every supported language (CLDR data: "Seoul", "Сеул", "서울" all name Asia/Seoul).
     """
     names: dict[str, str] = {}
-    for z in _all_zones().values():
+    # The first zone to claim a name keeps it: in a fixed order (a set's order changes from one process to
+    # the next), legacy links last, so "São Paulo" is America/Sao_Paulo, never Brazil/East.
+    legacy = ("Brazil/", "Canada/", "Chile/", "Mexico/")
+    for z in sorted(_all_zones().values(), key=lambda z: (z.startswith(legacy), z)):
         names.setdefault(normalize(z.rsplit("/", 1)[-1]), z)
         for lang in LANGS:
             try:
