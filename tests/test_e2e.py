@@ -45,11 +45,11 @@ async def stop_bot(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     return proc.returncode or 0, err.decode(errors="replace")
 
 
-async def answer(api: FakeBotAPI, text: str, *, contains: str) -> Record:
+async def answer(api: FakeBotAPI, text: str, *, contains: str, timeout: float = 15) -> Record:
     since = api.mark()
     api.push_text(UID, text)
     return await api.wait_for(lambda r: contains in (r.text or ""), method="sendMessage", chat_id=UID,
-                              since=since, timeout=15)
+                              since=since, timeout=timeout)
 
 
 async def press(api: FakeBotAPI, label: str, *, then: str) -> Record:
@@ -105,7 +105,8 @@ async def test_conversation_continues_after_the_process_is_killed(tmp_path: Path
     await proc.wait()
     proc = await start_bot(tmp_path, api)
     try:
-        await answer(api, "Chief Digital Officer", contains="Which organisation do you represent?")
+        # The answer waits for the new process to start polling (slow on a busy machine).
+        await answer(api, "Chief Digital Officer", contains="Which organisation do you represent?", timeout=60)
     finally:
         await stop_bot(proc)
 
