@@ -15,6 +15,7 @@ from testkit.processes import bot_env, spawn_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 UID = 777001
+GROUP = -1001234567890
 pytestmark = pytest.mark.e2e
 
 
@@ -85,6 +86,12 @@ async def test_registration_through_a_bot_api_server(tmp_path: Path, api: FakeBo
         await press(api, "Yes, available", then="May we store")
         await press(api, "I agree", then="Please check your registration")
         await press(api, "Confirm", then="You are registered")
+        # In a group the registered person's /profile gets the private chat's link, not their data.
+        since = api.mark()
+        api.push_text(UID, "/profile@delegate_test_bot", chat_id=GROUP)
+        reply = await api.wait_for(lambda r: True, method="sendMessage", chat_id=GROUP, since=since, timeout=15)
+        assert "https://t.me/delegate_test_bot?start=profile" in (reply.text or "")
+        assert "ada@example.org" not in (reply.text or "")
     finally:
         code, err = await stop_bot(proc)
     assert code == 0, err
