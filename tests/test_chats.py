@@ -7,6 +7,8 @@ deleted nothing, /myid returned the group's id. Each test below failed on that c
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from sqlalchemy import select
 
 from handlers.ui import LangCb, RegCb
 from storage.models import Delegate
-from tests.harness import Harness, register
+from tests.harness import Harness, make_settings, register
 
 UID = 6001
 LINK = "https://t.me/delegate_test_bot?start="
@@ -174,3 +176,17 @@ async def test_a_button_without_a_message_gets_the_link_not_an_error(harness: Ha
     sent = [r for r in await h.feed(update) if r.method != "getMe"]
     assert [r.method for r in sent] == ["answerCallbackQuery"]
     assert str(sent[0].params.get("url", "")).startswith(LINK)
+
+
+async def test_nothing_personal_under_a_group_key_in_redis(tmp_path: Path, redis_url: str) -> None:
+    """The same with the conversation state in Redis (aiogram's key: bot, chat and user)."""
+    uid = 20_000_000 + uuid.uuid4().int % 1_000_000  # its own keys in a shared Redis
+    h = await Harness.create(make_settings(tmp_path, redis_url=redis_url))
+    try:
+        await h.send(uid, "/start", chat=group(h))
+        await h.press_data(uid, LangCb(code="en").pack(), chat=group(h))
+        await h.send(uid, "Ada Lovelace", chat=group(h))
+        assert await nothing_stored_under(h, GROUP_ID, uid)
+        assert await nothing_stored_under(h, uid, uid)
+    finally:
+        await h.close()
