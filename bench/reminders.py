@@ -38,6 +38,7 @@ from delivery.outbox import FINAL, SENT
 from domain.clock import Clock, FrozenClock
 from storage.models import Delegate, OutboxMessage
 from testkit.fake_botapi import FakeBotAPI
+from testkit.people import offline_settings
 
 # The reminder measured: (Re)connection in the New Reality, 13:00 GMT+3, ten minutes ahead.
 ITEM, LEAD = "reconnection", 10
@@ -72,9 +73,8 @@ class Result:
 
 
 def _settings(tmp: Path, api_url: str, rate: float) -> Settings:
-    return Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp / 'bench.db'}",  # type: ignore[call-arg]
-                    bot_token="42:BENCH", telegram_api_url=api_url, redis_url=None, admin_ids="",
-                    clock_start=None, clock_speed=1, send_rate=rate)
+    return offline_settings(f"sqlite+aiosqlite:///{tmp / 'bench.db'}", bot_token="42:BENCH",
+                            telegram_api_url=api_url, send_rate=rate)
 
 
 def _delegates(n: int, now: datetime) -> list[dict[str, Any]]:

@@ -45,24 +45,21 @@ import math
 import os
 import platform
 import sqlite3
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message
 
 from bot.app import build_app, make_bot
-from bot.config import Settings
 from bot.local_api import LocalSession, UpdateFactory
 from domain.clock import FrozenClock
-from domain.registration import Profile
 from storage.repo import Delegates
+from testkit.databases import throwaway_database, throwaway_sqlite
+from testkit.people import delegate, offline_settings
 
 # 1 Nov 2020 10:00 GMT+3: registration is open (so /start leads into it), the event lies ahead.
 AT = datetime.fromisoformat("2020-11-01T10:00:00+03:00")
@@ -192,54 +189,16 @@ def quiet_logging() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def settings_for(database_url: str) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, bot_token=None,  # type: ignore[call-arg]
-                    redis_url=None, admin_ids="", clock_start=None, clock_speed=1)
-
-
-@contextlib.asynccontextmanager
-async def sqlite_database() -> AsyncIterator[str]:
-    with tempfile.TemporaryDirectory(prefix="bench-updates-") as tmp:
-        yield f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-
-
-@contextlib.asynccontextmanager
-async def postgres_database(url: str) -> AsyncIterator[str]:
-    """A fresh database on the server of `url` (whose user may CREATE DATABASE), dropped afterwards."""
-    import asyncpg  # type: ignore[import-untyped]
-
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-    name = f"bench_updates_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    head, _, _tail = url.rpartition("/")
-    try:
-        yield f"{head}/{name}"
-    finally:
-        admin = await asyncpg.connect(dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
 async def ours(database_url: str, people: list[Visit]) -> Target:
     """Our bot as in production, with the registered people among `people` stored in one transaction."""
-    settings = settings_for(database_url)
+    settings = offline_settings(database_url)
     clock = FrozenClock(AT)
     app = await build_app(settings, clock=clock)
     async with app.sessions() as s:
         repo = Delegates(s)
         for v in people:
             if v.registered:
-                await repo.save(Profile(
-                    user_id=v.user_id, language=v.lang, full_name=f"Delegate {v.user_id}", position="Officer",
-                    organisation="City Hall", city="Seoul", country="Korea", participant_type="wego_member",
-                    email=f"u{v.user_id}@example.org", timezone="Europe/Moscow", matchmaking=None, city_id=None,
-                ), clock.now())
+                await repo.save(delegate(v.user_id, language=v.lang), clock.now())
         await s.commit()
     session = LocalSession()
     bot = make_bot(settings, session)
@@ -262,7 +221,7 @@ async def bare() -> Target:
     router.message.register(_bare_answer)
     dp.include_router(router)
     session = LocalSession()
-    bot = make_bot(settings_for("sqlite+aiosqlite://"), session)
+    bot = make_bot(offline_settings("sqlite+aiosqlite://"), session)
 
     async def close() -> None:
         await bot.session.close()
@@ -332,7 +291,8 @@ async def run_pair(mode: str, n: int, *, burst: int = 1000, backend: str = "sqli
     # during ours shows in both; each lasts well under a second, so the median of them is kept.
     repeats = max(1, bare_repeats)
     bare_runs = [await bare_run() for _ in range((repeats + 1) // 2)]
-    database = postgres_database(postgres_url) if backend == "postgresql" and postgres_url else sqlite_database()
+    database = (throwaway_database(postgres_url, prefix="bench_updates")
+                if backend == "postgresql" and postgres_url else throwaway_sqlite(prefix="bench-updates-"))
     async with database as url:
         target = await ours(url, people + warm_people)
         try:

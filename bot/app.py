@@ -69,12 +69,16 @@ class App:
 
 
 def build_routers() -> list[Router]:
-    """Fresh routers in dispatch order: commands that work anywhere first, free text last."""
-    from handlers import admin, common, registration
+    """Fresh routers in dispatch order: groups first, then the private chat's (commands first, free text last).
+
+    Every feature router sees private chats only (a filter set here, not in each handler), so personal data
+    never reaches a group; the group router answers there with a link to the private chat.
+    """
+    from handlers import admin, common, groups, registration
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
-    return [
+    return [groups.make_router(), *map(groups.private_only, [
         common.make_router(),
         admin.make_router(),
         registration.make_router(),
@@ -84,7 +88,7 @@ def build_routers() -> list[Router]:
         program_handlers.make_questions_router(),
         # Free text that no conversation step claimed: keep last.
         common.make_fallback_router(),
-    ]
+    ])]
 
 
 def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BaseStorage:

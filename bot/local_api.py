@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
 
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "Delegate Bot", "username": "delegate_test_bot"}
 SEND_METHODS = {"sendMessage", "sendDocument"}
+
+
+def chat_of(chat_id: int) -> dict[str, Any]:
+    """The chat a message to `chat_id` lands in: people have positive ids, groups negative ones."""
+    return {"id": chat_id, "type": "private"} if chat_id > 0 else {"id": chat_id, "type": "supergroup",
+                                                                  "title": "Group"}
 
 
 class UnexpectedRequest(AssertionError):
@@ -81,6 +88,9 @@ class LocalSession(BaseSession):
         self._faults: list[Fault] = []
         self.blocked: set[int] = set()
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        # Calls it could not answer, kept because the bot's error handler swallows the exception: a test
+        # harness fails the test on them (tests/harness.py).
+        self.unexpected: list[UnexpectedRequest] = []
 
     # -- test helpers ------------------------------------------------------------------------------
 
@@ -109,7 +119,8 @@ class LocalSession(BaseSession):
     async def stream_content(self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
                              chunk_size: int = 65536, raise_for_status: bool = True
                              ) -> AsyncGenerator[bytes, None]:
-        raise UnexpectedRequest("stream_content is not supported offline")
+        self.unexpected.append(UnexpectedRequest("stream_content is not supported offline"))
+        raise self.unexpected[-1]
         yield b""  # pragma: no cover
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
@@ -130,7 +141,11 @@ class LocalSession(BaseSession):
             # Keyed by the file name the bot gave (the attach:// key is random).
             raw_files[f.filename or key] = b"".join([chunk async for chunk in f.read(bot)])
         request = Request(name, params, raw_files)
-        status, payload = self._answer(request)
+        try:
+            status, payload = self._answer(request)
+        except UnexpectedRequest as e:
+            self.unexpected.append(e)
+            raise
         if status == 200:
             self.requests.append(request)
             if self.on_request:
@@ -152,7 +167,7 @@ class LocalSession(BaseSession):
     def _message(self, chat_id: int, **extra: Any) -> dict[str, Any]:
         self._next_message_id += 1
         msg = {"message_id": self._next_message_id, "date": int(time.time()),
-               "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER, **extra}
+               "chat": chat_of(chat_id), "from": BOT_USER, **extra}
         self.messages[self._next_message_id] = msg
         return msg
 
@@ -208,57 +223,85 @@ class UpdateFactory:
         self._update_id = 0
         self._message_id = 0
 
-    def _base(self, user_id: int, language_code: str | None, first_name: str) -> dict[str, Any]:
+    @staticmethod
+    def group(chat_id: int = -1001234567890, *, title: str = "EXCOM delegates", kind: str = "supergroup"
+              ) -> dict[str, Any]:
+        """A group, supergroup or channel chat to send from (`chat=` of the methods below)."""
+        return {"id": chat_id, "type": kind, "title": title}
+
+    def _base(self, user_id: int, language_code: str | None, first_name: str,
+              chat: dict[str, Any] | None = None) -> dict[str, Any]:
         self._message_id += 1
         user = {"id": user_id, "is_bot": False, "first_name": first_name}
         if language_code:
             user["language_code"] = language_code
         return {"message_id": self._message_id, "date": int(time.time()),
-                "chat": {"id": user_id, "type": "private", "first_name": first_name}, "from": user}
+                "chat": chat or {"id": user_id, "type": "private", "first_name": first_name}, "from": user}
 
     def _wrap(self, **payload: Any) -> dict[str, Any]:
         self._update_id += 1
         return {"update_id": self._update_id, **payload}
 
-    def text(self, user_id: int, text: str, *, language_code: str | None = "en", first_name: str = "Alex"
-             ) -> dict[str, Any]:
-        msg = self._base(user_id, language_code, first_name)
+    def text(self, user_id: int, text: str, *, language_code: str | None = "en", first_name: str = "Alex",
+             chat: dict[str, Any] | None = None, reply_to: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A text from `user_id`, in their private chat unless `chat` names another (see `group`)."""
+        msg = self._base(user_id, language_code, first_name, chat)
         msg["text"] = text
+        entities = []
         if text.startswith("/"):
-            length = len(text.split()[0])
-            msg["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+            entities.append({"type": "bot_command", "offset": 0, "length": len(text.split()[0])})
+        # @mentions, as Telegram marks them (offsets in UTF-16 units; ASCII-only here is enough for tests).
+        entities += [{"type": "mention", "offset": m.start(), "length": len(m.group())}
+                     for m in re.finditer(r"@\w+", text) if m.start() == 0 or text[m.start() - 1].isspace()]
+        if entities:
+            msg["entities"] = entities
+        if reply_to is not None:
+            msg["reply_to_message"] = reply_to
         return self._wrap(message=msg)
 
-    def location(self, user_id: int, latitude: float, longitude: float, *, language_code: str | None = "en"
-                 ) -> dict[str, Any]:
-        msg = self._base(user_id, language_code, "Alex")
+    def channel_post(self, chat: dict[str, Any], text: str) -> dict[str, Any]:
+        """A post in a channel (no sender user: Telegram gives the channel as `sender_chat`)."""
+        self._message_id += 1
+        post = {"message_id": self._message_id, "date": int(time.time()), "chat": chat, "sender_chat": chat,
+                "text": text}
+        if text.startswith("/"):
+            post["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return self._wrap(channel_post=post)
+
+    def location(self, user_id: int, latitude: float, longitude: float, *, language_code: str | None = "en",
+                 chat: dict[str, Any] | None = None) -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex", chat)
         msg["location"] = {"latitude": latitude, "longitude": longitude}
         return self._wrap(message=msg)
 
-    def sticker(self, user_id: int, *, language_code: str | None = "en") -> dict[str, Any]:
-        msg = self._base(user_id, language_code, "Alex")
+    def sticker(self, user_id: int, *, language_code: str | None = "en", chat: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex", chat)
         msg["sticker"] = {"file_id": "stk", "file_unique_id": "stk1", "type": "regular", "width": 512,
                           "height": 512, "is_animated": False, "is_video": False}
         return self._wrap(message=msg)
 
-    def photo(self, user_id: int, *, language_code: str | None = "en") -> dict[str, Any]:
-        msg = self._base(user_id, language_code, "Alex")
+    def photo(self, user_id: int, *, language_code: str | None = "en", chat: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex", chat)
         msg["photo"] = [{"file_id": "ph", "file_unique_id": "ph1", "width": 90, "height": 90}]
         return self._wrap(message=msg)
 
-    def voice(self, user_id: int, *, language_code: str | None = "en") -> dict[str, Any]:
-        msg = self._base(user_id, language_code, "Alex")
+    def voice(self, user_id: int, *, language_code: str | None = "en", chat: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+        msg = self._base(user_id, language_code, "Alex", chat)
         msg["voice"] = {"file_id": "vc", "file_unique_id": "vc1", "duration": 3}
         return self._wrap(message=msg)
 
     def callback(self, user_id: int, data: str, message: dict[str, Any] | None = None, *,
-                 language_code: str | None = "en") -> dict[str, Any]:
-        """A press on a button of `message` (a message the bot sent, as the local API stored it)."""
+                 language_code: str | None = "en", chat: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A press on a button of `message` (a message the bot sent, as the local API stored it); without
+        one, on a bot message in `chat` (the person's private chat by default)."""
         user = {"id": user_id, "is_bot": False, "first_name": "Alex"}
         if language_code:
             user["language_code"] = language_code
         msg = message or {"message_id": 1, "date": int(time.time()),
-                          "chat": {"id": user_id, "type": "private"}, "from": BOT_USER, "text": "…"}
+                          "chat": chat or {"id": user_id, "type": "private"}, "from": BOT_USER, "text": "…"}
         self._update_id += 1
         return {"update_id": self._update_id,
                 "callback_query": {"id": f"cb{self._update_id}", "from": user, "chat_instance": "ci",

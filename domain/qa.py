@@ -24,6 +24,7 @@ from rapidfuzz import fuzz, process
 
 from domain.event import Event
 from domain.i18n_marks import N_
+from domain.text import normalize
 
 # Scores below this are "not sure" (see docs/performance.md for how it was chosen).
 CONFIDENT = 2.0
@@ -83,23 +84,6 @@ _CYR_LAT = str.maketrans({
     "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "", "ы": "y", "ь": "", "э": "e",
     "ю": "yu", "я": "ya",
 })
-_WORD = re.compile(r"\w+")
-
-
-def _plain(ch: str) -> str:
-    """A Latin letter without its accent ("ğ" -> "g"); other scripts keep theirs ("й" stays "й")."""
-    if ord(ch) < 0x250:
-        return "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    return ch
-
-
-def normalize(text: str) -> str:
-    """Lower case, no Latin accents, "ё" as "е", letters and digits only."""
-    text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
-    text = "".join(_plain(c) for c in text)
-    return " ".join(_WORD.findall(text.replace("_", " ")))
-
-
 def _script(word: str) -> Literal["ko", "ru", "lat"]:
     for ch in word:
         if "\uac00" <= ch <= "\ud7a3":
@@ -242,6 +226,15 @@ class Doc:
                 continue
             self.words[w] = max(self.words.get(w, 0.0), weight)
 
+    def add_texts(self, weight: float, *texts: object) -> None:
+        """Every language of each translated text, at `weight`."""
+        for text in _texts(*texts):
+            self.add(text, weight)
+
+    def add_keywords(self, keywords: Iterable[str]) -> None:
+        for kw in keywords:
+            self.add(kw, W_KEYWORD, keyword=True)
+
 
 @dataclass(frozen=True)
 class Match:
@@ -269,26 +262,18 @@ class Index:
         self.docs: list[Doc] = []
         for item in conf.program:
             doc = Doc("item", item.id, item.id, len(self.docs))
-            for text in _texts(item.title):
-                doc.add(text, W_TITLE)
-            for text in _texts(item.description, *item.agenda):
-                doc.add(text, W_TEXT)
+            doc.add_texts(W_TITLE, item.title)
+            doc.add_texts(W_TEXT, item.description, *item.agenda)
             for s in item.speakers:
-                for text in _texts(s.name):
-                    doc.add(text, W_NAME)
-                for text in _texts(s.role):
-                    doc.add(text, W_TEXT)
-            for kw in item.keywords.all():
-                doc.add(kw, W_KEYWORD, keyword=True)
+                doc.add_texts(W_NAME, s.name)
+                doc.add_texts(W_TEXT, s.role)
+            doc.add_keywords(item.keywords.all())
             self.docs.append(doc)
         for entry in conf.faq:
             doc = Doc("faq", entry.id, entry.item, len(self.docs))
-            for text in _texts(entry.question):
-                doc.add(text, W_QUESTION)
-            for text in _texts(entry.answer):
-                doc.add(text, W_TEXT)
-            for kw in entry.keywords.all():
-                doc.add(kw, W_KEYWORD, keyword=True)
+            doc.add_texts(W_QUESTION, entry.question)
+            doc.add_texts(W_TEXT, entry.answer)
+            doc.add_keywords(entry.keywords.all())
             self.docs.append(doc)
         n = len(self.docs)
         df: dict[str, int] = {}

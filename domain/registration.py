@@ -13,7 +13,7 @@ from typing import Any
 from domain.errors import ServiceError
 from domain.event import LANGS, Event
 from domain.i18n_marks import N_
-from domain.timezones import normalize
+from domain.text import normalize
 
 PARTICIPANT_TYPES: tuple[str, ...] = ("excom", "wego_member", "local_gov", "partner", "institution", "other")
 # Local governments are asked whether they are available for matchmaking meetings.

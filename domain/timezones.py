@@ -7,7 +7,6 @@ who answer with an offset that no IANA zone names by a whole hour.
 from __future__ import annotations
 
 import re
-import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -18,6 +17,7 @@ from babel.dates import format_date, format_skeleton, format_time, get_timezone_
 from rapidfuzz import fuzz, process
 
 from domain.event import LANGS, Event
+from domain.text import normalize
 
 _OFFSET = re.compile(
     r"^(?:utc|gmt|мск|всемирное|협정|세계)?\s*([+\-−–])\s*(\d{1,2})(?:[:.h ]?(\d{2}))?\s*(?:h|ч|시)?$",
@@ -96,14 +96,6 @@ def is_valid_zone(zone: str) -> bool:
     return True
 
 
-def normalize(text: str) -> str:
-    """Lower case, no diacritics, single spaces: "Beyoğlu" and "beyoglu" compare equal."""
-    text = unicodedata.normalize("NFKD", text.strip().casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"[\s_\-'’.,]+", " ", text)
-    return unicodedata.normalize("NFC", text).strip()
-
-
 @cache
 def _all_zones() -> dict[str, str]:
     """Lower-case IANA name -> canonical name, for the zones people live in."""
@@ -123,7 +115,10 @@ def _gazetteer(event: Event | None) -> dict[str, str]:
     every supported language (CLDR data: "Seoul", "Сеул", "서울" all name Asia/Seoul).
     """
     names: dict[str, str] = {}
-    for z in _all_zones().values():
+    # The first zone to claim a name keeps it: in a fixed order (a set's order changes from one process to
+    # the next), legacy links last, so "São Paulo" is America/Sao_Paulo, never Brazil/East.
+    legacy = ("Brazil/", "Canada/", "Chile/", "Mexico/")
+    for z in sorted(_all_zones().values(), key=lambda z: (z.startswith(legacy), z)):
         names.setdefault(normalize(z.rsplit("/", 1)[-1]), z)
         for lang in LANGS:
             try:

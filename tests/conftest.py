@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from testkit.databases import throwaway_database
 from tests.harness import Harness, make_settings
 from tools import catalogs
 
@@ -41,24 +42,8 @@ async def pg_url() -> AsyncIterator[str]:
     base = os.environ.get("TEST_DATABASE_URL")
     if not base:
         pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
-    import uuid
-
-    import asyncpg  # type: ignore[import-untyped]
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    dsn = base.replace("postgresql+asyncpg://", "postgresql://")
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    head, _, _tail = base.rpartition("/")
-    yield f"{head}/{name}"
-    admin = await asyncpg.connect(dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with throwaway_database(base) as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,24 +10,19 @@ from aiogram.fsm.storage.base import BaseStorage, StorageKey
 
 from bot.app import App, build_app, make_bot
 from bot.config import Settings
-from bot.local_api import LocalSession, Request, UpdateFactory
+from bot.local_api import LocalSession, Request, UnexpectedRequest, UpdateFactory
 from domain.clock import FrozenClock
+from testkit.people import delegate, offline_settings
 
 # 1 Nov 2020 10:00 GMT+3: registration open, the event ahead (what a fresh clone rehearses).
 REHEARSAL_START = datetime.fromisoformat("2020-11-01T10:00:00+03:00")
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "bot_token": None,
-        "redis_url": None,
-        "admin_ids": "999",
-        "clock_start": None,
-        "clock_speed": 1,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    """Offline settings on a SQLite file in `tmp_path` (unless `database_url` is given), one organiser (999)."""
+    values: dict[str, Any] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", "admin_ids": "999",
+                              **overrides}
+    return offline_settings(**values)
 
 
 class Harness:
@@ -47,36 +42,52 @@ class Harness:
         return cls(app, clock)
 
     async def close(self) -> None:
+        """Release everything, then fail on any Bot API call the local API did not know (sent by the
+        delivery engine, a startup hook, ...: anything outside `feed`)."""
         await self.bot.session.close()
         await self.app.close()
+        self.raise_unexpected()
+
+    def raise_unexpected(self) -> None:
+        """Fail on a call the local API does not implement, even when the bot's error handler swallowed it
+        (the person would have seen "something went wrong")."""
+        if self.session.unexpected:
+            first, *rest = self.session.unexpected
+            self.session.unexpected.clear()
+            raise UnexpectedRequest(f"{first}" + (f" (and {len(rest)} more)" if rest else "")) from first
 
     async def feed(self, update: dict[str, Any]) -> list[Request]:
         before = len(self.session.requests)
         await self.app.dp.feed_raw_update(self.bot, update)
+        self.raise_unexpected()
         return self.session.requests[before:]
 
-    async def send(self, user_id: int, text: str, *, lang: str | None = "en") -> list[Request]:
-        """The person types `text`; returns the bot's calls in answer."""
-        return await self.feed(self.updates.text(user_id, text, language_code=lang))
+    async def send(self, user_id: int, text: str, *, lang: str | None = "en", chat: dict[str, Any] | None = None
+                   ) -> list[Request]:
+        """The person types `text` (in their private chat, or in `chat`, e.g. `self.updates.group()`);
+        returns the bot's calls in answer."""
+        return await self.feed(self.updates.text(user_id, text, language_code=lang, chat=chat))
 
-    def _message_with(self, user_id: int, label: str) -> tuple[dict[str, Any], str]:
+    def _message_with(self, chat_id: int, label: str) -> tuple[dict[str, Any], str]:
         for msg in reversed(list(self.session.messages.values())):
-            if msg["chat"]["id"] != user_id:
+            if msg["chat"]["id"] != chat_id:
                 continue
             for row in (msg.get("reply_markup") or {}).get("inline_keyboard", []):
                 for b in row:
                     if label == b["text"] or label in b["text"]:
                         return msg, b["callback_data"]
-        raise AssertionError(f"no button {label!r} in the messages to {user_id}: {self.buttons(user_id)}")
+        raise AssertionError(f"no button {label!r} in the messages to {chat_id}: {self.buttons(chat_id)}")
 
-    async def press(self, user_id: int, label: str, *, lang: str | None = "en") -> list[Request]:
-        """Press the newest button whose text contains `label`."""
-        msg, data = self._message_with(user_id, label)
+    async def press(self, user_id: int, label: str, *, lang: str | None = "en", chat: dict[str, Any] | None = None
+                    ) -> list[Request]:
+        """Press the newest button whose text contains `label` (in the private chat, or in `chat`)."""
+        msg, data = self._message_with(chat["id"] if chat else user_id, label)
         return await self.feed(self.updates.callback(user_id, data, msg, language_code=lang))
 
-    async def press_data(self, user_id: int, data: str, *, lang: str | None = "en") -> list[Request]:
-        """Send a callback with arbitrary data (a stale or forged button)."""
-        return await self.feed(self.updates.callback(user_id, data, language_code=lang))
+    async def press_data(self, user_id: int, data: str, *, lang: str | None = "en",
+                         chat: dict[str, Any] | None = None) -> list[Request]:
+        """Send a callback with arbitrary data (a stale or forged button), on a bot message in `chat`."""
+        return await self.feed(self.updates.callback(user_id, data, language_code=lang, chat=chat))
 
     def state_key(self, user_id: int) -> StorageKey:
         """The key of a person's conversation state (private chat: chat id == user id)."""
@@ -101,13 +112,11 @@ async def register(h: Harness, user_id: int, *, language: str = "en", timezone: 
                    participant_type: str = "wego_member", city: str = "Seoul", city_id: str | None = None,
                    full_name: str = "Test Delegate", matchmaking: bool | None = None) -> None:
     """Store a registered delegate directly (for tests of features that need one)."""
-    from domain.registration import Profile
     from storage.repo import Delegates
 
     async with h.app.sessions() as s:
-        await Delegates(s).save(Profile(
-            user_id=user_id, language=language, full_name=full_name, position="Officer",
-            organisation="City Hall", city=city, country="Somewhere", participant_type=participant_type,
-            email=f"u{user_id}@example.org", timezone=timezone, matchmaking=matchmaking, city_id=city_id,
+        await Delegates(s).save(delegate(
+            user_id, language=language, full_name=full_name, city=city, participant_type=participant_type,
+            timezone=timezone, matchmaking=matchmaking, city_id=city_id,
         ), h.clock.now())
         await s.commit()

@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from testkit.fake_botapi import FakeBotAPI, Record
+from testkit.processes import bot_env, spawn_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 UID = 777001
+GROUP = -1001234567890
 pytestmark = pytest.mark.e2e
 
 
-def bot_env(tmp_path: Path, api_url: str | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {
-        "BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_URL", "REDIS_URL", "ADMIN_IDS", "EVENT_FILE", "CLOCK_START",
-        "CLOCK_SPEED"}}
-    env.update({
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}",
-        "CLOCK_START": "2020-11-01T10:00:00+03:00",
-        "LOG_LEVEL": "WARNING",
-    })
-    if api_url:
-        env.update({"BOT_TOKEN": "42:TEST", "TELEGRAM_API_URL": api_url})
-    env.update(extra)
-    return env
+def e2e_env(tmp_path: Path, api_url: str | None, **extra: str) -> dict[str, str]:
+    return bot_env(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}", api_url=api_url,
+                   **{"CLOCK_START": "2020-11-01T10:00:00+03:00", **extra})
 
 
 @pytest.fixture
@@ -42,11 +31,8 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 async def start_bot(tmp_path: Path, api: FakeBotAPI) -> asyncio.subprocess.Process:
-    # cwd is the temp dir so a developer's .env cannot leak in.
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=bot_env(tmp_path, api.url),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    return await spawn_bot(tmp_path, e2e_env(tmp_path, api.url),
+                           stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
 async def stop_bot(proc: asyncio.subprocess.Process) -> tuple[int, str]:
@@ -60,11 +46,11 @@ async def stop_bot(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     return proc.returncode or 0, err.decode(errors="replace")
 
 
-async def answer(api: FakeBotAPI, text: str, *, contains: str) -> Record:
+async def answer(api: FakeBotAPI, text: str, *, contains: str, timeout: float = 15) -> Record:
     since = api.mark()
     api.push_text(UID, text)
     return await api.wait_for(lambda r: contains in (r.text or ""), method="sendMessage", chat_id=UID,
-                              since=since, timeout=15)
+                              since=since, timeout=timeout)
 
 
 async def press(api: FakeBotAPI, label: str, *, then: str) -> Record:
@@ -100,6 +86,12 @@ async def test_registration_through_a_bot_api_server(tmp_path: Path, api: FakeBo
         await press(api, "Yes, available", then="May we store")
         await press(api, "I agree", then="Please check your registration")
         await press(api, "Confirm", then="You are registered")
+        # In a group the registered person's /profile gets the private chat's link, not their data.
+        since = api.mark()
+        api.push_text(UID, "/profile@delegate_test_bot", chat_id=GROUP)
+        reply = await api.wait_for(lambda r: True, method="sendMessage", chat_id=GROUP, since=since, timeout=15)
+        assert "https://t.me/delegate_test_bot?start=profile" in (reply.text or "")
+        assert "ada@example.org" not in (reply.text or "")
     finally:
         code, err = await stop_bot(proc)
     assert code == 0, err
@@ -120,16 +112,15 @@ async def test_conversation_continues_after_the_process_is_killed(tmp_path: Path
     await proc.wait()
     proc = await start_bot(tmp_path, api)
     try:
-        await answer(api, "Chief Digital Officer", contains="Which organisation do you represent?")
+        # The answer waits for the new process to start polling (slow on a busy machine).
+        await answer(api, "Chief Digital Officer", contains="Which organisation do you represent?", timeout=60)
     finally:
         await stop_bot(proc)
 
 
 async def run_cli(tmp_path: Path, stdin: str, **env: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=bot_env(tmp_path, None, **env),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn_bot(tmp_path, e2e_env(tmp_path, None, **env), stdin=asyncio.subprocess.PIPE,
+                           stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
     return proc.returncode or 0, out.decode(), err.decode()
 

@@ -15,9 +15,7 @@ a time here). The test reports it when it happens.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -29,28 +27,19 @@ from storage.db import make_engine
 from storage.models import OutboxMessage
 from storage.repo import Follows, Reminders
 from testkit.fake_botapi import FakeBotAPI
+from testkit.processes import bot_env, spawn_bot
 from tests.harness import Harness, make_settings, register
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
 GROUP_A = range(500_001, 500_081)  # matchmaking, lead 10
 GROUP_B = range(600_001, 600_081)  # open session, lead 30
 
 
-def _env(tmp_path: Path, api_url: str, clock_start: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"REDIS_URL", "ADMIN_IDS", "EVENT_FILE", "SEND_RATE", "CLOCK_SPEED"}}
-    env.update({"PYTHONPATH": str(ROOT), "BOT_TOKEN": "42:TEST", "TELEGRAM_API_URL": api_url,
-                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", "CLOCK_START": clock_start,
-                "CLOCK_SPEED": "1", "SEND_RATE": "25", "LOG_LEVEL": "WARNING"})
-    return env
-
-
 async def _start(tmp_path: Path, api: FakeBotAPI, clock_start: str, log: str) -> asyncio.subprocess.Process:
-    with (tmp_path / log).open("wb") as err:  # cwd is the temp dir: no developer .env leaks in
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=_env(tmp_path, api.url, clock_start),
-            stdout=asyncio.subprocess.DEVNULL, stderr=err)
+    env = bot_env(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", api_url=api.url, CLOCK_START=clock_start,
+                  CLOCK_SPEED="1", SEND_RATE="25")
+    with (tmp_path / log).open("wb") as err:
+        return await spawn_bot(tmp_path, env, stdout=asyncio.subprocess.DEVNULL, stderr=err)
 
 
 async def _prepare(tmp_path: Path) -> None:
