@@ -21,7 +21,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from bot.i18n import translate
-from delivery.outbox import Button, Drop, NewMessage, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from delivery.messages import Button, Drop, NewMessage, Rendered
+from delivery.outbox import Outbox, OutboxRow, Recipient, RenderContext, Renderers
 from domain import timezones as tzs
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
