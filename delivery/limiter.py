@@ -6,10 +6,12 @@
 - Waiters are served by priority (delivery.messages.Priority: replies, then interactive, then time-bound,
   then bulk), so a reply never queues behind a broadcast; equal priorities in the order given.
 - Per-chat spacing: about one message a second to a private chat, 20 a minute to a group (Telegram's
-  limits). Replies wait for it only in groups: in a private chat the person is waiting, and a short burst
-  there is allowed; the outbox keeps its distance from them.
-- A 429 carries retry_after: Telegram's flood limit is the bot's, so `pause` stops every send for exactly
-  that long (in every process, with Redis).
+  limits). Replies wait for it only in groups: in a private chat the person is waiting for the answer and
+  a handler's two messages in a row are allowed; the outbox keeps its distance from replies.
+- A 429 carries retry_after: nothing more goes to that chat for exactly that long. Telegram does not say
+  whether the limit met was the chat's or the bot's: a second 429 for another chat within that time means
+  the bot's, and then every send pauses for retry_after (in every process, with Redis). Pausing everything
+  on a chat's 429 would silence every conversation for a second each time one person's chat is busy.
 
 The outbox sender acquires with each row's priority and marks the call as paced (`PACED`), so the Bot
 request middleware (`LimiterMiddleware`, which paces direct replies) does not count it twice.
@@ -191,6 +193,7 @@ class Ticket:
 class LimiterStats:
     granted: dict[int, int] = field(default_factory=dict)
     pauses: int = 0
+    chat_pauses: int = 0
     retried_replies: int = 0
 
 
@@ -211,6 +214,7 @@ class Limiter:
         self._last: dict[int, float] = {}
         self._pause_until = 0.0
         self._pauses = 0
+        self._chat_pause: dict[int, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
 
@@ -237,20 +241,39 @@ class Limiter:
 
     def chat_wait(self, chat_id: int | None) -> float:
         """Seconds until `chat_id` may receive the next message."""
-        if chat_id is None or (last := self._last.get(chat_id)) is None:
+        if chat_id is None:
             return 0.0
-        return max(0.0, last + self.interval_for(chat_id) - self.timer.monotonic())
+        now = self.timer.monotonic()
+        wait = max(0.0, self._chat_pause.get(chat_id, 0.0) - now)
+        if (last := self._last.get(chat_id)) is not None:
+            wait = max(wait, last + self.interval_for(chat_id) - now)
+        return wait
 
     def mark_chat(self, chat_id: int) -> None:
         now = self.timer.monotonic()
         self._last[chat_id] = now
         if len(self._last) > 50_000:  # forget chats that are ready again
             self._last = {c: t for c, t in self._last.items() if t + self.interval_for(c) > now}
+            self._chat_pause = {c: t for c, t in self._chat_pause.items() if t > now}
 
     # -- pauses ----------------------------------------------------------------------------------------------------
 
+    def refused(self, seconds: float, chat_id: int | None) -> None:
+        """A 429 with retry_after `seconds` for a message to `chat_id`: that chat waits; when another chat
+        met a 429 within that time too, the limit is the bot's and every send waits."""
+        now = self.timer.monotonic()
+        if chat_id is None:
+            self.pause(seconds)
+            return
+        self._chat_pause[chat_id] = max(self._chat_pause.get(chat_id, 0.0), now + seconds)
+        recent = {c for c, until in self._chat_pause.items() if until > now}
+        self.stats.chat_pauses += 1
+        if len(recent) > 1:
+            self.pause(seconds)
+        self._kick()
+
     def pause(self, seconds: float) -> None:
-        """A 429: no send starts in the next `seconds` (in every process, with Redis)."""
+        """The bot's limit: no send starts in the next `seconds` (in every process, with Redis)."""
         self._pauses += 1
         self.stats.pauses += 1
         self._pause_until = max(self._pause_until, self.timer.monotonic() + seconds)
@@ -377,7 +400,8 @@ class LimiterMiddleware(BaseRequestMiddleware):
             return await make_request(bot, method)
         chat = chat_of(method)
         for tries in itertools.count(1):
-            await self.limiter.acquire(Priority.REPLY, chat, space_chat=False)
+            # A retry waits for its chat too (the 429 may have paused only that chat).
+            await self.limiter.acquire(Priority.REPLY, chat, space_chat=tries > 1)
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
@@ -386,7 +410,7 @@ class LimiterMiddleware(BaseRequestMiddleware):
                 self.limiter.stats.retried_replies += 1
                 log.warning("429 on a reply (%s): waiting %s s and sending it again", method.__api_method__,
                             exc.retry_after)
-                self.limiter.pause(float(exc.retry_after))
+                self.limiter.refused(float(exc.retry_after), chat)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -2,7 +2,8 @@
 
 Policy first, in plain pieces that tests drive with a virtual timer:
 - the limiter (`delivery.limiter.Limiter`): SEND_RATE overall, rows served by priority, per-chat spacing
-  (one a second to a person, 20 a minute to a group), a global pause on a 429's retry_after;
+  (one a second to a person, 20 a minute to a group), a 429's retry_after honoured exactly (for the chat,
+  or for every chat when 429s show the limit met is the bot's);
 - `classify`: what an error means. 429: wait retry_after and send the same row again. Timeouts, network
   errors and 5xx: retry later with backoff capped at about a minute (`Backoff`), for as long as the message
   is worth sending: until its expires_at, or, without one, until it is sent or its topic is cancelled.
@@ -400,12 +401,12 @@ class Sender:
                 if verdict.action != "retry_after":
                     await self._failed(row, verdict, tries)
                     return
-                # Exactly retry_after for every send (the flood limit is the bot's), then this row again, in
-                # its place among the waiting ones.
+                # Exactly retry_after for this chat (for every chat when the limit met is the bot's), then
+                # this row again, in its place among the waiting ones.
                 now = self.clock.now()
-                self.limiter.pause(verdict.retry_after)
+                self.limiter.refused(verdict.retry_after, row.chat_id)
                 self.stats.rate_limited += 1
-                log.warning("429 from Telegram: pausing all sends for %s s", verdict.retry_after)
+                log.warning("429 from Telegram for chat %s: waiting %s s", row.chat_id, verdict.retry_after)
                 if self._stopping or self.limiter.paused_for() > self.lease.total_seconds() / 2:
                     await self._settle(lambda o, now=now, tries=tries: o.retry_later(
                         row, now, now, "429: paused for long", tries))

@@ -181,7 +181,7 @@ async def test_one_message_a_second_per_chat(h: Harness) -> None:
     assert times["two"] - times["one"] == pytest.approx(1.0)
 
 
-async def test_429_waits_exactly_retry_after_and_retries_the_same_row(h: Harness) -> None:
+async def test_429_waits_exactly_retry_after_for_that_chat_and_retries_the_same_row(h: Harness) -> None:
     await _add(h, _note("a", 1, "first"), _note("b", 2, "second"))
     h.session.fail_next("sendMessage", chat_id=1, status=429, retry_after=7)
     timer = VirtualTimer()
@@ -189,13 +189,29 @@ async def test_429_waits_exactly_retry_after_and_retries_the_same_row(h: Harness
     h.session.on_request = lambda r: sent_at.append((r.text, timer.now))
     start = timer.now
     await _drain(_sender(h, timer))
-    # The pause is global (Telegram's flood limit is per bot): nothing goes out for exactly 7 s, then the
-    # refused row first.
-    assert [t for t, _ in sent_at] == ["first", "second"]
-    assert sent_at[0][1] - start == pytest.approx(7.0)  # the 429 came at `start`
-    assert sent_at[1][1] - sent_at[0][1] == pytest.approx(0.04)  # then the rate again, no burst
+    # One chat's 429 holds back that chat for exactly retry_after; the others go on at the rate.
+    assert [t for t, _ in sent_at] == ["second", "first"]
+    assert sent_at[0][1] - start == pytest.approx(0.04)
+    assert sent_at[1][1] - start == pytest.approx(7.0)  # the 429 came at `start`
     row = (await _rows(h, user_id=1))[0]
     assert (row.status, row.attempts) == (SENT, 2)
+
+
+async def test_429s_for_two_chats_pause_every_send(h: Harness) -> None:
+    await _add(h, _note("a", 1, "first"), _note("b", 2, "second"), _note("c", 3, "third"))
+    h.session.fail_next("sendMessage", chat_id=1, status=429, retry_after=5)
+    h.session.fail_next("sendMessage", chat_id=2, status=429, retry_after=5)
+    timer = VirtualTimer()
+    sent_at: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent_at.append((r.text, timer.now))
+    start = timer.now
+    sender = _sender(h, timer)
+    await _drain(sender)
+    # Two chats refused within retry_after: the limit is the bot's, so nothing goes out until it is over,
+    # then the refused rows first, in their order.
+    assert [t for t, _ in sent_at] == ["first", "second", "third"]
+    assert sent_at[0][1] - start >= 5.0
+    assert sender.limiter.stats.pauses == 1
 
 
 @pytest.mark.parametrize("status", [500, 502])
