@@ -194,6 +194,11 @@ class Sender:
         self._blocked: set[int] = set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._attempts: dict[int, int] = {}
+        # The next claim, made while the last rows of the current one are sent.
+        self._next: asyncio.Task[tuple[list[OutboxRow], dict[int, Recipient]]] | None = None
+        self.prefetch_at = 2
 
     # -- running -------------------------------------------------------------------------------------------
 
@@ -221,18 +226,37 @@ class Sender:
                 await task
 
     async def run(self) -> None:
-        while not self._stopping:
-            try:
-                handled = await self.drain_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("the sender failed; retrying in %.0f s", self.poll_interval)
-                handled = 0
-                await self._idle(self.poll_interval)
-                continue
-            if handled == 0:
-                await self._idle(await self._idle_delay())
+        try:
+            while not self._stopping:
+                try:
+                    handled = await self.drain_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("the sender failed; retrying in %.0f s", self.poll_interval)
+                    handled = 0
+                    await self._idle(self.poll_interval)
+                    continue
+                if handled == 0:
+                    await self._idle(await self._idle_delay())
+            await self._wind_down()
+        finally:
+            for task in (*self._in_flight, *([self._next] if self._next else [])):
+                task.cancel()
+
+    async def settled(self) -> None:
+        """Wait until the sends in flight have finished and recorded their outcome."""
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _wind_down(self) -> None:
+        """Give back rows claimed ahead, let the sends in flight finish."""
+        if self._next is not None:
+            task, self._next = self._next, None
+            rows, _ = await task
+            await self._release(rows)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def _idle_delay(self) -> float:
         async with self.sessions() as s:
@@ -263,39 +287,44 @@ class Sender:
         return rows, who
 
     async def drain_once(self) -> int:
-        """Claim due rows and settle each of them (sent, retried later, failed, blocked or dropped).
+        """Send one claim of due rows; settle each of them (sent, retried later, failed, blocked or dropped).
 
-        Returns how many rows were claimed.
+        The next claim is made while the last rows of this one are being sent, so the sending does not stop
+        between claims; sends still in flight finish in the background. Returns how many rows were claimed;
+        0 (nothing due) only once every send has finished.
         """
-        rows, who = await self.claim()
+        if self._next is not None:
+            task, self._next = self._next, None
+            rows, who = await task
+        else:
+            rows, who = await self.claim()
         if not rows:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
             return 0
         queue: deque[OutboxRow] = deque(rows)
-        attempts = {r.id: r.attempts for r in rows}
-        in_flight: set[asyncio.Task[None]] = set()
-        try:
-            while queue or in_flight:
-                if self._stopping or self.limiter.paused_for() > self.lease.total_seconds() / 2:
-                    await self._release(list(queue))
-                    queue.clear()
-                if not queue or len(in_flight) >= self.max_in_flight:
-                    if in_flight:
-                        _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                row = await self._pick(queue)
-                if row is None:
-                    continue
-                payload = await self._prepare(row, who.get(row.user_id) if row.user_id is not None else None)
-                if payload is None:
-                    continue
-                await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
-                task = asyncio.create_task(self._deliver(row, payload, attempts))
-                in_flight.add(task)
-        finally:
-            for task in in_flight:
-                task.cancel()
-            if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
+        for r in rows:
+            self._attempts[r.id] = r.attempts
+        while queue:
+            if self._stopping or self.limiter.paused_for() > self.lease.total_seconds() / 2:
+                await self._release(list(queue))
+                queue.clear()
+                break
+            if len(queue) <= self.prefetch_at and self._next is None:
+                self._next = asyncio.create_task(self.claim())
+            if len(self._in_flight) >= self.max_in_flight:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            row = await self._pick(queue)
+            if row is None:
+                continue
+            payload = await self._prepare(row, who.get(row.user_id) if row.user_id is not None else None)
+            if payload is None:
+                continue
+            await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
+            task = asyncio.create_task(self._deliver(row, payload, self._attempts))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         return len(rows)
 
     async def _pick(self, queue: deque[OutboxRow]) -> OutboxRow | None:
@@ -399,6 +428,7 @@ class Sender:
             except Exception as exc:
                 verdict = classify(exc)
                 if verdict.action != "retry_after":
+                    attempts.pop(row.id, None)
                     await self._failed(row, verdict, tries)
                     return
                 # Exactly retry_after for this chat (for every chat when the limit met is the bot's), then
@@ -415,6 +445,7 @@ class Sender:
                 # when the row is settled).
                 await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
                 continue
+            attempts.pop(row.id, None)
             now = self.clock.now()
             sent_id = message_id
             await self._settle(lambda o, now=now, sent_id=sent_id, tries=tries: o.mark_sent(row, now, sent_id, tries))
