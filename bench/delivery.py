@@ -2,7 +2,7 @@
 
     python -m bench.delivery                 # 10,000 recipients (about six and a half minutes)
     python -m bench.delivery --quick         # 1,000 recipients (under a minute)
-    python -m bench.delivery --recipients 5000 --chatters 40 --send-rate 28 --think 20 --seed 1
+    python -m bench.delivery --recipients 5000 --chatters 40 --send-rate 28 --think 40 --seed 1
 
 The bot runs as in production, in this process: the real Dispatcher long-polls the fake Bot API
 (testkit/fake_botapi.py) over HTTP, its delivery engine sends the outbox, and every call that puts a message
@@ -11,8 +11,8 @@ messages a second overall (a rolling second) and one a second per chat; beyond t
 
 - The broadcast: `--recipients` rows of BULK priority queued at the start.
 - The people chatting: `--chatters` people each send /now, wait for the answer, think (a second plus an
-  exponential pause of `--think` seconds on average) and send again, for as long as the broadcast runs. Their answers are
-  direct replies: REPLY priority in the limiter.
+  exponential pause of `--think` seconds on average: 40 people write about once a second together) and
+  send again, for as long as the broadcast runs. Their answers are direct replies: REPLY priority.
 - The reminder: one registered delegate follows a session whose 10-minute reminder falls due
   `--reminder-after` seconds into the broadcast; the engine's scheduler fans it out then (TIMELY priority).
 
@@ -121,7 +121,7 @@ async def _render_broadcast(ctx: Any, row: Any, who: Any) -> Rendered:
 
 
 async def run_case(recipients: int, *, chatters: int = 40, send_rate: float = 28.0, limit: float = 30.0,
-                   think: float = 20.0, reminder_after: float = 20.0, seed: int = 1, timeout: float | None = None,
+                   think: float = 40.0, reminder_after: float = 20.0, seed: int = 1, timeout: float | None = None,
                    quiet: bool = False) -> Result:
     say = (lambda *_: None) if quiet else (lambda *a: print(*a, flush=True))
     rng = random.Random(seed)
@@ -250,7 +250,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chatters", type=int, default=40)
     parser.add_argument("--send-rate", type=float, default=28.0, help="SEND_RATE, messages a second")
     parser.add_argument("--limit", type=float, default=30.0, help="the fake's overall limit, messages a second")
-    parser.add_argument("--think", type=float, default=20.0, help="a chatter's mean pause between messages, s")
+    parser.add_argument("--think", type=float, default=40.0, help="a chatter's mean pause between messages, s")
     parser.add_argument("--reminder-after", type=float, default=20.0, help="seconds until the reminder is due")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
