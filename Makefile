@@ -41,6 +41,10 @@ test: $(STAMP) catalogs
 bench: $(STAMP) catalogs
 	$(PY) -m bench.reminders
 
+.PHONY: bench-delivery
+bench-delivery: $(STAMP) catalogs
+	$(PY) -m bench.delivery
+
 .PHONY: bench-updates
 bench-updates: $(STAMP) catalogs
 	$(PY) -m bench.updates

@@ -36,6 +36,7 @@ from bot.config import Settings
 from delivery.engine import Delivery, get_delivery
 from delivery.outbox import FINAL, SENT
 from domain.clock import Clock, FrozenClock
+from services import reminder_jobs
 from storage.models import Delegate, OutboxMessage
 from testkit.fake_botapi import FakeBotAPI
 from testkit.people import offline_settings
@@ -104,6 +105,7 @@ async def run_case(n: int, *, rate: float = 25.0, random_429: float = 0.001, see
 
                 planner = Delivery(settings=app.settings, event=app.event, clock=FrozenClock(PLAN_AT),
                                    engine=app.engine, sessions=app.sessions, i18n=app.i18n)
+                reminder_jobs.register(planner)
                 t0 = time.perf_counter()
                 await planner.plan()
                 schedule_s = time.perf_counter() - t0
@@ -111,7 +113,7 @@ async def run_case(n: int, *, rate: float = 25.0, random_429: float = 0.001, see
 
                 delivery = get_delivery(app)
                 t0 = time.perf_counter()
-                created = await delivery.run_reminder(ITEM, LEAD)
+                created = await reminder_jobs.planner(delivery).run_reminder(ITEM, LEAD)
                 fan_out_s = time.perf_counter() - t0
                 say(f"  {n:,} delegates: plan {schedule_s:.3f} s ({jobs} jobs), fan-out {fan_out_s:.3f} s "
                     f"({created:,} rows); sending at {rate:g}/s…")

@@ -12,6 +12,7 @@ import sys
 
 from bot.app import App, build_app, make_bot, set_commands
 from bot.config import ConfigError, Settings, load_settings
+from delivery.limiter import limiter_of
 from domain.event import EventFileError
 
 log = logging.getLogger("bot")
@@ -27,6 +28,8 @@ async def run_polling(app: App) -> None:
         await app.dp.start_polling(bot, handle_signals=True, close_bot_session=True,
                                    allowed_updates=app.dp.resolve_used_update_types())
     finally:
+        if (limiter := limiter_of(bot)) is not None:
+            await limiter.close()
         await app.close()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -22,12 +22,16 @@ from bot.config import Settings
 from bot.durability import DurableBeforeSend
 from bot.i18n import LocaleMiddleware, make_i18n
 from bot.middlewares import DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
+from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
 from domain.program import NEXT_COMMAND
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
+
+if TYPE_CHECKING:
+    from delivery.engine import Feature
 
 log = logging.getLogger(__name__)
 
@@ -138,20 +142,38 @@ async def build_app(
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
-    # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs.
+    # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message
+    # kinds and planners of the features that send later.
     from delivery.engine import Delivery
 
+    app.extras["delivery_features"] = delivery_features()
     app.extras["delivery"] = delivery = Delivery.for_app(app)
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
 
 
-def make_bot(settings: Settings, session: BaseSession | None = None, *, strict: bool = False) -> Bot:
-    """The Bot; `strict` (tests) fails a reply sent before its update's work was committed."""
+def delivery_features() -> list[Feature]:
+    """The features that register message kinds (renderers) and planners with the delivery engine."""
+    from services import reminder_jobs
+
+    return [reminder_jobs.register]
+
+
+def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter: Limiter | None = None,
+             strict: bool = False) -> Bot:
+    """A Bot whose every sending call passes the one rate limiter (`limiter`, or one made from SEND_RATE and
+    REDIS_URL). The in-process API (tests, the offline chat) has no rate limit: it is not paced unless a
+    limiter is given. `strict` (tests) fails a reply sent before its update's work was committed."""
+    from bot.local_api import LocalSession
+
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(DurableBeforeSend(strict=strict))
+    if limiter is None and not isinstance(session, LocalSession):
+        limiter = Limiter.from_settings(settings)
+    if limiter is not None:
+        session.middleware(LimiterMiddleware(limiter))
     return Bot(token=settings.token or "0:offline", session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 

@@ -50,12 +50,6 @@ def detect_language(text: str, fallback: str) -> str:
     return fallback
 
 
-def translate(i18n: I18n, lang: str, message: str, **params: Any) -> str:
-    """Translate outside a handler (reminders, broadcasts), filling placeholders."""
-    text = i18n.gettext(message, locale=lang)
-    return text.format(**params) if params else text
-
-
 class LocaleMiddleware(I18nMiddleware):
     """The reader's language: their profile, else their choice during registration, else Telegram's."""
 

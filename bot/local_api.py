@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from aiogram import Bot
 
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "Delegate Bot", "username": "delegate_test_bot"}
-SEND_METHODS = {"sendMessage", "sendDocument"}
+SEND_METHODS = {"sendMessage", "sendDocument", "sendPhoto", "sendPoll", "editMessageText"}
+NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are exactly "
+                "the same as a current content and reply markup of the message")
 
 
 def chat_of(chat_id: int) -> dict[str, Any]:
@@ -201,11 +203,50 @@ class LocalSession(BaseSession):
                 name = next(iter(r.files), "file")
                 doc = {"file_id": f"doc{self._next_message_id}", "file_unique_id": "u", "file_name": name}
                 return ok(self._message(int(p["chat_id"]), document=doc, caption=p.get("caption")))
+            case "sendPhoto":
+                photo = p.get("photo")
+                file_id = photo if isinstance(photo, str) and not photo.startswith("attach://") else \
+                    f"photo{self._next_message_id}"
+                sizes = [{"file_id": file_id, "file_unique_id": "p", "width": 640, "height": 480}]
+                extra = {"photo": sizes, "caption": p.get("caption")}
+                if isinstance(p.get("reply_markup"), dict):
+                    extra["reply_markup"] = p["reply_markup"]
+                return ok(self._message(int(p["chat_id"]), **extra))
+            case "sendPoll":
+                options = [o if isinstance(o, str) else o.get("text", "") for o in p.get("options") or []]
+                if not str(p.get("question", "")).strip() or not 2 <= len(options) <= 10:
+                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: poll must have 2-10 "
+                                 "options and a question"}
+                # Scalars arrive as aiogram serialises them for the wire: "0", "false", "30".
+                for key in ("correct_option_id", "open_period"):
+                    if key in p:
+                        p[key] = int(p[key])
+                for key in ("is_anonymous", "allows_multiple_answers"):
+                    if key in p:
+                        p[key] = p[key] in (True, "true")
+                quiz = p.get("type") == "quiz"
+                if quiz and not isinstance(p.get("correct_option_id"), int):
+                    return 400, {"ok": False, "error_code": 400,
+                                 "description": "Bad Request: wrong correct option ID specified"}
+                poll = {"id": f"poll{self._next_message_id}", "question": p["question"],
+                        "options": [{"persistent_id": str(i), "text": o, "voter_count": 0}
+                                    for i, o in enumerate(options)], "total_voter_count": 0,
+                        "is_closed": False, "is_anonymous": bool(p.get("is_anonymous", True)),
+                        "type": "quiz" if quiz else "regular",
+                        "allows_multiple_answers": bool(p.get("allows_multiple_answers", False)),
+                        "allows_revoting": False, "members_only": False}
+                for key in ("correct_option_id", "explanation", "open_period"):
+                    if key in p:
+                        poll[key] = p[key]
+                return ok(self._message(int(p["chat_id"]), poll=poll))
             case "editMessageText" | "editMessageReplyMarkup":
                 msg = self.messages.get(int(p.get("message_id", 0)))
                 if msg is None:
                     return 400, {"ok": False, "error_code": 400,
                                  "description": "Bad Request: message to edit not found"}
+                markup = p.get("reply_markup") if isinstance(p.get("reply_markup"), dict) else None
+                if msg.get("text") == p.get("text", msg.get("text")) and msg.get("reply_markup") == markup:
+                    return 400, {"ok": False, "error_code": 400, "description": NOT_MODIFIED}
                 if "text" in p:
                     msg["text"] = p["text"]
                 if isinstance(p.get("reply_markup"), dict):

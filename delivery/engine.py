@@ -1,66 +1,98 @@
 """The delivery engine of a running bot: the outbox's renderers, the sender and the scheduler's jobs.
 
 It starts with the bot (a Dispatcher startup hook, so it runs under polling, a webhook and the offline chat)
-and stops with it. Features that send messages later add rows to the outbox (`Outbox(db).add(...)` inside
-their unit of work, or `Delivery.enqueue`) and register a renderer for their kind in `_renderers` below.
+and stops with it. It knows no feature: at wiring time (bot/app.py) each feature that sends messages later
+registers the renderers of its message kinds (`delivery.renderers.register(kind, renderer)`) and, when it
+has scheduled work, a planner (`delivery.add_planner(planner)`, see delivery/jobs.py). Features add rows to
+the outbox inside their unit of work (`Outbox(db).add(...)`) or with `Delivery.enqueue`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram import Bot
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import Settings
+from delivery.jobs import Planner
+from delivery.limiter import Limiter, limiter_of
+from delivery.messages import TopicCounts
 from delivery.outbox import NewMessage, Outbox, Renderers
 from delivery.scheduler import LeaderLock, Scheduler, make_lock
 from delivery.sender import Sender
 from domain.clock import Clock
 from domain.event import Event
-from services import reminders
-from storage.repo import Reminders
+from storage.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger(__name__)
 
+
+class DeliverySettings(Protocol):
+    """What the engine reads of the bot's settings (bot.config.Settings has it)."""
+
+    send_rate: float
+    redis_url: str | None
+
 # How often (real seconds) the leader tries to take over when another process leads.
 LEADER_RETRY = 30.0
 
 
-def _renderers() -> Renderers:
-    renderers = Renderers()
-    reminders.register_renderers(renderers)
-    return renderers
+# What a feature does at wiring time: register its kinds and planners with the engine.
+Feature = Callable[["Delivery"], None]
 
 
 class Delivery:
-    def __init__(self, *, settings: Settings, event: Event, clock: Clock, engine: AsyncEngine,
+    def __init__(self, *, settings: DeliverySettings, event: Event, clock: Clock, engine: AsyncEngine,
                  sessions: async_sessionmaker[AsyncSession], i18n: I18n) -> None:
         self.settings = settings
         self.event = event
         self.clock = clock
         self.engine = engine
         self.sessions = sessions
+        self.uows = UnitOfWorkFactory(sessions)
         self.i18n = i18n
-        self.renderers = _renderers()
+        self.renderers = Renderers()
+        self.planners: dict[str, Planner] = {}
         self.scheduler = Scheduler(clock)
         self.lock: LeaderLock = make_lock(engine)
         self.sender: Sender | None = None
+        # A limiter made here because the bot had none (closed with the engine).
+        self._own_limiter: Limiter | None = None
         self.is_leader = False
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
     def for_app(cls, app: App) -> Delivery:
-        return cls(settings=app.settings, event=app.event, clock=app.clock, engine=app.engine,
-                   sessions=app.sessions, i18n=app.i18n)
+        """The engine with the features the app was wired with (`app.extras["delivery_features"]`)."""
+        delivery = cls(settings=app.settings, event=app.event, clock=app.clock, engine=app.engine,
+                       sessions=app.sessions, i18n=app.i18n)
+        for feature in app.extras.get("delivery_features", ()):
+            feature(delivery)
+        return delivery
+
+    def add_planner(self, planner: Planner) -> None:
+        if planner.name in self.planners:
+            raise ValueError(f"a planner named {planner.name!r} is already registered")
+        self.planners[planner.name] = planner
+
+    # -- what planners see (delivery.jobs.Jobs) ------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def at(self, job_id: str, instant: datetime, job: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self.scheduler.at(job_id, instant, self._fire, job, *args)
+
+    def is_planned(self, job_id: str) -> bool:
+        return job_id in self.scheduler.planned
 
     @property
     def single_process(self) -> bool:
@@ -72,6 +104,13 @@ class Delivery:
         return max(5.0, 60.0 / self.clock.speed)
 
     def make_sender(self, bot: Bot, **options: Any) -> Sender:
+        """A sender pacing itself with the bot's own limiter (the one its replies pass), unless the options
+        ask for a limiter of its own (a rate or a timer: tests and benchmarks)."""
+        if not {"limiter", "rate", "timer"} & options.keys():
+            limiter = limiter_of(bot)
+            if limiter is None:
+                limiter = self._own_limiter = Limiter.from_settings(self.settings)
+            options["limiter"] = limiter
         options.setdefault("rate", self.settings.send_rate)
         return Sender(bot=bot, sessions=self.sessions, clock=self.clock, event=self.event, i18n=self.i18n,
                       renderers=self.renderers, **options)
@@ -113,6 +152,9 @@ class Delivery:
         if self.sender is not None:
             await self.sender.stop()
             self.sender = None
+        if self._own_limiter is not None:
+            await self._own_limiter.close()
+            self._own_limiter = None
         if self.is_leader:
             await self.lock.release()
             self.is_leader = False
@@ -130,6 +172,18 @@ class Delivery:
             await s.commit()
         self.wake()
         return created
+
+    async def cancel(self, topic: str) -> int:
+        """Cancel the rows of `topic` not sent yet (e.g. a broadcast); returns how many."""
+        async with self.sessions() as s:
+            cancelled = await Outbox(s).cancel(topic, self.clock.now())
+            await s.commit()
+        return cancelled
+
+    async def counts(self, topic: str) -> TopicCounts:
+        """Where the rows of `topic` stand right now (queued, sending, sent, failed, blocked, ...)."""
+        async with self.sessions() as s:
+            return await Outbox(s).counts(topic)
 
     async def _try_lead(self) -> None:
         if self.is_leader or not await self.lock.acquire():
@@ -155,56 +209,19 @@ class Delivery:
     # -- the plan --------------------------------------------------------------------------------------------
 
     async def plan(self) -> None:
-        """Rebuild every job from the event file and the database (at start-up, in the leading process)."""
-        now = self.clock.now()
-        async with self.sessions() as s:
-            notices = await reminders.notify_moves(s, self.event, now)
-            await s.commit()
-        if notices:
-            log.info("the program changed since the last start: %s time-change notices queued", notices)
-        for fan in reminders.fan_outs(self.event):
-            if fan.at > now:
-                self.scheduler.at(fan.job_id, fan.at, self._fire, self.run_reminder, fan.item_id, fan.lead)
+        """Rebuild every job from the features' planners (at start-up, in the leading process)."""
+        for planner in self.planners.values():
+            await planner.plan(self)
         await self.sync()
         self.scheduler.every("sync", self.sync_interval, self._fire, self.sync)
 
     async def sync(self) -> None:
-        """Catch up on reminders due but not fanned out, and add the day-before jobs of new time zones."""
-        for fan in reminders.catch_up(self.event, self.clock.now()):
-            await self.run_reminder(fan.item_id, fan.lead)
-        await self.schedule_day_before()
-
-    async def schedule_day_before(self) -> None:
-        async with self.sessions() as s:
-            zones = await Reminders(s).zones()
-        now = self.clock.now()
-        for at in reminders.day_before_groups(self.event, zones):
-            job_id = reminders.day_before_job_id(at)
-            if at > now and job_id not in self.scheduler.planned:
-                self.scheduler.at(job_id, at, self._fire, self.run_day_before, at)
-
-    # -- jobs ------------------------------------------------------------------------------------------------
-
-    async def run_reminder(self, item_id: str, lead: int) -> int:
-        """Fan out the reminders of one item and lead time."""
-        async with self.sessions() as s:
-            created = await reminders.fan_out_reminder(s, self.event, item_id, lead, self.clock.now())
-            await s.commit()
-        if created:
-            log.info("reminder %s:%s: %s messages queued", item_id, lead, created)
-            self.wake()
-        return created
-
-    async def run_day_before(self, at: datetime) -> int:
-        """Fan out the evening-before notes of the zones whose 18:00 is `at`."""
-        async with self.sessions() as s:
-            zones = reminders.day_before_groups(self.event, await Reminders(s).zones()).get(at, [])
-            created = await reminders.fan_out_day_before(s, self.event, zones, self.clock.now()) if zones else 0
-            await s.commit()
-        if created:
-            log.info("day-before notes for %s: %s messages queued", ", ".join(zones), created)
-            self.wake()
-        return created
+        """Let every planner catch up on what was due but not done and add jobs for what is new."""
+        for planner in self.planners.values():
+            try:
+                await planner.sync(self)
+            except Exception:
+                log.exception("planner %s failed to sync", planner.name)
 
 
 def get_delivery(app: App) -> Delivery:

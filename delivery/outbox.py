@@ -1,13 +1,15 @@
 """The outbox: every message that is not a direct reply is a row first, then the sender delivers it.
 
-A row has a unique key (creating it twice is harmless), a recipient, a kind with a JSON payload (what the
-renderer of that kind turns into text and buttons at send time, in the reader's current language and time
-zone), a due time, an optional expiry, a status and its outcome (attempts, last error, sent_at, Telegram's
-message id). Rows are kept after sending: they are the delivery record organisers read.
+A row has a unique key (creating it twice is harmless), a chat to go to (a person's private chat or a group)
+and the person it concerns, a kind with a JSON payload (what the renderer of that kind turns into a message
+at send time, in the reader's current language and time zone), a priority, a topic (the fan-out or campaign
+it belongs to: counted and cancellable), a due time, an optional expiry, a status and its outcome (attempts,
+last error, sent_at, Telegram's message id). Rows are kept after sending: they are the delivery record
+organisers read.
 
-Status: pending -> sending (claimed, with a lease) -> sent | pending (retry later) | failed | dropped.
-A row is claimed again only while pending or when the lease of the sender that claimed it has run out, so a
-row marked sent is never sent again.
+Status: pending -> sending (claimed, with a lease) -> sent | pending (retry later) | failed | blocked |
+dropped; pending -> cancelled when its topic is cancelled. A row is claimed again only while pending or when
+the lease of the sender that claimed it has run out, so a row marked sent is never sent again.
 
 Instants are on the bot's clock (due_at, next_at, expires_at, sent_at); the lease is on the real clock,
 because it is about processes that die, not about the event day being replayed.
@@ -16,13 +18,31 @@ because it is about processes that die, not about the event day being replayed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from delivery.messages import (
+    BLOCKED,
+    CANCELLED,
+    DROPPED,
+    FAILED,
+    FINAL,
+    PENDING,
+    SENDING,
+    SENT,
+    STATUSES,
+    Button,
+    Drop,
+    NewMessage,
+    Payload,
+    Priority,
+    Rendered,
+    TopicCounts,
+)
 from storage.models import Delegate, OutboxMessage
 
 if TYPE_CHECKING:
@@ -30,24 +50,12 @@ if TYPE_CHECKING:
 
     from domain.event import Event
 
-PENDING, SENDING, SENT, FAILED, DROPPED = "pending", "sending", "sent", "failed", "dropped"
-STATUSES = (PENDING, SENDING, SENT, FAILED, DROPPED)
-FINAL = frozenset({SENT, FAILED, DROPPED})
+__all__ = ["BLOCKED", "CANCELLED", "DROPPED", "FAILED", "FINAL", "PENDING", "SENDING", "SENT", "STATUSES",
+           "Button", "Drop", "NewMessage", "Outbox", "OutboxRow", "Priority", "Recipient", "RenderContext",
+           "Rendered", "Renderer", "Renderers", "TopicCounts"]
+
 _INSERT_CHUNK = 1000
 _ERROR_LEN = 300
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """A row to create. `key` is unique across the outbox: build it from what makes the message one."""
-
-    key: str
-    user_id: int
-    kind: str
-    topic: str
-    due_at: datetime
-    payload: dict[str, Any] = field(default_factory=dict)
-    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,9 @@ class OutboxRow:
 
     id: int
     key: str
-    user_id: int
+    user_id: int | None
+    chat_id: int
+    priority: int
     kind: str
     topic: str
     payload: dict[str, Any]
@@ -84,40 +94,20 @@ class Recipient:
 # -- rendering ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Button:
-    text: str
-    callback_data: str | None = None
-    url: str | None = None
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """What to send: HTML text and inline buttons (rows of buttons)."""
-
-    text: str
-    buttons: tuple[tuple[Button, ...], ...] = ()
-
-
-@dataclass(frozen=True)
-class Drop:
-    """Do not send this row; `reason` is recorded (e.g. "expired", "unfollowed")."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
 class RenderContext:
     event: Event
     i18n: I18n
     now: datetime
     sessions: async_sessionmaker[AsyncSession]
+    # Units of work for renderers that read more (`async with ctx.uows() as uow`); services.ports.UnitOfWork.
+    uows: Any = None
 
 
-Renderer = Callable[[RenderContext, OutboxRow, Recipient | None], Awaitable[Rendered | Drop]]
+Renderer = Callable[[RenderContext, OutboxRow, Recipient | None], Awaitable[Payload | Drop]]
 
 
 class Renderers:
-    """The renderer of each message kind ("reminder", "day_before", later "broadcast", "quiz", ...)."""
+    """The renderer of each message kind; features register theirs at wiring time (bot/app.py)."""
 
     def __init__(self) -> None:
         self._by_kind: dict[str, Renderer] = {}
@@ -150,7 +140,8 @@ def _clip(error: str) -> str:
     return error if len(error) <= _ERROR_LEN else error[: _ERROR_LEN - 1] + "…"
 
 
-_ROW_COLUMNS = (OutboxMessage.id, OutboxMessage.key, OutboxMessage.user_id, OutboxMessage.kind,
+_ROW_COLUMNS = (OutboxMessage.id, OutboxMessage.key, OutboxMessage.user_id, OutboxMessage.chat_id,
+                OutboxMessage.priority, OutboxMessage.kind,
                 OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.due_at, OutboxMessage.next_at,
                 OutboxMessage.expires_at, OutboxMessage.attempts, OutboxMessage.claimed_at)
 
@@ -170,7 +161,8 @@ class Outbox:
         created = 0
         chunk: list[dict[str, Any]] = []
         for m in messages:
-            chunk.append({"key": m.key, "user_id": m.user_id, "kind": m.kind, "topic": m.topic,
+            chunk.append({"key": m.key, "user_id": m.user_id, "chat_id": m.target, "priority": int(m.priority),
+                          "kind": m.kind, "topic": m.topic,
                           "payload": m.payload, "due_at": m.due_at, "next_at": m.due_at,
                           "expires_at": m.expires_at, "status": PENDING, "attempts": 0,
                           "created_at": now, "updated_at": now})
@@ -191,20 +183,26 @@ class Outbox:
     async def existing_keys(self, topic: str) -> set[str]:
         return set(await self.s.scalars(select(OutboxMessage.key).where(OutboxMessage.topic == topic)))
 
-    async def claim(self, now: datetime, wall: datetime, lease: timedelta, limit: int) -> list[OutboxRow]:
-        """Mark up to `limit` due rows as being sent by this sender and return them, oldest due first.
+    async def claim(self, now: datetime, wall: datetime, lease: timedelta, limit: int, *,
+                    priorities: tuple[int, int] | None = None) -> list[OutboxRow]:
+        """Mark up to `limit` due rows as being sent by this sender and return them: highest priority first,
+        then oldest due. `priorities` (lowest, highest number) restricts the claim to a range of priorities.
 
         Due: pending with next_at <= now, or claimed by a sender whose lease ran out. On PostgreSQL the rows
         are locked with FOR UPDATE SKIP LOCKED, so concurrent senders claim disjoint rows.
         """
+        if limit <= 0:
+            return []
         due = (
             select(OutboxMessage.id)
             .where(or_(and_(OutboxMessage.status == PENDING, OutboxMessage.next_at <= now),
                        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < wall)))
-            .order_by(OutboxMessage.next_at, OutboxMessage.id)
+            .order_by(OutboxMessage.priority, OutboxMessage.next_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if priorities is not None:
+            due = due.where(OutboxMessage.priority.between(*priorities))
         stmt = (
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due.scalar_subquery()))
@@ -213,7 +211,7 @@ class Outbox:
             .execution_options(synchronize_session=False)
         )
         rows = [OutboxRow(*r) for r in (await self.s.execute(stmt)).all()]
-        rows.sort(key=lambda r: (r.next_at, r.id))
+        rows.sort(key=lambda r: (r.priority, r.next_at, r.id))
         return rows
 
     def _mine(self, row: OutboxRow) -> Any:
@@ -232,8 +230,13 @@ class Outbox:
                                   error=None, lease_until=None, updated_at=now)
 
     async def mark_failed(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> bool:
-        """Not sent and not to be retried (400, too many transient failures)."""
+        """Not sent and not to be retried (400, a renderer that failed)."""
         return await self._finish(row, status=FAILED, error=_clip(error), attempts=attempts, lease_until=None,
+                                  updated_at=now)
+
+    async def mark_blocked(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> bool:
+        """Telegram answered 403: the person blocked the bot (or the bot left the group)."""
+        return await self._finish(row, status=BLOCKED, error=_clip(error), attempts=attempts, lease_until=None,
                                   updated_at=now)
 
     async def mark_dropped(self, row: OutboxRow, now: datetime, reason: str) -> bool:
@@ -249,6 +252,11 @@ class Outbox:
         """Record a try that will be repeated by the same claim (a 429)."""
         return await self._finish(row, error=_clip(error), attempts=attempts, updated_at=now)
 
+    async def postpone(self, row: OutboxRow, now: datetime, next_at: datetime) -> bool:
+        """Give a claimed row back untried, due again at `next_at` (its chat must wait; no attempt counted)."""
+        return await self._finish(row, status=PENDING, next_at=next_at, claimed_at=None, lease_until=None,
+                                  updated_at=now)
+
     async def release(self, rows: Sequence[OutboxRow], now: datetime) -> None:
         """Give claimed rows back (the sender stops or pauses for long): another claim picks them up."""
         for row in rows:
@@ -262,20 +270,35 @@ class Outbox:
             .execution_options(synchronize_session=False))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def drop_pending_for(self, user_id: int, now: datetime, reason: str) -> int:
-        """Stop sending to a person: their pending rows are dropped with `reason`."""
+    async def block_pending_for(self, chat_id: int, now: datetime, reason: str) -> int:
+        """Stop sending to a chat that blocked the bot: its pending rows become `blocked` with `reason`."""
         result = await self.s.execute(
-            update(OutboxMessage).where(OutboxMessage.user_id == user_id, OutboxMessage.status == PENDING)
-            .values(status=DROPPED, error=_clip(reason), updated_at=now)
+            update(OutboxMessage).where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING)
+            .values(status=BLOCKED, error=_clip(reason), updated_at=now)
             .execution_options(synchronize_session=False))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def cancel(self, topic: str, now: datetime) -> int:
+        """Cancel what of a topic is not sent yet: its pending rows become `cancelled`; returns how many.
+
+        Rows being sent at this instant finish as they will (at most a claim's worth, a second or two).
+        """
+        result = await self.s.execute(
+            update(OutboxMessage).where(OutboxMessage.topic == topic, OutboxMessage.status == PENDING)
+            .values(status=CANCELLED, error="cancelled", updated_at=now)
+            .execution_options(synchronize_session=False))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def counts(self, topic: str) -> TopicCounts:
+        """The live count of a topic's rows in each state."""
+        return TopicCounts.from_statuses(await self.report(topic=topic))
 
     async def next_due(self) -> datetime | None:
         """The earliest next_at of a pending row (the sender sleeps until then)."""
         return await self.s.scalar(select(func.min(OutboxMessage.next_at)).where(OutboxMessage.status == PENDING))
 
-    async def recipients(self, user_ids: Iterable[int]) -> dict[int, Recipient]:
-        ids = sorted(set(user_ids))
+    async def recipients(self, user_ids: Iterable[int | None]) -> dict[int, Recipient]:
+        ids = sorted({u for u in user_ids if u is not None})
         found: dict[int, Recipient] = {}
         for start in range(0, len(ids), _INSERT_CHUNK):
             rows = await self.s.execute(
@@ -303,7 +326,7 @@ class Outbox:
             counts[status] = int(n)
         return counts
 
-    async def rows(self, *, topic: str | None = None, user_id: int | None = None,
+    async def rows(self, *, topic: str | None = None, user_id: int | None = None, chat_id: int | None = None,
                    status: str | None = None) -> list[OutboxMessage]:
         """The rows themselves (for reports and tests)."""
         q = select(OutboxMessage).order_by(OutboxMessage.id)
@@ -311,6 +334,8 @@ class Outbox:
             q = q.where(OutboxMessage.topic == topic)
         if user_id is not None:
             q = q.where(OutboxMessage.user_id == user_id)
+        if chat_id is not None:
+            q = q.where(OutboxMessage.chat_id == chat_id)
         if status is not None:
             q = q.where(OutboxMessage.status == status)
         return list(await self.s.scalars(q))

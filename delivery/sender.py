@@ -1,16 +1,21 @@
-"""The sender: drains due outbox rows into Telegram at a steady rate, and records each outcome.
+"""The sender: drains due outbox rows into Telegram through the one rate limiter, and records each outcome.
 
-Policy first, in plain classes that tests drive with a virtual timer:
-- `Pacer`: a token bucket at SEND_RATE messages a second overall (Telegram allows about 30), and a global
-  pause: a 429 carries retry_after, and Telegram's flood limit is per bot, so every send waits exactly that.
-- `ChatSpacing`: at most one message a second to one chat.
-- `classify`: what an error means. 429: wait retry_after and retry the same row. Timeouts, network errors
-  and 5xx: retry later with bounded backoff (`Backoff`). 403: the person blocked the bot: mark them and
-  stop sending to them. 400 and other refusals: record and do not retry.
+Policy first, in plain pieces that tests drive with a virtual timer:
+- the limiter (`delivery.limiter.Limiter`): SEND_RATE overall, rows served by priority, per-chat spacing
+  (one a second to a person, 20 a minute to a group), a 429's retry_after honoured exactly (for the chat,
+  or for every chat when 429s show the limit met is the bot's);
+- `classify`: what an error means. 429: wait retry_after and send the same row again. Timeouts, network
+  errors and 5xx: retry later with backoff capped at about a minute (`Backoff`), for as long as the message
+  is worth sending: until its expires_at, or, without one, until it is sent or its topic is cancelled.
+  403: the person blocked the bot: the row is `blocked`, the person marked, nothing more is sent to them.
+  400 and other refusals: record and do not retry.
 
-The `Sender` claims due rows (a lease, so rows of a sender that died are claimed again), renders each row at
-send time, sends it, and commits its outcome at once: a row is marked sent in the moment after Telegram
-accepted it. A kill -9 between the two is the one window in which a message can go out twice.
+The `Sender` claims due rows by priority (a lease, so rows of a sender that died are claimed again): the
+time-bound ones in batches of about two seconds of sending, bulk ones about one second at a time, so a
+reminder that falls due during a broadcast is claimed ahead of the rest of the broadcast within a second.
+Each row is rendered at send time into a payload (text, photo, document, poll, edit), sent, and its outcome
+committed at once: a row is marked sent in the moment after Telegram accepted it. A kill -9 between the two
+is the one window in which a message can go out twice.
 """
 
 from __future__ import annotations
@@ -18,12 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -36,12 +40,15 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from delivery.outbox import Drop, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from delivery.limiter import GROUP_INTERVAL, PACED, PRIVATE_INTERVAL, Limiter, Timer, is_group
+from delivery.messages import Buttons, Document, Drop, Edit, FileRef, Payload, Photo, Poll, Priority, Rendered
+from delivery.outbox import Outbox, OutboxRow, Recipient, RenderContext, Renderers
 from domain.clock import Clock
 from storage.repo import Delegates
+from storage.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -49,94 +56,28 @@ if TYPE_CHECKING:
 
     from domain.event import Event
 
+__all__ = ["Backoff", "Sender", "SenderStats", "Timer", "Verdict", "classify", "to_markup"]
+
 log = logging.getLogger(__name__)
+NOT_MODIFIED = "message is not modified"
 
 
 # -- policy ----------------------------------------------------------------------------------------------------
 
-class Timer:
-    """Real time; tests pass a virtual one."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-
-class Pacer:
-    """Spaces sends 1/rate apart (a token bucket holding at most `burst` tokens) and honours pauses."""
-
-    def __init__(self, rate: float, timer: Timer | None = None, burst: float = 2.0) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.interval = 1.0 / rate
-        self.burst = burst
-        self.timer = timer or Timer()
-        self._next: float | None = None
-        self._pause_until = 0.0
-        # How many pauses began so far: a send whose slot was taken before a pause began waits for it too.
-        self.pauses = 0
-
-    def reserve(self) -> float:
-        """Take the next slot; returns the seconds to wait for it."""
-        now = self.timer.monotonic()
-        # Idle time earns at most `burst` slots: a sender that was late (a slow sleep) catches up a little,
-        # never a whole second's worth.
-        earliest = now - (self.burst - 1) * self.interval
-        slot = max(self._next if self._next is not None else now, earliest, self._pause_until)
-        self._next = slot + self.interval
-        return max(0.0, slot - now)
-
-    async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await self.timer.sleep(wait)
-
-    def pause(self, seconds: float) -> None:
-        """No send starts in the next `seconds` (from now)."""
-        self.pauses += 1
-        self._pause_until = max(self._pause_until, self.timer.monotonic() + seconds)
-
-    def paused_for(self) -> float:
-        return max(0.0, self._pause_until - self.timer.monotonic())
-
-
-class ChatSpacing:
-    """At most one message per `interval` seconds to a chat."""
-
-    def __init__(self, interval: float = 1.0, timer: Timer | None = None) -> None:
-        self.interval = interval
-        self.timer = timer or Timer()
-        self._last: dict[int, float] = {}
-
-    def wait_for(self, chat_id: int) -> float:
-        last = self._last.get(chat_id)
-        if last is None:
-            return 0.0
-        return max(0.0, last + self.interval - self.timer.monotonic())
-
-    def mark(self, chat_id: int) -> None:
-        now = self.timer.monotonic()
-        self._last[chat_id] = now
-        if len(self._last) > 50_000:  # forget chats that are ready again
-            self._last = {c: t for c, t in self._last.items() if t + self.interval > now}
-
-
 @dataclass(frozen=True)
 class Backoff:
-    """Delays before retrying a transient failure: 2, 4, 8, 16 s..., at most `cap`, `max_attempts` tries."""
+    """Delays before retrying a transient failure: 2, 4, 8, 16, 32 s, then `cap` (a minute) every time.
+
+    There is no last try: a row is retried while it is worth sending (see the module docstring).
+    """
 
     base: float = 2.0
     factor: float = 2.0
     cap: float = 60.0
-    max_attempts: int = 5
 
-    def delay(self, attempts: int) -> float | None:
-        """Seconds to wait after `attempts` failed tries, or None: give up."""
-        if attempts >= self.max_attempts:
-            return None
-        return min(self.cap, self.base * self.factor ** max(0, attempts - 1))
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after `attempts` failed tries."""
+        return min(self.cap, self.base * self.factor ** min(30, max(0, attempts - 1)))
 
 
 Action = Literal["retry_after", "retry", "blocked", "rejected"]
@@ -174,23 +115,20 @@ def classify(exc: BaseException) -> Verdict:
     return Verdict("rejected", text)
 
 
-def to_markup(rendered: Rendered) -> InlineKeyboardMarkup | None:
-    if not rendered.buttons:
+def to_markup(buttons: Buttons | Rendered) -> InlineKeyboardMarkup | None:
+    rows = buttons.buttons if isinstance(buttons, Rendered) else buttons
+    if not rows:
         return None
     return InlineKeyboardMarkup(inline_keyboard=[
         [InlineKeyboardButton(text=b.text, callback_data=b.callback_data, url=b.url) for b in row]
-        for row in rendered.buttons
+        for row in rows
     ])
 
 
-def _requeue(queue: deque[OutboxRow], row: OutboxRow) -> None:
-    """Put a row back in its place (due order), ahead of the rows that were due after it."""
-    order = (row.next_at, row.id)
-    for i, other in enumerate(queue):
-        if (other.next_at, other.id) > order:
-            queue.insert(i, row)
-            return
-    queue.append(row)
+def _input_file(file: FileRef) -> BufferedInputFile | str:
+    if file.data is not None:
+        return BufferedInputFile(file.data, filename=file.filename)
+    return str(file.file_id or file.url)
 
 
 # -- the sender ----------------------------------------------------------------------------------------------
@@ -203,6 +141,7 @@ class SenderStats:
     dropped: int = 0
     blocked: int = 0
     rate_limited: int = 0
+    postponed: int = 0
 
 
 class Sender:
@@ -215,37 +154,53 @@ class Sender:
         event: Event,
         i18n: I18n,
         renderers: Renderers,
+        limiter: Limiter | None = None,
         rate: float = 25.0,
-        chat_interval: float = 1.0,
+        chat_interval: float = PRIVATE_INTERVAL,
+        group_interval: float = GROUP_INTERVAL,
         max_in_flight: int = 8,
         batch: int | None = None,
+        bulk_batch: int | None = None,
         lease: float = 120.0,
         request_timeout: float = 15.0,
         poll_interval: float = 2.0,
+        max_chat_wait: float = 1.5,
         backoff: Backoff | None = None,
         timer: Timer | None = None,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
+        self.uows = UnitOfWorkFactory(sessions)
         self.clock = clock
         self.event = event
         self.i18n = i18n
         self.renderers = renderers
-        self.timer = timer or Timer()
-        self.pacer = Pacer(rate, self.timer)
-        self.spacing = ChatSpacing(chat_interval, self.timer)
+        self.timer = timer or (limiter.timer if limiter else Timer())
+        self.limiter = limiter or Limiter(rate, timer=self.timer, private_interval=chat_interval,
+                                          group_interval=group_interval)
         self.backoff = backoff or Backoff()
         self.max_in_flight = max_in_flight
-        # About two seconds of sending per claim: a claimed row waits little before it is sent.
+        rate = self.limiter.rate
+        # About two seconds of sending per claim of time-bound rows, one second of bulk rows: a row that
+        # falls due meanwhile is claimed, ahead of the bulk, within a second or two.
         self.batch = batch or max(1, min(500, int(rate * 2)))
+        self.bulk_batch = bulk_batch or max(1, min(self.batch, int(rate)))
         self.lease = timedelta(seconds=lease)
         self.request_timeout = request_timeout
         self.poll_interval = poll_interval
+        # A row whose chat must wait longer than this (a busy group) goes back to the outbox until then,
+        # instead of holding up the rows behind it.
+        self.max_chat_wait = max_chat_wait
         self.stats = SenderStats()
         self._wake = asyncio.Event()
         self._blocked: set[int] = set()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._attempts: dict[int, int] = {}
+        # The next claim, made while the last rows of the current one are sent.
+        self._next: asyncio.Task[tuple[list[OutboxRow], dict[int, Recipient]]] | None = None
+        self.prefetch_at = 2
 
     # -- running -------------------------------------------------------------------------------------------
 
@@ -273,18 +228,37 @@ class Sender:
                 await task
 
     async def run(self) -> None:
-        while not self._stopping:
-            try:
-                handled = await self.drain_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("the sender failed; retrying in %.0f s", self.poll_interval)
-                handled = 0
-                await self._idle(self.poll_interval)
-                continue
-            if handled == 0:
-                await self._idle(await self._idle_delay())
+        try:
+            while not self._stopping:
+                try:
+                    handled = await self.drain_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("the sender failed; retrying in %.0f s", self.poll_interval)
+                    handled = 0
+                    await self._idle(self.poll_interval)
+                    continue
+                if handled == 0:
+                    await self._idle(await self._idle_delay())
+            await self._wind_down()
+        finally:
+            for task in (*self._in_flight, *([self._next] if self._next else [])):
+                task.cancel()
+
+    async def settled(self) -> None:
+        """Wait until the sends in flight have finished and recorded their outcome."""
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _wind_down(self) -> None:
+        """Give back rows claimed ahead, let the sends in flight finish."""
+        if self._next is not None:
+            task, self._next = self._next, None
+            rows, _ = await task
+            await self._release(rows)
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def _idle_delay(self) -> float:
         async with self.sessions() as s:
@@ -301,75 +275,100 @@ class Sender:
 
     # -- one batch -------------------------------------------------------------------------------------------
 
-    async def drain_once(self) -> int:
-        """Claim due rows and settle each of them (sent, retried later, failed or dropped). Returns how many."""
+    async def claim(self) -> tuple[list[OutboxRow], dict[int, Recipient]]:
+        """Claim due rows, higher priorities first; bulk rows only a second's worth at a time."""
+        now, wall = self.clock.now(), self.clock.wall_now()
         async with self.sessions() as s:
-            rows = await Outbox(s).claim(self.clock.now(), self.clock.wall_now(), self.lease, self.batch)
-            who = await Outbox(s).recipients(r.user_id for r in rows) if rows else {}
+            outbox = Outbox(s)
+            rows = await outbox.claim(now, wall, self.lease, self.batch, priorities=(0, Priority.BULK - 1))
+            if len(rows) < self.batch:
+                rows += await outbox.claim(now, wall, self.lease, min(self.bulk_batch, self.batch - len(rows)),
+                                           priorities=(Priority.BULK, 1_000))
+            who = await outbox.recipients(r.user_id for r in rows) if rows else {}
             await s.commit()
+        return rows, who
+
+    async def drain_once(self) -> int:
+        """Send one claim of due rows; settle each of them (sent, retried later, failed, blocked or dropped).
+
+        The next claim is made while the last rows of this one are being sent, so the sending does not stop
+        between claims; sends still in flight finish in the background. Returns how many rows were claimed;
+        0 (nothing due) only once every send has finished.
+        """
+        if self._next is not None:
+            task, self._next = self._next, None
+            rows, who = await task
+        else:
+            rows, who = await self.claim()
         if not rows:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
             return 0
         queue: deque[OutboxRow] = deque(rows)
-        attempts = {r.id: r.attempts for r in rows}
-        in_flight: set[asyncio.Task[None]] = set()
-        try:
-            while queue or in_flight:
-                if self._stopping or self.pacer.paused_for() > self.lease.total_seconds() / 2:
-                    await self._release(list(queue))
-                    queue.clear()
-                if not queue or len(in_flight) >= self.max_in_flight:
-                    if in_flight:
-                        _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                if (paused := self.pacer.paused_for()) > 0:  # choose the next row once the pause is over
-                    await self.timer.sleep(paused)
-                    continue
-                row, wait = self._pick(queue)
-                if row is None:
-                    await self.timer.sleep(wait)
-                    continue
-                rendered = await self._prepare(row, who.get(row.user_id))
-                if rendered is None:
-                    continue
-                pauses = self.pacer.pauses
-                await self.pacer.acquire()
-                if self.pacer.pauses != pauses:  # a 429 arrived meanwhile: wait for its end, in row order
-                    _requeue(queue, row)
-                    continue
-                self.spacing.mark(row.user_id)
-                task = asyncio.create_task(self._deliver(row, rendered, attempts, queue))
-                in_flight.add(task)
-        finally:
-            for task in in_flight:
-                task.cancel()
-            if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
+        for r in rows:
+            self._attempts[r.id] = r.attempts
+        while queue:
+            if self._stopping or self.limiter.paused_for() > self.lease.total_seconds() / 2:
+                await self._release(list(queue))
+                queue.clear()
+                break
+            if len(queue) <= self.prefetch_at and self._next is None:
+                self._next = asyncio.create_task(self.claim())
+            if len(self._in_flight) >= self.max_in_flight:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            row = await self._pick(queue)
+            if row is None:
+                continue
+            payload = await self._prepare(row, who.get(row.user_id) if row.user_id is not None else None)
+            if payload is None:
+                continue
+            await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
+            task = asyncio.create_task(self._deliver(row, payload, self._attempts))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         return len(rows)
 
-    def _pick(self, queue: deque[OutboxRow]) -> tuple[OutboxRow | None, float]:
-        """The first row whose chat may receive a message now; else how long until one may."""
-        soonest = float("inf")
+    async def _pick(self, queue: deque[OutboxRow]) -> OutboxRow | None:
+        """The first row (priority order) whose chat may receive a message now, else the first whose chat is
+        ready soon; rows whose chat must wait long (a busy group) go back to the outbox until then."""
+        soon: int | None = None
         for i, row in enumerate(queue):
-            wait = self.spacing.wait_for(row.user_id)
+            wait = self.limiter.chat_wait(row.chat_id)
             if wait <= 0:
                 del queue[i]
-                return row, 0.0
-            soonest = min(soonest, wait)
-        return None, soonest
+                return row
+            if wait <= self.max_chat_wait and soon is None:
+                soon = i
+        if soon is not None:
+            row = queue[soon]
+            del queue[soon]
+            return row
+        row = queue.popleft()
+        now = self.clock.now()
+        later = now + timedelta(seconds=self.limiter.chat_wait(row.chat_id) * self.clock.speed)
+        await self._settle(lambda o: o.postpone(row, now, later))
+        self.stats.postponed += 1
+        return None
 
-    async def _prepare(self, row: OutboxRow, who: Recipient | None) -> Rendered | None:
+    def _context(self, now: datetime) -> RenderContext:
+        return RenderContext(self.event, self.i18n, now, self.sessions, self.uows)
+
+    async def _prepare(self, row: OutboxRow, who: Recipient | None) -> Payload | None:
         """Render the row, or settle it without sending (expired, blocked, dropped by its renderer)."""
         now = self.clock.now()
-        outcome: Rendered | Drop
+        outcome: Payload | Drop
+        if row.chat_id in self._blocked or (who is not None and who.blocked and row.chat_id == who.user_id):
+            await self._settle(lambda o: o.mark_blocked(row, now, "blocked the bot", row.attempts))
+            self.stats.blocked += 1
+            return None
         if row.expires_at is not None and now >= row.expires_at:
-            outcome = Drop("expired")
-        elif row.user_id in self._blocked or (who is not None and who.blocked):
-            outcome = Drop("blocked the bot")
+            outcome = Drop("expired" if not row.attempts else f"expired after {row.attempts} tries")
         elif (renderer := self.renderers.get(row.kind)) is None:
             outcome = Drop(f"no renderer for {row.kind!r}")
         else:
             try:
-                outcome = await renderer(RenderContext(self.event, self.i18n, now, self.sessions), row, who)
+                outcome = await renderer(self._context(now), row, who)
             except Exception as exc:
                 log.exception("rendering outbox row %s (%s) failed", row.id, row.key)
                 error = f"render: {exc!r}"
@@ -377,56 +376,107 @@ class Sender:
                 self.stats.failed += 1
                 return None
         if isinstance(outcome, Drop):
-            await self._settle(lambda o: o.mark_dropped(row, now, outcome.reason))
+            reason = outcome.reason
+            await self._settle(lambda o: o.mark_dropped(row, now, reason))
             self.stats.dropped += 1
             return None
         return outcome
 
-    async def _deliver(self, row: OutboxRow, rendered: Rendered, attempts: dict[int, int],
-                       queue: deque[OutboxRow]) -> None:
-        attempts[row.id] += 1
-        tries = attempts[row.id]
-        try:
-            message = await self.bot.send_message(chat_id=row.user_id, text=rendered.text,
-                                                  reply_markup=to_markup(rendered),
-                                                  request_timeout=int(self.request_timeout) or 1)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self._failed(row, classify(exc), tries, queue)
-            return
-        now = self.clock.now()
-        await self._settle(lambda o: o.mark_sent(row, now, message.message_id, tries))
-        self.stats.sent += 1
+    async def send(self, chat_id: int, payload: Payload) -> int | None:
+        """One Bot API call for a payload; returns the message id Telegram gave (the edited one for an edit)."""
+        timeout = int(self.request_timeout) or 1
+        result: Any
+        match payload:
+            case Rendered():
+                result = await self.bot.send_message(chat_id=chat_id, text=payload.text,
+                                                     reply_markup=to_markup(payload.buttons),
+                                                     request_timeout=timeout)
+            case Photo():
+                result = await self.bot.send_photo(chat_id=chat_id, photo=_input_file(payload.file),
+                                                   caption=payload.caption or None,
+                                                   reply_markup=to_markup(payload.buttons), request_timeout=timeout)
+            case Document():
+                result = await self.bot.send_document(chat_id=chat_id, document=_input_file(payload.file),
+                                                      caption=payload.caption or None,
+                                                      reply_markup=to_markup(payload.buttons),
+                                                      request_timeout=timeout)
+            case Poll():
+                result = await self.bot.send_poll(
+                    chat_id=chat_id, question=payload.question, options=list(payload.options),
+                    type="quiz" if payload.is_quiz else "regular", is_anonymous=payload.is_anonymous,
+                    correct_option_id=payload.correct_option, explanation=payload.explanation,
+                    open_period=payload.open_period,
+                    allows_multiple_answers=payload.allows_multiple_answers if not payload.is_quiz else None,
+                    request_timeout=timeout)
+            case Edit():
+                try:
+                    await self.bot.edit_message_text(chat_id=chat_id, message_id=payload.message_id,
+                                                     text=payload.text, reply_markup=to_markup(payload.buttons),
+                                                     request_timeout=timeout)
+                except TelegramBadRequest as exc:
+                    if NOT_MODIFIED not in exc.message:
+                        raise
+                return payload.message_id
+            case _:
+                raise TypeError(f"not a payload the sender knows: {payload!r}")
+        return result.message_id if isinstance(result, Message) else None
 
-    async def _failed(self, row: OutboxRow, verdict: Verdict, tries: int, queue: deque[OutboxRow]) -> None:
-        now = self.clock.now()
-        if verdict.action == "retry_after":
-            # Exactly retry_after for every send (the flood limit is the bot's), then this row again first.
-            self.pacer.pause(verdict.retry_after)
-            _requeue(queue, row)
-            self.stats.rate_limited += 1
-            log.warning("429 from Telegram: pausing all sends for %s s", verdict.retry_after)
-            await self._settle(lambda o: o.note_attempt(row, now, verdict.error, tries))
+    async def _deliver(self, row: OutboxRow, payload: Payload, attempts: dict[int, int]) -> None:
+        PACED.set(True)  # this task's own context: the request middleware does not pace it again
+        while True:
+            attempts[row.id] += 1
+            tries = attempts[row.id]
+            try:
+                message_id = await self.send(row.chat_id, payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                verdict = classify(exc)
+                if verdict.action != "retry_after":
+                    attempts.pop(row.id, None)
+                    await self._failed(row, verdict, tries)
+                    return
+                # Exactly retry_after for this chat (for every chat when the limit met is the bot's), then
+                # this row again, in its place among the waiting ones.
+                now = self.clock.now()
+                self.limiter.refused(verdict.retry_after, row.chat_id)
+                self.stats.rate_limited += 1
+                log.warning("429 from Telegram for chat %s: waiting %s s", row.chat_id, verdict.retry_after)
+                if self._stopping or self.limiter.paused_for() > self.lease.total_seconds() / 2:
+                    await self._settle(lambda o, now=now, tries=tries: o.retry_later(
+                        row, now, now, "429: paused for long", tries))
+                    return
+                # Its place in the line at once, ahead of the rows that fell due after it (the try is counted
+                # when the row is settled).
+                await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
+                continue
+            attempts.pop(row.id, None)
+            now = self.clock.now()
+            sent_id = message_id
+            await self._settle(lambda o, now=now, sent_id=sent_id, tries=tries: o.mark_sent(row, now, sent_id, tries))
+            self.stats.sent += 1
             return
+
+    async def _failed(self, row: OutboxRow, verdict: Verdict, tries: int) -> None:
+        now = self.clock.now()
         if verdict.action == "retry":
-            delay = self.backoff.delay(tries)
-            if delay is not None:
-                next_at = now + timedelta(seconds=delay * self.clock.speed)
-                await self._settle(lambda o: o.retry_later(row, now, next_at, verdict.error, tries))
-                self.stats.retried += 1
-                self.wake()
+            next_at = now + timedelta(seconds=self.backoff.delay(tries) * self.clock.speed)
+            if row.expires_at is not None and next_at >= row.expires_at:
+                reason = f"expired after {tries} tries: {verdict.error}"
+                await self._settle(lambda o: o.mark_dropped(row, now, reason))
+                self.stats.dropped += 1
                 return
-            await self._settle(lambda o: o.mark_failed(row, now, f"gave up after {tries} tries: {verdict.error}",
-                                                       tries))
-            self.stats.failed += 1
+            await self._settle(lambda o: o.retry_later(row, now, next_at, verdict.error, tries))
+            self.stats.retried += 1
+            self.wake()
             return
         if verdict.action == "blocked":
-            self._blocked.add(row.user_id)
+            self._blocked.add(row.chat_id)
             async with self.sessions() as s:
-                await Delegates(s).mark_blocked(row.user_id, now)
-                await Outbox(s).mark_failed(row, now, verdict.error, tries)
-                await Outbox(s).drop_pending_for(row.user_id, now, "blocked the bot")
+                if row.user_id is not None and row.user_id == row.chat_id and not is_group(row.chat_id):
+                    await Delegates(s).mark_blocked(row.user_id, now)
+                await Outbox(s).mark_blocked(row, now, verdict.error, tries)
+                await Outbox(s).block_pending_for(row.chat_id, now, "blocked the bot")
                 await s.commit()
             self.stats.blocked += 1
             return
@@ -445,6 +495,11 @@ class Sender:
             async with self.sessions() as s:
                 await Outbox(s).release(rows, self.clock.now())
                 await s.commit()
+
+
+def _order(row: OutboxRow) -> tuple[float, int]:
+    """Within a priority, rows go in the order they fell due."""
+    return (row.next_at.timestamp(), row.id)
 
 
 if TYPE_CHECKING:

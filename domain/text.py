@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from typing import Any, Protocol
 
 _WORD = re.compile(r"\w+")
 
@@ -29,3 +30,20 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
     text = "".join(_plain(c) for c in text)
     return " ".join(_WORD.findall(text.replace("_", " ")))
+
+
+class Translator(Protocol):
+    """What translates outside a handler (aiogram's I18n has this shape)."""
+
+    def gettext(self, singular: str, plural: str | None = None, n: int = 1, locale: str | None = None) -> str: ...
+
+
+def translate(tr: Translator, lang: str, message: str, **params: Any) -> str:
+    """Translate a msgid into `lang` outside a handler (reminders, broadcasts), filling placeholders."""
+    text = tr.gettext(message, locale=lang)
+    return text.format(**params) if params else text
+
+
+def translate_plural(tr: Translator, lang: str, message: tuple[str, str], n: int, **params: Any) -> str:
+    """The plural form of (singular, plural) for `n` in `lang`, with `{n}` and `params` filled."""
+    return tr.gettext(message[0], message[1], n, locale=lang).format(n=n, **params)

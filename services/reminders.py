@@ -14,22 +14,20 @@ not the event's date (the rule of the whole bot).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from bot.i18n import translate  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
-from delivery.outbox import Button, Drop, NewMessage, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
+from delivery.messages import Button, Drop, NewMessage, Rendered
+from delivery.outbox import OutboxRow, Recipient, RenderContext, Renderers
 from domain import timezones as tzs
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
-from storage.repo import Follows, Reminders  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
+from domain.text import Translator, esc, translate, translate_plural
 
 if TYPE_CHECKING:
-    from aiogram.utils.i18n import I18n  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
-    from sqlalchemy.ext.asyncio import AsyncSession  # noqa: TID251 -- until reminders take a unit of work (delivery merge)
+    from services.ports import UnitOfWork
 
 LEADS: tuple[int, ...] = (5, 10, 15, 30)
 DEFAULT_LEAD = 10
@@ -79,12 +77,12 @@ def followed_items(event: Event, explicit: Iterable[str], *, follow_all: bool,
             if may_follow(i, participant_type) and (i.id in chosen or (follow_all and in_whole_program(i)))]
 
 
-async def still_follows(db: AsyncSession, item: ProgramItem, who: Recipient) -> bool:
+async def still_follows(uow: UnitOfWork, item: ProgramItem, who: Recipient) -> bool:
     if not may_follow(item, who.participant_type):
         return False
     if who.follow_all and in_whole_program(item):
         return True
-    return await Follows(db).is_following(who.user_id, item.id)
+    return await uow.follows.is_following(who.user_id, item.id)
 
 
 # -- when -----------------------------------------------------------------------------------------------------
@@ -150,30 +148,29 @@ def reminder_topic(item_id: str, lead: int) -> str:
     return f"reminder:{item_id}:{lead}"
 
 
-async def fan_out_reminder(db: AsyncSession, event: Event, item_id: str, lead: int, now: datetime) -> int:
+async def fan_out_reminder(uow: UnitOfWork, event: Event, item_id: str, lead: int, now: datetime) -> int:
     """Create the reminder rows of one item and lead time; returns how many were new."""
     item = event.item(item_id)
     if item is None or now >= item.starts:
         return 0
-    repo = Reminders(db)
-    users = await repo.to_remind(item.id, lead, covered_by_all=in_whole_program(item),
+    users = await uow.reminders.to_remind(item.id, lead, covered_by_all=in_whole_program(item),
                                  members_only=item.members_only)
     topic = reminder_topic(item.id, lead)
-    known = await Outbox(db).existing_keys(topic)
+    known = await uow.outbox.existing_keys(topic)
     payload = {"item": item.id, "lead": lead, "starts": item.starts.isoformat()}
     due = max(now, item.starts - timedelta(minutes=lead))
     messages = [NewMessage(key, uid, KIND_REMINDER, topic, due, payload, expires_at=item.ends)
                 for uid in users if (key := reminder_key(uid, item, lead)) not in known]
-    return await Outbox(db).add(messages, now)
+    return await uow.outbox.add(messages, now)
 
 
-async def fan_out_day_before(db: AsyncSession, event: Event, zones: list[str], now: datetime) -> int:
+async def fan_out_day_before(uow: UnitOfWork, event: Event, zones: list[str], now: datetime) -> int:
     """Create the evening-before notes for the people in `zones` (whose 18:00 is now)."""
-    users = await Reminders(db).in_zones(zones)
+    users = await uow.reminders.in_zones(zones)
     topic = f"day_before:{event.id}"
     messages = [NewMessage(f"day_before:{uid}:{event.id}", uid, KIND_DAY_BEFORE, topic, now, {},
                            expires_at=event.starts) for uid in users]
-    return await Outbox(db).add(messages, now)
+    return await uow.outbox.add(messages, now)
 
 
 def program_times(event: Event) -> dict[str, tuple[datetime, datetime]]:
@@ -185,12 +182,12 @@ def moved(event: Event, before: dict[str, tuple[datetime, datetime]]) -> list[tu
     return [(i, before[i.id][0]) for i in event.program if i.id in before and before[i.id][0] != i.starts]
 
 
-async def notify_moves(db: AsyncSession, event: Event, now: datetime) -> int:
+async def notify_moves(uow: UnitOfWork, event: Event, now: datetime) -> int:
     """Compare the program with the one last scheduled; queue one notice per follower of a moved item.
 
     Returns how many notices were created. The first start-up only records the program.
     """
-    repo = Reminders(db)
+    repo = uow.reminders
     before = await repo.snapshot()
     created = 0
     for item, old in moved(event, before):
@@ -199,7 +196,7 @@ async def notify_moves(db: AsyncSession, event: Event, now: datetime) -> int:
         users = await repo.followers(item.id, covered_by_all=in_whole_program(item), members_only=item.members_only)
         topic = f"time_changed:{item.id}:{_stamp(item.starts)}"
         payload = {"item": item.id, "old": old.isoformat(), "starts": item.starts.isoformat()}
-        created += await Outbox(db).add(
+        created += await uow.outbox.add(
             (NewMessage(f"time_changed:{uid}:{item.id}:{_stamp(item.starts)}", uid, KIND_TIME_CHANGED, topic, now,
                         payload, expires_at=item.starts) for uid in users), now)
     if before != program_times(event):
@@ -209,26 +206,21 @@ async def notify_moves(db: AsyncSession, event: Event, now: datetime) -> int:
 
 # -- texts -------------------------------------------------------------------------------------------------------
 
-def _esc(text: str) -> str:
-    return html.escape(text, quote=False)
-
-
 def when(event: Event, instant: datetime, zone: str, lang: str) -> str:
     """"15:00", or "16 Nov, 23:00" when the reader's date is not the event's."""
     return tzs.fmt_when(instant, zone, lang, instant, event.timezone)
 
 
-def plural(i18n: I18n, lang: str, message: tuple[str, str], n: int, **params: object) -> str:
-    return i18n.gettext(message[0], message[1], n, locale=lang).format(n=n, **params)
+plural = translate_plural
 
 
-def settings_button(i18n: I18n, lang: str) -> tuple[tuple[Button, ...], ...]:
+def settings_button(i18n: Translator, lang: str) -> tuple[tuple[Button, ...], ...]:
     return ((Button(translate(i18n, lang, SETTINGS_BUTTON), callback_data=SETTINGS_CALLBACK),),)
 
 
-def reminder_text(event: Event, item: ProgramItem, who: Recipient, now: datetime, i18n: I18n) -> str:
+def reminder_text(event: Event, item: ProgramItem, who: Recipient, now: datetime, i18n: Translator) -> str:
     lang, zone = who.language, who.timezone
-    title = _esc(item.title.get(lang))
+    title = esc(item.title.get(lang))
     at = when(event, item.starts, zone, lang)
     if now < item.starts:
         minutes = round((item.starts - now).total_seconds() / 60)
@@ -237,20 +229,20 @@ def reminder_text(event: Event, item: ProgramItem, who: Recipient, now: datetime
     else:
         head = translate(i18n, lang, STARTED, title=title, time=at, end=when(event, item.ends, zone, lang))
     join = (item.join or event.platform.join).get(lang)
-    return f"{head}\n\n{translate(i18n, lang, HOW_TO_JOIN, join=_esc(join))}"
+    return f"{head}\n\n{translate(i18n, lang, HOW_TO_JOIN, join=esc(join))}"
 
 
-def day_before_text(event: Event, items: list[ProgramItem], who: Recipient, now: datetime, i18n: I18n) -> str:
+def day_before_text(event: Event, items: list[ProgramItem], who: Recipient, now: datetime, i18n: Translator) -> str:
     lang, zone = who.language, who.timezone
-    lines = [translate(i18n, lang, DAY_BEFORE_HEAD, event=_esc(event.name.get(lang)),
-                       zone=_esc(tzs.zone_name(zone, lang, now)))]
+    lines = [translate(i18n, lang, DAY_BEFORE_HEAD, event=esc(event.name.get(lang)),
+                       zone=esc(tzs.zone_name(zone, lang, now)))]
     day = None
     for item in items:
         local_day = tzs.to_local(item.starts, zone).date()
         if local_day != day:
             day = local_day
-            lines += ["", f"<b>{_esc(tzs.fmt_date(item.starts, zone, lang))}</b>"]
-        lines.append(f"{tzs.fmt_time(item.starts, zone, lang)} — {_esc(item.title.get(lang))}")
+            lines += ["", f"<b>{esc(tzs.fmt_date(item.starts, zone, lang))}</b>"]
+        lines.append(f"{tzs.fmt_time(item.starts, zone, lang)} — {esc(item.title.get(lang))}")
     if who.reminders_on:
         lines += ["", plural(i18n, lang, DAY_BEFORE_FOOT, who.reminder_lead)]
     return "\n".join(lines)
@@ -268,8 +260,8 @@ async def render_reminder(ctx: RenderContext, row: OutboxRow, who: Recipient | N
         return Drop("not registered")
     if not who.reminders_on:
         return Drop("reminders off")
-    async with ctx.sessions() as db:
-        if not await still_follows(db, item, who):
+    async with ctx.uows() as uow:
+        if not await still_follows(uow, item, who):
             return Drop("no longer followed")
     return Rendered(reminder_text(ctx.event, item, who, ctx.now, ctx.i18n), settings_button(ctx.i18n, who.language))
 
@@ -279,8 +271,8 @@ async def render_day_before(ctx: RenderContext, row: OutboxRow, who: Recipient |
         return Drop("not registered")
     if not who.reminders_on:
         return Drop("reminders off")
-    async with ctx.sessions() as db:
-        explicit = await Follows(db).items(who.user_id)
+    async with ctx.uows() as uow:
+        explicit = await uow.follows.items(who.user_id)
     items = [i for i in followed_items(ctx.event, explicit, follow_all=who.follow_all,
                                        participant_type=who.participant_type) if i.starts > ctx.now]
     if not items:
@@ -294,12 +286,12 @@ async def render_time_changed(ctx: RenderContext, row: OutboxRow, who: Recipient
         return Drop("item no longer in the program")
     if who is None:
         return Drop("not registered")
-    async with ctx.sessions() as db:
-        if not await still_follows(db, item, who):
+    async with ctx.uows() as uow:
+        if not await still_follows(uow, item, who):
             return Drop("no longer followed")
     old = datetime.fromisoformat(str(row.payload["old"]))
     lang, zone = who.language, who.timezone
-    text = translate(ctx.i18n, lang, TIME_CHANGED, title=f"<b>{_esc(item.title.get(lang))}</b>",
+    text = translate(ctx.i18n, lang, TIME_CHANGED, title=f"<b>{esc(item.title.get(lang))}</b>",
                      time=when(ctx.event, item.starts, zone, lang), old_time=when(ctx.event, old, zone, lang))
     return Rendered(text, settings_button(ctx.i18n, lang))
 

@@ -28,8 +28,11 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        event.listen(engine.sync_engine, "after_cursor_execute", _mark_statement)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_pre_ping=True, **kwargs)
+    event.listen(engine.sync_engine, "after_cursor_execute", _mark_statement)
+    return engine
 
 
 @event.listens_for(Session, "after_flush")
@@ -37,10 +40,27 @@ def _mark_unsaved(session: Session, _ctx: Any) -> None:
     session.info["unsaved"] = True
 
 
+@event.listens_for(Session, "after_begin")
+def _link_connection(session: Session, _transaction: Any, connection: Connection) -> None:
+    # Statements run on the session's connection directly (Core inserts of many rows) bypass the flush;
+    # the connection points at its session so that _mark_statement can note them (the next session to
+    # begin on the pooled connection takes the pointer over).
+    connection.info["session_info"] = session.info
+
+
+def _mark_statement(conn: Connection, _cursor: Any, _statement: str, _params: Any, context: Any,
+                    _executemany: bool) -> None:
+    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+        owner = conn.info.get("session_info")
+        if owner is not None:
+            owner["unsaved"] = True
+
+
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _mark_saved(session: Session) -> None:
     session.info.pop("unsaved", None)
+
 
 
 def has_unsaved_work(session: AsyncSession) -> bool:

@@ -117,13 +117,18 @@ class OutboxMessage(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next_at", "status", "next_at"),)
+    __table_args__ = (Index("ix_outbox_status_next_at", "status", "next_at"),
+                      Index("ix_outbox_status_priority_next_at", "status", "priority", "next_at"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
                                     autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    # The recipient (a private chat: the person's Telegram id).
-    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # The person the message concerns (None for a message to a group).
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # Where it goes: the person's private chat (= user_id) or a group.
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # delivery.messages.Priority: 0 replies, 1 interactive, 2 time-bound, 3 bulk. Claimed lowest first.
+    priority: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     # Which renderer builds the text at send time ("reminder", "day_before", "time_changed", ...).
     kind: Mapped[str] = mapped_column(String(32))
     # What the rows of one fan-out or campaign share, for delivery reports ("reminder:opening:10").
@@ -133,7 +138,8 @@ class OutboxMessage(Base):
     next_at: Mapped[datetime]
     # Not sent by then: dropped and recorded instead of being sent late.
     expires_at: Mapped[datetime | None]
-    # pending, sending, sent, failed (not retried), dropped (expired or no longer wanted).
+    # pending, sending, sent, failed (not retried), blocked (403), dropped (expired or no longer wanted),
+    # cancelled (its topic was cancelled before it was sent).
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     claimed_at: Mapped[datetime | None]

@@ -483,6 +483,16 @@ class FakeBotAPI:
             await self._runner.cleanup()
             self._runner = None
 
+    async def refuse_connections(self) -> None:
+        """An outage: stop listening, so the bot's requests meet "connection refused" until
+        :meth:`accept_connections` listens on the same port again."""
+        await self.stop()
+
+    async def accept_connections(self) -> None:
+        """End an outage begun by :meth:`refuse_connections`."""
+        self._closing.clear()
+        await self.start()
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self

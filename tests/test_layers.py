@@ -117,13 +117,6 @@ def test_the_cycle_finder_finds_a_circle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# Left from before the layers: the reminders feature and the delivery engine still know each other.
-KNOWN: set[str] = {
-    "delivery.engine -> bot.config", "delivery.engine -> services", "delivery.engine -> services.reminders",
-    "services.reminders -> bot.i18n", "services.reminders -> storage.repo",
-}
-
-
 def test_layers_import_only_what_is_below_them() -> None:
     wrong = []
     for module, targets in _graph().items():
@@ -132,4 +125,4 @@ def test_layers_import_only_what_is_below_them() -> None:
             other = target.split(".")[0]
             if other != package and other not in ALLOWED[package]:
                 wrong.append(f"{module} -> {target}")
-    assert sorted(set(wrong) - KNOWN) == []
+    assert wrong == []

@@ -13,6 +13,7 @@ from delivery.engine import Delivery, get_delivery
 from delivery.outbox import DROPPED, PENDING, SENT, Outbox
 from domain.clock import Clock
 from handlers.reminders import RemCb
+from services import reminder_jobs
 from services import reminders as rem
 from storage.repo import Delegates, Follows, Reminders, ReminderSettings, forget_person
 from tests.harness import Harness, make_settings, register
@@ -43,6 +44,11 @@ async def drain(h: Harness) -> list[tuple[int, str]]:
     return [(r.chat_id or 0, r.text) for r in h.session.sent()[before:]]
 
 
+def jobs(d: Delivery) -> reminder_jobs.ReminderPlanner:
+    """The reminders' planner, as the app wired it."""
+    return reminder_jobs.planner(d)
+
+
 async def outbox_rows(h: Harness, **kw: object) -> list:
     async with h.app.sessions() as s:
         return await Outbox(s).rows(**kw)  # type: ignore[arg-type]
@@ -60,8 +66,8 @@ async def test_a_reminder_names_the_session_its_local_time_and_how_to_join(harne
     await follow(h, 3, "opening")
     d = get_delivery(h.app)
     h.clock.set(msk(8, 50))
-    assert await d.run_reminder("opening", 10) == 3
-    assert await d.run_reminder("opening", 10) == 0  # a second fan-out creates nothing
+    assert await jobs(d).run_reminder("opening", 10) == 3
+    assert await jobs(d).run_reminder("opening", 10) == 0  # a second fan-out creates nothing
     sent = dict(await drain(h))
     assert "<b>개회식" in sent[1] or "개회" in sent[1]
     assert "10분 후 15:00에 시작합니다" in sent[1]
@@ -88,10 +94,10 @@ async def test_only_people_who_follow_with_that_lead_and_reminders_on(harness: H
     await follow(h, 5, "opening")                      # another session
     h.clock.set(msk(9, 30))
     d = get_delivery(h.app)
-    assert await d.run_reminder("plenary", 10) == 2
+    assert await jobs(d).run_reminder("plenary", 10) == 2
     assert sorted(c for c, _ in await drain(h)) == [1, 4]
     h.clock.set(msk(9, 10))
-    assert await d.run_reminder("plenary", 30) == 1
+    assert await jobs(d).run_reminder("plenary", 30) == 1
 
 
 async def test_the_closed_session_is_reminded_only_to_excom_member_cities(harness: Harness) -> None:
@@ -104,8 +110,8 @@ async def test_the_closed_session_is_reminded_only_to_excom_member_cities(harnes
     await follow(h, 3, follow_all=True)
     h.clock.set(msk(12, 50))
     d = get_delivery(h.app)
-    assert await d.run_reminder("closed-session", 10) == 1
-    assert await d.run_reminder("reconnection", 10) == 2
+    assert await jobs(d).run_reminder("closed-session", 10) == 1
+    assert await jobs(d).run_reminder("reconnection", 10) == 2
     sent = await drain(h)
     assert sorted(c for c, t in sent if "<b>EXCOM Meeting 2020 Closed Session" in t) == [1]
     assert sorted(c for c, t in sent if "<b>(Re)connection" in t) == [1, 3]
@@ -116,9 +122,9 @@ async def test_whole_program_skips_breaks(harness: Harness) -> None:
     await register(h, 1)
     await follow(h, 1, follow_all=True)
     h.clock.set(msk(10, 30))
-    assert await get_delivery(h.app).run_reminder("coffee1", 10) == 0
+    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 0
     await follow(h, 1, "coffee1")
-    assert await get_delivery(h.app).run_reminder("coffee1", 10) == 1
+    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 1
 
 
 async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None:
@@ -126,7 +132,7 @@ async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None
     await register(h, 1, timezone="Europe/Moscow")
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await get_delivery(h.app).run_reminder("opening", 10)
+    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
     # The row exists; the person moves to Seoul and Korean before it is sent.
     async with h.app.sessions() as s:
         await Delegates(s).update_fields(1, h.clock.now(), timezone="Asia/Seoul", language="ko")
@@ -140,11 +146,11 @@ async def test_a_reminder_whose_session_ended_is_dropped_and_recorded(harness: H
     await register(h, 1)
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await get_delivery(h.app).run_reminder("opening", 10)
+    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
     await register(h, 2)
     await follow(h, 2, "plenary")
     h.clock.set(msk(9, 30))
-    await get_delivery(h.app).run_reminder("plenary", 10)
+    await jobs(get_delivery(h.app)).run_reminder("plenary", 10)
     h.clock.set(msk(9, 31))  # the opening's row is still unsent when the opening ends
     sent = await drain(h)
     assert [c for c, _ in sent] == [2]
@@ -157,7 +163,7 @@ async def test_late_but_not_over_reads_as_started(harness: Harness) -> None:
     await register(h, 1)
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await get_delivery(h.app).run_reminder("opening", 10)
+    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
     h.clock.set(msk(9, 5))
     [(_, text)] = await drain(h)
     assert "started at 09:00 and is on until 09:30" in text
@@ -170,7 +176,7 @@ async def test_unfollowing_or_switching_off_after_the_fan_out_drops_the_row(harn
     await follow(h, 1, "opening")
     await follow(h, 2, "opening")
     h.clock.set(msk(8, 50))
-    await get_delivery(h.app).run_reminder("opening", 10)
+    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
     async with h.app.sessions() as s:
         await Follows(s).unfollow(1, "opening")
         await Reminders(s).update(2, h.clock.now(), on=False)
@@ -186,7 +192,7 @@ async def test_catch_up_reaches_late_followers_but_never_after_the_start(harness
     await register(h, 1)
     d = get_delivery(h.app)
     h.clock.set(msk(8, 50))
-    await d.run_reminder("opening", 10)
+    await jobs(d).run_reminder("opening", 10)
     h.clock.set(msk(8, 55))
     await follow(h, 1, "opening")  # after the 10-minute fan-out ran
     await d.sync()
@@ -229,6 +235,7 @@ async def test_jobs_follow_the_replay_clock(harness: Harness) -> None:
     clock = Clock(msk(8, 45), speed=10)
     d = Delivery(settings=h.app.settings, event=h.app.event, clock=clock, engine=h.app.engine,
                  sessions=h.app.sessions, i18n=h.app.i18n)
+    reminder_jobs.register(d)  # the wiring, as bot/app.py does it
     d.scheduler.start()
     try:
         await d.plan()
@@ -255,14 +262,14 @@ async def test_day_before_at_18_local_lists_followed_sessions_in_local_time(harn
     seoul = rem.day_before_at(h.app.event, "Asia/Seoul")
     assert seoul == datetime(2020, 11, 16, 9, 0, tzinfo=UTC)
     h.clock.set(seoul)
-    assert await d.run_day_before(seoul) == 1
+    assert await jobs(d).run_day_before(seoul) == 1
     [(uid, text)] = await drain(h)
     assert uid == 1
     assert "Seoul" in text and "<b>17 Nov</b>\n15:00 — " in text and "21:45 — " in text
     assert "10 minutes before each one" in text
     mexico = rem.day_before_at(h.app.event, "America/Mexico_City")
     h.clock.set(mexico)
-    assert await d.run_day_before(mexico) == 1
+    assert await jobs(d).run_day_before(mexico) == 1
     [(uid, text)] = await drain(h)
     # Mexico City: the program runs from the evening of 16 Nov into 17 Nov, grouped by local date.
     assert uid == 2 and "<b>16 нояб.</b>\n23:00 — " in text and "<b>17 нояб.</b>" in text
@@ -306,7 +313,7 @@ async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(har
         assert sent[0][0] == 1
         assert "now starts at 16:00 (it was 15:40)" in sent[0][1]
         h.clock.set(msk(9, 50))
-        await again.run_reminder("plenary", 10)
+        await jobs(again).run_reminder("plenary", 10)
         [(_, text)] = await drain(h)
         assert "starts at 16:00, in 10 minutes" in text
     finally:
@@ -378,7 +385,7 @@ async def test_forgetting_a_person_deletes_their_outbox_rows(harness: Harness) -
     await register(h, 1)
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await get_delivery(h.app).run_reminder("opening", 10)
+    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
     async with h.app.sessions() as s:
         await forget_person(s, 1)
         await s.commit()
@@ -398,7 +405,7 @@ async def test_the_engine_starts_and_stops_with_the_dispatcher(harness: Harness)
         assert d.is_leader and d.sender is not None
         assert "reminder:opening:10" in d.scheduler.job_ids()
         h.clock.set(msk(8, 50))
-        await d.run_reminder("opening", 10)
+        await jobs(d).run_reminder("opening", 10)
         for _ in range(300):
             if h.session.sent(1):
                 break
@@ -422,9 +429,9 @@ async def test_reminders_end_to_end_on_postgresql(tmp_path: Path, pg_url: str) -
         d = get_delivery(h.app)
         await d.plan()
         h.clock.set(msk(12, 50))
-        assert await d.run_reminder("closed-session", 10) == 1
-        assert await d.run_reminder("reconnection", 10) == 2
-        assert await d.run_reminder("reconnection", 10) == 0
+        assert await jobs(d).run_reminder("closed-session", 10) == 1
+        assert await jobs(d).run_reminder("reconnection", 10) == 2
+        assert await jobs(d).run_reminder("reconnection", 10) == 0
         sent = await drain(h)
         assert sorted(c for c, _ in sent) == [1, 1, 2]
         assert {r.status for r in await outbox_rows(h)} == {SENT}

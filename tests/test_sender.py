@@ -21,8 +21,10 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMessage
 
 from delivery.engine import get_delivery
-from delivery.outbox import DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Outbox, Rendered
-from delivery.sender import Backoff, ChatSpacing, Pacer, Sender, Timer, classify
+from delivery.limiter import Limiter, Timer
+from delivery.messages import Priority
+from delivery.outbox import BLOCKED, DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Outbox, Rendered
+from delivery.sender import Backoff, Sender, classify
 from storage.models import Delegate
 from testkit.fake_botapi import FakeBotAPI
 from tests.harness import REHEARSAL_START, Harness, register
@@ -47,47 +49,51 @@ class VirtualTimer(Timer):
 
 # -- policy ---------------------------------------------------------------------------------------------------
 
-async def test_pacer_spaces_sends_at_the_rate() -> None:
+async def test_the_limiter_spaces_sends_at_the_rate() -> None:
     timer = VirtualTimer()
-    pacer = Pacer(25, timer)
+    limiter = Limiter(25, timer=timer)
     start = timer.now
     for _ in range(101):
-        await pacer.acquire()
+        await limiter.acquire(Priority.BULK)
     # 101 sends take 100 intervals of 1/25 s (the first goes at once): exactly the rate.
     assert timer.now - start == pytest.approx(4.0)
     assert max(timer.sleeps) == pytest.approx(0.04)
 
 
-async def test_pacer_pause_is_exact_and_idle_time_earns_no_burst() -> None:
+async def test_a_pause_is_exact_and_idle_time_earns_no_burst() -> None:
     timer = VirtualTimer()
-    pacer = Pacer(10, timer)
-    await pacer.acquire()
-    pacer.pause(3)
+    limiter = Limiter(10, timer=timer)
+    await limiter.acquire(Priority.BULK)
+    limiter.pause(3)
     before = timer.now
-    await pacer.acquire()
+    await limiter.acquire(Priority.BULK)
     assert timer.now - before == pytest.approx(3.0)
     timer.now += 60  # a quiet minute
     for _ in range(5):
-        await pacer.acquire()
+        await limiter.acquire(Priority.BULK)
     # At most two sends without waiting (burst 2), then the rate again: never a second's worth at once.
     assert timer.sleeps[-3:] == [pytest.approx(0.1)] * 3
 
 
-def test_chat_spacing() -> None:
+def test_chat_spacing_one_a_second_to_a_person_20_a_minute_to_a_group() -> None:
     timer = VirtualTimer()
-    spacing = ChatSpacing(1.0, timer)
-    assert spacing.wait_for(7) == 0
-    spacing.mark(7)
+    limiter = Limiter(30, timer=timer)
+    assert limiter.chat_wait(7) == 0
+    limiter.mark_chat(7)
+    limiter.mark_chat(-100)
     timer.now += 0.25
-    assert spacing.wait_for(7) == pytest.approx(0.75)
-    assert spacing.wait_for(8) == 0
+    assert limiter.chat_wait(7) == pytest.approx(0.75)
+    assert limiter.chat_wait(-100) == pytest.approx(2.75)
+    assert limiter.chat_wait(8) == 0
     timer.now += 1
-    assert spacing.wait_for(7) == 0
+    assert limiter.chat_wait(7) == 0
+    assert limiter.chat_wait(-100) == pytest.approx(1.75)
 
 
-def test_backoff_is_bounded() -> None:
-    b = Backoff(base=2, factor=2, cap=10, max_attempts=5)
-    assert [b.delay(n) for n in range(1, 6)] == [2, 4, 8, 10, None]
+def test_backoff_is_capped_and_never_gives_up() -> None:
+    b = Backoff(base=2, factor=2, cap=60)
+    assert [b.delay(n) for n in range(1, 10)] == [2, 4, 8, 16, 32, 60, 60, 60, 60]
+    assert b.delay(10_000) == 60
 
 
 def test_classify() -> None:
@@ -175,7 +181,7 @@ async def test_one_message_a_second_per_chat(h: Harness) -> None:
     assert times["two"] - times["one"] == pytest.approx(1.0)
 
 
-async def test_429_waits_exactly_retry_after_and_retries_the_same_row(h: Harness) -> None:
+async def test_429_waits_exactly_retry_after_for_that_chat_and_retries_the_same_row(h: Harness) -> None:
     await _add(h, _note("a", 1, "first"), _note("b", 2, "second"))
     h.session.fail_next("sendMessage", chat_id=1, status=429, retry_after=7)
     timer = VirtualTimer()
@@ -183,20 +189,36 @@ async def test_429_waits_exactly_retry_after_and_retries_the_same_row(h: Harness
     h.session.on_request = lambda r: sent_at.append((r.text, timer.now))
     start = timer.now
     await _drain(_sender(h, timer))
-    # The pause is global (Telegram's flood limit is per bot): nothing goes out for exactly 7 s, then the
-    # refused row first.
-    assert [t for t, _ in sent_at] == ["first", "second"]
-    assert sent_at[0][1] - start == pytest.approx(7.0)  # the 429 came at `start`
-    assert sent_at[1][1] - sent_at[0][1] == pytest.approx(0.04)  # then the rate again, no burst
+    # One chat's 429 holds back that chat for exactly retry_after; the others go on at the rate.
+    assert [t for t, _ in sent_at] == ["second", "first"]
+    assert sent_at[0][1] - start == pytest.approx(0.04)
+    assert sent_at[1][1] - start == pytest.approx(7.0)  # the 429 came at `start`
     row = (await _rows(h, user_id=1))[0]
     assert (row.status, row.attempts) == (SENT, 2)
+
+
+async def test_429s_for_two_chats_pause_every_send(h: Harness) -> None:
+    await _add(h, _note("a", 1, "first"), _note("b", 2, "second"), _note("c", 3, "third"))
+    h.session.fail_next("sendMessage", chat_id=1, status=429, retry_after=5)
+    h.session.fail_next("sendMessage", chat_id=2, status=429, retry_after=5)
+    timer = VirtualTimer()
+    sent_at: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent_at.append((r.text, timer.now))
+    start = timer.now
+    sender = _sender(h, timer)
+    await _drain(sender)
+    # Two chats refused within retry_after: the limit is the bot's, so nothing goes out until it is over,
+    # then the refused rows first, in their order.
+    assert [t for t, _ in sent_at] == ["first", "second", "third"]
+    assert sent_at[0][1] - start >= 5.0
+    assert sender.limiter.stats.pauses == 1
 
 
 @pytest.mark.parametrize("status", [500, 502])
 async def test_server_errors_retry_with_bounded_backoff(h: Harness, status: int) -> None:
     await _add(h, _note("a", 1, "hello"))
     h.session.fail_next("sendMessage", chat_id=1, status=status, times=2)
-    sender = _sender(h, backoff=Backoff(base=2, factor=2, cap=60, max_attempts=5))
+    sender = _sender(h, backoff=Backoff(base=2, factor=2, cap=60))
     await _drain(sender)
     row = (await _rows(h))[0]
     assert (row.status, row.attempts) == (PENDING, 1)
@@ -215,16 +237,20 @@ async def test_server_errors_retry_with_bounded_backoff(h: Harness, status: int)
     assert [r.text for r in h.session.sent()] == ["hello"]
 
 
-async def test_transient_failures_give_up_after_the_last_try(h: Harness) -> None:
-    await _add(h, _note("a", 1, "hello"))
-    h.session.fail_next("sendMessage", chat_id=1, status=500, times=10)
-    sender = _sender(h, backoff=Backoff(base=1, factor=1, cap=1, max_attempts=3))
-    for _ in range(3):
+async def test_transient_failures_are_retried_until_the_message_expires(h: Harness) -> None:
+    # Far more tries than the old limit of five: a broadcast (no expiry) keeps trying; a reminder until its
+    # expiry (its session), then it is dropped with the reason.
+    await _add(h, _note("broadcast", 1, "hello"), _note("reminder", 2, "soon", expires_at=_T0 + timedelta(minutes=3)))
+    h.session.fail_next("sendMessage", status=500, times=1000)
+    sender = _sender(h, backoff=Backoff(base=2, factor=2, cap=60))
+    for _ in range(12):
         await _drain(sender)
-        h.clock.advance(seconds=1)
-    row = (await _rows(h))[0]
-    assert (row.status, row.attempts) == (FAILED, 3)
-    assert row.error.startswith("gave up after 3 tries")
+        h.clock.advance(seconds=60)
+    rows = {r.key: r for r in await _rows(h)}
+    assert (rows["broadcast"].status, rows["broadcast"].attempts) == (PENDING, 12)
+    assert rows["reminder"].status == DROPPED
+    assert rows["reminder"].error.startswith("expired after")
+    assert rows["reminder"].attempts < 12
 
 
 async def test_403_marks_the_person_blocked_and_stops_sending_to_them(h: Harness) -> None:
@@ -237,15 +263,18 @@ async def test_403_marks_the_person_blocked_and_stops_sending_to_them(h: Harness
     async with h.app.sessions() as s:
         assert (await s.get(Delegate, 1)).blocked_at == h.clock.now()
     rows = {r.key: r for r in await _rows(h)}
-    assert rows["a"].status == FAILED and rows["a"].error.startswith("403")
-    assert (rows["b"].status, rows["b"].error) == (DROPPED, "blocked the bot")
+    assert rows["a"].status == BLOCKED and rows["a"].error.startswith("403")
+    assert (rows["b"].status, rows["b"].error) == (BLOCKED, "blocked the bot")
     assert rows["c"].status == SENT
     # New rows for a blocked person are dropped without a request.
     await _add(h, _note("d", 1, "again"))
     requests = len(h.session.requests)
     await _drain(sender)
     assert len(h.session.requests) == requests
-    assert {r.key: r.status for r in await _rows(h)}["d"] == DROPPED
+    assert {r.key: r.status for r in await _rows(h)}["d"] == BLOCKED
+    async with h.app.sessions() as s:
+        counts = await Outbox(s).counts("test")
+    assert (counts.blocked, counts.sent) == (3, 1)
 
 
 async def test_400_is_recorded_and_not_retried(h: Harness) -> None:

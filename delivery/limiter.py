@@ -1,0 +1,422 @@
+"""One rate limiter for everything the bot sends: direct replies and the outbox alike.
+
+- A token bucket at SEND_RATE messages a second (Telegram allows about 30 in bulk), holding at most `burst`
+  tokens, so idle time never turns into a second's worth of messages at once. With REDIS_URL the bucket is
+  a Redis key updated by a Lua script (with Redis's own clock), shared by every process of the bot.
+- Waiters are served by priority (delivery.messages.Priority: replies, then interactive, then time-bound,
+  then bulk), so a reply never queues behind a broadcast; equal priorities in the order given.
+- Per-chat spacing: about one message a second to a private chat, 20 a minute to a group (Telegram's
+  limits). Replies wait for it only in groups: in a private chat the person is waiting for the answer and
+  a handler's two messages in a row are allowed; the outbox keeps its distance from replies.
+- A 429 carries retry_after: nothing more goes to that chat for exactly that long. Telegram does not say
+  whether the limit met was the chat's or the bot's: a second 429 for another chat within that time means
+  the bot's, and then every send pauses for retry_after (in every process, with Redis). Pausing everything
+  on a chat's 429 would silence every conversation for a second each time one person's chat is busy.
+
+The outbox sender acquires with each row's priority and marks the call as paced (`PACED`), so the Bot
+request middleware (`LimiterMiddleware`, which paces direct replies) does not count it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+
+from delivery.messages import Priority
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+log = logging.getLogger(__name__)
+
+PRIVATE_INTERVAL = 1.0      # about one message a second to one person
+GROUP_INTERVAL = 60.0 / 20  # 20 a minute to one group
+# Methods that put something into a chat: they pass the limiter. Not answerCallbackQuery, getMe, getUpdates,
+# setMyCommands and the like: Telegram does not count them against the sending limits.
+SENDING_METHODS = frozenset({
+    "sendMessage", "sendPhoto", "sendDocument", "sendPoll", "sendAudio", "sendVideo", "sendAnimation",
+    "sendVoice", "sendVideoNote", "sendMediaGroup", "sendLocation", "sendVenue", "sendContact", "sendDice",
+    "sendSticker", "copyMessage", "copyMessages", "forwardMessage", "forwardMessages", "editMessageText",
+    "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup", "stopPoll",
+})
+# Set while the outbox sender makes a call it has already paced.
+PACED: ContextVar[bool] = ContextVar("delivery_paced", default=False)
+
+
+class Timer:
+    """Real time; tests pass a virtual one."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def sleep_unless(self, event: asyncio.Event, seconds: float) -> None:
+        """Sleep, but wake early when `event` is set."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+def is_group(chat_id: int) -> bool:
+    return chat_id < 0
+
+
+# -- the bucket ------------------------------------------------------------------------------------------------
+
+class Bucket(Protocol):
+    async def reserve(self) -> float:
+        """Take the next send slot; returns the seconds to wait for it (0: now)."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """No slot starts in the next `seconds`."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class LocalBucket:
+    """The bucket in this process: slots 1/rate apart, at most `burst` at once after idle time."""
+
+    def __init__(self, rate: float, timer: Timer, burst: float = 2.0) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self.burst = burst
+        self.timer = timer
+        self._next: float | None = None
+        self._pause_until = 0.0
+
+    async def reserve(self) -> float:
+        now = self.timer.monotonic()
+        earliest = now - (self.burst - 1) * self.interval
+        slot = max(self._next if self._next is not None else now, earliest, self._pause_until)
+        self._next = slot + self.interval
+        return max(0.0, slot - now)
+
+    async def pause(self, seconds: float) -> None:
+        self.pause_now(seconds)
+
+    def pause_now(self, seconds: float) -> None:
+        self._pause_until = max(self._pause_until, self.timer.monotonic() + seconds)
+
+    async def close(self) -> None:
+        return None
+
+
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+local slot = math.max(tat, now - (burst - 1) * interval, paused)
+redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'EX', 3600)
+return string.format('%.6f', slot - now)
+"""
+
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local till = now + tonumber(ARGV[1])
+local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
+if till > paused then
+  redis.call('SET', KEYS[1], string.format('%.6f', till), 'EX', 3600)
+  paused = till
+end
+return string.format('%.6f', paused - now)
+"""
+
+
+class RedisBucket:
+    """The bucket shared by every process: a slot time and a pause time in Redis, moved by Lua scripts.
+
+    Redis's clock decides (TIME inside the script), so processes on machines whose clocks differ agree.
+    """
+
+    def __init__(self, url: str, rate: float, *, burst: float = 2.0, key: str = "delegate-bot:limiter") -> None:
+        from redis.asyncio import Redis
+
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.redis: Any = Redis.from_url(url)
+        self.interval = 1.0 / rate
+        self.burst = burst
+        self.keys = (f"{key}:slot", f"{key}:pause")
+        self._reserve = self.redis.register_script(_RESERVE)
+        self._pause = self.redis.register_script(_PAUSE)
+
+    async def reserve(self) -> float:
+        wait = await self._reserve(keys=list(self.keys), args=[repr(self.interval), repr(self.burst)])
+        return max(0.0, float(wait))
+
+    async def pause(self, seconds: float) -> None:
+        await self._pause(keys=[self.keys[1]], args=[repr(float(seconds))])
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+# -- the limiter -------------------------------------------------------------------------------------------------
+
+@dataclass(order=True)
+class _Waiter:
+    priority: int
+    order: tuple[float, int]
+    seq: int
+    chat_id: int | None = field(compare=False)
+    future: asyncio.Future[None] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    waiter: _Waiter
+    chat_id: int | None
+
+
+@dataclass
+class LimiterStats:
+    granted: dict[int, int] = field(default_factory=dict)
+    pauses: int = 0
+    chat_pauses: int = 0
+    retried_replies: int = 0
+
+
+class Limiter:
+    """Acquire before every send: `await limiter.acquire(Priority.TIMELY, chat_id)`."""
+
+    def __init__(self, rate: float, *, timer: Timer | None = None, burst: float = 2.0,
+                 private_interval: float = PRIVATE_INTERVAL, group_interval: float = GROUP_INTERVAL,
+                 bucket: Bucket | None = None) -> None:
+        self.rate = rate
+        self.timer = timer or Timer()
+        self.bucket: Bucket = bucket or LocalBucket(rate, self.timer, burst)
+        self.private_interval = private_interval
+        self.group_interval = group_interval
+        self.stats = LimiterStats()
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._last: dict[int, float] = {}
+        self._pause_until = 0.0
+        self._pauses = 0
+        self._chat_pause: dict[int, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> Limiter:
+        """SEND_RATE; shared through Redis when REDIS_URL is set."""
+        rate = float(settings.send_rate)
+        if settings.redis_url:
+            options.setdefault("bucket", RedisBucket(settings.redis_url, rate, burst=options.get("burst", 2.0)))
+        return cls(rate, **options)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.bucket.close()
+
+    # -- per chat ------------------------------------------------------------------------------------------------
+
+    def interval_for(self, chat_id: int) -> float:
+        return self.group_interval if is_group(chat_id) else self.private_interval
+
+    def chat_wait(self, chat_id: int | None) -> float:
+        """Seconds until `chat_id` may receive the next message."""
+        if chat_id is None:
+            return 0.0
+        now = self.timer.monotonic()
+        wait = max(0.0, self._chat_pause.get(chat_id, 0.0) - now)
+        if (last := self._last.get(chat_id)) is not None:
+            wait = max(wait, last + self.interval_for(chat_id) - now)
+        return wait
+
+    def mark_chat(self, chat_id: int) -> None:
+        now = self.timer.monotonic()
+        self._last[chat_id] = now
+        if len(self._last) > 50_000:  # forget chats that are ready again
+            self._last = {c: t for c, t in self._last.items() if t + self.interval_for(c) > now}
+            self._chat_pause = {c: t for c, t in self._chat_pause.items() if t > now}
+
+    # -- pauses ----------------------------------------------------------------------------------------------------
+
+    def refused(self, seconds: float, chat_id: int | None) -> None:
+        """A 429 with retry_after `seconds` for a message to `chat_id`: that chat waits; when another chat
+        met a 429 within that time too, the limit is the bot's and every send waits."""
+        now = self.timer.monotonic()
+        if chat_id is None:
+            self.pause(seconds)
+            return
+        self._chat_pause[chat_id] = max(self._chat_pause.get(chat_id, 0.0), now + seconds)
+        recent = {c for c, until in self._chat_pause.items() if until > now}
+        self.stats.chat_pauses += 1
+        if len(recent) > 1:
+            self.pause(seconds)
+        self._kick()
+
+    def pause(self, seconds: float) -> None:
+        """The bot's limit: no send starts in the next `seconds` (in every process, with Redis)."""
+        self._pauses += 1
+        self.stats.pauses += 1
+        self._pause_until = max(self._pause_until, self.timer.monotonic() + seconds)
+        if isinstance(self.bucket, LocalBucket):
+            self.bucket.pause_now(seconds)  # before any other slot is reserved
+        else:
+            task = asyncio.ensure_future(self.bucket.pause(seconds))
+            task.add_done_callback(_log_failure)
+        self._kick()
+
+    def paused_for(self) -> float:
+        return max(0.0, self._pause_until - self.timer.monotonic())
+
+    # -- acquiring -------------------------------------------------------------------------------------------------
+
+    async def acquire(self, priority: int = Priority.REPLY, chat_id: int | None = None, *,
+                      order: tuple[float, int] = (0.0, 0), space_chat: bool = True) -> None:
+        """Wait for a send slot. Higher priorities (lower numbers) are served first, then lower `order`.
+
+        `space_chat`: also wait until the chat may receive a message (one a second, 20 a minute in groups).
+        """
+        await self.wait(self.queue(priority, chat_id, order=order, space_chat=space_chat))
+
+    def queue(self, priority: int = Priority.REPLY, chat_id: int | None = None, *,
+              order: tuple[float, int] = (0.0, 0), space_chat: bool = True) -> Ticket:
+        """Take a place in the line now (without waiting yet); `wait` for it later."""
+        waiter = _Waiter(int(priority), order, next(self._seq),
+                         chat_id if space_chat or (chat_id is not None and is_group(chat_id)) else None,
+                         asyncio.get_running_loop().create_future())
+        heapq.heappush(self._waiters, waiter)
+        self._arrived.set()
+        self._kick()
+        return Ticket(waiter, chat_id)
+
+    async def wait(self, ticket: Ticket) -> None:
+        future = ticket.waiter.future
+        try:
+            await future
+        except asyncio.CancelledError:
+            if not future.done():
+                future.cancel()
+            raise
+        if ticket.chat_id is not None:
+            self.mark_chat(ticket.chat_id)
+
+    def _kick(self) -> None:
+        if self._waiters and (self._task is None or self._task.done()):
+            self._task = asyncio.ensure_future(self._grant())
+
+    def _live(self) -> Iterator[_Waiter]:
+        return (w for w in self._waiters if not w.future.done())
+
+    def _best_ready(self) -> _Waiter | None:
+        ready = [w for w in self._live() if self.chat_wait(w.chat_id) <= 0]
+        return min(ready) if ready else None
+
+    async def _grant(self) -> None:
+        """Hand out slots one by one, each to the best waiter whose chat is ready, until nobody waits."""
+        while True:
+            self._waiters = [w for w in self._waiters if not w.future.done()]
+            heapq.heapify(self._waiters)
+            if not self._waiters:
+                return
+            # Spend no slot while every waiter's chat must wait.
+            chat_wait = min(self.chat_wait(w.chat_id) for w in self._waiters)
+            if chat_wait > 0:
+                # A newcomer (a reply) may be ready at once: do not make it wait for another chat.
+                self._arrived.clear()
+                if type(self.timer) is Timer:
+                    await self.timer.sleep_unless(self._arrived, chat_wait)
+                else:  # a virtual timer: time moves only by sleeping
+                    await self.timer.sleep(chat_wait)
+                continue
+            pauses = self._pauses
+            try:
+                wait = await self.bucket.reserve()
+            except Exception:  # Redis away: fall back to this process's own pace rather than stop sending
+                log.warning("the shared rate limiter is unreachable; pacing locally", exc_info=True)
+                wait = 1.0 / self.rate
+            wait = max(wait, self.paused_for())
+            if wait > 0:
+                await self.timer.sleep(wait)
+            if self._pauses != pauses:  # a 429 arrived meanwhile: its pause applies to this slot too
+                continue
+            waiter = self._best_ready()
+            if waiter is None:
+                continue
+            waiter.future.set_result(None)
+            self.stats.granted[waiter.priority] = self.stats.granted.get(waiter.priority, 0) + 1
+            # Let the granted sender start its request before the next slot is handed out.
+            await asyncio.sleep(0)
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not share a pause through Redis: %r", task.exception())
+
+
+# -- direct replies ----------------------------------------------------------------------------------------------
+
+def chat_of(method: TelegramMethod[Any]) -> int | None:
+    chat = getattr(method, "chat_id", None)
+    return chat if isinstance(chat, int) else None
+
+
+class LimiterMiddleware(BaseRequestMiddleware):
+    """Every call that puts something into a chat waits for the limiter (as a reply, the first priority).
+
+    A reply that meets a 429 anyway waits retry_after (pausing every send, since the limit is the bot's)
+    and is sent again: never dropped. Calls made by the outbox sender are already paced (`PACED`).
+    """
+
+    def __init__(self, limiter: Limiter, max_retries: int = 20) -> None:
+        self.limiter = limiter
+        self.max_retries = max_retries
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if PACED.get() or method.__api_method__ not in SENDING_METHODS:
+            return await make_request(bot, method)
+        chat = chat_of(method)
+        for tries in itertools.count(1):
+            # A retry waits for its chat too (the 429 may have paused only that chat).
+            await self.limiter.acquire(Priority.REPLY, chat, space_chat=tries > 1)
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                if tries >= self.max_retries:
+                    raise
+                self.limiter.stats.retried_replies += 1
+                log.warning("429 on a reply (%s): waiting %s s and sending it again", method.__api_method__,
+                            exc.retry_after)
+                self.limiter.refused(float(exc.retry_after), chat)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def limiter_of(bot: Bot) -> Limiter | None:
+    """The limiter a bot's session paces its calls with (make_bot installs one)."""
+    for middleware in bot.session.middleware._middlewares:  # aiogram keeps the list there
+        if isinstance(middleware, LimiterMiddleware):
+            return middleware.limiter
+    return None

@@ -1,0 +1,303 @@
+"""The delivery engine: priorities, one limiter for replies and the outbox, topics, payload kinds, groups,
+retries through an outage, and the limiter shared through Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from datetime import UTC, timedelta
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bot.app import make_bot
+from bot.local_api import LocalSession
+from delivery.engine import get_delivery
+from delivery.limiter import Limiter, LimiterMiddleware, RedisBucket, limiter_of
+from delivery.messages import (
+    CANCELLED,
+    PENDING,
+    SENT,
+    Document,
+    Drop,
+    Edit,
+    FileRef,
+    NewMessage,
+    Photo,
+    Poll,
+    Priority,
+    Rendered,
+    TopicCounts,
+)
+from delivery.outbox import Outbox
+from delivery.sender import Backoff, Sender
+from testkit.fake_botapi import FakeBotAPI
+from tests.harness import REHEARSAL_START, Harness
+from tests.test_sender import VirtualTimer
+
+T0 = REHEARSAL_START.astimezone(UTC)
+GROUP = -1001234567890
+
+
+async def render_payload(ctx: Any, row: Any, who: Any) -> Any:
+    """A test kind: the payload says what to send."""
+    p = row.payload
+    match p.get("as", "text"):
+        case "text":
+            return Rendered(p["text"])
+        case "photo":
+            return Photo(FileRef(data=b"\x89PNG fake", filename="chart.png"), caption=p["text"])
+        case "document":
+            return Document(FileRef(file_id="BQACAgIAAx0"), caption=p["text"])
+        case "quiz":
+            return Poll("Which city hosts WeGO's secretariat?", ("Seoul", "Moscow", "Ulyanovsk"), correct_option=0,
+                        explanation="Seoul, since 2010.", open_period=30)
+        case "edit":
+            return Edit(int(p["message_id"]), p["text"])
+    return Drop("unknown")
+
+
+@pytest.fixture
+async def h(harness: Harness) -> Harness:
+    get_delivery(harness.app).renderers.register("t", render_payload)
+    return harness
+
+
+def msg(key: str, chat: int, text: str = "", *, priority: Priority = Priority.TIMELY, topic: str = "t",
+        user_id: int | None = -1, **payload: Any) -> NewMessage:
+    uid = chat if user_id == -1 else user_id
+    return NewMessage(key, uid, "t", topic, T0, {"text": text or key, **payload}, chat_id=chat, priority=priority)
+
+
+async def add(h: Harness, *messages: NewMessage) -> None:
+    async with h.app.sessions() as s:
+        await Outbox(s).add(messages, h.clock.now())
+        await s.commit()
+
+
+async def rows(h: Harness, **kw: Any) -> dict[str, Any]:
+    async with h.app.sessions() as s:
+        return {r.key: r for r in await Outbox(s).rows(**kw)}
+
+
+def sender(h: Harness, timer: VirtualTimer | None = None, bot: Bot | None = None, **kw: Any) -> Sender:
+    return get_delivery(h.app).make_sender(bot or h.bot, timer=timer or VirtualTimer(), **kw)
+
+
+async def drain(s: Sender) -> None:
+    while await s.drain_once():
+        pass
+
+
+# -- priorities ---------------------------------------------------------------------------------------------
+
+async def test_rows_go_out_by_priority_then_due_time(h: Harness) -> None:
+    await add(h, msg("bulk1", 1, priority=Priority.BULK), msg("bulk2", 2, priority=Priority.BULK),
+              msg("reminder", 3, priority=Priority.TIMELY), msg("quiz", 4, priority=Priority.INTERACTIVE))
+    await drain(sender(h))
+    assert [r.text for r in h.session.sent()] == ["quiz", "reminder", "bulk1", "bulk2"]
+    assert {r.priority for r in (await rows(h)).values()} == {1, 2, 3}
+
+
+async def test_a_reminder_does_not_wait_behind_a_broadcast_in_progress(h: Harness) -> None:
+    await add(h, *(msg(f"b{i:03}", 1000 + i, priority=Priority.BULK, topic="broadcast") for i in range(200)))
+    s = sender(h, rate=25)
+    first = await s.drain_once()
+    # A broadcast is claimed about a second of sending at a time, not all at once.
+    assert first == s.bulk_batch == 25
+    await add(h, msg("reminder", 7, "⏰ the plenary starts in 10 minutes"))
+    await drain(s)
+    texts = [r.text for r in h.session.sent()]
+    # Right after the bulk rows already claimed (this claim and the next, made while it was sent: two
+    # seconds of sending at most), not behind the other 150.
+    assert texts.index("⏰ the plenary starts in 10 minutes") <= 2 * s.bulk_batch
+    assert len(texts) == 201
+
+
+async def test_replies_are_served_before_waiting_bulk_sends() -> None:
+    timer = VirtualTimer()
+    limiter = Limiter(10, timer=timer)
+    order: list[str] = []
+
+    async def take(name: str, priority: Priority) -> None:
+        await limiter.acquire(priority)
+        order.append(name)
+
+    tasks = [asyncio.ensure_future(take(f"bulk{i}", Priority.BULK)) for i in range(4)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.ensure_future(take("reply", Priority.REPLY)))
+    tasks.append(asyncio.ensure_future(take("quiz", Priority.INTERACTIVE)))
+    await asyncio.gather(*tasks)
+    # bulk0 was granted at once; the reply and the quiz question overtake the bulk sends still waiting.
+    assert order[0] == "bulk0"
+    assert order[1:3] == ["reply", "quiz"]
+
+
+# -- topics ---------------------------------------------------------------------------------------------------
+
+async def test_a_topic_can_be_cancelled_while_it_runs_and_is_counted(h: Harness) -> None:
+    await add(h, *(msg(f"b{i}", 100 + i, priority=Priority.BULK, topic="broadcast:7") for i in range(5)),
+              msg("other", 9, topic="reminder:x"))
+    h.session.blocked.add(101)
+    s = sender(h, bulk_batch=3)
+    s.prefetch_at = 0  # one claim at a time, to count what it left
+    await s.drain_once()  # "other" and three of the broadcast
+    await s.settled()
+    delivery = get_delivery(h.app)
+    assert await delivery.counts("broadcast:7") == TopicCounts(queued=2, sent=2, blocked=1)
+    assert await delivery.cancel("broadcast:7") == 2
+    await drain(s)
+    counts = await delivery.counts("broadcast:7")
+    assert counts == TopicCounts(sent=2, blocked=1, cancelled=2)
+    assert (counts.total, counts.open) == (5, 0)
+    assert len(h.session.sent()) == 3
+    statuses = {k: r.status for k, r in (await rows(h)).items()}
+    assert statuses["other"] == SENT and list(statuses.values()).count(CANCELLED) == 2
+    assert await delivery.cancel("broadcast:7") == 0  # nothing else changes
+
+
+# -- payload kinds ---------------------------------------------------------------------------------------------
+
+async def test_each_payload_kind_calls_its_bot_api_method(h: Harness) -> None:
+    await add(h, msg("text", 1, "<b>hello</b>"), msg("photo", 2, "the chart", **{"as": "photo"}),
+              msg("doc", 3, "the agenda", **{"as": "document"}), msg("quiz", GROUP, user_id=None, **{"as": "quiz"}))
+    await drain(sender(h))
+    by_method = {r.method: r for r in h.session.sent()}
+    assert set(by_method) == {"sendMessage", "sendPhoto", "sendDocument", "sendPoll"}
+    assert by_method["sendMessage"].params["text"] == "<b>hello</b>"
+    photo = by_method["sendPhoto"]
+    assert (photo.chat_id, photo.params["caption"], photo.files) == (2, "the chart", {"chart.png": b"\x89PNG fake"})
+    doc = by_method["sendDocument"]
+    assert (doc.chat_id, doc.params["document"], doc.params["caption"]) == (3, "BQACAgIAAx0", "the agenda")
+    quiz = by_method["sendPoll"].params
+    assert by_method["sendPoll"].chat_id == GROUP
+    assert (quiz["type"], quiz["is_anonymous"], quiz["correct_option_id"]) == ("quiz", False, 0)
+    assert quiz["open_period"] == 30
+    assert quiz["explanation"] == "Seoul, since 2010."
+    assert [o if isinstance(o, str) else o["text"] for o in quiz["options"]] == ["Seoul", "Moscow", "Ulyanovsk"]
+    stored = await rows(h)
+    assert all(r.status == SENT and r.message_id for r in stored.values())
+    assert (stored["quiz"].chat_id, stored["quiz"].user_id) == (GROUP, None)
+
+
+async def test_an_edit_updates_an_earlier_message_and_not_modified_counts_as_done(h: Harness) -> None:
+    sent = await h.bot.send_message(5, "Progress: 0 of 10")
+    await add(h, msg("p1", 5, "Progress: 5 of 10", **{"as": "edit", "message_id": sent.message_id}))
+    await drain(sender(h))
+    assert h.session.messages[sent.message_id]["text"] == "Progress: 5 of 10"
+    h.clock.advance(seconds=2)
+    await add(h, msg("p2", 5, "Progress: 5 of 10", **{"as": "edit", "message_id": sent.message_id}))
+    await drain(sender(h))
+    stored = await rows(h)
+    assert (stored["p1"].status, stored["p2"].status) == (SENT, SENT)
+    assert stored["p2"].message_id == sent.message_id
+
+
+# -- groups ------------------------------------------------------------------------------------------------------
+
+async def test_a_group_gets_at_most_20_messages_a_minute_and_others_do_not_wait(h: Harness) -> None:
+    await add(h, msg("g1", GROUP, user_id=None), msg("g2", GROUP, user_id=None), msg("person", 8))
+    s = sender(h)
+    await drain(s)
+    assert [r.text for r in h.session.sent()] == ["g1", "person"]
+    g2 = (await rows(h))["g2"]
+    # Back in the outbox until the group may receive again (3 s: 20 a minute), no try counted.
+    assert (g2.status, g2.attempts) == (PENDING, 0)
+    assert timedelta(seconds=2.5) < g2.next_at - h.clock.now() <= timedelta(seconds=3)
+    s.timer.now += 3  # type: ignore[attr-defined]
+    h.clock.advance(seconds=3)
+    await drain(s)
+    assert [r.text for r in h.session.sent()] == ["g1", "person", "g2"]
+
+
+# -- direct replies pass the same limiter -------------------------------------------------------------------
+
+async def test_a_reply_that_meets_429_waits_retry_after_and_is_delivered(h: Harness) -> None:
+    timer = VirtualTimer()
+    limiter = Limiter(30, timer=timer)
+    h.bot = make_bot(h.app.settings, h.session, limiter=limiter)
+    h.session.fail_next("sendMessage", chat_id=5, status=429, retry_after=4, times=2)
+    await h.send(5, "/help")
+    assert h.session.sent(5), "the reply was dropped"
+    assert limiter.stats.retried_replies == 2
+    assert sum(timer.sleeps) >= 8  # exactly retry_after each time, for every send
+    assert limiter.stats.granted[Priority.REPLY] >= 3
+
+
+async def test_the_outbox_is_paced_once_by_the_limiter_its_replies_share(h: Harness) -> None:
+    limiter = Limiter(30, timer=VirtualTimer())
+    bot = make_bot(h.app.settings, h.session, limiter=limiter)
+    assert limiter_of(bot) is limiter
+    await add(h, msg("a", 1, priority=Priority.BULK), msg("b", 2), msg("c", 3))
+    await drain(get_delivery(h.app).make_sender(bot))
+    # Each row was granted once, with its own priority: the reply middleware did not count them again.
+    assert limiter.stats.granted == {Priority.TIMELY: 2, Priority.BULK: 1}
+    await bot.send_message(4, "a direct reply")
+    assert limiter.stats.granted[Priority.REPLY] == 1
+
+
+def test_make_bot_paces_real_sessions_and_leaves_the_in_process_api_alone(h: Harness) -> None:
+    assert limiter_of(make_bot(h.app.settings, LocalSession())) is None
+    real = make_bot(h.app.settings)
+    assert isinstance(limiter_of(real), Limiter)
+    assert any(isinstance(m, LimiterMiddleware) for m in real.session.middleware._middlewares)
+
+
+# -- an outage longer than the old five tries ---------------------------------------------------------------
+
+async def test_an_outage_longer_than_five_tries_loses_nothing(h: Harness) -> None:
+    async with FakeBotAPI() as api:
+        bot = Bot("42:TEST", session=AiohttpSession(api=TelegramAPIServer.from_base(api.url)))
+        try:
+            await add(h, *(msg(f"r{i}", 300 + i) for i in range(5)),
+                      msg("broadcast", 400, priority=Priority.BULK, topic="broadcast:1"))
+            await api.refuse_connections()
+            s = sender(h, bot=bot, backoff=Backoff(base=2, factor=2, cap=60), request_timeout=2)
+            for _ in range(9):  # 2+4+8+16+32+60+60+60 s: about four minutes of refused connections
+                await drain(s)
+                h.clock.advance(seconds=60)
+            stored = await rows(h)
+            assert {r.status for r in stored.values()} == {PENDING}
+            assert min(r.attempts for r in stored.values()) >= 8
+            assert all("connect" in (r.error or "").lower() or "network" in (r.error or "").lower()
+                       for r in stored.values())
+            await api.accept_connections()
+            await drain(s)
+            assert {r.status for r in (await rows(h)).values()} == {SENT}
+            per_chat = api.delivered_per_chat()
+            assert sorted(per_chat) == [300, 301, 302, 303, 304, 400]
+            assert set(per_chat.values()) == {1}
+        finally:
+            await bot.session.close()
+
+
+# -- the limiter shared through Redis ----------------------------------------------------------------------------
+
+async def test_the_redis_bucket_is_shared_by_processes(redis_url: str) -> None:
+    key = f"test-limiter:{uuid.uuid4().hex}"
+    a, b = RedisBucket(redis_url, 20, key=key), RedisBucket(redis_url, 20, key=key)
+    try:
+        waits = []
+        for _ in range(5):
+            waits.append(await a.reserve())
+            waits.append(await b.reserve())
+        # Ten slots handed out by two "processes" are one sequence 1/20 s apart (the first two at once:
+        # burst 2), not two sequences side by side.
+        assert waits[:2] == [pytest.approx(0, abs=0.02)] * 2
+        gaps = [y - x for x, y in itertools.pairwise(waits[1:])]
+        assert all(g == pytest.approx(0.05, abs=0.02) for g in gaps), waits
+        # A 429 seen by one pauses the other.
+        await a.pause(5)
+        assert await b.reserve() == pytest.approx(5, abs=0.5)
+        # The limiter in each process orders its own waiters over the shared bucket.
+        limiter = Limiter(20, bucket=RedisBucket(redis_url, 1000, key=f"{key}:x"))
+        await limiter.acquire(Priority.BULK)
+        await limiter.close()
+    finally:
+        await a.redis.delete(*a.keys)
+        await a.close()
+        await b.close()
