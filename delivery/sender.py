@@ -39,6 +39,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.logsafe import Redactor
 from delivery.outbox import Drop, Outbox, OutboxRow, Recipient, RenderContext, Rendered, Renderers
 from domain.clock import Clock
 from storage.repo import Delegates
@@ -149,9 +150,13 @@ class Verdict:
     retry_after: float = 0.0
 
 
+# An error's text can quote the request URL, token included; it is stored on the row and logged.
+_redact = Redactor()
+
+
 def classify(exc: BaseException) -> Verdict:
     """What a failed send means for its row."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = _redact(f"{type(exc).__name__}: {exc}")
     match exc:
         case TelegramRetryAfter():
             return Verdict("retry_after", f"429: retry after {exc.retry_after}", float(exc.retry_after))
