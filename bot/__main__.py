@@ -152,8 +152,8 @@ def main() -> int:
         print(f"delegate-bot: invalid event file: {exc}", file=sys.stderr)
         return 2
     except BadToken as exc:
-        print(f"delegate-bot: BOT_TOKEN: the Bot API refused the token ({logsafe.Redactor([settings.token])(str(exc))})",
-              file=sys.stderr)
+        reason = logsafe.Redactor([settings.token])(str(exc))
+        print(f"delegate-bot: BOT_TOKEN: the Bot API refused the token ({reason})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

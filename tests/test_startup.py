@@ -6,6 +6,7 @@ Issue 8: items 2 (unreachable at start-up), 6 (two processes on one SQLite file)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import sys
@@ -38,10 +39,8 @@ async def read_until(proc: asyncio.subprocess.Process, needle: str, timeout: flo
             if needle in seen[-1]:
                 return
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(lines(), timeout)
-    except TimeoutError:
-        pass
     return "".join(seen)
 
 
