@@ -191,10 +191,16 @@ class LocalSession(BaseSession):
                 if msg is None:
                     return 400, {"ok": False, "error_code": 400,
                                  "description": "Bad Request: message to edit not found"}
+                markup = p.get("reply_markup") if isinstance(p.get("reply_markup"), dict) else None
+                if p.get("text", msg.get("text")) == msg.get("text") and markup == msg.get("reply_markup"):
+                    # What Telegram answers to an edit that changes nothing (a double tap, say).
+                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message is not "
+                                 "modified: specified new message content and reply markup are exactly the same "
+                                 "as a current content and reply markup of the message"}
                 if "text" in p:
                     msg["text"] = p["text"]
-                if isinstance(p.get("reply_markup"), dict):
-                    msg["reply_markup"] = p["reply_markup"]
+                if markup is not None:
+                    msg["reply_markup"] = markup
                 else:
                     msg.pop("reply_markup", None)
                 return ok(msg)

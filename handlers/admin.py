@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -11,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.clock import Clock
 from storage.repo import Delegates, LatePasses
 
+# Telegram user ids: ASCII digits, positive, well inside a 64-bit column (str.isdigit also accepts "²").
+USER_ID = re.compile(r"[0-9]{1,16}")
+
 
 async def on_admit(message: Message, command: CommandObject, db: AsyncSession, clock: Clock,
                    is_admin: bool) -> None:
@@ -19,7 +24,7 @@ async def on_admit(message: Message, command: CommandObject, db: AsyncSession, c
         await message.answer(_("This command is for the organisers."))
         return
     arg = (command.args or "").strip()
-    if not arg.isdigit():
+    if not USER_ID.fullmatch(arg) or int(arg) == 0:
         await message.answer(_("Usage: /admit &lt;numeric Telegram user id&gt;. The person can find their id "
                                "with /myid."))
         return

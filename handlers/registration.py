@@ -7,11 +7,13 @@ confirming) and "profile" (change one field of a stored registration).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -33,7 +35,7 @@ from domain.event import Event
 from domain.i18n_marks import N_
 from domain.registration import InputError, Profile
 from handlers.reminders import follow_all_markup
-from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, rows
+from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, on_a_message, rows
 from storage.repo import Delegates, LatePasses, forget_person
 
 log = logging.getLogger(__name__)
@@ -150,8 +152,22 @@ async def reprompt(message: Message, state: FSMContext, conf: Event, note: str |
     if step in STEP_STATES:
         await ask(message, state, step, conf, note=note)
     elif step == "timezone_confirm":
-        pending = (await state.get_data()).get("tz_pending") or {}
-        await _confirm_zone(message, state, pending.get("zone", "UTC"), note=note, place=pending.get("place"))
+        data = await state.get_data()
+        pending = data.get("tz_pending") or {}
+        if pending.get("zone"):
+            await _confirm_zone(message, state, pending["zone"], note=note, place=pending.get("place"))
+        elif data.get("mode", "register") != "profile" and data.get("answers", {}).get("timezone"):
+            # The zone was confirmed and stored, then the process stopped before the next step: go on from
+            # there (never offer a default zone that "Yes" would store over the confirmed one).
+            answers = data["answers"]
+            nxt = reg.next_step(answers, after="timezone") if data.get("mode", "register") == "register" \
+                else None
+            if nxt is None:
+                await show_summary(message, state, conf, note=note)
+            else:
+                await ask(message, state, nxt, conf, note=note)
+        else:
+            await ask(message, state, "timezone", conf, note=note)
     elif step == "summary":
         await show_summary(message, state, conf, note=note)
     elif step == "choose_field":
@@ -592,10 +608,16 @@ async def on_forget(message: Message, state: FSMContext, profile: Profile | None
 async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, db: AsyncSession
                            ) -> None:
     """Yes/No on deleting one's data."""
-    await query.answer()
     assert isinstance(query.message, Message)
-    await query.message.edit_reply_markup(reply_markup=None)
-    if callback_data.action == "forget_no" or await state.get_state() != Reg.forget.state:
+    if await state.get_state() != Reg.forget.state:  # a second tap, or an old message
+        await query.answer(_("This button is no longer active."))
+        with contextlib.suppress(TelegramBadRequest):  # already without buttons: "message is not modified"
+            await query.message.edit_reply_markup(reply_markup=None)
+        return
+    await query.answer()
+    with contextlib.suppress(TelegramBadRequest):
+        await query.message.edit_reply_markup(reply_markup=None)
+    if callback_data.action == "forget_no":
         await state.set_state(None)
         await query.message.answer(_("Nothing was deleted."))
         return
@@ -623,6 +645,7 @@ async def on_stale_button(query: CallbackQuery, state: FSMContext, conf: Event) 
 
 def make_router() -> Router:
     router = Router(name="registration")
+    router.callback_query.filter(on_a_message)
     router.message.register(on_start, CommandStart())
     router.message.register(on_profile, Command("profile"))
     router.message.register(on_forget, Command("forget"))
