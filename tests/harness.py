@@ -45,12 +45,19 @@ class Harness:
 
     @classmethod
     async def create(cls, settings: Settings, *, at: datetime = REHEARSAL_START,
-                     storage: BaseStorage | None = None, record_errors: bool = False) -> Harness:
+                     storage: BaseStorage | None = None, record_errors: bool = False,
+                     flood_control: bool = False) -> Harness:
         """`record_errors`: exceptions are recorded in `errors` (and not reported to the person) instead of
-        being swallowed by the bot's error handler, so a test can fail on them."""
+        being swallowed by the bot's error handler, so a test can fail on them.
+
+        `flood_control`: on, it runs on the frozen clock; off (the default), scripted people may send any
+        number of updates in one instant."""
         clock = FrozenClock(at)
         app = await build_app(settings, clock=clock, storage=storage)
         h = cls(app, clock)
+        flood = app.extras["flood"]
+        flood.enabled = flood_control
+        flood.now = lambda: clock.now().timestamp()
         if record_errors:
             # The dispatcher's own error observers run before the routers' (the bot's on_error).
             app.dp.errors.register(h._record_error)
