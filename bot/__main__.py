@@ -141,6 +141,7 @@ def main() -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Before anything can log: the token never reaches the log, nor do names and e-mails.
     logsafe.install([settings.token])
+    logsafe.throttle_polling_errors()
     try:
         # SQLite is single-process: a second process on the same file would schedule and send everything twice.
         with hold_sqlite_lock(settings.database_url):

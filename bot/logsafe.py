@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
 TOKEN_MASK = "<token>"
@@ -80,6 +81,44 @@ class RedactingFilter(logging.Filter):
             record.stack_info = self.redact(record.stack_info)
         record._redacted = True
         return True
+
+
+class Throttle(logging.Filter):
+    """Lets a repeated line through at most once per `every` seconds (by its format string).
+
+    aiogram logs two lines per failed getUpdates (every 1-5 s while the Bot API is away); once a minute says
+    the same. The first failure always shows; "Connection established" is not throttled.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...], every: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.every = every
+        self.clock = clock
+        self.last: dict[str, float] = {}
+        self.suppressed: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)
+        if not key.startswith(self.prefixes):
+            return True
+        now = self.clock()
+        if key in self.last and now - self.last[key] < self.every:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return False
+        self.last[key] = now
+        skipped = self.suppressed.pop(key, 0)
+        if skipped:
+            record.msg = f"{record.msg} ({skipped} more like this in the last minute)"
+        return True
+
+
+def throttle_polling_errors() -> Throttle:
+    """Once a minute for aiogram's "Failed to fetch updates" and "Sleep for ..." lines."""
+    flt = Throttle(("Failed to fetch updates", "Sleep for"))
+    logging.getLogger("aiogram.dispatcher").addFilter(flt)
+    return flt
 
 
 def install(secrets: Iterable[str | None] = (), handlers: Iterable[logging.Handler] | None = None

@@ -96,6 +96,7 @@ async def test_the_bot_waits_for_a_bot_api_that_is_not_up_yet(tmp_path: Path) ->
         code, rest = await stop_bot(proc)
     assert code == 0, err + rest
     assert "Traceback" not in err + rest
+    assert (err + rest).count("unreachable") == 1, err + rest  # several tries, one line (once a minute)
 
 
 async def test_polling_resumes_by_itself_after_the_bot_api_goes_away(tmp_path: Path) -> None:
@@ -112,6 +113,8 @@ async def test_polling_resumes_by_itself_after_the_bot_api_goes_away(tmp_path: P
         finally:
             code, err = await stop_bot(proc)
     assert code == 0, err
+    # aiogram retried every 1-5 s; the log says so once (not once per try).
+    assert err.count("Failed to fetch updates") == 1, err
 
 
 async def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
@@ -130,8 +133,21 @@ async def test_a_second_process_on_the_same_sqlite_file_refuses_to_start(tmp_pat
             # Killed without a chance to clean up, it leaves no stale lock behind.
             first.send_signal(signal.SIGKILL)
             await first.wait()
+            since = api.mark()
             first = await spawn(tmp_path, api.url)
-            await api.wait_until(lambda: api.waiting_polls > 0 and first.returncode is None, timeout=90)
+            # Started (the killed one's last long poll may still look like a waiting poll).
+            await api.wait_for(lambda r: True, method="setMyCommands", since=since, timeout=90)
             await answer(api, "/help", contains="/program")
         finally:
             await stop_bot(first)
+
+
+async def test_a_refused_token_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    """Unlike an unreachable server, a 401 does not go away by waiting: say so and stop."""
+    async with FakeBotAPI(token="42:SOMETHING-ELSE") as api:
+        proc = await spawn(tmp_path, api.url)
+        _out, err_bytes = await asyncio.wait_for(proc.communicate(), 90)
+    err = err_bytes.decode()
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "BOT_TOKEN" in lines[0] and "refused" in lines[0], err
