@@ -15,8 +15,10 @@ private text message gets a message back, every button press gets its callback a
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import os
+import random
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiogram.fsm.storage.base import StorageKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,9 +37,10 @@ settings.register_profile("fuzz", max_examples=10_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile("smoke", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+# PostgreSQL + Redis: every update is a few network round trips, so fewer examples (make fuzz: FUZZ_PROFILE).
+SERVER_EXAMPLES = {"default": 200, "smoke": 50, "fuzz": 2_000}
 PROFILE = os.environ.get("FUZZ_PROFILE", "default")
 
-BOT_ID = 42
 COMMANDS = ("start", "help", "program", "now", "next", "profile", "reminders", "language", "cancel", "forget",
             "myid", "admit", "quiz", "settings", "", "START", "start@delegate_test_bot", "help@other_bot")
 # Real callback prefixes and what their fields look like (the junk strategy covers the rest).
@@ -99,10 +101,15 @@ location_action = st.builds(Action, st.just("location"),
 edited_action = st.builds(Action, st.just("edited"), any_text)
 callback_action = st.builds(Action, st.just("callback"), callback_data(), st.just("private"),
                             st.sampled_from(("accessible", "accessible", "accessible", "inaccessible", "none")))
+# A press on a real button of the newest message with buttons (once or twice), where Telegram may report
+# the message as inaccessible or send none.
+press_action = st.builds(Action, st.sampled_from(("press", "press", "press2")), st.integers(0, 11), st.just("private"),
+                         st.sampled_from(("accessible", "accessible", "accessible", "inaccessible", "none")))
 group_action = st.builds(Action, st.sampled_from(("text", "callback")), st.one_of(any_text, command_action.map(
     lambda a: a.payload)), st.sampled_from(("group", "supergroup", "channel")))
 actions = st.lists(st.one_of(text_action, command_action, command_action, media_action, location_action,
-                             edited_action, callback_action, callback_action, group_action), min_size=1, max_size=4)
+                             edited_action, callback_action, press_action, press_action, group_action),
+                   min_size=1, max_size=4)
 
 
 class Updates:
@@ -179,20 +186,31 @@ class Updates:
 class Fuzzer:
     """One bot for all examples; each example gets a new person put into a captured state."""
 
-    def __init__(self, h: Harness) -> None:
+    def __init__(self, h: Harness, base: int = 1_000_000) -> None:
         self.h = h
         self.updates = Updates()
-        self.uids = itertools.count(2_000_000)
+        self.base = base
+        self.uids = itertools.count(base + 1_000)
         self.snapshots: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        # The newest message with buttons the template person had at each stage.
+        self.stage_messages: dict[str, dict[str, Any]] = {}
         self.examples = 0
 
     async def _snapshot(self, name: str, uid: int) -> None:
         key = self.h.state_key(uid)
         self.snapshots[name] = (await self.h.app.storage.get_state(key), await self.h.app.storage.get_data(key))
+        if (msg := self.newest_with_buttons(uid)) is not None:
+            self.stage_messages[name] = msg
+
+    def newest_with_buttons(self, uid: int) -> dict[str, Any] | None:
+        """A copy of the newest message to `uid` that has inline buttons (as Telegram attaches it to a press)."""
+        mine = [m for m in self.h.session.messages.values()
+                if m["chat"]["id"] == uid and (m.get("reply_markup") or {}).get("inline_keyboard")]
+        return copy.deepcopy(max(mine, key=lambda m: m["message_id"])) if mine else None
 
     async def capture(self) -> None:
         """Walk template people through the real conversation, keeping the state after each step."""
-        h, uid = self.h, 1_000_001
+        h, uid = self.h, self.base + 1
         await h.send(uid, "/start")
         await self._snapshot("language", uid)
         await h.press(uid, "English")
@@ -218,7 +236,7 @@ class Fuzzer:
         await self._snapshot("choose_field", uid)
         await h.send(uid, "/cancel")
         await self._snapshot("paused", uid)
-        uid = 1_000_002
+        uid = self.base + 2
         await register(h, uid)
         await h.send(uid, "/profile")
         await h.press(uid, "Edit a field")
@@ -238,9 +256,10 @@ class Fuzzer:
         if stage == "registered":
             return
         state, data = self.snapshots[stage]
-        key = StorageKey(bot_id=BOT_ID, chat_id=uid, user_id=uid)
+        key = self.h.state_key(uid)
         await self.h.app.storage.set_state(key, state)
         await self.h.app.storage.set_data(key, data)
+        assert await self.h.app.storage.get_state(key) == state
 
     async def play(self, stage: str, script: list[Action]) -> None:
         h = self.h
@@ -248,20 +267,32 @@ class Fuzzer:
         self.examples += 1
         await self.put(uid, stage)
         bot_message: dict[str, Any] | None = None
+        if stage in self.stage_messages:
+            # The stage's message as this person's own (a message id is a message in one chat only).
+            template = self.stage_messages[stage]
+            bot_message = copy.deepcopy(h.session._message(uid, text=template.get("text", ""),
+                                                           reply_markup=template["reply_markup"]))
         for action in script:
+            times = 1
+            if action.kind in ("press", "press2"):
+                buttons = [b["callback_data"] for row in (bot_message or {}).get("reply_markup", {})
+                           .get("inline_keyboard", []) for b in row if b.get("callback_data")]
+                if not buttons:
+                    continue
+                times = 2 if action.kind == "press2" else 1
+                action = Action("callback", buttons[action.payload % len(buttons)], "private", action.message)
             update = self.updates.message(uid, action, bot_message)
-            calls = await h.feed(update)
-            assert h.errors == [], f"{stage}: {update!r} raised {h.errors[0][1]!r}"
+            for _ in range(times):
+                calls = await h.feed(update)
+                assert h.errors == [], f"{stage}: {update!r} raised {h.errors[0][1]!r}"
+                update = {**update, "update_id": next(self.updates.ids)}
             sent = [c for c in calls if c.chat_id == uid and c.method in ("sendMessage", "sendDocument")]
             if "message" in update and action.chat == "private" and action.kind == "text":
                 assert sent, f"{stage}: no answer to {update['message']['text']!r}"
             if "callback_query" in update:
                 assert any(c.method == "answerCallbackQuery" for c in calls), f"{stage}: unanswered {update!r}"
-            with_buttons = [c for c in sent if c.buttons]
-            if with_buttons and with_buttons[-1].method == "sendMessage":
-                # The newest message with buttons, as Telegram would attach it to a press on it.
-                bot_message = max((m for m in h.session.messages.values() if m["chat"]["id"] == uid),
-                                  key=lambda m: m["message_id"])
+            if any(c.buttons for c in sent):
+                bot_message = self.newest_with_buttons(uid) or bot_message
 
 
 @pytest.fixture
@@ -282,15 +313,11 @@ def fuzz_loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def test_random_updates_in_random_states_raise_nothing_and_get_answers(
-        fuzz_dir: Path, fuzz_loop: asyncio.AbstractEventLoop) -> None:
-    loop = fuzz_loop
-    h = loop.run_until_complete(Harness.create(make_settings(fuzz_dir), record_errors=True))
-    fuzzer = Fuzzer(h)
+def run_fuzz(h: Harness, loop: asyncio.AbstractEventLoop, fuzzer: Fuzzer, profile: settings) -> None:
     try:
         loop.run_until_complete(fuzzer.capture())
 
-        @settings(settings.get_profile(PROFILE))
+        @settings(profile)
         @given(stage=st.sampled_from(STAGES), script=actions)
         def example(stage: str, script: list[Action]) -> None:
             h.errors.clear()
@@ -300,4 +327,27 @@ def test_random_updates_in_random_states_raise_nothing_and_get_answers(
         example()
     finally:
         loop.run_until_complete(h.close())
-    print(f"fuzz: {fuzzer.examples} examples run (profile {PROFILE})")
+
+
+def test_random_updates_in_random_states_raise_nothing_and_get_answers(
+        fuzz_dir: Path, fuzz_loop: asyncio.AbstractEventLoop) -> None:
+    """SQLite and the SQL conversation state."""
+    loop = fuzz_loop
+    h = loop.run_until_complete(Harness.create(make_settings(fuzz_dir), record_errors=True))
+    fuzzer = Fuzzer(h)
+    run_fuzz(h, loop, fuzzer, settings.get_profile(PROFILE))
+    print(f"fuzz: {fuzzer.examples} examples run on SQLite (profile {PROFILE})")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_random_updates_on_postgres_and_redis(tmp_path: Path, pg_url: str, redis_url: str,
+                                               fuzz_loop: asyncio.AbstractEventLoop) -> None:
+    """The production setup: PostgreSQL, conversation state and locks in Redis."""
+    loop = fuzz_loop
+    h = loop.run_until_complete(Harness.create(make_settings(tmp_path, database_url=pg_url, redis_url=redis_url),
+                                               record_errors=True))
+    # Redis outlives the test: people of this run get ids no earlier run used.
+    fuzzer = Fuzzer(h, base=random.randrange(10**9, 10**12, 10**6))
+    run_fuzz(h, loop, fuzzer, settings(settings.get_profile(PROFILE), max_examples=SERVER_EXAMPLES[PROFILE]))
+    print(f"fuzz: {fuzzer.examples} examples run on PostgreSQL + Redis (profile {PROFILE})")
