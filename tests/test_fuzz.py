@@ -92,7 +92,7 @@ text_action = st.builds(Action, st.just("text"), st.one_of(any_text, any_text, l
 command_action = st.builds(
     Action, st.just("text"),
     st.tuples(st.sampled_from(COMMANDS), st.one_of(st.just(""), junk, st.sampled_from(
-        ("²", "12345678901234567890123", "7000000001", "-1", "0", " ", "\u200b", "１２３"))))
+        ("²", "12345678901234567890123", "7000000001", "-1", "0", " ", "\u200b", "１２３", "٣"))))
     .map(lambda t: f"/{t[0]} {t[1]}".rstrip() if t[1] else f"/{t[0]}"))
 media_action = st.builds(Action, st.sampled_from(("sticker", "photo", "voice", "document", "video",
                                                   "animation", "contact", "dice", "venue")))
@@ -313,6 +313,14 @@ def fuzz_loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
+BASE = 1_000_000
+
+
+def organisers(base: int) -> frozenset[int]:
+    """Every fourth person of a run is an organiser (ADMIN_IDS), so /admit and friends get fuzzed too."""
+    return frozenset(range(base + 1_000, base + 1_000 + 400_000, 4))
+
+
 def run_fuzz(h: Harness, loop: asyncio.AbstractEventLoop, fuzzer: Fuzzer, profile: settings) -> None:
     try:
         loop.run_until_complete(fuzzer.capture())
@@ -333,8 +341,9 @@ def test_random_updates_in_random_states_raise_nothing_and_get_answers(
         fuzz_dir: Path, fuzz_loop: asyncio.AbstractEventLoop) -> None:
     """SQLite and the SQL conversation state."""
     loop = fuzz_loop
-    h = loop.run_until_complete(Harness.create(make_settings(fuzz_dir), record_errors=True))
-    fuzzer = Fuzzer(h)
+    h = loop.run_until_complete(Harness.create(make_settings(fuzz_dir, admin_ids=organisers(BASE)),
+                                               record_errors=True))
+    fuzzer = Fuzzer(h, BASE)
     run_fuzz(h, loop, fuzzer, settings.get_profile(PROFILE))
     print(f"fuzz: {fuzzer.examples} examples run on SQLite (profile {PROFILE})")
 
@@ -345,9 +354,11 @@ def test_random_updates_on_postgres_and_redis(tmp_path: Path, pg_url: str, redis
                                                fuzz_loop: asyncio.AbstractEventLoop) -> None:
     """The production setup: PostgreSQL, conversation state and locks in Redis."""
     loop = fuzz_loop
-    h = loop.run_until_complete(Harness.create(make_settings(tmp_path, database_url=pg_url, redis_url=redis_url),
-                                               record_errors=True))
     # Redis outlives the test: people of this run get ids no earlier run used.
-    fuzzer = Fuzzer(h, base=random.randrange(10**9, 10**12, 10**6))
+    base = random.randrange(10**9, 10**12, 10**6)
+    h = loop.run_until_complete(Harness.create(
+        make_settings(tmp_path, database_url=pg_url, redis_url=redis_url, admin_ids=organisers(base)),
+        record_errors=True))
+    fuzzer = Fuzzer(h, base)
     run_fuzz(h, loop, fuzzer, settings(settings.get_profile(PROFILE), max_examples=SERVER_EXAMPLES[PROFILE]))
     print(f"fuzz: {fuzzer.examples} examples run on PostgreSQL + Redis (profile {PROFILE})")
