@@ -131,7 +131,7 @@ async def build_app(
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     # After the locale (its one notice is translated); a flooding person's updates stop here.
-    flood = dp.update.outer_middleware(FloodControl())
+    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
     dp.include_routers(*build_routers())
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
     app.extras["flood"] = flood

@@ -21,19 +21,22 @@ from aiogram.utils.i18n import gettext as _
 
 log = logging.getLogger(__name__)
 
-# A person may send BURST updates at once (a long text Telegram split in parts, quick button taps), then
-# RATE a second on average: far above what typing or tapping produces, far below a script.
-BURST = 10
+# A person may send BURST updates at once (an album of 10 photos arrives as 10 updates, a long text split
+# in parts, quick taps through a form), then RATE a second on average: above what typing or tapping
+# produces, far below a script. Settings FLOOD_BURST and FLOOD_RATE.
+BURST = 20
 RATE = 1.0
 # Buckets untouched this long are forgotten (they would be full again anyway).
 IDLE_SECONDS = 600.0
+# A flood ends when nothing was refused for this long; the next one gets a notice of its own.
+QUIET_SECONDS = 10.0
 
 
 @dataclass
 class Bucket:
     tokens: float
     at: float
-    warned: bool = False
+    last_refused: float | None = None
 
 
 class FloodControl(BaseMiddleware):
@@ -49,7 +52,7 @@ class FloodControl(BaseMiddleware):
         self.now = now
         self.burst = burst
         self.rate = rate
-        self.enabled = True
+        self.enabled = burst > 0
         self.buckets: dict[int, Bucket] = {}
         self.dropped = 0
 
@@ -68,10 +71,9 @@ class FloodControl(BaseMiddleware):
         bucket.at = now
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
-            bucket.warned = False
             return True, False
-        first = not bucket.warned
-        bucket.warned = True
+        first = bucket.last_refused is None or now - bucket.last_refused >= QUIET_SECONDS
+        bucket.last_refused = now
         return False, first
 
     def _forget_idle(self, now: float) -> None:
