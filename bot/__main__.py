@@ -64,8 +64,10 @@ async def until_reachable(call: Callable[[], Awaitable[T]], what: str, api_url: 
                 last_log = time.monotonic()
                 log.warning("the Bot API at %s is unreachable (%s: %s: %s); %d tries so far, still trying",
                             api_url, what, type(exc).__name__, exc, failures)
+            # A 429 says how long to wait: never less than that.
+            wait = max(delay, float(exc.retry_after)) if isinstance(exc, TelegramRetryAfter) else delay
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+                await asyncio.wait_for(stop.wait(), wait)
             if stop.is_set():
                 raise Stopping from None
             delay = min(delay * 2, START_RETRY_CAP)
