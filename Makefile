@@ -45,6 +45,11 @@ bench: $(STAMP) catalogs
 bench-delivery: $(STAMP) catalogs
 	$(PY) -m bench.delivery
 
+# The property-based fuzz test with 10,000 examples (make test runs 1,000).
+.PHONY: fuzz
+fuzz: $(STAMP) catalogs
+	FUZZ_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py -q -s
+
 .PHONY: bench-updates
 bench-updates: $(STAMP) catalogs
 	$(PY) -m bench.updates

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.durability import DurableBeforeSend
+from bot.flood import FloodControl
 from bot.i18n import LocaleMiddleware, make_i18n
 from bot.middlewares import DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
 from delivery.limiter import Limiter, LimiterMiddleware
@@ -138,8 +139,11 @@ async def build_app(
     dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
+    # After the locale (its one notice is translated); a flooding person's updates stop here.
+    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
     dp.include_routers(*build_routers())
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
+    app.extras["flood"] = flood
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     clock_speed: float = Field(default=1.0, gt=0, le=10_000)
     # Delivery engine: global send rate (Telegram allows about 30/s in bulk).
     send_rate: float = Field(default=25.0, gt=0, le=1000)
+    # Flood control: updates one person may send at once, then per second on average (0 turns it off).
+    flood_burst: int = Field(default=20, ge=0, le=10_000)
+    flood_rate: float = Field(default=1.0, gt=0, le=1000)
     log_level: str = "INFO"
 
     @field_validator("bot_token", "redis_url", "clock_start", mode="before")

@@ -249,8 +249,8 @@ class LocalSession(BaseSession):
                     return 400, {"ok": False, "error_code": 400, "description": NOT_MODIFIED}
                 if "text" in p:
                     msg["text"] = p["text"]
-                if isinstance(p.get("reply_markup"), dict):
-                    msg["reply_markup"] = p["reply_markup"]
+                if markup is not None:
+                    msg["reply_markup"] = markup
                 else:
                     msg.pop("reply_markup", None)
                 return ok(msg)

@@ -47,6 +47,7 @@ from delivery.limiter import GROUP_INTERVAL, PACED, PRIVATE_INTERVAL, Limiter, T
 from delivery.messages import Buttons, Document, Drop, Edit, FileRef, Payload, Photo, Poll, Priority, Rendered
 from delivery.outbox import Outbox, OutboxRow, Recipient, RenderContext, Renderers
 from domain.clock import Clock
+from domain.logsafe import Redactor
 from storage.repo import Delegates
 from storage.uow import UnitOfWorkFactory
 
@@ -90,9 +91,13 @@ class Verdict:
     retry_after: float = 0.0
 
 
+# An error's text can quote the request URL, token included; it is stored on the row and logged.
+_redact = Redactor()
+
+
 def classify(exc: BaseException) -> Verdict:
     """What a failed send means for its row."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = _redact(f"{type(exc).__name__}: {exc}")
     match exc:
         case TelegramRetryAfter():
             return Verdict("retry_after", f"429: retry after {exc.retry_after}", float(exc.retry_after))

@@ -91,7 +91,8 @@ def get_tz(zone: str) -> tzinfo:
 def is_valid_zone(zone: str) -> bool:
     try:
         get_tz(zone)
-    except (ValueError, KeyError, zoneinfo.ZoneInfoNotFoundError):
+    except (ValueError, KeyError, zoneinfo.ZoneInfoNotFoundError, OSError):
+        # OSError: a tzdata folder such as "Asia" (IsADirectoryError), from a forged button.
         return False
     return True
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -11,6 +13,9 @@ from domain.clock import Clock
 from services import admin as people
 from services.errors import ServiceError
 from services.ports import UnitOfWork
+
+# Telegram user ids: ASCII digits, positive, well inside a 64-bit column (str.isdigit also accepts "²").
+USER_ID = re.compile(r"[0-9]{1,16}")
 
 
 async def on_admit(message: Message, command: CommandObject, uow: UnitOfWork, clock: Clock,

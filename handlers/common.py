@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, ExceptionTypeFilter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message, ReplyKeyboardRemove
@@ -16,7 +18,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
 from handlers import registration as reg_handlers
-from handlers.ui import LangCb, esc, language_keyboard
+from handlers.ui import LangCb, esc, language_keyboard, on_a_message
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -70,7 +72,8 @@ async def on_language_set(query: CallbackQuery, callback_data: LangCb, state: FS
     await query.answer()
     assert isinstance(query.message, Message)
     with i18n.use_locale(lang):
-        await query.message.edit_text(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
+        with contextlib.suppress(TelegramBadRequest):  # a double tap: "message is not modified"
+            await query.message.edit_text(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
         await reg_handlers.reprompt(query.message, state, uow, conf)
 
 
@@ -126,7 +129,8 @@ def make_router() -> Router:
     router.message.register(on_help, Command("help"))
     router.message.register(on_language, Command("language"))
     router.message.register(on_cancel, Command("cancel"))
-    router.callback_query.register(on_language_set, LangCb.filter(), ~StateFilter(reg_handlers.Reg.language))
+    router.callback_query.register(on_language_set, LangCb.filter(), ~StateFilter(reg_handlers.Reg.language),
+                                   on_a_message)
     router.errors.register(on_error, ExceptionTypeFilter(Exception))
     return router
 

@@ -7,11 +7,13 @@ confirming) and "profile" (change one field of a stored registration).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -32,7 +34,7 @@ from domain.event import Event
 from domain.i18n_marks import N_
 from domain.registration import InputError, Profile
 from handlers.reminders import follow_all_markup
-from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, rows
+from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, on_a_message, rows
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -152,7 +154,10 @@ async def reprompt(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
         await ask(message, state, uow, d.step, conf, note=note)
     elif d.step == flow.TIMEZONE_CONFIRM:
         pending = d.data.get("tz_pending") or {}
-        await _confirm_zone(message, state, uow, pending.get("zone", "UTC"), note=note, place=pending.get("place"))
+        if pending.get("zone"):
+            await _confirm_zone(message, state, uow, pending["zone"], note=note, place=pending.get("place"))
+        else:  # never offer a default zone that "Yes" would store
+            await ask(message, state, uow, "timezone", conf, note=note)
     elif d.step == flow.SUMMARY:
         await show_summary(message, state, uow, note=note)
     elif d.step == flow.CHOOSE_FIELD:
@@ -529,11 +534,17 @@ async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profil
 async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork
                            ) -> None:
     """Yes/No on deleting one's data."""
-    await query.answer()
     assert isinstance(query.message, Message)
-    if callback_data.action == "forget_no" or flow.step_of(await state.get_state()) != flow.FORGET:
+    if flow.step_of(await state.get_state()) != flow.FORGET:  # a second tap, or an old message
+        await query.answer(_("This button is no longer active."))
+        with contextlib.suppress(TelegramBadRequest):  # already without buttons: "message is not modified"
+            await query.message.edit_reply_markup(reply_markup=None)
+        return
+    await query.answer()
+    if callback_data.action == "forget_no":
         await flow.keep(uow, state)
-        await query.message.edit_reply_markup(reply_markup=None)
+        with contextlib.suppress(TelegramBadRequest):
+            await query.message.edit_reply_markup(reply_markup=None)
         await query.message.answer(_("Nothing was deleted."))
         return
     await flow.forget(uow, state, _person(query))
@@ -560,6 +571,7 @@ async def on_stale_button(query: CallbackQuery, state: FSMContext, uow: UnitOfWo
 
 def make_router() -> Router:
     router = Router(name="registration")
+    router.callback_query.filter(on_a_message)
     router.message.register(on_start, CommandStart())
     router.message.register(on_profile, Command("profile"))
     router.message.register(on_forget, Command("forget"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.i18n import LANGUAGE_NAMES
 from domain.text import esc
@@ -24,6 +24,15 @@ class RegCb(CallbackData, prefix="reg"):
 
     action: str
     value: str = ""
+
+
+def on_a_message(query: CallbackQuery) -> bool:
+    """A filter: the button's message is one the bot can still see and edit.
+
+    Telegram sends an InaccessibleMessage for some old messages and no message for inline-mode ones;
+    handlers that edit or answer the message skip those, and the fallback answers "no longer active".
+    """
+    return isinstance(query.message, Message)
 
 
 def language_keyboard() -> InlineKeyboardMarkup:

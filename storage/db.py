@@ -2,22 +2,106 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
+
+# The database holds names and e-mails: only the bot's own user may read it.
+PRIVATE_MODE = 0o600
+SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
+
+
+class DatabaseInUse(Exception):
+    """Another process already runs on this SQLite file."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:") \
+            or parsed.query.get("mode") == "memory":
+        return None
+    return Path(parsed.database).absolute()
+
+
+def _tighten(path: Path) -> None:
+    """Make an existing file 0600, saying so when it was readable by others."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        os.chmod(path, PRIVATE_MODE)
+        log.warning("%s was readable by other users (mode %s): now %s", path, oct(mode), oct(PRIVATE_MODE))
+
+
+def secure_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644), or tighten an existing one.
+
+    SQLite gives the -wal and -shm files the database file's own mode, so they follow; old ones are tightened.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # created by a concurrent start: tightened below
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_MODE))
+    for file in (path, *(path.with_name(path.name + s) for s in SQLITE_SIDECARS)):
+        _tighten(file)
+
+
+@contextlib.contextmanager
+def hold_sqlite_lock(url: str) -> Iterator[None]:
+    """Hold an exclusive lock on `<db>.lock` for the process's life; raise DatabaseInUse if another holds it.
+
+    SQLite is the single-process setup (one scheduler, one sender); PostgreSQL needs no such lock. The
+    operating system drops the lock when the process ends, however it ends (kill -9 included).
+    """
+    path = sqlite_path(url)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, PRIVATE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseInUse(
+                f"another bot process is already running on {path} (SQLite serves one process; "
+                f"stop the other one, or use PostgreSQL to run several)") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the engine; SQLite gets WAL and a busy timeout so the sender and handlers can share it."""
+    """Create the engine; SQLite gets WAL and a busy timeout so the sender and handlers can share it.
+
+    SQL errors leave their parameters out (they would carry names and e-mails into the log).
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None:
+            secure_sqlite_file(path)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -27,6 +111,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            if path is not None:
+                # -wal and -shm exist from here on; ones left by an older version may be wider.
+                for suffix in ("-wal", "-shm"):
+                    _tighten(path.with_name(path.name + suffix))
 
         event.listen(engine.sync_engine, "after_cursor_execute", _mark_statement)
         return engine

@@ -462,7 +462,11 @@ class FakeBotAPI:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> str:
-        """Start listening; returns (and sets) ``self.url``, e.g. ``http://127.0.0.1:40123``."""
+        """Start listening; returns (and sets) ``self.url``, e.g. ``http://127.0.0.1:40123``.
+
+        After :meth:`stop` it starts again on the same port with its state kept (an outage that ends).
+        """
+        self._closing.clear()
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
         app.router.add_route("GET", "/bot{token}/{method}", self._handle)
         app.router.add_route("POST", "/bot{token}/{method}", self._handle)

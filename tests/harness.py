@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
+from aiogram.types import ErrorEvent
 
 from bot.app import App, build_app, make_bot
 from bot.config import Settings
@@ -33,13 +34,33 @@ class Harness:
         self.bot = make_bot(app.settings, self.session, strict=True)
         self.updates = UpdateFactory()
         self.lang: dict[int, str | None] = {}
+        # With record_errors: every exception that escaped a handler, with the update that caused it.
+        self.errors: list[tuple[dict[str, Any], BaseException]] = []
+        self._current: dict[str, Any] = {}
 
     @classmethod
     async def create(cls, settings: Settings, *, at: datetime = REHEARSAL_START,
-                     storage: BaseStorage | None = None) -> Harness:
+                     storage: BaseStorage | None = None, record_errors: bool = False,
+                     flood_control: bool = False) -> Harness:
+        """`record_errors`: exceptions are recorded in `errors` (and not reported to the person) instead of
+        being swallowed by the bot's error handler, so a test can fail on them.
+
+        `flood_control`: on, it runs on the frozen clock; off (the default), scripted people may send any
+        number of updates in one instant."""
         clock = FrozenClock(at)
         app = await build_app(settings, clock=clock, storage=storage)
-        return cls(app, clock)
+        h = cls(app, clock)
+        flood = app.extras["flood"]
+        flood.enabled = flood_control
+        flood.now = lambda: clock.now().timestamp()
+        if record_errors:
+            # The dispatcher's own error observers run before the routers' (the bot's on_error).
+            app.dp.errors.register(h._record_error)
+        return h
+
+    async def _record_error(self, event: ErrorEvent) -> bool:
+        self.errors.append((self._current, event.exception))
+        return True
 
     async def close(self) -> None:
         """Release everything, then fail on any Bot API call the local API did not know (sent by the
@@ -58,6 +79,7 @@ class Harness:
 
     async def feed(self, update: dict[str, Any]) -> list[Request]:
         before = len(self.session.requests)
+        self._current = update
         await self.app.dp.feed_raw_update(self.bot, update)
         self.raise_unexpected()
         return self.session.requests[before:]
