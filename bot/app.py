@@ -25,6 +25,8 @@ from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
 from domain.program import NEXT_COMMAND
+from storage.cache import Caches
+from storage.cache import enable as enable_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
 
@@ -61,6 +63,9 @@ class App:
     isolation: BaseEventIsolation | None = None
 
     async def close(self) -> None:
+        sync = self.extras.pop("cache_sync", None)
+        if sync is not None:
+            await sync.close()
         if self.isolation is not None:
             await self.isolation.close()
         await self.storage.close()
@@ -94,6 +99,11 @@ def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession])
     return SQLStorage(sessions)
 
 
+def cache_is_coherent(settings: Settings) -> bool:
+    """The profile/state cache is safe with one process (SQLite) or with Redis telling every process of writes."""
+    return settings.database_url.startswith("sqlite") or bool(settings.redis_url)
+
+
 def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
     """Per-person locks: in Redis (shared by every process) when the state lives there, else in process."""
     from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
@@ -115,6 +125,7 @@ async def build_app(
     clock = clock or Clock(settings.clock_start, settings.clock_speed)
     engine = make_engine(settings.database_url)
     await migrate(engine)
+    caches = enable_caches(engine) if cache_is_coherent(settings) else None
     sessions = make_sessionmaker(engine)
     storage = storage or make_storage(settings, sessions)
     i18n = i18n or make_i18n()
@@ -131,6 +142,9 @@ async def build_app(
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.include_routers(*build_routers())
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
+    app.extras["caches"] = caches
+    if caches is not None and settings.redis_url:
+        await start_cache_sync(app, caches)
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs.
@@ -140,6 +154,19 @@ async def build_app(
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
+
+
+async def start_cache_sync(app: App, caches: Caches) -> None:
+    """With Redis, every process hears of the profile/state keys another one changed (storage.cache_sync)."""
+    from aiogram.fsm.storage.redis import RedisStorage
+    from redis.asyncio import Redis
+
+    from storage.cache_sync import CacheSync
+
+    redis = app.storage.redis if isinstance(app.storage, RedisStorage) else Redis.from_url(app.settings.redis_url or "")
+    sync = CacheSync(caches, redis)
+    await sync.start()
+    app.extras["cache_sync"] = sync
 
 
 def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:

@@ -10,13 +10,17 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the engine; SQLite gets WAL and a busy timeout so the sender and handlers can share it."""
+    """Create the engine; SQLite gets WAL and a busy timeout so the sender and handlers can share it.
+
+    synchronous=NORMAL in WAL mode: a commit is written to the WAL file but not fsynced, so it survives the
+    process being killed (the operating system has the pages), and a power cut or kernel crash can lose the
+    last transactions before the next checkpoint (never corrupts the file). docs/architecture.md says so."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -24,6 +28,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -35,6 +40,13 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 @event.listens_for(Session, "after_flush")
 def _mark_unsaved(session: Session, _ctx: Any) -> None:
     session.info["unsaved"] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _mark_statement(state: ORMExecuteState) -> None:
+    # Core writes (delete(...), upserts) do not go through the flush: note them too.
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["unsaved"] = True
 
 
 @event.listens_for(Session, "after_commit")

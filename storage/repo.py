@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Select, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.registration import Profile
+from storage.cache import MISSING, PROFILES, caches_of, touch, touched
 from storage.models import Base, Delegate, Follow, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (
@@ -21,13 +22,34 @@ def _to_profile(row: Delegate) -> Profile:
     return Profile(**{f: getattr(row, f) for f in _PROFILE_FIELDS}, blocked=row.blocked_at is not None)
 
 
+def _copy(profile: Profile | None) -> Profile | None:
+    """Callers may change the profile they get (they do); the cached one stays as committed."""
+    return replace(profile, extra=dict(profile.extra)) if profile is not None else None
+
+
 class Delegates:
+    """Delegates' profiles. `get` is served from the process cache (storage.cache) when the profile is known
+    and this transaction has not written it; every write here is seen by the cache's session events."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
     async def get(self, user_id: int) -> Profile | None:
+        caches = caches_of(self.s)
+        if caches is None or touched(self.s, PROFILES, user_id) or touched(self.s, PROFILES, MISSING):
+            row = await self.s.get(Delegate, user_id)
+            return _to_profile(row) if row else None
+        cached = caches.profiles.get(user_id)
+        if cached is not MISSING:
+            caches.hits += 1
+            return _copy(cached)
+        caches.misses += 1
+        generation = caches.generation
         row = await self.s.get(Delegate, user_id)
-        return _to_profile(row) if row else None
+        profile = _to_profile(row) if row else None
+        if caches.generation == generation and not touched(self.s, PROFILES, user_id):
+            caches.profiles.put(user_id, _copy(profile))
+        return profile
 
     async def save(self, profile: Profile, now: datetime) -> Profile:
         """Insert or update; consent is recorded at the first save."""
@@ -57,7 +79,9 @@ class Delegates:
         return _to_profile(row)
 
     async def delete(self, user_id: int) -> bool:
-        result = await self.s.execute(delete(Delegate).where(Delegate.user_id == user_id))
+        touch(self.s, PROFILES, user_id)
+        result = await self.s.execute(delete(Delegate).where(Delegate.user_id == user_id),
+                                      execution_options={"cache_keys_declared": True})
         return bool(result.rowcount)
 
     async def count(self) -> int:
@@ -99,9 +123,11 @@ async def forget_person(session: AsyncSession, user_id: int) -> int:
     Returns the number of rows deleted. Conversation state is cleared by the caller (it may live in Redis).
     """
     deleted = 0
+    touch(session, PROFILES, user_id)
     for table in reversed(Base.metadata.sorted_tables):
         if "user_id" in table.c:
-            result = await session.execute(delete(table).where(table.c.user_id == user_id))
+            result = await session.execute(delete(table).where(table.c.user_id == user_id),
+                                           execution_options={"cache_keys_declared": True})
             deleted += result.rowcount or 0
     return deleted
 
