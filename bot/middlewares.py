@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, User
@@ -21,16 +23,24 @@ from storage.uow import SqlUnitOfWork
 
 
 class PersonLockMiddleware(BaseMiddleware):
-    """One update at a time per person, held until that update's session has committed.
+    """One update at a time per person, in arrival order, held until that update's session has committed.
 
     It runs before the database session and aiogram's FSM middleware (which runs without a lock of its own),
     so the conversation state is read inside the update's session and the next update of the same person
     sees everything the previous one committed.
+
+    Order: updates are started in arrival order and queue on an in-process asyncio.Lock per person, which
+    wakes waiters first come, first served. The shared lock (`isolation`, in Redis with REDIS_URL) is taken
+    inside it, by one update of the person at a time: a Redis lock is polled by its waiters, so a burst
+    queued on it directly would go in whatever order the waiters happened to poll (issue 8 item 7).
     """
 
     def __init__(self, fsm: FSMContextMiddleware, isolation: BaseEventIsolation) -> None:
         self.fsm = fsm
         self.isolation = isolation
+        self.local = isinstance(isolation, SimpleEventIsolation)
+        # key -> (lock, updates holding or waiting for it); dropped when the last one leaves.
+        self._queues: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def __call__(
         self,
@@ -41,8 +51,21 @@ class PersonLockMiddleware(BaseMiddleware):
         context = self.fsm.resolve_event_context(data["bot"], data)
         if context is None:
             return await handler(event, data)
-        async with self.isolation.lock(key=context.key):
-            return await handler(event, data)
+        if self.local:  # already first come, first served, and in this process only
+            async with self.isolation.lock(key=context.key):
+                return await handler(event, data)
+        name = str(context.key)
+        lock, users = self._queues.get(name) or (asyncio.Lock(), 0)
+        self._queues[name] = (lock, users + 1)
+        try:
+            async with lock, self.isolation.lock(key=context.key):
+                return await handler(event, data)
+        finally:
+            lock, users = self._queues[name]
+            if users == 1:
+                del self._queues[name]
+            else:
+                self._queues[name] = (lock, users - 1)
 
 
 class DbSessionMiddleware(BaseMiddleware):
