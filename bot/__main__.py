@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from bot.app import App, build_app, make_bot, set_commands
+from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, set_commands
 from bot.config import ConfigError, Settings, load_settings
 from domain.event import EventFileError
 
@@ -25,7 +25,8 @@ async def run_polling(app: App) -> None:
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands(bot, app.i18n)
         await app.dp.start_polling(bot, handle_signals=True, close_bot_session=True,
-                                   allowed_updates=app.dp.resolve_used_update_types())
+                                   allowed_updates=app.dp.resolve_used_update_types(),
+                                   tasks_concurrency_limit=UPDATE_CONCURRENCY)
     finally:
         await app.close()
 

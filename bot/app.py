@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.i18n import LocaleMiddleware, make_i18n
 from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
+from bot.polling import InboxDispatcher
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
@@ -29,8 +30,13 @@ from storage.cache import Caches
 from storage.cache import enable as enable_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
+from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
+
+# Updates handled at once while polling: enough to keep the database and the event loop busy, few enough
+# that a flood waits at Telegram rather than in memory (one task and its objects per update).
+UPDATE_CONCURRENCY = 64
 
 # The command menu, per language (setMyCommands with language_code at start-up).
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -58,7 +64,7 @@ class App:
     sessions: async_sessionmaker[AsyncSession]
     i18n: I18n
     storage: BaseStorage
-    dp: Dispatcher
+    dp: InboxDispatcher
     extras: dict[str, Any] = field(default_factory=dict)
     isolation: BaseEventIsolation | None = None
 
@@ -134,7 +140,8 @@ async def build_app(
     # aiogram's FSM middleware is registered by hand, after the session is open, so it reads the state in the
     # update's own transaction; the per-person lock it would take is taken first, by PersonLockMiddleware.
     isolation = make_isolation(storage)
-    dp = Dispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     dp.update.outer_middleware(dp.fsm)

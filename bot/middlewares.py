@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import has_unsaved_work
 from storage.fsm import CURRENT_SESSION
+from storage.inbox import attach
 from storage.repo import Delegates
 from storage.uow import SqlUnitOfWork
 
@@ -84,9 +85,13 @@ class DbSessionMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        # No connection is taken until a statement needs one: an update answered from the caches uses none.
         async with self.sessions() as session:
             data["db"] = session
             data["uow"] = SqlUnitOfWork(session)
+            ticket = data.get("inbox_ticket")
+            if ticket is not None:  # received through the inbox: its first commit marks it handled
+                attach(session, ticket)
             token = CURRENT_SESSION.set(session)
             try:
                 result = await handler(event, data)
