@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
@@ -97,6 +97,49 @@ def build_routers() -> list[Router]:
     ]
 
 
+def inline_sync_filters(dp: Dispatcher) -> int:
+    """Run synchronous filters (magic filters such as `F.text`) on the event loop.
+
+    aiogram 3.31 runs every filter that is not a coroutine function in a worker thread (asyncio.to_thread),
+    so a free question paid two thread round trips just to check `F.text`; filters are cheap predicates.
+    Returns how many filters were changed."""
+    from aiogram.dispatcher.event.handler import FilterObject
+
+    changed = 0
+
+    def inline(f: FilterObject) -> None:
+        nonlocal changed
+        if f.awaitable:
+            return
+        sync = f.callback
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            return sync(*args, **kwargs)
+
+        f.callback, f.awaitable = run, True
+        changed += 1
+
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            for handler in (observer._handler, *observer.handlers):
+                for f in handler.filters or ():
+                    inline(f)
+    return changed
+
+
+def remember_answers(event: Event, size: int = 4096) -> None:
+    """Answer a repeated free question from memory: the ranking (domain/qa.py) is the largest piece of our own
+    work per update (a few ms), and a burst repeats the same texts ("when is the quiz?"). Answers are frozen
+    values that depend only on the text and the event file. (A candidate for domain/qa.py itself.)"""
+    import functools
+
+    from domain.qa import index_for
+
+    index = index_for(event)
+    if not hasattr(index.answer, "cache_info"):
+        index.answer = functools.lru_cache(maxsize=size)(index.answer)  # type: ignore[method-assign]
+
+
 def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BaseStorage:
     if settings.redis_url:
         from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
@@ -148,6 +191,8 @@ async def build_app(
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.include_routers(*build_routers())
+    inline_sync_filters(dp)
+    remember_answers(event)
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
     app.extras["caches"] = caches
     if caches is not None and settings.redis_url:
@@ -176,7 +221,29 @@ async def start_cache_sync(app: App, caches: Caches) -> None:
     app.extras["cache_sync"] = sync
 
 
+_RESPONSE_MODELS: list[type] = []
+
+
+def keep_response_models() -> None:
+    """Hold aiogram's `Response[...]` model of every Bot API method for the life of the process.
+
+    aiogram parses every answer with `Response[method.__returning__]`; pydantic caches such generic classes
+    only weakly, so after a garbage collection the next call builds the class again (schema generation, tens
+    of milliseconds each under load): that was most of the CPU of a burst (docs/performance.md)."""
+    if _RESPONSE_MODELS:
+        return
+    import inspect
+
+    import aiogram.methods
+    from aiogram.methods import Response, TelegramMethod
+
+    for cls in vars(aiogram.methods).values():
+        if inspect.isclass(cls) and issubclass(cls, TelegramMethod) and cls is not TelegramMethod:
+            _RESPONSE_MODELS.append(Response[cls.__returning__])  # type: ignore[name-defined]
+
+
 def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    keep_response_models()
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(CommitBeforeSend())
