@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.i18n import LocaleMiddleware, make_i18n
-from bot.middlewares import CommitBeforeSend, DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
+from bot.middlewares import (
+    CommitBeforeSend,
+    DbSessionMiddleware,
+    PersonLockMiddleware,
+    PreloadMiddleware,
+    ProfileMiddleware,
+)
 from bot.polling import InboxDispatcher
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
@@ -187,6 +193,8 @@ async def build_app(
     dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
+    if caches is not None and isinstance(storage, SQLStorage):
+        dp.update.outer_middleware(PreloadMiddleware(dp.fsm, storage))
     dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))

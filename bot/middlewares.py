@@ -17,7 +17,7 @@ from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import has_unsaved_work
-from storage.fsm import CURRENT_SESSION
+from storage.fsm import CURRENT_SESSION, SQLStorage
 from storage.inbox import attach
 from storage.repo import Delegates
 from storage.uow import SqlUnitOfWork
@@ -102,6 +102,27 @@ class DbSessionMiddleware(BaseMiddleware):
                 CURRENT_SESSION.reset(token)
             await session.commit()
             return result
+
+
+class PreloadMiddleware(BaseMiddleware):
+    """The first update of a person since the start reads their profile and state in one statement
+    (SQLStorage.preload); later ones find both in the cache. Runs after DbSessionMiddleware."""
+
+    def __init__(self, fsm: FSMContextMiddleware, storage: SQLStorage) -> None:
+        self.fsm = fsm
+        self.storage = storage
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        if user is not None and context is not None:
+            await self.storage.preload(data["db"], context.key, user.id)
+        return await handler(event, data)
 
 
 class CommitBeforeSend(BaseRequestMiddleware):

@@ -39,8 +39,9 @@ K = TypeVar("K")
 V = TypeVar("V")
 MISSING: Any = object()
 
-PROFILES = "profile"
+PROFILES = "profile"  # a delegate row: their profile and their reminder settings
 STATES = "state"
+FOLLOWS = "follows"  # the items a person follows
 
 
 class LRU(Generic[K, V]):
@@ -84,7 +85,9 @@ class Caches:
     size: int = 50_000
     ttl: float = 600.0
     profiles: LRU[int, Any] = field(init=False)
+    settings: LRU[int, Any] = field(init=False)
     states: LRU[str, Any] = field(init=False)
+    follows: LRU[int, Any] = field(init=False)
     # Bumped at every invalidation: a read that saw another generation at its start does not store.
     generation: int = 0
     hits: int = 0
@@ -94,22 +97,31 @@ class Caches:
 
     def __post_init__(self) -> None:
         self.profiles = LRU(self.size, self.ttl)
+        self.settings = LRU(self.size, self.ttl)
         self.states = LRU(self.size, self.ttl)
+        self.follows = LRU(self.size, self.ttl)
 
-    def table(self, kind: str) -> LRU[Any, Any]:
-        return self.profiles if kind == PROFILES else self.states
+    def tables(self, kind: str) -> tuple[LRU[Any, Any], ...]:
+        if kind == PROFILES:
+            return (self.profiles, self.settings)
+        return (self.follows,) if kind == FOLLOWS else (self.states,)
 
     def drop(self, kind: str, keys: Iterable[Any]) -> None:
         """Forget these keys (called for local commits and for messages from other processes)."""
-        table = self.table(kind)
+        tables = self.tables(kind)
         for key in keys:
-            table.pop(key)
+            for table in tables:
+                table.pop(key)
+        self.generation += 1
+
+    def clear(self, kind: str) -> None:
+        for table in self.tables(kind):
+            table.clear()
         self.generation += 1
 
     def drop_all(self) -> None:
-        self.profiles.clear()
-        self.states.clear()
-        self.generation += 1
+        for kind in (PROFILES, STATES, FOLLOWS):
+            self.clear(kind)
 
 
 _BY_ENGINE: weakref.WeakKeyDictionary[Engine, Caches] = weakref.WeakKeyDictionary()
@@ -146,11 +158,13 @@ def touched(session: AsyncSession | Session, kind: str, key: Any) -> bool:
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _ctx: Any) -> None:
-    from storage.models import Delegate
+    from storage.models import Delegate, Follow
 
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Delegate):
             touch(session, PROFILES, obj.user_id)
+        elif isinstance(obj, Follow):
+            touch(session, FOLLOWS, obj.user_id)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -160,10 +174,12 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
-    kind = {"delegates": PROFILES, "fsm_state": STATES}.get(name or "")
+    kind = {"delegates": PROFILES, "fsm_state": STATES, "follows": FOLLOWS}.get(name or "")
     if kind is None or state.execution_options.get("cache_keys_declared"):
         return
     touch(state.session, kind, MISSING)  # MISSING: every key
+    if kind == PROFILES and state.is_delete:
+        touch(state.session, FOLLOWS, MISSING)  # follows go with their delegate (ON DELETE CASCADE)
 
 
 @event.listens_for(Session, "after_commit")
@@ -175,8 +191,7 @@ def _after_commit(session: Session) -> None:
         return
     for kind, keys in (pending or {}).items():
         if MISSING in keys:
-            caches.table(kind).clear()
-            caches.generation += 1
+            caches.clear(kind)
             if caches.publish is not None:
                 caches.publish(kind, ["*"])
             continue
@@ -197,7 +212,6 @@ def _after_rollback(session: Session) -> None:
         return
     for kind, keys in pending.items():
         if MISSING in keys:
-            caches.table(kind).clear()
-            caches.generation += 1
+            caches.clear(kind)
         else:
             caches.drop(kind, keys)

@@ -73,8 +73,7 @@ class CacheSync:
             return  # dropped locally at commit already
         kind, keys = msg.get("kind", PROFILES), msg.get("keys", [])
         if "*" in keys:
-            self.caches.table(kind).clear()
-            self.caches.generation += 1
+            self.caches.clear(kind)
         else:
             self.caches.drop(kind, keys)
 

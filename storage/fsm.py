@@ -10,13 +10,14 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import delete, select
+from sqlalchemy import BigInteger, delete, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.cache import MISSING, STATES, caches_of, touch, touched
-from storage.models import FsmRecord
+from storage.cache import MISSING, PROFILES, STATES, caches_of, touch, touched
+from storage.models import Delegate, FsmRecord
+from storage.repo import profile_of, reminder_settings_of
 
 # The session of the update being handled (set by DbSessionMiddleware). State written while handling an
 # update goes into that session, so the state and the data the handler stored commit (or roll back)
@@ -97,6 +98,28 @@ class SQLStorage(BaseStorage):
                 await s.execute(stmt, execution_options=_DECLARED)
             s.sync_session.info.setdefault("fsm_written", {})[k] = new
             s.sync_session.info["unsaved"] = True  # CommitBeforeSend commits it before the next reply
+
+    async def preload(self, s: AsyncSession, key: StorageKey, user_id: int) -> None:
+        """Read a person's profile and conversation state in one statement when neither is cached (the first
+        update of a person since the start): the update then reads both from the cache."""
+        caches = caches_of(s)
+        k = self._keys.build(key)
+        if caches is None or touched(s, STATES, MISSING) or touched(s, PROFILES, MISSING):
+            return
+        if caches.states.get(k) is not MISSING or caches.profiles.get(user_id) is not MISSING:
+            return  # one of them is cached: the other costs one statement anyway
+        generation = caches.generation
+        person = select(literal(user_id, BigInteger).label("uid")).subquery()
+        q = (select(FsmRecord.state, FsmRecord.data, FsmRecord.key, Delegate)
+             .select_from(person.outerjoin(Delegate, Delegate.user_id == person.c.uid)
+                          .outerjoin(FsmRecord, FsmRecord.key == k)))
+        row = (await s.execute(q)).first()
+        if row is None or caches.generation != generation:
+            return
+        state_value: Value = (row[0], dict(row[1] or {})) if row[2] is not None else None
+        caches.states.put(k, state_value)
+        caches.profiles.put(user_id, profile_of(row[3]) if row[3] is not None else None)
+        caches.settings.put(user_id, reminder_settings_of(row[3]) if row[3] is not None else None)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
