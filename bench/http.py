@@ -12,8 +12,8 @@ Dispatcher answering a fixed text). Every update is from a registered delegate: 
 - at once: `--at-once` updates pushed together; throughput = updates / time to the last answer, latency =
   from the push to the sendMessage reaching the fake;
 - steady: `--rate` updates a second for `--seconds`, latency as above;
-- burst: `--burst` updates pushed together; peak RSS during it (VmHWM, reset before the burst through
-  /proc/PID/clear_refs).
+- burst: `--burst` updates pushed together, one from each delegate (those of the phases above again among
+  them); peak RSS during it (VmHWM, reset before the burst through /proc/PID/clear_refs, and sampled).
 
 The figure to read is ours/bare, measured side by side in one run: the machine is shared and noisy.
 """
@@ -207,7 +207,7 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
             uid += len(uids)
 
             reset_peak(proc.pid)
-            uids = list(range(uid, uid + burst))
+            uids = list(range(FIRST_UID, FIRST_UID + burst))  # everyone, the people above again among them
             t0 = time.monotonic()
             for u in uids:
                 watch.push(api, u, u - FIRST_UID)
@@ -271,7 +271,7 @@ async def main(argv: list[str] | None = None) -> int:
     at_once = args.at_once or (500 if args.quick else 1_000)
     seconds = args.seconds or (5.0 if args.quick else 10.0)
     burst = args.burst or (delegates if args.quick else 10_000)
-    needed = 12 + at_once + int(args.rate * seconds) + burst
+    needed = max(12 + at_once + int(args.rate * seconds), burst)
     print(f"update path over HTTP, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}; {delegates:,} delegates",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
