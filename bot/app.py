@@ -26,6 +26,7 @@ from bot.middlewares import (
     PersonLockMiddleware,
     PreloadMiddleware,
     ProfileMiddleware,
+    StaleCallbackAnswer,
 )
 from bot.polling import InboxDispatcher
 from domain.clock import Clock
@@ -255,6 +256,7 @@ def make_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(CommitBeforeSend())
+    session.middleware(StaleCallbackAnswer())
     return Bot(token=settings.token or "0:offline", session=session,
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
-from aiogram.methods import Response, TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,6 +23,8 @@ from storage.fsm import CURRENT_SESSION, SQLStorage
 from storage.inbox import attach
 from storage.repo import Delegates
 from storage.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class PersonLockMiddleware(BaseMiddleware):
@@ -144,6 +148,28 @@ class CommitBeforeSend(BaseRequestMiddleware):
         if session is not None and has_unsaved_work(session):
             await session.commit()
         return await make_request(bot, method)
+
+
+class StaleCallbackAnswer(BaseRequestMiddleware):
+    """An answerCallbackQuery that Telegram refuses because the query is too old does not abort the handler.
+
+    Answering only stops the button's spinner; Telegram refuses it some seconds after the press. A press that
+    waited that long (handled again after a restart from the inbox, or behind a slow database) should still do
+    what it asked for."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if isinstance(method, AnswerCallbackQuery) and "query is too old" in exc.message:
+                log.info("callback query %s answered too late: %s", method.callback_query_id, exc.message)
+                return Response[bool](ok=True, result=True)  # type: ignore[return-value]
+            raise
 
 
 class ProfileMiddleware(BaseMiddleware):

@@ -46,7 +46,7 @@ async def test_an_update_in_hand_at_a_kill_is_handled_after_the_restart_once(tmp
             await answer(api, "/start", contains="Please choose your language.")
             # The language button's handler first answers the callback query: make that answer hang, so the
             # update is in hand (nothing written yet) when the process dies.
-            api.delay_next("answerCallbackQuery", 120, chat_id=UID)
+            api.delay_next("answerCallbackQuery", 120)  # (its chat is not a parameter of the call)
             rec = next(r for r in reversed(api.sent(UID)) if "choose your language" in (r.text or ""))
             data = next(d for t, d in api.buttons(rec) if t == "English")
             api.push_callback(UID, data, rec.result["message_id"] if isinstance(rec.result, dict) else None)
@@ -74,6 +74,24 @@ async def test_an_update_in_hand_at_a_kill_is_handled_after_the_restart_once(tmp
     assert data["answers"] == {"language": "en", "full_name": "Ada Lovelace"}  # type: ignore[comparison-overlap]
     assert _db(tmp_path, "select count(*) from inbox where handled_at is null") == [(0,)]
     assert _db(tmp_path, "select count(*) from inbox where payload is not null") == [(0,)]
+
+
+async def test_a_press_answered_too_late_still_does_what_it_asked(tmp_path: Path) -> None:
+    # After a restart a press is handled again long after it was made: Telegram refuses to answer the query
+    # ("query is too old"); the language is set all the same.
+    from tests.harness import Harness, make_settings
+
+    h = await Harness.create(make_settings(tmp_path))
+    try:
+        await h.send(UID, "/start")
+        h.session.fail_next("answerCallbackQuery", status=400,
+                            description="Bad Request: query is too old and response timeout expired or query ID "
+                                        "is invalid")
+        await h.press(UID, "English")
+        assert "Language: English." in h.texts(UID)
+        assert "What is your full name?" in h.last_text(UID)
+    finally:
+        await h.close()
 
 
 async def test_an_update_whose_effects_were_committed_is_not_handled_again(tmp_path: Path) -> None:
