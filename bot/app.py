@@ -224,8 +224,10 @@ async def start_cache_sync(app: App, caches: Caches) -> None:
 
     from storage.cache_sync import CacheSync
 
-    redis = app.storage.redis if isinstance(app.storage, RedisStorage) else Redis.from_url(app.settings.redis_url or "")
-    sync = CacheSync(caches, redis)
+    if isinstance(app.storage, RedisStorage):
+        sync = CacheSync(caches, app.storage.redis)  # the storage's client, closed with the storage
+    else:
+        sync = CacheSync(caches, Redis.from_url(app.settings.redis_url or ""), owns_client=True)
     await sync.start()
     app.extras["cache_sync"] = sync
 

@@ -30,9 +30,10 @@ CHANNEL = "delegate-bot:cache"
 class CacheSync:
     """Publishes the keys a local commit dropped; drops the keys other processes publish."""
 
-    def __init__(self, caches: Caches, redis: Redis, channel: str = CHANNEL) -> None:
+    def __init__(self, caches: Caches, redis: Redis, channel: str = CHANNEL, *, owns_client: bool = False) -> None:
         self.caches = caches
         self.redis = redis
+        self.owns_client = owns_client
         self.channel = channel
         self.origin = f"{os.getpid()}:{id(self)}"
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -53,6 +54,8 @@ class CacheSync:
                 await self._listener
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.owns_client:
+            await self.redis.aclose()
 
     def _publish(self, kind: str, keys: list[Any]) -> None:
         message = json.dumps({"origin": self.origin, "kind": kind, "keys": keys})
