@@ -22,7 +22,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     process being killed (the operating system has the pages), and a power cut or kernel crash can lose the
     last transactions before the next checkpoint (never corrupts the file). docs/architecture.md says so."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # No ROLLBACK when a connection goes back to the pool: sessions and connections end their own
+        # transaction (commit, rollback, or close), and each aiosqlite call is a thread round trip.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
