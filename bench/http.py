@@ -9,8 +9,10 @@ Dispatcher answering a fixed text). Every update is from a registered delegate: 
 (half each, in English, Russian or Korean). For each bot, one after the other on a fresh fake:
 
 - idle: RSS of the process once it polls (VmRSS from /proc), ours with all the delegates in its database;
-- at once: `--at-once` updates pushed together; throughput = updates / time to the last answer, latency =
-  from the push to the sendMessage reaching the fake;
+- at once: `--at-once` updates pushed together, from as many people (their first update since the bot
+  started); throughput = updates / time to the last answer, latency = from the push to the sendMessage
+  reaching the fake;
+- again: the same people at once again, each with the other kind of update (known to the bot by now);
 - steady: `--rate` updates a second for `--seconds`, latency as above;
 - burst: `--burst` updates pushed together, one from each delegate (those of the phases above again among
   them); peak RSS during it (VmHWM, reset before the burst through /proc/PID/clear_refs, and sampled).
@@ -192,6 +194,13 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
             await watch.wait(uids, 300)
             result.phases["at once"] = watch.phase("at once", uids, t0)
             say(f"  {which}: {at_once:,} at once in {result.phases['at once'].seconds:.2f} s")
+            # The same people again: what a quiz looks like once everyone has said something.
+            t0 = time.monotonic()
+            for u in uids:
+                watch.push(api, u, u - FIRST_UID + 1)  # the other kind of update this time
+            await watch.wait(uids, 300)
+            result.phases["again"] = watch.phase("again", uids, t0)
+            say(f"  {which}: the same {at_once:,} again in {result.phases['again'].seconds:.2f} s")
             uid += at_once
 
             uids = list(range(uid, uid + int(rate * seconds)))
@@ -235,7 +244,7 @@ def report(ours: BotRun, bare: BotRun) -> str:
     lines = [f"{'phase':<9} {'N':>6} {'ours upd/s':>10} {'bare upd/s':>10} {'ours/bare':>9} "
              f"{'ours p50/p99 ms':>17} {'bare p50/p99 ms':>17} {'answered ours/bare':>19}"]
     lines.append("-" * len(lines[0]))
-    for name in ("at once", "steady", "burst"):
+    for name in ("at once", "again", "steady", "burst"):
         o, b = ours.phases[name], bare.phases[name]
         ratio = o.rate / b.rate if b.rate else math.nan
         lines.append(f"{name:<9} {o.n:>6,} {o.rate:>10,.0f} {b.rate:>10,.0f} {ratio:>9.3f} "

@@ -25,5 +25,5 @@ async def test_http_bench_runs_both_bots_as_processes(capsys: pytest.CaptureFixt
     assert code == 0, out
     assert "every update answered: yes" in out
     assert "memory (RSS): idle ours" in out
-    for phase in ("at once", "steady", "burst"):
+    for phase in ("at once", "again", "steady", "burst"):
         assert phase in out
