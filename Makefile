@@ -50,9 +50,18 @@ bench-delivery: $(STAMP) catalogs
 fuzz: $(STAMP) catalogs
 	FUZZ_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py -q -s
 
-.PHONY: bench-updates
+.PHONY: bench-updates bench-quiz bench-http bench-fastpath
 bench-updates: $(STAMP) catalogs
 	$(PY) -m bench.updates
+
+# The update path (issue 7): a quiz-shaped load in process, and both bots as processes over HTTP (with memory).
+bench-quiz: $(STAMP) catalogs
+	$(PY) -m bench.quiz
+
+bench-http: $(STAMP) catalogs
+	$(PY) -m bench.http
+
+bench-fastpath: bench-updates bench-quiz bench-http
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache locales/*/LC_MESSAGES/*.mo

@@ -24,6 +24,8 @@ gets its own session, which records the calls). Updates go through `Dispatcher.f
 - burst: `asyncio.gather` of `--burst` updates (default 1,000) from as many people at once, the shape of
   "the quiz starts now"; the latency of an update runs from the moment its burst arrives to its answer.
 - sequential: one update after the other; the latency is the update's own handling time.
+- steady: updates arrive at `--rate` a second (default 200), each handled as it arrives (a task, as polling
+  does); the latency is from its arrival to its answer.
 
 A few warm-up updates from other people run first (not measured) so one-off costs (the question index,
 compiled SQL, translations) do not land in the figures. Every person must get an answer: the sendMessage
@@ -67,7 +69,8 @@ LANGS = ("en", "ru", "ko")
 QUESTIONS = {"en": "when is the quiz?", "ru": "когда викторина?", "ko": "퀴즈는 언제예요?"}
 # Per five people: two /now, two questions, one /start (a newcomer).
 KINDS = ("now", "question", "start", "now", "question")
-MODES = ("burst", "sequential")
+MODES = ("burst", "sequential", "steady")
+RATE = 200.0  # steady mode: arrivals a second
 FIRST_UID = 20_000_001
 WARMUP_UID = 19_000_001
 WARMUP = 15
@@ -242,7 +245,7 @@ async def _feed(target: Target, update: dict[str, Any], since: float | None, lat
 
 
 async def measure(target: Target, which: str, mode: str, people: list[Visit], updates: list[dict[str, Any]],
-                  burst: int, warmup: tuple[list[Visit], list[dict[str, Any]]]) -> Run:
+                  burst: int, warmup: tuple[list[Visit], list[dict[str, Any]]], rate: float = RATE) -> Run:
     """Warm up, then feed `updates` in `mode` and check every person got their answer."""
     gc.collect()  # the previous run's garbage is not this run's cost
     for update in warmup[1]:
@@ -258,6 +261,14 @@ async def measure(target: Target, which: str, mode: str, people: list[Visit], up
             for i in range(0, len(updates), burst):
                 arrived = time.perf_counter()
                 await asyncio.gather(*(_feed(target, u, arrived, latencies, errors) for u in updates[i:i + burst]))
+        elif mode == "steady":  # arrivals at `rate` a second, each handled as it arrives (as polling does)
+            tasks = []
+            for k, u in enumerate(updates):
+                delay = t0 + k / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(_feed(target, u, None, latencies, errors)))
+            await asyncio.gather(*tasks)
         else:
             for u in updates:
                 await _feed(target, u, None, latencies, errors)
@@ -272,7 +283,7 @@ async def measure(target: Target, which: str, mode: str, people: list[Visit], up
 
 
 async def run_pair(mode: str, n: int, *, burst: int = 1000, backend: str = "sqlite",
-                   postgres_url: str | None = None, bare_repeats: int = 1) -> Row:
+                   postgres_url: str | None = None, bare_repeats: int = 1, rate: float = RATE) -> Row:
     """Ours and the bare bot (the median of `bare_repeats` runs around ours) in one mode with the same N updates,
     each run on fresh state."""
     people = visits(n)
@@ -283,7 +294,7 @@ async def run_pair(mode: str, n: int, *, burst: int = 1000, backend: str = "sqli
     async def bare_run() -> Run:
         target = await bare()
         try:
-            return await measure(target, "bare", mode, people, updates, burst, warm)
+            return await measure(target, "bare", mode, people, updates, burst, warm, rate)
         finally:
             await target.close()
 
@@ -296,7 +307,7 @@ async def run_pair(mode: str, n: int, *, burst: int = 1000, backend: str = "sqli
     async with database as url:
         target = await ours(url, people + warm_people)
         try:
-            ours_run = await measure(target, "ours", mode, people, updates, burst, warm)
+            ours_run = await measure(target, "ours", mode, people, updates, burst, warm, rate)
         finally:
             await target.close()
     bare_runs += [await bare_run() for _ in range(repeats // 2)]
@@ -308,14 +319,16 @@ async def run_pair(mode: str, n: int, *, burst: int = 1000, backend: str = "sqli
 
 def table(rows: list[Row]) -> str:
     head = (f"{'mode':<10} {'db':<10} {'N':>6} {'ours upd/s':>10} {'bare upd/s':>10} {'ours/bare':>9} "
-            f"{'ours p50/p95 ms':>16} {'bare p50/p95 ms':>16} {'ours sendMessage':>17} {'bare sendMessage':>17}")
+            f"{'ours p50/p95/p99 ms':>22} {'bare p50/p95/p99 ms':>22} {'ours sendMessage':>17} "
+            f"{'bare sendMessage':>17}")
     lines = [head, "-" * len(head)]
     for r in rows:
         o, b = r.ours, r.bare
         lines.append(
             f"{r.mode:<10} {r.backend:<10} {r.ours.n:>6,} {o.rate:>10,.0f} {b.rate:>10,.0f} {r.ratio:>9.3f} "
-            f"{f'{o.percentile(50):.1f} / {o.percentile(95):.1f}':>16} "
-            f"{f'{b.percentile(50):.2f} / {b.percentile(95):.2f}':>16} {o.status:>17} {b.status:>17}")
+            f"{f'{o.percentile(50):.1f} / {o.percentile(95):.1f} / {o.percentile(99):.1f}':>22} "
+            f"{f'{b.percentile(50):.2f} / {b.percentile(95):.2f} / {b.percentile(99):.2f}':>22} "
+            f"{o.status:>17} {b.status:>17}")
     return "\n".join(lines)
 
 
@@ -329,7 +342,8 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="updates (from as many people) per run; default 1000")
     parser.add_argument("--quick", action="store_true", help="N=200")
     parser.add_argument("--burst", type=int, default=1000, help="updates gathered at once in burst mode")
-    parser.add_argument("--modes", default=",".join(MODES), help="burst,sequential (default both)")
+    parser.add_argument("--modes", default=",".join(MODES), help="burst,sequential,steady (default all)")
+    parser.add_argument("--rate", type=float, default=RATE, help="steady mode: arrivals a second (default 200)")
     parser.add_argument("--bare-repeats", type=int, default=3,
                         help="runs of the bare bot per row, around ours; the median is kept (default 3)")
     parser.add_argument("--postgres", metavar="URL", help="also run ours on PostgreSQL (a fresh database is "
@@ -345,13 +359,14 @@ async def main(argv: list[str] | None = None) -> int:
     for backend in backends:
         for mode in modes:
             row = await run_pair(mode, n, burst=args.burst, backend=backend, postgres_url=args.postgres,
-                                 bare_repeats=args.bare_repeats)
+                                 bare_repeats=args.bare_repeats, rate=args.rate)
             print(f"  {mode} on {backend}: ours {row.ours.seconds:.2f} s, bare {row.bare.seconds:.2f} s", flush=True)
             rows.append(row)
     print()
     print(table(rows))
     print()
-    print("latency: burst = from the burst's arrival to the update's answer; sequential = the update's own time.")
+    print("latency: burst = from the burst's arrival to the update's answer; sequential and steady = the "
+          "update's own time (steady: arrivals at --rate a second)")
     print("ours sendMessage = N + one per /start (greeting + language step); bare = N.")
     ok = all(r.ours.ok and r.bare.ok for r in rows)
     for r in rows:

@@ -24,7 +24,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
-from bot.app import App, build_app, make_bot, set_commands
+from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, set_commands
 from bot.config import ConfigError, Settings, load_settings
 from delivery.limiter import limiter_of
 from domain import logsafe
@@ -108,7 +108,8 @@ async def run_polling(app: App) -> None:
             raise
         # aiogram's polling retries getUpdates by itself (backoff up to 5 s) when the server goes away later.
         await app.dp.start_polling(bot, handle_signals=True, close_bot_session=True,
-                                   allowed_updates=app.dp.resolve_used_update_types())
+                                   allowed_updates=app.dp.resolve_used_update_types(),
+                                   tasks_concurrency_limit=UPDATE_CONCURRENCY)
     finally:
         if (limiter := limiter_of(bot)) is not None:
             await limiter.close()

@@ -22,19 +22,33 @@ from bot.config import Settings
 from bot.durability import DurableBeforeSend
 from bot.flood import FloodControl
 from bot.i18n import LocaleMiddleware, make_i18n
-from bot.middlewares import DbSessionMiddleware, PersonLockMiddleware, ProfileMiddleware
+from bot.middlewares import (
+    DbSessionMiddleware,
+    PersonLockMiddleware,
+    PreloadMiddleware,
+    ProfileMiddleware,
+    StaleCallbackAnswer,
+)
+from bot.polling import InboxDispatcher
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
 from domain.program import NEXT_COMMAND
+from storage.cache import Caches
+from storage.cache import enable as enable_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.fsm import SQLStorage
+from storage.inbox import Inbox
 
 if TYPE_CHECKING:
     from delivery.engine import Feature
 
 log = logging.getLogger(__name__)
+
+# Updates handled at once while polling: enough to keep the database and the event loop busy, few enough
+# that a flood waits at Telegram rather than in memory (one task and its objects per update).
+UPDATE_CONCURRENCY = 64
 
 # The command menu, per language (setMyCommands with language_code at start-up).
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -62,11 +76,14 @@ class App:
     sessions: async_sessionmaker[AsyncSession]
     i18n: I18n
     storage: BaseStorage
-    dp: Dispatcher
+    dp: InboxDispatcher
     extras: dict[str, Any] = field(default_factory=dict)
     isolation: BaseEventIsolation | None = None
 
     async def close(self) -> None:
+        sync = self.extras.pop("cache_sync", None)
+        if sync is not None:
+            await sync.close()
         if self.isolation is not None:
             await self.isolation.close()
         await self.storage.close()
@@ -96,12 +113,60 @@ def build_routers() -> list[Router]:
     ])]
 
 
+def inline_sync_filters(dp: Dispatcher) -> int:
+    """Run synchronous filters (magic filters such as `F.text`) on the event loop.
+
+    aiogram 3.31 runs every filter that is not a coroutine function in a worker thread (asyncio.to_thread),
+    so a free question paid two thread round trips just to check `F.text`; filters are cheap predicates.
+    Returns how many filters were changed."""
+    from aiogram.dispatcher.event.handler import FilterObject
+
+    changed = 0
+
+    def inline(f: FilterObject) -> None:
+        nonlocal changed
+        if f.awaitable:
+            return
+        sync = f.callback
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            return sync(*args, **kwargs)
+
+        f.callback, f.awaitable = run, True
+        changed += 1
+
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            for handler in (observer._handler, *observer.handlers):
+                for f in handler.filters or ():
+                    inline(f)
+    return changed
+
+
+def remember_answers(event: Event, size: int = 4096) -> None:
+    """Answer a repeated free question from memory: the ranking (domain/qa.py) is the largest piece of our own
+    work per update (a few ms), and a burst repeats the same texts ("when is the quiz?"). Answers are frozen
+    values that depend only on the text and the event file. (A candidate for domain/qa.py itself.)"""
+    import functools
+
+    from domain.qa import index_for
+
+    index = index_for(event)
+    if not hasattr(index.answer, "cache_info"):
+        index.answer = functools.lru_cache(maxsize=size)(index.answer)  # type: ignore[method-assign]
+
+
 def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BaseStorage:
     if settings.redis_url:
         from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
 
         return RedisStorage.from_url(settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True))
     return SQLStorage(sessions)
+
+
+def cache_is_coherent(settings: Settings) -> bool:
+    """The profile/state cache is safe with one process (SQLite) or with Redis telling every process of writes."""
+    return settings.database_url.startswith("sqlite") or bool(settings.redis_url)
 
 
 def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
@@ -125,6 +190,7 @@ async def build_app(
     clock = clock or Clock(settings.clock_start, settings.clock_speed)
     engine = make_engine(settings.database_url)
     await migrate(engine)
+    caches = enable_caches(engine) if cache_is_coherent(settings) else None
     sessions = make_sessionmaker(engine)
     storage = storage or make_storage(settings, sessions)
     i18n = i18n or make_i18n()
@@ -133,17 +199,25 @@ async def build_app(
     # aiogram's FSM middleware is registered by hand, after the session is open, so it reads the state in the
     # update's own transaction; the per-person lock it would take is taken first, by PersonLockMiddleware.
     isolation = make_isolation(storage)
-    dp = Dispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
+    if caches is not None and isinstance(storage, SQLStorage):
+        dp.update.outer_middleware(PreloadMiddleware(dp.fsm, storage))
     dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     # After the locale (its one notice is translated); a flooding person's updates stop here.
     flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
     dp.include_routers(*build_routers())
+    inline_sync_filters(dp)
+    remember_answers(event)
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
     app.extras["flood"] = flood
+    app.extras["caches"] = caches
+    if caches is not None and settings.redis_url:
+        await start_cache_sync(app, caches)
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message
@@ -164,6 +238,42 @@ def delivery_features() -> list[Feature]:
     return [reminder_jobs.register]
 
 
+async def start_cache_sync(app: App, caches: Caches) -> None:
+    """With Redis, every process hears of the profile/state keys another one changed (storage.cache_sync)."""
+    from aiogram.fsm.storage.redis import RedisStorage
+    from redis.asyncio import Redis
+
+    from storage.cache_sync import CacheSync
+
+    if isinstance(app.storage, RedisStorage):
+        sync = CacheSync(caches, app.storage.redis)  # the storage's client, closed with the storage
+    else:
+        sync = CacheSync(caches, Redis.from_url(app.settings.redis_url or ""), owns_client=True)
+    await sync.start()
+    app.extras["cache_sync"] = sync
+
+
+_RESPONSE_MODELS: list[type] = []
+
+
+def keep_response_models() -> None:
+    """Hold aiogram's `Response[...]` model of every Bot API method for the life of the process.
+
+    aiogram parses every answer with `Response[method.__returning__]`; pydantic caches such generic classes
+    only weakly, so after a garbage collection the next call builds the class again (schema generation, tens
+    of milliseconds each under load): that was most of the CPU of a burst (docs/performance.md)."""
+    if _RESPONSE_MODELS:
+        return
+    import inspect
+
+    import aiogram.methods
+    from aiogram.methods import Response, TelegramMethod
+
+    for cls in vars(aiogram.methods).values():
+        if inspect.isclass(cls) and issubclass(cls, TelegramMethod) and cls is not TelegramMethod:
+            _RESPONSE_MODELS.append(Response[cls.__returning__])  # type: ignore[name-defined]
+
+
 def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter: Limiter | None = None,
              strict: bool = False) -> Bot:
     """A Bot whose every sending call passes the one rate limiter (`limiter`, or one made from SEND_RATE and
@@ -171,9 +281,11 @@ def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter:
     limiter is given. `strict` (tests) fails a reply sent before its update's work was committed."""
     from bot.local_api import LocalSession
 
+    keep_response_models()
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(DurableBeforeSend(strict=strict))
+    session.middleware(StaleCallbackAnswer())
     if limiter is None and not isinstance(session, LocalSession):
         limiter = Limiter.from_settings(settings)
     if limiter is not None:

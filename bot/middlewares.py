@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseEventIsolation
-from aiogram.methods import Response, TelegramMethod
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import has_unsaved_work
-from storage.fsm import CURRENT_SESSION
+from storage.fsm import CURRENT_SESSION, SQLStorage
+from storage.inbox import attach
 from storage.repo import Delegates
 from storage.uow import SqlUnitOfWork
 
+log = logging.getLogger(__name__)
+
 
 class PersonLockMiddleware(BaseMiddleware):
-    """One update at a time per person, held until that update's session has committed.
+    """One update at a time per person, in arrival order, held until that update's session has committed.
 
     It runs before the database session and aiogram's FSM middleware (which runs without a lock of its own),
     so the conversation state is read inside the update's session and the next update of the same person
     sees everything the previous one committed.
+
+    Order: updates are started in arrival order and queue on an in-process asyncio.Lock per person, which
+    wakes waiters first come, first served. The shared lock (`isolation`, in Redis with REDIS_URL) is taken
+    inside it, by one update of the person at a time: a Redis lock is polled by its waiters, so a burst
+    queued on it directly would go in whatever order the waiters happened to poll (issue 8 item 7).
     """
 
     def __init__(self, fsm: FSMContextMiddleware, isolation: BaseEventIsolation) -> None:
         self.fsm = fsm
         self.isolation = isolation
+        self.local = isinstance(isolation, SimpleEventIsolation)
+        # key -> (lock, updates holding or waiting for it); dropped when the last one leaves.
+        self._queues: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def __call__(
         self,
@@ -41,8 +56,21 @@ class PersonLockMiddleware(BaseMiddleware):
         context = self.fsm.resolve_event_context(data["bot"], data)
         if context is None:
             return await handler(event, data)
-        async with self.isolation.lock(key=context.key):
-            return await handler(event, data)
+        if self.local:  # already first come, first served, and in this process only
+            async with self.isolation.lock(key=context.key):
+                return await handler(event, data)
+        name = str(context.key)
+        lock, users = self._queues.get(name) or (asyncio.Lock(), 0)
+        self._queues[name] = (lock, users + 1)
+        try:
+            async with lock, self.isolation.lock(key=context.key):
+                return await handler(event, data)
+        finally:
+            lock, users = self._queues[name]
+            if users == 1:
+                del self._queues[name]
+            else:
+                self._queues[name] = (lock, users - 1)
 
 
 class DbSessionMiddleware(BaseMiddleware):
@@ -61,9 +89,13 @@ class DbSessionMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
+        # No connection is taken until a statement needs one: an update answered from the caches uses none.
         async with self.sessions() as session:
             data["db"] = session
             data["uow"] = SqlUnitOfWork(session)
+            ticket = data.get("inbox_ticket")
+            if ticket is not None:  # received through the inbox: its first commit marks it handled
+                attach(session, ticket)
             token = CURRENT_SESSION.set(session)
             try:
                 result = await handler(event, data)
@@ -74,6 +106,27 @@ class DbSessionMiddleware(BaseMiddleware):
                 CURRENT_SESSION.reset(token)
             await session.commit()
             return result
+
+
+class PreloadMiddleware(BaseMiddleware):
+    """The first update of a person since the start reads their profile and state in one statement
+    (SQLStorage.preload); later ones find both in the cache. Runs after DbSessionMiddleware."""
+
+    def __init__(self, fsm: FSMContextMiddleware, storage: SQLStorage) -> None:
+        self.fsm = fsm
+        self.storage = storage
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        user: User | None = data.get("event_from_user")
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        if user is not None and context is not None:
+            await self.storage.preload(data["db"], context.key, user.id)
+        return await handler(event, data)
 
 
 class CommitBeforeSend(BaseRequestMiddleware):
@@ -95,6 +148,28 @@ class CommitBeforeSend(BaseRequestMiddleware):
         if session is not None and has_unsaved_work(session):
             await session.commit()
         return await make_request(bot, method)
+
+
+class StaleCallbackAnswer(BaseRequestMiddleware):
+    """An answerCallbackQuery that Telegram refuses because the query is too old does not abort the handler.
+
+    Answering only stops the button's spinner; Telegram refuses it some seconds after the press. A press that
+    waited that long (handled again after a restart from the inbox, or behind a slow database) should still do
+    what it asked for."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if isinstance(method, AnswerCallbackQuery) and "query is too old" in exc.message:
+                log.info("callback query %s answered too late: %s", method.callback_query_id, exc.message)
+                return Response[bool](ok=True, result=True)  # type: ignore[return-value]
+            raise
 
 
 class ProfileMiddleware(BaseMiddleware):

@@ -95,6 +95,9 @@ def hold_sqlite_lock(url: str) -> Iterator[None]:
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the engine; SQLite gets WAL and a busy timeout so the sender and handlers can share it.
 
+    synchronous=NORMAL in WAL mode: a commit is written to the WAL file but not fsynced, so it survives the
+    process being killed (the operating system has the pages), and a power cut or kernel crash can lose the
+    last transactions before the next checkpoint (never corrupts the file). docs/architecture.md says so.
     SQL errors leave their parameters out (they would carry names and e-mails into the log).
     """
     kwargs.setdefault("hide_parameters", True)
@@ -102,12 +105,15 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = sqlite_path(url)
         if path is not None:
             secure_sqlite_file(path)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # No ROLLBACK when a connection goes back to the pool: sessions and connections end their own
+        # transaction (commit, rollback, or close), and each aiosqlite call is a thread round trip.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()

@@ -10,18 +10,33 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from sqlalchemy import BigInteger, delete, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import FsmRecord
+from storage.cache import MISSING, PROFILES, STATES, caches_of, touch, touched
+from storage.models import Delegate, FsmRecord
+from storage.repo import profile_of, reminder_settings_of
 
 # The session of the update being handled (set by DbSessionMiddleware). State written while handling an
 # update goes into that session, so the state and the data the handler stored commit (or roll back)
 # together, and SQLite never sees two writers inside one update.
 CURRENT_SESSION: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
 
+# (state, data) as committed; None when the person has no row (no state, no data).
+Value = tuple[str | None, dict[str, Any]] | None
+_DECLARED = {"cache_keys_declared": True}
+
 
 class SQLStorage(BaseStorage):
-    """FSM storage in the bot's database; outside an update each change commits at once."""
+    """FSM storage in the bot's database; outside an update each change commits at once.
+
+    Reads come from the process cache (storage.cache) when the key is known there; a miss is one SELECT of
+    the two columns (no ORM row, so no identity map that forgets it between reads). What this transaction
+    wrote is read back from `session.info`. Writes are one statement (an upsert, or a delete when nothing is
+    left), and the committed value goes into the cache at commit.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], key_builder: KeyBuilder | None = None):
         self._sessions = sessions
@@ -32,58 +47,94 @@ class SQLStorage(BaseStorage):
         current = CURRENT_SESSION.get()
         if current is not None:
             yield current
-            await current.flush()
             return
         async with self._sessions() as s, s.begin():
             yield s
 
     @staticmethod
-    async def _row(s: AsyncSession, key: str) -> FsmRecord | None:
-        """The state row; the session's identity map caches a found row, `info` caches "no row"."""
-        missing: set[str] = s.info.setdefault("fsm_missing", set())
-        if key in missing:
-            return None
-        row = await s.get(FsmRecord, key)
-        if row is None:
-            missing.add(key)
-        return row
+    async def _value(s: AsyncSession, key: str) -> Value:
+        written: dict[str, Value] = s.sync_session.info.get("fsm_written", {})
+        if key in written:
+            return written[key]
+        caches = caches_of(s)
+        bypass = caches is None or touched(s, STATES, MISSING) or touched(s, STATES, key)
+        if not bypass and caches is not None:
+            cached = caches.states.get(key)
+            if cached is not MISSING:
+                caches.hits += 1
+                return cached  # type: ignore[no-any-return]
+            caches.misses += 1
+        generation = caches.generation if caches is not None else 0
+        row = (await s.execute(select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == key))).first()
+        value: Value = (row[0], dict(row[1] or {})) if row is not None else None
+        if caches is not None and not bypass and caches.generation == generation:
+            caches.states.put(key, value)
+        return value
 
-    async def _get(self, key: StorageKey) -> FsmRecord | None:
+    async def _get(self, key: StorageKey) -> Value:
         async with self._session() as s:
-            return await self._row(s, self._keys.build(key))
+            return await self._value(s, self._keys.build(key))
 
     async def _put(self, key: StorageKey, **values: Any) -> None:
-        # No row lock: updates of one person are serialised by the dispatcher's events isolation.
+        # No row lock: updates of one person are serialised by PersonLockMiddleware.
         k = self._keys.build(key)
         async with self._session() as s:
-            row = await self._row(s, k)
-            state = values.get("state", row.state if row else None)
-            data = values.get("data", row.data if row else {})
-            if state is None and not data:
-                if row is not None:
-                    await s.delete(row)  # nothing left to remember: keep no row
-                    s.info["fsm_missing"].add(k)
-                return
-            if row is None:
-                s.add(FsmRecord(key=k, state=state, data=data, updated_at=datetime.now(UTC)))
-                s.info["fsm_missing"].discard(k)
-                return
-            row.state, row.data, row.updated_at = state, data, datetime.now(UTC)
+            old = await self._value(s, k)
+            state = values["state"] if "state" in values else (old[0] if old else None)
+            data = values["data"] if "data" in values else (old[1] if old else {})
+            new: Value = None if state is None and not data else (state, dict(data))
+            if new == old:
+                return  # nothing changes: no statement, no commit before the reply
+            touch(s, STATES, k)
+            if new is None:
+                await s.execute(delete(FsmRecord).where(FsmRecord.key == k), execution_options=_DECLARED)
+            else:
+                row = {"key": k, "state": new[0], "data": new[1], "updated_at": datetime.now(UTC)}
+                dialect = s.sync_session.get_bind().dialect.name
+                insert = pg_insert if dialect == "postgresql" else sqlite_insert
+                stmt = insert(FsmRecord).values(**row)
+                stmt = stmt.on_conflict_do_update(index_elements=[FsmRecord.key], set_={
+                    "state": stmt.excluded.state, "data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at})
+                await s.execute(stmt, execution_options=_DECLARED)
+            s.sync_session.info.setdefault("fsm_written", {})[k] = new
+            s.sync_session.info["unsaved"] = True  # CommitBeforeSend commits it before the next reply
+
+    async def preload(self, s: AsyncSession, key: StorageKey, user_id: int) -> None:
+        """Read a person's profile and conversation state in one statement when neither is cached (the first
+        update of a person since the start): the update then reads both from the cache."""
+        caches = caches_of(s)
+        k = self._keys.build(key)
+        if caches is None or touched(s, STATES, MISSING) or touched(s, PROFILES, MISSING):
+            return
+        if caches.states.get(k) is not MISSING or caches.profiles.get(user_id) is not MISSING:
+            return  # one of them is cached: the other costs one statement anyway
+        generation = caches.generation
+        person = select(literal(user_id, BigInteger).label("uid")).subquery()
+        q = (select(FsmRecord.state, FsmRecord.data, FsmRecord.key, Delegate)
+             .select_from(person.outerjoin(Delegate, Delegate.user_id == person.c.uid)
+                          .outerjoin(FsmRecord, FsmRecord.key == k)))
+        row = (await s.execute(q)).first()
+        if row is None or caches.generation != generation:
+            return
+        state_value: Value = (row[0], dict(row[1] or {})) if row[2] is not None else None
+        caches.states.put(k, state_value)
+        caches.profiles.put(user_id, profile_of(row[3]) if row[3] is not None else None)
+        caches.settings.put(user_id, reminder_settings_of(row[3]) if row[3] is not None else None)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         await self._put(key, state=value)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        row = await self._get(key)
-        return row.state if row else None
+        value = await self._get(key)
+        return value[0] if value else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         await self._put(key, data=dict(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        row = await self._get(key)
-        return dict(row.data) if row and row.data else {}
+        value = await self._get(key)
+        return dict(value[1]) if value and value[1] else {}
 
     async def close(self) -> None:
         return None

@@ -160,3 +160,21 @@ class ProgramSnapshot(Base):
     starts: Mapped[datetime]
     ends: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class InboxUpdate(Base):
+    """An update received from Telegram, stored before its offset is acknowledged (at-least-once handling).
+
+    `handled_at` is set in the transaction of the update's first commit (so a restart never handles an update
+    whose effects are durable a second time), or shortly after a read-only update was answered. The raw update
+    (`payload`, personal data) is cleared once handled; handled rows are kept two days to recognise a
+    redelivery, then deleted.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_handled_at", "handled_at"),)
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import Select, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.registration import Profile
+from storage.cache import FOLLOWS, MISSING, PROFILES, caches_of, touch, touched
 from storage.models import Base, Delegate, Follow, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (
@@ -21,13 +22,43 @@ def _to_profile(row: Delegate) -> Profile:
     return Profile(**{f: getattr(row, f) for f in _PROFILE_FIELDS}, blocked=row.blocked_at is not None)
 
 
+def profile_of(row: Delegate) -> Profile:
+    """The profile of a delegate row read elsewhere (storage.fsm's one-statement preload)."""
+    return _to_profile(row)
+
+
+def reminder_settings_of(row: Delegate) -> ReminderSettings:
+    return ReminderSettings(int(row.reminder_lead), bool(row.reminders_on), bool(row.follow_all))
+
+
+def _copy(profile: Profile | None) -> Profile | None:
+    """Callers may change the profile they get (they do); the cached one stays as committed."""
+    return replace(profile, extra=dict(profile.extra)) if profile is not None else None
+
+
 class Delegates:
+    """Delegates' profiles. `get` is served from the process cache (storage.cache) when the profile is known
+    and this transaction has not written it; every write here is seen by the cache's session events."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
     async def get(self, user_id: int) -> Profile | None:
+        caches = caches_of(self.s)
+        if caches is None or touched(self.s, PROFILES, user_id) or touched(self.s, PROFILES, MISSING):
+            row = await self.s.get(Delegate, user_id)
+            return _to_profile(row) if row else None
+        cached = caches.profiles.get(user_id)
+        if cached is not MISSING:
+            caches.hits += 1
+            return _copy(cached)
+        caches.misses += 1
+        generation = caches.generation
         row = await self.s.get(Delegate, user_id)
-        return _to_profile(row) if row else None
+        profile = _to_profile(row) if row else None
+        if caches.generation == generation and not touched(self.s, PROFILES, user_id):
+            caches.profiles.put(user_id, _copy(profile))
+        return profile
 
     async def save(self, profile: Profile, now: datetime) -> Profile:
         """Insert or update; consent is recorded at the first save."""
@@ -57,7 +88,10 @@ class Delegates:
         return _to_profile(row)
 
     async def delete(self, user_id: int) -> bool:
-        result = await self.s.execute(delete(Delegate).where(Delegate.user_id == user_id))
+        touch(self.s, PROFILES, user_id)
+        touch(self.s, FOLLOWS, user_id)  # deleted with the delegate (ON DELETE CASCADE)
+        result = await self.s.execute(delete(Delegate).where(Delegate.user_id == user_id),
+                                      execution_options={"cache_keys_declared": True})
         return bool(result.rowcount)
 
     async def count(self) -> int:
@@ -99,9 +133,12 @@ async def forget_person(session: AsyncSession, user_id: int) -> int:
     Returns the number of rows deleted. Conversation state is cleared by the caller (it may live in Redis).
     """
     deleted = 0
+    touch(session, PROFILES, user_id)
+    touch(session, FOLLOWS, user_id)
     for table in reversed(Base.metadata.sorted_tables):
         if "user_id" in table.c:
-            result = await session.execute(delete(table).where(table.c.user_id == user_id))
+            result = await session.execute(delete(table).where(table.c.user_id == user_id),
+                                           execution_options={"cache_keys_declared": True})
             deleted += result.rowcount or 0
     return deleted
 
@@ -113,11 +150,26 @@ class Follows:
         self.s = session
 
     async def is_following(self, user_id: int, item_id: str) -> bool:
-        return await self.s.get(Follow, (user_id, item_id)) is not None
+        return item_id in await self._items(user_id)
 
     async def items(self, user_id: int) -> set[str]:
-        rows = await self.s.scalars(select(Follow.item_id).where(Follow.user_id == user_id))
-        return set(rows)
+        return set(await self._items(user_id))
+
+    async def _items(self, user_id: int) -> frozenset[str]:
+        """What a person follows: from the process cache (storage.cache) unless this transaction changed it."""
+        caches = caches_of(self.s)
+        bypass = caches is None or touched(self.s, FOLLOWS, user_id) or touched(self.s, FOLLOWS, MISSING)
+        if not bypass and caches is not None:
+            cached = caches.follows.get(user_id)
+            if cached is not MISSING:
+                caches.hits += 1
+                return cached  # type: ignore[no-any-return]
+            caches.misses += 1
+        generation = caches.generation if caches is not None else 0
+        items = frozenset(await self.s.scalars(select(Follow.item_id).where(Follow.user_id == user_id)))
+        if caches is not None and not bypass and caches.generation == generation:
+            caches.follows.put(user_id, items)
+        return items
 
     async def follow(self, user_id: int, item_id: str, now: datetime) -> bool:
         """True when newly followed (following twice is harmless)."""
@@ -128,7 +180,9 @@ class Follows:
         return True
 
     async def unfollow(self, user_id: int, item_id: str) -> bool:
-        result = await self.s.execute(delete(Follow).where(Follow.user_id == user_id, Follow.item_id == item_id))
+        touch(self.s, FOLLOWS, user_id)
+        result = await self.s.execute(delete(Follow).where(Follow.user_id == user_id, Follow.item_id == item_id),
+                                      execution_options={"cache_keys_declared": True})
         return bool(result.rowcount)
 
     async def followers(self, item_id: str) -> list[int]:
@@ -150,9 +204,21 @@ class Reminders:
         self.s = session
 
     async def settings(self, user_id: int) -> ReminderSettings | None:
+        caches = caches_of(self.s)
+        bypass = caches is None or touched(self.s, PROFILES, user_id) or touched(self.s, PROFILES, MISSING)
+        if not bypass and caches is not None:
+            cached = caches.settings.get(user_id)
+            if cached is not MISSING:
+                caches.hits += 1
+                return cached  # type: ignore[no-any-return]
+            caches.misses += 1
+        generation = caches.generation if caches is not None else 0
         row = (await self.s.execute(select(Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all)
                                     .where(Delegate.user_id == user_id))).first()
-        return ReminderSettings(int(row[0]), bool(row[1]), bool(row[2])) if row else None
+        result = ReminderSettings(int(row[0]), bool(row[1]), bool(row[2])) if row else None
+        if caches is not None and not bypass and caches.generation == generation:
+            caches.settings.put(user_id, result)
+        return result
 
     async def update(self, user_id: int, now: datetime, *, lead: int | None = None, on: bool | None = None,
                      follow_all: bool | None = None) -> ReminderSettings | None:

@@ -1,0 +1,29 @@
+"""The machinery of bench.quiz and bench.http at a tiny scale, so that the benches cannot rot."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import http, quiz
+
+
+async def test_quiz_bench_answers_every_step_alike_in_both_bots() -> None:
+    ours, bare, per_person = await quiz.run(6)
+    assert per_person == 7  # /now, question, card (answer + card), follow (edit + answer), /next
+    for run in (ours, bare):
+        assert run.updates == 6 * len(quiz.STEPS)
+        assert run.errors == 0
+        assert run.calls == 6 * per_person
+        assert len(run.latencies) == run.updates
+
+
+@pytest.mark.e2e
+async def test_http_bench_runs_both_bots_as_processes(capsys: pytest.CaptureFixture[str]) -> None:
+    code = await http.main(["--delegates", "40", "--at-once", "10", "--rate", "20", "--seconds", "0.5",
+                            "--burst", "30"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "every update answered: yes" in out
+    assert "memory (RSS): idle ours" in out
+    for phase in ("at once", "again", "steady", "burst"):
+        assert phase in out
