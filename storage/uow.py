@@ -1,6 +1,6 @@
 """The unit of work: one AsyncSession, the repositories over it, and an explicit commit.
 
-Handlers get one per update (`bot.middlewares.UnitOfWorkMiddleware`); background jobs open their own with
+Handlers get one per update (`bot.middlewares.DbSessionMiddleware`); background jobs open their own with
 `UnitOfWorkFactory`. Repositories only flush; the use case that decided calls `commit()`.
 """
 
