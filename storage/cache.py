@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -215,3 +215,23 @@ def _after_rollback(session: Session) -> None:
             caches.clear(kind)
         else:
             caches.drop(kind, keys)
+
+
+async def read_through(session: AsyncSession | Session, kind: str, table: Callable[[Caches], LRU[Any, V]],
+                       key: Any, load: Callable[[], Awaitable[V]]) -> V:
+    """A read served from the process cache unless this transaction changed `kind` (for `key`, or for keys
+    it could not tell); what is loaded is kept only if no invalidation happened while it was read."""
+    caches = caches_of(session)
+    use = caches is not None and not touched(session, kind, key) and not touched(session, kind, MISSING)
+    generation = 0
+    if use and caches is not None:
+        cached = table(caches).get(key)
+        if cached is not MISSING:
+            caches.hits += 1
+            return cached  # type: ignore[no-any-return]
+        caches.misses += 1
+        generation = caches.generation
+    value = await load()
+    if use and caches is not None and caches.generation == generation:
+        table(caches).put(key, value)
+    return value

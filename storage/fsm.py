@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.cache import MISSING, PROFILES, STATES, caches_of, touch, touched
+from storage.cache import MISSING, PROFILES, STATES, caches_of, read_through, touch, touched
 from storage.models import Delegate, FsmRecord
 from storage.repo import profile_of, reminder_settings_of
 
@@ -56,20 +56,12 @@ class SQLStorage(BaseStorage):
         written: dict[str, Value] = s.sync_session.info.get("fsm_written", {})
         if key in written:
             return written[key]
-        caches = caches_of(s)
-        bypass = caches is None or touched(s, STATES, MISSING) or touched(s, STATES, key)
-        if not bypass and caches is not None:
-            cached = caches.states.get(key)
-            if cached is not MISSING:
-                caches.hits += 1
-                return cached  # type: ignore[no-any-return]
-            caches.misses += 1
-        generation = caches.generation if caches is not None else 0
-        row = (await s.execute(select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == key))).first()
-        value: Value = (row[0], dict(row[1] or {})) if row is not None else None
-        if caches is not None and not bypass and caches.generation == generation:
-            caches.states.put(key, value)
-        return value
+
+        async def load() -> Value:
+            row = (await s.execute(select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == key))).first()
+            return (row[0], dict(row[1] or {})) if row is not None else None
+
+        return await read_through(s, STATES, lambda c: c.states, key, load)
 
     async def _get(self, key: StorageKey) -> Value:
         async with self._session() as s:

@@ -9,7 +9,7 @@ from sqlalchemy import Select, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.registration import Profile
-from storage.cache import FOLLOWS, MISSING, PROFILES, caches_of, touch, touched
+from storage.cache import FOLLOWS, MISSING, PROFILES, caches_of, read_through, touch, touched
 from storage.models import Base, Delegate, Follow, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (
@@ -157,19 +157,10 @@ class Follows:
 
     async def _items(self, user_id: int) -> frozenset[str]:
         """What a person follows: from the process cache (storage.cache) unless this transaction changed it."""
-        caches = caches_of(self.s)
-        bypass = caches is None or touched(self.s, FOLLOWS, user_id) or touched(self.s, FOLLOWS, MISSING)
-        if not bypass and caches is not None:
-            cached = caches.follows.get(user_id)
-            if cached is not MISSING:
-                caches.hits += 1
-                return cached  # type: ignore[no-any-return]
-            caches.misses += 1
-        generation = caches.generation if caches is not None else 0
-        items = frozenset(await self.s.scalars(select(Follow.item_id).where(Follow.user_id == user_id)))
-        if caches is not None and not bypass and caches.generation == generation:
-            caches.follows.put(user_id, items)
-        return items
+        async def load() -> frozenset[str]:
+            return frozenset(await self.s.scalars(select(Follow.item_id).where(Follow.user_id == user_id)))
+
+        return await read_through(self.s, FOLLOWS, lambda c: c.follows, user_id, load)
 
     async def follow(self, user_id: int, item_id: str, now: datetime) -> bool:
         """True when newly followed (following twice is harmless)."""
@@ -204,21 +195,12 @@ class Reminders:
         self.s = session
 
     async def settings(self, user_id: int) -> ReminderSettings | None:
-        caches = caches_of(self.s)
-        bypass = caches is None or touched(self.s, PROFILES, user_id) or touched(self.s, PROFILES, MISSING)
-        if not bypass and caches is not None:
-            cached = caches.settings.get(user_id)
-            if cached is not MISSING:
-                caches.hits += 1
-                return cached  # type: ignore[no-any-return]
-            caches.misses += 1
-        generation = caches.generation if caches is not None else 0
-        row = (await self.s.execute(select(Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all)
-                                    .where(Delegate.user_id == user_id))).first()
-        result = ReminderSettings(int(row[0]), bool(row[1]), bool(row[2])) if row else None
-        if caches is not None and not bypass and caches.generation == generation:
-            caches.settings.put(user_id, result)
-        return result
+        async def load() -> ReminderSettings | None:
+            row = (await self.s.execute(select(Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all)
+                                        .where(Delegate.user_id == user_id))).first()
+            return ReminderSettings(int(row[0]), bool(row[1]), bool(row[2])) if row else None
+
+        return await read_through(self.s, PROFILES, lambda c: c.settings, user_id, load)
 
     async def update(self, user_id: int, now: datetime, *, lead: int | None = None, on: bool | None = None,
                      follow_all: bool | None = None) -> ReminderSettings | None:
