@@ -27,6 +27,7 @@ from domain.event import Event, FaqEntry, ProgramItem
 from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import Profile
+from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers.ui import FollowCb, button, esc, grid
 from services import program as program_uc
 from services.errors import ServiceError
@@ -367,9 +368,10 @@ def _contact_line(conf: Event, lang: str) -> str:
         name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone), languages=esc(c.languages.get(lang)))
 
 
-def _status(conf: Event, now: datetime, profile: Profile | None, lang: str, *, with_now: bool
-            ) -> tuple[str, list[ProgramItem]]:
-    view = prog.reader_view(conf, profile)
+def _status(conf: Event, now: datetime, profile: Profile | None, lang: str, *, with_now: bool,
+            view: View | None = None) -> tuple[str, list[ProgramItem]]:
+    """What is on and what comes next, in the reader's zone (or in `view`'s: a zone named in a question)."""
+    view = view or prog.reader_view(conf, profile)
     st = prog.status(conf, now)
     if st.phase == "after":
         return _closing(conf, lang), []
@@ -452,10 +454,10 @@ def _label(conf: Event, m: Match, lang: str) -> str:
     return f"❓ {_short(entry.question.get(lang))}" if entry else m.id
 
 
-def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: str
+def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: str, *, view: View | None = None
                   ) -> tuple[str, InlineKeyboardMarkup]:
     """The reply to a free question (in `lang`, the question's language)."""
-    view = prog.reader_view(conf, profile)
+    view = view or prog.reader_view(conf, profile)
     best = answer.best
     if best is None:
         return _not_sure(conf, lang)
@@ -492,13 +494,62 @@ def _not_sure(conf: Event, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     return text, InlineKeyboardMarkup(inline_keyboard=grid(buttons, 2))
 
 
-async def on_question(message: Message, conf: Event, profile: Profile | None, lang: str, i18n: I18n) -> None:
-    """Any text that is not a command, outside a conversation step: a question about the event."""
+def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str, now: datetime
+                ) -> tuple[str, InlineKeyboardMarkup]:
+    """The reply to a question about time ("what's on now", "how long until the quiz", "what's on at 1pm in
+    Seoul"), from the bot's clock, in the reader's zone or the zone the question named."""
+    q = wa.query
+    view = View(wa.zone, True) if q.zone is not None else prog.reader_view(conf, profile)
+    named = wa.items[0] if wa.items and not q.event and (q.intent in (Intent.UNTIL, Intent.START_TIME) or q.after) \
+        else None
+    zone = esc(_zone_label(conf, view, lang))
+    if q.intent == Intent.AT:
+        at = tzs.fmt_time(wa.instant, view.zone, lang)
+        if wa.items:
+            lines = [_("<b>At {time}</b> ({zone}):").format(time=at, zone=zone),
+                     *(_line(conf, i, view, lang) for i in wa.items)]
+            return "\n".join(lines), _cards_keyboard(wa.items, lang)
+        blocks = [_("Nothing is on at {time} ({zone}).").format(time=at, zone=zone)]
+        if wa.next:
+            blocks.append("\n".join([_("Next after that, at {time}:").format(
+                time=tzs.fmt_when(wa.next[0].starts, view.zone, lang, conf.starts, conf.timezone)),
+                *(_line(conf, i, view, lang) for i in wa.next)]))
+        return "\n\n".join(blocks), _cards_keyboard(wa.next, lang)
+    if q.event and wa.state == State.ON:
+        text = _("<b>{event}</b> began at {time} ({zone}) and runs until {end}.").format(
+            event=esc(conf.name.get(lang)), time=tzs.fmt_when(conf.starts, view.zone, lang, conf.starts, conf.timezone),
+            zone=zone, end=tzs.fmt_when(conf.ends, view.zone, lang, conf.starts, conf.timezone))
+        status, shown = _status(conf, now, profile, lang, with_now=True, view=view)
+        return f"{text}\n\n{status}", _cards_keyboard(shown, lang)
+    if named is None:  # now, next, or the event itself before it starts or after it ended
+        status, shown = _status(conf, now, profile, lang, with_now=q.intent != Intent.NEXT, view=view)
+        return status, _cards_keyboard(shown, lang)
+    text, markup = render_answer(conf, Answer(Match("item", named.id, named.id, 0.0), None), profile, lang,
+                                 view=view)
+    if wa.state == State.ON:
+        line = _("▶️ On now, until {time}.").format(time=tzs.fmt_time(named.ends, view.zone, lang))
+    elif wa.state == State.OVER:
+        line = _("✓ This session is over.")
+    else:
+        line = _("⏳ Starts in {duration}.").format(duration=_duration(named.starts - now))
+    head, _sep, rest = text.partition("\n\n")
+    return f"{head}\n{line}\n\n{rest}" if rest else f"{head}\n{line}", markup
+
+
+async def on_question(message: Message, conf: Event, clock: Clock, profile: Profile | None, lang: str,
+                      i18n: I18n) -> None:
+    """Any text that is not a command, outside a conversation step: a question about the event (about time:
+    answered from the clock; anything else: from the program and the FAQ)."""
     text = message.text or ""
     qlang = detect_language(text, fallback=lang)
-    answer = index_for(conf).answer(text)
+    query = parse_when(text, qlang, conf)
+    now = clock.now()
     with i18n.use_locale(qlang):
-        reply, markup = render_answer(conf, answer, profile, qlang)
+        if query is not None:
+            reader = prog.reader_view(conf, profile)
+            reply, markup = render_when(conf, answer_when(conf, query, now, reader.zone), profile, qlang, now)
+        else:
+            reply, markup = render_answer(conf, index_for(conf).answer(text), profile, qlang)
     await message.answer(reply, reply_markup=markup)
 
 

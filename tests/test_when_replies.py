@@ -1,0 +1,79 @@
+"""Questions about time on the day, answered from the bot's clock (domain/when.py rendered by the program
+handler): in the reader's zone or the zone the question names, with the event's time beside it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+
+from tests.harness import Harness, register
+
+# 17 Nov 2020, 13:00 GMT+3: "(Re)connection" and the Closed Session are on; the quiz starts at 14:15.
+AT_ONE = datetime.fromisoformat("2020-11-17T13:00:00+03:00")
+SEOUL_READER = 501
+
+
+@pytest.fixture
+async def day(settings) -> AsyncIterator[Harness]:
+    h = await Harness.create(settings, at=AT_ONE)
+    await register(h, SEOUL_READER, timezone="Asia/Seoul")
+    yield h
+    await h.close()
+
+
+async def test_how_long_until_the_quiz_is_not_the_registration_deadline(day: Harness) -> None:
+    await day.send(SEOUL_READER, "how long until the quiz")
+    text = day.last_text(SEOUL_READER)
+    assert "Smart City Quiz" in text
+    assert "20:15–20:45" in text and "14:15–14:45 GMT+3" in text  # Seoul time, and the event's beside it
+    assert "Starts in 1 hour 15 minutes." in text
+    assert "deadline" not in text.lower()
+    assert "ℹ️ Session details" in day.buttons(SEOUL_READER)
+
+
+async def test_what_is_on_now_in_russian_lists_every_track_in_the_readers_zone(day: Harness) -> None:
+    await day.send(SEOUL_READER, "что сейчас идёт", lang="ru")
+    text = day.last_text(SEOUL_READER)
+    assert "Сейчас идёт" in text and "Сеул" in text
+    assert "19:00–20:15" in text  # 13:00 GMT+3 is 19:00 in Seoul
+    assert text.count("(до 20:15)") == 2  # both parallel tracks
+
+
+async def test_next_in_korean(day: Harness) -> None:
+    await day.send(SEOUL_READER, "다음 세션 뭐예요", lang="ko")
+    text = day.last_text(SEOUL_READER)
+    assert "다음 순서" in text and "20:15–20:45" in text
+    assert "모스크바 가상 투어" in text
+
+
+async def test_a_named_zone_converts_the_answer(day: Harness) -> None:
+    await day.send(SEOUL_READER, "what time is the opening in Moscow")
+    text = day.last_text(SEOUL_READER)
+    assert "Opening Ceremony" in text and "09:00–09:30" in text and "Moscow" in text
+    assert "This session is over." in text
+
+
+async def test_the_start_of_the_event_while_it_runs(day: Harness) -> None:
+    await day.send(SEOUL_READER, "во сколько начало по москве", lang="ru")
+    text = day.last_text(SEOUL_READER)
+    assert "начало в 08:00 (Москва (GMT+3)), окончание в 17:45" in text
+
+
+async def test_what_is_on_at_a_time_with_nothing_on_invents_nothing(day: Harness) -> None:
+    await day.send(SEOUL_READER, "whats on at 1pm")  # 13:00 in Seoul: 07:00 GMT+3, before the first item
+    text = day.last_text(SEOUL_READER)
+    assert text.startswith("Nothing is on at 13:00")
+
+
+async def test_what_is_on_at_a_time_during_the_event(day: Harness) -> None:
+    await day.send(SEOUL_READER, "what's on at 8:30pm")  # 14:30 GMT+3: the tour and the quiz
+    text = day.last_text(SEOUL_READER)
+    assert "At 20:30" in text
+    assert "Virtual Tour of Moscow" in text and "Smart City Quiz" in text
+
+
+async def test_a_faq_question_still_goes_to_the_faq(day: Harness) -> None:
+    await day.send(SEOUL_READER, "when is the registration deadline")
+    assert "10 Nov" in day.last_text(SEOUL_READER) or "November 10" in day.last_text(SEOUL_READER)
