@@ -34,6 +34,7 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
         _("/profile — see and change your data"),
         _("/program — the program in your time zone"),
         _("/now — what is on now and what comes next"),
+        _("/next — what comes next, and how soon"),
         _("/reminders — reminders before the sessions you follow"),
         _("/language — change the language (English, Русский, 한국어)"),
         _("/forget — delete your data"),

@@ -21,6 +21,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.i18n import detect_language
 from domain import calendar as ics
 from domain import program as prog
+from domain import smalltalk
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event, FaqEntry, ProgramItem
@@ -542,6 +543,12 @@ async def on_question(message: Message, conf: Event, clock: Clock, profile: Prof
     answered from the clock; anything else: from the program and the FAQ)."""
     text = message.text or ""
     qlang = detect_language(text, fallback=lang)
+    if (chat := smalltalk.kind(text)) is not None:
+        with i18n.use_locale(qlang):
+            reply = _("Hello! Ask me about the program, for example “What is on now?”, or send /help.") \
+                if chat == "hello" else _("You are welcome! Ask me anything else about the event, or send /help.")
+        await message.answer(reply)
+        return
     query = parse_when(text, qlang, conf)
     now = clock.now()
     with i18n.use_locale(qlang):

@@ -77,3 +77,27 @@ async def test_what_is_on_at_a_time_during_the_event(day: Harness) -> None:
 async def test_a_faq_question_still_goes_to_the_faq(day: Harness) -> None:
     await day.send(SEOUL_READER, "when is the registration deadline")
     assert "10 Nov" in day.last_text(SEOUL_READER) or "November 10" in day.last_text(SEOUL_READER)
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    ("hi", "en", "Hello! Ask me about the program"),
+    ("Привет!", "ru", "Здравствуйте! Спросите меня о программе"),
+    ("안녕하세요", "ko", "안녕하세요! “지금 뭐 하고 있어요?”"),
+    ("thanks!", "en", "You are welcome!"),
+    ("спасибо большое", "ru", "Пожалуйста!"),
+    ("감사합니다", "ko", "천만에요!"),
+])
+async def test_greetings_and_thanks_get_a_short_friendly_answer(day: Harness, text: str, lang: str,
+                                                                expected: str) -> None:
+    await day.send(SEOUL_READER, text, lang=lang)
+    assert day.last_text(SEOUL_READER).startswith(expected)
+
+
+async def test_thanks_with_a_question_is_a_question(day: Harness) -> None:
+    await day.send(SEOUL_READER, "thanks, how long until the quiz?")
+    assert "Smart City Quiz" in day.last_text(SEOUL_READER)
+
+
+async def test_help_lists_next(day: Harness) -> None:
+    await day.send(SEOUL_READER, "/help")
+    assert "/next — what comes next, and how soon" in day.last_text(SEOUL_READER)
