@@ -27,6 +27,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
+from domain import excom
 from domain import registration as reg
 from domain import timezones as tzs
 from domain.clock import Clock
@@ -241,6 +242,8 @@ async def _render_next(message: Message, state: FSMContext, uow: UnitOfWork, ste
 
 async def show_profile(message: Message, profile: Profile) -> None:
     text = _("<b>Your registration</b>") + "\n\n" + profile_lines(reg.answers_from(profile), Clock.wall_now())
+    if (claim := excom.status_text(profile)) is not None:
+        text += f"\n<b>{esc(_(excom.STATUS_LABEL))}:</b> {esc(_(claim))}"
     markup = rows(button(_("✏️ Edit a field"), RegCb(action="pedit")),
                   button(_("🗑 Delete my data"), RegCb(action="forget")))
     await message.answer(text, reply_markup=markup)
@@ -477,12 +480,15 @@ async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMConte
         return
     await msg.edit_reply_markup(reply_markup=None)
     lang = done.language
-    await msg.answer(_(
+    text = _(
         "🎉 You are registered for {event}, {name}!\n\n"
         "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
         "is on, /profile to see or change your data, /help for everything else."
     ).format(event=esc(conf.name.get(lang)), name=esc(done.full_name),
-             zone=esc(tzs.zone_name(done.timezone, lang))), reply_markup=follow_all_markup())
+             zone=esc(tzs.zone_name(done.timezone, lang)))
+    if done.is_excom and not done.is_member:
+        text += "\n\n" + _(excom.AFTER_REGISTERING)
+    await msg.answer(text, reply_markup=follow_all_markup())
 
 
 async def on_profile(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
