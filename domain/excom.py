@@ -44,6 +44,9 @@ AFTER_REGISTERING = N_("⏳ Your EXCOM membership is waiting for an organiser's 
                        "decided.")
 
 
+ORGANISER_HELP = N_("/excom — confirm or reject EXCOM member claims (or send a CSV/TXT list of e-mails or ids)")
+
+
 def status_text(profile: Profile) -> str | None:
     """The msgid describing an EXCOM claim's status (None when the person claims nothing)."""
     return STATUS_TEXT.get(profile.excom_status or "") if profile.is_excom else None

@@ -112,6 +112,10 @@ async def test_only_organisers_get_the_queue(h: Harness) -> None:
     await register(h, 7004)  # a registered non-organiser, too
     await h.send(7004, "/excom")
     assert h.last_text(7004) == "This command is for the organisers."
+    await h.send(7004, "/help")
+    assert "/excom" not in h.last_text(7004)
+    await h.send(ORGANISER, "/help")
+    assert "/excom — confirm or reject EXCOM member claims" in h.last_text(ORGANISER)
 
 
 async def test_organiser_confirms_with_one_tap_and_the_person_is_told(h: Harness) -> None:
