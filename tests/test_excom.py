@@ -6,13 +6,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from alembic import command
 from icalendar import Calendar
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from delivery.outbox import Outbox
 from domain import excom as rules
 from handlers.excom import ExcomCb
 from handlers.program import CardCb
 from services import excom as excom_uc
+from storage.db import alembic_config, make_engine
 from storage.models import Delegate
 from tests.harness import Harness, make_settings, register
 from tests.test_registration import tr, walk_to
@@ -299,3 +303,30 @@ def test_parse_list_reads_any_column_and_ignores_junk() -> None:
     assert parsed.user_ids == {12345}
     assert parsed.unreadable == 4
     assert rules.decode("ivan@пример.рф".encode("cp1251")) == "ivan@пример.рф"
+
+
+# -- existing databases ------------------------------------------------------------------------------------
+
+async def test_the_migration_makes_earlier_self_declared_claims_pending(tmp_path) -> None:
+    """A database from before confirmation existed: its EXCOM claims wait for an organiser, nobody keeps the
+    join details by having picked the type."""
+    def upgrade(conn: Connection, revision: str) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade, "0004")
+            for uid, ptype in ((1, "excom"), (2, "wego_member")):
+                await conn.execute(text(
+                    "INSERT INTO delegates (user_id, language, full_name, position, organisation, city, country, "
+                    "participant_type, email, timezone, consent_at, registered_at, updated_at) VALUES (:u, 'en', "
+                    "'N', 'P', 'O', 'C', 'K', :t, 'e@example.org', 'Europe/Moscow', '2020-11-01 07:00:00', "
+                    "'2020-11-01 07:00:00', '2020-11-01 07:00:00')"), {"u": uid, "t": ptype})
+            await conn.run_sync(upgrade, "head")
+            rows = (await conn.execute(text("SELECT user_id, excom_status FROM delegates ORDER BY user_id"))).all()
+        assert [tuple(r) for r in rows] == [(1, "pending"), (2, None)]
+    finally:
+        await engine.dispose()
