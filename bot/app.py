@@ -96,13 +96,14 @@ def build_routers() -> list[Router]:
     Every feature router sees private chats only (a filter set here, not in each handler), so personal data
     never reaches a group; the group router answers there with a link to the private chat.
     """
-    from handlers import admin, common, groups, registration
+    from handlers import admin, common, excom, groups, registration
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
     return [groups.make_router(), *map(groups.private_only, [
         common.make_router(),
         admin.make_router(),
+        excom.make_router(),
         registration.make_router(),
         program_handlers.make_router(),
         reminder_handlers.make_router(),
@@ -233,9 +234,9 @@ async def build_app(
 
 def delivery_features() -> list[Feature]:
     """The features that register message kinds (renderers) and planners with the delivery engine."""
-    from services import reminder_jobs
+    from services import excom, reminder_jobs
 
-    return [reminder_jobs.register]
+    return [reminder_jobs.register, excom.register]
 
 
 async def start_cache_sync(app: App, caches: Caches) -> None:

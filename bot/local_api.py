@@ -90,6 +90,8 @@ class LocalSession(BaseSession):
         self._faults: list[Fault] = []
         self.blocked: set[int] = set()
         self.commands: dict[str, list[dict[str, Any]]] = {}
+        # Files people "uploaded" (file_id -> bytes): getFile and the download answer with them.
+        self.files: dict[str, bytes] = {}
         # Calls it could not answer, kept because the bot's error handler swallows the exception: a test
         # harness fails the test on them (tests/harness.py).
         self.unexpected: list[UnexpectedRequest] = []
@@ -121,9 +123,11 @@ class LocalSession(BaseSession):
     async def stream_content(self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
                              chunk_size: int = 65536, raise_for_status: bool = True
                              ) -> AsyncGenerator[bytes, None]:
-        self.unexpected.append(UnexpectedRequest("stream_content is not supported offline"))
-        raise self.unexpected[-1]
-        yield b""  # pragma: no cover
+        file_id = url.rsplit("/", 1)[-1]
+        if file_id not in self.files:
+            self.unexpected.append(UnexpectedRequest(f"download of an unknown file: {file_id}"))
+            raise self.unexpected[-1]
+        yield self.files[file_id]
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
                            ) -> TelegramType:
@@ -192,6 +196,12 @@ class LocalSession(BaseSession):
             case "setMyCommands":
                 self.commands[str(p.get("language_code", ""))] = list(p.get("commands") or [])
                 return ok(True)
+            case "getFile":
+                file_id = str(p.get("file_id", ""))
+                if file_id not in self.files:
+                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+                return ok({"file_id": file_id, "file_unique_id": file_id, "file_size": len(self.files[file_id]),
+                           "file_path": file_id})
             case "sendMessage":
                 if not str(p.get("text", "")).strip():
                     return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
@@ -313,6 +323,16 @@ class UpdateFactory:
                  chat: dict[str, Any] | None = None) -> dict[str, Any]:
         msg = self._base(user_id, language_code, "Alex", chat)
         msg["location"] = {"latitude": latitude, "longitude": longitude}
+        return self._wrap(message=msg)
+
+    def document(self, user_id: int, file_id: str, file_name: str, *, size: int = 0, mime_type: str | None = None,
+                 language_code: str | None = "en", chat: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A file sent by `user_id` (put its bytes in `LocalSession.files[file_id]` to make it downloadable)."""
+        msg = self._base(user_id, language_code, "Alex", chat)
+        msg["document"] = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name,
+                           "file_size": size}
+        if mime_type:
+            msg["document"]["mime_type"] = mime_type
         return self._wrap(message=msg)
 
     def sticker(self, user_id: int, *, language_code: str | None = "en", chat: dict[str, Any] | None = None

@@ -43,6 +43,7 @@ from delivery.messages import (
     Rendered,
     TopicCounts,
 )
+from domain.registration import is_member
 from storage.models import Delegate, OutboxMessage
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ class Recipient:
     reminders_on: bool
     follow_all: bool
     blocked: bool
+    # An EXCOM member city an organiser confirmed (members-only items are theirs).
+    member: bool = False
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
@@ -303,10 +306,12 @@ class Outbox:
         for start in range(0, len(ids), _INSERT_CHUNK):
             rows = await self.s.execute(
                 select(Delegate.user_id, Delegate.language, Delegate.timezone, Delegate.participant_type,
-                       Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all, Delegate.blocked_at)
+                       Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all, Delegate.blocked_at,
+                       Delegate.excom_status)
                 .where(Delegate.user_id.in_(ids[start:start + _INSERT_CHUNK])))
-            for uid, lang, zone, ptype, lead, on, everything, blocked_at in rows:
-                found[uid] = Recipient(uid, lang, zone, ptype, lead, on, everything, blocked_at is not None)
+            for uid, lang, zone, ptype, lead, on, everything, blocked_at, excom in rows:
+                found[uid] = Recipient(uid, lang, zone, ptype, lead, on, everything, blocked_at is not None,
+                                       is_member(ptype, excom))
         return found
 
     # -- delivery records ---------------------------------------------------------------------------------

@@ -115,9 +115,12 @@ class Throttle(logging.Filter):
 
 
 def throttle_polling_errors() -> Throttle:
-    """Once a minute for aiogram's "Failed to fetch updates" and "Sleep for ..." lines."""
-    flt = Throttle(("Failed to fetch updates", "Sleep for"))
-    logging.getLogger("aiogram.dispatcher").addFilter(flt)
+    """Once a minute for the polling's failure lines: aiogram's ("Failed to fetch updates", "Sleep for ...")
+    and the inbox poller's (bot/polling.py), which retry every 1-5 s while the Bot API is away."""
+    flt = Throttle(("Failed to fetch updates", "Sleep for", "failed to fetch updates",
+                    "could not store received updates"))
+    for name in ("aiogram.dispatcher", "bot.polling"):
+        logging.getLogger(name).addFilter(flt)
     return flt
 
 

@@ -127,8 +127,8 @@ def local_date_differs(conf: Event, instant: datetime, zone: str) -> bool:
 
 
 def can_see_join(item: ProgramItem, profile: Profile | None) -> bool:
-    """Join details of a members-only item are for registered EXCOM member cities."""
-    return not item.members_only or (profile is not None and profile.is_excom)
+    """Join details of a members-only item are for EXCOM member cities an organiser confirmed."""
+    return not item.members_only or (profile is not None and profile.is_member)
 
 
 def can_follow(item: ProgramItem, profile: Profile | None) -> bool:

@@ -81,6 +81,8 @@ class Profile:
     registered_by: int | None = None
     # Telegram said the person blocked the bot (nothing is delivered until they write again).
     blocked: bool = False
+    # An EXCOM claim as an organiser decided it: "pending", "confirmed", "rejected" (None: no claim).
+    excom_status: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,10 +91,35 @@ class Profile:
 
     @property
     def is_excom(self) -> bool:
+        """They say they represent an EXCOM member city (self-declared: see `is_member`)."""
         return self.participant_type == "excom"
+
+    @property
+    def is_member(self) -> bool:
+        """An EXCOM member city's representative as an organiser confirmed them (members-only items)."""
+        return is_member(self.participant_type, self.excom_status)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+EXCOM_PENDING, EXCOM_CONFIRMED, EXCOM_REJECTED = "pending", "confirmed", "rejected"
+# Changing one of these drops an organiser's decision on an EXCOM claim: it was about the old answers.
+EXCOM_CLAIM_FIELDS = ("participant_type", "city", "country", "city_id")
+
+
+def is_member(participant_type: str | None, excom_status: str | None) -> bool:
+    return participant_type == "excom" and excom_status == EXCOM_CONFIRMED
+
+
+def claim_status(participant_type: str | None) -> str | None:
+    """The status of a new claim: an EXCOM member city waits for an organiser; other types claim nothing."""
+    return EXCOM_PENDING if participant_type == "excom" else None
+
+
+def claim_changed(old: Profile, values: dict[str, Any]) -> bool:
+    """A profile edit changes the EXCOM claim (type or city): an organiser's decision on it no longer holds."""
+    return any(f in values and values[f] != getattr(old, f) for f in EXCOM_CLAIM_FIELDS)
 
 
 def clean_text(value: str | None, *, what: str = "text") -> str:
@@ -230,4 +257,6 @@ def stored_values(answers: dict[str, Any]) -> dict[str, Any]:
 
 
 def profile_from(answers: dict[str, Any], user_id: int, username: str | None) -> Profile:
-    return Profile(user_id=user_id, username=username, **stored_values(answers))
+    values = stored_values(answers)
+    return Profile(user_id=user_id, username=username, excom_status=claim_status(values["participant_type"]),
+                   **values)

@@ -14,6 +14,7 @@ from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
+from domain import excom
 from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
@@ -45,7 +46,8 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
         _("Contact: {name}, {email}").format(name=esc(conf.contact.name.get(lang)), email=esc(conf.contact.email)),
     ]
     if is_admin:
-        lines += ["", _("Organiser commands: /admit &lt;user id&gt; lets a person register after the deadline.")]
+        lines += ["", _("Organiser commands: /admit &lt;user id&gt; lets a person register after the deadline."),
+                  _(excom.ORGANISER_HELP)]
     return "\n".join(lines)
 
 

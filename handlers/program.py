@@ -20,14 +20,14 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import detect_language
 from domain import calendar as ics
+from domain import excom, smalltalk
 from domain import program as prog
-from domain import smalltalk
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event, FaqEntry, ProgramItem
 from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
-from domain.registration import Profile
+from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers.ui import FollowCb, button, esc, grid
 from services import program as program_uc
@@ -257,7 +257,10 @@ def _item_text(conf: Event, item: ProgramItem, view: View, lang: str, profile: P
         join = item.join or conf.platform.join
         parts.append(_("<b>How to join</b>") + "\n" + esc(join.get(lang)))
     else:
-        note = [_("The join details are shown to registered EXCOM member cities.")]
+        if profile is not None and profile.is_excom:  # claimed, not (yet) confirmed by an organiser
+            note = [_(excom.REJECTED_NOTE if profile.excom_status == EXCOM_REJECTED else excom.PENDING_NOTE)]
+        else:
+            note = [_("The join details are shown to registered EXCOM member cities.")]
         for other in prog.alongside(conf, item):
             note.append(_("At the same time, everyone can join “{title}”.").format(title=esc(other.title.get(lang))))
         parts.append("\n".join(note))

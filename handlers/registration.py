@@ -27,6 +27,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
+from domain import excom
 from domain import registration as reg
 from domain import timezones as tzs
 from domain.clock import Clock
@@ -241,6 +242,8 @@ async def _render_next(message: Message, state: FSMContext, uow: UnitOfWork, ste
 
 async def show_profile(message: Message, profile: Profile) -> None:
     text = _("<b>Your registration</b>") + "\n\n" + profile_lines(reg.answers_from(profile), Clock.wall_now())
+    if (claim := excom.status_text(profile)) is not None:
+        text += f"\n<b>{esc(_(excom.STATUS_LABEL))}:</b> {esc(_(claim))}"
     markup = rows(button(_("✏️ Edit a field"), RegCb(action="pedit")),
                   button(_("🗑 Delete my data"), RegCb(action="forget")))
     await message.answer(text, reply_markup=markup)
@@ -310,16 +313,18 @@ async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state:
     from aiogram.utils.i18n import get_i18n
 
     try:
-        await flow.choose_language(uow, state, callback_data.code)
+        lang = reg.check_language(callback_data.code)
     except InputError as err:
         await query.answer(_(err.message), show_alert=True)
         return
     await query.answer()
-    lang = callback_data.code
     assert isinstance(query.message, Message)
+    # The answer and the next step commit together, before anything is said about them.
+    await flow.choose_language(uow, state, lang)
+    nxt = await _advance(uow, state, "language", _person(query), clock)
     with get_i18n().use_locale(lang):
         await query.message.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
-        await _after_answer(query.message, state, uow, "language", conf, clock, _person(query))
+        await _render_next(query.message, state, uow, "language", conf, nxt)
 
 
 async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock) -> None:
@@ -477,12 +482,15 @@ async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMConte
         return
     await msg.edit_reply_markup(reply_markup=None)
     lang = done.language
-    await msg.answer(_(
+    text = _(
         "🎉 You are registered for {event}, {name}!\n\n"
         "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
         "is on, /profile to see or change your data, /help for everything else."
     ).format(event=esc(conf.name.get(lang)), name=esc(done.full_name),
-             zone=esc(tzs.zone_name(done.timezone, lang))), reply_markup=follow_all_markup())
+             zone=esc(tzs.zone_name(done.timezone, lang)))
+    if done.is_excom and not done.is_member:
+        text += "\n\n" + _(excom.AFTER_REGISTERING)
+    await msg.answer(text, reply_markup=follow_all_markup())
 
 
 async def on_profile(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,

@@ -26,7 +26,7 @@ async def followed(uow: UnitOfWork, event: Event, profile: Profile | None) -> se
     settings = await uow.reminders.settings(profile.user_id)
     explicit = await uow.follows.items(profile.user_id)
     return {i.id for i in rem.followed_items(event, explicit, follow_all=bool(settings and settings.follow_all),
-                                             participant_type=profile.participant_type)}
+                                             member=profile.is_member)}
 
 
 @dataclass(frozen=True)

@@ -199,7 +199,13 @@ async def begin_edit(uow: UnitOfWork, conv: Conversation, profile: Profile) -> N
 async def save_edit(uow: UnitOfWork, conv: Conversation, user_id: int, now: datetime) -> Profile:
     """Store the edited answers of a registered person and end the edit."""
     answers = (await conv.get_data()).get("answers", {})
-    profile = await uow.delegates.update_fields(user_id, now, **reg.stored_values(answers))
+    values = reg.stored_values(answers)
+    before = await uow.delegates.get(user_id)
+    profile = await uow.delegates.update_fields(user_id, now, **values)
+    if profile is not None and before is not None and reg.claim_changed(before, values):
+        # A new type or city: pending again for an EXCOM member city (an organiser decides again), else none.
+        profile = await uow.delegates.set_excom_status(user_id, reg.claim_status(values["participant_type"]),
+                                                       by=None, at=None)
     await conv.set_state(None)
     await conv.set_data({})
     await uow.commit()
@@ -230,11 +236,10 @@ async def set_language(uow: UnitOfWork, conv: Conversation, profile: Profile | N
 
 
 async def choose_language(uow: UnitOfWork, conv: Conversation, lang: str) -> None:
-    """The language step of the registration."""
+    """The language step of the registration (committed with the step that follows: `after_answer`)."""
     reg.check_language(lang)
     await conv.update_data(lang=lang)
     await record(conv, language=lang)
-    await uow.commit()
 
 
 # -- forgetting ----------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 - Before a followed item, `lead` minutes ahead (5, 10, 15 or 30; the person chooses). One fan-out per item
   and lead time creates the rows for everyone concerned; the sender delivers them. The Closed Session (a
-  members-only item) is reminded only to EXCOM member cities.
+  members-only item) is reminded only to EXCOM member cities an organiser confirmed.
 - The evening before: at 18:00 in each person's own zone on the day before the event, a note lists what they
   follow. One fan-out per distinct 18:00 instant (zones with the same offset share it).
 - An item moved in the event file: at the next start-up its followers get one "time changed" notice.
@@ -64,21 +64,20 @@ def in_whole_program(item: ProgramItem) -> bool:
     return item.kind not in NOT_IN_WHOLE_PROGRAM
 
 
-def may_follow(item: ProgramItem, participant_type: str) -> bool:
-    """Members-only items (the Closed Session) are for EXCOM member cities."""
-    return not item.members_only or participant_type == "excom"
+def may_follow(item: ProgramItem, member: bool) -> bool:
+    """Members-only items (the Closed Session) are for EXCOM member cities an organiser confirmed."""
+    return not item.members_only or member
 
 
-def followed_items(event: Event, explicit: Iterable[str], *, follow_all: bool,
-                   participant_type: str) -> list[ProgramItem]:
+def followed_items(event: Event, explicit: Iterable[str], *, follow_all: bool, member: bool) -> list[ProgramItem]:
     """The items a person is reminded of, in program order."""
     chosen = set(explicit)
     return [i for i in event.program
-            if may_follow(i, participant_type) and (i.id in chosen or (follow_all and in_whole_program(i)))]
+            if may_follow(i, member) and (i.id in chosen or (follow_all and in_whole_program(i)))]
 
 
 async def still_follows(uow: UnitOfWork, item: ProgramItem, who: Recipient) -> bool:
-    if not may_follow(item, who.participant_type):
+    if not may_follow(item, who.member):
         return False
     if who.follow_all and in_whole_program(item):
         return True
@@ -273,8 +272,8 @@ async def render_day_before(ctx: RenderContext, row: OutboxRow, who: Recipient |
         return Drop("reminders off")
     async with ctx.uows() as uow:
         explicit = await uow.follows.items(who.user_id)
-    items = [i for i in followed_items(ctx.event, explicit, follow_all=who.follow_all,
-                                       participant_type=who.participant_type) if i.starts > ctx.now]
+    items = [i for i in followed_items(ctx.event, explicit, follow_all=who.follow_all, member=who.member)
+             if i.starts > ctx.now]
     if not items:
         return Drop("follows nothing ahead")
     return Rendered(day_before_text(ctx.event, items, who, ctx.now, ctx.i18n), settings_button(ctx.i18n, who.language))

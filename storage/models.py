@@ -75,6 +75,11 @@ class Delegate(Base):
     reminder_lead: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     reminders_on: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     follow_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # An "EXCOM member city" claim is checked by an organiser: pending, confirmed or rejected (None for the
+    # other participant types). Only a confirmed claim sees the members-only join details.
+    excom_status: Mapped[str | None] = mapped_column(String(16))
+    excom_decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    excom_decided_at: Mapped[datetime | None]
 
 
 class Follow(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -14,8 +15,10 @@ from storage.models import Base, Delegate, Follow, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (
     "user_id", "language", "full_name", "position", "organisation", "city", "country", "participant_type",
-    "email", "timezone", "matchmaking", "city_id", "username", "registered_at", "registered_by",
+    "email", "timezone", "matchmaking", "city_id", "username", "registered_at", "registered_by", "excom_status",
 )
+# Bulk look-ups go in chunks (SQLite allows a limited number of bound parameters).
+_CHUNK = 500
 
 
 def _to_profile(row: Delegate) -> Profile:
@@ -86,6 +89,40 @@ class Delegates:
         row.updated_at = now
         await self.s.flush()
         return _to_profile(row)
+
+    async def set_excom_status(self, user_id: int, status: str | None, *, by: int | None,
+                               at: datetime | None) -> Profile | None:
+        """Record an organiser's decision on an EXCOM claim (by/at None: the claim is undecided again)."""
+        row = await self.s.get(Delegate, user_id)
+        if row is None:
+            return None
+        row.excom_status, row.excom_decided_by, row.excom_decided_at = status, by, at
+        await self.s.flush()
+        return _to_profile(row)
+
+    async def excom_claims(self, status: str, *, offset: int = 0, limit: int = 10) -> list[Profile]:
+        """EXCOM claims with this status, oldest registration first (the organisers' queue)."""
+        q = (select(Delegate).where(Delegate.participant_type == "excom", Delegate.excom_status == status)
+             .order_by(Delegate.registered_at, Delegate.user_id).offset(offset).limit(limit))
+        return [_to_profile(r) for r in await self.s.scalars(q)]
+
+    async def count_excom_claims(self, status: str) -> int:
+        q = select(func.count()).select_from(Delegate).where(Delegate.participant_type == "excom",
+                                                             Delegate.excom_status == status)
+        return int(await self.s.scalar(q) or 0)
+
+    async def find(self, *, user_ids: Iterable[int] = (), emails: Iterable[str] = ()) -> list[Profile]:
+        """Delegates with one of these ids or e-mails (e-mails compared without regard to case)."""
+        ids, mails = sorted(set(user_ids)), sorted({e.lower() for e in emails})
+        found: dict[int, Profile] = {}
+        for start in range(0, len(ids), _CHUNK):
+            for row in await self.s.scalars(select(Delegate).where(Delegate.user_id.in_(ids[start:start + _CHUNK]))):
+                found[row.user_id] = _to_profile(row)
+        for start in range(0, len(mails), _CHUNK):
+            q = select(Delegate).where(func.lower(Delegate.email).in_(mails[start:start + _CHUNK]))
+            for row in await self.s.scalars(q):
+                found[row.user_id] = _to_profile(row)
+        return [found[k] for k in sorted(found)]
 
     async def delete(self, user_id: int) -> bool:
         touch(self.s, PROFILES, user_id)
@@ -222,8 +259,8 @@ class Reminders:
         followed = exists().where(Follow.user_id == Delegate.user_id, Follow.item_id == item_id)
         q = select(Delegate.user_id).where(Delegate.blocked_at.is_(None),
                                           or_(followed, Delegate.follow_all.is_(True)) if covered_by_all else followed)
-        if members_only:
-            q = q.where(Delegate.participant_type == "excom")
+        if members_only:  # EXCOM member cities an organiser confirmed (domain.registration.is_member)
+            q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == "confirmed")
         return q
 
     async def to_remind(self, item_id: str, lead: int, *, covered_by_all: bool, members_only: bool) -> list[int]:

@@ -132,13 +132,17 @@ class Harness:
 
 async def register(h: Harness, user_id: int, *, language: str = "en", timezone: str = "Europe/Moscow",
                    participant_type: str = "wego_member", city: str = "Seoul", city_id: str | None = None,
-                   full_name: str = "Test Delegate", matchmaking: bool | None = None) -> None:
-    """Store a registered delegate directly (for tests of features that need one)."""
+                   full_name: str = "Test Delegate", matchmaking: bool | None = None,
+                   excom_status: str | None = None) -> None:
+    """Store a registered delegate directly (for tests of features that need one). An EXCOM member city is
+    stored as an organiser confirmed it unless `excom_status` says otherwise ("pending", "rejected")."""
     from storage.repo import Delegates
 
+    if participant_type == "excom" and excom_status is None:
+        excom_status = "confirmed"
     async with h.app.sessions() as s:
         await Delegates(s).save(delegate(
             user_id, language=language, full_name=full_name, city=city, participant_type=participant_type,
-            timezone=timezone, matchmaking=matchmaking, city_id=city_id,
+            timezone=timezone, matchmaking=matchmaking, city_id=city_id, excom_status=excom_status,
         ), h.clock.now())
         await s.commit()
