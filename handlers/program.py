@@ -372,10 +372,28 @@ def _contact_line(conf: Event, lang: str) -> str:
         name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone), languages=esc(c.languages.get(lang)))
 
 
+# /now and /next change once a minute: their text is made once per minute, language, zone and view (the
+# Babel formatting was the largest part of answering /now; docs/performance.md, "Update path").
+_STATUS_CACHE: dict[tuple[int, str, str, bool, bool, datetime], tuple[str, list[ProgramItem], Event]] = {}
+_STATUS_CACHE_SIZE = 4096
+
+
 def _status(conf: Event, now: datetime, profile: Profile | None, lang: str, *, with_now: bool,
             view: View | None = None) -> tuple[str, list[ProgramItem]]:
     """What is on and what comes next, in the reader's zone (or in `view`'s: a zone named in a question)."""
     view = view or prog.reader_view(conf, profile)
+    minute = now.replace(second=0, microsecond=0)
+    key = (id(conf), lang, view.zone, view.own, with_now, minute)
+    made = _STATUS_CACHE.get(key)
+    if made is None or made[2] is not conf:  # the entry holds its event, so an id is never reused under it
+        if len(_STATUS_CACHE) >= _STATUS_CACHE_SIZE:
+            _STATUS_CACHE.clear()
+        made = _STATUS_CACHE[key] = (*_make_status(conf, minute, lang, with_now=with_now, view=view), conf)
+    return made[0], list(made[1])
+
+
+def _make_status(conf: Event, now: datetime, lang: str, *, with_now: bool, view: View
+                 ) -> tuple[str, list[ProgramItem]]:
     st = prog.status(conf, now)
     if st.phase == "after":
         return _closing(conf, lang), []

@@ -101,3 +101,15 @@ async def test_thanks_with_a_question_is_a_question(day: Harness) -> None:
 async def test_help_lists_next(day: Harness) -> None:
     await day.send(SEOUL_READER, "/help")
     assert "/next — what comes next, and how soon" in day.last_text(SEOUL_READER)
+
+
+async def test_now_is_made_once_a_minute_and_moves_with_the_clock(day: Harness) -> None:
+    await day.send(SEOUL_READER, "/now")
+    first = day.last_text(SEOUL_READER)
+    day.clock.advance(seconds=40)  # the same minute: the same text
+    await day.send(SEOUL_READER, "/now")
+    assert day.last_text(SEOUL_READER) == first and "19:00, Seoul" in first
+    day.clock.advance(seconds=30)  # the next minute
+    await day.send(SEOUL_READER, "/now")
+    later = day.last_text(SEOUL_READER)
+    assert "19:01, Seoul" in later and "1 hour 14 minutes" in later
