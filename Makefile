@@ -50,6 +50,11 @@ bench-delivery: $(STAMP) catalogs
 fuzz: $(STAMP) catalogs
 	FUZZ_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py -q -s
 
+# The kill -9 test with 20 kills (make test runs 5); prints duplicates per kill.
+.PHONY: soak
+soak: $(STAMP) catalogs
+	KILLS=20 $(PY) -m pytest tests/test_kills.py -q -s
+
 .PHONY: bench-updates bench-quiz bench-http bench-fastpath
 bench-updates: $(STAMP) catalogs
 	$(PY) -m bench.updates

@@ -132,10 +132,13 @@ class Delivery:
         if self.single_process:
             # Rows still claimed were claimed by this bot before it stopped (or was killed): claim them again.
             async with self.sessions() as s:
-                released = await Outbox(s).release_all_claims(self.clock.now())
+                fresh, unknown = await Outbox(s).release_all_claims(self.clock.now())
                 await s.commit()
-            if released:
-                log.warning("%s outbox rows were being sent when the bot stopped; sending them again", released)
+            if fresh or unknown:
+                # Only the second kind can be a duplicate: at most the sends in flight when the bot stopped.
+                log.warning("%s outbox rows were claimed but not started when the bot stopped: sending them now; "
+                            "%s were being sent (outcome unknown): sending them again once their first "
+                            "attempt can no longer land", fresh, unknown)
         self.scheduler.start()
         await self._try_lead()
         if not self.is_leader:

@@ -11,6 +11,12 @@ Status: pending -> sending (claimed, with a lease) -> sent | pending (retry late
 dropped; pending -> cancelled when its topic is cancelled. A row is claimed again only while pending or when
 the lease of the sender that claimed it has run out, so a row marked sent is never sent again.
 
+A claimed row is in one of two states, told apart by its next_at: "claimed, not started" (next_at is when it
+fell due, in the past: nothing was asked of Telegram, safe to send again at once) and "request started,
+outcome unknown" (`start_attempt` committed next_at = the start plus the request timeout and a margin, in the
+future: the first attempt may still land until then, so it is not sent again before). A sender killed
+mid-request leaves the second kind; `release_all_claims` and an expired lease keep that next_at.
+
 Instants are on the bot's clock (due_at, next_at, expires_at, sent_at); the lease is on the real clock,
 because it is about processes that die, not about the event day being replayed.
 """
@@ -199,7 +205,10 @@ class Outbox:
         due = (
             select(OutboxMessage.id)
             .where(or_(and_(OutboxMessage.status == PENDING, OutboxMessage.next_at <= now),
-                       and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < wall)))
+                       # A dead sender's row; one whose request had started waits until its first attempt
+                       # can no longer land (next_at, set by start_attempt).
+                       and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < wall,
+                            OutboxMessage.next_at <= now)))
             .order_by(OutboxMessage.priority, OutboxMessage.next_at, OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -251,6 +260,11 @@ class Outbox:
         return await self._finish(row, status=PENDING, next_at=next_at, error=_clip(error), attempts=attempts,
                                   claimed_at=None, lease_until=None, updated_at=now)
 
+    async def start_attempt(self, row: OutboxRow, now: datetime, unknown_until: datetime, attempts: int) -> bool:
+        """The request for this row is about to start (committed before it is made): until `unknown_until`
+        its outcome is unknown, so if this sender dies the row is not sent again before then."""
+        return await self._finish(row, next_at=unknown_until, attempts=attempts, updated_at=now)
+
     async def note_attempt(self, row: OutboxRow, now: datetime, error: str, attempts: int) -> bool:
         """Record a try that will be repeated by the same claim (a 429)."""
         return await self._finish(row, error=_clip(error), attempts=attempts, updated_at=now)
@@ -265,13 +279,19 @@ class Outbox:
         for row in rows:
             await self._finish(row, status=PENDING, claimed_at=None, lease_until=None, updated_at=now)
 
-    async def release_all_claims(self, now: datetime) -> int:
-        """Every claimed row back to pending: only when this is the one sender (SQLite, at start-up)."""
+    async def release_all_claims(self, now: datetime) -> tuple[int, int]:
+        """Every claimed row back to pending: only when this is the one sender (SQLite, at start-up).
+
+        Returns (claimed but not started: due again now, request started with outcome unknown: due again when
+        their first attempt can no longer land, their next_at as `start_attempt` left it)."""
+        started = await self.s.scalar(
+            select(func.count()).where(OutboxMessage.status == SENDING, OutboxMessage.next_at > now)) or 0
         result = await self.s.execute(
             update(OutboxMessage).where(OutboxMessage.status == SENDING)
             .values(status=PENDING, claimed_at=None, lease_until=None, updated_at=now)
             .execution_options(synchronize_session=False))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        released = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return released - int(started), int(started)
 
     async def block_pending_for(self, chat_id: int, now: datetime, reason: str) -> int:
         """Stop sending to a chat that blocked the bot: its pending rows become `blocked` with `reason`."""

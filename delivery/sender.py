@@ -14,8 +14,13 @@ The `Sender` claims due rows by priority (a lease, so rows of a sender that died
 time-bound ones in batches of about two seconds of sending, bulk ones about one second at a time, so a
 reminder that falls due during a broadcast is claimed ahead of the rest of the broadcast within a second.
 Each row is rendered at send time into a payload (text, photo, document, poll, edit), sent, and its outcome
-committed at once: a row is marked sent in the moment after Telegram accepted it. A kill -9 between the two
-is the one window in which a message can go out twice.
+committed at once: a row is marked sent in the moment after Telegram accepted it. Before each request the row
+is marked "request started" (`Outbox.start_attempt`, its own commit): a kill -9 between the start and the
+"sent" commit is the one window in which a message can go out twice, so a kill doubles at most the requests
+in flight at that instant (`max_in_flight`); rows claimed but not started are sent again at once and cannot
+be duplicates. A request whose outcome is unknown (a timeout, a connection lost mid-request, a kill) is not
+sent again until `request_timeout + UNKNOWN_MARGIN` have passed, so a first attempt that still lands is not
+doubled by a hasty retry.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ if TYPE_CHECKING:
 __all__ = ["Backoff", "Sender", "SenderStats", "Timer", "Verdict", "classify", "to_markup"]
 
 log = logging.getLogger(__name__)
+# Seconds added to the request timeout before a request whose outcome is unknown is made again.
+UNKNOWN_MARGIN = 5.0
 NOT_MODIFIED = "message is not modified"
 
 
@@ -89,6 +96,8 @@ class Verdict:
     action: Action
     error: str
     retry_after: float = 0.0
+    # The request may have reached Telegram (a timeout, a connection lost mid-request): it may still land.
+    unknown: bool = False
 
 
 # An error's text can quote the request URL, token included; it is stored on the row and logged.
@@ -105,8 +114,13 @@ def classify(exc: BaseException) -> Verdict:
             return Verdict("blocked", f"403: {exc.message}")
         case TelegramEntityTooLarge():
             return Verdict("rejected", f"413: {exc.message}")
-        case TelegramNetworkError() | TelegramServerError() | asyncio.TimeoutError() | OSError():
+        case TelegramServerError() | ConnectionRefusedError():
+            # Telegram answered, or the request never left: not delivered.
             return Verdict("retry", text)
+        case TelegramNetworkError() if exc.message.startswith("ClientConnector"):
+            return Verdict("retry", text)  # no connection was made (refused, DNS): not delivered
+        case TelegramNetworkError() | asyncio.TimeoutError() | OSError():
+            return Verdict("retry", text, unknown=True)
         case ClientDecodeError():
             # Not JSON: a proxy's HTML error page (a 502 from nginx), not Telegram's answer. Transient.
             return Verdict("retry", f"undecodable answer: {exc.message}")
@@ -192,6 +206,8 @@ class Sender:
         self.bulk_batch = bulk_batch or max(1, min(self.batch, int(rate)))
         self.lease = timedelta(seconds=lease)
         self.request_timeout = request_timeout
+        # How long a request whose outcome is unknown may still land: not sent again before that.
+        self.unknown_wait = request_timeout + UNKNOWN_MARGIN
         self.poll_interval = poll_interval
         # A row whose chat must wait longer than this (a busy group) goes back to the outbox until then,
         # instead of holding up the rows behind it.
@@ -202,6 +218,8 @@ class Sender:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Outcomes and marks being committed right now (tests' virtual timers wait for them before moving on).
+        self.writing = 0
         self._attempts: dict[int, int] = {}
         # The next claim, made while the last rows of the current one are sent.
         self._next: asyncio.Task[tuple[list[OutboxRow], dict[int, Recipient]]] | None = None
@@ -256,14 +274,14 @@ class Sender:
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
+
     async def _wind_down(self) -> None:
         """Give back rows claimed ahead, let the sends in flight finish."""
         if self._next is not None:
             task, self._next = self._next, None
             rows, _ = await task
             await self._release(rows)
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self.settled()
 
     async def _idle_delay(self) -> float:
         async with self.sessions() as s:
@@ -329,6 +347,7 @@ class Sender:
             if payload is None:
                 continue
             await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
+            await self._start_attempt(row, self._attempts[row.id] + 1)
             task = asyncio.create_task(self._deliver(row, payload, self._attempts))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
@@ -454,6 +473,7 @@ class Sender:
                 # Its place in the line at once, ahead of the rows that fell due after it (the try is counted
                 # when the row is settled).
                 await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
+                await self._start_attempt(row, tries + 1)
                 continue
             attempts.pop(row.id, None)
             now = self.clock.now()
@@ -462,10 +482,21 @@ class Sender:
             self.stats.sent += 1
             return
 
+    async def _start_attempt(self, row: OutboxRow, tries: int) -> None:
+        """Committed right before the request (after the row's turn at the limiter): a kill from here on leaves
+        the row "outcome unknown", not sent again before `unknown_wait` has passed (a row claimed but not
+        started is sent again at once)."""
+        started = self.clock.now()
+        unknown_until = started + timedelta(seconds=self.unknown_wait * self.clock.speed)
+        await self._settle(lambda o: o.start_attempt(row, started, unknown_until, tries))
+
     async def _failed(self, row: OutboxRow, verdict: Verdict, tries: int) -> None:
         now = self.clock.now()
         if verdict.action == "retry":
-            next_at = now + timedelta(seconds=self.backoff.delay(tries) * self.clock.speed)
+            delay = self.backoff.delay(tries)
+            if verdict.unknown:
+                delay = max(delay, self.unknown_wait)  # the first attempt may still land meanwhile
+            next_at = now + timedelta(seconds=delay * self.clock.speed)
             if row.expires_at is not None and next_at >= row.expires_at:
                 reason = f"expired after {tries} tries: {verdict.error}"
                 await self._settle(lambda o: o.mark_dropped(row, now, reason))
@@ -490,9 +521,13 @@ class Sender:
         self.stats.failed += 1
 
     async def _settle(self, change: _Change) -> None:
-        async with self.sessions() as s:
-            await change(Outbox(s))
-            await s.commit()
+        self.writing += 1
+        try:
+            async with self.sessions() as s:
+                await change(Outbox(s))
+                await s.commit()
+        finally:
+            self.writing -= 1
 
     async def _release(self, rows: Iterable[OutboxRow]) -> None:
         rows = list(rows)

@@ -430,6 +430,8 @@ class FakeBotAPI:
         self._poll_generation = 0
         #: getUpdates requests being answered right now (> 0 means the bot is polling).
         self.waiting_polls = 0
+        #: Other requests received and not answered yet (a bot killed now may have sent them: they still land).
+        self.in_progress = 0
         self._failures: list[_Fault] = []
         self._delays: list[_Fault] = []
         self._listeners: list[Callable[[Record], None]] = []
@@ -920,7 +922,12 @@ class FakeBotAPI:
             chat_id=_normalize_chat_id(params.get("chat_id")),
             files=files,
         )
-        response = await self._process(rec, handler)
+        busy = rec.method != "getUpdates"
+        self.in_progress += busy
+        try:
+            response = await self._process(rec, handler)
+        finally:
+            self.in_progress -= busy
         rec.seq = next(self._seq)
         self.calls.append(rec)
         self._count(rec.status, rec)

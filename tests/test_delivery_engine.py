@@ -85,7 +85,10 @@ async def rows(h: Harness, **kw: Any) -> dict[str, Any]:
 
 
 def sender(h: Harness, timer: VirtualTimer | None = None, bot: Bot | None = None, **kw: Any) -> Sender:
-    return get_delivery(h.app).make_sender(bot or h.bot, timer=timer or VirtualTimer(), **kw)
+    timer = timer or VirtualTimer()
+    made = get_delivery(h.app).make_sender(bot or h.bot, timer=timer, **kw)
+    timer.quiet = lambda: not made.writing
+    return made
 
 
 async def drain(s: Sender) -> None:
