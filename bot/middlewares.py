@@ -18,7 +18,6 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import has_unsaved_work
 from storage.fsm import CURRENT_SESSION, SQLStorage
 from storage.inbox import attach
 from storage.repo import Delegates
@@ -127,27 +126,6 @@ class PreloadMiddleware(BaseMiddleware):
         if user is not None and context is not None:
             await self.storage.preload(data["db"], context.key, user.id)
         return await handler(event, data)
-
-
-class CommitBeforeSend(BaseRequestMiddleware):
-    """Commit the update's work before the bot says anything about it.
-
-    Without this, a reply could reach the person and the process die before the update's commit: the
-    person would see "Step 3" while the database still says step 2. A commit happens before an outgoing
-    call when the update has written something, and at the end of the update; a handler that fails after a
-    reply keeps what that reply announced.
-    """
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        session = CURRENT_SESSION.get()
-        if session is not None and has_unsaved_work(session):
-            await session.commit()
-        return await make_request(bot, method)
 
 
 class StaleCallbackAnswer(BaseRequestMiddleware):

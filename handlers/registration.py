@@ -391,7 +391,7 @@ async def on_zone_answer(query: CallbackQuery, callback_data: RegCb, state: FSMC
     if callback_data.action == "tz_no":
         await ask(msg, state, uow, "timezone", conf)
         return
-    zone = await flow.accept_zone(uow, state, tzs.is_valid_zone)
+    zone = await flow.accept_zone(state, tzs.is_valid_zone)
     if zone is None:
         await ask(msg, state, uow, "timezone", conf)
         return

@@ -39,12 +39,6 @@ class FollowRepo(Protocol):
     async def unfollow(self, user_id: int, item_id: str) -> bool: ...
 
 
-class ReminderSettingsView(Protocol):
-    lead: int
-    on: bool
-    follow_all: bool
-
-
 class ReminderRepo(Protocol):
     async def settings(self, user_id: int) -> Any: ...
     async def update(self, user_id: int, now: datetime, *, lead: int | None = None, on: bool | None = None,

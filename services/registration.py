@@ -129,8 +129,9 @@ async def propose_zone(uow: UnitOfWork, conv: Conversation, zone: str, place: st
     await go_to(uow, conv, TIMEZONE_CONFIRM, tz_pending={"zone": zone, "place": place})
 
 
-async def accept_zone(uow: UnitOfWork, conv: Conversation, is_valid: Any) -> str | None:
-    """"Yes" on the time zone check: the pending zone becomes the answer (None: no valid zone pending)."""
+async def accept_zone(conv: Conversation, is_valid: Any) -> str | None:
+    """"Yes" on the time zone check: the pending zone becomes the answer (None: no valid zone pending); it is
+    committed with the step that follows (`after_answer`)."""
     d = await draft(conv)
     zone = (d.data.get("tz_pending") or {}).get("zone")
     if d.step != TIMEZONE_CONFIRM or not zone or not is_valid(zone):

@@ -89,7 +89,7 @@ class SQLStorage(BaseStorage):
                     "state": stmt.excluded.state, "data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at})
                 await s.execute(stmt, execution_options=_DECLARED)
             s.sync_session.info.setdefault("fsm_written", {})[k] = new
-            s.sync_session.info["unsaved"] = True  # CommitBeforeSend commits it before the next reply
+            s.sync_session.info["unsaved"] = True  # the use case commits it before the reply (bot/durability.py checks)
 
     async def preload(self, s: AsyncSession, key: StorageKey, user_id: int) -> None:
         """Read a person's profile and conversation state in one statement when neither is cached (the first
