@@ -21,16 +21,40 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
+from aiogram.enums import ChatType
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
-from storage.inbox import Inbox, Ticket
+from storage.inbox import RESUME, Inbox, Ticket
 
 log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 64
 FLUSH_DELAY = 0.05  # read-only updates are marked handled in batches, this long after the first one ends
 PRUNE_EVERY = 3600.0
+
+
+def private_sender(update: Update) -> dict[str, Any] | None:
+    """The sender of a message or button press in a private chat (Telegram's user fields), else None."""
+    event = update.message or update.edited_message
+    chat = event.chat if event else None
+    user = event.from_user if event else None
+    if update.callback_query is not None:
+        user = update.callback_query.from_user
+        chat = update.callback_query.message.chat if update.callback_query.message else None
+    if user is None or chat is None or chat.type != ChatType.PRIVATE or chat.id != user.id:
+        return None
+    return user.model_dump(mode="json", include={"id", "is_bot", "first_name", "language_code"},
+                           exclude_none=True)
+
+
+def _resume_update(bot: Bot, update_id: int, who: dict[str, Any]) -> Update:
+    """A "/start" from `who`, handled with `resumed=True`: handlers.registration answers it with where the
+    person is (the step prompt again, or that what they sent was saved)."""
+    return Update.model_validate({"update_id": update_id, "message": {
+        "message_id": 0, "date": int(time.time()), "chat": {"id": who["id"], "type": "private"},
+        "from": who, "text": "/start", "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}},
+        context={"bot": bot})
 
 
 class InboxDispatcher(Dispatcher):
@@ -73,8 +97,7 @@ class InboxPoller:
             left = await self.inbox.pending()
             if left:
                 log.warning("handling %d update(s) a previous run received and did not finish", len(left))
-            for payload in left:
-                await self._start(Update.model_validate(payload, context={"bot": self.bot}))
+            await self._handle_left(left)
             await self._poll(polling_timeout, backoff_config, allowed_updates)
         finally:
             # Stopping (SIGTERM): let what is in hand finish, then record it, so a restart repeats nothing.
@@ -121,14 +144,41 @@ class InboxPoller:
                 if u.update_id in new:
                     await self._start(u)
 
-    async def _start(self, update: Update) -> None:
+    async def _handle_left(self, left: list[tuple[int, dict[str, Any]]]) -> None:
+        """What a killed run left: raw updates are handled; a committed one whose reply may have been lost is
+        not handled again (its effects are durable): its sender is told where they are, once, unless a later
+        update of theirs is about to be answered anyway."""
+        updates = [(uid, Update.model_validate(p, context={"bot": self.bot})) for uid, p in left if RESUME not in p]
+        later = {who["id"] for _uid, u in updates if (who := private_sender(u))}
+        told: set[int] = set()
+        for uid, payload in left:
+            if RESUME not in payload:
+                continue
+            who = payload[RESUME]
+            if who["id"] in later or who["id"] in told:
+                self.done.append(uid)
+                continue
+            told.add(who["id"])
+            await self._start(_resume_update(self.bot, uid, who), resumed=True)
+        for _uid, update in updates:
+            await self._start(update)
+
+    async def _start(self, update: Update, *, resumed: bool = False) -> None:
         await self.slots.acquire()
-        task = asyncio.create_task(self._handle(update))
+        task = asyncio.create_task(self._handle(update, resumed=resumed))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _handle(self, update: Update) -> None:
-        ticket = Ticket(update.update_id)
+    async def _handle(self, update: Update, *, resumed: bool = False) -> None:
+        if resumed:  # not from the inbox's payload: handled in its own right, marked when done
+            try:
+                await self.dp._process_update(bot=self.bot, update=update, resumed=True, **self.data)
+            finally:
+                self.slots.release()
+                self.done.append(update.update_id)
+                self.done_event.set()
+            return
+        ticket = Ticket(update.update_id, private_sender(update))
         try:
             # Exceptions are logged by aiogram (and answered by our error handler): the update counts as
             # handled, a poisonous update is not retried forever.
@@ -136,7 +186,7 @@ class InboxPoller:
         finally:
             self.slots.release()
             self.handled += 1
-            if not ticket.marked:
+            if ticket.answered_later:
                 self.done.append(update.update_id)
                 self.done_event.set()
 

@@ -274,6 +274,20 @@ def _person(event: Message | CallbackQuery) -> int:
     return event.from_user.id
 
 
+def _resumed(_: Message, resumed: bool = False) -> bool:
+    """The "/start" that bot.polling makes after a restart for someone whose last reply may have been lost."""
+    return resumed
+
+
+async def on_resumed(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
+    """After a kill: this person's last message was stored, but the answer may not have reached them."""
+    if await reprompt(message, state, uow, conf, note=_(
+            "Sorry, I restarted just as I was answering you. What you sent me was saved; let us go on from here.")):
+        return
+    await message.answer(_("Sorry, I restarted just as I was answering you. What you sent me was saved. "
+                           "Send /help to see everything I can do."))
+
+
 async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
                    profile: Profile | None, is_admin: bool) -> None:
     """/start: greet; lead a new person into registration, or resume it, or show a registered one home."""
@@ -580,6 +594,7 @@ async def on_stale_button(query: CallbackQuery, state: FSMContext, uow: UnitOfWo
 def make_router() -> Router:
     router = Router(name="registration")
     router.callback_query.filter(on_a_message)
+    router.message.register(on_resumed, CommandStart(), _resumed)
     router.message.register(on_start, CommandStart())
     router.message.register(on_profile, Command("profile"))
     router.message.register(on_forget, Command("forget"))

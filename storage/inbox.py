@@ -2,10 +2,14 @@
 
 At least once: the poller stores a batch in one transaction and only then asks for the next one (which tells
 Telegram the batch arrived); a restart handles again what is stored and not marked handled.
-At most one effect: an update is marked handled in the same transaction as its first commit (the
-`before_commit` hook below), so an update whose effects are durable is never handled a second time; a
-read-only update is marked shortly after it was answered (a crash in between repeats its answer, nothing
-else). A redelivered update (Telegram sends again what was not acknowledged) is recognised by its update_id.
+At most one effect: an update is marked in the same transaction as its first commit (the `before_commit`
+hook below), so an update whose effects are durable is never handled a second time. A person's update in a
+private chat is marked "committed" then (its raw payload replaced by the sender's id, name and language) and
+"handled" shortly after its handler returned, i.e. after the reply went out: a kill in between leaves a
+committed, unanswered update, and the restart tells that person where they are instead of handling it again
+(bot/polling.py). Other updates are marked handled with their first commit. A read-only update is marked
+shortly after it was answered (a crash in between repeats its answer, nothing else). A redelivered update
+(Telegram sends again what was not acknowledged) is recognised by its update_id.
 """
 
 from __future__ import annotations
@@ -22,14 +26,26 @@ from storage.models import InboxUpdate
 KEEP_HANDLED = timedelta(days=2)  # Telegram's update ids restart at random only after a week of silence
 
 
+RESUME = "resume"  # the payload key of a committed, not yet answered update: the sender to tell where they are
+
+
 class Ticket:
-    """One update from the inbox while it is handled; `marked` once its handling committed the mark."""
+    """One update from the inbox while it is handled; `marked` once its handling committed the mark.
 
-    __slots__ = ("marked", "update_id")
+    `who` is the sender of a private-chat update (Telegram's user fields, no message text): such an update is
+    only marked committed by its first commit, and handled once its handler returned."""
 
-    def __init__(self, update_id: int) -> None:
+    __slots__ = ("marked", "update_id", "who")
+
+    def __init__(self, update_id: int, who: dict[str, Any] | None = None) -> None:
         self.update_id = update_id
+        self.who = who
         self.marked = False
+
+    @property
+    def answered_later(self) -> bool:
+        """True when the handled mark still has to be written after the handler returned."""
+        return not self.marked or self.who is not None
 
 
 def attach(session: AsyncSession, ticket: Ticket) -> None:
@@ -46,8 +62,11 @@ def _mark_with_the_first_commit(session: Session) -> None:
 
     if not has_unsaved_work(session):  # type: ignore[arg-type]
         return  # nothing to commit: no statement, no connection
-    session.execute(update(InboxUpdate).where(InboxUpdate.update_id == ticket.update_id)
-                    .values(handled_at=datetime.now(UTC), payload=null()))
+    row = update(InboxUpdate).where(InboxUpdate.update_id == ticket.update_id)
+    if ticket.who is not None:  # committed; "handled" once the reply is out (Inbox.mark_handled)
+        session.execute(row.values(payload={RESUME: ticket.who}))
+    else:
+        session.execute(row.values(handled_at=datetime.now(UTC), payload=null()))
     session.info["inbox_marking"] = ticket
 
 
@@ -91,12 +110,13 @@ class Inbox:
         await s.execute(update(InboxUpdate).where(InboxUpdate.update_id.in_(ids), InboxUpdate.handled_at.is_(None))
                         .values(handled_at=now, payload=null()))
 
-    async def pending(self) -> list[dict[str, Any]]:
-        """Updates stored and not handled (a previous run stopped while they were in hand), oldest first."""
+    async def pending(self) -> list[tuple[int, dict[str, Any]]]:
+        """Updates stored and not handled (a previous run stopped while they were in hand), oldest first, as
+        (update_id, payload): a raw update, or {RESUME: sender} for one committed and maybe not answered."""
         async with self.sessions() as s:
-            rows = await s.scalars(select(InboxUpdate.payload).where(InboxUpdate.handled_at.is_(None))
-                                   .order_by(InboxUpdate.update_id))
-            return [p for p in rows if p]
+            rows = await s.execute(select(InboxUpdate.update_id, InboxUpdate.payload)
+                                   .where(InboxUpdate.handled_at.is_(None)).order_by(InboxUpdate.update_id))
+            return [(uid, p) for uid, p in rows if p]
 
     async def prune(self) -> int:
         async with self.sessions() as s, s.begin():
