@@ -33,10 +33,13 @@ run: $(STAMP) .env catalogs
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# Two workers (pytest-xdist): the slow tests mostly wait on processes and timers, so two run side by side on
+# two cores; TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP) catalogs
 	$(PY) -m ruff check .
 	$(PY) -m tools.catalogs check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP) catalogs
 	$(PY) -m bench.reminders

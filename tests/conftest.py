@@ -48,7 +48,13 @@ async def pg_url() -> AsyncIterator[str]:
 
 @pytest.fixture
 def redis_url() -> str:
+    """TEST_REDIS_URL, with a database of its own per parallel test worker (make test runs two: pytest-xdist's
+    gw0 keeps the given database, gw1 the one below it), so workers never share keys."""
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         pytest.skip("TEST_REDIS_URL is not set: Redis tests skipped")
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    head, _, db = url.rpartition("/")
+    if not db.isdigit():
+        head, db = url.rstrip("/"), "15"
+    return f"{head}/{(int(db) - int(worker.removeprefix('gw') or 0)) % 16}"

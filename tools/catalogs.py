@@ -12,6 +12,7 @@ independently and two people editing two features never touch the same catalog f
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -109,8 +110,11 @@ def compile_all() -> None:
                 if msg.id and _translated(msg) and msg.id not in merged:
                     merged.add(msg.id, msg.string)
         folder.mkdir(parents=True, exist_ok=True)
-        with (folder / f"{DOMAIN}.mo").open("wb") as fh:
+        # Written aside and renamed: parallel test workers compile too, and a reader never sees half a file.
+        tmp = folder / f".{DOMAIN}.{os.getpid()}.mo"
+        with tmp.open("wb") as fh:
             write_mo(fh, merged)
+        os.replace(tmp, folder / f"{DOMAIN}.mo")
 
 
 def check() -> list[str]:
