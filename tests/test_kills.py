@@ -140,7 +140,8 @@ class Person:
     api: FakeBotAPI
     registered: bool = False  # told "You are registered"
     following: bool = False   # told "I will remind you"
-    unanswered: int = 0       # messages that got no answer (lost updates or lost replies)
+    unanswered: int = 0       # messages that got no answer within ANSWER_WAIT
+    pushed: list[int] = field(default_factory=list)  # the update ids of everything this person sent
     log: list[str] = field(default_factory=list)
 
     async def _wait(self, since: int, contains: str | None) -> Record | None:
@@ -157,13 +158,14 @@ class Person:
 
     def _push(self, kind: str, what: str) -> bool:
         if kind == "text":
-            self.api.push_text(self.uid, what.format(name=f"Person {self.uid}", email=f"p{self.uid}@example.org"))
+            self.pushed.append(self.api.push_text(
+                self.uid, what.format(name=f"Person {self.uid}", email=f"p{self.uid}@example.org"))["update_id"])
             return True
         for rec in reversed(self.api.sent(self.uid)):
             for text, data in self.api.buttons(rec):
                 if what in text and data:
                     msg = rec.result["message_id"] if isinstance(rec.result, dict) else None
-                    self.api.push_callback(self.uid, data, msg, strict=False)
+                    self.pushed.append(self.api.push_callback(self.uid, data, msg, strict=False)["update_id"])
                     return True
         return False
 
@@ -172,7 +174,7 @@ class Person:
         next step, or None when the person is registered."""
         for _ in range(5):
             since = self.api.mark()
-            self.api.push_text(self.uid, "/start")
+            self.pushed.append(self.api.push_text(self.uid, "/start")["update_id"])
             answer = await self._wait(since, None)
             if answer is None:
                 self.unanswered += 1
@@ -210,7 +212,7 @@ class Person:
         # "Remind me" on the Open Session (its button's callback data: handlers.ui.FollowCb).
         for _ in range(5):
             since = self.api.mark()
-            self.api.push_callback(self.uid, "fol:open-session:1", strict=False)
+            self.pushed.append(self.api.push_callback(self.uid, "fol:open-session:1", strict=False)["update_id"])
             try:
                 await self.api.wait_for(lambda r: "I will remind you" in str(r.params.get("text", ""))
                                         or (r.chat_id == self.uid and RESTARTED in (r.text or "")), since=since,
@@ -274,6 +276,10 @@ async def test_kills_during_a_scripted_day(tmp_path: Path) -> None:
 
     with sqlite3.connect(tmp_path / "bot.db") as db:
         stored = {uid for (uid,) in db.execute("select user_id from delegates")}
+        handled = {uid for (uid,) in db.execute("select update_id from inbox where handled_at is not null")}
+    # No update lost: everything anyone sent was stored in the inbox and handled.
+    pushed = {uid for p in people for uid in p.pushed}
+    assert pushed <= handled, sorted(pushed - handled)
     # No confirmed registration lost.
     told = [p.uid for p in people if p.registered]
     assert told, "nobody finished registering"
@@ -283,6 +289,8 @@ async def test_kills_during_a_scripted_day(tmp_path: Path) -> None:
     assert all(reminders[uid] >= 1 for uid in followers)
     # Duplicates within the bound: at most the sends in flight at each kill.
     assert duplicates <= MAX_IN_FLIGHT * len(kills)
-    # Every message answered: an update in hand is handled after the restart, and one whose reply was lost
-    # after its commit gets "I restarted ... saved" and where the person is.
-    assert unanswered == 0, (at, [[e for e in p.log if "unanswered" in e] for p in people])
+    # Every message answered within ANSWER_WAIT: an update in hand is handled after the restart, and one whose
+    # reply was lost after its commit gets "I restarted ... saved" and where the person is. (Under `make soak`
+    # the kills go on for minutes, longer than anyone waits: it prints the figure, the inbox check above holds.)
+    if KILLS <= 5:
+        assert unanswered == 0, (at, [[e for e in p.log if "unanswered" in e] for p in people])
