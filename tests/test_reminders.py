@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from delivery.engine import Delivery, get_delivery
+from delivery.messages import NewMessage
 from delivery.outbox import DROPPED, PENDING, SENT, Outbox
 from domain.clock import Clock
 from handlers.reminders import RemCb
@@ -110,21 +111,102 @@ async def test_the_closed_session_is_reminded_only_to_excom_member_cities(harnes
     await follow(h, 3, follow_all=True)
     h.clock.set(msk(12, 50))
     d = get_delivery(h.app)
-    assert await jobs(d).run_reminder("closed-session", 10) == 1
-    assert await jobs(d).run_reminder("reconnection", 10) == 2
+    # One fan-out for the two items starting at 13:00, whichever of them is named.
+    assert await jobs(d).run_reminder("closed-session", 10) == 2
+    assert await jobs(d).run_reminder("reconnection", 10) == 0
     sent = await drain(h)
     assert sorted(c for c, t in sent if "<b>EXCOM Meeting 2020 Closed Session" in t) == [1]
     assert sorted(c for c, t in sent if "<b>(Re)connection" in t) == [1, 3]
 
 
-async def test_whole_program_skips_breaks(harness: Harness) -> None:
+async def test_the_whole_program_includes_the_first_coffee_break(harness: Harness) -> None:
+    # The first coffee break is a program item like the second (the one with the quiz): followed with the
+    # whole program, reminded, and shown as followed in /program.
+    h = harness
+    await register(h, 1, participant_type="partner")
+    await follow(h, 1, follow_all=True)
+    h.clock.set(msk(7))
+    await h.send(1, "/program")
+    assert "🔔 Online Coffee Break" in h.last_text(1)
+    h.clock.set(msk(10, 30))
+    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 1
+    [(_, text)] = await drain(h)
+    # The matchmaking meetings start with it: a partner (not asked about matchmaking) follows both.
+    assert "these sessions start at the same time" in text
+    assert "<b>Online Coffee Break</b>" in text and "<b>Matchmaking Meetings</b>" in text
+
+
+async def test_the_first_coffee_break_can_be_followed_from_its_card(harness: Harness) -> None:
     h = harness
     await register(h, 1)
-    await follow(h, 1, follow_all=True)
+    h.clock.set(msk(7))
+    await h.send(1, "/program")
+    await h.press(1, "10:40 Online Coffee Break")
+    await h.press(1, "🔔 Remind me")
+    assert "🔕 Don't remind me" in h.buttons(1)
     h.clock.set(msk(10, 30))
-    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 0
-    await follow(h, 1, "coffee1")
     assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 1
+    [(_, text)] = await drain(h)
+    assert text.startswith("⏰ <b>Online Coffee Break</b> starts at 10:40, in 10 minutes.")
+
+
+async def test_no_matchmaking_reminders_for_people_who_said_no(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, participant_type="wego_member", matchmaking=False)
+    await register(h, 2, participant_type="wego_member", matchmaking=True)
+    await register(h, 3, participant_type="wego_member", matchmaking=False)
+    await follow(h, 1, follow_all=True)
+    await follow(h, 2, follow_all=True)
+    await follow(h, 3, "matchmaking", follow_all=True)  # said No, then pressed "Remind me" on its card
+    h.clock.set(msk(7))
+    await h.send(1, "/program")
+    assert "🔔 Matchmaking Meetings" not in h.last_text(1) and "🔔 Online Coffee Break" in h.last_text(1)
+    await h.press(1, "10:40 Matchmaking Meetings")
+    assert "🔔 Remind me" in h.buttons(1)  # not covered by the whole program: their own choice
+    h.clock.set(msk(10, 30))
+    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 3
+    sent = dict(await drain(h))
+    assert "Matchmaking" not in sent[1] and "<b>Online Coffee Break</b> starts at 10:40" in sent[1]
+    assert "<b>Matchmaking Meetings</b>" in sent[2] and "<b>Online Coffee Break</b>" in sent[2]
+    assert "<b>Matchmaking Meetings</b>" in sent[3]
+
+
+async def test_parallel_sessions_make_one_reminder_naming_them_all(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, language="ru", timezone="Asia/Seoul")
+    await register(h, 2)
+    await follow(h, 1, "tour", "quiz")
+    await follow(h, 2, "quiz")
+    h.clock.set(msk(14, 5))
+    d = get_delivery(h.app)
+    assert await jobs(d).run_reminder("tour", 10) == 2
+    assert await jobs(d).run_reminder("quiz", 10) == 0  # the same start instant: the same fan-out and keys
+    await d.sync()  # the catch-up finds nothing new either
+    sent = await drain(h)
+    assert [c for c, _ in sent] == [1, 2]
+    both, one = sent[0][1], sent[1][1]
+    assert both.startswith("⏰ Через 10 минут, в 20:15, одновременно начинаются:")
+    assert "Виртуальный тур по Москве" in both and "викториной" in both and both.count("Как подключиться") == 1
+    assert one.startswith("⏰ <b>Online Coffee Break with the Smart City Quiz</b> starts at 14:15")
+    rows = await outbox_rows(h, topic="reminder:tour:10")
+    assert sorted(r.key for r in rows) == ["reminder:1:tour:10:20201117T1115Z", "reminder:2:tour:10:20201117T1115Z"]
+
+
+async def test_rows_made_one_per_item_before_the_merge_are_not_sent_twice(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await follow(h, 1, "tour", "quiz")
+    h.clock.set(msk(14, 5))
+    async with h.app.sessions() as s:  # a row of the old shape, as an older version queued it
+        quiz = get_delivery(h.app).event.item("quiz")
+        await Outbox(s).add([NewMessage(rem.reminder_key(1, quiz, 10), 1, rem.KIND_REMINDER,
+                                        rem.reminder_topic("quiz", 10), h.clock.now(),
+                                        {"item": "quiz", "lead": 10, "starts": quiz.starts.isoformat()},
+                                        expires_at=quiz.ends)], h.clock.now())
+        await s.commit()
+    assert await jobs(get_delivery(h.app)).run_reminder("tour", 10) == 0
+    [(_, text)] = await drain(h)
+    assert "Smart City Quiz" in text
 
 
 async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None:
@@ -207,7 +289,7 @@ async def test_catch_up_reaches_late_followers_but_never_after_the_start(harness
     assert await drain(h) == []
 
 
-async def test_the_plan_has_one_job_per_item_and_lead_with_stable_ids(harness: Harness) -> None:
+async def test_the_plan_has_one_job_per_start_and_lead_with_stable_ids(harness: Harness) -> None:
     h = harness
     await register(h, 1, timezone="Asia/Seoul")
     await register(h, 2, timezone="Asia/Tokyo")  # the same 18:00 instant as Seoul
@@ -219,7 +301,10 @@ async def test_the_plan_has_one_job_per_item_and_lead_with_stable_ids(harness: H
         await d.plan()
         planned = d.scheduler.planned
     reminders = {k for k in planned if k.startswith("reminder:")}
-    assert len(reminders) == len(h.app.event.program) * len(rem.LEADS)
+    # Items that start together (parallel tracks) share one job, named after the first of them.
+    starts = {i.starts for i in h.app.event.program}
+    assert len(reminders) == len(starts) * len(rem.LEADS) == 10 * 4
+    assert "reminder:reconnection:10" in reminders and "reminder:closed-session:10" not in reminders
     assert planned["reminder:opening:10"] == msk(8, 50)
     assert planned["reminder:plenary:30"] == msk(9, 10)
     day_before = {k: v for k, v in planned.items() if k.startswith("day_before:")}
@@ -429,11 +514,10 @@ async def test_reminders_end_to_end_on_postgresql(tmp_path: Path, pg_url: str) -
         d = get_delivery(h.app)
         await d.plan()
         h.clock.set(msk(12, 50))
-        assert await jobs(d).run_reminder("closed-session", 10) == 1
-        assert await jobs(d).run_reminder("reconnection", 10) == 2
+        assert await jobs(d).run_reminder("closed-session", 10) == 2  # one per person for both tracks
         assert await jobs(d).run_reminder("reconnection", 10) == 0
         sent = await drain(h)
-        assert sorted(c for c, _ in sent) == [1, 1, 2]
+        assert sorted(c for c, _ in sent) == [1, 2]
         assert {r.status for r in await outbox_rows(h)} == {SENT}
     finally:
         await h.close()
