@@ -13,7 +13,7 @@ from typing import Literal
 
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
-from domain.registration import Profile
+from domain.registration import EXCOM_REJECTED, Profile
 from domain.timezones import to_local
 
 # Telegram's limit for one message's text.
@@ -138,6 +138,15 @@ def local_date_differs(conf: Event, instant: datetime, zone: str) -> bool:
 def can_see_join(item: ProgramItem, profile: Profile | None) -> bool:
     """Join details of a members-only item are for EXCOM member cities an organiser confirmed."""
     return not item.members_only or (profile is not None and profile.is_member)
+
+
+def in_whole_calendar(item: ProgramItem, profile: Profile | None) -> bool:
+    """The whole-program calendar file holds members-only items (the Closed Session) only for people who
+    represent an EXCOM member city: confirmed, or claimed and waiting for an organiser (they may be confirmed
+    before the day; the event then says the join details are for confirmed members)."""
+    if not item.members_only:
+        return True
+    return profile is not None and (profile.is_member or (profile.is_excom and profile.excom_status != EXCOM_REJECTED))
 
 
 def can_follow(item: ProgramItem, profile: Profile | None) -> bool:

@@ -341,7 +341,7 @@ async def on_ics(query: CallbackQuery, callback_data: IcsCb, bot: Bot, conf: Eve
                  profile: Profile | None, lang: str) -> None:
     """"Add to calendar": an .ics file for one session or the whole program."""
     if callback_data.item == "*":
-        item, items = None, list(conf.program)
+        item, items = None, [i for i in conf.program if prog.in_whole_calendar(i, profile)]
         caption = _("📅 The whole program of {event}. Open the file to add it to your calendar (Google Calendar, "
                     "Apple Calendar, Outlook).").format(event=esc(conf.name.get(lang)))
     else:
