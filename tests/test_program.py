@@ -153,7 +153,7 @@ async def test_parallel_tracks_are_marked(harness: Harness) -> None:
 @pytest.mark.parametrize(("lang", "expected"), [
     ("en", "starts in 15 days 22 hours"),
     ("ru", "начнётся через 15 дней 22 часа"),
-    ("ko", "개막까지 15일 22시간 남았습니다"),
+    ("ko", "시작까지 15일 22시간 남았어요"),
 ])
 async def test_before_the_event_now_says_how_long_and_the_first_item(settings, lang: str, expected: str) -> None:
     h = await Harness.create(settings, at=msk(10, day=1))

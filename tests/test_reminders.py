@@ -71,8 +71,9 @@ async def test_a_reminder_names_the_session_its_local_time_and_how_to_join(harne
     assert await jobs(d).run_reminder("opening", 10) == 0  # a second fan-out creates nothing
     sent = dict(await drain(h))
     assert "<b>개회식" in sent[1] or "개회" in sent[1]
-    assert "10분 후 15:00에 시작합니다" in sent[1]
-    assert "начинается в 09:00, через 10 минут" in sent[2]
+    assert "10분 후 15:00에 시작해요" in sent[1]
+    # No verb that a plural title ("Матчмейкинг-встречи") would have to agree with.
+    assert "<b>Церемония открытия</b> — начало в 09:00, через 10 минут." in sent[2]
     # Los Angeles is still on 16 Nov when the event opens: the date is shown.
     assert "starts at 16 Nov, 22:00, in 10 minutes" in sent[3]
     assert "How to join:" in sent[3] and "DVMS" in sent[3]
@@ -150,6 +151,16 @@ async def test_the_first_coffee_break_can_be_followed_from_its_card(harness: Har
     assert text.startswith("⏰ <b>Online Coffee Break</b> starts at 10:40, in 10 minutes.")
 
 
+async def test_a_plural_title_reads_right_in_russian(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, language="ru", participant_type="wego_member", matchmaking=True)
+    await follow(h, 1, "matchmaking")
+    h.clock.set(msk(10, 30))
+    await jobs(get_delivery(h.app)).run_reminder("coffee1", 10)
+    [(_, text)] = await drain(h)
+    assert text.startswith("⏰ <b>Матчмейкинг-встречи</b> — начало в 10:40, через 10 минут.")
+
+
 async def test_no_matchmaking_reminders_for_people_who_said_no(harness: Harness) -> None:
     h = harness
     await register(h, 1, participant_type="wego_member", matchmaking=False)
@@ -220,7 +231,7 @@ async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None
         await Delegates(s).update_fields(1, h.clock.now(), timezone="Asia/Seoul", language="ko")
         await s.commit()
     [(_, text)] = await drain(h)
-    assert "15:00" in text and "09:00" not in text and "시작합니다" in text
+    assert "15:00" in text and "09:00" not in text and "시작해요" in text
 
 
 async def test_a_reminder_whose_session_ended_is_dropped_and_recorded(harness: Harness) -> None:
@@ -379,7 +390,9 @@ async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(har
     h = harness
     await register(h, 1, timezone="Asia/Seoul")
     await register(h, 2)
+    await register(h, 3, language="ko", timezone="Asia/Kolkata")  # GMT+5:30: the plenary moves to 12:30
     await follow(h, 1, "plenary")
+    await follow(h, 3, "plenary")
     first = Delivery.for_app(h.app)
     await first.plan()  # the first start-up only records the program
     assert await drain(h) == []
@@ -393,14 +406,15 @@ async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(har
             again = Delivery.for_app(h.app)
             await again.plan()
         assert again.scheduler.planned["reminder:plenary:10"] == msk(9, 50)
-        sent = await drain(h)
-        assert len(sent) == 1
-        assert sent[0][0] == 1
-        assert "now starts at 16:00 (it was 15:40)" in sent[0][1]
+        sent = dict(await drain(h))
+        assert sorted(sent) == [1, 3]
+        assert "now starts at 16:00 (it was 15:40)" in sent[1]
+        # The Korean particle follows how the time is read: "12:30으로" (삼십 분), never "(으)로".
+        assert "시작 시간이 12:30으로 바뀌었어요(기존 12:10)" in sent[3]
         h.clock.set(msk(9, 50))
         await jobs(again).run_reminder("plenary", 10)
-        [(_, text)] = await drain(h)
-        assert "starts at 16:00, in 10 minutes" in text
+        texts = dict(await drain(h))
+        assert "starts at 16:00, in 10 minutes" in texts[1]
     finally:
         object.__setattr__(event, "program", tuple(
             i.model_copy(update={"starts": i.starts - timedelta(minutes=20)}) if i.id == "plenary" else i
