@@ -10,7 +10,7 @@ from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import TelegramObject, User
+from aiogram.types import CallbackQuery, TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
 
@@ -67,7 +67,15 @@ class LocaleMiddleware(I18nMiddleware):
             lang = (await state.get_data()).get("lang")
             if lang in LANGS:
                 return str(lang)
-        return telegram_language(data.get("event_from_user"))
+        fallback = telegram_language(data.get("event_from_user"))
+        # A button on an earlier message, pressed by someone the bot keeps nothing about (after /forget): the
+        # answer is in the language that message was written in, the person's last one.
+        query = getattr(event, "callback_query", None) or (event if isinstance(event, CallbackQuery) else None)
+        message = getattr(query, "message", None) if query is not None else None
+        text = getattr(message, "text", None) or getattr(message, "caption", None)
+        if isinstance(text, str) and text:
+            return detect_language(text, fallback)
+        return fallback
 
     async def __call__(
         self,

@@ -91,3 +91,20 @@ async def test_registration_closed_in_russian_has_one_period_after_the_date(sett
         assert "г.." not in text
     finally:
         await h.close()
+
+
+async def test_after_forget_an_old_button_answers_in_the_persons_last_language(settings) -> None:
+    h = await Harness.create(settings, at=datetime.fromisoformat("2020-11-17T07:00:00+03:00"))
+    try:
+        from tests.harness import register
+        await register(h, 1, language="ko", timezone="Asia/Seoul")
+        await h.send(1, "/program", lang="en")  # their Telegram is in English; they chose Korean
+        await h.send(1, "/forget", lang="en")
+        await h.press(1, "예, 모두 삭제", lang="en")
+        assert "모든 정보를 삭제했어요" in h.last_text(1)
+        # Nothing is kept about them now, yet the card they open from the old Korean program is in Korean.
+        await h.press(1, "개회식", lang="en")
+        assert h.last_text(1).startswith("<b>개회식</b>"), h.last_text(1)
+        assert "/start로 등록하시면" in h.last_text(1)
+    finally:
+        await h.close()
