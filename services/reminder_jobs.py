@@ -4,8 +4,7 @@ One job per start instant and lead time fans out the reminders of the items star
 share it; its cost grows with the number of sessions, the sending with the number of readers); one job per
 distinct 18:00 instant sends the evening-before notes; at start-up, items moved in the event file get a "time
 changed" notice. Every bot-minute the engine's sync catches up on fan-outs whose instant passed while their
-items have not started (late followers,
-a restart) and adds day-before jobs for new time zones.
+items have not started (late followers, a restart) and adds day-before jobs for new time zones.
 """
 
 from __future__ import annotations
