@@ -156,11 +156,12 @@ class OfflineChat:
         return saved
 
     def _show(self, request: Request) -> None:
-        if request.chat_id not in (None, self.user_id):
-            return
-        saved = self._save_files(request) if request.method in _SAVED_METHODS else []
+        mine = request.chat_id in (None, self.user_id)
+        saved = self._save_files(request) if mine and request.method in _SAVED_METHODS else []
         number = self._number(request) if request.chat_id == self.user_id else None
         text = render(request, number, saved)
+        if text and not mine:  # to someone else (an organiser's decision reaching a delegate, a group)
+            text = f"  (to chat {request.chat_id})\n" + text
         if text:
             self.write(text)
 
