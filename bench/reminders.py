@@ -10,7 +10,7 @@ second per chat, answering 429 with retry_after beyond them, and also answers a 
 
 For each size it prints:
 - schedule: the time to build every scheduler job for the program (reminder fan-outs, day-before notes) with
-  that many people registered. It must not grow with the number of people: jobs are per session and lead time.
+  that many people registered. It must not grow with the number of people: jobs are per start instant and lead time.
 - fan-out: the time to create the rows of one reminder for everyone.
 - achieved rate over the configured rate (target >= 0.95): deliveries between the first and the last one,
   as the fake Bot API saw them, 429 pauses included.

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 import time
@@ -120,8 +119,9 @@ async def run_offline(app: App) -> None:
     from bot.offline import OfflineChat
 
     try:
-        await OfflineChat(app, user_id=int(os.environ.get("OFFLINE_USER_ID", "1001")),
-                          language_code=os.environ.get("OFFLINE_LANGUAGE", "en")).run()
+        settings = app.settings
+        await OfflineChat(app, user_id=settings.offline_user_id, language_code=settings.offline_language,
+                          files_dir=settings.offline_files).run()
     finally:
         await app.close()
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.durability import DurableBeforeSend
 from bot.flood import FloodControl
-from bot.i18n import LocaleMiddleware, make_i18n
+from bot.i18n import KoreanParticles, LocaleMiddleware, make_i18n
 from bot.middlewares import (
     DbSessionMiddleware,
     PersonLockMiddleware,
@@ -287,6 +287,7 @@ def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(DurableBeforeSend(strict=strict))
     session.middleware(StaleCallbackAnswer())
+    session.middleware(KoreanParticles())
     if limiter is None and not isinstance(session, LocalSession):
         limiter = Limiter.from_settings(settings)
     if limiter is not None:

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     flood_burst: int = Field(default=20, ge=0, le=10_000)
     flood_rate: float = Field(default=1.0, gt=0, le=1000)
     log_level: str = "INFO"
+    # The offline chat (no BOT_TOKEN): who you are, the language your "Telegram" reports, where files go.
+    offline_user_id: int = Field(default=1001, gt=0)
+    offline_language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
+    offline_files: Path = Path("offline-files")
 
     @field_validator("bot_token", "redis_url", "clock_start", mode="before")
     @classmethod

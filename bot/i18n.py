@@ -6,11 +6,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiogram.types import TelegramObject, User
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import CallbackQuery, TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
 
 from domain.event import LANGS
+from domain.text import attach_particles
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "ko": "한국어"}
@@ -62,7 +67,15 @@ class LocaleMiddleware(I18nMiddleware):
             lang = (await state.get_data()).get("lang")
             if lang in LANGS:
                 return str(lang)
-        return telegram_language(data.get("event_from_user"))
+        fallback = telegram_language(data.get("event_from_user"))
+        # A button on an earlier message, pressed by someone the bot keeps nothing about (after /forget): the
+        # answer is in the language that message was written in, the person's last one.
+        query = getattr(event, "callback_query", None) or (event if isinstance(event, CallbackQuery) else None)
+        message = getattr(query, "message", None) if query is not None else None
+        text = getattr(message, "text", None) or getattr(message, "caption", None)
+        if isinstance(text, str) and text:
+            return detect_language(text, fallback)
+        return fallback
 
     async def __call__(
         self,
@@ -76,3 +89,20 @@ class LocaleMiddleware(I18nMiddleware):
         data["i18n_middleware"] = self
         with self.i18n.context(), self.i18n.use_locale(lang):
             return await handler(event, data)
+
+
+class KoreanParticles(BaseRequestMiddleware):
+    """Every outgoing text and caption gets its Korean particle markers resolved ("{title}을(를)" ->
+    "퀴즈를"), once the names are in (domain.text.attach_particles); other languages have no markers."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        for field in ("text", "caption"):
+            value = getattr(method, field, None)
+            if isinstance(value, str) and "(" in value:
+                setattr(method, field, attach_particles(value))
+        return await make_request(bot, method)

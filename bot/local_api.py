@@ -11,7 +11,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,8 @@ class Request:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    # What the local API answered (the message sent or edited), set before `on_request` sees the call.
+    result: Any = None
 
     @property
     def chat_id(self) -> int | None:
@@ -115,6 +117,13 @@ class LocalSession(BaseSession):
     def clear(self) -> None:
         self.requests.clear()
 
+    def restore(self, messages: Iterable[dict[str, Any]]) -> None:
+        """Messages sent by an earlier run (the offline chat keeps them): they can be pressed and edited, and
+        new messages get ids after theirs."""
+        for msg in messages:
+            self.messages[int(msg["message_id"])] = msg
+            self._next_message_id = max(self._next_message_id, int(msg["message_id"]))
+
     # -- BaseSession ---------------------------------------------------------------------------------
 
     async def close(self) -> None:
@@ -153,6 +162,7 @@ class LocalSession(BaseSession):
             self.unexpected.append(e)
             raise
         if status == 200:
+            request.result = payload.get("result")
             self.requests.append(request)
             if self.on_request:
                 self.on_request(request)

@@ -98,6 +98,8 @@ class Recipient:
     blocked: bool
     # An EXCOM member city an organiser confirmed (members-only items are theirs).
     member: bool = False
+    # Their matchmaking answer at registration: False when they said No (no matchmaking reminders then).
+    matchmaking: bool | None = None
 
 
 # -- rendering ---------------------------------------------------------------------------------------------
@@ -327,11 +329,11 @@ class Outbox:
             rows = await self.s.execute(
                 select(Delegate.user_id, Delegate.language, Delegate.timezone, Delegate.participant_type,
                        Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all, Delegate.blocked_at,
-                       Delegate.excom_status)
+                       Delegate.excom_status, Delegate.matchmaking)
                 .where(Delegate.user_id.in_(ids[start:start + _INSERT_CHUNK])))
-            for uid, lang, zone, ptype, lead, on, everything, blocked_at, excom in rows:
+            for uid, lang, zone, ptype, lead, on, everything, blocked_at, excom, mm in rows:
                 found[uid] = Recipient(uid, lang, zone, ptype, lead, on, everything, blocked_at is not None,
-                                       is_member(ptype, excom))
+                                       is_member(ptype, excom), mm)
         return found
 
     # -- delivery records ---------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Literal
 
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
-from domain.registration import Profile
+from domain.registration import EXCOM_REJECTED, Profile
 from domain.timezones import to_local
 
 # Telegram's limit for one message's text.
@@ -27,7 +27,8 @@ NEXT_COMMAND = N_("What comes next")
 
 @dataclass(frozen=True)
 class Part:
-    """A part of the event's day, by the local start hour of its items in the event's zone."""
+    """A part of the day, by the start hour of its items in the reader's zone (a Seoul reader's 14:00 is
+    afternoon even though it is 08:00 morning in Moscow)."""
 
     key: str
     label: str  # msgid
@@ -35,7 +36,9 @@ class Part:
 
 
 PARTS: tuple[Part, ...] = (
-    Part("morning", N_("Morning"), 0),
+    # A reader far west or east of the event may see items between midnight and six.
+    Part("night", N_("Night"), 0),
+    Part("morning", N_("Morning"), 6),
     Part("afternoon", N_("Afternoon"), 12),
     Part("evening", N_("Evening"), 18),
 )
@@ -56,8 +59,9 @@ def reader_view(conf: Event, profile: Profile | None) -> View:
     return View(conf.timezone, False)
 
 
-def part_of(conf: Event, item: ProgramItem) -> Part:
-    hour = item.starts.astimezone(conf.tz).hour
+def part_of(conf: Event, item: ProgramItem, zone: str | None = None) -> Part:
+    """The part of the day `item` starts in, in `zone` (default: the event's)."""
+    hour = to_local(item.starts, zone or conf.timezone).hour
     return [p for p in PARTS if p.from_hour <= hour][-1]
 
 
@@ -72,20 +76,25 @@ class Page:
 
 
 def paginate(conf: Event, measure: Callable[[Page], int], limit: int = MESSAGE_LIMIT,
-             max_items: int = MAX_ITEMS_PER_PAGE) -> list[Page]:
+             max_items: int = MAX_ITEMS_PER_PAGE, zone: str | None = None) -> list[Page]:
     """The program in pages whose rendered text (`measure`) fits `limit`.
 
-    One page when everything fits; otherwise a page per part of the day, and a part that is still too
-    long is cut between items, never inside one.
+    One page when everything fits; otherwise a page per part of the day in the reader's `zone` (in
+    program order: a Mexico City reader's evening of the 16th comes before the night of the 17th), and a
+    part that is still too long is cut between items, never inside one.
     """
     whole = Page(None, conf.program)
     if len(conf.program) <= max_items and measure(whole) <= limit:
         return [whole]
+    runs: list[tuple[Part, list[ProgramItem]]] = []
+    for item in conf.program:
+        part = part_of(conf, item, zone)
+        if runs and runs[-1][0] == part:
+            runs[-1][1].append(item)
+        else:
+            runs.append((part, [item]))
     pages: list[Page] = []
-    for part in PARTS:
-        items = [i for i in conf.program if part_of(conf, i) == part]
-        if not items:
-            continue
+    for part, items in runs:
         chunks: list[list[ProgramItem]] = [[]]
         for item in items:
             trial = [*chunks[-1], item]
@@ -129,6 +138,15 @@ def local_date_differs(conf: Event, instant: datetime, zone: str) -> bool:
 def can_see_join(item: ProgramItem, profile: Profile | None) -> bool:
     """Join details of a members-only item are for EXCOM member cities an organiser confirmed."""
     return not item.members_only or (profile is not None and profile.is_member)
+
+
+def in_whole_calendar(item: ProgramItem, profile: Profile | None) -> bool:
+    """The whole-program calendar file holds members-only items (the Closed Session) only for people who
+    represent an EXCOM member city: confirmed, or claimed and waiting for an organiser (they may be confirmed
+    before the day; the event then says the join details are for confirmed members)."""
+    if not item.members_only:
+        return True
+    return profile is not None and (profile.is_member or (profile.is_excom and profile.excom_status != EXCOM_REJECTED))
 
 
 def can_follow(item: ProgramItem, profile: Profile | None) -> bool:

@@ -50,11 +50,20 @@ _ALIASES_RAW: dict[str, tuple[str, ...]] = {
                       "중국", "베이징"),
     "Europe/Berlin": ("CET", "CEST", "Central European time", "центральноевропейское время", "중부 유럽"),
     "Europe/London": ("BST", "UK", "UK time", "London time", "британское время", "영국"),
+    # IST also names Israel's and Ireland's time; India's is the one most people mean (and it is confirmed).
+    "Asia/Kolkata": ("IST", "India", "India time", "Indian time", "Индия", "индийское время", "인도", "인도 시간"),
+    "Asia/Hong_Kong": ("HKT", "Hong Kong time"),
+    "Asia/Singapore": ("SGT", "Singapore time"),
+    "Asia/Jakarta": ("WIB",),
+    "Australia/Sydney": ("AEST", "AEDT", "Australian Eastern time"),
+    "Pacific/Honolulu": ("HST", "Hawaii", "Hawaii time", "Гавайи", "하와이"),
+    "America/Anchorage": ("AKST", "AKDT", "Alaska", "Alaska time", "Аляска", "알래스카"),
     "UTC": ("GMT", "UTC", "Greenwich", "по Гринвичу", "гринвичское время", "всемирное время", "그리니치"),
 }
 # Abbreviations are zone names even on their own inside a question ("at 9pm KST"); city names are not.
 ABBREVIATIONS: frozenset[str] = frozenset(
-    "est edt cst cdt mst mdt pst pdt msk мск kst jst cet cest bst gmt utc".split())
+    "est edt cst cdt mst mdt pst pdt msk мск kst jst cet cest bst gmt utc ist hkt sgt wib aest aedt hst akst akdt"
+    .split())
 
 # Words around a zone that do not change it: "in Seoul", "по Москве", "Tokyo time", "한국 시간으로".
 _ZONE_FILLER = frozenset("""

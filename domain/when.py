@@ -134,7 +134,7 @@ _GENERIC = frozenset("""
 session sessions event events item program programme thing things on happening going live left wait
 today day conference excom part
 сессия сессии сессию мероприятие мероприятия программа программе сегодня идет идёт будет проходит
-там вообще дня какое каково который которая которое
+там вообще дня какое каково который которая которое все всё это
 까지 부터 세션 행사 순서 일정 프로그램 오늘 진행 진행중 중 중인 하는 뭐하는 뭐해요 중이에요
 있어요 있나요 하고 있어 할 해 뭘
 """.split())
@@ -184,7 +184,8 @@ def _find_time(text: str) -> tuple[time, bool, tuple[int, int]] | None:
 # -- zones named in the question ------------------------------------------------------------------
 
 _BEFORE_ZONE = frozenset({"in", "по", "в", "во"})
-_AFTER_ZONE = frozenset({"time", "время", "времени", "시간", "시간으로", "기준", "기준으로", "시간대로"})
+_AFTER_ZONE = frozenset({"time", "время", "времени", "시간", "시간으로", "시간에", "시간대로", "기준", "기준으로",
+                         "기준에"})
 _KO_MARK = ("시간", "기준")
 # "In Korean" is a language, not Seoul time ("Korean time" is still a zone).
 _LANGUAGE_NAMES = frozenset("english russian korean japanese chinese английском русском корейском".split())

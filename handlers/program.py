@@ -131,11 +131,12 @@ def _page_text(conf: Event, page: Page, n: int, total: int, view: View, lang: st
     current: prog.Part | None = None
     body: list[str] = []
     for item in page.items:
-        part = prog.part_of(conf, item)
+        part = prog.part_of(conf, item, view.zone)
         if part != current:
             if body:
                 lines.append("\n".join(body))
-            body = [_("<b>{part}</b> ({zone})").format(part=_(part.label), zone=esc(conf.tz_label))]
+            # In the reader's time, like every time on the page (the heading names the zone).
+            body = [f"<b>{esc(_(part.label))}</b>"]
             current = part
         body.append(_item_line(conf, item, view, lang, now, followed))
     if body:
@@ -169,7 +170,7 @@ def _pages(conf: Event, view: View, lang: str, now: datetime, followed: set[str]
     def measure(page: Page) -> int:
         return _utf16(_page_text(conf, page, 0, 99, view, lang, now, followed))
 
-    return prog.paginate(conf, measure)
+    return prog.paginate(conf, measure, zone=view.zone)
 
 
 def _program_keyboard(conf: Event, pages: list[Page], n: int, view: View, lang: str) -> InlineKeyboardMarkup:
@@ -340,7 +341,7 @@ async def on_ics(query: CallbackQuery, callback_data: IcsCb, bot: Bot, conf: Eve
                  profile: Profile | None, lang: str) -> None:
     """"Add to calendar": an .ics file for one session or the whole program."""
     if callback_data.item == "*":
-        item, items = None, list(conf.program)
+        item, items = None, [i for i in conf.program if prog.in_whole_calendar(i, profile)]
         caption = _("📅 The whole program of {event}. Open the file to add it to your calendar (Google Calendar, "
                     "Apple Calendar, Outlook).").format(event=esc(conf.name.get(lang)))
     else:

@@ -48,7 +48,8 @@ def panel_text(conf: Event, profile: Profile, settings: Preferences, clock: Cloc
     else:
         lines.append(_("🔕 Off: I will not remind you. What you follow is kept."))
     items = [i for i in rem.followed_items(conf, settings.explicit, follow_all=settings.follow_all,
-                                           member=profile.is_member) if i.ends > now]
+                                           member=profile.is_member, matchmaking=profile.matchmaking)
+             if i.ends > now]
     lines.append("")
     if settings.follow_all:
         lines.append(_("You follow the whole program."))

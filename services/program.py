@@ -26,7 +26,7 @@ async def followed(uow: UnitOfWork, event: Event, profile: Profile | None) -> se
     settings = await uow.reminders.settings(profile.user_id)
     explicit = await uow.follows.items(profile.user_id)
     return {i.id for i in rem.followed_items(event, explicit, follow_all=bool(settings and settings.follow_all),
-                                             member=profile.is_member)}
+                                             member=profile.is_member, matchmaking=profile.matchmaking)}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ async def card_follow(uow: UnitOfWork, item: ProgramItem, profile: Profile | Non
     if profile is None:
         return CardFollow(False, False, rem.DEFAULT_LEAD, False)
     settings = await uow.reminders.settings(profile.user_id)
-    if settings is not None and settings.follow_all and rem.in_whole_program(item) and prog.can_follow(item, profile):
+    if (settings is not None and settings.follow_all and rem.in_whole_program(item, profile.matchmaking)
+            and prog.can_follow(item, profile)):
         return CardFollow(True, True, settings.lead, settings.on)
     following = await uow.follows.is_following(profile.user_id, item.id)
     return CardFollow(False, following, settings.lead if settings else rem.DEFAULT_LEAD,

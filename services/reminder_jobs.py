@@ -1,10 +1,10 @@
 """The reminders' scheduled work, plugged into the delivery engine at wiring time (`register`).
 
-One job per program item and lead time fans that item's reminders out (its cost grows with the number of
-sessions, the sending with the number of readers); one job per distinct 18:00 instant sends the evening-
-before notes; at start-up, items moved in the event file get a "time changed" notice. Every bot-minute the
-engine's sync catches up on fan-outs whose instant passed while their item has not started (late followers,
-a restart) and adds day-before jobs for new time zones.
+One job per start instant and lead time fans out the reminders of the items starting then (parallel tracks
+share it; its cost grows with the number of sessions, the sending with the number of readers); one job per
+distinct 18:00 instant sends the evening-before notes; at start-up, items moved in the event file get a "time
+changed" notice. Every bot-minute the engine's sync catches up on fan-outs whose instant passed while their
+items have not started (late followers, a restart) and adds day-before jobs for new time zones.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class ReminderPlanner:
         self.event = event
 
     async def plan(self, jobs: Jobs) -> None:
-        """Notices for moved items, then one job per item and lead time ahead."""
+        """Notices for moved items, then one job per start instant and lead time ahead."""
         now = jobs.now()
         async with jobs.uows() as uow:
             notices = await reminders.notify_moves(uow, self.event, now)
@@ -62,7 +62,7 @@ class ReminderPlanner:
     # -- jobs ------------------------------------------------------------------------------------------------
 
     async def run_reminder(self, item_id: str, lead: int) -> int:
-        """Fan out the reminders of one item and lead time."""
+        """Fan out the reminders of the items starting with `item_id`, at one lead time."""
         async with self.jobs.uows() as uow:
             created = await reminders.fan_out_reminder(uow, self.event, item_id, lead, self.jobs.now())
             await uow.commit()

@@ -1,8 +1,12 @@
 """Reminders: what is reminded when, to whom, and how the messages read at send time.
 
-- Before a followed item, `lead` minutes ahead (5, 10, 15 or 30; the person chooses). One fan-out per item
-  and lead time creates the rows for everyone concerned; the sender delivers them. The Closed Session (a
-  members-only item) is reminded only to EXCOM member cities an organiser confirmed.
+- Before a followed item, `lead` minutes ahead (5, 10, 15 or 30; the person chooses). One fan-out per start
+  instant and lead time creates the rows for everyone concerned; the sender delivers them. Items that start
+  together (parallel tracks) make one reminder per person naming every one of them that person follows.
+  The Closed Session (a members-only item) is reminded only to EXCOM member cities an organiser confirmed.
+- "The whole program" is every item a person may attend, coffee breaks included, except the matchmaking
+  meetings for a local government that said No to matchmaking at registration. Following an item from its
+  card always counts (a person who said No and then presses "Remind me" on the matchmaking card is reminded).
 - The evening before: at 18:00 in each person's own zone on the day before the event, a note lists what they
   follow. One fan-out per distinct 18:00 instant (zones with the same offset share it).
 - An item moved in the event file: at the next start-up its followers get one "time changed" notice.
@@ -32,8 +36,8 @@ if TYPE_CHECKING:
 LEADS: tuple[int, ...] = (5, 10, 15, 30)
 DEFAULT_LEAD = 10
 DAY_BEFORE_AT = time(18, 0)
-# "Follow the whole program" means every item except these kinds (nobody needs a reminder for a coffee break).
-NOT_IN_WHOLE_PROGRAM = frozenset({"break"})
+# The kind of the matchmaking meetings: left out of "the whole program" for people who said No to them.
+MATCHMAKING_KIND = "matchmaking"
 
 KIND_REMINDER, KIND_DAY_BEFORE, KIND_TIME_CHANGED = "reminder", "day_before", "time_changed"
 # The callback data of the "Reminder settings" button under a reminder (handlers/reminders.py answers it).
@@ -50,6 +54,10 @@ STARTS_IN = ngettext("⏰ <b>{title}</b> starts at {time}, in {n} minute.",
 STARTS_NOW = N_("⏰ <b>{title}</b> starts now ({time}).")
 STARTED = N_("⏰ <b>{title}</b> started at {time} and is on until {end}.")
 HOW_TO_JOIN = N_("<b>How to join:</b> {join}")
+TOGETHER_IN = ngettext("⏰ In {n} minute, at {time}, these sessions start at the same time:",
+                       "⏰ In {n} minutes, at {time}, these sessions start at the same time:")
+TOGETHER_NOW = N_("⏰ These sessions start now ({time}):")
+TOGETHER_STARTED = N_("⏰ These sessions started at {time}:")
 SETTINGS_BUTTON = N_("⚙️ Reminder settings")
 DAY_BEFORE_HEAD = N_("🗓 <b>{event}</b>: the sessions you follow, in your time zone ({zone}):")
 DAY_BEFORE_FOOT = ngettext("I will remind you {n} minute before each one. To change that, send /reminders.",
@@ -60,8 +68,13 @@ TIME_CHANGED = N_("🕒 <b>Time change:</b> {title} now starts at {time} (it was
 
 # -- who follows what -----------------------------------------------------------------------------------------
 
-def in_whole_program(item: ProgramItem) -> bool:
-    return item.kind not in NOT_IN_WHOLE_PROGRAM
+def is_matchmaking(item: ProgramItem) -> bool:
+    return item.kind == MATCHMAKING_KIND
+
+
+def in_whole_program(item: ProgramItem, matchmaking: bool | None = None) -> bool:
+    """Whether "the whole program" covers `item` for a person whose matchmaking answer is `matchmaking`."""
+    return not (is_matchmaking(item) and matchmaking is False)
 
 
 def may_follow(item: ProgramItem, member: bool) -> bool:
@@ -69,17 +82,18 @@ def may_follow(item: ProgramItem, member: bool) -> bool:
     return not item.members_only or member
 
 
-def followed_items(event: Event, explicit: Iterable[str], *, follow_all: bool, member: bool) -> list[ProgramItem]:
+def followed_items(event: Event, explicit: Iterable[str], *, follow_all: bool, member: bool,
+                   matchmaking: bool | None = None) -> list[ProgramItem]:
     """The items a person is reminded of, in program order."""
     chosen = set(explicit)
     return [i for i in event.program
-            if may_follow(i, member) and (i.id in chosen or (follow_all and in_whole_program(i)))]
+            if may_follow(i, member) and (i.id in chosen or (follow_all and in_whole_program(i, matchmaking)))]
 
 
 async def still_follows(uow: UnitOfWork, item: ProgramItem, who: Recipient) -> bool:
     if not may_follow(item, who.member):
         return False
-    if who.follow_all and in_whole_program(item):
+    if who.follow_all and in_whole_program(item, who.matchmaking):
         return True
     return await uow.follows.is_following(who.user_id, item.id)
 
@@ -88,29 +102,36 @@ async def still_follows(uow: UnitOfWork, item: ProgramItem, who: Recipient) -> b
 
 @dataclass(frozen=True)
 class FanOut:
-    """The reminders of one item at one lead time: one scheduler job, whatever the number of readers."""
+    """The reminders of the items starting at one instant, at one lead time: one scheduler job, whatever the
+    number of readers. `item_id` is the first of them in program order (it names the job, topic and keys)."""
 
     item_id: str
     lead: int
     at: datetime
+    starts: datetime
 
     @property
     def job_id(self) -> str:
         return f"reminder:{self.item_id}:{self.lead}"
 
 
+def together(event: Event, item: ProgramItem) -> list[ProgramItem]:
+    """`item` and the items on other tracks starting at the same instant, in program order."""
+    return [i for i in event.program if i.starts == item.starts]
+
+
 def fan_outs(event: Event) -> list[FanOut]:
-    return [FanOut(i.id, lead, i.starts - timedelta(minutes=lead)) for i in event.program for lead in LEADS]
+    firsts = [i for i in event.program if together(event, i)[0].id == i.id]
+    return [FanOut(i.id, lead, i.starts - timedelta(minutes=lead), i.starts) for i in firsts for lead in LEADS]
 
 
 def catch_up(event: Event, now: datetime) -> list[FanOut]:
-    """Fan-outs whose instant has passed while their item has not started: run them now.
+    """Fan-outs whose instant has passed while their items have not started: run them now.
 
     They find people who followed (or chose a longer lead) after the instant, and everyone after a restart;
     the keys make sure nobody is reminded twice.
     """
-    items = {i.id: i for i in event.program}
-    return [f for f in fan_outs(event) if f.at <= now < items[f.item_id].starts]
+    return [f for f in fan_outs(event) if f.at <= now < f.starts]
 
 
 def day_before_at(event: Event, zone: str) -> datetime:
@@ -139,7 +160,9 @@ def _stamp(instant: datetime) -> str:
 # -- fan-outs ---------------------------------------------------------------------------------------------------
 
 def reminder_key(user_id: int, item: ProgramItem, lead: int) -> str:
-    # The start is part of the key: if the item moves, the reminder for the new time is a new message.
+    # One per person, start instant and lead: `item` is the first of the items starting together, so a lone
+    # item's key is what it always was. The start is part of the key: if the item moves, the reminder for
+    # the new time is a new message.
     return f"reminder:{user_id}:{item.id}:{lead}:{_stamp(item.starts)}"
 
 
@@ -147,19 +170,33 @@ def reminder_topic(item_id: str, lead: int) -> str:
     return f"reminder:{item_id}:{lead}"
 
 
+async def _who_follows(uow: UnitOfWork, item: ProgramItem, lead: int) -> list[int]:
+    return await uow.reminders.to_remind(item.id, lead, covered_by_all=True, members_only=item.members_only,
+                                         matchmaking=is_matchmaking(item))
+
+
 async def fan_out_reminder(uow: UnitOfWork, event: Event, item_id: str, lead: int, now: datetime) -> int:
-    """Create the reminder rows of one item and lead time; returns how many were new."""
-    item = event.item(item_id)
-    if item is None or now >= item.starts:
+    """Create the reminder rows of the items starting with `item_id`, at one lead time; returns how many were
+    new. One row per person, whichever of those items they follow (the renderer names them)."""
+    named = event.item(item_id)
+    if named is None or now >= named.starts:
         return 0
-    users = await uow.reminders.to_remind(item.id, lead, covered_by_all=in_whole_program(item),
-                                 members_only=item.members_only)
-    topic = reminder_topic(item.id, lead)
+    group = together(event, named)
+    first = group[0]
+    users: dict[int, None] = {}
+    for item in group:
+        users.update(dict.fromkeys(await _who_follows(uow, item, lead)))
+    topic = reminder_topic(first.id, lead)
     known = await uow.outbox.existing_keys(topic)
-    payload = {"item": item.id, "lead": lead, "starts": item.starts.isoformat()}
-    due = max(now, item.starts - timedelta(minutes=lead))
-    messages = [NewMessage(key, uid, KIND_REMINDER, topic, due, payload, expires_at=item.ends)
-                for uid in users if (key := reminder_key(uid, item, lead)) not in known]
+    # Rows made one per item before items starting together were merged (an upgrade during the event).
+    for item in group[1:]:
+        known |= {k.replace(f":{item.id}:", f":{first.id}:", 1)
+                  for k in await uow.outbox.existing_keys(reminder_topic(item.id, lead))}
+    payload = {"item": first.id, "items": [i.id for i in group], "lead": lead, "starts": first.starts.isoformat()}
+    due = max(now, first.starts - timedelta(minutes=lead))
+    ends = max(i.ends for i in group)
+    messages = [NewMessage(key, uid, KIND_REMINDER, topic, due, payload, expires_at=ends)
+                for uid in sorted(users) if (key := reminder_key(uid, first, lead)) not in known]
     return await uow.outbox.add(messages, now)
 
 
@@ -192,7 +229,8 @@ async def notify_moves(uow: UnitOfWork, event: Event, now: datetime) -> int:
     for item, old in moved(event, before):
         if now >= item.starts:
             continue
-        users = await repo.followers(item.id, covered_by_all=in_whole_program(item), members_only=item.members_only)
+        users = await repo.followers(item.id, covered_by_all=True, members_only=item.members_only,
+                                     matchmaking=is_matchmaking(item))
         topic = f"time_changed:{item.id}:{_stamp(item.starts)}"
         payload = {"item": item.id, "old": old.isoformat(), "starts": item.starts.isoformat()}
         created += await uow.outbox.add(
@@ -231,6 +269,29 @@ def reminder_text(event: Event, item: ProgramItem, who: Recipient, now: datetime
     return f"{head}\n\n{translate(i18n, lang, HOW_TO_JOIN, join=esc(join))}"
 
 
+def together_text(event: Event, items: list[ProgramItem], who: Recipient, now: datetime, i18n: Translator) -> str:
+    """One reminder for parallel items starting together: every one named, each with how to join it."""
+    lang, zone = who.language, who.timezone
+    starts = items[0].starts
+    at = when(event, starts, zone, lang)
+    if now < starts:
+        minutes = round((starts - now).total_seconds() / 60)
+        head = plural(i18n, lang, TOGETHER_IN, minutes, time=at) if minutes >= 1 else \
+            translate(i18n, lang, TOGETHER_NOW, time=at)
+    else:
+        head = translate(i18n, lang, TOGETHER_STARTED, time=at)
+    lines = [head]
+    joins = {(i.join or event.platform.join).get(lang) for i in items}
+    for item in items:
+        end = when(event, item.ends, zone, lang)
+        lines.append(f"\n• <b>{esc(item.title.get(lang))}</b> ({at}–{end})")
+        if len(joins) > 1:
+            lines.append(translate(i18n, lang, HOW_TO_JOIN, join=esc((item.join or event.platform.join).get(lang))))
+    if len(joins) == 1:
+        lines.append("\n" + translate(i18n, lang, HOW_TO_JOIN, join=esc(joins.pop())))
+    return "\n".join(lines)
+
+
 def day_before_text(event: Event, items: list[ProgramItem], who: Recipient, now: datetime, i18n: Translator) -> str:
     lang, zone = who.language, who.timezone
     lines = [translate(i18n, lang, DAY_BEFORE_HEAD, event=esc(event.name.get(lang)),
@@ -250,19 +311,27 @@ def day_before_text(event: Event, items: list[ProgramItem], who: Recipient, now:
 # -- renderers (called by the sender when a row is sent) ------------------------------------------------------
 
 async def render_reminder(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
-    item = ctx.event.item(str(row.payload.get("item")))
-    if item is None:
+    # Rows made before parallel items were merged name one item.
+    ids = row.payload.get("items") or [row.payload.get("item")]
+    items = [i for i in (ctx.event.item(str(x)) for x in ids) if i is not None]
+    if not items:
         return Drop("item no longer in the program")
-    if item.starts.isoformat() != row.payload.get("starts"):
+    items = [i for i in items if i.starts.isoformat() == row.payload.get("starts")]
+    if not items:
         return Drop("item moved")
     if who is None:
         return Drop("not registered")
     if not who.reminders_on:
         return Drop("reminders off")
     async with ctx.uows() as uow:
-        if not await still_follows(uow, item, who):
-            return Drop("no longer followed")
-    return Rendered(reminder_text(ctx.event, item, who, ctx.now, ctx.i18n), settings_button(ctx.i18n, who.language))
+        items = [i for i in items if await still_follows(uow, i, who)]
+    if not items:
+        return Drop("no longer followed")
+    if len(items) == 1:
+        text = reminder_text(ctx.event, items[0], who, ctx.now, ctx.i18n)
+    else:
+        text = together_text(ctx.event, items, who, ctx.now, ctx.i18n)
+    return Rendered(text, settings_button(ctx.i18n, who.language))
 
 
 async def render_day_before(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
@@ -272,8 +341,8 @@ async def render_day_before(ctx: RenderContext, row: OutboxRow, who: Recipient |
         return Drop("reminders off")
     async with ctx.uows() as uow:
         explicit = await uow.follows.items(who.user_id)
-    items = [i for i in followed_items(ctx.event, explicit, follow_all=who.follow_all, member=who.member)
-             if i.starts > ctx.now]
+    items = [i for i in followed_items(ctx.event, explicit, follow_all=who.follow_all, member=who.member,
+                                       matchmaking=who.matchmaking) if i.starts > ctx.now]
     if not items:
         return Drop("follows nothing ahead")
     return Rendered(day_before_text(ctx.event, items, who, ctx.now, ctx.i18n), settings_button(ctx.i18n, who.language))

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Select, delete, exists, func, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.registration import Profile
@@ -255,23 +255,31 @@ class Reminders:
         return ReminderSettings(row.reminder_lead, row.reminders_on, row.follow_all)
 
     @staticmethod
-    def _followers(item_id: str, *, covered_by_all: bool, members_only: bool) -> Select[tuple[int]]:
+    def _followers(item_id: str, *, covered_by_all: bool, members_only: bool,
+                   matchmaking: bool = False) -> Select[tuple[int]]:
         followed = exists().where(Follow.user_id == Delegate.user_id, Follow.item_id == item_id)
+        whole = Delegate.follow_all.is_(True)
+        if matchmaking:  # "the whole program" leaves matchmaking out for those who said No to it
+            whole = and_(whole, or_(Delegate.matchmaking.is_(None), Delegate.matchmaking.is_(True)))
         q = select(Delegate.user_id).where(Delegate.blocked_at.is_(None),
-                                          or_(followed, Delegate.follow_all.is_(True)) if covered_by_all else followed)
+                                          or_(followed, whole) if covered_by_all else followed)
         if members_only:  # EXCOM member cities an organiser confirmed (domain.registration.is_member)
             q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == "confirmed")
         return q
 
-    async def to_remind(self, item_id: str, lead: int, *, covered_by_all: bool, members_only: bool) -> list[int]:
+    async def to_remind(self, item_id: str, lead: int, *, covered_by_all: bool, members_only: bool,
+                        matchmaking: bool = False) -> list[int]:
         """Who gets the reminder `lead` minutes before an item: followers with that lead and reminders on."""
-        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only)
+        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only,
+                            matchmaking=matchmaking)
         q = q.where(Delegate.reminders_on.is_(True), Delegate.reminder_lead == lead)
         return list(await self.s.scalars(q.order_by(Delegate.user_id)))
 
-    async def followers(self, item_id: str, *, covered_by_all: bool, members_only: bool) -> list[int]:
+    async def followers(self, item_id: str, *, covered_by_all: bool, members_only: bool,
+                        matchmaking: bool = False) -> list[int]:
         """Everyone who follows an item (explicitly or with the whole program) and has not blocked the bot."""
-        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only)
+        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only,
+                            matchmaking=matchmaking)
         return list(await self.s.scalars(q.order_by(Delegate.user_id)))
 
     async def zones(self) -> list[str]:

@@ -129,7 +129,7 @@ async def test_offline_chat_without_a_token(tmp_path: Path) -> None:
     code, out, err = await run_cli(tmp_path, "/start\n#1\nAda Lovelace\n#9\n/quit\n")
     assert code == 0, err
     assert "offline chat" in out and "BOT_TOKEN" in out  # the banner says how to connect instead
-    assert "Please choose your language." in out and "[#1] English" in out
+    assert "Please choose your language." in out and "[#1.1] English" in out
     assert "What is your full name?" in out and "What is your position" in out
     assert "no such button" in out
 

@@ -153,7 +153,7 @@ async def test_parallel_tracks_are_marked(harness: Harness) -> None:
 @pytest.mark.parametrize(("lang", "expected"), [
     ("en", "starts in 15 days 22 hours"),
     ("ru", "начнётся через 15 дней 22 часа"),
-    ("ko", "개막까지 15일 22시간 남았습니다"),
+    ("ko", "시작까지 15일 22시간 남았어요"),
 ])
 async def test_before_the_event_now_says_how_long_and_the_first_item(settings, lang: str, expected: str) -> None:
     h = await Harness.create(settings, at=msk(10, day=1))
@@ -418,3 +418,24 @@ async def test_next_is_in_the_command_menu_in_every_language(harness: Harness) -
         assert {"program", "now", "next"} <= set(commands)
     assert menus["en"][[c["command"] for c in menus["en"]].index("next")]["description"] == "What comes next"
     assert menus["ru"][[c["command"] for c in menus["ru"]].index("next")]["description"] != "What comes next"
+
+
+@pytest.mark.parametrize(("zone", "lang", "parts"), [
+    # 08:00–17:45 GMT+3 is 14:00–23:45 in Seoul: afternoon and evening there, never "Morning (GMT+3)".
+    ("Asia/Seoul", "en", ["Afternoon", "Evening"]),
+    ("Asia/Seoul", "ko", ["오후", "저녁"]),
+    ("Europe/Moscow", "ru", ["Утро", "День"]),
+    # 23:00 on 16 Nov to 08:45 on 17 Nov in Mexico City: the evening before, the night, then the morning.
+    ("America/Mexico_City", "en", ["Evening", "Night", "Morning"]),
+])
+async def test_parts_of_the_day_are_named_in_the_readers_time(settings, zone: str, lang: str,
+                                                                parts: list[str]) -> None:
+    h = await Harness.create(settings, at=msk(7))
+    try:
+        await register(h, UID, language=lang, timezone=zone)
+        [text] = sent_texts(await h.send(UID, "/program", lang=None))
+        headings = re.findall(r"^<b>([^<]+)</b>$", text, flags=re.M)
+        assert headings == parts, text
+        assert "</b> (GMT+3)" not in text
+    finally:
+        await h.close()

@@ -47,10 +47,14 @@ async def test_whole_program_calendar(settings) -> None:
         assert "WeGO EXCOM 2020" in caption
         cal = _check_rfc5545(data)
         events = cal.walk("VEVENT")
-        assert len(events) == len(CONF.program)
+        # Not an EXCOM member city: the Closed Session is left out of their calendar.
+        assert len(events) == len(CONF.program) - 1
         by_uid = {str(e["UID"]): e for e in events}
         assert len(by_uid) == len(events)
+        assert "excom2020-closed-session@delegate-bot" not in by_uid
         for item in CONF.program:
+            if item.members_only:
+                continue
             ev = by_uid[f"excom2020-{item.id}@delegate-bot"]
             start, end = ev["DTSTART"], ev["DTEND"]
             assert start.params["TZID"] == "Europe/Moscow"
@@ -63,8 +67,6 @@ async def test_whole_program_calendar(settings) -> None:
         # The opening at 09:00 GMT+3 is 06:00 UTC and 15:00 in Seoul.
         opening = by_uid["excom2020-opening@delegate-bot"]["DTSTART"].dt
         assert opening.astimezone(ZoneInfo("Asia/Seoul")).strftime("%d %H:%M") == "17 15:00"
-        closed = str(by_uid["excom2020-closed-session@delegate-bot"]["DESCRIPTION"])
-        assert "closed session on DVMS" not in closed and "비공개 세션에 참석합니다" not in closed
         # Downloading again gives the same UIDs: a calendar updates the events instead of duplicating them.
         requests = await h.press(UID, "📅")
         again = Calendar.from_ical(_document(requests)[1])
@@ -88,5 +90,25 @@ async def test_one_session_calendar_with_join_details_for_an_excom_city(settings
         assert ev["DTSTART"].dt.astimezone(UTC) == datetime(2020, 11, 17, 10, 0, tzinfo=UTC)
         assert ev["DTEND"].dt.astimezone(UTC) == datetime(2020, 11, 17, 11, 15, tzinfo=UTC)
         assert "closed session on DVMS" in str(ev["DESCRIPTION"])
+    finally:
+        await h.close()
+
+
+async def test_whole_program_calendar_of_excom_cities_and_claimants_has_the_closed_session(settings) -> None:
+    h = await Harness.create(settings, at=msk(7))
+    try:
+        await register(h, UID, participant_type="excom")  # confirmed
+        await register(h, UID + 1, participant_type="excom", excom_status="pending")
+        await register(h, UID + 2, participant_type="excom", excom_status="rejected")
+        found = {}
+        for uid in (UID, UID + 1, UID + 2):
+            await h.send(uid, "/program")
+            cal = Calendar.from_ical(_document(await h.press(uid, "📅"))[1])
+            found[uid] = {str(e["UID"]): str(e["DESCRIPTION"]) for e in cal.walk("VEVENT")}
+        closed = "excom2020-closed-session@delegate-bot"
+        assert "closed session on DVMS" in found[UID][closed]
+        # Waiting for an organiser: in the file, without the join details.
+        assert closed in found[UID + 1] and "closed session on DVMS" not in found[UID + 1][closed]
+        assert closed not in found[UID + 2]
     finally:
         await h.close()

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from delivery.engine import Delivery, get_delivery
+from delivery.messages import NewMessage
 from delivery.outbox import DROPPED, PENDING, SENT, Outbox
 from domain.clock import Clock
 from handlers.reminders import RemCb
@@ -70,8 +71,9 @@ async def test_a_reminder_names_the_session_its_local_time_and_how_to_join(harne
     assert await jobs(d).run_reminder("opening", 10) == 0  # a second fan-out creates nothing
     sent = dict(await drain(h))
     assert "<b>개회식" in sent[1] or "개회" in sent[1]
-    assert "10분 후 15:00에 시작합니다" in sent[1]
-    assert "начинается в 09:00, через 10 минут" in sent[2]
+    assert "10분 후 15:00에 시작해요" in sent[1]
+    # No verb that a plural title ("Матчмейкинг-встречи") would have to agree with.
+    assert "<b>Церемония открытия</b> — начало в 09:00, через 10 минут." in sent[2]
     # Los Angeles is still on 16 Nov when the event opens: the date is shown.
     assert "starts at 16 Nov, 22:00, in 10 minutes" in sent[3]
     assert "How to join:" in sent[3] and "DVMS" in sent[3]
@@ -110,21 +112,112 @@ async def test_the_closed_session_is_reminded_only_to_excom_member_cities(harnes
     await follow(h, 3, follow_all=True)
     h.clock.set(msk(12, 50))
     d = get_delivery(h.app)
-    assert await jobs(d).run_reminder("closed-session", 10) == 1
-    assert await jobs(d).run_reminder("reconnection", 10) == 2
+    # One fan-out for the two items starting at 13:00, whichever of them is named.
+    assert await jobs(d).run_reminder("closed-session", 10) == 2
+    assert await jobs(d).run_reminder("reconnection", 10) == 0
     sent = await drain(h)
     assert sorted(c for c, t in sent if "<b>EXCOM Meeting 2020 Closed Session" in t) == [1]
     assert sorted(c for c, t in sent if "<b>(Re)connection" in t) == [1, 3]
 
 
-async def test_whole_program_skips_breaks(harness: Harness) -> None:
+async def test_the_whole_program_includes_the_first_coffee_break(harness: Harness) -> None:
+    # The first coffee break is a program item like the second (the one with the quiz): followed with the
+    # whole program, reminded, and shown as followed in /program.
+    h = harness
+    await register(h, 1, participant_type="partner")
+    await follow(h, 1, follow_all=True)
+    h.clock.set(msk(7))
+    await h.send(1, "/program")
+    assert "🔔 Online Coffee Break" in h.last_text(1)
+    h.clock.set(msk(10, 30))
+    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 1
+    [(_, text)] = await drain(h)
+    # The matchmaking meetings start with it: a partner (not asked about matchmaking) follows both.
+    assert "these sessions start at the same time" in text
+    assert "<b>Online Coffee Break</b>" in text and "<b>Matchmaking Meetings</b>" in text
+
+
+async def test_the_first_coffee_break_can_be_followed_from_its_card(harness: Harness) -> None:
     h = harness
     await register(h, 1)
-    await follow(h, 1, follow_all=True)
+    h.clock.set(msk(7))
+    await h.send(1, "/program")
+    await h.press(1, "10:40 Online Coffee Break")
+    await h.press(1, "🔔 Remind me")
+    assert "🔕 Don't remind me" in h.buttons(1)
     h.clock.set(msk(10, 30))
-    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 0
-    await follow(h, 1, "coffee1")
     assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 1
+    [(_, text)] = await drain(h)
+    assert text.startswith("⏰ <b>Online Coffee Break</b> starts at 10:40, in 10 minutes.")
+
+
+async def test_a_plural_title_reads_right_in_russian(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, language="ru", participant_type="wego_member", matchmaking=True)
+    await follow(h, 1, "matchmaking")
+    h.clock.set(msk(10, 30))
+    await jobs(get_delivery(h.app)).run_reminder("coffee1", 10)
+    [(_, text)] = await drain(h)
+    assert text.startswith("⏰ <b>Матчмейкинг-встречи</b> — начало в 10:40, через 10 минут.")
+
+
+async def test_no_matchmaking_reminders_for_people_who_said_no(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, participant_type="wego_member", matchmaking=False)
+    await register(h, 2, participant_type="wego_member", matchmaking=True)
+    await register(h, 3, participant_type="wego_member", matchmaking=False)
+    await follow(h, 1, follow_all=True)
+    await follow(h, 2, follow_all=True)
+    await follow(h, 3, "matchmaking", follow_all=True)  # said No, then pressed "Remind me" on its card
+    h.clock.set(msk(7))
+    await h.send(1, "/program")
+    assert "🔔 Matchmaking Meetings" not in h.last_text(1) and "🔔 Online Coffee Break" in h.last_text(1)
+    await h.press(1, "10:40 Matchmaking Meetings")
+    assert "🔔 Remind me" in h.buttons(1)  # not covered by the whole program: their own choice
+    h.clock.set(msk(10, 30))
+    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 3
+    sent = dict(await drain(h))
+    assert "Matchmaking" not in sent[1] and "<b>Online Coffee Break</b> starts at 10:40" in sent[1]
+    assert "<b>Matchmaking Meetings</b>" in sent[2] and "<b>Online Coffee Break</b>" in sent[2]
+    assert "<b>Matchmaking Meetings</b>" in sent[3]
+
+
+async def test_parallel_sessions_make_one_reminder_naming_them_all(harness: Harness) -> None:
+    h = harness
+    await register(h, 1, language="ru", timezone="Asia/Seoul")
+    await register(h, 2)
+    await follow(h, 1, "tour", "quiz")
+    await follow(h, 2, "quiz")
+    h.clock.set(msk(14, 5))
+    d = get_delivery(h.app)
+    assert await jobs(d).run_reminder("tour", 10) == 2
+    assert await jobs(d).run_reminder("quiz", 10) == 0  # the same start instant: the same fan-out and keys
+    await d.sync()  # the catch-up finds nothing new either
+    sent = await drain(h)
+    assert [c for c, _ in sent] == [1, 2]
+    both, one = sent[0][1], sent[1][1]
+    assert both.startswith("⏰ Через 10 минут, в 20:15, одновременно начинаются:")
+    assert "Виртуальный тур по Москве" in both and "викториной" in both and both.count("Как подключиться") == 1
+    assert one.startswith("⏰ <b>Online Coffee Break with the Smart City Quiz</b> starts at 14:15")
+    rows = await outbox_rows(h, topic="reminder:tour:10")
+    assert sorted(r.key for r in rows) == ["reminder:1:tour:10:20201117T1115Z", "reminder:2:tour:10:20201117T1115Z"]
+
+
+async def test_rows_made_one_per_item_before_the_merge_are_not_sent_twice(harness: Harness) -> None:
+    h = harness
+    await register(h, 1)
+    await follow(h, 1, "tour", "quiz")
+    h.clock.set(msk(14, 5))
+    async with h.app.sessions() as s:  # a row of the old shape, as an older version queued it
+        quiz = get_delivery(h.app).event.item("quiz")
+        await Outbox(s).add([NewMessage(rem.reminder_key(1, quiz, 10), 1, rem.KIND_REMINDER,
+                                        rem.reminder_topic("quiz", 10), h.clock.now(),
+                                        {"item": "quiz", "lead": 10, "starts": quiz.starts.isoformat()},
+                                        expires_at=quiz.ends)], h.clock.now())
+        await s.commit()
+    assert await jobs(get_delivery(h.app)).run_reminder("tour", 10) == 0
+    [(_, text)] = await drain(h)
+    assert "Smart City Quiz" in text
 
 
 async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None:
@@ -138,7 +231,7 @@ async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None
         await Delegates(s).update_fields(1, h.clock.now(), timezone="Asia/Seoul", language="ko")
         await s.commit()
     [(_, text)] = await drain(h)
-    assert "15:00" in text and "09:00" not in text and "시작합니다" in text
+    assert "15:00" in text and "09:00" not in text and "시작해요" in text
 
 
 async def test_a_reminder_whose_session_ended_is_dropped_and_recorded(harness: Harness) -> None:
@@ -207,7 +300,7 @@ async def test_catch_up_reaches_late_followers_but_never_after_the_start(harness
     assert await drain(h) == []
 
 
-async def test_the_plan_has_one_job_per_item_and_lead_with_stable_ids(harness: Harness) -> None:
+async def test_the_plan_has_one_job_per_start_and_lead_with_stable_ids(harness: Harness) -> None:
     h = harness
     await register(h, 1, timezone="Asia/Seoul")
     await register(h, 2, timezone="Asia/Tokyo")  # the same 18:00 instant as Seoul
@@ -219,7 +312,10 @@ async def test_the_plan_has_one_job_per_item_and_lead_with_stable_ids(harness: H
         await d.plan()
         planned = d.scheduler.planned
     reminders = {k for k in planned if k.startswith("reminder:")}
-    assert len(reminders) == len(h.app.event.program) * len(rem.LEADS)
+    # Items that start together (parallel tracks) share one job, named after the first of them.
+    starts = {i.starts for i in h.app.event.program}
+    assert len(reminders) == len(starts) * len(rem.LEADS) == 10 * 4
+    assert "reminder:reconnection:10" in reminders and "reminder:closed-session:10" not in reminders
     assert planned["reminder:opening:10"] == msk(8, 50)
     assert planned["reminder:plenary:30"] == msk(9, 10)
     day_before = {k: v for k, v in planned.items() if k.startswith("day_before:")}
@@ -294,7 +390,9 @@ async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(har
     h = harness
     await register(h, 1, timezone="Asia/Seoul")
     await register(h, 2)
+    await register(h, 3, language="ko", timezone="Asia/Kolkata")  # GMT+5:30: the plenary moves to 12:30
     await follow(h, 1, "plenary")
+    await follow(h, 3, "plenary")
     first = Delivery.for_app(h.app)
     await first.plan()  # the first start-up only records the program
     assert await drain(h) == []
@@ -308,14 +406,15 @@ async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(har
             again = Delivery.for_app(h.app)
             await again.plan()
         assert again.scheduler.planned["reminder:plenary:10"] == msk(9, 50)
-        sent = await drain(h)
-        assert len(sent) == 1
-        assert sent[0][0] == 1
-        assert "now starts at 16:00 (it was 15:40)" in sent[0][1]
+        sent = dict(await drain(h))
+        assert sorted(sent) == [1, 3]
+        assert "now starts at 16:00 (it was 15:40)" in sent[1]
+        # The Korean particle follows how the time is read: "12:30으로" (삼십 분), never "(으)로".
+        assert "시작 시간이 12:30으로 바뀌었어요(기존 12:10)" in sent[3]
         h.clock.set(msk(9, 50))
         await jobs(again).run_reminder("plenary", 10)
-        [(_, text)] = await drain(h)
-        assert "starts at 16:00, in 10 minutes" in text
+        texts = dict(await drain(h))
+        assert "starts at 16:00, in 10 minutes" in texts[1]
     finally:
         object.__setattr__(event, "program", tuple(
             i.model_copy(update={"starts": i.starts - timedelta(minutes=20)}) if i.id == "plenary" else i
@@ -429,11 +528,10 @@ async def test_reminders_end_to_end_on_postgresql(tmp_path: Path, pg_url: str) -
         d = get_delivery(h.app)
         await d.plan()
         h.clock.set(msk(12, 50))
-        assert await jobs(d).run_reminder("closed-session", 10) == 1
-        assert await jobs(d).run_reminder("reconnection", 10) == 2
+        assert await jobs(d).run_reminder("closed-session", 10) == 2  # one per person for both tracks
         assert await jobs(d).run_reminder("reconnection", 10) == 0
         sent = await drain(h)
-        assert sorted(c for c, _ in sent) == [1, 1, 2]
+        assert sorted(c for c, _ in sent) == [1, 2]
         assert {r.status for r in await outbox_rows(h)} == {SENT}
     finally:
         await h.close()

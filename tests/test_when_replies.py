@@ -113,3 +113,26 @@ async def test_now_is_made_once_a_minute_and_moves_with_the_clock(day: Harness) 
     await day.send(SEOUL_READER, "/now")
     later = day.last_text(SEOUL_READER)
     assert "19:01, Seoul" in later and "1 hour 14 minutes" in later
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    # The issue's examples, each in the three languages, for a reader in Seoul at 13:00 GMT+3.
+    ("what time is the opening in Seoul", "en", "15:00–15:30"),
+    ("во сколько открытие по сеульскому времени", "ru", "15:00–15:30"),
+    ("개회식 한국 시간으로 몇 시예요", "ko", "15:00–15:30"),
+    ("what time does it start in Moscow time", "en", "08:00"),
+    ("во сколько начало по москве", "ru", "08:00"),
+    ("모스크바 시간으로 몇 시에 시작해요", "ko", "08:00"),
+    ("what's on now", "en", "19:00–20:15"),
+    ("что сейчас идёт", "ru", "19:00–20:15"),
+    ("지금 뭐 해요?", "ko", "19:00–20:15"),
+    ("whats the next session", "en", "20:15–20:45"),
+    ("какая следующая сессия?", "ru", "20:15–20:45"),
+    ("다음 세션 뭐예요", "ko", "20:15–20:45"),
+    ("how long until the quiz", "en", "1 hour 15 minutes"),
+    ("сколько осталось до викторины", "ru", "1 час 15 минут"),
+    ("퀴즈까지 얼마나 남았어요?", "ko", "1시간 15분"),
+])
+async def test_the_issues_examples_in_three_languages(day: Harness, text: str, lang: str, expected: str) -> None:
+    await day.send(SEOUL_READER, text, lang=lang)
+    assert expected in day.last_text(SEOUL_READER)

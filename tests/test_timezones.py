@@ -1,0 +1,57 @@
+"""Time zones typed the way people type them: abbreviations, "Tokio", "미국 동부", "восточное время США".
+
+They resolve (domain/timezones.py) and, at the registration's time zone step, are confirmed with the local
+time before anything is stored, as a city is.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from domain import timezones as tzs
+from domain.event import load_event
+from tests.harness import Harness
+from tests.test_program import EVENT_FILE
+from tests.test_registration import UID, walk_to
+
+CONF = load_event(EVENT_FILE)
+
+
+@pytest.mark.parametrize(("typed", "zone"), [
+    # The issue's examples.
+    ("EST", "America/New_York"), ("PST", "America/Los_Angeles"), ("KST", "Asia/Seoul"), ("Tokio", "Asia/Tokyo"),
+    ("미국 동부", "America/New_York"), ("восточное время США", "America/New_York"),
+    # Their neighbours, in the three languages.
+    ("est", "America/New_York"), ("Eastern Standard Time", "America/New_York"), ("US Eastern", "America/New_York"),
+    ("Pacific Standard Time", "America/Los_Angeles"), ("pst time", "America/Los_Angeles"),
+    ("Korea Standard Time", "Asia/Seoul"), ("Tokyo", "Asia/Tokyo"), ("токио", "Asia/Tokyo"),
+    ("미국 동부 시간", "America/New_York"), ("미국 동부 표준시", "America/New_York"),
+    ("미국 서부", "America/Los_Angeles"),
+    ("한국 시간", "Asia/Seoul"), ("일본", "Asia/Tokyo"), ("도쿄 시간", "Asia/Tokyo"),
+    ("Восточное время", "America/New_York"), ("тихоокеанское время США", "America/Los_Angeles"),
+    ("по московскому времени", "Europe/Moscow"), ("мск", "Europe/Moscow"), ("корейское время", "Asia/Seoul"),
+    ("японское время", "Asia/Tokyo"),
+    ("AEST", "Australia/Sydney"), ("HKT", "Asia/Hong_Kong"), ("SGT", "Asia/Singapore"), ("IST", "Asia/Kolkata"),
+    ("WIB", "Asia/Jakarta"), ("HST", "Pacific/Honolulu"), ("AKST", "America/Anchorage"),
+    ("India", "Asia/Kolkata"), ("Индия", "Asia/Kolkata"), ("인도", "Asia/Kolkata"),
+])
+def test_what_people_type_resolves(typed: str, zone: str) -> None:
+    match = tzs.resolve(typed, CONF)
+    assert match is not None and match.zone == zone, (typed, match)
+
+
+@pytest.mark.parametrize(("typed", "lang", "shown"), [
+    ("EST", "en", "New York (GMT-5)"),
+    ("PST", "en", "Los Angeles (GMT-8)"),
+    ("KST", "en", "Seoul (GMT+9)"),
+    ("Tokio", "en", "Tokyo (GMT+9)"),
+    ("미국 동부", "ko", "뉴욕 (GMT-5)"),
+    ("восточное время США", "ru", "Нью-Йорк (GMT-5)"),
+])
+async def test_an_abbreviation_or_a_region_is_confirmed_at_registration(harness: Harness, typed: str, lang: str,
+                                                                       shown: str) -> None:
+    await walk_to(harness, "timezone", lang=lang)
+    await harness.send(UID, typed, lang=lang)
+    text = harness.last_text(UID)
+    assert shown in text, text
+    assert len(harness.buttons(UID)) == 2  # yes / another one: nothing is stored before the person confirms
