@@ -433,3 +433,30 @@ def meeting_id(event: Event, booking: Booking) -> str:
 def meeting_link(event: Event, booking: Booking) -> str | None:
     """The meeting's address from the event file's template (None while the file has no template)."""
     return config(event).link(meeting_id(event, booking))
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A stored booking: the rule's `Booking` with its row id and when it was made."""
+
+    id: int
+    host: int
+    requester: int
+    slot: str
+    created_at: datetime
+
+    @property
+    def booking(self) -> Booking:
+        return Booking(self.host, self.requester, self.slot)
+
+    def other(self, person: int) -> int:
+        return self.requester if person == self.host else self.host
+
+
+@dataclass(frozen=True)
+class OutsideRequest:
+    """"Ask to meet outside the event", recorded for the organisers."""
+
+    host: int
+    requester: int
+    created_at: datetime
