@@ -19,6 +19,7 @@ from domain import registration as reg
 from domain.event import Event
 from domain.i18n_marks import N_
 from domain.registration import Profile
+from services import matchmaking
 from services.errors import ServiceError
 from services.ports import Conversation, UnitOfWork
 
@@ -249,8 +250,12 @@ async def ask_forget(uow: UnitOfWork, conv: Conversation) -> None:
     await go_to(uow, conv, FORGET)
 
 
-async def forget(uow: UnitOfWork, conv: Conversation, user_id: int) -> int:
-    """Delete every row about the person and their conversation; returns how many rows went."""
+async def forget(uow: UnitOfWork, conv: Conversation, user_id: int, *, event: Event | None = None,
+                 now: datetime | None = None) -> int:
+    """Delete every row about the person and their conversation; returns how many rows went. With the event
+    and the clock, the other side of each matchmaking meeting they had is told it was cancelled."""
+    if event is not None and now is not None:
+        await matchmaking.withdraw(uow, event, user_id, now)
     deleted = await uow.forget(user_id)
     await conv.clear()
     await uow.commit()

@@ -180,6 +180,11 @@ class MatchmakingRepo:
                                                                 MmOutsideRequest.requester_id == person)))
         return gone
 
+    async def people(self, types: list[str]) -> list[int]:
+        """Registered people of these participant types who have not blocked the bot."""
+        q = select(Delegate.user_id).where(Delegate.participant_type.in_(types), Delegate.blocked_at.is_(None))
+        return list(await self.s.scalars(q.order_by(Delegate.user_id)))
+
     async def participant_ids(self) -> set[int]:
         hosts = set(await self.s.scalars(select(MmAvailability.user_id).distinct()))
         requesters = set(await self.s.scalars(select(MmBooking.requester_id).distinct()))
