@@ -9,7 +9,6 @@ The use cases are in services/matchmaking.py; they commit before anything here r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
@@ -83,13 +82,16 @@ def _zone(conf: Event, profile: Profile | None) -> str:
     return profile.timezone if profile is not None else conf.timezone
 
 
+def _deadline(value: datetime, zone: str, lang: str) -> str:
+    """A deadline: the date, the time and the offset in the reader's zone (23:59 GMT+3 is the next day in
+    Seoul)."""
+    return f"{tzs.fmt_long_date(value, zone, lang)}, {tzs.fmt_time(value, zone, lang)} " \
+           f"({tzs.utc_offset_label(value, zone)})"
+
+
 def _error(conf: Event, err: ServiceError, profile: Profile | None, lang: str) -> str:
     zone = _zone(conf, profile)
-    params: dict[str, Any] = {}
-    for key, value in err.params.items():
-        # A deadline: the date, the time and the offset in the reader's zone (23:59 GMT+3 is the next day in Seoul).
-        params[key] = (f"{tzs.fmt_long_date(value, zone, lang)}, {tzs.fmt_time(value, zone, lang)} "
-                       f"({tzs.utc_offset_label(value, zone)})" if isinstance(value, datetime) else value)
+    params = {k: _deadline(v, zone, lang) if isinstance(v, datetime) else v for k, v in err.params.items()}
     return _(err.message).format(**params)
 
 
@@ -503,3 +505,47 @@ def make_router() -> Router:
     router.callback_query.register(on_toggle, MmAvail.filter(), on_a_message)
     router.callback_query.register(on_organiser, MmOrg.filter(), on_a_message)
     return router
+
+
+# -- free questions about matchmaking (handlers/program.py's on_question adds this to its answer) ----------------
+
+def concerns_matchmaking(conf: Event, item_id: str | None) -> bool:
+    """Whether an answer is about the matchmaking meetings (its item, or an FAQ entry linked to it)."""
+    return conf.matchmaking is not None and item_id is not None and item_id == conf.matchmaking.item
+
+
+def question_note(conf: Event, phase: Phase, now: datetime, profile: Profile | None, lang: str) -> str:
+    """Where booking stands by the bot's clock, with the dates that apply (in the reader's zone)."""
+    mm = rules.config(conf)
+    zone = _zone(conf, profile)
+    today = tzs.fmt_long_date(now, zone, lang)
+    availability = _deadline(mm.availability_deadline, zone, lang)
+    schedule = _deadline(mm.schedule_deadline, zone, lang)
+    if phase is Phase.AVAILABILITY:
+        return _("📅 Today is {today}. Host cities mark their free times until {availability}; then booking opens "
+                 "here with /meet, first come, first served, until WeGO publishes the final schedule (by "
+                 "{schedule}).").format(today=today, availability=availability, schedule=schedule)
+    if phase is Phase.BOOKING:
+        return _("📅 Today is {today}: booking is open now with /meet, first come, first served, until WeGO "
+                 "publishes the final schedule (by {schedule}).").format(today=today, schedule=schedule)
+    if phase is Phase.CLOSED:
+        return _("📅 Today is {today}: booking closed on {schedule}, and WeGO is preparing the final schedule. To "
+                 "change a meeting, please contact the organisers.").format(today=today, schedule=schedule)
+    return _("📅 The final schedule has been published: /meet → My meetings shows yours.")
+
+
+# The FAQ entry whose answer is the booking steps themselves (the others get the event file's steps added).
+STEPS_FAQ = "matchmaking-apply"
+
+
+def with_matchmaking(conf: Event, text: str, markup: InlineKeyboardMarkup, phase: Phase, now: datetime,
+                     profile: Profile | None, lang: str, *, answer_id: str = "") -> tuple[str, InlineKeyboardMarkup]:
+    """A free question's answer about matchmaking: the booking steps, the dates by the bot's clock, a /meet
+    button first."""
+    mm = rules.config(conf)
+    if answer_id != STEPS_FAQ and mm.steps:
+        text += "\n\n" + "\n".join(f"{n}. {esc(step.get(lang))}" for n, step in enumerate(mm.steps, 1))
+    text = f"{text}\n\n{question_note(conf, phase, now, profile, lang)}"
+    meet = button(_("🤝 Book a meeting (/meet)"), MmList())
+    rows = [[meet]] if meet is not None else []
+    return text, InlineKeyboardMarkup(inline_keyboard=rows + list(markup.inline_keyboard))

@@ -439,3 +439,42 @@ async def test_races_on_postgresql(tmp_path, pg_url: str) -> None:
         await _race_scenarios(h)
     finally:
         await h.close()
+
+
+# -- free questions ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("question", "lang", "expected"), [
+    ("how does booking a meeting work", "en", ["first come, first served", "with /meet"]),
+    ("deadline to sign up for matchmaking", "en", ["October 23: the last day", "By October 23, local governments"]),
+    ("whats the deadline to sign up for matchmaking", "en", ["October 23: the last day"]),
+    ("как записаться на встречу", "ru", ["в порядке очереди", "командой /meet"]),
+    ("매치메이킹 신청", "ko", ["선착순", "/meet"]),
+])
+async def test_matchmaking_questions_get_steps_dates_by_the_clock_and_meet(tmp_path, question: str, lang: str,
+                                                                           expected: list[str]) -> None:
+    h = await Harness.create(make_settings(tmp_path), at=at(10, 20))  # hosts are still marking their times
+    try:
+        await h.send(7, question, lang=lang)
+        text = h.last_text(7)
+        for part in expected:
+            assert part in text, (part, text)
+        # The dates that apply, by the bot's clock: availability by 23 Oct, schedule by 10 Nov; never the
+        # registration deadline.
+        dates = {"en": ("Today is October 20, 2020", "October 23, 2020, 23:59 (GMT+3)",
+                        "November 10, 2020, 23:59 (GMT+3)"),
+                 "ru": ("20 октября 2020", "23 октября 2020", "10 ноября 2020"),
+                 "ko": ("2020년 10월 20일", "2020년 10월 23일", "2020년 11월 10일")}[lang]
+        for date in dates:
+            assert date in text, (date, text)
+        assert "registration closes" not in text.lower()
+        meet = h.buttons(7)[0]
+        assert "/meet" in meet
+        before = h.last_text(7)
+        await h.press(7, meet, lang=lang)
+        assert h.last_text(7) != before and "2020" in h.last_text(7)  # booking opens after the 23 Oct deadline
+        # Once booking is open, the same question says so.
+        h.clock.set(at(10, 28))
+        await h.send(7, question, lang=lang)
+        assert {"en": "booking is open now", "ru": "запись открыта", "ko": "지금 /meet 로"}[lang] in h.last_text(7)
+    finally:
+        await h.close()
