@@ -18,6 +18,7 @@ from typing import Any
 from domain import registration as reg
 from domain.event import Event
 from domain.i18n_marks import N_
+from domain.matchmaking import can_host
 from domain.registration import Profile
 from services import matchmaking
 from services.errors import ServiceError
@@ -208,6 +209,9 @@ async def save_edit(uow: UnitOfWork, conv: Conversation, user_id: int, now: date
         # A new type or city: pending again for an EXCOM member city (an organiser decides again), else none.
         profile = await uow.delegates.set_excom_status(user_id, reg.claim_status(values["participant_type"]),
                                                        by=None, at=None)
+    if profile is not None and not can_host(profile):
+        # No longer a host city (type changed, or "not available" now): their free, unbooked slots go.
+        await uow.matchmaking.clear_availability(user_id)
     await conv.set_state(None)
     await conv.set_data({})
     await uow.commit()

@@ -478,3 +478,17 @@ async def test_matchmaking_questions_get_steps_dates_by_the_clock_and_meet(tmp_p
         assert {"en": "booking is open now", "ru": "запись открыта", "ko": "지금 /meet 로"}[lang] in h.last_text(7)
     finally:
         await h.close()
+
+
+async def test_a_host_who_stops_offering_meetings_loses_free_slots_but_keeps_booked_ones(h: Harness) -> None:
+    await offer(h, SEOUL, "1040", "1050")
+    await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
+    await h.send(SEOUL, "/profile")
+    await h.press(SEOUL, "Edit a field")
+    await h.press(SEOUL, "Matchmaking")
+    await h.press(SEOUL, "No")
+    async with h.app.sessions() as s:
+        assert list(await s.scalars(select(MmAvailability.slot_id))) == ["1040"]  # the booked one stays
+    assert await bookings(h) == [(SEOUL, ACME, "1040")]
+    await h.send(UNI, "/meet", lang="ru")
+    assert "<b>Сеул</b>" not in h.last_text(UNI)
