@@ -5,8 +5,8 @@ Races are decided by the database (domain/matchmaking.py's docstring is the desi
 slot, a person's slot (the seats) and a pair, and the per-person limit counted under a lock taken by `lock`:
 
 - PostgreSQL: the state row FOR SHARE (FOR UPDATE when publishing, so a publish waits for bookings in flight
-  and every later booking sees the freeze), then the requester's delegate row FOR UPDATE (one order only, so
-  two bookings cannot deadlock).
+  and every later booking sees the freeze), then the requester's delegate row FOR NO KEY UPDATE (one order
+  only, so two bookings cannot deadlock; NO KEY so the foreign-key checks of other bookings pass).
 - SQLite: the driver begins a transaction only at the first write, so `lock` writes first (it bumps the state
   row's counter): from that statement the transaction holds SQLite's one write lock and what it reads next
   cannot change under it, as with BEGIN IMMEDIATE. Other writers queue on busy_timeout (storage/db.py).
@@ -55,7 +55,11 @@ class MatchmakingRepo:
             q = q.with_for_update(read=not exclusive)
         published = await self.s.scalar(q)
         if person is not None and not sqlite:
-            await self.s.execute(select(Delegate.user_id).where(Delegate.user_id == person).with_for_update())
+            # FOR NO KEY UPDATE: it serialises this person's bookings but not the foreign-key checks (KEY SHARE)
+            # of someone else's booking with them, which FOR UPDATE would block (a deadlock when two people
+            # book each other at the same instant).
+            await self.s.execute(select(Delegate.user_id).where(Delegate.user_id == person)
+                                 .with_for_update(key_share=True))
         return published
 
     async def published_at(self, event_id: str) -> datetime | None:

@@ -424,6 +424,13 @@ async def _race_scenarios(h: Harness) -> None:
     results = await _race(h.app.sessions, event, [ACME], [(x, s) for x, s in zip(hosts, SLOTS * 2, strict=False)
                                                           if s != "1050"], now)
     assert len([b for b in await bookings(h) if b[1] == ACME]) == 3
+    # Two host cities book each other at the same instant (in different slots): one meeting per pair, and no
+    # deadlock between their locks and the foreign-key checks.
+    both = await asyncio.gather(_race(h.app.sessions, event, [SEOUL], [(KIGALI, "1120")], now),
+                                _race(h.app.sessions, event, [KIGALI], [(SEOUL, "1110")], now))
+    assert sum(not isinstance(r, ServiceError) for [r] in both) == 1
+    assert next(r.code for [r] in both if isinstance(r, ServiceError)) in ("pair_met", "slot_taken")
+    assert len([b for b in await bookings(h) if {b[0], b[1]} == {SEOUL, KIGALI}]) == 1
     async with h.app.sessions() as s:  # every booking has its two seats
         assert await s.scalar(select(func.count()).select_from(MmSeat)) == 2 * len(await bookings(h))
 
