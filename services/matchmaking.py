@@ -501,8 +501,11 @@ class DirectoryPlanner:
         opens = mm.availability_deadline + timedelta(seconds=1)
         if jobs.now() < opens:
             jobs.at("mm:directory", opens, self.run)
-        else:
-            await self.run()  # after a restart past the date: whoever was not told yet
+            return
+        async with jobs.uows() as uow:
+            done = await uow.outbox.existing_keys(f"mm:directory:{self.event.id}")
+        if not done:  # the bot was down at the opening: the announcement is made now
+            await self.run()
 
     async def sync(self, jobs: Jobs) -> None:
         return None

@@ -21,7 +21,7 @@ from services import matchmaking as mm_uc
 from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmSeat
 from storage.uow import UnitOfWorkFactory
 from tests.harness import Harness, make_settings, register
-from tests.test_reminders import drain, follow
+from tests.test_reminders import drain, follow, outbox_rows
 
 MSK = ZoneInfo("Europe/Moscow")
 ORGANISER = 999
@@ -293,6 +293,9 @@ async def test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders(
     lines = data.decode("utf-8-sig").splitlines()
     assert lines[0] == ",".join(mm_uc.CSV_HEADERS)
     assert lines[1].startswith("2020-11-17 07:40,10:40,Sam Seoul,Seoul,Ada Acme,Berlin,confirmed,")
+    async with UnitOfWorkFactory(h.app.sessions)() as uow:  # what the organiser tools read
+        assert await mm_uc.participant_ids(uow) == {SEOUL, ACME, UNI}
+        assert await mm_uc.meetings_booked(uow) == 2
     await h.press(ORGANISER, "Publish schedule")
     assert "Publish the final schedule now?" in h.last_text(ORGANISER) and "Participants: 3." in h.last_text(ORGANISER)
     await h.press(ORGANISER, "Yes, publish")
@@ -364,6 +367,8 @@ async def test_directory_open_notice_on_the_availability_date(tmp_path) -> None:
         h.clock.set(at(10, 24, 0, 0))
         assert await planner.run() == 6  # every registered city, sponsor and institution (hosts too)
         assert await planner.run() == 0  # once each
+        await planner.plan(h.app.extras["delivery"])  # a restart after the opening: nothing twice
+        assert len([r for r in await outbox_rows(h) if r.kind == "mm_directory"]) == 6
         sent = await drain(h)
         [text] = [t for c, t in sent if c == ACME]
         assert "Matchmaking meetings are open" in text and "(16:40–17:30): 1." in text and "16:40–17:30" in text
