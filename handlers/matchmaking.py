@@ -131,8 +131,10 @@ async def _directory(uow: UnitOfWork, conf: Event, profile: Profile | None, lang
                ServiceError("closed", rules.CLOSED, deadline=rules.config(conf).schedule_deadline))
         return _error(conf, err, profile, lang), _kb(grid([my], 1))
     reader = profile.user_id if profile else None
-    countries = (await mm_uc.directory(uow, conf, reader)).countries
-    country = countries[c] if 0 <= c < len(countries) else ""
+    country = ""
+    if c >= 0:  # the filter's index into the countries that have hosts (a second read only when filtering)
+        countries = (await mm_uc.directory(uow, conf, reader)).countries
+        country = countries[c] if c < len(countries) else ""
     found = await mm_uc.directory(uow, conf, reader, query=query, country=country, page=page)
     if query:
         head = _("<b>Cities matching “{query}”</b>: {n}").format(query=esc(query), n=found.total)

@@ -203,7 +203,7 @@ class HostCard:
 async def host_card(uow: UnitOfWork, event: Event, reader: int, host: int, followed: Iterable[str]) -> HostCard:
     rules.config(event)
     profile = await uow.delegates.get(host)
-    board = await uow.matchmaking.board()
+    board = await uow.matchmaking.board((host, reader))
     if profile is None or not rules.can_host(profile) or not board.is_host(host):
         raise ServiceError("not_host", rules.NOT_HOST)
     asked = any(r.host == host and r.requester == reader for r in await uow.matchmaking.outside_requests())
@@ -254,7 +254,7 @@ async def toggle(uow: UnitOfWork, event: Event, profile: Profile | None, slot_id
     assert profile is not None
     published = await uow.matchmaking.lock(event.id, profile.user_id)
     rules.check_action(event, Action.SET_AVAILABILITY, now, published=published is not None)
-    board = await uow.matchmaking.board()
+    board = await uow.matchmaking.board((profile.user_id,))
     free = board.is_host(profile.user_id) and slot_id in board.availability[profile.user_id]
     rules.check_availability_change(event, board, profile.user_id, slot_id, not free)
     await uow.matchmaking.set_free(profile.user_id, slot_id, not free, now)
@@ -279,7 +279,7 @@ async def book(uow: UnitOfWork, event: Event, requester: Profile | None, host: i
     assert requester is not None
     published = await uow.matchmaking.lock(event.id, requester.user_id)
     rules.check_action(event, Action.BOOK, now, published=published is not None, organiser=organiser)
-    board = await uow.matchmaking.board()
+    board = await uow.matchmaking.board((host, requester.user_id))
     host_profile = await uow.delegates.get(host)
     if not rules.can_host(host_profile):
         raise ServiceError("not_host", rules.NOT_HOST)
@@ -287,7 +287,7 @@ async def book(uow: UnitOfWork, event: Event, requester: Profile | None, host: i
     meeting = await uow.matchmaking.add_booking(host, requester.user_id, slot_id, now)
     if meeting is None:  # someone else's booking committed between our read and our write
         await uow.rollback()
-        board = await uow.matchmaking.board()
+        board = await uow.matchmaking.board((host, requester.user_id))
         raise SlotUnavailable("slot_taken", rules.SLOT_TAKEN,
                               rules.next_free_slots(event, board, host, requester.user_id, slot_id))
     await uow.outbox.add([NewMessage(f"mm:booked:{meeting.id}:{_stamp(now)}", host, KIND_BOOKED,
@@ -366,7 +366,7 @@ async def request_outside(uow: UnitOfWork, event: Event, requester: Profile | No
     assert requester is not None
     published = await uow.matchmaking.lock(event.id, requester.user_id)
     rules.check_action(event, Action.REQUEST_OUTSIDE, now, published=published is not None)
-    board = await uow.matchmaking.board()
+    board = await uow.matchmaking.board((host, requester.user_id))
     if not rules.can_host(await uow.delegates.get(host)):
         raise ServiceError("not_host", rules.NOT_HOST)
     rules.check_outside_request(event, board, host, requester.user_id)
@@ -563,7 +563,7 @@ async def render_declined(ctx: RenderContext, row: OutboxRow, who: Recipient | N
     host = int(row.payload.get("host", 0))
     async with ctx.uows() as uow:
         profile = await uow.delegates.get(host)
-        board = await uow.matchmaking.board()
+        board = await uow.matchmaking.board((host, who.user_id))
         published = await uow.matchmaking.published_at(ctx.event.id)
     lang = who.language
     time, zone = _time(ctx, who, str(row.payload.get("slot")))

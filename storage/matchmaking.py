@@ -14,6 +14,7 @@ slot, a person's slot (the seats) and a pair, and the per-person limit counted u
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
@@ -75,11 +76,18 @@ class MatchmakingRepo:
 
     # -- availability ---------------------------------------------------------------------------------------
 
-    async def board(self) -> Board:
+    async def board(self, people: Iterable[int] | None = None) -> Board:
+        """Availability and bookings; with `people`, only theirs (all a booking between them needs to check)."""
+        avail = select(MmAvailability.user_id, MmAvailability.slot_id)
+        booked = select(MmBooking).order_by(MmBooking.id)
+        if people is not None:
+            ids = sorted(set(people))
+            avail = avail.where(MmAvailability.user_id.in_(ids))
+            booked = booked.where(or_(MmBooking.host_id.in_(ids), MmBooking.requester_id.in_(ids)))
         free: dict[int, set[str]] = {}
-        for host, slot in await self.s.execute(select(MmAvailability.user_id, MmAvailability.slot_id)):
+        for host, slot in await self.s.execute(avail):
             free.setdefault(host, set()).add(slot)
-        rows = await self.s.scalars(select(MmBooking).order_by(MmBooking.id))
+        rows = await self.s.scalars(booked)
         return Board({h: frozenset(s) for h, s in free.items()},
                      tuple(Booking(r.host_id, r.requester_id, r.slot_id) for r in rows))
 
