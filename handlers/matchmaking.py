@@ -208,8 +208,7 @@ async def on_countries(query: CallbackQuery, uow: UnitOfWork, conf: Event, profi
 
 async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang: str, note: str = ""
                 ) -> tuple[str, InlineKeyboardMarkup]:
-    followed = await uow.follows.items(profile.user_id)
-    card = await mm_uc.host_card(uow, conf, profile.user_id, host, followed)
+    card = await mm_uc.host_card(uow, conf, profile.user_id, host, await mm_uc.followed(uow, conf, profile.user_id))
     p = card.profile
     city = mm_uc.city_name(conf, p, lang)
     place = mm_uc.country_name(conf, mm_uc.country_of(conf, p), lang)

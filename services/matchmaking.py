@@ -28,6 +28,7 @@ from domain.matchmaking import Action, Board, Meeting, Phase, Slot, SlotUnavaila
 from domain.registration import Profile
 from domain.text import esc, normalize, translate
 from services.errors import ServiceError
+from services.reminders import in_whole_program
 
 if TYPE_CHECKING:
     from delivery.jobs import Jobs
@@ -209,6 +210,15 @@ async def host_card(uow: UnitOfWork, event: Event, reader: int, host: int, follo
     asked = any(r.host == host and r.requester == reader for r in await uow.matchmaking.outside_requests())
     return HostCard(profile, tuple(rules.free_slots(event, board, host, reader)), rules.clash_marks(event, followed),
                     board.met(host, reader) is not None, asked)
+
+
+async def followed(uow: UnitOfWork, event: Event, person: int) -> set[str]:
+    """The program items a person follows, "the whole program" included (for the clash marks)."""
+    items = await uow.follows.items(person)
+    settings = await uow.reminders.settings(person)
+    if settings is not None and settings.follow_all:
+        items |= {i.id for i in event.program if in_whole_program(i)}
+    return items
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,11 @@ async def test_slots_that_clash_with_followed_sessions_are_marked(h: Harness) ->
     await h.send(ACME, "/meet")
     await h.press(ACME, "Seoul")
     assert not any("⚠️" in b for b in h.buttons(ACME))
+    # "The whole program" counts as following it.
+    await follow(h, ACME, follow_all=True)
+    await h.send(ACME, "/meet")
+    await h.press(ACME, "Seoul")
+    assert [b for b in h.buttons(ACME) if "⚠️" in b] == ["⚠️ 17:00–17:10", "⚠️ 17:10–17:20", "⚠️ 17:20–17:30"]
 
 
 # -- decline, cancel, publish ---------------------------------------------------------------------------------------
