@@ -287,7 +287,7 @@ async def on_book(query: CallbackQuery, callback_data: MmBook, uow: UnitOfWork, 
     text = _("✅ <b>Booked:</b> a meeting with {city} at {time} ({zone}). They are told now. WeGO announces the "
              "final schedule by {date}, with the meeting's link; I will remind you 5 minutes before.").format(
         city=esc(city), time=_slot_label(conf, slot, profile, lang), zone=esc(_zone_name(conf, profile, lang)),
-        date=tzs.fmt_long_date(rules.config(conf).schedule_deadline, _zone(conf, profile), lang))
+        date=_deadline(rules.config(conf).schedule_deadline, _zone(conf, profile), lang))
     await _reply(query, text, _kb(grid([button(_("⬅️ All cities"), MmList()),
                                         button(_("📋 My meetings"), MmAct(action="my"))], 2)))
 
