@@ -20,6 +20,7 @@ from handlers.matchmaking import MmAct, MmAvail, MmBook
 from services import matchmaking as mm_uc
 from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmSeat
 from storage.uow import UnitOfWorkFactory
+from testkit.databases import throwaway_database
 from tests.harness import Harness, make_settings, register
 from tests.test_reminders import drain, follow, outbox_rows
 
@@ -509,3 +510,16 @@ async def test_a_host_who_stops_offering_meetings_loses_free_slots_but_keeps_boo
     assert await bookings(h) == [(SEOUL, ACME, "1040")]
     await h.send(UNI, "/meet", lang="ru")
     assert "<b>Сеул</b>" not in h.last_text(UNI)
+
+
+async def test_flows_on_postgresql(tmp_path, pg_url: str) -> None:
+    """Booking, refusals after the locks, publishing and forgetting on PostgreSQL (its locks and constraints)."""
+    for flow in (test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders,
+                 test_forget_removes_matchmaking_rows_and_tells_the_other_side):
+        async with throwaway_database(pg_url) as url:
+            h = await Harness.create(make_settings(tmp_path / flow.__name__, database_url=url), at=BOOKING_OPEN)
+            try:
+                await people(h)
+                await flow(h)
+            finally:
+                await h.close()
