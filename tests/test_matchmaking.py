@@ -523,3 +523,17 @@ async def test_flows_on_postgresql(tmp_path, pg_url: str) -> None:
                 await flow(h)
             finally:
                 await h.close()
+
+
+async def test_directory_pages(h: Harness) -> None:
+    for uid in range(400, 410):
+        await register(h, uid, participant_type="local_gov", matchmaking=True, city=f"Town {uid}",
+                       full_name=f"Host {uid}")
+        await offer(h, uid, "1040")
+    await h.send(ACME, "/meet")
+    assert "matchmaking meetings</b>: 10" in h.last_text(ACME) and "Page 1 of 2." in h.last_text(ACME)
+    assert len([b for b in h.buttons(ACME) if b.startswith(("1.", "2.", "3.", "4.", "5.", "6.", "7.", "8."))]) == 8
+    await h.press(ACME, "▶️")
+    assert "Page 2 of 2." in h.last_text(ACME) and "9. <b>Town 408</b>" in h.last_text(ACME)
+    await h.press(ACME, "◀️")
+    assert "Page 1 of 2." in h.last_text(ACME)
