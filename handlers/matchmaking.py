@@ -82,11 +82,7 @@ def _zone(conf: Event, profile: Profile | None) -> str:
     return profile.timezone if profile is not None else conf.timezone
 
 
-def _deadline(value: datetime, zone: str, lang: str) -> str:
-    """A deadline: the date, the time and the offset in the reader's zone (23:59 GMT+3 is the next day in
-    Seoul)."""
-    return f"{tzs.fmt_long_date(value, zone, lang)}, {tzs.fmt_time(value, zone, lang)} " \
-           f"({tzs.utc_offset_label(value, zone)})"
+_deadline = mm_uc.deadline_text
 
 
 def _error(conf: Event, err: ServiceError, profile: Profile | None, lang: str) -> str:

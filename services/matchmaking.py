@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from services.ports import UnitOfWork
 
 PAGE_SIZE = 8
+# A bot that was down at the directory's opening announces it at start-up within this time.
+CATCH_UP = timedelta(days=1)
 REMIND_BEFORE = timedelta(minutes=5)
 KIND_BOOKED, KIND_CANCELLED, KIND_DECLINED = "mm_booked", "mm_cancelled", "mm_declined"
 KIND_SCHEDULE, KIND_SCHEDULE_ICS, KIND_REMINDER, KIND_OPEN = (
@@ -136,6 +138,13 @@ def _search_terms(event: Event, profile: Profile) -> str:
         words += [city.name.en, city.name.ru, city.name.ko, city.country.en, city.country.ru, city.country.ko,
                   *city.aliases]
     return " ".join(normalize(w) for w in words if w)
+
+
+def deadline_text(value: datetime, zone: str, lang: str) -> str:
+    """A deadline with its date, time and offset in the reader's zone (23:59 GMT+3 on 10 Nov is 05:59 on
+    11 Nov in Seoul, so the date alone would mislead)."""
+    return f"{tzs.fmt_long_date(value, zone, lang)}, {tzs.fmt_time(value, zone, lang)} " \
+           f"({tzs.utc_offset_label(value, zone)})"
 
 
 def slot_label(event: Event, slot: Slot, zone: str, lang: str) -> str:
@@ -512,6 +521,8 @@ class DirectoryPlanner:
         if jobs.now() < opens:
             jobs.at("mm:directory", opens, self.run)
             return
+        if jobs.now() > opens + CATCH_UP:  # long past: people have heard of it (the FAQ, /help)
+            return
         async with jobs.uows() as uow:
             done = await uow.outbox.existing_keys(f"mm:directory:{self.event.id}")
         if not done:  # the bot was down at the opening: the announcement is made now
@@ -665,13 +676,15 @@ async def render_open(ctx: RenderContext, row: OutboxRow, who: Recipient | None)
         found = await directory(uow, ctx.event, who.user_id)
     if rules.phase(ctx.event, ctx.now, published=published is not None) is not Phase.BOOKING:
         return Drop("booking is no longer open")
+    if not found.total:
+        return Drop("no city has a slot free for them")
     mm = rules.config(ctx.event)
     lang, zone = who.language, who.timezone
     slots = rules.slots(ctx.event)
     window = (f"{tzs.fmt_when(slots[0].starts, zone, lang, ctx.event.starts, ctx.event.timezone)}–"
               f"{tzs.fmt_time(slots[-1].ends, zone, lang)}")
     text = translate(ctx.i18n, lang, OPEN_NOTICE, n=found.total, window=window, max=mm.max_bookings,
-                     deadline=tzs.fmt_long_date(mm.schedule_deadline, zone, lang))
+                     deadline=deadline_text(mm.schedule_deadline, zone, lang))
     return Rendered(text, ((Button(translate(ctx.i18n, lang, OPEN_BUTTON), DIRECTORY_CALLBACK),),))
 
 
