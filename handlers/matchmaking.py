@@ -29,6 +29,11 @@ from services import matchmaking as mm_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
 
+# The organisers' grid stays inside one message (4,096 characters): hosts up to this many characters, then
+# a count; the outside-event requests shown (the CSV export and the count give the rest).
+GRID_CHARS = 3000
+OUTSIDE_SHOWN = 10
+
 
 class MmList(CallbackData, prefix="mml"):
     """A page of the directory; `c` is the index of a country filter (-1: all), `show` the country chooser."""
@@ -420,12 +425,15 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
     lines = [_("<b>Matchmaking</b>. Host cities: {hosts} · slots offered: {free} · meetings booked: {booked}.").format(
         hosts=len(ov.hosts), free=free, booked=ov.bookings),
         _("Slots (GMT+3): {slots}. ✅ booked, ▫️ free, · not offered.").format(slots=head)]
-    for p, offered, booked in ov.hosts:
+    for shown, (p, offered, booked) in enumerate(ov.hosts):
+        if sum(map(len, lines)) > GRID_CHARS:  # one message holds about 60 cities: the CSV has them all
+            lines.append(_("… and {n} more cities (all of them are in the CSV).").format(n=len(ov.hosts) - shown))
+            break
         marks = "".join("✅" if s.id in booked else "▫️" if s.id in offered else "·" for s in slots)
         lines.append(f"<code>{marks}</code> {esc(mm_uc.city_name(conf, p, lang))} ({len(booked)}/{len(offered)})")
     if ov.outside:
         lines.append(_("<b>Requests to meet outside the event</b>: {n}").format(n=len(ov.outside)))
-        for host, req, _at in ov.outside[:20]:
+        for host, req, _at in ov.outside[:OUTSIDE_SHOWN]:
             lines.append("• " + _("{requester} ({rcity}) → {host}").format(
                 requester=esc(req.full_name if req else "—"), rcity=esc(req.city if req else "—"),
                 host=esc(mm_uc.city_name(conf, host, lang) if host else "—")))
@@ -435,7 +443,7 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
     rows = grid([button(_("📄 Export CSV"), MmOrg(action="csv"))], 1)
     if ov.published_at is None:
         rows += grid([button(_("📣 Publish schedule"), MmOrg(action="pub"))], 1)
-    return "\n".join(lines)[:4000], _kb(rows)
+    return "\n".join(lines), _kb(rows)
 
 
 async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,

@@ -537,3 +537,13 @@ async def test_directory_pages(h: Harness) -> None:
     assert "Page 2 of 2." in h.last_text(ACME) and "9. <b>Town 408</b>" in h.last_text(ACME)
     await h.press(ACME, "◀️")
     assert "Page 1 of 2." in h.last_text(ACME)
+
+
+async def test_the_organisers_grid_fits_one_message_with_many_cities(h: Harness) -> None:
+    for uid in range(500, 620):
+        await register(h, uid, participant_type="local_gov", matchmaking=True, city=f"Municipality {uid}")
+        await offer(h, uid, "1040", "1100")
+    await h.send(ORGANISER, "/matchmaking")
+    text = h.last_text(ORGANISER)
+    assert "Host cities: 120" in text and "more cities (all of them are in the CSV)" in text
+    assert len(text) < 4096
