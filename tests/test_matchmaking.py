@@ -547,3 +547,12 @@ async def test_the_organisers_grid_fits_one_message_with_many_cities(h: Harness)
     text = h.last_text(ORGANISER)
     assert "Host cities: 120" in text and "more cities (all of them are in the CSV)" in text
     assert len(text) < 4096
+
+
+async def test_bench_smoke(tmp_path, capsys) -> None:
+    """`make bench-matchmaking` with tiny sizes still runs and prints its figures."""
+    from bench import matchmaking as bench
+
+    await bench.run(f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}", hosts=3, requesters=53, rounds=2)
+    out = capsys.readouterr().out
+    assert "directory (/meet)" in out and "50 presses on one slot at once: 1 booking" in out
