@@ -220,6 +220,8 @@ class MmBooking(Base):
     __tablename__ = "mm_booking"
     __table_args__ = (
         UniqueConstraint("host_id", "slot_id", name="uq_mm_booking_host_slot"),
+        # Also held by the seats across roles; here it is the plain rule for requesters (and their index).
+        UniqueConstraint("requester_id", "slot_id", name="uq_mm_booking_requester_slot"),
         UniqueConstraint("pair_lo", "pair_hi", name="uq_mm_booking_pair"),
         CheckConstraint("host_id <> requester_id", name="not_self"),
         ForeignKeyConstraint(["host_id", "slot_id"], ["mm_availability.user_id", "mm_availability.slot_id"],
@@ -229,8 +231,7 @@ class MmBooking(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
                                     autoincrement=True)
     host_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"))
-    requester_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
-                                              index=True)
+    requester_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"))
     slot_id: Mapped[str] = mapped_column(String(8))
     pair_lo: Mapped[int] = mapped_column(BigInteger)
     pair_hi: Mapped[int] = mapped_column(BigInteger)

@@ -64,11 +64,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['requester_id'], ['delegates.user_id'], name=op.f('fk_mm_booking_requester_id_delegates'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mm_booking')),
     sa.UniqueConstraint('host_id', 'slot_id', name='uq_mm_booking_host_slot'),
+    sa.UniqueConstraint('requester_id', 'slot_id', name='uq_mm_booking_requester_slot'),
     sa.UniqueConstraint('pair_lo', 'pair_hi', name='uq_mm_booking_pair')
     )
-    with op.batch_alter_table('mm_booking', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_mm_booking_requester_id'), ['requester_id'], unique=False)
-
     op.create_table('mm_seat',
     sa.Column('user_id', sa.BigInteger(), nullable=False),
     sa.Column('slot_id', sa.String(length=8), nullable=False),
@@ -87,9 +85,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_mm_seat_booking_id'))
 
     op.drop_table('mm_seat')
-    with op.batch_alter_table('mm_booking', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_mm_booking_requester_id'))
-
     op.drop_table('mm_booking')
     with op.batch_alter_table('mm_outside_request', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_mm_outside_request_requester_id'))
