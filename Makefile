@@ -71,5 +71,10 @@ bench-http: $(STAMP) catalogs
 
 bench-fastpath: bench-updates bench-quiz bench-http
 
+# Matchmaking use cases with 300 host cities (add ARGS="--url postgresql+asyncpg://..." for PostgreSQL).
+.PHONY: bench-matchmaking
+bench-matchmaking: $(STAMP) catalogs
+	$(PY) -m bench.matchmaking $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache locales/*/LC_MESSAGES/*.mo

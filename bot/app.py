@@ -35,6 +35,7 @@ from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
 from domain.program import NEXT_COMMAND
+from services.matchmaking import MEET_COMMAND
 from storage.cache import Caches
 from storage.cache import enable as enable_caches
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -58,6 +59,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("next", NEXT_COMMAND),
     ("profile", N_("Your data: view and edit")),
     ("reminders", N_("Your reminders")),
+    ("meet", MEET_COMMAND),
     ("language", N_("Change language")),
     ("help", N_("What this bot can do")),
     ("cancel", N_("Stop the current step")),
@@ -97,6 +99,7 @@ def build_routers() -> list[Router]:
     never reaches a group; the group router answers there with a link to the private chat.
     """
     from handlers import admin, common, excom, groups, registration
+    from handlers import matchmaking as matchmaking_handlers
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
@@ -107,6 +110,7 @@ def build_routers() -> list[Router]:
         registration.make_router(),
         program_handlers.make_router(),
         reminder_handlers.make_router(),
+        matchmaking_handlers.make_router(),
         # Free questions (text outside a conversation step), then the fallback.
         program_handlers.make_questions_router(),
         # Free text that no conversation step claimed: keep last.
@@ -234,9 +238,9 @@ async def build_app(
 
 def delivery_features() -> list[Feature]:
     """The features that register message kinds (renderers) and planners with the delivery engine."""
-    from services import excom, reminder_jobs
+    from services import excom, matchmaking, reminder_jobs
 
-    return [reminder_jobs.register, excom.register]
+    return [reminder_jobs.register, excom.register, matchmaking.register]
 
 
 async def start_cache_sync(app: App, caches: Caches) -> None:

@@ -78,3 +78,31 @@ def build_ics(conf: Event, items: Sequence[ProgramItem], lang: str, *, now: date
     # A VTIMEZONE covering the year around the event (enough for every item, small for every client).
     cal.add_missing_timezones(first_date=conf.date - timedelta(days=366), last_date=conf.date + timedelta(days=366))
     return cal.to_ical()
+
+
+def build_meetings_ics(conf: Event, meetings: Sequence[tuple[str, datetime, datetime, str, str]], lang: str, *,
+                       now: datetime) -> bytes:
+    """A person's matchmaking meetings: (uid, starts, ends, summary, link) each, in the event's zone. The
+    summary is already in `lang`; the link (may be empty) is the meeting's location and URL."""
+    cal = Calendar()
+    cal.add("prodid", f"-//delegate-bot//{conf.id}//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", conf.name.get(lang))
+    cal.add("x-wr-timezone", conf.timezone)
+    for meeting_uid, starts, ends, summary, link in meetings:
+        ev = VEvent()
+        ev.add("uid", meeting_uid)
+        ev.add("dtstamp", now)
+        ev.add("dtstart", starts.astimezone(conf.tz))
+        ev.add("dtend", ends.astimezone(conf.tz))
+        ev.add("summary", f"{summary} · {conf.name.get(lang)}")
+        if link:
+            ev.add("location", link)
+            ev.add("url", link)
+        ev.add("status", "CONFIRMED")
+        ev.add("sequence", 0)
+        cal.add_component(ev)
+    cal.add_missing_timezones(first_date=conf.date - timedelta(days=366), last_date=conf.date + timedelta(days=366))
+    return cal.to_ical()

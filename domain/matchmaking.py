@@ -187,6 +187,10 @@ class Slot:
         return self.starts < ends and starts < self.ends
 
 
+# The slots of each event's matchmaking section, made once (the directory asks for them per host and slot).
+_SLOTS: dict[int, tuple[Matchmaking, tuple[Slot, ...]]] = {}
+
+
 def slots(event: Event) -> tuple[Slot, ...]:
     """The window cut into slots, as aware UTC instants (empty for an event without matchmaking)."""
     mm = event.matchmaking
@@ -194,6 +198,18 @@ def slots(event: Event) -> tuple[Slot, ...]:
         return ()
     if mm.start is None:  # only a Matchmaking built outside an Event lacks it
         return ()
+    known = _SLOTS.get(id(mm))
+    if known is not None and known[0] is mm:
+        return known[1]
+    made = _make_slots(event, mm)
+    if len(_SLOTS) > 64:  # event files loaded again and again (tests): keep the memo small
+        _SLOTS.clear()
+    _SLOTS[id(mm)] = (mm, made)
+    return made
+
+
+def _make_slots(event: Event, mm: Matchmaking) -> tuple[Slot, ...]:
+    assert mm.start is not None
     first = datetime.combine(event.date, mm.start, event.tz).astimezone(UTC)
     step = timedelta(minutes=mm.slot_minutes)
     result = []
@@ -433,3 +449,30 @@ def meeting_id(event: Event, booking: Booking) -> str:
 def meeting_link(event: Event, booking: Booking) -> str | None:
     """The meeting's address from the event file's template (None while the file has no template)."""
     return config(event).link(meeting_id(event, booking))
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A stored booking: the rule's `Booking` with its row id and when it was made."""
+
+    id: int
+    host: int
+    requester: int
+    slot: str
+    created_at: datetime
+
+    @property
+    def booking(self) -> Booking:
+        return Booking(self.host, self.requester, self.slot)
+
+    def other(self, person: int) -> int:
+        return self.requester if person == self.host else self.host
+
+
+@dataclass(frozen=True)
+class OutsideRequest:
+    """"Ask to meet outside the event", recorded for the organisers."""
+
+    host: int
+    requester: int
+    created_at: datetime

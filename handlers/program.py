@@ -29,7 +29,9 @@ from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
+from handlers import matchmaking as mm_handlers
 from handlers.ui import FollowCb, button, esc, grid
+from services import matchmaking as mm_uc
 from services import program as program_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -560,7 +562,7 @@ def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str,
 
 
 async def on_question(message: Message, conf: Event, clock: Clock, profile: Profile | None, lang: str,
-                      i18n: I18n) -> None:
+                      i18n: I18n, uow: UnitOfWork) -> None:
     """Any text that is not a command, outside a conversation step: a question about the event (about time:
     answered from the clock; anything else: from the program and the FAQ)."""
     text = message.text or ""
@@ -578,7 +580,14 @@ async def on_question(message: Message, conf: Event, clock: Clock, profile: Prof
             reader = prog.reader_view(conf, profile)
             reply, markup = render_when(conf, answer_when(conf, query, now, reader.zone), profile, qlang, now)
         else:
-            reply, markup = render_answer(conf, index_for(conf).answer(text), profile, qlang)
+            answer = index_for(conf).answer(text)
+            reply, markup = render_answer(conf, answer, profile, qlang)
+            if answer.best is not None and mm_handlers.concerns_matchmaking(conf, answer.best.item):
+                # Booking steps, the dates by the bot's clock and /meet (the only question that reads the
+                # database: whether the schedule is published).
+                phase = (await mm_uc.state(uow, conf, now)).phase
+                reply, markup = mm_handlers.with_matchmaking(conf, reply, markup, phase, now, profile, qlang,
+                                                             answer_id=answer.best.id)
     await message.answer(reply, reply_markup=markup)
 
 
@@ -598,6 +607,10 @@ async def on_topic(query: CallbackQuery, callback_data: TopicCb, bot: Bot, conf:
     await query.answer()
     match = Match("faq", entry.id, entry.item, 0.0)
     text, markup = render_answer(conf, Answer(match, None), profile, lang)
+    if mm_handlers.concerns_matchmaking(conf, entry.item):
+        now = clock.now()
+        phase = (await mm_uc.state(uow, conf, now)).phase
+        text, markup = mm_handlers.with_matchmaking(conf, text, markup, phase, now, profile, lang, answer_id=entry.id)
     await bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 

@@ -553,8 +553,8 @@ async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profil
     await _ask_forget(message)
 
 
-async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork
-                           ) -> None:
+async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
+                           conf: Event, clock: Clock) -> None:
     """Yes/No on deleting one's data."""
     assert isinstance(query.message, Message)
     if flow.step_of(await state.get_state()) != flow.FORGET:  # a second tap, or an old message
@@ -569,7 +569,7 @@ async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FS
             await query.message.edit_reply_markup(reply_markup=None)
         await query.message.answer(_("Nothing was deleted."))
         return
-    await flow.forget(uow, state, _person(query))
+    await flow.forget(uow, state, _person(query), event=conf, now=clock.now())
     await query.message.edit_reply_markup(reply_markup=None)
     await query.message.answer(_("All your data has been deleted. Thank you for using the bot. If you want "
                                  "to register again, send /start."), reply_markup=ReplyKeyboardRemove())

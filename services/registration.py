@@ -18,7 +18,9 @@ from typing import Any
 from domain import registration as reg
 from domain.event import Event
 from domain.i18n_marks import N_
+from domain.matchmaking import can_host
 from domain.registration import Profile
+from services import matchmaking
 from services.errors import ServiceError
 from services.ports import Conversation, UnitOfWork
 
@@ -207,6 +209,9 @@ async def save_edit(uow: UnitOfWork, conv: Conversation, user_id: int, now: date
         # A new type or city: pending again for an EXCOM member city (an organiser decides again), else none.
         profile = await uow.delegates.set_excom_status(user_id, reg.claim_status(values["participant_type"]),
                                                        by=None, at=None)
+    if profile is not None and not can_host(profile):
+        # No longer a host city (type changed, or "not available" now): their free, unbooked slots go.
+        await uow.matchmaking.clear_availability(user_id)
     await conv.set_state(None)
     await conv.set_data({})
     await uow.commit()
@@ -249,8 +254,12 @@ async def ask_forget(uow: UnitOfWork, conv: Conversation) -> None:
     await go_to(uow, conv, FORGET)
 
 
-async def forget(uow: UnitOfWork, conv: Conversation, user_id: int) -> int:
-    """Delete every row about the person and their conversation; returns how many rows went."""
+async def forget(uow: UnitOfWork, conv: Conversation, user_id: int, *, event: Event | None = None,
+                 now: datetime | None = None) -> int:
+    """Delete every row about the person and their conversation; returns how many rows went. With the event
+    and the clock, the other side of each matchmaking meeting they had is told it was cancelled."""
+    if event is not None and now is not None:
+        await matchmaking.withdraw(uow, event, user_id, now)
     deleted = await uow.forget(user_id)
     await conv.clear()
     await uow.commit()

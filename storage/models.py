@@ -5,7 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
@@ -183,3 +197,84 @@ class InboxUpdate(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime]
     handled_at: Mapped[datetime | None]
+
+
+# -- matchmaking (domain/matchmaking.py's module docstring designs these constraints) ---------------------------
+
+class MmAvailability(Base):
+    """A host (a local government that offers meetings) is free at a slot; `user_id` is the host."""
+
+    __tablename__ = "mm_availability"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    slot_id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class MmBooking(Base):
+    """A confirmed meeting. The unique keys settle races in the database: one meeting per host slot, one per
+    pair (either way round: pair_lo/pair_hi are min/max of the two ids), and the host must have marked the
+    slot free (the foreign key to mm_availability, which also stops a booked slot from being unmarked)."""
+
+    __tablename__ = "mm_booking"
+    __table_args__ = (
+        UniqueConstraint("host_id", "slot_id", name="uq_mm_booking_host_slot"),
+        # Also held by the seats across roles; here it is the plain rule for requesters (and their index).
+        UniqueConstraint("requester_id", "slot_id", name="uq_mm_booking_requester_slot"),
+        UniqueConstraint("pair_lo", "pair_hi", name="uq_mm_booking_pair"),
+        CheckConstraint("host_id <> requester_id", name="not_self"),
+        ForeignKeyConstraint(["host_id", "slot_id"], ["mm_availability.user_id", "mm_availability.slot_id"],
+                             name="fk_mm_booking_host_slot_mm_availability"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    host_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"))
+    requester_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"))
+    slot_id: Mapped[str] = mapped_column(String(8))
+    pair_lo: Mapped[int] = mapped_column(BigInteger)
+    pair_hi: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+
+class MmSeat(Base):
+    """Who sits in which slot: two rows per booking (host and requester). The primary key is "nobody is in two
+    meetings in one slot", across roles."""
+
+    __tablename__ = "mm_seat"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    slot_id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                            ForeignKey("mm_booking.id", ondelete="CASCADE"), index=True)
+
+
+class MmOutsideRequest(Base):
+    """"Ask to meet outside the event": the host had no slot free for the requester; organisers arrange it."""
+
+    __tablename__ = "mm_outside_request"
+    __table_args__ = (UniqueConstraint("host_id", "requester_id", name="uq_mm_outside_request_pair"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    host_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
+                                         index=True)
+    requester_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
+                                              index=True)
+    created_at: Mapped[datetime]
+
+
+class MmState(Base):
+    """One row per event: `published_at` set means the schedule is published and bookings are frozen. The row is
+    also the lock bookings take for share and "Publish" takes for update."""
+
+    __tablename__ = "mm_state"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    published_at: Mapped[datetime | None]
+    published_by: Mapped[int | None] = mapped_column(BigInteger)
+    # Bumped by every booking transaction on SQLite: a write first, so the transaction holds the write lock
+    # before it reads (the equivalent of BEGIN IMMEDIATE; see storage/matchmaking.py).
+    writes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

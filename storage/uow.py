@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.outbox import Outbox
 from storage.db import has_unsaved_work
+from storage.matchmaking import MatchmakingRepo
 from storage.repo import Delegates, Follows, LatePasses, Reminders, forget_person
 
 
@@ -24,9 +25,12 @@ class SqlUnitOfWork:
         self.follows = Follows(session)
         self.reminders = Reminders(session)
         self.outbox = Outbox(session)
+        self.matchmaking = MatchmakingRepo(session)
 
     async def forget(self, user_id: int) -> int:
-        return await forget_person(self.session, user_id)
+        # Bookings first: their key to the host's availability would refuse forget_person's order.
+        gone = len(await self.matchmaking.forget(user_id))
+        return gone + await forget_person(self.session, user_id)
 
     async def commit(self) -> None:
         if has_unsaved_work(self.session):  # nothing written: no commit (on SQLite, no fsync)

@@ -42,7 +42,8 @@ SERVER_EXAMPLES = {"default": 200, "smoke": 50, "fuzz": 2_000}
 PROFILE = os.environ.get("FUZZ_PROFILE", "default")
 
 COMMANDS = ("start", "help", "program", "now", "next", "profile", "reminders", "language", "cancel", "forget",
-            "myid", "admit", "quiz", "settings", "", "START", "start@delegate_test_bot", "help@other_bot")
+            "myid", "admit", "quiz", "settings", "meet", "availability", "matchmaking",
+            "", "START", "start@delegate_test_bot", "help@other_bot")
 # Real callback prefixes and what their fields look like (the junk strategy covers the rest).
 CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "lang": (("en", "ru", "ko", "xx", ""),),
@@ -57,6 +58,14 @@ CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "faq": (("quiz", "nope", "", "0"),),
     "rem": (("open", "lead", "all", "on", "unf", "reg", "nope"),
             ("5", "10", "15", "30", "0", "-1", "1000000", "opening", "x", "")),
+    # Matchmaking (handlers/matchmaking.py).
+    "mml": (("0", "1", "-1", "99", "x"), ("-1", "0", "5", "99", "x")),
+    "mmc": (("0", "x"),),
+    "mmh": (("1", "0", "-1", "999999999999999999999", "x"),),
+    "mmb": (("1", "0", "x"), ("1040", "1100", "1130", "", "x")),
+    "mmx": (("dec", "can", "out", "my", "zz"), ("1", "0", "-1", "x")),
+    "mma": (("1040", "1120", "0000", "", "x"),),
+    "mmo": (("csv", "pub", "yes", "no", "grid", "zz"),),
 }
 # Conversation states to start an example from (captured from a real registration at setup).
 STAGES = ("new", "language", "full_name", "position", "organisation", "city", "participant_type", "email",
