@@ -182,6 +182,15 @@ def next_step(answers: dict[str, Any], after: str | None = None) -> str | None:
     return None
 
 
+def previous_step(step: str, answers: dict[str, Any]) -> str | None:
+    """The step before `step` in the conversation (matchmaking only where it is asked); None for the first."""
+    steps = [s for s in STEPS if applies(s, answers)]
+    if step not in steps:
+        return None
+    i = steps.index(step)
+    return steps[i - 1] if i > 0 else None
+
+
 def step_number(step: str, answers: dict[str, Any]) -> tuple[int, int]:
     """(n, total) for "Step n of total", counting matchmaking only when it is asked."""
     # Until the participant type is known, count the matchmaking question in.

@@ -558,26 +558,29 @@ def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str,
     return f"{head}\n{line}\n\n{rest}" if rest else f"{head}\n{line}", markup
 
 
-async def on_question(message: Message, conf: Event, clock: Clock, profile: Profile | None, lang: str,
-                      i18n: I18n) -> None:
-    """Any text that is not a command, outside a conversation step: a question about the event (about time:
-    answered from the clock; anything else: from the program and the FAQ)."""
-    text = message.text or ""
+def free_answer(text: str, conf: Event, now: datetime, profile: Profile | None, lang: str, i18n: I18n
+                ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The reply to free text: small talk, a question about time (from the clock) or about the event (the
+    program and the FAQ), in the language it was written in. Registration steps answer questions with it."""
     qlang = detect_language(text, fallback=lang)
     if (chat := smalltalk.kind(text)) is not None:
         with i18n.use_locale(qlang):
             reply = _("Hello! Ask me about the program, for example “What is on now?”, or send /help.") \
                 if chat == "hello" else _("You are welcome! Ask me anything else about the event, or send /help.")
-        await message.answer(reply)
-        return
+        return reply, None
     query = parse_when(text, qlang, conf)
-    now = clock.now()
     with i18n.use_locale(qlang):
         if query is not None:
             reader = prog.reader_view(conf, profile)
-            reply, markup = render_when(conf, answer_when(conf, query, now, reader.zone), profile, qlang, now)
-        else:
-            reply, markup = render_answer(conf, index_for(conf).answer(text), profile, qlang)
+            return render_when(conf, answer_when(conf, query, now, reader.zone), profile, qlang, now)
+        return render_answer(conf, index_for(conf).answer(text), profile, qlang)
+
+
+async def on_question(message: Message, conf: Event, clock: Clock, profile: Profile | None, lang: str,
+                      i18n: I18n) -> None:
+    """Any text that is not a command, outside a conversation step: a question about the event (about time:
+    answered from the clock; anything else: from the program and the FAQ)."""
+    reply, markup = free_answer(message.text or "", conf, clock.now(), profile, lang, i18n)
     await message.answer(reply, reply_markup=markup)
 
 

@@ -1,0 +1,196 @@
+"""No dead ends (issue 12): a question typed at a registration step is answered and the step asked again;
+typed text where buttons are expected is matched to them; old buttons after /forget answer in the person's
+language; after the deadline a person can still set a language and a zone and follow sessions; Back, a shared
+location at the city step, the persistent menu."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from storage.models import Delegate
+from tests.harness import Harness, register
+from tests.test_registration import stored, tr, walk_to
+
+UID = 7001
+OTHER = 7002
+
+
+async def conversation(h: Harness, uid: int = UID) -> tuple[str | None, dict[str, Any]]:
+    key = h.state_key(uid)
+    storage = h.app.dp.fsm.storage
+    return await storage.get_state(key), await storage.get_data(key)
+
+
+async def free_answer(h: Harness, text: str) -> str:
+    """What the free-question handler answers to `text` (asked by someone outside any conversation)."""
+    calls = await h.send(OTHER, text)
+    return next(c.text for c in calls if c.method == "sendMessage")
+
+
+QUESTIONS = ["when is the quiz?", "how long until the quiz", "как подключиться?", "퀴즈 언제예요?"]
+STEP_QUESTION = {
+    "full_name": "What is your full name?", "position": "What is your position (job title)?",
+    "organisation": "Which organisation do you represent?",
+    "city": "Which city and country are you from? For example: <i>Seoul, Republic of Korea</i>.",
+    "email": "What is your e-mail address? The organisers use it only for this event.",
+}
+
+
+# -- 1. a question at a text step ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("step", list(STEP_QUESTION))
+@pytest.mark.parametrize("question", QUESTIONS)
+async def test_a_question_at_a_text_step_is_answered_and_the_step_asked_again(harness: Harness, step: str,
+                                                                             question: str) -> None:
+    h = harness
+    expected = await free_answer(h, question)
+    await walk_to(h, step, uid=UID)
+    before_state, before = await conversation(h)
+    calls = await h.send(UID, question)
+    texts = [c.text for c in calls if c.method == "sendMessage"]
+    assert texts[0] == expected, "the same answer as the free-question handler"
+    assert STEP_QUESTION[step] in texts[-1], "then the step is asked again"
+    state, data = await conversation(h)
+    assert state == before_state
+    assert data["answers"] == before["answers"], "nothing entered is lost, the question is not taken as an answer"
+
+
+async def test_insisting_with_the_button_takes_the_text(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "full_name", uid=UID)
+    await h.send(UID, "Who?")
+    assert any("Use «Who?» as my name" in b for b in h.buttons(UID))
+    await h.press(UID, "Use «Who?» as my name")
+    _state, data = await conversation(h)
+    assert data["answers"]["full_name"] == "Who?"
+    assert STEP_QUESTION["position"] in h.last_text(UID)
+
+
+async def test_insisting_by_typing_it_again_takes_the_text(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "organisation", uid=UID)
+    await h.send(UID, "What Works Foundation?")
+    await h.send(UID, "What Works Foundation?")
+    _state, data = await conversation(h)
+    assert data["answers"]["organisation"] == "What Works Foundation?"
+
+
+async def test_an_old_insist_button_does_not_take_a_stale_text(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "full_name", uid=UID)
+    await h.send(UID, "Who?")
+    await h.send(UID, "Ada Lovelace")
+    await h.press(UID, "Use «Who?» as my name")
+    _state, data = await conversation(h)
+    assert data["answers"]["full_name"] == "Ada Lovelace"
+    assert "position" not in data["answers"]
+
+
+@pytest.mark.parametrize(("step", "text"), [
+    ("full_name", "Kim Min-jun"), ("full_name", "김민준"), ("full_name", "Анна Каренина"),
+    ("full_name", "Will Smith"), ("position", "Chief Digital Officer"), ("position", "Начальник отдела"),
+    ("organisation", "Seoul Metropolitan Government"), ("organisation", "Правительство Москвы"),
+    ("organisation", "서울특별시"), ("city", "Moscow"), ("city", "Москва"), ("city", "Seoul, Republic of Korea"),
+])
+async def test_real_answers_are_not_taken_for_questions(harness: Harness, step: str, text: str) -> None:
+    h = harness
+    await walk_to(h, step, uid=UID)
+    await h.send(UID, text)
+    _state, data = await conversation(h)
+    assert data["answers"][step] == text.split(",")[0]
+
+
+# -- 2. typed text where buttons are expected -------------------------------------------------------------
+
+@pytest.mark.parametrize(("typed", "lang", "ptype"), [
+    ("EXCOM member", "en", "excom"), ("excom member city", "en", "excom"), ("член EXCOM", "ru", "excom"),
+    ("EXCOM 회원", "ko", "excom"), ("WeGO membr", "en", "wego_member"), ("партнёр", "ru", "partner"),
+    ("Institution", "en", "institution"),
+])
+async def test_a_participant_type_typed(harness: Harness, typed: str, lang: str, ptype: str) -> None:
+    h = harness
+    await walk_to(h, "participant_type", uid=UID, lang=lang)
+    await h.send(UID, typed, lang=lang)
+    _state, data = await conversation(h)
+    assert data["answers"]["participant_type"] == ptype
+    assert tr(h, "What is your e-mail address? The organisers use it only for this event.", lang) in h.last_text(UID)
+
+
+@pytest.mark.parametrize(("typed", "lang"), [("yes", "en"), ("да", "ru"), ("네", "ko"), ("I agree", "en"),
+                                             ("Согласен", "ru"), ("동의", "ko")])
+async def test_consent_typed(harness: Harness, typed: str, lang: str) -> None:
+    h = harness
+    await walk_to(h, "consent", uid=UID, lang=lang)
+    await h.send(UID, typed, lang=lang)
+    assert tr(h, "Please check your registration:", lang) in h.last_text(UID)
+
+
+async def test_no_typed_at_consent_declines(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "consent", uid=UID)
+    await h.send(UID, "no")
+    assert "nothing has been stored" in h.last_text(UID)
+    assert await conversation(h) == (None, {"lang": "en"})
+
+
+async def test_matchmaking_and_time_zone_typed(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "timezone", uid=UID, lang="ru")
+    await h.send(UID, "Seoul", lang="ru")
+    await h.send(UID, "да", lang="ru")
+    _state, data = await conversation(h)
+    assert data["answers"]["timezone"] == "Asia/Seoul"
+    await h.send(UID, "нет", lang="ru")
+    _state, data = await conversation(h)
+    assert data["answers"]["matchmaking"] is False
+    await h.send(UID, "да", lang="ru")  # consent
+    await h.send(UID, "подтвердить", lang="ru")
+    row = await stored(h, UID)
+    assert row is not None and row.timezone == "Asia/Seoul" and row.language == "ru"
+
+
+async def test_a_language_typed(harness: Harness) -> None:
+    h = harness
+    await h.send(UID, "/start")
+    await h.send(UID, "русский")
+    _state, data = await conversation(h)
+    assert data["lang"] == "ru"
+    assert tr(h, "What is your full name?", "ru") in h.last_text(UID)
+
+
+async def test_typed_text_that_matches_no_button_says_which_to_press(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "consent", uid=UID)
+    calls = await h.send(UID, "banana")
+    text = calls[-1].text
+    assert "«I agree»" in text and "«I do not agree»" in text
+    assert "I can only take" not in text
+    assert h.buttons(UID) == ["I agree", "I do not agree", "↩️ Back"]
+
+
+async def test_typed_summary_edit_opens_the_field_choice(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "consent", uid=UID)
+    await h.press(UID, "I agree")
+    await h.send(UID, "edit")
+    assert "Which field do you want to change?" in h.last_text(UID)
+    await h.send(UID, "e-mail")
+    assert STEP_QUESTION["email"] in h.last_text(UID)
+
+
+# -- 5. old buttons after /forget ----------------------------------------------------------------------------
+
+async def test_an_old_button_after_forget_answers_in_the_last_language(harness: Harness) -> None:
+    h = harness
+    await register(h, UID, language="ko")
+    await h.send(UID, "/forget", lang="en")
+    msg, data = h._message_with(UID, tr(h, "Yes, delete everything", "ko"))
+    await h.press(UID, tr(h, "Yes, delete everything", "ko"), lang="en")
+    assert await stored(h, UID) is None
+    calls = await h.feed(h.updates.callback(UID, data, msg, language_code="en"))
+    answers = [c.params.get("text") for c in calls if c.method == "answerCallbackQuery"]
+    assert answers == [tr(h, "This button is no longer active.", "ko")]
+    async with h.app.sessions() as s:
+        assert await s.get(Delegate, UID) is None
