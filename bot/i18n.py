@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiogram.types import TelegramObject, User
+from aiogram.types import Message, TelegramObject, Update, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
 
@@ -51,7 +51,9 @@ def detect_language(text: str, fallback: str) -> str:
 
 
 class LocaleMiddleware(I18nMiddleware):
-    """The reader's language: their profile, else their choice during registration, else Telegram's."""
+    """The reader's language: their profile, else their choice during registration, else the language of
+    the bot's message whose button was pressed (after /forget nothing is stored, yet an old button should
+    answer in the language the person last used), else Telegram's."""
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         profile = data.get("profile")
@@ -62,7 +64,13 @@ class LocaleMiddleware(I18nMiddleware):
             lang = (await state.get_data()).get("lang")
             if lang in LANGS:
                 return str(lang)
-        return telegram_language(data.get("event_from_user"))
+        fallback = telegram_language(data.get("event_from_user"))
+        query = event.callback_query if isinstance(event, Update) else None
+        if query is not None and isinstance(query.message, Message):
+            shown = query.message.text or query.message.caption or ""
+            if shown:
+                return detect_language(shown, fallback=fallback)
+        return fallback
 
     async def __call__(
         self,

@@ -590,9 +590,10 @@ async def on_city_answer(query: CallbackQuery, callback_data: RegCb, state: FSMC
     assert isinstance(query.message, Message)
     await query.answer()
     if callback_data.action == "city_ok" and await flow.accept_city(state) is not None:
+        nxt = await _advance(uow, state, "city", _person(query), clock)  # commits the city with the next step
         with contextlib.suppress(TelegramBadRequest):
             await query.message.edit_reply_markup(reply_markup=None)
-        await _after_answer(query.message, state, uow, "city", conf, clock, _person(query))
+        await _render_next(query.message, state, uow, "city", conf, nxt)
         return
     await ask(query.message, state, uow, "city", conf)
 

@@ -194,3 +194,61 @@ async def test_an_old_button_after_forget_answers_in_the_last_language(harness: 
     assert answers == [tr(h, "This button is no longer active.", "ko")]
     async with h.app.sessions() as s:
         assert await s.get(Delegate, UID) is None
+
+
+# -- 4. Back, Keep, a location at the city step ------------------------------------------------------------
+
+async def test_back_goes_to_the_previous_step_with_its_answer_shown_and_kept(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "organisation", uid=UID)
+    assert "↩️ Back" in h.buttons(UID)
+    await h.press(UID, "↩️ Back")
+    text = h.last_text(UID)
+    assert STEP_QUESTION["position"] in text and "Chief Digital Officer" in text
+    await h.press(UID, "Keep «Chief Digital Officer»")
+    assert STEP_QUESTION["organisation"] in h.last_text(UID)
+    await h.press(UID, "↩️ Back")
+    await h.send(UID, "Mayor")
+    _state, data = await conversation(h)
+    assert data["answers"]["position"] == "Mayor" and data["answers"]["full_name"] == "Ada Lovelace"
+    assert STEP_QUESTION["organisation"] in h.last_text(UID)
+
+
+async def test_back_from_a_button_step_and_typed_back(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "participant_type", uid=UID, lang="ru")
+    await h.send(UID, "назад", lang="ru")  # typed, at a button step
+    assert tr(h, "Which city and country are you from? For example: <i>Seoul, Republic of Korea</i>.", "ru") \
+        in "\n".join(h.texts(UID)[-2:])
+    await h.send(UID, tr(h, "↩️ Back", "ru"), lang="ru")  # the keyboard's Back at the city step
+    assert tr(h, "Which organisation do you represent?", "ru") in h.last_text(UID)
+
+
+async def test_the_first_step_after_the_language_goes_back_to_the_language(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "full_name", uid=UID)
+    await h.press(UID, "↩️ Back")
+    assert "Please choose your language." in h.last_text(UID)
+    await h.press(UID, "Русский", lang="en")
+    assert tr(h, "What is your full name?", "ru") in h.last_text(UID)
+
+
+async def test_a_location_at_the_city_step_gives_a_city_to_confirm(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "city", uid=UID)
+    await h.feed(h.updates.location(UID, 37.57, 126.98))
+    assert "Seoul, Republic of Korea" in h.last_text(UID) or "Seoul, South Korea" in h.last_text(UID)
+    await h.press(UID, "Yes")
+    _state, data = await conversation(h)
+    assert data["answers"]["city"] == "Seoul" and data["answers"]["city_id"] == "seoul"
+    assert "Which type of participant are you?" in h.last_text(UID)
+
+
+async def test_no_to_the_city_from_a_location_asks_to_type_it(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "city", uid=UID)
+    await h.feed(h.updates.location(UID, 55.75, 37.62))
+    await h.press(UID, "No, I will type it")
+    _state, data = await conversation(h)
+    assert "city" not in data["answers"]
+    assert STEP_QUESTION["city"] in "\n".join(h.texts(UID)[-2:])
