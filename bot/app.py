@@ -96,12 +96,14 @@ def build_routers() -> list[Router]:
     Every feature router sees private chats only (a filter set here, not in each handler), so personal data
     never reaches a group; the group router answers there with a link to the private chat.
     """
-    from handlers import admin, common, excom, groups, registration
+    from handlers import admin, common, excom, groups, menu, registration
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
     return [groups.make_router(), *map(groups.private_only, [
         common.make_router(),
+        # The persistent menu's labels, typed or tapped, also in the middle of a step.
+        menu.make_router(),
         admin.make_router(),
         excom.make_router(),
         registration.make_router(),

@@ -19,7 +19,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
 from handlers import registration as reg_handlers
-from handlers.ui import LangCb, esc, language_keyboard, on_a_message
+from handlers.ui import LangCb, esc, language_keyboard, main_menu, on_a_message
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -54,7 +54,10 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
 async def on_help(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, lang: str,
                   profile: Profile | None, is_admin: bool) -> None:
     """/help: what the bot can do; in the middle of a step, the step's question follows."""
-    await message.answer(help_text(conf, lang, profile is not None, is_admin))
+    # A registered person outside a step gets the persistent menu with it (it may have been hidden).
+    shows_menu = profile is not None and await state.get_state() is None
+    await message.answer(help_text(conf, lang, profile is not None, is_admin),
+                         reply_markup=main_menu() if shows_menu else None)
     await reg_handlers.reprompt(message, state, uow, conf, note=_("Your registration is waiting for this answer:"))
 
 
@@ -87,7 +90,8 @@ async def on_cancel(message: Message, state: FSMContext, uow: UnitOfWork, profil
         await message.answer(_("There is nothing to cancel."), reply_markup=ReplyKeyboardRemove())
         return
     if given < 0:
-        await message.answer(_("Cancelled. Your data is unchanged."), reply_markup=ReplyKeyboardRemove())
+        await message.answer(_("Cancelled. Your data is unchanged."),
+                             reply_markup=main_menu() if profile is not None else ReplyKeyboardRemove())
         return
     if not given:
         await message.answer(_("Registration paused. Send /start whenever you want to begin."),

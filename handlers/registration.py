@@ -29,7 +29,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
-from domain import choices, excom
+from domain import choices, excom, menu
 from domain import registration as reg
 from domain import timezones as tzs
 from domain.clock import Clock
@@ -39,7 +39,7 @@ from domain.registration import InputError, Profile
 from domain.when import parse_when
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
-from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, on_a_message, rows
+from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -320,7 +320,7 @@ async def _render_next(message: Message, state: FSMContext, uow: UnitOfWork, ste
         return
     if nxt.saved is not None:
         await message.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(step, step)))),
-                             reply_markup=ReplyKeyboardRemove())
+                             reply_markup=main_menu())
         await show_profile(message, nxt.saved)
     elif nxt.summary:
         await show_summary(message, state, uow)
@@ -372,7 +372,7 @@ async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
                 name=esc(profile.full_name), event=esc(conf.name.get(profile.language)))
             + "\n\n" + _("Send /program for the program in your time zone, /profile for your data, "
                          "/help for everything I can do."),
-            reply_markup=ReplyKeyboardRemove())
+            reply_markup=main_menu())
         return
     if await reprompt(message, state, uow, conf, note=_("Let us continue where you left off.")):
         return
@@ -723,6 +723,7 @@ async def _take_summary(msg: Message, state: FSMContext, uow: UnitOfWork, conf: 
     if done.is_excom and not done.is_member:
         text += "\n\n" + _(excom.AFTER_REGISTERING)
     await msg.answer(text, reply_markup=follow_all_markup())
+    await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
 
 
 async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,

@@ -252,3 +252,60 @@ async def test_no_to_the_city_from_a_location_asks_to_type_it(harness: Harness) 
     _state, data = await conversation(h)
     assert "city" not in data["answers"]
     assert STEP_QUESTION["city"] in "\n".join(h.texts(UID)[-2:])
+
+
+# -- 4. the persistent menu -----------------------------------------------------------------------------------
+
+def keyboard(h: Harness, uid: int = UID) -> list[str]:
+    """The newest reply keyboard sent to the person."""
+    for r in reversed(h.session.sent(uid)):
+        markup = r.params.get("reply_markup") or {}
+        if "keyboard" in markup or markup.get("remove_keyboard"):
+            return r.keyboard
+    return []
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "ko"])
+async def test_the_menu_after_registering_in_the_persons_language(harness: Harness, lang: str) -> None:
+    h = harness
+    await walk_to(h, "summary", uid=UID, lang=lang)
+    await h.press(UID, tr(h, "✅ Confirm", lang), lang=lang)
+    labels = [tr(h, m, lang) for m in ("📋 Program", "▶️ Now and next", "👤 My profile", "🔔 Reminders", "❓ Help")]
+    assert keyboard(h) == labels
+    h.session.clear()
+    await h.send(UID, labels[3], lang="en")
+    assert tr(h, "Your reminders", lang) in h.last_text(UID)
+    await h.send(UID, labels[0], lang="en")
+    assert "📋" in h.last_text(UID) and tr(h, "Tap a session for its details, reminders and calendar file.", lang) \
+        in h.last_text(UID)
+    await h.send(UID, labels[2], lang="en")
+    assert "Ada Lovelace" in h.last_text(UID)
+
+
+@pytest.mark.parametrize(("typed", "expect"), [
+    ("▶️ Сейчас и далее", "starts in"), ("❓ 도움말", "What I can do"), ("program", "Tap a session"),
+])
+async def test_menu_labels_in_any_language_reach_their_command(harness: Harness, typed: str, expect: str) -> None:
+    h = harness
+    await register(h, UID)
+    await h.send(UID, typed)
+    assert expect in "\n".join(h.texts(UID))
+
+
+async def test_a_menu_label_in_the_middle_of_a_step_then_the_step_again(harness: Harness) -> None:
+    h = harness
+    await register(h, UID)
+    await h.send(UID, "/profile")
+    await h.press(UID, "Edit a field")
+    await h.press(UID, "Position")
+    await h.send(UID, "📋 Program")
+    texts = h.texts(UID)
+    assert "Tap a session" in texts[-2] and "What is your position" in texts[-1]
+    await h.send(UID, "Mayor")
+    assert keyboard(h)[0] == "📋 Program", "the menu is back once the edit is saved"
+
+
+async def test_the_menu_is_not_shown_during_steps_with_their_own_keyboard(harness: Harness) -> None:
+    h = harness
+    await walk_to(h, "timezone", uid=UID)
+    assert keyboard(h) == ["📍 Share my location", "↩️ Back"]
