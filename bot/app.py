@@ -35,6 +35,7 @@ from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
 from domain.program import NEXT_COMMAND
+from services.guests import TIMEZONE_COMMAND
 from storage.cache import Caches
 from storage.cache import enable as enable_caches
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -58,6 +59,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("next", NEXT_COMMAND),
     ("profile", N_("Your data: view and edit")),
     ("reminders", N_("Your reminders")),
+    ("timezone", TIMEZONE_COMMAND),
     ("language", N_("Change language")),
     ("help", N_("What this bot can do")),
     ("cancel", N_("Stop the current step")),
@@ -96,7 +98,7 @@ def build_routers() -> list[Router]:
     Every feature router sees private chats only (a filter set here, not in each handler), so personal data
     never reaches a group; the group router answers there with a link to the private chat.
     """
-    from handlers import admin, common, excom, groups, menu, registration
+    from handlers import admin, common, excom, groups, guests, menu, registration
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
@@ -107,6 +109,7 @@ def build_routers() -> list[Router]:
         admin.make_router(),
         excom.make_router(),
         registration.make_router(),
+        guests.make_router(),
         program_handlers.make_router(),
         reminder_handlers.make_router(),
         # Free questions (text outside a conversation step), then the fallback.

@@ -56,7 +56,7 @@ class LocaleMiddleware(I18nMiddleware):
     answer in the language the person last used), else Telegram's."""
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        profile = data.get("profile")
+        profile = data.get("profile") or data.get("guest")
         if profile is not None:
             return str(profile.language)
         state = data.get("state")

@@ -29,20 +29,21 @@ async def menu_action(message: Message, i18n: I18n) -> dict[str, str] | bool:
 
 
 async def on_menu(message: Message, menu_action: str, state: FSMContext, uow: UnitOfWork, conf: Event,
-                  clock: Clock, profile: Profile | None, lang: str, is_admin: bool) -> None:
+                  clock: Clock, profile: Profile | None, lang: str, is_admin: bool,
+                  guest: Profile | None = None) -> None:
     """A tap on the menu: the command it stands for."""
     if menu_action == menu.HELP:
-        await common.on_help(message, state, uow, conf, lang, profile, is_admin)
+        await common.on_help(message, state, uow, conf, lang, profile, is_admin, clock)
         return
     if menu_action == menu.PROFILE:
         await registration.on_profile(message, state, uow, conf, profile)
         return
     if menu_action == menu.PROGRAM:
-        await program.on_program(message, conf, clock, profile, lang, uow)
+        await program.on_program(message, conf, clock, profile, lang, uow, guest)
     elif menu_action == menu.NOW:
-        await program.on_now(message, conf, clock, profile, lang)
+        await program.on_now(message, conf, clock, profile, lang, guest)
     else:
-        await reminders.on_reminders(message, uow, conf, clock, profile)
+        await reminders.on_reminders(message, uow, conf, clock, profile, guest)
     await registration.reprompt(message, state, uow, conf)  # in the middle of a step: ask it again
 
 

@@ -39,7 +39,7 @@ from domain.registration import InputError, Profile
 from domain.when import parse_when
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
-from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
+from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -379,12 +379,19 @@ async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
     lang = _lang()
     if not await flow.may_register(uow, conf, _person(message), clock.now(), is_admin=is_admin):
         c = conf.contact
-        await message.answer(_(
+        text = _(
             "Registration for {event} closed on {date}. If you need to take part, please write to "
             "{name}: {email}, {phone}."
         ).format(event=esc(conf.name.get(lang)),
                  date=tzs.fmt_long_date(conf.registration.deadline, conf.timezone, lang),
-                 name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone)))
+                 name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone))
+        # What they can still do: the program in their own time, and reminders (services/guests.py).
+        text += "\n\n" + _("You can still see the program in your own time zone and be reminded of sessions: "
+                            "set your time zone, then open the program and press “Remind me” on the sessions "
+                            "you want.")
+        await message.answer(text, reply_markup=rows(
+            button(_("🕘 Set my time zone"), GuestCb(action="tz")),
+            button(_("📋 Program"), program_handlers.ProgramCb(n=-1, edit=False)), width=1))
         return
     step = await flow.begin(uow, state, clock.now())
     await message.answer(_(
@@ -722,8 +729,9 @@ async def _take_summary(msg: Message, state: FSMContext, uow: UnitOfWork, conf: 
              zone=esc(tzs.zone_name(done.timezone, lang)))
     if done.is_excom and not done.is_member:
         text += "\n\n" + _(excom.AFTER_REGISTERING)
-    await msg.answer(text, reply_markup=follow_all_markup())
+    # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
     await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
+    await msg.answer(text, reply_markup=follow_all_markup())
 
 
 async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
@@ -778,8 +786,14 @@ async def _ask_forget(message: Message, note: str | None = None) -> None:
                                            button(_("No, keep it"), RegCb(action="forget_no"))))
 
 
-async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profile: Profile | None) -> None:
-    """/forget: ask for confirmation before deleting."""
+async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profile: Profile | None,
+                    guest: Profile | None = None) -> None:
+    """/forget: ask for confirmation before deleting (a guest's language, zone and follows go at once)."""
+    if profile is None and guest is not None:
+        await flow.forget(uow, state, _person(message))
+        await message.answer(_("Deleted: your language, your time zone and the sessions you followed. I keep "
+                               "nothing about you now."), reply_markup=ReplyKeyboardRemove())
+        return
     if profile is None:
         await flow.discard(uow, state)
         await message.answer(_("I keep no data about you: you are not registered. Any unfinished "

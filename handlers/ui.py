@@ -19,7 +19,7 @@ from bot.i18n import LANGUAGE_NAMES
 from domain import menu
 from domain.text import esc
 
-__all__ = ["FollowCb", "LangCb", "RegCb", "button", "esc", "grid", "language_keyboard", "main_menu", "rows"]
+__all__ = ["FollowCb", "GuestCb", "LangCb", "RegCb", "button", "esc", "grid", "language_keyboard", "main_menu", "rows"]
 
 
 class LangCb(CallbackData, prefix="lang"):
@@ -67,6 +67,12 @@ def grid(buttons: Sequence[InlineKeyboardButton | None], width: int) -> list[lis
 
 def rows(*buttons: InlineKeyboardButton | None, width: int = 2) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=grid(buttons, width))
+
+
+class GuestCb(CallbackData, prefix="gst"):
+    """"Set my time zone" for someone who cannot register any more (handlers/guests.py)."""
+
+    action: str
 
 
 class FollowCb(CallbackData, prefix="fol"):

@@ -199,11 +199,12 @@ async def decline_consent(uow: UnitOfWork, conv: Conversation) -> None:
 async def pause(uow: UnitOfWork, conv: Conversation, *, registered: bool) -> int | None:
     """/cancel. Returns None when there was nothing to cancel, -1 when a profile edit was dropped, else the
     number of registration answers kept for /start to resume with."""
-    if await conv.get_state() is None:
+    current = await conv.get_state()
+    if current is None:
         return None
     data = await conv.get_data()
     await conv.set_state(None)
-    if data.get("mode") == "profile" or registered:
+    if data.get("mode") == "profile" or registered or step_of(current) is None:  # not the registration
         await conv.set_data({})
         await uow.commit()
         return -1
@@ -232,6 +233,7 @@ async def complete(uow: UnitOfWork, conv: Conversation, event: Event, user_id: i
     if not await may_register(uow, event, user_id, started, is_admin=is_admin):
         raise ServiceError("closed", CLOSED_BEFORE_START)
     profile = await uow.delegates.save(reg.profile_from(d.answers, user_id, username), now)
+    await uow.guests.delete(user_id)  # a guest let in late: the delegate row takes over (follows stay theirs)
     await conv.set_state(None)
     await conv.set_data({})
     await uow.commit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, MetaData, String, TypeDecorator
 from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
@@ -83,12 +83,12 @@ class Delegate(Base):
 
 
 class Follow(Base):
-    """A delegate follows a program item (and is reminded before it)."""
+    """A delegate or a guest (guests table) follows a program item (and is reminded before it). No foreign
+    key: the person is in one of two tables; forgetting a person deletes their follows with everything else."""
 
     __tablename__ = "follows"
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
-                                         primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime]
 
@@ -183,3 +183,22 @@ class InboxUpdate(Base):
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime]
     handled_at: Mapped[datetime | None]
+
+
+class Guest(Base):
+    """Someone who could not register (registration closed) but set a language and a time zone, or followed a
+    session: the program in their time and reminders. Nothing else about them is stored."""
+
+    __tablename__ = "guests"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    language: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # Whether the person chose the zone (False: the event's, set when they first followed a session).
+    zone_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    reminder_lead: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    reminders_on: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    follow_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    blocked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.outbox import Outbox
 from storage.db import has_unsaved_work
-from storage.repo import Delegates, Follows, LatePasses, Reminders, forget_person
+from storage.repo import Delegates, Follows, Guests, LatePasses, Reminders, forget_person
 
 
 class SqlUnitOfWork:
@@ -24,6 +24,7 @@ class SqlUnitOfWork:
         self.follows = Follows(session)
         self.reminders = Reminders(session)
         self.outbox = Outbox(session)
+        self.guests = Guests(session)
 
     async def forget(self, user_id: int) -> int:
         return await forget_person(self.session, user_id)

@@ -5,13 +5,20 @@ location at the city step, the persistent menu."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from storage.models import Delegate
-from tests.harness import Harness, register
+from delivery.engine import get_delivery
+from services import reminder_jobs
+from storage.models import Delegate, Guest
+from storage.repo import Follows
+from tests.harness import Harness, make_settings, register
 from tests.test_registration import stored, tr, walk_to
+from tests.test_sender import VirtualTimer
 
 UID = 7001
 OTHER = 7002
@@ -309,3 +316,143 @@ async def test_the_menu_is_not_shown_during_steps_with_their_own_keyboard(harnes
     h = harness
     await walk_to(h, "timezone", uid=UID)
     assert keyboard(h) == ["📍 Share my location", "↩️ Back"]
+
+
+# -- 3. after the registration deadline ----------------------------------------------------------------------
+
+AFTER_DEADLINE = datetime.fromisoformat("2020-11-15T10:00:00+03:00")
+
+
+@pytest.fixture
+async def late(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = await Harness.create(make_settings(tmp_path), at=AFTER_DEADLINE)
+    yield h
+    await h.close()
+
+
+async def guest_row(h: Harness, uid: int = UID) -> Guest | None:
+    async with h.app.sessions() as s:
+        return await s.get(Guest, uid)
+
+
+async def test_start_after_the_deadline_says_closed_and_what_one_can_still_do(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/start")
+    text = h.last_text(UID)
+    assert "Registration for WeGO EXCOM 2020 closed on" in text
+    assert "You can still see the program in your own time zone" in text
+    assert h.buttons(UID) == ["🕘 Set my time zone", "📋 Program"]
+    assert await conversation(h) == (None, {})
+
+
+@pytest.mark.parametrize("command", ["/program", "/now", "/next"])
+async def test_the_program_after_the_deadline_does_not_send_people_to_register(late: Harness, command: str) -> None:
+    h = late
+    await h.send(UID, command)
+    text = h.last_text(UID)
+    assert "/start" not in text and "Register" not in text
+    assert "Send /timezone to see the times in your own time zone." in text
+
+
+async def test_a_guest_sets_a_zone_and_a_language_and_sees_the_program_in_their_time(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/start")
+    await h.press(UID, "Set my time zone")
+    assert "Which time zone are you in?" in h.last_text(UID)
+    await h.send(UID, "Seoul")
+    assert "Time zone set:" in h.texts(UID)[-2]
+    row = await guest_row(h)
+    assert row is not None and (row.timezone, row.language, row.zone_chosen) == ("Asia/Seoul", "en", True)
+    await h.send(UID, "/program")
+    text = h.last_text(UID)
+    assert "times for" in text and "/timezone" not in text and "15:00" in text  # the opening at 09:00 GMT+3
+    await h.send(UID, "/language")
+    await h.press(UID, "Русский")
+    row = await guest_row(h)
+    assert row is not None and row.language == "ru"
+    await h.send(UID, "/program", lang="en")
+    assert "Программа" in h.last_text(UID) or "программа" in h.last_text(UID)
+    async with h.app.sessions() as s:
+        assert await s.get(Delegate, UID) is None, "nothing else is stored"
+
+
+async def test_a_guest_follows_a_session_and_is_reminded_in_their_zone_and_language(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/timezone")
+    await h.send(UID, "Seoul")
+    await h.send(UID, "/language")
+    await h.press(UID, "한국어")
+    await h.send(UID, "/program")
+    await h.press(UID, "15:00 개회식")
+    await h.press(UID, "🔔")
+    async with h.app.sessions() as s:
+        assert await Follows(s).items(UID) == {"opening"}
+    d = get_delivery(h.app)
+    h.clock.set(datetime.fromisoformat("2020-11-17T08:50:00+03:00"))
+    assert await reminder_jobs.planner(d).run_reminder("opening", 10) == 1
+    sender = d.make_sender(h.bot, timer=VirtualTimer())
+    while await sender.drain_once():
+        pass
+    assert "10분 후 15:00에 시작합니다" in h.last_text(UID)
+
+
+async def test_someone_who_only_presses_remind_me_becomes_a_guest_in_the_events_zone(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/program")
+    await h.press(UID, "Opening")
+    assert "🔔 Remind me" in h.buttons(UID)
+    await h.press(UID, "🔔 Remind me")
+    row = await guest_row(h)
+    assert row is not None and (row.timezone, row.zone_chosen) == ("Europe/Moscow", False)
+    await h.send(UID, "/program")
+    assert "Send /timezone" in h.last_text(UID), "the event's zone until they choose theirs"
+    await h.send(UID, "/reminders")
+    assert "Opening" in h.last_text(UID)
+
+
+async def test_before_the_deadline_remind_me_still_asks_to_register(harness: Harness) -> None:
+    h = harness
+    await h.send(UID, "/program")
+    await h.press(UID, "Opening")
+    assert "🔔 Remind me" not in h.buttons(UID)
+    calls = await h.press_data(UID, "fol:opening:1")
+    assert "Register with /start" in next(c for c in calls if c.method == "answerCallbackQuery").params["text"]
+    await h.send(UID, "/timezone")
+    assert "Send /start to register." in h.last_text(UID)
+    assert await guest_row(h) is None
+
+
+async def test_reminders_and_help_after_the_deadline(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/reminders")
+    assert "You follow no sessions yet. Open /program" in h.last_text(UID)
+    await h.send(UID, "/help")
+    assert "/timezone" in h.last_text(UID) and "/start — register" not in h.last_text(UID)
+
+
+async def test_the_faq_no_longer_sends_people_to_register_after_the_deadline(late: Harness) -> None:
+    h = late
+    for question in ("How do I register?", "Can I take part without registering?", "Как зарегистрироваться?"):
+        calls = await h.send(UID, question)
+        text = calls[-1].text
+        assert "wegoexcom2020.com" not in text, question
+        assert "November 10, 2020" in text or "10 ноября 2020" in text
+
+
+async def test_forget_deletes_a_guest(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/timezone")
+    await h.send(UID, "Seoul")
+    await h.send(UID, "/forget")
+    assert await guest_row(h) is None
+
+
+async def test_a_guest_let_in_late_registers_and_stops_being_a_guest(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/timezone")
+    await h.send(UID, "Seoul")
+    await h.send(999, f"/admit {UID}")
+    await walk_to(h, "summary", uid=UID)
+    await h.press(UID, "✅ Confirm")
+    assert await stored(h, UID) is not None
+    assert await guest_row(h) is None
