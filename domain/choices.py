@@ -70,7 +70,7 @@ _EN_WH = frozenset("what whats when whens where wheres how hows why who whos who
 _EN_AUX = frozenset("is are am can could do does did will would should shall may might has have must".split())
 _EN_SUBJECT = frozenset("i you we they he she it there the this that my your a an our any".split())
 _RU_Q = frozenset("""что чего чем когда где куда откуда как какой какая какое какие каком какую каких какого
-каким почему зачем кто кого кому сколько скоро котором которое который можно нужно ли разве неужели""".split())
+каким почему зачем кто кого кому сколько скоро котором которое который можно нужно разве неужели""".split())
 _KO_Q = ("언제", "어디", "뭐", "무엇", "어떻게", "어떡", "왜", "누구", "누가", "몇", "얼마", "어느", "무슨", "어떤")
 _KO_ENDINGS = ("나요", "까요", "니까", "습니까", "인가요", "는가요", "을까", "ㄹ까")
 _QUESTION_MARKS = re.compile(r"[?？¿]")
@@ -89,7 +89,10 @@ def reads_as_question(text: str) -> bool:
         return True
     if first in _EN_AUX and len(words) > 2 and words[1] in _EN_SUBJECT:
         return True
-    if any(w in _RU_Q for w in words[:3]) or "ли" in words:
+    if any(w in _RU_Q for w in words[:3]):
+        return True
+    # The particle "ли" follows a word in lower case ("будет ли"); "Ли Кён Ёль" is a name.
+    if "ли" in re.findall(r"\w+", text)[1:]:
         return True
     return any(any(q in w for q in _KO_Q) or (len(w) > 2 and w.endswith(_KO_ENDINGS)) for w in words)
 

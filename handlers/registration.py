@@ -36,6 +36,7 @@ from domain.clock import Clock
 from domain.event import LANGS, Event
 from domain.i18n_marks import N_
 from domain.registration import InputError, Profile
+from domain.text import normalize
 from domain.when import parse_when
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
@@ -487,8 +488,8 @@ async def _take_text(message: Message, state: FSMContext, uow: UnitOfWork, conf:
 
 
 def _is_back(text: str) -> bool:
-    labels = [_("↩️ Back")]
-    return choices.match(text, {"back": [*choices.BACK, *labels]}) == "back" and len(text) < 30
+    """"Back" typed or tapped (exactly: a name such as "Назар" is not "назад")."""
+    return normalize(text) in {normalize(w) for w in (*choices.BACK, _("↩️ Back"))}
 
 
 async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,

@@ -100,6 +100,8 @@ async def test_an_old_insist_button_does_not_take_a_stale_text(harness: Harness)
     ("full_name", "Will Smith"), ("position", "Chief Digital Officer"), ("position", "Начальник отдела"),
     ("organisation", "Seoul Metropolitan Government"), ("organisation", "Правительство Москвы"),
     ("organisation", "서울특별시"), ("city", "Moscow"), ("city", "Москва"), ("city", "Seoul, Republic of Korea"),
+    ("full_name", "Назар"), ("full_name", "Ли Кён Ёль"), ("position", "Back Office Manager"),
+    ("city", "Can Tho City, Vietnam"),
 ])
 async def test_real_answers_are_not_taken_for_questions(harness: Harness, step: str, text: str) -> None:
     h = harness
@@ -107,6 +109,24 @@ async def test_real_answers_are_not_taken_for_questions(harness: Harness, step: 
     await h.send(UID, text)
     _state, data = await conversation(h)
     assert data["answers"][step] == text.split(",")[0]
+
+
+def test_no_city_speaker_or_role_of_the_event_file_reads_as_a_question() -> None:
+    """Every city (with its country), speaker and role of the event file in three languages is an answer; the
+    FAQ's questions without their question mark still read as questions (all but a few imperatives)."""
+    from domain.choices import reads_as_question
+    from domain.event import load_event
+    from domain.when import parse_when
+
+    e = load_event("events/excom2020.toml")
+    answers = {t for c in e.cities for lang in ("en", "ru", "ko")
+               for t in (c.name.get(lang), f"{c.name.get(lang)}, {c.country.get(lang)}")}
+    answers |= {t for i in e.program for sp in i.speakers for lang in ("en", "ru", "ko")
+                for t in (sp.name.get(lang), sp.role.get(lang))}
+    assert [a for a in sorted(answers) if reads_as_question(a) or parse_when(a, "en", e) is not None] == []
+    questions = [f.question.get(lang).rstrip("?？ ") for f in e.faq for lang in ("en", "ru", "ko")]
+    found = [q for q in questions if reads_as_question(q) or parse_when(q, "en", e) is not None]
+    assert len(found) >= 0.95 * len(questions)
 
 
 # -- 2. typed text where buttons are expected -------------------------------------------------------------
