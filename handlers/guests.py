@@ -71,8 +71,12 @@ async def on_zone_button(query: CallbackQuery, state: FSMContext, uow: UnitOfWor
                          profile: Profile | None, is_admin: bool) -> None:
     """"Set my time zone" under the "registration closed" message."""
     await query.answer()
-    if isinstance(query.message, Message) and flow.step_of(await state.get_state()) is None:
-        await _start(query.message, state, uow, conf, clock, query.from_user.id, profile, is_admin)
+    if not isinstance(query.message, Message):
+        return
+    if flow.step_of(await state.get_state()) is not None:  # in the middle of the registration: its step
+        await registration.reprompt(query.message, state, uow, conf)
+        return
+    await _start(query.message, state, uow, conf, clock, query.from_user.id, profile, is_admin)
 
 
 async def _save(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock, lang: str,

@@ -476,3 +476,25 @@ async def test_a_guest_let_in_late_registers_and_stops_being_a_guest(late: Harne
     await h.press(UID, "✅ Confirm")
     assert await stored(h, UID) is not None
     assert await guest_row(h) is None
+
+
+async def test_timezone_for_a_delegate_edits_the_profile(harness: Harness) -> None:
+    h = harness
+    await register(h, UID, timezone="Europe/Moscow")
+    await h.send(UID, "/timezone")
+    assert "Which time zone are you in?" in "\n".join(h.texts(UID)[-2:])
+    await h.send(UID, "Seoul")
+    await h.send(UID, "yes")
+    row = await stored(h, UID)
+    assert row is not None and row.timezone == "Asia/Seoul"
+    assert await guest_row(h) is None
+
+
+async def test_cancel_while_a_guest_is_asked_the_zone(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/timezone")
+    await h.send(UID, "/cancel")
+    assert "Cancelled. Your data is unchanged." in h.last_text(UID)
+    await h.send(UID, "when is the quiz?")
+    assert "Quiz" in h.last_text(UID) or "quiz" in h.last_text(UID)
+    assert await guest_row(h) is None
