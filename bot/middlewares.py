@@ -173,6 +173,11 @@ class ProfileMiddleware(BaseMiddleware):
             profile.blocked = False
         data["profile"] = profile
         # Someone who could not register but keeps a language and a zone (services/guests.py), else None.
-        data["guest"] = await Guests(data["db"]).get(user.id) if profile is None and user else None
+        guest = await Guests(data["db"]).get(user.id) if profile is None and user else None
+        if guest is not None and guest.blocked:
+            await Guests(data["db"]).mark_unblocked(guest.user_id)
+            await data["db"].commit()
+            guest.blocked = False
+        data["guest"] = guest
         data["is_admin"] = bool(user and user.id in self.admin_ids)
         return await handler(event, data)

@@ -204,6 +204,19 @@ class Guests:
         await self.s.flush()
         return _guest_profile(row)
 
+    async def mark_blocked(self, user_id: int, now: datetime) -> None:
+        row = await self.s.get(Guest, user_id)
+        if row is not None and row.blocked_at is None:
+            row.blocked_at = now
+            await self.s.flush()
+
+    async def mark_unblocked(self, user_id: int) -> None:
+        """They wrote to the bot again: their reminders resume."""
+        row = await self.s.get(Guest, user_id)
+        if row is not None and row.blocked_at is not None:
+            row.blocked_at = None
+            await self.s.flush()
+
     async def delete(self, user_id: int) -> None:
         """They registered (a late pass): the delegate row takes over; their follows stay theirs."""
         touch(self.s, PROFILES, user_id)

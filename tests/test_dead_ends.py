@@ -498,3 +498,25 @@ async def test_cancel_while_a_guest_is_asked_the_zone(late: Harness) -> None:
     await h.send(UID, "when is the quiz?")
     assert "Quiz" in h.last_text(UID) or "quiz" in h.last_text(UID)
     assert await guest_row(h) is None
+
+
+async def test_a_guest_who_blocked_the_bot_is_not_reminded_until_they_write_again(late: Harness) -> None:
+    h = late
+    await h.send(UID, "/timezone")
+    await h.send(UID, "Seoul")
+    await h.press_data(UID, "fol:opening:1")
+    await h.press_data(UID, "fol:plenary:1")
+    d = get_delivery(h.app)
+    h.clock.set(datetime.fromisoformat("2020-11-17T08:50:00+03:00"))
+    h.session.blocked.add(UID)
+    assert await reminder_jobs.planner(d).run_reminder("opening", 10) == 1
+    sender = d.make_sender(h.bot, timer=VirtualTimer())
+    while await sender.drain_once():
+        pass
+    row = await guest_row(h)
+    assert row is not None and row.blocked_at is not None
+    assert await reminder_jobs.planner(d).run_reminder("plenary", 10) == 0
+    h.session.blocked.discard(UID)
+    await h.send(UID, "/now")
+    row = await guest_row(h)
+    assert row is not None and row.blocked_at is None
