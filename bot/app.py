@@ -35,6 +35,7 @@ from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
 from domain.i18n_marks import N_
 from domain.program import NEXT_COMMAND
+from services.guests import TIMEZONE_COMMAND
 from services.matchmaking import MEET_COMMAND
 from storage.cache import Caches
 from storage.cache import enable as enable_caches
@@ -60,6 +61,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("profile", N_("Your data: view and edit")),
     ("reminders", N_("Your reminders")),
     ("meet", MEET_COMMAND),
+    ("timezone", TIMEZONE_COMMAND),
     ("language", N_("Change language")),
     ("help", N_("What this bot can do")),
     ("cancel", N_("Stop the current step")),
@@ -98,16 +100,19 @@ def build_routers() -> list[Router]:
     Every feature router sees private chats only (a filter set here, not in each handler), so personal data
     never reaches a group; the group router answers there with a link to the private chat.
     """
-    from handlers import admin, common, excom, groups, registration
+    from handlers import admin, common, excom, groups, guests, menu, registration
     from handlers import matchmaking as matchmaking_handlers
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
     return [groups.make_router(), *map(groups.private_only, [
         common.make_router(),
+        # The persistent menu's labels, typed or tapped, also in the middle of a step.
+        menu.make_router(),
         admin.make_router(),
         excom.make_router(),
         registration.make_router(),
+        guests.make_router(),
         program_handlers.make_router(),
         reminder_handlers.make_router(),
         matchmaking_handlers.make_router(),

@@ -56,10 +56,12 @@ def detect_language(text: str, fallback: str) -> str:
 
 
 class LocaleMiddleware(I18nMiddleware):
-    """The reader's language: their profile, else their choice during registration, else Telegram's."""
+    """The reader's language: their profile, else their choice during registration, else the language of
+    the bot's message whose button was pressed (after /forget nothing is stored, yet an old button should
+    answer in the language the person last used), else Telegram's."""
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
-        profile = data.get("profile")
+        profile = data.get("profile") or data.get("guest")
         if profile is not None:
             return str(profile.language)
         state = data.get("state")

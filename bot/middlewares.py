@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.fsm import CURRENT_SESSION, SQLStorage
 from storage.inbox import attach
-from storage.repo import Delegates
+from storage.repo import Delegates, Guests
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ class StaleCallbackAnswer(BaseRequestMiddleware):
 
 
 class ProfileMiddleware(BaseMiddleware):
-    """Load the reader's profile (None when not registered) and whether they are an organiser."""
+    """Load the reader's profile (None when not registered), their guest record when they could not register,
+    and whether they are an organiser."""
 
     def __init__(self, admin_ids: frozenset[int]) -> None:
         self.admin_ids = admin_ids
@@ -171,5 +172,12 @@ class ProfileMiddleware(BaseMiddleware):
             await data["db"].commit()  # its own decision, before the handler says anything
             profile.blocked = False
         data["profile"] = profile
+        # Someone who could not register but keeps a language and a zone (services/guests.py), else None.
+        guest = await Guests(data["db"]).get(user.id) if profile is None and user else None
+        if guest is not None and guest.blocked:
+            await Guests(data["db"]).mark_unblocked(guest.user_id)
+            await data["db"].commit()
+            guest.blocked = False
+        data["guest"] = guest
         data["is_admin"] = bool(user and user.id in self.admin_ids)
         return await handler(event, data)

@@ -49,8 +49,8 @@ from delivery.messages import (
     Rendered,
     TopicCounts,
 )
-from domain.registration import is_member
-from storage.models import Delegate, OutboxMessage
+from domain.registration import GUEST, is_member
+from storage.models import Delegate, Guest, OutboxMessage
 
 if TYPE_CHECKING:
     from aiogram.utils.i18n import I18n
@@ -323,6 +323,7 @@ class Outbox:
         return await self.s.scalar(select(func.min(OutboxMessage.next_at)).where(OutboxMessage.status == PENDING))
 
     async def recipients(self, user_ids: Iterable[int | None]) -> dict[int, Recipient]:
+        """Delegates, and guests (people who could not register but follow sessions) for the rest."""
         ids = sorted({u for u in user_ids if u is not None})
         found: dict[int, Recipient] = {}
         for start in range(0, len(ids), _INSERT_CHUNK):
@@ -334,6 +335,16 @@ class Outbox:
             for uid, lang, zone, ptype, lead, on, everything, blocked_at, excom, mm in rows:
                 found[uid] = Recipient(uid, lang, zone, ptype, lead, on, everything, blocked_at is not None,
                                        is_member(ptype, excom), mm)
+        rest = [u for u in ids if u not in found]
+        for start in range(0, len(rest), _INSERT_CHUNK):
+            rows = await self.s.execute(
+                select(Guest.user_id, Guest.language, Guest.timezone, Guest.reminder_lead, Guest.reminders_on,
+                       Guest.follow_all, Guest.blocked_at)
+                .where(Guest.user_id.in_(rest[start:start + _INSERT_CHUNK])))
+            for uid, lang, zone, lead, on, everything, blocked_at in rows:
+                # Guests take no part in matchmaking: no matchmaking reminders from "the whole program".
+                found[uid] = Recipient(uid, lang, zone, GUEST, lead, on, everything, blocked_at is not None,
+                                       matchmaking=False)
         return found
 
     # -- delivery records ---------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from delivery.messages import Buttons, Document, Drop, Edit, FileRef, Payload, P
 from delivery.outbox import Outbox, OutboxRow, Recipient, RenderContext, Renderers
 from domain.clock import Clock
 from domain.logsafe import Redactor
-from storage.repo import Delegates
+from storage.repo import Delegates, Guests
 from storage.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -511,6 +511,7 @@ class Sender:
             async with self.sessions() as s:
                 if row.user_id is not None and row.user_id == row.chat_id and not is_group(row.chat_id):
                     await Delegates(s).mark_blocked(row.user_id, now)
+                    await Guests(s).mark_blocked(row.user_id, now)
                 await Outbox(s).mark_blocked(row, now, verdict.error, tries)
                 await Outbox(s).block_pending_for(row.chat_id, now, "blocked the bot")
                 await s.commit()

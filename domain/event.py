@@ -105,6 +105,9 @@ class FaqEntry(_Strict):
     keywords: Words = Words()
     # A program item the answer is about (its card is offered as a button).
     item: str | None = None
+    # The answer once registration has closed (by the bot's clock), when `answer` no longer holds then
+    # ("Register at ... by November 10"): the organisers' contact follows it.
+    after_deadline: Text | None = None
 
 
 def _zone(value: str) -> str:

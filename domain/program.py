@@ -54,7 +54,8 @@ class View:
 
 
 def reader_view(conf: Event, profile: Profile | None) -> View:
-    if profile is not None and profile.timezone:
+    # A guest who followed a session before choosing a zone has the event's, not one of their own.
+    if profile is not None and profile.timezone and profile.extra.get("zone_chosen", True):
         return View(profile.timezone, True)
     return View(conf.timezone, False)
 

@@ -90,6 +90,11 @@ class Profile:
         return self.participant_type in LOCAL_GOVERNMENTS
 
     @property
+    def is_guest(self) -> bool:
+        """Not registered (registration closed): a language, a time zone and follows, nothing else."""
+        return self.participant_type == GUEST
+
+    @property
     def is_excom(self) -> bool:
         """They say they represent an EXCOM member city (self-declared: see `is_member`)."""
         return self.participant_type == "excom"
@@ -101,6 +106,20 @@ class Profile:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Someone who could not register (registration closed) but keeps a language, a time zone and follows: the
+# program in their time and reminders. As a Profile they have no personal fields and are never a member.
+GUEST = "guest"
+
+
+def guest_profile(user_id: int, language: str, timezone: str, *, zone_chosen: bool = True,
+                  blocked: bool = False) -> Profile:
+    """A guest as the program and reminders see a reader. Without a zone of their own (`zone_chosen` False:
+    they followed a session first) `timezone` is the event's and the program says how to set theirs."""
+    return Profile(user_id=user_id, language=language, full_name="", position="", organisation="", city="",
+                   country="", participant_type=GUEST, email="", timezone=timezone, matchmaking=None,
+                   blocked=blocked, extra={"zone_chosen": zone_chosen})
 
 
 EXCOM_PENDING, EXCOM_CONFIRMED, EXCOM_REJECTED = "pending", "confirmed", "rejected"
@@ -180,6 +199,15 @@ def next_step(answers: dict[str, Any], after: str | None = None) -> str | None:
         if step not in answers:
             return step
     return None
+
+
+def previous_step(step: str, answers: dict[str, Any]) -> str | None:
+    """The step before `step` in the conversation (matchmaking only where it is asked); None for the first."""
+    steps = [s for s in STEPS if applies(s, answers)]
+    if step not in steps:
+        return None
+    i = steps.index(step)
+    return steps[i - 1] if i > 0 else None
 
 
 def step_number(step: str, answers: dict[str, Any]) -> tuple[int, int]:

@@ -337,3 +337,19 @@ def zone_name(zone: str, lang: str, at: datetime | None = None) -> str:
     except (KeyError, LookupError, ValueError):
         city = zone
     return f"{city} ({utc_offset_label(at, zone)})"
+
+
+def place_of_zone(zone: str, lang: str) -> tuple[str, str] | None:
+    """(city, country) a zone is named after, in `lang` (CLDR's exemplar city and the zone's territory):
+    "Asia/Seoul" -> ("Seoul", "South Korea"). A shared location gives a zone, and this a city to confirm."""
+    from babel.core import get_global
+
+    if not is_valid_zone(zone) or "/" not in zone:
+        return None
+    try:
+        city = get_timezone_location(zone, locale=lang, return_city=True)
+        territory = get_global("zone_territories").get(zone)
+        country = Locale.parse(lang).territories.get(territory, "") if territory else ""
+    except Exception:  # an unusual zone Babel does not describe: ask the person to type
+        return None
+    return (city, country) if city else None

@@ -19,8 +19,8 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
 from handlers import registration as reg_handlers
-from handlers.ui import LangCb, esc, language_keyboard, on_a_message
-from services import matchmaking
+from handlers.ui import LangCb, esc, language_keyboard, main_menu, on_a_message
+from services import guests, matchmaking
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -28,12 +28,18 @@ from services.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
+def help_text(conf: Event, lang: str, registered: bool, is_admin: bool, *, closed: bool = False) -> str:
+    """`closed`: the person cannot register any more (they can set a time zone instead)."""
+    if registered:
+        first = _("/profile — see and change your data")
+    elif closed:
+        first = _("/timezone — your time zone: the program and reminders use it")
+    else:
+        first = _("/start — register for the event (or continue your registration)")
     lines = [
         _("I am the assistant of {event}. What I can do:").format(event=esc(conf.name.get(lang))),
         "",
-        _("/start — register for the event (or continue your registration)") if not registered else
-        _("/profile — see and change your data"),
+        first,
         _("/program — the program in your time zone"),
         _("/now — what is on now and what comes next"),
         _("/next — what comes next, and how soon"),
@@ -53,10 +59,21 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool) -> str:
     return "\n".join(lines)
 
 
+async def _closed(uow: UnitOfWork, conf: Event, message: Message, clock: Clock | None, is_admin: bool) -> bool:
+    """The person cannot register any more (by the bot's clock; organisers and late passes can)."""
+    if clock is None or message.from_user is None or conf.registration_open(clock.now()):
+        return False
+    return not await flow.may_register(uow, conf, message.from_user.id, clock.now(), is_admin=is_admin)
+
+
 async def on_help(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, lang: str,
-                  profile: Profile | None, is_admin: bool) -> None:
+                  profile: Profile | None, is_admin: bool, clock: Clock | None = None) -> None:
     """/help: what the bot can do; in the middle of a step, the step's question follows."""
-    await message.answer(help_text(conf, lang, profile is not None, is_admin))
+    # A registered person outside a step gets the persistent menu with it (it may have been hidden).
+    shows_menu = profile is not None and await state.get_state() is None
+    closed = profile is None and await _closed(uow, conf, message, clock, is_admin)
+    await message.answer(help_text(conf, lang, profile is not None, is_admin, closed=closed),
+                         reply_markup=main_menu() if shows_menu else None)
     await reg_handlers.reprompt(message, state, uow, conf, note=_("Your registration is waiting for this answer:"))
 
 
@@ -71,6 +88,8 @@ async def on_language_set(query: CallbackQuery, callback_data: LangCb, state: FS
     lang = callback_data.code
     try:
         await flow.set_language(uow, state, profile, lang, clock.now())
+        if profile is None:  # a guest's language is stored with their zone (their reminders are written in it)
+            await guests.set_language(uow, query.from_user.id, lang, clock.now())
     except ServiceError:
         await query.answer(_("This button is no longer active."))
         return
@@ -89,7 +108,8 @@ async def on_cancel(message: Message, state: FSMContext, uow: UnitOfWork, profil
         await message.answer(_("There is nothing to cancel."), reply_markup=ReplyKeyboardRemove())
         return
     if given < 0:
-        await message.answer(_("Cancelled. Your data is unchanged."), reply_markup=ReplyKeyboardRemove())
+        await message.answer(_("Cancelled. Your data is unchanged."),
+                             reply_markup=main_menu() if profile is not None else ReplyKeyboardRemove())
         return
     if not given:
         await message.answer(_("Registration paused. Send /start whenever you want to begin."),
@@ -102,10 +122,11 @@ async def on_cancel(message: Message, state: FSMContext, uow: UnitOfWork, profil
 
 
 async def on_unhandled_text(message: Message, conf: Event, lang: str, profile: Profile | None,
-                            is_admin: bool) -> None:
+                            is_admin: bool, uow: UnitOfWork, clock: Clock | None = None) -> None:
     """Anything no feature claimed: say what the bot can do instead of staying silent."""
+    closed = profile is None and await _closed(uow, conf, message, clock, is_admin)
     await message.answer(_("Sorry, I did not understand that.") + "\n\n"
-                         + help_text(conf, lang, profile is not None, is_admin))
+                         + help_text(conf, lang, profile is not None, is_admin, closed=closed))
 
 
 async def on_unhandled_callback(query: CallbackQuery) -> None:

@@ -31,6 +31,7 @@ from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers import matchmaking as mm_handlers
 from handlers.ui import FollowCb, button, esc, grid
+from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
 from services.errors import ServiceError
@@ -114,7 +115,10 @@ def _duration(delta: timedelta) -> str:
     return " ".join(words)
 
 
-def _register_hint() -> str:
+def _register_hint(conf: Event, now: datetime | None) -> str:
+    """How an unregistered reader gets times in their own zone: registering, or after the deadline /timezone."""
+    if now is not None and not conf.registration_open(now):
+        return _("<i>Send /timezone to see the times in your own time zone.</i>")
     return _("<i>Register with /start to see the times in your own time zone.</i>")
 
 
@@ -128,7 +132,7 @@ def _page_text(conf: Event, page: Page, n: int, total: int, view: View, lang: st
         head.append(_("{date} · times for {zone}").format(date=date, zone=esc(_zone_label(conf, view, lang))))
     else:
         head.append(_("{date} · times in {zone}").format(date=date, zone=esc(conf.tz_label)))
-        head.append(_register_hint())
+        head.append(_register_hint(conf, now))
     lines = ["\n".join(head)]
     current: prog.Part | None = None
     body: list[str] = []
@@ -206,16 +210,18 @@ async def _program(conf: Event, now: datetime, profile: Profile | None, lang: st
 
 
 async def on_program(message: Message, conf: Event, clock: Clock, profile: Profile | None,
-                     lang: str, uow: UnitOfWork) -> None:
+                     lang: str, uow: UnitOfWork, guest: Profile | None = None) -> None:
     """/program: the program at a glance in the reader's time zone."""
+    profile = profile or guest
     rendered = await _program(conf, clock.now(), profile, lang, uow)
     assert rendered is not None
     await message.answer(rendered[0], reply_markup=rendered[1])
 
 
 async def on_program_page(query: CallbackQuery, callback_data: ProgramCb, bot: Bot, conf: Event, clock: Clock,
-                          profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
+                          profile: Profile | None, lang: str, uow: UnitOfWork, guest: Profile | None = None) -> None:
     """A page button of /program (or a "Program" button elsewhere)."""
+    profile = profile or guest
     rendered = await _program(conf, clock.now(), profile, lang, uow, callback_data.n)
     if rendered is None:
         await query.answer(_("This button is no longer active. Send /program for the current program."))
@@ -232,7 +238,7 @@ async def on_program_page(query: CallbackQuery, callback_data: ProgramCb, bot: B
 # -- session cards ------------------------------------------------------------------------------------
 
 def _item_text(conf: Event, item: ProgramItem, view: View, lang: str, profile: Profile | None, *,
-               now: datetime | None = None) -> str:
+               now: datetime | None = None, hint_at: datetime | None = None) -> str:
     """A session: title, time (reader's and the event's), description, speakers. With `now` it is the full card:
     also how soon it starts, the agenda and how to join."""
     lines = [f"<b>{esc(item.title.get(lang))}</b>", *_when_lines(conf, item, view, lang)]
@@ -268,8 +274,11 @@ def _item_text(conf: Event, item: ProgramItem, view: View, lang: str, profile: P
             note.append(_("At the same time, everyone can join “{title}”.").format(title=esc(other.title.get(lang))))
         parts.append("\n".join(note))
     if not view.own:
-        parts.append(_("<i>Register with /start to see the time in your own time zone and to get reminders.</i>")
-                     if now is not None else _register_hint())
+        if now is not None and conf.registration_open(now):
+            parts.append(_("<i>Register with /start to see the time in your own time zone and to get "
+                           "reminders.</i>"))
+        else:
+            parts.append(_register_hint(conf, now or hint_at))
     return "\n\n".join(parts)
 
 
@@ -306,9 +315,22 @@ async def _card(conf: Event, item: ProgramItem, now: datetime, profile: Profile 
     return text, _card_keyboard(conf, item, lang, now, profile, state.following)
 
 
+async def _reader(uow: UnitOfWork, conf: Event, now: datetime, user_id: int, profile: Profile | None,
+                  guest: Profile | None, lang: str, is_admin: bool) -> Profile | None:
+    """Who reads a card: a delegate, a guest, or someone who cannot register any more and may follow sessions
+    as a guest (nothing stored until they do)."""
+    if profile is not None or guest is not None:
+        return profile or guest
+    if await guests.can_be_guest(uow, conf, user_id, now, is_admin=is_admin):
+        return guests.prospective(conf, user_id, lang)
+    return None
+
+
 async def on_card(query: CallbackQuery, callback_data: CardCb, bot: Bot, conf: Event, clock: Clock,
-                  profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
+                  profile: Profile | None, lang: str, uow: UnitOfWork, guest: Profile | None = None,
+                  is_admin: bool = False) -> None:
     """A session button: the session's card as a new message."""
+    profile = await _reader(uow, conf, clock.now(), query.from_user.id, profile, guest, lang, is_admin)
     item = conf.item(callback_data.item)
     if item is None:
         await query.answer(_("This session is no longer in the program. Send /program for the current one."))
@@ -319,12 +341,18 @@ async def on_card(query: CallbackQuery, callback_data: CardCb, bot: Bot, conf: E
 
 
 async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, clock: Clock,
-                    profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
-    """"Remind me" / "Don't remind me" on a card: follow or unfollow the session."""
+                    profile: Profile | None, lang: str, uow: UnitOfWork, guest: Profile | None = None,
+                    is_admin: bool = False) -> None:
+    """"Remind me" / "Don't remind me" on a card: follow or unfollow the session (someone who cannot register
+    any more becomes a guest: their reminders need their language and zone)."""
     now = clock.now()
+    profile = profile or guest
+    if profile is None and callback_data.on and conf.item(callback_data.item) is not None:
+        profile = await guests.become(uow, conf, query.from_user.id, lang, now, is_admin=is_admin)
     try:
         item = await program_uc.follow(uow, conf, profile, callback_data.item, callback_data.on, now)
     except ServiceError as err:
+        await uow.rollback()  # a guest record made for this follow is not kept
         await query.answer(_(err.message), show_alert=err.code in ("not_registered", "members_only"))
         return
     title = item.title.get(lang)
@@ -340,8 +368,9 @@ async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, 
 
 
 async def on_ics(query: CallbackQuery, callback_data: IcsCb, bot: Bot, conf: Event, clock: Clock,
-                 profile: Profile | None, lang: str) -> None:
+                 profile: Profile | None, lang: str, guest: Profile | None = None) -> None:
     """"Add to calendar": an .ics file for one session or the whole program."""
+    profile = profile or guest
     if callback_data.item == "*":
         item, items = None, [i for i in conf.program if prog.in_whole_calendar(i, profile)]
         caption = _("📅 The whole program of {event}. Open the file to add it to your calendar (Google Calendar, "
@@ -431,7 +460,7 @@ def _make_status(conf: Event, now: datetime, lang: str, *, with_now: bool, view:
             if last not in shown:
                 shown.append(last)
     if not view.own:
-        blocks.append(_register_hint())
+        blocks.append(_register_hint(conf, now))
     return "\n\n".join(blocks), shown
 
 
@@ -451,15 +480,17 @@ def _cards_keyboard(items: Sequence[ProgramItem], lang: str, *, program: bool = 
 
 
 async def on_now(message: Message, conf: Event, clock: Clock, profile: Profile | None,
-                 lang: str) -> None:
+                 lang: str, guest: Profile | None = None) -> None:
     """/now: what is on now (every parallel item) and what comes next."""
+    profile = profile or guest
     text, items = _status(conf, clock.now(), profile, lang, with_now=True)
     await message.answer(text, reply_markup=_cards_keyboard(items, lang))
 
 
 async def on_next(message: Message, conf: Event, clock: Clock, profile: Profile | None,
-                  lang: str) -> None:
+                  lang: str, guest: Profile | None = None) -> None:
     """/next: what comes next and how soon."""
+    profile = profile or guest
     text, items = _status(conf, clock.now(), profile, lang, with_now=False)
     await message.answer(text, reply_markup=_cards_keyboard(items, lang))
 
@@ -479,8 +510,8 @@ def _label(conf: Event, m: Match, lang: str) -> str:
     return f"❓ {_short(entry.question.get(lang))}" if entry else m.id
 
 
-def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: str, *, view: View | None = None
-                  ) -> tuple[str, InlineKeyboardMarkup]:
+def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: str, *, view: View | None = None,
+                  now: datetime | None = None) -> tuple[str, InlineKeyboardMarkup]:
     """The reply to a free question (in `lang`, the question's language)."""
     view = view or prog.reader_view(conf, profile)
     best = answer.best
@@ -491,16 +522,21 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
     if best.kind == "faq":
         entry = _faq(conf, best.id)
         assert entry is not None
-        text = f"<b>{esc(entry.question.get(lang))}</b>\n\n{esc(entry.answer.get(lang))}"
+        if entry.after_deadline is not None and now is not None and not conf.registration_open(now):
+            # "Register at ... by November 10" no longer holds: say so, and who to write to.
+            body = f"{esc(entry.after_deadline.get(lang))}\n\n{_contact_line(conf, lang)}"
+        else:
+            body = esc(entry.answer.get(lang))
+        text = f"<b>{esc(entry.question.get(lang))}</b>\n\n{body}"
         if item is not None:
             text += "\n\n" + "\n".join(_when_lines(conf, item, view, lang))
             if not view.own:
-                text += "\n" + _register_hint()
+                text += "\n" + _register_hint(conf, now)
         if entry.id == PROGRAM_FAQ:
             buttons.append(button(_("📋 The program in my time"), ProgramCb(n=-1, edit=False)))
     else:
         assert item is not None
-        text = _item_text(conf, item, view, lang, profile)
+        text = _item_text(conf, item, view, lang, profile, hint_at=now)
     if item is not None:
         buttons.append(button(_("ℹ️ Session details"), CardCb(item=item.id)))
         buttons.append(button(_("📅 Add to calendar"), IcsCb(item=item.id)))
@@ -550,7 +586,7 @@ def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str,
         status, shown = _status(conf, now, profile, lang, with_now=q.intent != Intent.NEXT, view=view)
         return status, _cards_keyboard(shown, lang)
     text, markup = render_answer(conf, Answer(Match("item", named.id, named.id, 0.0), None), profile, lang,
-                                 view=view)
+                                 view=view, now=now)
     if wa.state == State.ON:
         line = _("▶️ On now, until {time}.").format(time=tzs.fmt_time(named.ends, view.zone, lang))
     elif wa.state == State.OVER:
@@ -561,39 +597,45 @@ def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str,
     return f"{head}\n{line}\n\n{rest}" if rest else f"{head}\n{line}", markup
 
 
-async def on_question(message: Message, conf: Event, clock: Clock, profile: Profile | None, lang: str,
-                      i18n: I18n, uow: UnitOfWork) -> None:
-    """Any text that is not a command, outside a conversation step: a question about the event (about time:
-    answered from the clock; anything else: from the program and the FAQ)."""
-    text = message.text or ""
+async def free_answer(text: str, conf: Event, now: datetime, profile: Profile | None, lang: str, i18n: I18n,
+                      uow: UnitOfWork) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The reply to free text: small talk, a question about time (from the clock) or about the event (the
+    program and the FAQ), in the language it was written in. Registration steps answer questions with it."""
     qlang = detect_language(text, fallback=lang)
     if (chat := smalltalk.kind(text)) is not None:
         with i18n.use_locale(qlang):
             reply = _("Hello! Ask me about the program, for example “What is on now?”, or send /help.") \
                 if chat == "hello" else _("You are welcome! Ask me anything else about the event, or send /help.")
-        await message.answer(reply)
-        return
+        return reply, None
     query = parse_when(text, qlang, conf)
-    now = clock.now()
     with i18n.use_locale(qlang):
         if query is not None:
             reader = prog.reader_view(conf, profile)
-            reply, markup = render_when(conf, answer_when(conf, query, now, reader.zone), profile, qlang, now)
-        else:
-            answer = index_for(conf).answer(text)
-            reply, markup = render_answer(conf, answer, profile, qlang)
-            if answer.best is not None and mm_handlers.concerns_matchmaking(conf, answer.best.item):
-                # Booking steps, the dates by the bot's clock and /meet (the only question that reads the
-                # database: whether the schedule is published).
-                phase = (await mm_uc.state(uow, conf, now)).phase
-                reply, markup = mm_handlers.with_matchmaking(conf, reply, markup, phase, now, profile, qlang,
-                                                             answer_id=answer.best.id)
+            return render_when(conf, answer_when(conf, query, now, reader.zone), profile, qlang, now)
+        answer = index_for(conf).answer(text)
+        reply, markup = render_answer(conf, answer, profile, qlang, now=now)
+        if answer.best is not None and mm_handlers.concerns_matchmaking(conf, answer.best.item):
+            # Booking steps, the dates by the bot's clock and /meet (the only question that reads the
+            # database: whether the schedule is published).
+            phase = (await mm_uc.state(uow, conf, now)).phase
+            reply, markup = mm_handlers.with_matchmaking(conf, reply, markup, phase, now, profile, qlang,
+                                                         answer_id=answer.best.id)
+        return reply, markup
+
+
+async def on_question(message: Message, conf: Event, clock: Clock, profile: Profile | None, lang: str,
+                      i18n: I18n, uow: UnitOfWork, guest: Profile | None = None) -> None:
+    """Any text that is not a command, outside a conversation step: a question about the event (about time:
+    answered from the clock; anything else: from the program and the FAQ)."""
+    profile = profile or guest
+    reply, markup = await free_answer(message.text or "", conf, clock.now(), profile, lang, i18n, uow)
     await message.answer(reply, reply_markup=markup)
 
 
 async def on_topic(query: CallbackQuery, callback_data: TopicCb, bot: Bot, conf: Event, clock: Clock,
-                   profile: Profile | None, lang: str, uow: UnitOfWork) -> None:
+                   profile: Profile | None, lang: str, uow: UnitOfWork, guest: Profile | None = None) -> None:
     """A topic button under "I am not sure": the FAQ entry, or the program."""
+    profile = profile or guest
     if callback_data.id == PROGRAM_TOPIC:
         rendered = await _program(conf, clock.now(), profile, lang, uow)
         assert rendered is not None
@@ -606,7 +648,7 @@ async def on_topic(query: CallbackQuery, callback_data: TopicCb, bot: Bot, conf:
         return
     await query.answer()
     match = Match("faq", entry.id, entry.item, 0.0)
-    text, markup = render_answer(conf, Answer(match, None), profile, lang)
+    text, markup = render_answer(conf, Answer(match, None), profile, lang, now=clock.now())
     if mm_handlers.concerns_matchmaking(conf, entry.item):
         now = clock.now()
         phase = (await mm_uc.state(uow, conf, now)).phase

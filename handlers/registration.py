@@ -19,23 +19,28 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
+    InlineKeyboardMarkup,
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
-from domain import excom
+from domain import choices, excom, menu
 from domain import registration as reg
 from domain import timezones as tzs
 from domain.clock import Clock
-from domain.event import Event
+from domain.event import LANGS, Event
 from domain.i18n_marks import N_
 from domain.registration import InputError, Profile
+from domain.text import normalize
+from domain.when import parse_when
+from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
-from handlers.ui import LangCb, RegCb, button, esc, language_keyboard, on_a_message, rows
+from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -63,6 +68,21 @@ class Reg(StatesGroup):
 STEP_STATES: dict[str, State] = {s: getattr(Reg, s) for s in reg.STEPS}
 TEXT_STEPS = ("full_name", "position", "organisation", "city", "email", "timezone")
 ALL_STATES = tuple(Reg.__all_states__)
+# Where buttons are expected: typed text is matched to them (in every language).
+BUTTON_STATES = ("language", "participant_type", "matchmaking", "consent", "timezone_confirm", "summary",
+                 "choose_field", "forget")
+# Text steps where a question is answered instead of being taken as the answer.
+QUESTION_STEPS = ("full_name", "position", "organisation", "city", "email", "timezone")
+# Steps whose own keyboard shares a location (Back is a keyboard button there, not an inline one).
+LOCATION_STEPS = ("city", "timezone")
+# Button labels cut to this in "Use «…» as my name" and "Keep «…»".
+SHOWN_CHARS = 24
+# What a language is called, typed at the language step.
+LANGUAGE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": ("english", "английский", "영어", "eng", "en"),
+    "ru": ("russian", "русский", "러시아어", "рус", "ru"),
+    "ko": ("korean", "корейский", "한국어", "한국말", "ko"),
+}
 
 
 # -- prompts -------------------------------------------------------------------------------------------
@@ -100,7 +120,7 @@ def _step_markup(step: str, answers: dict[str, Any], conf: Event) -> Any:
     if step == "consent":
         return rows(button(_("I agree"), RegCb(action="consent", value="1")),
                     button(_("I do not agree"), RegCb(action="consent", value="0")))
-    if step == "timezone":
+    if step in LOCATION_STEPS:
         return ReplyKeyboardMarkup(
             keyboard=[[KeyboardButton(text=_("📍 Share my location"), request_location=True)]],
             resize_keyboard=True, one_time_keyboard=True, is_persistent=False,
@@ -108,8 +128,58 @@ def _step_markup(step: str, answers: dict[str, Any], conf: Event) -> Any:
     return ReplyKeyboardRemove() if step == "full_name" else None
 
 
-def _guess_zone(answers: dict[str, Any], conf: Event) -> tzs.ZoneMatch | None:
-    """A zone suggested from the city the person gave."""
+def _short(text: str, limit: int = SHOWN_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _use_label(step: str, text: str) -> str:
+    shown = _short(text)
+    return {
+        "full_name": _("Use «{text}» as my name"),
+        "position": _("Use «{text}» as my position"),
+        "organisation": _("Use «{text}» as my organisation"),
+        "city": _("Use «{text}» as my city"),
+    }[step].format(text=shown)
+
+
+def _kept(step: str, answers: dict[str, Any]) -> str | None:
+    """The answer a step already has (shown when the person comes back to it), or None."""
+    if step not in answers or step == "consent" or answers.get(step) is None:
+        return None
+    return _value_text(step, answers, Clock.wall_now())
+
+
+def _with_nav(step: str, answers: dict[str, Any], conf: Event, *, nav: bool, insist: str | None) -> Any:
+    """The step's own keyboard, with "Use «…»" (a question held), "Keep «…»" (an answer given before) and
+    "Back" (the previous step) during the registration."""
+    base = _step_markup(step, answers, conf)
+    back = nav and reg.previous_step(step, answers) is not None
+    if step in LOCATION_STEPS and insist is None:
+        if not back:
+            return base
+        # The keyboard that shares a location carries Back; "Keep" follows in a message of its own.
+        location = [KeyboardButton(text=_("📍 Share my location"), request_location=True)]
+        return ReplyKeyboardMarkup(keyboard=[location, [KeyboardButton(text=_("↩️ Back"))]],
+                                   resize_keyboard=True, one_time_keyboard=True, is_persistent=False)
+    extra = []
+    if insist is not None and step in ("full_name", "position", "organisation", "city"):
+        extra.append(button(_use_label(step, insist), RegCb(action="use", value=step)))
+    kept = _kept(step, answers) if nav else None
+    if kept is not None:
+        extra.append(button(_("✔️ Keep «{value}»").format(value=_short(kept)), RegCb(action="keep", value=step)))
+    if back:
+        extra.append(button(_("↩️ Back"), RegCb(action="prev")))
+    if not extra:
+        return base
+    own = base.inline_keyboard if isinstance(base, InlineKeyboardMarkup) else []
+    return InlineKeyboardMarkup(inline_keyboard=[*own, *([b] for b in extra if b is not None)])
+
+
+def _guess_zone(answers: dict[str, Any], conf: Event, hint: str | None = None) -> tzs.ZoneMatch | None:
+    """A zone suggested from a shared location (`hint`) or the city the person gave."""
+    if hint and tzs.is_valid_zone(hint):
+        return tzs.ZoneMatch(hint, "location", hint)
     for text in (answers.get("city", ""), f"{answers.get('city', '')}, {answers.get('country', '')}"):
         match = tzs.resolve(text, conf) if text.strip(", ") else None
         if match:
@@ -118,25 +188,44 @@ def _guess_zone(answers: dict[str, Any], conf: Event) -> tzs.ZoneMatch | None:
 
 
 async def ask(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event, *,
-              note: str | None = None) -> None:
-    """Put the conversation on `step` and ask its question (after an optional note, e.g. an error)."""
+              note: str | None = None, insist: str | None = None) -> None:
+    """Put the conversation on `step` and ask its question (after an optional note, e.g. an error).
+
+    During the registration the question shows the answer given before, if any, with "Keep" and "Back";
+    `insist` is a text that read as a question and was answered: a button takes it as the answer after all."""
     d = await flow.go_to(uow, state, step)
     answers = d.answers
+    nav = d.mode == "register"
     text = _question(step)
-    if d.mode == "register" and step != "language":
+    if nav and step != "language":
         n, total = reg.step_number(step, answers)
         text = _("Step {n} of {total}.").format(n=n, total=total) + "\n" + text
+    kept = _kept(step, answers) if nav else None
+    if kept is not None:
+        text += "\n\n" + _("Your answer so far: {value}").format(value=f"<b>{esc(kept)}</b>")
     if note:
         text = f"{note}\n\n{text}"
-    await message.answer(text, reply_markup=_step_markup(step, answers, conf))
+    await message.answer(text, reply_markup=_with_nav(step, answers, conf, nav=nav, insist=insist))
+    if step in LOCATION_STEPS and insist is None:
+        await _location_step_extras(message, step, answers, d.data, conf, kept)
+
+
+async def _location_step_extras(message: Message, step: str, answers: dict[str, Any], data: dict[str, Any],
+                                conf: Event, kept: str | None) -> None:
+    """At the city and time zone steps (whose keyboard shares a location): the suggested zone and "Keep"."""
+    buttons = []
+    text = None
     if step == "timezone":
-        guess = _guess_zone(answers, conf)
-        if guess and ":" not in guess.zone:
-            await message.answer(
-                _("Or use the time zone of {place}:").format(place=esc(tzs.zone_name(guess.zone, _lang()))),
-                reply_markup=rows(button(_("Use {place}").format(place=tzs.zone_name(guess.zone, _lang())),
-                                         RegCb(action="tz_use", value=guess.zone[:40]))),
-            )
+        guess = _guess_zone(answers, conf, data.get("tz_hint"))
+        if guess and ":" not in guess.zone and guess.zone != answers.get("timezone"):
+            place = tzs.zone_name(guess.zone, _lang())
+            text = _("Or use the time zone of {place}:").format(place=esc(place))
+            buttons.append(button(_("Use {place}").format(place=place), RegCb(action="tz_use", value=guess.zone[:40])))
+    if kept is not None:
+        text = text or _("Or keep your answer:")
+        buttons.append(button(_("✔️ Keep «{value}»").format(value=_short(kept)), RegCb(action="keep", value=step)))
+    if text is not None:
+        await message.answer(text, reply_markup=rows(*buttons, width=1))
 
 
 def _lang() -> str:
@@ -232,7 +321,7 @@ async def _render_next(message: Message, state: FSMContext, uow: UnitOfWork, ste
         return
     if nxt.saved is not None:
         await message.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(step, step)))),
-                             reply_markup=ReplyKeyboardRemove())
+                             reply_markup=main_menu())
         await show_profile(message, nxt.saved)
     elif nxt.summary:
         await show_summary(message, state, uow)
@@ -298,19 +387,26 @@ async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
                 name=esc(profile.full_name), event=esc(conf.name.get(profile.language)))
             + "\n\n" + _("Send /program for the program in your time zone, /profile for your data, "
                          "/help for everything I can do."),
-            reply_markup=ReplyKeyboardRemove())
+            reply_markup=main_menu())
         return
     if await reprompt(message, state, uow, conf, note=_("Let us continue where you left off.")):
         return
     lang = _lang()
     if not await flow.may_register(uow, conf, _person(message), clock.now(), is_admin=is_admin):
         c = conf.contact
-        await message.answer(_(
+        text = _(
             "Registration for {event} closed on {date}. If you need to take part, please write to "
             "{name}: {email}, {phone}."
         ).format(event=esc(conf.name.get(lang)),
                  date=tzs.fmt_long_date(conf.registration.deadline, conf.timezone, lang),
-                 name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone)))
+                 name=esc(c.name.get(lang)), email=esc(c.email), phone=esc(c.phone))
+        # What they can still do: the program in their own time, and reminders (services/guests.py).
+        text += "\n\n" + _("You can still see the program in your own time zone and be reminded of sessions: "
+                            "set your time zone, then open the program and press “Remind me” on the sessions "
+                            "you want.")
+        await message.answer(text, reply_markup=rows(
+            button(_("🕘 Set my time zone"), GuestCb(action="tz")),
+            button(_("📋 Program"), program_handlers.ProgramCb(n=-1, edit=False)), width=1))
         return
     step = await flow.begin(uow, state, clock.now())
     await message.answer(_(
@@ -321,11 +417,23 @@ async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
     await ask(message, state, uow, step, conf)
 
 
+async def _take_language(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                         user_id: int, lang: str) -> None:
+    """The language step answered (a button, or the language typed)."""
+    from aiogram.utils.i18n import get_i18n
+
+    # The answer and the next step commit together, before anything is said about them.
+    await flow.choose_language(uow, state, lang)
+    nxt = await _advance(uow, state, "language", user_id, clock)
+    with get_i18n().use_locale(lang):
+        # The language confirmation also clears a keyboard left from an earlier step or a paused registration.
+        await msg.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]), reply_markup=ReplyKeyboardRemove())
+        await _render_next(msg, state, uow, "language", conf, nxt)
+
+
 async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state: FSMContext, uow: UnitOfWork,
                              conf: Event, clock: Clock) -> None:
     """A language button during registration."""
-    from aiogram.utils.i18n import get_i18n
-
     try:
         lang = reg.check_language(callback_data.code)
     except InputError as err:
@@ -333,18 +441,32 @@ async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state:
         return
     await query.answer()
     assert isinstance(query.message, Message)
-    # The answer and the next step commit together, before anything is said about them.
-    await flow.choose_language(uow, state, lang)
-    nxt = await _advance(uow, state, "language", _person(query), clock)
-    with get_i18n().use_locale(lang):
-        await query.message.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
-        await _render_next(query.message, state, uow, "language", conf, nxt)
+    await _take_language(query.message, state, uow, conf, clock, _person(query), lang)
 
 
-async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock) -> None:
-    """A typed answer to a text step: validate, store, move on; re-ask with the reason when invalid."""
-    step = flow.step_of(await state.get_state()) or ""
-    text = message.text
+def _reads_as_question(text: str, conf: Event) -> bool:
+    """Conservative: a question mark, an interrogative word (en, ru, ko) or a question about time."""
+    return choices.reads_as_question(text) or parse_when(text, _lang(), conf) is not None
+
+
+async def _answer_question(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                           profile: Profile | None, i18n: I18n, step: str, text: str) -> None:
+    """Text that reads as a question at a text step: the free-question answer, then the step again, with a
+    button that takes the text as the answer after all (typing it again does too)."""
+    reply, markup = await program_handlers.free_answer(text, conf, clock.now(), profile, _lang(), i18n, uow)
+    await flow.hold(uow, state, step, text)
+    await message.answer(reply, reply_markup=markup)
+    if step in ("full_name", "position", "organisation", "city"):
+        note = _("☝️ That read like a question, so I answered it. If it was your answer, press the button "
+                 "below or send it again.")
+    else:
+        note = _("☝️ That read like a question, so I answered it. Now back to the registration:")
+    await ask(message, state, uow, step, conf, note=note, insist=text)
+
+
+async def _take_text(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                     user_id: int, step: str, text: str | None) -> None:
+    """Validate and store a typed answer, move on; re-ask with the reason when invalid."""
     try:
         if step in ("full_name", "position", "organisation"):
             await flow.record(state, **{step: reg.clean_text(text)})
@@ -376,7 +498,77 @@ async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, con
     except InputError as err:
         await ask(message, state, uow, step, conf, note="⚠️ " + esc(_(err.message).format(**err.params)))
         return
-    await _after_answer(message, state, uow, step, conf, clock, _person(message))
+    await _after_answer(message, state, uow, step, conf, clock, user_id)
+
+
+def _is_back(text: str) -> bool:
+    """"Back" typed or tapped (exactly: a name such as "Назар" is not "назад")."""
+    return normalize(text) in {normalize(w) for w in (*choices.BACK, _("↩️ Back"))}
+
+
+async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                       profile: Profile | None, i18n: I18n) -> None:
+    """A typed answer to a text step: "Back", a question (answered, the step asked again), or the answer."""
+    step = flow.step_of(await state.get_state()) or ""
+    text = message.text or ""
+    d = await flow.draft(state)
+    if d.mode == "register" and _is_back(text) and await _go_back(message, state, uow, conf):
+        return
+    if step in QUESTION_STEPS and text.strip() != (await flow.held(state, step) or "").strip() \
+            and _reads_as_question(text, conf):
+        valid_email = False
+        if step == "email":
+            with contextlib.suppress(InputError):
+                reg.clean_email(text)
+                valid_email = True
+        if step == "timezone":
+            valid_email = tzs.resolve(text, conf) is not None  # a zone typed with a "?" is still a zone
+        if not valid_email:
+            await _answer_question(message, state, uow, conf, clock, profile, i18n, step, text)
+            return
+    await _take_text(message, state, uow, conf, clock, _person(message), step, text)
+
+
+async def _go_back(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> bool:
+    prev = await flow.back(uow, state)
+    if prev is None:
+        return False
+    await ask(message, state, uow, prev, conf)
+    return True
+
+
+async def on_back(query: CallbackQuery, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
+    """"Back": the previous step of the registration, with its answer shown and kept."""
+    assert isinstance(query.message, Message)
+    await query.answer()
+    if not await _go_back(query.message, state, uow, conf):
+        await reprompt(query.message, state, uow, conf)
+
+
+async def on_use_held(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
+                      clock: Clock) -> None:
+    """"Use «…» as my name": the text that read as a question is the answer after all."""
+    assert isinstance(query.message, Message)
+    text = await flow.held(state, callback_data.value)
+    if text is None:
+        await query.answer(_("This button is no longer active."))
+        await reprompt(query.message, state, uow, conf)
+        return
+    await query.answer()
+    await _take_text(query.message, state, uow, conf, clock, _person(query), callback_data.value, text)
+
+
+async def on_keep(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
+                  clock: Clock) -> None:
+    """"Keep «…»" on a step the person came back to: the answer stays, the conversation moves on."""
+    assert isinstance(query.message, Message)
+    d = await flow.draft(state)
+    if d.step != callback_data.value or callback_data.value not in d.answers:
+        await query.answer(_("This button is no longer active."))
+        await reprompt(query.message, state, uow, conf)
+        return
+    await query.answer()
+    await _after_answer(query.message, state, uow, callback_data.value, conf, clock, _person(query))
 
 
 async def on_location(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
@@ -390,19 +582,54 @@ async def on_location(message: Message, state: FSMContext, uow: UnitOfWork, conf
     await _confirm_zone(message, state, uow, match.zone)
 
 
-async def on_zone_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
+async def on_city_location(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
+    """A shared location at the city step: the city its time zone is named after, to confirm (a location
+    says the zone, not the town: the person says whether the city is right)."""
+    assert message.location is not None
+    match = tzs.from_location(message.location.latitude, message.location.longitude)
+    place = tzs.place_of_zone(match.zone, _lang()) if match else None
+    if match is None or place is None:
+        await ask(message, state, uow, "city", conf,
+                  note="⚠️ " + _("I could not tell the city from that location. Please type your city and country."))
+        return
+    city, country = place
+    city_id = reg.match_city(conf, city)
+    known = conf.city(city_id) if city_id else None
+    if known is not None:
+        city, country = known.name.get(_lang()), known.country.get(_lang())
+    await flow.propose_city(uow, state, city, country, city_id, match.zone)
+    shown = f"{city}, {country}" if country else city
+    await message.answer(
+        _("Your location is in the time zone of <b>{place}</b>. Shall I write that as your city?").format(
+            place=esc(shown)),
+        reply_markup=rows(button(_("Yes"), RegCb(action="city_ok")),
+                          button(_("No, I will type it"), RegCb(action="city_no")), width=1))
+
+
+async def on_city_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
                          conf: Event, clock: Clock) -> None:
-    """Yes / No on the time zone check, or the suggested zone button."""
-    await query.answer()
+    """Yes / No on the city found from a shared location."""
     assert isinstance(query.message, Message)
-    msg = query.message
-    if callback_data.action == "tz_use":
-        if not tzs.is_valid_zone(callback_data.value):
+    await query.answer()
+    if callback_data.action == "city_ok" and await flow.accept_city(state) is not None:
+        nxt = await _advance(uow, state, "city", _person(query), clock)  # commits the city with the next step
+        with contextlib.suppress(TelegramBadRequest):
+            await query.message.edit_reply_markup(reply_markup=None)
+        await _render_next(query.message, state, uow, "city", conf, nxt)
+        return
+    await ask(query.message, state, uow, "city", conf)
+
+
+async def _take_zone(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock, user_id: int,
+                     action: str, value: str = "") -> None:
+    """Yes / No on the time zone check, or the suggested zone (a button, or "yes"/"no" typed)."""
+    if action == "tz_use":
+        if not tzs.is_valid_zone(value):
             await ask(msg, state, uow, "timezone", conf)
             return
-        await _confirm_zone(msg, state, uow, callback_data.value)
+        await _confirm_zone(msg, state, uow, value)
         return
-    if callback_data.action == "tz_no":
+    if action == "tz_no":
         await ask(msg, state, uow, "timezone", conf)
         return
     zone = await flow.accept_zone(state, tzs.is_valid_zone)
@@ -410,10 +637,54 @@ async def on_zone_answer(query: CallbackQuery, callback_data: RegCb, state: FSMC
         await ask(msg, state, uow, "timezone", conf)
         return
     # The next step commits the zone before anything more is said; "Time zone set" follows that commit.
-    nxt = await _advance(uow, state, "timezone", _person(query), clock)
+    nxt = await _advance(uow, state, "timezone", user_id, clock)
     await msg.answer(_("Time zone set: {zone}.").format(zone=esc(tzs.zone_name(zone, _lang()))),
                      reply_markup=ReplyKeyboardRemove())
     await _render_next(msg, state, uow, "timezone", conf, nxt)
+
+
+async def on_zone_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
+                         conf: Event, clock: Clock) -> None:
+    """Yes / No on the time zone check, or the suggested zone button."""
+    await query.answer()
+    assert isinstance(query.message, Message)
+    await _take_zone(query.message, state, uow, conf, clock, _person(query), callback_data.action,
+                     callback_data.value)
+
+
+async def _take_choice(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock, user_id: int,
+                       action: str, value: str, *, edit: bool) -> None:
+    """Participant type, matchmaking or consent (a button, or typed); `edit` takes the buttons off the
+    message they were on."""
+    async def unbutton() -> None:
+        if edit:
+            await msg.edit_reply_markup(reply_markup=None)
+
+    if action == "type":
+        if value not in reg.PARTICIPANT_TYPES:
+            await reprompt(msg, state, uow, conf)
+            return
+        await flow.record(state, participant_type=value)
+        nxt = await _advance(uow, state, "participant_type", user_id, clock)
+        await unbutton()
+        await msg.answer("✔️ " + esc(_(reg.PARTICIPANT_LABELS[value])))
+        await _render_next(msg, state, uow, "participant_type", conf, nxt)
+    elif action == "mm":
+        await flow.record(state, matchmaking=value == "1")
+        nxt = await _advance(uow, state, "matchmaking", user_id, clock)
+        await unbutton()
+        await _render_next(msg, state, uow, "matchmaking", conf, nxt)
+    elif value != "1":
+        await flow.decline_consent(uow, state)
+        await unbutton()
+        await msg.answer(_("Understood: nothing has been stored. You can still ask me about the program "
+                           "with /program. If you change your mind, send /start."),
+                         reply_markup=ReplyKeyboardRemove())
+    else:
+        await flow.record(state, consent=True)
+        await flow.to_summary(uow, state)
+        await unbutton()
+        await show_summary(msg, state, uow)
 
 
 async def on_choice(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
@@ -428,31 +699,54 @@ async def on_choice(query: CallbackQuery, callback_data: RegCb, state: FSMContex
         await reprompt(msg, state, uow, conf)
         return
     await query.answer()
-    if callback_data.action == "type":
-        if callback_data.value not in reg.PARTICIPANT_TYPES:
-            await reprompt(msg, state, uow, conf)
+    await _take_choice(msg, state, uow, conf, clock, _person(query), callback_data.action, callback_data.value,
+                       edit=True)
+
+
+async def _take_summary(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                        is_admin: bool, user_id: int, username: str | None, action: str, value: str, *,
+                        edit: bool) -> None:
+    """Confirm, Edit, a field to edit, or Back, on the summary (a button, or typed)."""
+    d = await flow.draft(state)
+    if action == "edit":
+        await _choose_field(msg, state, uow)
+        return
+    if action == "back":
+        if d.mode == "profile":
+            profile = await flow.leave_edit(uow, state, user_id)
+            if profile:
+                await show_profile(msg, profile)
             return
-        await flow.record(state, participant_type=callback_data.value)
-        nxt = await _advance(uow, state, "participant_type", _person(query), clock)
-        await msg.edit_reply_markup(reply_markup=None)
-        await msg.answer("✔️ " + esc(_(reg.PARTICIPANT_LABELS[callback_data.value])))
-        await _render_next(msg, state, uow, "participant_type", conf, nxt)
-    elif callback_data.action == "mm":
-        await flow.record(state, matchmaking=callback_data.value == "1")
-        nxt = await _advance(uow, state, "matchmaking", _person(query), clock)
-        await msg.edit_reply_markup(reply_markup=None)
-        await _render_next(msg, state, uow, "matchmaking", conf, nxt)
-    elif callback_data.value != "1":
-        await flow.decline_consent(uow, state)
-        await msg.edit_reply_markup(reply_markup=None)
-        await msg.answer(_("Understood: nothing has been stored. You can still ask me about the program "
-                           "with /program. If you change your mind, send /start."),
-                         reply_markup=ReplyKeyboardRemove())
-    else:
-        await flow.record(state, consent=True)
-        await flow.to_summary(uow, state)
-        await msg.edit_reply_markup(reply_markup=None)
         await show_summary(msg, state, uow)
+        return
+    if action == "field":
+        if value not in reg.EDITABLE:
+            await _choose_field(msg, state, uow)
+            return
+        await ask(msg, state, uow, value, conf)
+        return
+    try:
+        done = await flow.complete(uow, state, conf, user_id, username, clock.now(), is_admin=is_admin)
+    except ServiceError as err:
+        await msg.answer(_(err.message))
+        return
+    if isinstance(done, str):  # a step is still unanswered: ask it
+        await ask(msg, state, uow, done, conf)
+        return
+    if edit:
+        await msg.edit_reply_markup(reply_markup=None)
+    lang = done.language
+    text = _(
+        "🎉 You are registered for {event}, {name}!\n\n"
+        "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
+        "is on, /profile to see or change your data, /help for everything else."
+    ).format(event=esc(conf.name.get(lang)), name=esc(done.full_name),
+             zone=esc(tzs.zone_name(done.timezone, lang)))
+    if done.is_excom and not done.is_member:
+        text += "\n\n" + _(excom.AFTER_REGISTERING)
+    # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
+    await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
+    await msg.answer(text, reply_markup=follow_all_markup())
 
 
 async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
@@ -468,43 +762,8 @@ async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMConte
         await reprompt(msg, state, uow, conf)
         return
     await query.answer()
-    if action == "edit":
-        await _choose_field(msg, state, uow)
-        return
-    if action == "back":
-        if d.mode == "profile":
-            profile = await flow.leave_edit(uow, state, _person(query))
-            if profile:
-                await show_profile(msg, profile)
-            return
-        await show_summary(msg, state, uow)
-        return
-    if action == "field":
-        if callback_data.value not in reg.EDITABLE:
-            await _choose_field(msg, state, uow)
-            return
-        await ask(msg, state, uow, callback_data.value, conf)
-        return
-    user = query.from_user
-    try:
-        done = await flow.complete(uow, state, conf, user.id, user.username, clock.now(), is_admin=is_admin)
-    except ServiceError as err:
-        await msg.answer(_(err.message))
-        return
-    if isinstance(done, str):  # a step is still unanswered: ask it
-        await ask(msg, state, uow, done, conf)
-        return
-    await msg.edit_reply_markup(reply_markup=None)
-    lang = done.language
-    text = _(
-        "🎉 You are registered for {event}, {name}!\n\n"
-        "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
-        "is on, /profile to see or change your data, /help for everything else."
-    ).format(event=esc(conf.name.get(lang)), name=esc(done.full_name),
-             zone=esc(tzs.zone_name(done.timezone, lang)))
-    if done.is_excom and not done.is_member:
-        text += "\n\n" + _(excom.AFTER_REGISTERING)
-    await msg.answer(text, reply_markup=follow_all_markup())
+    await _take_summary(msg, state, uow, conf, clock, is_admin, query.from_user.id, query.from_user.username,
+                        action, callback_data.value, edit=True)
 
 
 async def on_profile(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
@@ -542,8 +801,14 @@ async def _ask_forget(message: Message, note: str | None = None) -> None:
                                            button(_("No, keep it"), RegCb(action="forget_no"))))
 
 
-async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profile: Profile | None) -> None:
-    """/forget: ask for confirmation before deleting."""
+async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profile: Profile | None,
+                    guest: Profile | None = None) -> None:
+    """/forget: ask for confirmation before deleting (a guest's language, zone and follows go at once)."""
+    if profile is None and guest is not None:
+        await flow.forget(uow, state, _person(message))
+        await message.answer(_("Deleted: your language, your time zone and the sessions you followed. I keep "
+                               "nothing about you now."), reply_markup=ReplyKeyboardRemove())
+        return
     if profile is None:
         await flow.discard(uow, state)
         await message.answer(_("I keep no data about you: you are not registered. Any unfinished "
@@ -551,6 +816,23 @@ async def on_forget(message: Message, state: FSMContext, uow: UnitOfWork, profil
         return
     await flow.ask_forget(uow, state)
     await _ask_forget(message)
+
+
+async def _take_forget(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock, user_id: int,
+                       action: str, *, edit: bool) -> None:
+    if action == "forget_no":
+        await flow.keep(uow, state)
+        if edit:
+            with contextlib.suppress(TelegramBadRequest):
+                await msg.edit_reply_markup(reply_markup=None)
+        await msg.answer(_("Nothing was deleted."))
+        return
+    await flow.forget(uow, state, user_id, event=conf, now=clock.now())
+    if edit:
+        with contextlib.suppress(TelegramBadRequest):
+            await msg.edit_reply_markup(reply_markup=None)
+    await msg.answer(_("All your data has been deleted. Thank you for using the bot. If you want "
+                       "to register again, send /start."), reply_markup=ReplyKeyboardRemove())
 
 
 async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
@@ -563,22 +845,84 @@ async def on_forget_answer(query: CallbackQuery, callback_data: RegCb, state: FS
             await query.message.edit_reply_markup(reply_markup=None)
         return
     await query.answer()
-    if callback_data.action == "forget_no":
-        await flow.keep(uow, state)
-        with contextlib.suppress(TelegramBadRequest):
-            await query.message.edit_reply_markup(reply_markup=None)
-        await query.message.answer(_("Nothing was deleted."))
+    await _take_forget(query.message, state, uow, conf, clock, _person(query), callback_data.action, edit=True)
+
+
+# -- typed text where buttons are expected --------------------------------------------------------------------
+
+def _everywhere(i18n: I18n, *msgids: str) -> list[str]:
+    """A label in every language (typed text is matched to any of them)."""
+    return [i18n.gettext(m, locale=lang) for m in msgids for lang in LANGS]
+
+
+def _typed_options(step: str, answers: dict[str, Any], i18n: I18n) -> tuple[dict[str, list[str]], list[str]]:
+    """For a step with buttons: what typed text may name (action:value -> labels and synonyms in every
+    language), and the buttons' labels as the person sees them."""
+    yes, no = list(choices.YES), list(choices.NO)
+    if step == "language":
+        opts = {f"lang:{c}": [n, *LANGUAGE_WORDS[c]] for c, n in LANGUAGE_NAMES.items()}
+        return opts, list(LANGUAGE_NAMES.values())
+    if step == "participant_type":
+        opts = {f"type:{t}": _everywhere(i18n, reg.PARTICIPANT_LABELS[t]) for t in reg.PARTICIPANT_TYPES}
+        return opts, [_(reg.PARTICIPANT_LABELS[t]) for t in reg.PARTICIPANT_TYPES]
+    pairs = {
+        "matchmaking": (("mm:1", "Yes, available"), ("mm:0", "No")),
+        "consent": (("consent:1", "I agree"), ("consent:0", "I do not agree")),
+        "timezone_confirm": (("tz_ok:", "Yes"), ("tz_no:", "No, another one")),
+        "forget": (("forget_yes:", "Yes, delete everything"), ("forget_no:", "No, keep it")),
+        "summary": (("confirm:", "✅ Confirm"), ("edit:", "✏️ Edit")),
+    }
+    if step in pairs:
+        (yes_key, yes_label), (no_key, no_label) = pairs[step]
+        opts = {yes_key: [*_everywhere(i18n, yes_label), *yes], no_key: [*_everywhere(i18n, no_label), *no]}
+        return opts, [_(yes_label), _(no_label)]
+    # choose_field
+    fields = [f for f in reg.EDITABLE if reg.applies(f, answers)]
+    opts = {f"field:{f}": _everywhere(i18n, reg.FIELD_LABELS[f]) for f in fields}
+    opts["back:"] = _everywhere(i18n, "↩️ Back")
+    return opts, [*(_(reg.FIELD_LABELS[f]) for f in fields), _("↩️ Back")]
+
+
+async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                         is_admin: bool, i18n: I18n) -> None:
+    """Text typed where buttons are expected: taken as the button it names ("yes", "да", "네", "EXCOM member",
+    "член EXCOM", a button's number), else the buttons are named and shown again."""
+    d = await flow.draft(state)
+    step = d.step or ""
+    text = message.text or ""
+    user = message.from_user
+    assert user is not None
+    if d.mode == "register" and step != "choose_field" and _is_back(text) and await _go_back(message, state, uow,
+                                                                                            conf):
         return
-    await flow.forget(uow, state, _person(query), event=conf, now=clock.now())
-    await query.message.edit_reply_markup(reply_markup=None)
-    await query.message.answer(_("All your data has been deleted. Thank you for using the bot. If you want "
-                                 "to register again, send /start."), reply_markup=ReplyKeyboardRemove())
+    options, shown = _typed_options(step, d.answers, i18n)
+    picked = choices.match(text, options)
+    if picked is None:
+        note = _("Please press one of the buttons below: {buttons}.").format(
+            buttons=", ".join(f"«{esc(label)}»" for label in shown))
+        await reprompt(message, state, uow, conf, note="⚠️ " + note)
+        return
+    action, _sep, value = picked.partition(":")
+    if action == "lang":
+        await _take_language(message, state, uow, conf, clock, user.id, value)
+    elif action in ("type", "mm", "consent"):
+        await _take_choice(message, state, uow, conf, clock, user.id, action, value, edit=False)
+    elif action in ("tz_ok", "tz_no"):
+        await _take_zone(message, state, uow, conf, clock, user.id, action)
+    elif action in ("forget_yes", "forget_no"):
+        await _take_forget(message, state, uow, conf, clock, user.id, action, edit=False)
+    else:
+        await _take_summary(message, state, uow, conf, clock, is_admin, user.id, user.username, action, value,
+                            edit=False)
 
 
 async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
     """A sticker, photo, voice note, command or anything unexpected in the middle of a step."""
+    step = flow.step_of(await state.get_state())
     if message.text and message.text.startswith("/"):
         note = _("Let us finish this step first (or send /cancel to stop).")
+    elif step in BUTTON_STATES:
+        note = _("Please use the buttons below.")
     else:
         note = _("I can only take a typed answer or a button here.")
     await reprompt(message, state, uow, conf, note="⚠️ " + note)
@@ -606,9 +950,17 @@ def make_router() -> Router:
     router.callback_query.register(on_summary, RegCb.filter(F.action.in_({"confirm", "edit", "field", "back"})))
     router.callback_query.register(on_profile_action, RegCb.filter(F.action.in_({"pedit", "forget"})))
     router.callback_query.register(on_forget_answer, RegCb.filter(F.action.in_({"forget_yes", "forget_no"})))
+    router.callback_query.register(on_back, RegCb.filter(F.action == "prev"), StateFilter(*ALL_STATES))
+    router.callback_query.register(on_use_held, RegCb.filter(F.action == "use"))
+    router.callback_query.register(on_keep, RegCb.filter(F.action == "keep"))
+    router.callback_query.register(on_city_answer, RegCb.filter(F.action.in_({"city_ok", "city_no"})),
+                                   StateFilter(Reg.city))
     router.callback_query.register(on_stale_button, RegCb.filter())
     router.message.register(on_location, StateFilter(Reg.timezone), F.location)
+    router.message.register(on_city_location, StateFilter(Reg.city), F.location)
     router.message.register(on_text_step, StateFilter(*(STEP_STATES[s] for s in TEXT_STEPS)), F.text,
+                            ~F.text.startswith("/"))
+    router.message.register(on_button_text, StateFilter(*(getattr(Reg, s) for s in BUTTON_STATES)), F.text,
                             ~F.text.startswith("/"))
     router.message.register(on_wrong_input, StateFilter(*ALL_STATES))
     return router

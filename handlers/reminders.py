@@ -87,11 +87,16 @@ async def _panel(uow: UnitOfWork, conf: Event, profile: Profile, clock: Clock
     return panel_text(conf, profile, settings, clock), panel_markup(conf, profile, settings)
 
 
-async def on_reminders(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, profile: Profile | None
-                       ) -> None:
+async def on_reminders(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, profile: Profile | None,
+                       guest: Profile | None = None) -> None:
     """/reminders: what the person follows and how they are reminded, with buttons to change it."""
+    profile = profile or guest
     panel = await _panel(uow, conf, profile, clock) if profile else None
     if panel is None:
+        if not conf.registration_open(clock.now()):  # they cannot register: they can still follow sessions
+            await message.answer(_("You follow no sessions yet. Open /program, tap a session and press “Remind "
+                                   "me”. Send /timezone to have the times in your own time zone."))
+            return
         await message.answer(_("Reminders are for registered delegates. Send /start to register."))
         return
     text, markup = panel
@@ -113,8 +118,9 @@ def _notice(conf: Event, profile: Profile, action: str, value: str) -> str | Non
 
 
 async def on_button(query: CallbackQuery, callback_data: RemCb, uow: UnitOfWork, conf: Event, clock: Clock,
-                    profile: Profile | None) -> None:
+                    profile: Profile | None, guest: Profile | None = None) -> None:
     """A reminder-settings button: change the setting and show the panel again."""
+    profile = profile or guest
     if profile is None or not isinstance(query.message, Message):
         await query.answer(_("Reminders are for registered delegates. Send /start to register."), show_alert=True)
         return

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiogram.filters.callback_data import CallbackData
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
+from domain import menu
 from domain.text import esc
 
-__all__ = ["FollowCb", "LangCb", "RegCb", "button", "esc", "grid", "language_keyboard", "rows"]
+__all__ = ["FollowCb", "GuestCb", "LangCb", "RegCb", "button", "esc", "grid", "language_keyboard", "main_menu", "rows"]
 
 
 class LangCb(CallbackData, prefix="lang"):
@@ -60,8 +69,22 @@ def rows(*buttons: InlineKeyboardButton | None, width: int = 2) -> InlineKeyboar
     return InlineKeyboardMarkup(inline_keyboard=grid(buttons, width))
 
 
+class GuestCb(CallbackData, prefix="gst"):
+    """"Set my time zone" for someone who cannot register any more (handlers/guests.py)."""
+
+    action: str
+
+
 class FollowCb(CallbackData, prefix="fol"):
     """"Remind me" / "Don't remind me" on a session card."""
 
     item: str
     on: bool
+
+
+def main_menu() -> ReplyKeyboardMarkup:
+    """The persistent menu in the current language: the main actions as a reply keyboard (it stays until a
+    step that needs its own keyboard replaces it; handlers/menu.py routes the labels)."""
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=_(menu.LABELS[action])) for action in row] for row in menu.LAYOUT],
+        resize_keyboard=True, is_persistent=True)

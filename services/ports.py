@@ -33,6 +33,13 @@ class LatePassRepo(Protocol):
     async def grant(self, user_id: int, by: int, now: datetime) -> bool: ...
 
 
+class GuestRepo(Protocol):
+    async def get(self, user_id: int) -> Profile | None: ...
+    async def save(self, user_id: int, now: datetime, *, language: str, timezone: str | None = None,
+                   zone_chosen: bool = False) -> Profile: ...
+    async def delete(self, user_id: int) -> None: ...
+
+
 class FollowRepo(Protocol):
     async def is_following(self, user_id: int, item_id: str) -> bool: ...
     async def items(self, user_id: int) -> set[str]: ...
@@ -92,6 +99,7 @@ class UnitOfWork(Protocol):
     reminders: ReminderRepo
     outbox: OutboxRepo
     matchmaking: MatchmakingRepo
+    guests: GuestRepo
 
     async def forget(self, user_id: int) -> int:
         """Delete every row about a person (every table with a user_id); returns how many."""

@@ -6,7 +6,9 @@ SQL state storage the state is written in the same transaction; with Redis it is
 
 Conversation data: `answers` (what the person typed so far), `mode` ("register" step by step, "summary"
 fixing one answer before confirming, "profile" changing one field of a stored registration), `started_at`,
-`lang` (the language chosen before registering), `tz_pending` (a zone waiting for "is that your zone?").
+`lang` (the language chosen before registering), `tz_pending` (a zone waiting for "is that your zone?"),
+`held` (a text that read as a question at a step: "Use it" or typing it again takes it as the answer),
+`city_pending` (a city found from a shared location, waiting for "is that right?").
 """
 
 from __future__ import annotations
@@ -76,8 +78,53 @@ async def go_to(uow: UnitOfWork, conv: Conversation, step: str, **data: Any) -> 
 async def record(conv: Conversation, **values: Any) -> dict[str, Any]:
     """Add answers to the draft (not committed: the step that follows commits with them)."""
     answers = reg.merge_answers((await conv.get_data()).get("answers", {}), **values)
-    await conv.update_data(answers=answers)
+    await conv.update_data(answers=answers, held=None, city_pending=None)
     return answers
+
+
+async def hold(uow: UnitOfWork, conv: Conversation, step: str, text: str) -> None:
+    """A text that read as a question at `step` (answered, not taken): kept, so that "Use it" or the same
+    text typed again takes it as the answer after all."""
+    await conv.update_data(held={"step": step, "text": text})
+    await uow.commit()
+
+
+async def held(conv: Conversation, step: str) -> str | None:
+    """The text held at `step`, if the conversation is still on that step."""
+    if step_of(await conv.get_state()) != step:
+        return None
+    h = (await conv.get_data()).get("held") or {}
+    return str(h["text"]) if h.get("step") == step and h.get("text") else None
+
+
+async def back(uow: UnitOfWork, conv: Conversation) -> str | None:
+    """"Back" during the registration: the previous step, its answer kept (None: nowhere to go back to)."""
+    d = await draft(conv)
+    if d.mode != "register" or d.step is None:
+        return None
+    prev = "timezone" if d.step == TIMEZONE_CONFIRM else reg.previous_step(d.step, d.answers)
+    if prev is None:
+        return None
+    await go_to(uow, conv, prev, tz_pending=None, held=None, city_pending=None)
+    return prev
+
+
+async def propose_city(uow: UnitOfWork, conv: Conversation, city: str, country: str, city_id: str | None,
+                       zone: str) -> None:
+    """A city found from a shared location, asked "is that right?" before it is taken."""
+    await conv.update_data(city_pending={"city": city, "country": country, "city_id": city_id, "zone": zone})
+    await uow.commit()
+
+
+async def accept_city(conv: Conversation) -> dict[str, Any] | None:
+    """"Yes" on the city from a location: it becomes the answer (committed with the step that follows)."""
+    d = await draft(conv)
+    pending = d.data.get("city_pending")
+    if d.step != "city" or not pending:
+        return None
+    await record(conv, city=pending["city"], country=pending["country"], city_id=pending["city_id"])
+    await conv.update_data(tz_hint=pending.get("zone"))
+    return dict(pending)
 
 
 async def may_register(uow: UnitOfWork, event: Event, user_id: int, when: datetime, *, is_admin: bool) -> bool:
@@ -154,11 +201,12 @@ async def decline_consent(uow: UnitOfWork, conv: Conversation) -> None:
 async def pause(uow: UnitOfWork, conv: Conversation, *, registered: bool) -> int | None:
     """/cancel. Returns None when there was nothing to cancel, -1 when a profile edit was dropped, else the
     number of registration answers kept for /start to resume with."""
-    if await conv.get_state() is None:
+    current = await conv.get_state()
+    if current is None:
         return None
     data = await conv.get_data()
     await conv.set_state(None)
-    if data.get("mode") == "profile" or registered:
+    if data.get("mode") == "profile" or registered or step_of(current) is None:  # not the registration
         await conv.set_data({})
         await uow.commit()
         return -1
@@ -187,6 +235,7 @@ async def complete(uow: UnitOfWork, conv: Conversation, event: Event, user_id: i
     if not await may_register(uow, event, user_id, started, is_admin=is_admin):
         raise ServiceError("closed", CLOSED_BEFORE_START)
     profile = await uow.delegates.save(reg.profile_from(d.answers, user_id, username), now)
+    await uow.guests.delete(user_id)  # a guest let in late: the delegate row takes over (follows stay theirs)
     await conv.set_state(None)
     await conv.set_data({})
     await uow.commit()

@@ -39,7 +39,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 MISSING: Any = object()
 
-PROFILES = "profile"  # a delegate row: their profile and their reminder settings
+PROFILES = "profile"  # a delegate or guest row: their profile and their reminder settings
 STATES = "state"
 FOLLOWS = "follows"  # the items a person follows
 
@@ -88,6 +88,7 @@ class Caches:
     settings: LRU[int, Any] = field(init=False)
     states: LRU[str, Any] = field(init=False)
     follows: LRU[int, Any] = field(init=False)
+    guests: LRU[int, Any] = field(init=False)
     # Bumped at every invalidation: a read that saw another generation at its start does not store.
     generation: int = 0
     hits: int = 0
@@ -100,10 +101,11 @@ class Caches:
         self.settings = LRU(self.size, self.ttl)
         self.states = LRU(self.size, self.ttl)
         self.follows = LRU(self.size, self.ttl)
+        self.guests = LRU(self.size, self.ttl)
 
     def tables(self, kind: str) -> tuple[LRU[Any, Any], ...]:
         if kind == PROFILES:
-            return (self.profiles, self.settings)
+            return (self.profiles, self.settings, self.guests)
         return (self.follows,) if kind == FOLLOWS else (self.states,)
 
     def drop(self, kind: str, keys: Iterable[Any]) -> None:
@@ -158,10 +160,10 @@ def touched(session: AsyncSession | Session, kind: str, key: Any) -> bool:
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _ctx: Any) -> None:
-    from storage.models import Delegate, Follow
+    from storage.models import Delegate, Follow, Guest
 
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Delegate):
+        if isinstance(obj, Delegate | Guest):
             touch(session, PROFILES, obj.user_id)
         elif isinstance(obj, Follow):
             touch(session, FOLLOWS, obj.user_id)
@@ -174,12 +176,10 @@ def _on_execute(state: ORMExecuteState) -> None:
         return
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", None)
-    kind = {"delegates": PROFILES, "fsm_state": STATES, "follows": FOLLOWS}.get(name or "")
+    kind = {"delegates": PROFILES, "guests": PROFILES, "fsm_state": STATES, "follows": FOLLOWS}.get(name or "")
     if kind is None or state.execution_options.get("cache_keys_declared"):
         return
     touch(state.session, kind, MISSING)  # MISSING: every key
-    if kind == PROFILES and state.is_delete:
-        touch(state.session, FOLLOWS, MISSING)  # follows go with their delegate (ON DELETE CASCADE)
 
 
 @event.listens_for(Session, "after_commit")

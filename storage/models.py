@@ -97,12 +97,12 @@ class Delegate(Base):
 
 
 class Follow(Base):
-    """A delegate follows a program item (and is reminded before it)."""
+    """A delegate or a guest (guests table) follows a program item (and is reminded before it). No foreign
+    key: the person is in one of two tables; forgetting a person deletes their follows with everything else."""
 
     __tablename__ = "follows"
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
-                                         primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime]
 
@@ -278,3 +278,20 @@ class MmState(Base):
     # Bumped by every booking transaction on SQLite: a write first, so the transaction holds the write lock
     # before it reads (the equivalent of BEGIN IMMEDIATE; see storage/matchmaking.py).
     writes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+class Guest(Base):
+    """Someone who could not register (registration closed) but set a language and a time zone, or followed a
+    session: the program in their time and reminders. Nothing else about them is stored."""
+
+    __tablename__ = "guests"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    language: Mapped[str] = mapped_column(String(8))
+    timezone: Mapped[str] = mapped_column(String(64))
+    # Whether the person chose the zone (False: the event's, set when they first followed a session).
+    zone_chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    reminder_lead: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    reminders_on: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    follow_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    blocked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, or_, select
+from sqlalchemy import false as sa_false
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.registration import Profile
+from domain.registration import Profile, guest_profile
 from storage.cache import FOLLOWS, MISSING, PROFILES, caches_of, read_through, touch, touched
-from storage.models import Base, Delegate, Follow, LatePass, ProgramSnapshot
+from storage.models import Base, Delegate, Follow, Guest, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (
     "user_id", "language", "full_name", "position", "organisation", "city", "country", "participant_type",
@@ -126,7 +127,9 @@ class Delegates:
 
     async def delete(self, user_id: int) -> bool:
         touch(self.s, PROFILES, user_id)
-        touch(self.s, FOLLOWS, user_id)  # deleted with the delegate (ON DELETE CASCADE)
+        touch(self.s, FOLLOWS, user_id)
+        await self.s.execute(delete(Follow).where(Follow.user_id == user_id),
+                             execution_options={"cache_keys_declared": True})
         result = await self.s.execute(delete(Delegate).where(Delegate.user_id == user_id),
                                       execution_options={"cache_keys_declared": True})
         return bool(result.rowcount)
@@ -162,6 +165,63 @@ class LatePasses:
         self.s.add(LatePass(user_id=user_id, granted_by=by, granted_at=now))
         await self.s.flush()
         return True
+
+
+def _guest_profile(row: Guest) -> Profile:
+    return guest_profile(row.user_id, row.language, row.timezone, zone_chosen=row.zone_chosen,
+                         blocked=row.blocked_at is not None)
+
+
+class Guests:
+    """People who could not register but set a language and a time zone, or followed a session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def get(self, user_id: int) -> Profile | None:
+        """The guest as a Profile (participant type "guest", no personal fields), or None."""
+        async def load() -> Profile | None:
+            row = await self.s.get(Guest, user_id)
+            return _guest_profile(row) if row else None
+
+        found = await read_through(self.s, PROFILES, lambda c: c.guests, user_id, load)
+        return _copy(found)
+
+    async def save(self, user_id: int, now: datetime, *, language: str, timezone: str | None = None,
+                   zone_chosen: bool = False) -> Profile:
+        """Create the guest or change their language and (when given) time zone."""
+        row = await self.s.get(Guest, user_id)
+        if row is None:
+            row = Guest(user_id=user_id, language=language, timezone=timezone or "UTC", zone_chosen=zone_chosen,
+                        reminder_lead=10, reminders_on=True, follow_all=False, created_at=now)
+            self.s.add(row)
+        row.language = language
+        if timezone is not None:
+            row.timezone = timezone
+            row.zone_chosen = row.zone_chosen or zone_chosen
+        row.blocked_at = None
+        row.updated_at = now
+        await self.s.flush()
+        return _guest_profile(row)
+
+    async def mark_blocked(self, user_id: int, now: datetime) -> None:
+        row = await self.s.get(Guest, user_id)
+        if row is not None and row.blocked_at is None:
+            row.blocked_at = now
+            await self.s.flush()
+
+    async def mark_unblocked(self, user_id: int) -> None:
+        """They wrote to the bot again: their reminders resume."""
+        row = await self.s.get(Guest, user_id)
+        if row is not None and row.blocked_at is not None:
+            row.blocked_at = None
+            await self.s.flush()
+
+    async def delete(self, user_id: int) -> None:
+        """They registered (a late pass): the delegate row takes over; their follows stay theirs."""
+        touch(self.s, PROFILES, user_id)
+        await self.s.execute(delete(Guest).where(Guest.user_id == user_id),
+                             execution_options={"cache_keys_declared": True})
 
 
 async def forget_person(session: AsyncSession, user_id: int) -> int:
@@ -235,13 +295,16 @@ class Reminders:
         async def load() -> ReminderSettings | None:
             row = (await self.s.execute(select(Delegate.reminder_lead, Delegate.reminders_on, Delegate.follow_all)
                                         .where(Delegate.user_id == user_id))).first()
+            if row is None:  # a guest (registration closed) has the same settings
+                row = (await self.s.execute(select(Guest.reminder_lead, Guest.reminders_on, Guest.follow_all)
+                                            .where(Guest.user_id == user_id))).first()
             return ReminderSettings(int(row[0]), bool(row[1]), bool(row[2])) if row else None
 
         return await read_through(self.s, PROFILES, lambda c: c.settings, user_id, load)
 
     async def update(self, user_id: int, now: datetime, *, lead: int | None = None, on: bool | None = None,
                      follow_all: bool | None = None) -> ReminderSettings | None:
-        row = await self.s.get(Delegate, user_id)
+        row: Delegate | Guest | None = await self.s.get(Delegate, user_id) or await self.s.get(Guest, user_id)
         if row is None:
             return None
         if lead is not None:
@@ -256,44 +319,61 @@ class Reminders:
 
     @staticmethod
     def _followers(item_id: str, *, covered_by_all: bool, members_only: bool,
-                   matchmaking: bool = False) -> Select[tuple[int]]:
-        followed = exists().where(Follow.user_id == Delegate.user_id, Follow.item_id == item_id)
-        whole = Delegate.follow_all.is_(True)
+                   matchmaking: bool = False, table: type[Delegate] | type[Guest] = Delegate
+                   ) -> Select[tuple[int]]:
+        followed = exists().where(Follow.user_id == table.user_id, Follow.item_id == item_id)
+        whole: ColumnElement[bool] = table.follow_all.is_(True)
         if matchmaking:  # "the whole program" leaves matchmaking out for those who said No to it
-            whole = and_(whole, or_(Delegate.matchmaking.is_(None), Delegate.matchmaking.is_(True)))
-        q = select(Delegate.user_id).where(Delegate.blocked_at.is_(None),
-                                          or_(followed, whole) if covered_by_all else followed)
+            whole = and_(whole, or_(Delegate.matchmaking.is_(None), Delegate.matchmaking.is_(True))) \
+                if table is Delegate else sa_false()  # guests take no part in matchmaking
+        q = select(table.user_id).where(table.blocked_at.is_(None),
+                                        or_(followed, whole) if covered_by_all else followed)
         if members_only:  # EXCOM member cities an organiser confirmed (domain.registration.is_member)
+            if table is Guest:
+                return q.where(sa_false())
             q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == "confirmed")
         return q
+
+    async def _both(self, make: Callable[[type[Delegate] | type[Guest]], Select[tuple[int]]]) -> list[int]:
+        """Delegates and guests alike (a person is in one of the two tables)."""
+        found = set(await self.s.scalars(make(Delegate)))
+        found |= set(await self.s.scalars(make(Guest)))
+        return sorted(found)
 
     async def to_remind(self, item_id: str, lead: int, *, covered_by_all: bool, members_only: bool,
                         matchmaking: bool = False) -> list[int]:
         """Who gets the reminder `lead` minutes before an item: followers with that lead and reminders on."""
-        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only,
-                            matchmaking=matchmaking)
-        q = q.where(Delegate.reminders_on.is_(True), Delegate.reminder_lead == lead)
-        return list(await self.s.scalars(q.order_by(Delegate.user_id)))
+        def make(table: type[Delegate] | type[Guest]) -> Select[tuple[int]]:
+            q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only,
+                                matchmaking=matchmaking, table=table)
+            return q.where(table.reminders_on.is_(True), table.reminder_lead == lead)
+
+        return await self._both(make)
 
     async def followers(self, item_id: str, *, covered_by_all: bool, members_only: bool,
                         matchmaking: bool = False) -> list[int]:
         """Everyone who follows an item (explicitly or with the whole program) and has not blocked the bot."""
-        q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only,
-                            matchmaking=matchmaking)
-        return list(await self.s.scalars(q.order_by(Delegate.user_id)))
+        return await self._both(lambda table: self._followers(item_id, covered_by_all=covered_by_all,
+                                                              members_only=members_only, matchmaking=matchmaking,
+                                                              table=table))
 
     async def zones(self) -> list[str]:
         """The time zones of people with reminders on (each has its own 18:00)."""
-        q = select(Delegate.timezone).where(Delegate.reminders_on.is_(True), Delegate.blocked_at.is_(None)).distinct()
-        return sorted(await self.s.scalars(q))
+        found: set[str] = set()
+        for table in (Delegate, Guest):
+            q = select(table.timezone).where(table.reminders_on.is_(True), table.blocked_at.is_(None)).distinct()
+            found |= set(await self.s.scalars(q))
+        return sorted(found)
 
     async def in_zones(self, zones: list[str]) -> list[int]:
         """People with reminders on in these zones who follow something."""
-        follows_any = exists().where(Follow.user_id == Delegate.user_id)
-        q = select(Delegate.user_id).where(Delegate.reminders_on.is_(True), Delegate.blocked_at.is_(None),
-                                           Delegate.timezone.in_(zones),
-                                           or_(Delegate.follow_all.is_(True), follows_any))
-        return list(await self.s.scalars(q.order_by(Delegate.user_id)))
+        def make(table: type[Delegate] | type[Guest]) -> Select[tuple[int]]:
+            follows_any = exists().where(Follow.user_id == table.user_id)
+            return select(table.user_id).where(table.reminders_on.is_(True), table.blocked_at.is_(None),
+                                               table.timezone.in_(zones),
+                                               or_(table.follow_all.is_(True), follows_any))
+
+        return await self._both(make)
 
     async def snapshot(self) -> dict[str, tuple[datetime, datetime]]:
         rows = await self.s.execute(select(ProgramSnapshot.item_id, ProgramSnapshot.starts, ProgramSnapshot.ends))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from delivery.outbox import Outbox
 from storage.db import has_unsaved_work
 from storage.matchmaking import MatchmakingRepo
-from storage.repo import Delegates, Follows, LatePasses, Reminders, forget_person
+from storage.repo import Delegates, Follows, Guests, LatePasses, Reminders, forget_person
 
 
 class SqlUnitOfWork:
@@ -26,6 +26,7 @@ class SqlUnitOfWork:
         self.reminders = Reminders(session)
         self.outbox = Outbox(session)
         self.matchmaking = MatchmakingRepo(session)
+        self.guests = Guests(session)
 
     async def forget(self, user_id: int) -> int:
         # Bookings first: their key to the host's availability would refuse forget_person's order.

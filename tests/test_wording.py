@@ -105,6 +105,6 @@ async def test_after_forget_an_old_button_answers_in_the_persons_last_language(s
         # Nothing is kept about them now, yet the card they open from the old Korean program is in Korean.
         await h.press(1, "개회식", lang="en")
         assert h.last_text(1).startswith("<b>개회식</b>"), h.last_text(1)
-        assert "/start로 등록하시면" in h.last_text(1)
+        assert "내 시간대로 시간을 보려면 /timezone" in h.last_text(1)  # registration closed on 10 Nov
     finally:
         await h.close()

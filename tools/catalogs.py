@@ -122,6 +122,18 @@ def check() -> list[str]:
     problems: list[str] = []
     templates = extract()
     for lang in TARGETS:
+        # One message in two features' catalogs compiles to one translation (the first file's): they must agree.
+        seen: dict[object, tuple[str, object]] = {}
+        for feature, _template in templates.items():
+            path = _po_path(lang, feature)
+            for msg in (_read(path, lang) if path.exists() else ()):
+                if not msg.id or not _translated(msg):
+                    continue
+                key = msg.id if isinstance(msg.id, str) else msg.id[0]
+                first = seen.setdefault(key, (feature, msg.string))
+                if first[1] != msg.string:
+                    problems.append(f"{path.relative_to(ROOT)}: {key!r} is translated differently in "
+                                    f"{first[0]}.po; make them the same")
         for feature, template in templates.items():
             path = _po_path(lang, feature)
             if not path.exists():
