@@ -28,6 +28,21 @@ def label_index(translate: Callable[[str, str], str], langs: Iterable[str]) -> d
     return {normalize(translate(msgid, lang)): action for action, msgid in LABELS.items() for lang in langs}
 
 
+# Deep links from a group (`https://t.me/<bot>?start=<command>`, handlers/groups.py) arrive as
+# "/start <command>": the command's action, where it is one of the menu's.
+DEEP_LINKS: dict[str, str] = {PROGRAM: PROGRAM, NOW: NOW, "next": NOW, PROFILE: PROFILE, REMINDERS: REMINDERS,
+                              HELP: HELP}
+NEEDS_PROFILE = frozenset({PROFILE, REMINDERS})  # for someone not registered, /start leads into registration
+
+
+def deep_link_action(payload: str | None, registered: bool) -> str | None:
+    """The action of a deep link's payload, or None (a plain /start then)."""
+    action = DEEP_LINKS.get((payload or "").strip().lower())
+    if action is None or (action in NEEDS_PROFILE and not registered):
+        return None
+    return action
+
+
 def action_of(text: str, index: dict[str, str]) -> str | None:
     """The action a text names when it is exactly a menu label (with or without its emoji), else None."""
     if len(text) > 40:

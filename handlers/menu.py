@@ -5,6 +5,7 @@ the middle of a step works too (the step's question follows)."""
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.filters import CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 from aiogram.utils.i18n import I18n
@@ -25,6 +26,13 @@ async def menu_action(message: Message, i18n: I18n) -> dict[str, str] | bool:
     if index is None:
         index = _INDEX[id(i18n)] = menu.label_index(lambda m, lang: i18n.gettext(m, locale=lang), LANGS)
     action = menu.action_of(message.text or "", index)
+    return {"menu_action": action} if action else False
+
+
+async def deep_link(message: Message, command: CommandObject, profile: Profile | None = None
+                    ) -> dict[str, str] | bool:
+    """A filter: "/start <command>" from a group's deep link names a menu action; gives `menu_action`."""
+    action = menu.deep_link_action(command.args, profile is not None)
     return {"menu_action": action} if action else False
 
 
@@ -50,4 +58,5 @@ async def on_menu(message: Message, menu_action: str, state: FSMContext, uow: Un
 def make_router() -> Router:
     router = Router(name="menu")
     router.message.register(on_menu, F.text, ~F.text.startswith("/"), menu_action)
+    router.message.register(on_menu, CommandStart(deep_link=True), deep_link)
     return router

@@ -167,6 +167,17 @@ async def test_deep_link_starts_registration_in_private(harness: Harness) -> Non
     assert "Please choose your language." in harness.last_text(UID)
 
 
+@pytest.mark.parametrize(("payload", "expect"), [
+    ("program", "EXCOM 2020: program</b>"), ("next", "starts in"), ("profile", "Your registration"), ("help", "/program"),
+    ("group", "Welcome back")])
+async def test_a_deep_link_from_a_group_opens_what_it_named(harness: Harness, payload: str, expect: str) -> None:
+    # The group answered "/program" with a link to /start program: the private chat shows the program, not a
+    # greeting the person has to get past.
+    await register(harness, UID)
+    await harness.send(UID, f"/start {payload}")
+    assert any(expect in text for text in harness.texts(UID)[-2:]), harness.texts(UID)[-2:]
+
+
 async def test_a_button_without_a_message_gets_the_link_not_an_error(harness: Harness) -> None:
     """A callback query that carries no message (an inline message) is not a private chat either."""
     h = harness
