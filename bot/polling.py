@@ -101,6 +101,7 @@ class InboxPoller:
                           backoff.next_delay)
                 await backoff.asleep()
                 continue
+            received = time.monotonic()  # the quiz scores by arrival (bot.middlewares.ArrivalStamp)
             if not updates:
                 backoff.reset()
                 continue
@@ -119,20 +120,21 @@ class InboxPoller:
             get_updates.offset = updates[-1].update_id + 1  # the next getUpdates acknowledges the batch
             for u in updates:
                 if u.update_id in new:
-                    await self._start(u)
+                    await self._start(u, received)
 
-    async def _start(self, update: Update) -> None:
+    async def _start(self, update: Update, received: float | None = None) -> None:
         await self.slots.acquire()
-        task = asyncio.create_task(self._handle(update))
+        task = asyncio.create_task(self._handle(update, received))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _handle(self, update: Update) -> None:
+    async def _handle(self, update: Update, received: float | None) -> None:
         ticket = Ticket(update.update_id)
+        extra = {"received_mono": received} if received is not None else {}
         try:
             # Exceptions are logged by aiogram (and answered by our error handler): the update counts as
             # handled, a poisonous update is not retried forever.
-            await self.dp._process_update(bot=self.bot, update=update, inbox_ticket=ticket, **self.data)
+            await self.dp._process_update(bot=self.bot, update=update, inbox_ticket=ticket, **extra, **self.data)
         finally:
             self.slots.release()
             self.handled += 1
