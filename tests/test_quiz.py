@@ -474,3 +474,27 @@ def test_the_buttons_callback_data_match_the_handlers_factories() -> None:
     assert QuizStartCb().pack() == uc.START_DATA
     assert QuizCb(i=3, q="wego-founded", c=2).pack() == uc.answer_data(3, "wego-founded", 2)
     assert len(uc.answer_data(9, "x" * 24, 3).encode()) < 64
+
+
+async def test_the_quiz_on_postgresql_records_once_and_ranks_in_sql(tmp_path, pg_url: str) -> None:
+    h = await Harness.create(make_settings(tmp_path, database_url=pg_url), at=OPEN)
+    try:
+        await register(h, 1, full_name="Ann Lee")
+        await register(h, 2, full_name="Boris Ivanov")
+        for uid in (1, 2):
+            await h.send(uid, "/quiz")
+        h.clock.advance(seconds=4)
+        await press_answer(h, 1, 0, right=True)
+        await h.press_data(1, answer_data(h, 1, 0, right=True))  # a double press: recorded once
+        h.clock.advance(seconds=20)
+        await drain(h)  # Boris's first question times out
+        assert "Time is up" in quiz_message(h, 2)
+        await h.send(2, "/leaderboard")
+        assert "1. Ann Lee" in h.last_text(2) and "Your place: <b>2</b> of 2, 0 points" in h.last_text(2)
+        assert [a.points for a in await answer_rows(h, 1)] == [140]
+        async with h.app.sessions() as s:
+            await forget_person(s, 1)
+            await s.commit()
+        assert await attempt_row(h, 1) is None and await answer_rows(h, 1) == []
+    finally:
+        await h.close()
