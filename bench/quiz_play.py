@@ -41,7 +41,10 @@ from testkit.fake_botapi import FakeBotAPI, Record, button_list
 
 CLOCK_START = "2020-11-17T14:16:00+03:00"  # the quiz runs 14:15-14:45 GMT+3
 MODES = {"flat out": (0.0, 0.0), "paced": (1.0, 4.0)}
-WAIT = 120.0  # seconds a player waits for an answer before giving up (counted as unanswered)
+# Seconds a player waits for an answer before giving up (counted as unanswered).
+WAIT = 120.0
+# The bots' stderr, kept after the run (the work directory is not).
+LOGS = Path(tempfile.gettempdir()) / "bench-quiz-logs"
 
 
 @dataclass
@@ -149,7 +152,7 @@ async def run_bot(which: str, mode: str, players: int, template: Path, work: Pat
     async with FakeBotAPI() as api:
         env["TELEGRAM_API_URL"] = api.url
         watch = Players(api)
-        with (work / f"{which}.log").open("ab") as log:
+        with (LOGS / f"{which}.log").open("ab") as log:
             proc = await asyncio.create_subprocess_exec(*command, cwd=work, env=env,
                                                         stdout=asyncio.subprocess.DEVNULL, stderr=log)
         try:
@@ -240,6 +243,9 @@ async def main(argv: list[str] | None = None) -> int:
     print(f"the Smart City Quiz over HTTP, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {http.machine()}; "
           f"{args.players:,} players, SEND_RATE {args.send_rate:g}/s", flush=True)
     runs: list[Run] = []
+    LOGS.mkdir(exist_ok=True)
+    for old in LOGS.glob("*.log"):
+        old.unlink()
     with tempfile.TemporaryDirectory(prefix="bench-quiz-") as tmp:
         work = Path(tmp)
         template = work / "template.db"
@@ -254,7 +260,7 @@ async def main(argv: list[str] | None = None) -> int:
     print(table(runs))
     ok = all(r.unanswered == 0 for r in runs) and all(
         r.recorded == r.presses == r.recorded_rows for r in runs if r.bot == "ours")
-    print("every update answered, answers recorded == answers sent:", "yes" if ok else "NO")
+    print("every update answered, answers recorded == answers sent:", "yes" if ok else "NO", f"(logs: {LOGS})")
     if args.board:
         median, p99, n = await leaderboard_timing(args.board)
         print(f"leaderboard (top 10 + own rank + count) at {n:,} participants, SQLite: median {median:.2f} ms, "

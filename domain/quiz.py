@@ -117,6 +117,23 @@ def plan(quiz: Quiz, seed: int | str, *, shuffle_options: bool = True) -> tuple[
     return tuple(played)
 
 
+_PLANS: dict[tuple[int, int], tuple[Quiz, tuple[PlayedQuestion, ...]]] = {}
+_PLANS_MAX = 50_000
+
+
+def person_plan(quiz: Quiz, user_id: int) -> tuple[PlayedQuestion, ...]:
+    """`plan(quiz, user_id)`, remembered: every press rebuilds the attempt (SHA-256 per question and option)."""
+    key = (id(quiz), user_id)
+    found = _PLANS.get(key)
+    if found is not None and found[0] is quiz:
+        return found[1]
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    made = plan(quiz, user_id)
+    _PLANS[key] = (quiz, made)
+    return made
+
+
 # -- the window -----------------------------------------------------------------------------------
 
 
@@ -468,7 +485,7 @@ class StoredAttempt:
     answers: tuple[AnswerRecord, ...] = ()
 
     def attempt(self, quiz: Quiz) -> Attempt:
-        return Attempt(plan=plan(quiz, self.user_id), seconds=quiz.seconds, index=self.index,
+        return Attempt(plan=person_plan(quiz, self.user_id), seconds=quiz.seconds, index=self.index,
                        asked_at=self.asked_at, answers=self.answers, finished_at=self.finished_at)
 
 

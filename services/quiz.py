@@ -155,10 +155,14 @@ class Step:
         return self.attempt.finished
 
 
+def _timeout_topic(user_id: int) -> str:
+    return f"quiz:timeout:{user_id}"
+
+
 def _timeout_row(user_id: int, attempt: Attempt) -> NewMessage:
     due = attempt.deadline + GRACE
     return NewMessage(f"quiz:to:{user_id}:{attempt.index}:{_stamp(attempt.asked_at)}", user_id, KIND_TIMEOUT,
-                      f"quiz:timeout:{user_id}", due, {"index": attempt.index}, priority=Priority.INTERACTIVE)
+                      _timeout_topic(user_id), due, {"index": attempt.index}, priority=Priority.INTERACTIVE)
 
 
 async def _private(uow: UnitOfWork, user_id: int) -> StoredAttempt | None:
@@ -169,15 +173,25 @@ async def _private(uow: UnitOfWork, user_id: int) -> StoredAttempt | None:
 
 
 async def _save(uow: UnitOfWork, stored: StoredAttempt, new: Attempt, now: datetime) -> bool:
-    """Write what changed from `stored` to `new` (new answer records, the next question or the end) and arm
-    the next question's time-out; False when another update got there first (nothing is written)."""
-    for record in new.answers[len(stored.answers):]:
-        if not await uow.quiz.record(stored.user_id, record, now):
-            return False
+    """Write what changed from `stored` to `new` (new answer records, the next question or the end), cancel
+    the resolved question's time-out and arm the next one's; False when another update got there first
+    (the caller rolls back)."""
+    records = new.answers[len(stored.answers):]
     moved = (new.index, new.asked_at, new.finished_at) != (stored.index, stored.asked_at, stored.finished_at)
-    if moved and not await uow.quiz.move(stored.user_id, from_index=stored.index, index=new.index,
-                                         asked_at=new.asked_at, finished_at=new.finished_at):
-        return False
+    if len(records) == 1 and moved:  # a press or a time-out: two statements
+        if not await uow.quiz.record_and_move(stored.user_id, records[0], now, from_index=stored.index,
+                                              index=new.index, asked_at=new.asked_at,
+                                              finished_at=new.finished_at):
+            return False
+    else:
+        for record in records:
+            if not await uow.quiz.record(stored.user_id, record, now):
+                return False
+        if moved and not await uow.quiz.move(stored.user_id, from_index=stored.index, index=new.index,
+                                             asked_at=new.asked_at, finished_at=new.finished_at):
+            return False
+    if records:  # its time-out has nothing left to do: the sender never claims it
+        await uow.outbox.cancel(_timeout_topic(stored.user_id), now)
     if not new.finished and not new.resolved and new.asked_at != stored.asked_at:
         await uow.outbox.add([_timeout_row(stored.user_id, new)], now)
     return True

@@ -8,6 +8,7 @@ leaderboard is one indexed query and a rank one COUNT.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,19 @@ _ORDER = (QuizAttempt.score.desc(), QuizAttempt.time_ms, QuizAttempt.finished_at
 _STANDING_COLUMNS = (QuizAttempt.user_id, QuizAttempt.name, QuizAttempt.score, QuizAttempt.right,
                      QuizAttempt.time_ms, QuizAttempt.finished_at, Delegate.full_name, Delegate.city,
                      Delegate.country)
+
+
+_A = QuizAttempt.__table__
+_B = QuizAnswer.__table__
+_ATTEMPT_WITH_ANSWERS = (
+    select(_A, _B.c.index.label("a_index"), _B.c.question_id.label("a_question_id"), _B.c.choice.label("a_choice"),
+           _B.c.right.label("a_right"), _B.c.points.label("a_points"), _B.c.time_ms.label("a_time_ms"),
+           _B.c.answered_at.label("a_answered_at"))
+    .select_from(_A.outerjoin(_B, _B.c.user_id == _A.c.user_id)).order_by(_B.c.index))
+# The organisers' switch, read by every press: kept per database for a second (a switch made in this process
+# is seen at once; one made by another process within a second).
+_CONTROL_TTL = 1.0
+_controls: dict[str, tuple[float, QuizControl]] = {}
 
 
 def _insert(session: AsyncSession, model: Any) -> Any:
@@ -54,15 +68,18 @@ class QuizRepo:
     # -- attempts --
 
     async def get(self, user_id: int) -> StoredAttempt | None:
-        row = await self.s.get(QuizAttempt, user_id, populate_existing=True)
-        if row is None:
+        """The attempt and its answers in one statement (every press reads it)."""
+        rows = (await self.s.execute(_ATTEMPT_WITH_ANSWERS.where(_A.c.user_id == user_id))).all()
+        if not rows:
             return None
-        answers = await self.s.scalars(select(QuizAnswer).where(QuizAnswer.user_id == user_id)
-                                       .order_by(QuizAnswer.index))
+        row = rows[0]
+        answers = tuple(AnswerRecord(index=r.a_index, question_id=r.a_question_id, choice=r.a_choice,
+                                     right=bool(r.a_right), points=r.a_points, time_ms=r.a_time_ms,
+                                     answered_at=r.a_answered_at) for r in rows if r.a_index is not None)
         return StoredAttempt(user_id=row.user_id, name=row.name, lang=row.lang, group_chat=row.group_chat,
                              index=row.index, asked_at=row.asked_at, message_id=row.message_id, score=row.score,
                              time_ms=row.time_ms, right=row.right, started_at=row.started_at,
-                             finished_at=row.finished_at, answers=tuple(_record(a) for a in answers))
+                             finished_at=row.finished_at, answers=answers)
 
     async def create(self, user_id: int, *, name: str, lang: str, asked_at: datetime, now: datetime,
                      group_chat: int | None = None) -> bool:
@@ -85,6 +102,24 @@ class QuizRepo:
             score=QuizAttempt.score + record.points, time_ms=QuizAttempt.time_ms + record.time_ms,
             right=QuizAttempt.right + int(record.right)))
         return True
+
+    async def record_and_move(self, user_id: int, record: AnswerRecord, now: datetime, *, from_index: int,
+                              index: int, asked_at: datetime, finished_at: datetime | None) -> bool:
+        """`record` and `move` in two statements (a press): False when the question already had its outcome or
+        the attempt moved on meanwhile (the caller rolls back)."""
+        stmt = _insert(self.s, QuizAnswer).values(
+            user_id=user_id, index=record.index, question_id=record.question_id, choice=record.choice,
+            right=record.right, points=record.points, time_ms=record.time_ms, answered_at=record.answered_at,
+            created_at=now).on_conflict_do_nothing(index_elements=["user_id", "index"])
+        if not (await self.s.execute(stmt)).rowcount:
+            return False
+        result = await self.s.execute(
+            update(QuizAttempt).where(QuizAttempt.user_id == user_id, QuizAttempt.index == from_index,
+                                      QuizAttempt.finished_at.is_(None))
+            .values(score=QuizAttempt.score + record.points, time_ms=QuizAttempt.time_ms + record.time_ms,
+                    right=QuizAttempt.right + int(record.right), index=index, asked_at=asked_at,
+                    finished_at=finished_at))
+        return bool(result.rowcount)
 
     async def move(self, user_id: int, *, from_index: int, index: int, asked_at: datetime,
                    finished_at: datetime | None) -> bool:
@@ -164,14 +199,25 @@ class QuizRepo:
 
     # -- the organisers' switch --
 
+    def _control_key(self) -> str:
+        return str(self.s.get_bind().url)
+
     async def control(self) -> QuizControl:
+        key = self._control_key()
+        cached = _controls.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _CONTROL_TTL:
+            return cached[1]
         row = await self.s.get(QuizState, _STATE_ID, populate_existing=True)
         if row is None:
-            return QuizControl()
-        switch = Switch(bool(row.switch_open), row.switch_at) if row.switch_at is not None else None
-        return QuizControl(switch, row.announced_at, row.finalised_for)
+            control = QuizControl()
+        else:
+            switch = Switch(bool(row.switch_open), row.switch_at) if row.switch_at is not None else None
+            control = QuizControl(switch, row.announced_at, row.finalised_for)
+        _controls[key] = (time.monotonic(), control)
+        return control
 
     async def _state(self) -> QuizState:
+        _controls.pop(self._control_key(), None)
         row = await self.s.get(QuizState, _STATE_ID)
         if row is None:
             row = QuizState(id=_STATE_ID)
