@@ -83,6 +83,9 @@ FINISHED_CLOSED = N_("🏁 The quiz has closed, so that was your last question. 
 ANNOUNCE = N_("🧠 <b>The Smart City Quiz is open!</b> {questions} questions about WeGO, Moscow and smart "
               "cities, {seconds} seconds each. Right answers score 100 points, plus up to 50 for speed. "
               "One try each, until {until} (your time).")
+ANNOUNCE_OPEN_ENDED = N_("🧠 <b>The Smart City Quiz is open!</b> {questions} questions about WeGO, Moscow and "
+                         "smart cities, {seconds} seconds each. Right answers score 100 points, plus up to 50 for "
+                         "speed. One try each.")
 START_BUTTON = N_("▶️ Start the quiz")
 FINAL = N_("🏁 <b>The Smart City Quiz is closed.</b> Your final score: <b>{score}</b> points, {right} of "
            "{total} right. Your place: <b>{rank}</b> of {count}. Thank you for playing!")
@@ -591,9 +594,13 @@ async def render_announce(ctx: RenderContext, row: OutboxRow, who: Recipient | N
     if not w.is_open(ctx.now):
         return Drop("the quiz closed")
     closes = w.closes_at(ctx.now)
-    until = fmt_when(closes, who.timezone, who.language, ctx.now, who.timezone) if closes else "—"
     quiz = ctx.event.quiz
-    text = translate(ctx.i18n, who.language, ANNOUNCE, questions=quiz.per_play, seconds=quiz.seconds, until=until)
+    if closes is None:  # opened by an organiser after the item's end: open until /quiz_close
+        text = translate(ctx.i18n, who.language, ANNOUNCE_OPEN_ENDED, questions=quiz.per_play, seconds=quiz.seconds)
+    else:
+        until = fmt_when(closes, who.timezone, who.language, ctx.now, who.timezone)
+        text = translate(ctx.i18n, who.language, ANNOUNCE, questions=quiz.per_play, seconds=quiz.seconds,
+                         until=until)
     return Rendered(text, ((Button(translate(ctx.i18n, who.language, START_BUTTON), START_DATA),),))
 
 

@@ -498,3 +498,41 @@ async def test_the_quiz_on_postgresql_records_once_and_ranks_in_sql(tmp_path, pg
         assert await attempt_row(h, 1) is None and await answer_rows(h, 1) == []
     finally:
         await h.close()
+
+
+async def test_help_and_the_command_menu_list_the_quiz(h: Harness) -> None:
+    from bot.app import COMMANDS
+
+    assert {"quiz", "leaderboard"} <= {c for c, _ in COMMANDS}
+    await register(h, 1)
+    await h.send(1, "/help")
+    assert "/quiz — the Smart City Quiz" in h.last_text(1) and "/quiz_open" not in h.last_text(1)
+    await h.send(ORGANISER, "/help")
+    assert "/quiz_open and /quiz_close" in h.last_text(ORGANISER)
+
+
+async def test_an_answered_questions_time_out_is_cancelled_and_never_claimed(h: Harness) -> None:
+    from delivery.outbox import Outbox
+
+    await register(h, 1)
+    await h.send(1, "/quiz")
+    h.clock.advance(seconds=2)
+    await press_answer(h, 1, 0, right=True)
+    async with h.app.sessions() as s:
+        rows = await Outbox(s).rows(topic="quiz:timeout:1")
+    assert sorted((r.payload["index"], r.status) for r in rows) == [(0, "cancelled"), (1, "pending")]
+
+
+def test_the_window_says_since_when_it_is_closed() -> None:
+    from domain.quiz import QuizWindow, Switch
+
+    start, end = OPEN, OPEN + timedelta(minutes=30)
+    w = QuizWindow(start, end)
+    assert w.closed_since(start - timedelta(minutes=1)) is None  # never opened yet
+    assert w.closed_since(start + timedelta(minutes=1)) is None  # open
+    assert w.closed_since(end + timedelta(minutes=1)) == end
+    early = QuizWindow(start, end, Switch(False, start + timedelta(minutes=5)))
+    assert early.closed_since(start + timedelta(minutes=6)) == start + timedelta(minutes=5)
+    late = QuizWindow(start, end, Switch(True, end + timedelta(minutes=5)))
+    assert late.closed_since(end + timedelta(minutes=2)) == end
+    assert late.closed_since(end + timedelta(minutes=9)) is None
