@@ -35,8 +35,8 @@ _ATTEMPT_WITH_ANSWERS = (
            _B.c.right.label("a_right"), _B.c.points.label("a_points"), _B.c.time_ms.label("a_time_ms"),
            _B.c.answered_at.label("a_answered_at"))
     .select_from(_A.outerjoin(_B, _B.c.user_id == _A.c.user_id)).order_by(_B.c.index))
-# The organisers' switch, read by every press: kept per database for a second (a switch made in this process
-# is seen at once; one made by another process within a second).
+# The organisers' switch, read by every press: kept per database for a second. A switch is seen by every
+# process within that second (this process drops its copy when it writes one).
 _CONTROL_TTL = 1.0
 _controls: dict[str, tuple[float, QuizControl]] = {}
 
