@@ -203,14 +203,15 @@ async def _save(uow: UnitOfWork, stored: StoredAttempt, new: Attempt, now: datet
 async def start(uow: UnitOfWork, event: Event, user_id: int, *, name: str, lang: str, now: datetime) -> Step:
     """/quiz or "Start the quiz": the first question, or where the person's one attempt stands; commits."""
     quiz = _quiz(event)
-    if await _private(uow, user_id) is not None:
-        return await resume(uow, event, user_id, now)
     w = await window(uow, event)
     if not w.is_open(now):
+        if await _private(uow, user_id) is not None:
+            return await resume(uow, event, user_id, now)
         opens = w.opens_at(now)
         if opens is None:
             raise ServiceError("closed_for_good", CLOSED_FOR_GOOD)
         raise ServiceError("closed", CLOSED, at=opens)
+    # The common case first: a new attempt (the insert is the check: one per person).
     if not await uow.quiz.create(user_id, name=name, lang=lang, asked_at=now, now=now):
         await uow.rollback()
         return await resume(uow, event, user_id, now)
