@@ -195,7 +195,7 @@ async def _save(uow: UnitOfWork, stored: StoredAttempt, new: Attempt, now: datet
             return False
     if records:  # its time-out has nothing left to do: the sender never claims it
         await uow.outbox.cancel(_timeout_topic(stored.user_id), now)
-    if not new.finished and not new.resolved and new.asked_at != stored.asked_at:
+    if not new.finished and not new.resolved and new.index != stored.index:  # a new question: arm its time-out
         await uow.outbox.add([_timeout_row(stored.user_id, new)], now)
     return True
 
