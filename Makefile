@@ -58,18 +58,25 @@ fuzz: $(STAMP) catalogs
 soak: $(STAMP) catalogs
 	KILLS=20 $(PY) -m pytest tests/test_kills.py -q -s
 
-.PHONY: bench-updates bench-quiz bench-http bench-fastpath
+.PHONY: bench-updates bench-quiz bench-quiz-shaped bench-quiz-ranking bench-http bench-fastpath
 bench-updates: $(STAMP) catalogs
 	$(PY) -m bench.updates
 
 # The update path (issue 7): a quiz-shaped load in process, and both bots as processes over HTTP (with memory).
-bench-quiz: $(STAMP) catalogs
+bench-quiz-shaped: $(STAMP) catalogs
 	$(PY) -m bench.quiz
+
+# The real quiz (issue 9): 1,000 players over HTTP against a bare aiogram bot, then the leaderboard at 10,000.
+bench-quiz: $(STAMP) catalogs
+	$(PY) -m bench.quiz_play
+
+bench-quiz-ranking: $(STAMP)
+	$(PY) -m bench.quiz_ranking
 
 bench-http: $(STAMP) catalogs
 	$(PY) -m bench.http
 
-bench-fastpath: bench-updates bench-quiz bench-http
+bench-fastpath: bench-updates bench-quiz-shaped bench-http
 
 # Matchmaking use cases with 300 host cities (add ARGS="--url postgresql+asyncpg://..." for PostgreSQL).
 .PHONY: bench-matchmaking

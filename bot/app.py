@@ -23,6 +23,7 @@ from bot.durability import DurableBeforeSend
 from bot.flood import FloodControl
 from bot.i18n import KoreanParticles, LocaleMiddleware, make_i18n
 from bot.middlewares import (
+    ArrivalStamp,
     DbSessionMiddleware,
     PersonLockMiddleware,
     PreloadMiddleware,
@@ -63,6 +64,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("meet", MEET_COMMAND),
     ("timezone", TIMEZONE_COMMAND),
     ("language", N_("Change language")),
+    ("quiz", N_("The Smart City Quiz")),
+    ("leaderboard", N_("The quiz's leaderboard")),
     ("help", N_("What this bot can do")),
     ("cancel", N_("Stop the current step")),
     ("forget", N_("Delete your data")),
@@ -103,6 +106,7 @@ def build_routers() -> list[Router]:
     from handlers import admin, common, excom, groups, guests, menu, registration
     from handlers import matchmaking as matchmaking_handlers
     from handlers import program as program_handlers
+    from handlers import quiz as quiz_handlers
     from handlers import reminders as reminder_handlers
 
     return [groups.make_router(), *map(groups.private_only, [
@@ -116,6 +120,7 @@ def build_routers() -> list[Router]:
         program_handlers.make_router(),
         reminder_handlers.make_router(),
         matchmaking_handlers.make_router(),
+        quiz_handlers.make_router(),
         # Free questions (text outside a conversation step), then the fallback.
         program_handlers.make_questions_router(),
         # Free text that no conversation step claimed: keep last.
@@ -211,6 +216,7 @@ async def build_app(
     isolation = make_isolation(storage)
     dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
     dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
+    dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     if caches is not None and isinstance(storage, SQLStorage):
@@ -243,9 +249,9 @@ async def build_app(
 
 def delivery_features() -> list[Feature]:
     """The features that register message kinds (renderers) and planners with the delivery engine."""
-    from services import excom, matchmaking, reminder_jobs
+    from services import excom, matchmaking, quiz, reminder_jobs
 
-    return [reminder_jobs.register, excom.register, matchmaking.register]
+    return [reminder_jobs.register, excom.register, matchmaking.register, quiz.register]
 
 
 async def start_cache_sync(app: App, caches: Caches) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -18,12 +20,39 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.clock import Clock
 from storage.fsm import CURRENT_SESSION, SQLStorage
 from storage.inbox import attach
 from storage.repo import Delegates, Guests
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
+
+
+class ArrivalStamp(BaseMiddleware):
+    """`arrived_at`: when the update reached the bot, on the bot's clock: the quiz scores answers by it, so a
+    press that waited behind others (the concurrency cap, the person's lock, a busy database) loses nothing.
+
+    Registered first. Under polling the poller passes `received_mono` (time.monotonic() when getUpdates
+    returned the batch) and the stamp is moved back by the time since; fed directly (tests, the offline
+    chat) it is the clock's now. Telegram's own `date` has whole seconds only and callback queries carry
+    none, so it is not used."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        now = self.clock.now()
+        received = data.get("received_mono")
+        if isinstance(received, float):
+            now -= timedelta(seconds=max(0.0, time.monotonic() - received) * self.clock.speed)
+        data["arrived_at"] = now
+        return await handler(event, data)
 
 
 class PersonLockMiddleware(BaseMiddleware):

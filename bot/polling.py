@@ -124,6 +124,7 @@ class InboxPoller:
                           backoff.next_delay)
                 await backoff.asleep()
                 continue
+            received = time.monotonic()  # the quiz scores by arrival (bot.middlewares.ArrivalStamp)
             if not updates:
                 backoff.reset()
                 continue
@@ -142,7 +143,7 @@ class InboxPoller:
             get_updates.offset = updates[-1].update_id + 1  # the next getUpdates acknowledges the batch
             for u in updates:
                 if u.update_id in new:
-                    await self._start(u)
+                    await self._start(u, received)
 
     async def _handle_left(self, left: list[tuple[int, dict[str, Any]]]) -> None:
         """What a killed run left: raw updates are handled; a committed one whose reply may have been lost is
@@ -163,13 +164,13 @@ class InboxPoller:
         for _uid, update in updates:
             await self._start(update)
 
-    async def _start(self, update: Update, *, resumed: bool = False) -> None:
+    async def _start(self, update: Update, received: float | None = None, *, resumed: bool = False) -> None:
         await self.slots.acquire()
-        task = asyncio.create_task(self._handle(update, resumed=resumed))
+        task = asyncio.create_task(self._handle(update, received, resumed=resumed))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _handle(self, update: Update, *, resumed: bool = False) -> None:
+    async def _handle(self, update: Update, received: float | None, *, resumed: bool = False) -> None:
         if resumed:  # not from the inbox's payload: handled in its own right, marked when done
             try:
                 await self.dp._process_update(bot=self.bot, update=update, resumed=True, **self.data)
@@ -179,10 +180,11 @@ class InboxPoller:
                 self.done_event.set()
             return
         ticket = Ticket(update.update_id, private_sender(update))
+        extra = {"received_mono": received} if received is not None else {}
         try:
             # Exceptions are logged by aiogram (and answered by our error handler): the update counts as
             # handled, a poisonous update is not retried forever.
-            await self.dp._process_update(bot=self.bot, update=update, inbox_ticket=ticket, **self.data)
+            await self.dp._process_update(bot=self.bot, update=update, inbox_ticket=ticket, **extra, **self.data)
         finally:
             self.slots.release()
             self.handled += 1

@@ -134,6 +134,14 @@ Payload = Rendered | Photo | Document | Poll | Edit
 
 
 @dataclass(frozen=True)
+class Sent:
+    """What Telegram answered to a sent row: its message id, and the poll's id for a poll."""
+
+    message_id: int | None
+    poll_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Drop:
     """Do not send this row; `reason` is recorded (e.g. "expired", "unfollowed")."""
 

@@ -47,6 +47,7 @@ from delivery.messages import (
     Payload,
     Priority,
     Rendered,
+    Sent,
     TopicCounts,
 )
 from domain.registration import GUEST, is_member
@@ -115,6 +116,8 @@ class RenderContext:
 
 
 Renderer = Callable[[RenderContext, OutboxRow, Recipient | None], Awaitable[Payload | Drop]]
+# Called once a row of its kind was sent (e.g. to remember a quiz poll's id: poll answers name only that).
+AfterSent = Callable[[RenderContext, OutboxRow, Sent], Awaitable[None]]
 
 
 class Renderers:
@@ -122,11 +125,17 @@ class Renderers:
 
     def __init__(self) -> None:
         self._by_kind: dict[str, Renderer] = {}
+        self._after: dict[str, AfterSent] = {}
 
-    def register(self, kind: str, renderer: Renderer) -> None:
+    def register(self, kind: str, renderer: Renderer, *, after_sent: AfterSent | None = None) -> None:
         if kind in self._by_kind:
             raise ValueError(f"a renderer for {kind!r} is already registered")
         self._by_kind[kind] = renderer
+        if after_sent is not None:
+            self._after[kind] = after_sent
+
+    def after_sent(self, kind: str) -> AfterSent | None:
+        return self._after.get(kind)
 
     def get(self, kind: str) -> Renderer | None:
         return self._by_kind.get(kind)

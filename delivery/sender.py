@@ -49,7 +49,19 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.limiter import GROUP_INTERVAL, PACED, PRIVATE_INTERVAL, Limiter, Timer, is_group
-from delivery.messages import Buttons, Document, Drop, Edit, FileRef, Payload, Photo, Poll, Priority, Rendered
+from delivery.messages import (
+    Buttons,
+    Document,
+    Drop,
+    Edit,
+    FileRef,
+    Payload,
+    Photo,
+    Poll,
+    Priority,
+    Rendered,
+    Sent,
+)
 from delivery.outbox import Outbox, OutboxRow, Recipient, RenderContext, Renderers
 from domain.clock import Clock
 from domain.logsafe import Redactor
@@ -408,6 +420,9 @@ class Sender:
 
     async def send(self, chat_id: int, payload: Payload) -> int | None:
         """One Bot API call for a payload; returns the message id Telegram gave (the edited one for an edit)."""
+        return (await self._send(chat_id, payload)).message_id
+
+    async def _send(self, chat_id: int, payload: Payload) -> Sent:
         timeout = int(self.request_timeout) or 1
         result: Any
         match payload:
@@ -440,10 +455,12 @@ class Sender:
                 except TelegramBadRequest as exc:
                     if NOT_MODIFIED not in exc.message:
                         raise
-                return payload.message_id
+                return Sent(payload.message_id)
             case _:
                 raise TypeError(f"not a payload the sender knows: {payload!r}")
-        return result.message_id if isinstance(result, Message) else None
+        if not isinstance(result, Message):
+            return Sent(None)
+        return Sent(result.message_id, result.poll.id if result.poll is not None else None)
 
     async def _deliver(self, row: OutboxRow, payload: Payload, attempts: dict[int, int]) -> None:
         PACED.set(True)  # this task's own context: the request middleware does not pace it again
@@ -451,7 +468,7 @@ class Sender:
             attempts[row.id] += 1
             tries = attempts[row.id]
             try:
-                message_id = await self.send(row.chat_id, payload)
+                sent = await self._send(row.chat_id, payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -477,9 +494,14 @@ class Sender:
                 continue
             attempts.pop(row.id, None)
             now = self.clock.now()
-            sent_id = message_id
+            sent_id = sent.message_id
             await self._settle(lambda o, now=now, sent_id=sent_id, tries=tries: o.mark_sent(row, now, sent_id, tries))
             self.stats.sent += 1
+            if (after := self.renderers.after_sent(row.kind)) is not None:
+                try:
+                    await after(self._context(now), row, sent)
+                except Exception:
+                    log.exception("after sending outbox row %s (%s)", row.id, row.key)
             return
 
     async def _start_attempt(self, row: OutboxRow, tries: int) -> None:

@@ -117,6 +117,23 @@ def plan(quiz: Quiz, seed: int | str, *, shuffle_options: bool = True) -> tuple[
     return tuple(played)
 
 
+_PLANS: dict[tuple[int, int], tuple[Quiz, tuple[PlayedQuestion, ...]]] = {}
+_PLANS_MAX = 50_000
+
+
+def person_plan(quiz: Quiz, user_id: int) -> tuple[PlayedQuestion, ...]:
+    """`plan(quiz, user_id)`, remembered: every press rebuilds the attempt (SHA-256 per question and option)."""
+    key = (id(quiz), user_id)
+    found = _PLANS.get(key)
+    if found is not None and found[0] is quiz:
+        return found[1]
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    made = plan(quiz, user_id)
+    _PLANS[key] = (quiz, made)
+    return made
+
+
 # -- the window -----------------------------------------------------------------------------------
 
 
@@ -184,6 +201,18 @@ class QuizWindow:
     def closes_at(self, now: datetime) -> datetime | None:
         """When an open quiz closes by itself; None when it is closed or stays open until /quiz_close."""
         return self._next(now, False)
+
+    def closed_since(self, now: datetime) -> datetime | None:
+        """When a quiz closed at `now` last closed after having been open (its final results are due from
+        then); None when it is open or never opened."""
+        state, closed = False, None
+        for at, _, opens in self._changes():
+            if at > now:
+                break
+            if state and not opens:
+                closed = at
+            state = opens
+        return None if state else closed
 
 
 # -- ranking --------------------------------------------------------------------------------------
@@ -431,3 +460,71 @@ class Attempt:
             answered_at=now,
         )
         return replace(self, answers=(*self.answers, record)), record
+
+
+# -- what storage keeps (plain values crossing from storage to the use cases) ----------------------
+
+
+@dataclass(frozen=True)
+class StoredAttempt:
+    """An attempt as stored: private play (`group_chat` None) rebuilds its `Attempt` from the plan seeded by
+    the user id; group play only adds up poll answers."""
+
+    user_id: int
+    name: str
+    lang: str
+    group_chat: int | None
+    index: int
+    asked_at: datetime
+    message_id: int | None
+    score: int
+    time_ms: int
+    right: int
+    started_at: datetime
+    finished_at: datetime | None
+    answers: tuple[AnswerRecord, ...] = ()
+
+    def attempt(self, quiz: Quiz) -> Attempt:
+        return Attempt(plan=person_plan(quiz, self.user_id), seconds=quiz.seconds, index=self.index,
+                       asked_at=self.asked_at, answers=self.answers, finished_at=self.finished_at)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A participant's place: `name`, `city` and `country` from the registration, else the Telegram name."""
+
+    rank: int
+    user_id: int
+    name: str
+    city: str | None
+    country: str | None
+    score: int
+    right: int
+    time_ms: int
+    finished_at: datetime | None
+    registered: bool
+
+    @property
+    def result(self) -> Result:
+        return Result(self.user_id, self.score, self.time_ms, self.finished_at)
+
+
+@dataclass(frozen=True)
+class QuizControl:
+    """The organisers' last switch and what was done already: the announcement, the last closing's results."""
+
+    switch: Switch | None = None
+    announced_at: datetime | None = None
+    finalised_for: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PollRef:
+    """A quiz poll posted in a group: which question, asked when, for how long."""
+
+    poll_id: str
+    chat_id: int
+    question_id: str
+    index: int
+    asked_at: datetime
+    seconds: int

@@ -20,7 +20,7 @@ from domain.event import Event
 from domain.registration import Profile
 from handlers import registration as reg_handlers
 from handlers.ui import LangCb, esc, language_keyboard, main_menu, on_a_message
-from services import guests, matchmaking
+from services import guests, matchmaking, quiz
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -45,6 +45,7 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool, *, close
         _("/next — what comes next, and how soon"),
         _("/reminders — reminders before the sessions you follow"),
         _(matchmaking.HELP_LINE),
+        _(quiz.HELP_PLAY),
         _("/language — change the language (English, Русский, 한국어)"),
         _("/forget — delete your data"),
         _("/cancel — stop the current step"),
@@ -55,7 +56,7 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool, *, close
     ]
     if is_admin:
         lines += ["", _("Organiser commands: /admit &lt;user id&gt; lets a person register after the deadline."),
-                  _(excom.ORGANISER_HELP), _(matchmaking.ORGANISER_HELP)]
+                  _(excom.ORGANISER_HELP), _(matchmaking.ORGANISER_HELP), _(quiz.HELP_ORGANISER)]
     return "\n".join(lines)
 
 

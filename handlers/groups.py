@@ -3,8 +3,8 @@
 Personal commands, the registration and every button that touches a person's data work in private chats
 only (`private_only`, applied at wiring in `bot/app.py`). In a group the bot answers a command, a mention or
 a reply to itself with one line and a deep link to its private chat; other talk in the group is not its
-business. Channels get silence. The quiz's group mode will add its handlers (poll answers, its buttons) to
-`make_router` before the catch-alls.
+business. Channels get silence. The quiz's group mode (handlers/quiz.py: /quiz_group, poll answers) adds its
+handlers to `make_router` before the catch-alls.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from aiogram.utils.deep_linking import create_start_link
 from aiogram.utils.i18n import gettext as _
 
 from domain.event import Event
+from handlers import quiz
 from handlers.ui import esc
 
 GROUP_CHATS = (ChatType.GROUP, ChatType.SUPERGROUP)
@@ -89,6 +90,8 @@ def make_router() -> Router:
     router = Router(name="groups")
     router.message.filter(F.chat.type.in_(GROUP_CHATS))
     router.message.register(on_group_help, Command("help"))
+    # The quiz's group mode (/quiz_group, poll answers): before the catch-all for commands.
+    quiz.add_group_handlers(router)
     # Any command addressed to this bot (aiogram checks an @mention against the bot's username).
     router.message.register(on_group_command, Command(re.compile(r".+")))
     router.message.register(on_group_mention, AddressedToBot())

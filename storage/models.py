@@ -295,3 +295,73 @@ class Guest(Base):
     blocked_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+class QuizAttempt(Base):
+    """One person's single attempt at the Smart City Quiz (the primary key makes it one per person).
+
+    Private play keeps the current question (`index`, asked at `asked_at`) and the message edited in place;
+    group play (`group_chat` set: answers to quiz polls in that group) only adds up answers. `name` is the
+    Telegram name, shown for people who are not registered. Totals are kept on the row so the leaderboard is
+    one indexed query.
+    """
+
+    __tablename__ = "quiz_attempts"
+    __table_args__ = (Index("ix_quiz_attempts_rank", "score", "time_ms", "finished_at"),)
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100))
+    lang: Mapped[str] = mapped_column(String(8))
+    group_chat: Mapped[int | None] = mapped_column(BigInteger)
+    index: Mapped[int] = mapped_column(Integer, default=0)
+    asked_at: Mapped[datetime]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    time_ms: Mapped[int] = mapped_column(Integer, default=0)
+    right: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class QuizAnswer(Base):
+    """One question of an attempt, answered or timed out: the primary key records a double press once."""
+
+    __tablename__ = "quiz_answers"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("quiz_attempts.user_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    question_id: Mapped[str] = mapped_column(String(32))
+    # The shown position pressed (private) or the file's option (group); None: time ran out.
+    choice: Mapped[int | None] = mapped_column(Integer)
+    right: Mapped[bool] = mapped_column(Boolean)
+    points: Mapped[int] = mapped_column(Integer)
+    time_ms: Mapped[int] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class QuizState(Base):
+    """The quiz's one row of state: the organisers' last /quiz_open or /quiz_close, and what was done for it
+    (the announcement, the final results of a closing), so the planner's catch-up does each once."""
+
+    __tablename__ = "quiz_state"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    switch_open: Mapped[bool | None] = mapped_column(Boolean)
+    switch_at: Mapped[datetime | None]
+    switch_by: Mapped[int | None] = mapped_column(BigInteger)
+    announced_at: Mapped[datetime | None]
+    # The closing instant whose final results were sent.
+    finalised_for: Mapped[datetime | None]
+
+
+class QuizPoll(Base):
+    """A quiz poll posted in a group (group mode): poll_answer updates name only the poll's id."""
+
+    __tablename__ = "quiz_polls"
+
+    poll_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    question_id: Mapped[str] = mapped_column(String(32))
+    index: Mapped[int] = mapped_column(Integer)
+    asked_at: Mapped[datetime]
+    seconds: Mapped[int] = mapped_column(Integer)

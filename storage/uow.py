@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from delivery.outbox import Outbox
 from storage.db import has_unsaved_work
 from storage.matchmaking import MatchmakingRepo
+from storage.quiz import QuizRepo
 from storage.repo import Delegates, Follows, Guests, LatePasses, Reminders, forget_person
 
 
@@ -27,6 +28,7 @@ class SqlUnitOfWork:
         self.outbox = Outbox(session)
         self.matchmaking = MatchmakingRepo(session)
         self.guests = Guests(session)
+        self.quiz = QuizRepo(session)
 
     async def forget(self, user_id: int) -> int:
         # Bookings first: their key to the host's availability would refuse forget_person's order.

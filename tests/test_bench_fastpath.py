@@ -27,3 +27,13 @@ async def test_http_bench_runs_both_bots_as_processes(capsys: pytest.CaptureFixt
     assert "memory (RSS): idle ours" in out
     for phase in ("at once", "again", "steady", "burst"):
         assert phase in out
+
+
+@pytest.mark.e2e
+async def test_quiz_play_bench_records_every_answer_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import quiz_play
+
+    code = await quiz_play.main(["--players", "4", "--modes", "flat out", "--board", "50"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "answers recorded == answers sent: yes" in out and "leaderboard (top 10" in out

@@ -168,8 +168,8 @@ async def test_deep_link_starts_registration_in_private(harness: Harness) -> Non
 
 
 @pytest.mark.parametrize(("payload", "expect"), [
-    ("program", "EXCOM 2020: program</b>"), ("next", "starts in"), ("profile", "Your registration"), ("help", "/program"),
-    ("group", "Welcome back")])
+    ("program", "EXCOM 2020: program</b>"), ("next", "starts in"), ("profile", "Your registration"),
+    ("help", "/program"), ("group", "Welcome back")])
 async def test_a_deep_link_from_a_group_opens_what_it_named(harness: Harness, payload: str, expect: str) -> None:
     # The group answered "/program" with a link to /start program: the private chat shows the program, not a
     # greeting the person has to get past.

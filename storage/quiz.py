@@ -1,0 +1,257 @@
+"""The quiz's repository: attempts, answers, the organisers' switch, group polls. Flushes only.
+
+One attempt per person is the primary key of `quiz_attempts`; one answer per attempt and question is the
+primary key of `quiz_answers`, inserted with ON CONFLICT DO NOTHING, so a double press (or a press racing
+the question's timeout) is recorded once whoever comes second. Totals live on the attempt row, so the
+leaderboard is one indexed query and a rank one COUNT.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.quiz import AnswerRecord, PollRef, QuizControl, Standing, StoredAttempt, Switch, leaderboard
+from storage.models import Delegate, QuizAnswer, QuizAttempt, QuizPoll, QuizState
+
+_STATE_ID = "quiz"
+# Rank order: RANK() OVER (ORDER BY score DESC, time_ms, finished_at NULLS LAST), listed by user id.
+_ORDER = (QuizAttempt.score.desc(), QuizAttempt.time_ms, QuizAttempt.finished_at.is_(None),
+          QuizAttempt.finished_at, QuizAttempt.user_id)
+_STANDING_COLUMNS = (QuizAttempt.user_id, QuizAttempt.name, QuizAttempt.score, QuizAttempt.right,
+                     QuizAttempt.time_ms, QuizAttempt.finished_at, Delegate.full_name, Delegate.city,
+                     Delegate.country)
+
+
+_A = QuizAttempt.__table__
+_B = QuizAnswer.__table__
+_ATTEMPT_WITH_ANSWERS = (
+    select(_A, _B.c.index.label("a_index"), _B.c.question_id.label("a_question_id"), _B.c.choice.label("a_choice"),
+           _B.c.right.label("a_right"), _B.c.points.label("a_points"), _B.c.time_ms.label("a_time_ms"),
+           _B.c.answered_at.label("a_answered_at"))
+    .select_from(_A.outerjoin(_B, _B.c.user_id == _A.c.user_id)).order_by(_B.c.index))
+# The organisers' switch, read by every press: kept per database for a second. A switch is seen by every
+# process within that second (this process drops its copy when it writes one).
+_CONTROL_TTL = 1.0
+_controls: dict[str, tuple[float, QuizControl]] = {}
+
+
+def _insert(session: AsyncSession, model: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
+
+
+def _record(row: QuizAnswer) -> AnswerRecord:
+    return AnswerRecord(index=row.index, question_id=row.question_id, choice=row.choice, right=bool(row.right),
+                        points=row.points, time_ms=row.time_ms, answered_at=row.answered_at)
+
+
+def _standing(rank: int, row: Any) -> Standing:
+    registered = row.full_name is not None
+    return Standing(rank=rank, user_id=row.user_id, name=row.full_name if registered else row.name,
+                    city=row.city, country=row.country, score=row.score, right=row.right, time_ms=row.time_ms,
+                    finished_at=row.finished_at, registered=registered)
+
+
+class QuizRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    # -- attempts --
+
+    async def get(self, user_id: int) -> StoredAttempt | None:
+        """The attempt and its answers in one statement (every press reads it)."""
+        rows = (await self.s.execute(_ATTEMPT_WITH_ANSWERS.where(_A.c.user_id == user_id))).all()
+        if not rows:
+            return None
+        row = rows[0]
+        answers = tuple(AnswerRecord(index=r.a_index, question_id=r.a_question_id, choice=r.a_choice,
+                                     right=bool(r.a_right), points=r.a_points, time_ms=r.a_time_ms,
+                                     answered_at=r.a_answered_at) for r in rows if r.a_index is not None)
+        return StoredAttempt(user_id=row.user_id, name=row.name, lang=row.lang, group_chat=row.group_chat,
+                             index=row.index, asked_at=row.asked_at, message_id=row.message_id, score=row.score,
+                             time_ms=row.time_ms, right=row.right, started_at=row.started_at,
+                             finished_at=row.finished_at, answers=answers)
+
+    async def create(self, user_id: int, *, name: str, lang: str, asked_at: datetime, now: datetime,
+                     group_chat: int | None = None) -> bool:
+        """Start a person's one attempt; False when they have one already (nothing changes)."""
+        stmt = _insert(self.s, QuizAttempt).values(
+            user_id=user_id, name=name[:100], lang=lang, group_chat=group_chat, index=0, asked_at=asked_at,
+            score=0, time_ms=0, right=0, started_at=now).on_conflict_do_nothing(index_elements=["user_id"])
+        result = await self.s.execute(stmt)
+        return bool(result.rowcount)
+
+    async def record(self, user_id: int, record: AnswerRecord, now: datetime) -> bool:
+        """Record one question's outcome and add it to the totals; False when that question already has one."""
+        stmt = _insert(self.s, QuizAnswer).values(
+            user_id=user_id, index=record.index, question_id=record.question_id, choice=record.choice,
+            right=record.right, points=record.points, time_ms=record.time_ms, answered_at=record.answered_at,
+            created_at=now).on_conflict_do_nothing(index_elements=["user_id", "index"])
+        if not (await self.s.execute(stmt)).rowcount:
+            return False
+        await self.s.execute(update(QuizAttempt).where(QuizAttempt.user_id == user_id).values(
+            score=QuizAttempt.score + record.points, time_ms=QuizAttempt.time_ms + record.time_ms,
+            right=QuizAttempt.right + int(record.right)))
+        return True
+
+    async def record_and_move(self, user_id: int, record: AnswerRecord, now: datetime, *, from_index: int,
+                              index: int, asked_at: datetime, finished_at: datetime | None) -> bool:
+        """`record` and `move` in two statements (a press): False when the question already had its outcome or
+        the attempt moved on meanwhile (the caller rolls back)."""
+        stmt = _insert(self.s, QuizAnswer).values(
+            user_id=user_id, index=record.index, question_id=record.question_id, choice=record.choice,
+            right=record.right, points=record.points, time_ms=record.time_ms, answered_at=record.answered_at,
+            created_at=now).on_conflict_do_nothing(index_elements=["user_id", "index"])
+        if not (await self.s.execute(stmt)).rowcount:
+            return False
+        result = await self.s.execute(
+            update(QuizAttempt).where(QuizAttempt.user_id == user_id, QuizAttempt.index == from_index,
+                                      QuizAttempt.finished_at.is_(None))
+            .values(score=QuizAttempt.score + record.points, time_ms=QuizAttempt.time_ms + record.time_ms,
+                    right=QuizAttempt.right + int(record.right), index=index, asked_at=asked_at,
+                    finished_at=finished_at))
+        return bool(result.rowcount)
+
+    async def move(self, user_id: int, *, from_index: int, index: int, asked_at: datetime,
+                   finished_at: datetime | None) -> bool:
+        """Ask the next question (or finish) if the attempt is still at `from_index` and running."""
+        result = await self.s.execute(
+            update(QuizAttempt).where(QuizAttempt.user_id == user_id, QuizAttempt.index == from_index,
+                                      QuizAttempt.finished_at.is_(None))
+            .values(index=index, asked_at=asked_at, finished_at=finished_at))
+        return bool(result.rowcount)
+
+    async def finish(self, user_id: int, at: datetime, *, add_time_ms: int = 0) -> bool:
+        result = await self.s.execute(
+            update(QuizAttempt).where(QuizAttempt.user_id == user_id, QuizAttempt.finished_at.is_(None))
+            .values(finished_at=at, time_ms=QuizAttempt.time_ms + add_time_ms))
+        return bool(result.rowcount)
+
+    async def set_message(self, user_id: int, message_id: int) -> None:
+        await self.s.execute(update(QuizAttempt).where(QuizAttempt.user_id == user_id)
+                             .values(message_id=message_id))
+
+    async def unfinished(self) -> list[StoredAttempt]:
+        ids = list(await self.s.scalars(select(QuizAttempt.user_id).where(QuizAttempt.finished_at.is_(None))))
+        found = [await self.get(uid) for uid in ids]
+        return [a for a in found if a is not None]
+
+    # -- standings --
+
+    def _standings(self) -> Any:
+        return (select(*_STANDING_COLUMNS)
+                .outerjoin(Delegate, Delegate.user_id == QuizAttempt.user_id).order_by(*_ORDER))
+
+    async def top(self, n: int = 10) -> list[Standing]:
+        """The best `n` with competition ranks (ties share one): one indexed query."""
+        rows = {r.user_id: r for r in (await self.s.execute(self._standings().limit(n))).all()}
+        ranked = leaderboard((_standing(0, r).result for r in rows.values()), n)
+        return [_standing(x.rank, rows[x.result.user_id]) for x in ranked]
+
+    async def standing(self, user_id: int) -> Standing | None:
+        """A person's place: 1 + how many are strictly better (one COUNT)."""
+        row = (await self.s.execute(self._standings().where(QuizAttempt.user_id == user_id))).first()
+        if row is None:
+            return None
+        a = QuizAttempt
+        later = a.finished_at.is_not(None) if row.finished_at is None else \
+            and_(a.finished_at.is_not(None), a.finished_at < row.finished_at)
+        better = or_(a.score > row.score,
+                     and_(a.score == row.score, a.time_ms < row.time_ms),
+                     and_(a.score == row.score, a.time_ms == row.time_ms, later))
+        ahead = int(await self.s.scalar(select(func.count()).select_from(a).where(better)) or 0)
+        return _standing(ahead + 1, row)
+
+    async def standings(self) -> list[Standing]:
+        """Everyone in order with ranks (final messages, the CSV)."""
+        out: list[Standing] = []
+        previous: tuple[Any, ...] | None = None
+        rank = 0
+        for n, row in enumerate((await self.s.execute(self._standings())).all(), 1):
+            key = (row.score, row.time_ms, row.finished_at)
+            if key != previous:
+                rank, previous = n, key
+            out.append(_standing(rank, row))
+        return out
+
+    async def count(self) -> int:
+        return int(await self.s.scalar(select(func.count()).select_from(QuizAttempt)) or 0)
+
+    async def registered_ids(self) -> set[int]:
+        q = select(QuizAttempt.user_id).join(Delegate, Delegate.user_id == QuizAttempt.user_id)
+        return set(await self.s.scalars(q))
+
+    async def to_announce(self) -> list[int]:
+        """Registered people who have not turned reminders off, have not blocked the bot and not played."""
+        q = (select(Delegate.user_id).outerjoin(QuizAttempt, QuizAttempt.user_id == Delegate.user_id)
+             .where(Delegate.reminders_on.is_(True), Delegate.blocked_at.is_(None), QuizAttempt.user_id.is_(None))
+             .order_by(Delegate.user_id))
+        return list(await self.s.scalars(q))
+
+    # -- the organisers' switch --
+
+    def _control_key(self) -> str:
+        return str(self.s.get_bind().url)
+
+    async def control(self) -> QuizControl:
+        key = self._control_key()
+        cached = _controls.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _CONTROL_TTL:
+            return cached[1]
+        row = await self.s.get(QuizState, _STATE_ID, populate_existing=True)
+        if row is None:
+            control = QuizControl()
+        else:
+            switch = Switch(bool(row.switch_open), row.switch_at) if row.switch_at is not None else None
+            control = QuizControl(switch, row.announced_at, row.finalised_for)
+        _controls[key] = (time.monotonic(), control)
+        return control
+
+    async def _state(self) -> QuizState:
+        _controls.pop(self._control_key(), None)
+        row = await self.s.get(QuizState, _STATE_ID)
+        if row is None:
+            row = QuizState(id=_STATE_ID)
+            self.s.add(row)
+        return row
+
+    async def set_switch(self, open_: bool, at: datetime, by: int) -> None:
+        row = await self._state()
+        row.switch_open, row.switch_at, row.switch_by = open_, at, by
+        await self.s.flush()
+
+    async def mark_announced(self, at: datetime) -> None:
+        (await self._state()).announced_at = at
+        await self.s.flush()
+
+    async def mark_finalised(self, closing: datetime) -> None:
+        (await self._state()).finalised_for = closing
+        await self.s.flush()
+
+    # -- group polls --
+
+    async def add_poll(self, poll: PollRef) -> None:
+        stmt = _insert(self.s, QuizPoll).values(
+            poll_id=poll.poll_id, chat_id=poll.chat_id, question_id=poll.question_id, index=poll.index,
+            asked_at=poll.asked_at, seconds=poll.seconds).on_conflict_do_nothing(index_elements=["poll_id"])
+        await self.s.execute(stmt)
+
+    async def poll(self, poll_id: str) -> PollRef | None:
+        row = await self.s.get(QuizPoll, poll_id)
+        if row is None:
+            return None
+        return PollRef(row.poll_id, row.chat_id, row.question_id, row.index, row.asked_at, row.seconds)
+
+    async def polls(self, chat_ids: Iterable[int]) -> list[PollRef]:
+        q = select(QuizPoll).where(QuizPoll.chat_id.in_(list(chat_ids)))
+        return [PollRef(r.poll_id, r.chat_id, r.question_id, r.index, r.asked_at, r.seconds)
+                for r in await self.s.scalars(q)]
