@@ -43,6 +43,7 @@ from storage.inbox import Inbox
 
 if TYPE_CHECKING:
     from delivery.engine import Feature
+    from services.organiser import Sources
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,15 @@ def build_routers() -> list[Router]:
     Every feature router sees private chats only (a filter set here, not in each handler), so personal data
     never reaches a group; the group router answers there with a link to the private chat.
     """
-    from handlers import admin, common, excom, groups, registration
+    from handlers import admin, broadcasts, common, excom, groups, registration
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
     return [groups.make_router(), *map(groups.private_only, [
         common.make_router(),
         admin.make_router(),
+        # Before excom: its handler takes any document an organiser sends (an EXCOM list).
+        broadcasts.make_router(),
         excom.make_router(),
         registration.make_router(),
         program_handlers.make_router(),
@@ -221,22 +224,76 @@ async def build_app(
         await start_cache_sync(app, caches)
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
+    # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
+    sources = app.extras["organiser"] = organiser_sources()
+    dp.workflow_data.update(sources=sources)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message
     # kinds and planners of the features that send later.
     from delivery.engine import Delivery
 
-    app.extras["delivery_features"] = delivery_features()
+    app.extras["delivery_features"] = delivery_features(sources)
     app.extras["delivery"] = delivery = Delivery.for_app(app)
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
 
 
-def delivery_features() -> list[Feature]:
+def delivery_features(sources: Sources | None = None) -> list[Feature]:
     """The features that register message kinds (renderers) and planners with the delivery engine."""
-    from services import excom, reminder_jobs
+    import functools
 
-    return [reminder_jobs.register, excom.register]
+    from services import broadcasts, excom, reminder_jobs
+
+    return [reminder_jobs.register, excom.register, functools.partial(broadcasts.register, sources=sources)]
+
+
+def organiser_sources() -> Sources:
+    """Audiences, /stats figures and /export files other features provide to the organiser tools.
+
+    The quiz and matchmaking features are built separately: their entries are registered only when their
+    functions exist. MERGE NOTE (lead): once services/quiz.py and services/matchmaking.py land, these
+    look-ups find them; nothing else needs to change.
+    """
+    import importlib
+
+    from services.organiser import (
+        MATCHMAKING_PARTICIPANTS,
+        MEETINGS,
+        MEETINGS_BOOKED,
+        QUIZ_PARTICIPANTS,
+        QUIZ_RESULTS,
+        Sources,
+    )
+
+    sources = Sources()
+
+    def find(module: str, name: str) -> Any:
+        try:
+            return getattr(importlib.import_module(f"services.{module}"), name, None)
+        except ImportError:
+            return None
+
+    if (fn := find("quiz", "participant_ids")) is not None:
+        sources.add_audience("quiz", QUIZ_PARTICIPANTS, fn)
+    if (fn := find("quiz", "participant_count")) is not None:
+        sources.add_counter("quiz", QUIZ_PARTICIPANTS, fn)
+    if (fn := find("quiz", "results_csv")) is not None:
+        sources.add_export("quiz", QUIZ_RESULTS, _named_csv("quiz_results.csv", fn))
+    if (fn := find("matchmaking", "participant_ids")) is not None:
+        sources.add_audience("matchmaking", MATCHMAKING_PARTICIPANTS, fn)
+    if (fn := find("matchmaking", "meetings_booked")) is not None:
+        sources.add_counter("meetings", MEETINGS_BOOKED, fn)
+    if (fn := find("matchmaking", "meetings_csv")) is not None:
+        sources.add_export("meetings", MEETINGS, _named_csv("meetings.csv", fn))
+    return sources
+
+
+def _named_csv(filename: str, fn: Any) -> Any:
+    """An export maker from a feature's `(uow, event) -> bytes`."""
+    async def make(uow: Any, event: Event) -> tuple[str, bytes]:
+        return filename, await fn(uow, event)
+
+    return make
 
 
 async def start_cache_sync(app: App, caches: Caches) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.outbox import Outbox
 from storage.db import has_unsaved_work
+from storage.organiser import AuditLog, Broadcasts, People
 from storage.repo import Delegates, Follows, LatePasses, Reminders, forget_person
 
 
@@ -24,6 +25,9 @@ class SqlUnitOfWork:
         self.follows = Follows(session)
         self.reminders = Reminders(session)
         self.outbox = Outbox(session)
+        self.broadcasts = Broadcasts(session)
+        self.audit = AuditLog(session)
+        self.people = People(session)
 
     async def forget(self, user_id: int) -> int:
         return await forget_person(self.session, user_id)

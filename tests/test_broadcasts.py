@@ -1,0 +1,374 @@
+"""Broadcasts: the /broadcast conversation (message, variants per language, audience, preview, confirmation),
+sending through the outbox with a progress message, cancel, /broadcasts and its report, rights."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from delivery.engine import get_delivery
+from delivery.messages import BLOCKED, CANCELLED, SENT, TopicCounts
+from delivery.outbox import Outbox
+from domain.organiser import Audience
+from handlers.broadcasts import BcCancel, BcCb
+from services import broadcasts as bc
+from services.organiser import Sources
+from storage.models import Broadcast
+from tests.harness import Harness, make_settings, register
+from tests.test_delivery_engine import drain as drain_sender
+from tests.test_delivery_engine import sender
+
+ORGANISER = 999
+REFUSED = "This command is for the organisers."
+
+
+@pytest.fixture
+async def h(tmp_path) -> AsyncIterator[Harness]:
+    harness = await Harness.create(make_settings(tmp_path))
+    yield harness
+    await harness.close()
+
+
+def formatted(h: Harness, uid: int, text: str, bold: str) -> dict[str, Any]:
+    """A text with `bold` in bold, as Telegram delivers it (entities, not HTML)."""
+    update = h.updates.text(uid, text)
+    start = text.index(bold)
+    update["message"]["entities"] = [{"type": "bold", "offset": start, "length": len(bold)}]
+    return update
+
+
+async def drain(h: Harness) -> None:
+    await drain_sender(sender(h))
+
+
+async def rows(h: Harness, **kw: Any) -> list[Any]:
+    async with h.app.sessions() as s:
+        return await Outbox(s).rows(**kw)
+
+
+async def broadcast_row(h: Harness, bid: int) -> Broadcast:
+    async with h.app.sessions() as s:
+        found = await s.get(Broadcast, bid)
+        assert found is not None
+        return found
+
+
+async def tick(h: Harness, bid: int) -> bool:
+    return await bc.planner(get_delivery(h.app)).tick(bid)
+
+
+def sources(h: Harness) -> Sources:
+    found = h.app.extras["organiser"]
+    assert isinstance(found, Sources)
+    return found
+
+
+async def compose(h: Harness, text: str = "Hello everyone", *, audience: tuple[str, ...] = ("Everyone registered",),
+                  variants: dict[str, str] | None = None) -> None:
+    """The organiser walks /broadcast up to the confirmation."""
+    await h.send(ORGANISER, "/broadcast")
+    await h.send(ORGANISER, text)
+    for lang, variant in (variants or {}).items():
+        await h.press(ORGANISER, {"ru": "Русский", "ko": "한국어", "en": "English"}[lang])
+        await h.send(ORGANISER, variant)
+    await h.press(ORGANISER, "Choose the audience")
+    for label in audience:
+        await h.press(ORGANISER, label)
+
+
+# -- the conversation ------------------------------------------------------------------------------------------
+
+async def test_a_formatted_broadcast_with_a_russian_variant_reaches_everyone_in_their_language(h: Harness) -> None:
+    await register(h, 1, language="en")
+    await register(h, 2, language="ru")
+    await register(h, 3, language="ko")
+    await h.send(ORGANISER, "/broadcast")
+    assert "Send me the message" in h.last_text(ORGANISER)
+    await h.feed(formatted(h, ORGANISER, "Hello all: the plenary moved to 11:00", "the plenary moved"))
+    assert "Add a variant" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Русский")
+    assert "Send the text for readers of Русский" in h.last_text(ORGANISER)
+    await h.feed(formatted(h, ORGANISER, "Всем привет: пленарное заседание в 11:00", "пленарное заседание"))
+    assert "Variants so far: Русский" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Choose the audience")
+    await h.press(ORGANISER, "Everyone registered")
+    texts = h.texts(ORGANISER)
+    # The preview is the message itself, formatting included, then the Russian variant.
+    assert "Hello all: <b>the plenary moved</b> to 11:00" in texts
+    assert "Всем привет: <b>пленарное заседание</b> в 11:00" in texts
+    assert "Send this broadcast to <b>3</b> people now?" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Send to 3 people")
+    assert h.last_text(ORGANISER).startswith("📣 <b>Broadcast #1</b>: sending…")
+    assert h.buttons(ORGANISER) == ["⏹ Cancel the broadcast"]
+    assert h.session.sent(1) == []  # nothing is sent inside the update: the outbox does it
+    queued = await rows(h, topic="broadcast:1")
+    assert [(r.key, r.priority) for r in queued] == [("broadcast:1:1", 3), ("broadcast:1:2", 3), ("broadcast:1:3", 3)]
+    await drain(h)
+    assert h.last_text(1) == "Hello all: <b>the plenary moved</b> to 11:00"
+    assert h.last_text(2) == "Всем привет: <b>пленарное заседание</b> в 11:00"
+    assert h.last_text(3) == "Hello all: <b>the plenary moved</b> to 11:00"  # no Korean variant: the default
+
+
+async def test_a_photo_with_a_caption_is_sent_as_a_photo(h: Harness) -> None:
+    await register(h, 1)
+    await h.send(ORGANISER, "/broadcast")
+    update = h.updates.photo(ORGANISER)
+    update["message"]["caption"] = "Our poster"
+    await h.feed(update)
+    await h.press(ORGANISER, "Choose the audience")
+    await h.press(ORGANISER, "Everyone registered")
+    assert [r.method for r in h.session.sent(ORGANISER)][-2:] == ["sendPhoto", "sendMessage"]
+    await h.press(ORGANISER, "Send to 1 person")
+    await drain(h)
+    [photo] = h.session.sent(1)
+    assert (photo.method, photo.params["photo"], photo.params["caption"]) == ("sendPhoto", "ph", "Our poster")
+
+
+async def test_unsupported_input_and_an_overlong_caption_get_a_way_forward(h: Harness) -> None:
+    await h.send(ORGANISER, "/broadcast")
+    await h.feed(h.updates.sticker(ORGANISER))
+    assert h.last_text(ORGANISER) == "Please send text, or a photo or a document with a caption."
+    update = h.updates.photo(ORGANISER)
+    update["message"]["caption"] = "x" * 1025
+    await h.feed(update)
+    assert "at most 1024 characters; this one has 1025" in h.last_text(ORGANISER)
+    await h.send(ORGANISER, "Fine, a short one")
+    assert "Add a variant" in h.last_text(ORGANISER)
+
+
+async def test_discarding_a_draft_sends_nothing_and_a_stale_send_button_is_refused(h: Harness) -> None:
+    await register(h, 1)
+    await compose(h)
+    await h.press(ORGANISER, "Discard the draft")
+    assert h.last_text(ORGANISER) == "Draft discarded. Nothing was sent."
+    await h.press_data(ORGANISER, BcCb(action="send").pack())  # the old confirmation
+    assert await rows(h) == []
+
+
+async def test_pressing_send_twice_sends_once(h: Harness) -> None:
+    await register(h, 1)
+    await compose(h)
+    await h.press(ORGANISER, "Send to 1 person")
+    await h.press_data(ORGANISER, BcCb(action="send").pack())
+    assert len(await rows(h, topic="broadcast:1")) == 1
+    assert len(await rows(h, topic="broadcast:2")) == 0
+
+
+# -- audiences ----------------------------------------------------------------------------------------------------
+
+async def test_audiences_by_type_language_country_members_and_unfinished(h: Harness) -> None:
+    await register(h, 1, participant_type="excom", language="ru")  # confirmed
+    await register(h, 2, participant_type="excom", excom_status="pending", language="ru")
+    await register(h, 3, participant_type="partner", language="ko")
+    await register(h, 4, participant_type="wego_member", language="en")
+    # Someone who started registering and stopped at the e-mail step (and someone only reading /program).
+    await h.send(50, "/start")
+    await h.press(50, "Русский", lang="ru")
+    await h.send(50, "Иван Петров", lang="ru")
+    await h.send(51, "/program")
+    s = sources(h)
+    async with h.app.extras["delivery"].uows() as uow:
+        assert list(await bc.recipients(uow, Audience("everyone"), s)) == [1, 2, 3, 4]
+        assert list(await bc.recipients(uow, Audience("type", "excom"), s)) == [1, 2]
+        assert list(await bc.recipients(uow, Audience("members"), s)) == [1]
+        assert list(await bc.recipients(uow, Audience("language", "ru"), s)) == [1, 2]
+        assert list(await bc.recipients(uow, Audience("country", "somewhere"), s)) == [1, 2, 3, 4]
+        assert list(await bc.recipients(uow, Audience("country", "Narnia"), s)) == []
+        assert await bc.recipients(uow, Audience("unfinished"), s) == {50: "ru"}
+
+
+async def test_the_unfinished_get_it_in_the_language_they_chose(h: Harness) -> None:
+    await h.send(50, "/start")
+    await h.press(50, "Русский", lang="ru")
+    await compose(h, "Finish your registration", audience=("Started registering",),
+                  variants={"ru": "Завершите регистрацию"})
+    await h.press(ORGANISER, "Send to 1 person")
+    await drain(h)
+    assert h.last_text(50) == "Завершите регистрацию"
+
+
+async def test_a_participant_type_audience_is_chosen_from_a_second_menu(h: Harness) -> None:
+    await register(h, 1, participant_type="partner")
+    await register(h, 2, participant_type="wego_member")
+    await compose(h, audience=("By participant type",))
+    assert "Which one?" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Partner")
+    assert "Send this broadcast to <b>1</b> person now?" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Change the audience")
+    await h.press(ORGANISER, "By country")
+    await h.press(ORGANISER, "Somewhere (2)")
+    assert "Send this broadcast to <b>2</b> people now?" in h.last_text(ORGANISER)
+
+
+async def test_an_empty_audience_is_refused_with_a_way_forward(h: Harness) -> None:
+    await register(h, 1, participant_type="partner")
+    await compose(h, audience=("EXCOM member cities",))
+    answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+    assert answer.params["text"] == "Nobody is in this audience yet. Please choose another one."
+    assert "Who should get it?" in h.last_text(ORGANISER)  # the menu stays
+
+
+async def test_feature_audiences_appear_only_when_registered(h: Harness) -> None:
+    await register(h, 1)
+    await register(h, 2)
+    await compose(h, audience=())
+    assert "Quiz participants" not in h.buttons(ORGANISER)
+
+    async def quiz_people(uow: Any) -> set[int]:
+        return {2}
+
+    sources(h).add_audience("quiz", "Quiz participants", quiz_people)
+    await h.press(ORGANISER, "Discard")
+    await compose(h, audience=())
+    assert "Quiz participants" in h.buttons(ORGANISER)
+    await h.press(ORGANISER, "Quiz participants")
+    await h.press(ORGANISER, "Send to 1 person")
+    assert [r.user_id for r in await rows(h, topic="broadcast:1")] == [2]
+
+
+# -- progress, cancel, blocked, restart ----------------------------------------------------------------------------
+
+async def test_progress_is_edited_in_place_from_the_outbox_figures_until_done(h: Harness) -> None:
+    for uid in range(1, 6):
+        await register(h, uid)
+    h.session.blocked.add(3)
+    await compose(h)
+    await h.press(ORGANISER, "Send to 5 people")
+    progress_id = h.session.sent(ORGANISER)[-1]
+    message_id = next(m["message_id"] for m in reversed(h.session.messages.values())
+                      if m["chat"]["id"] == ORGANISER)
+    before = len(h.session.requests)
+
+    def edits() -> list[Any]:
+        return [r for r in h.session.requests[before:] if r.method == "editMessageText"]
+
+    assert await tick(h, 1)  # queued: 5 left
+    s = sender(h, bulk_batch=2)
+    s.prefetch_at = 0
+    await s.drain_once()  # the progress edit (interactive) first, then two of the broadcast
+    await s.settled()
+    assert edits() and int(edits()[0].params["message_id"]) == message_id
+    assert "Sent: 0 of 5" in edits()[0].text and "Left: 5" in edits()[0].text
+    counts = await get_delivery(h.app).counts("broadcast:1")
+    h.clock.advance(seconds=5)
+    assert await tick(h, 1)
+    await s.drain_once()
+    await s.settled()
+    text = edits()[-1].text
+    assert f"Sent: {counts.sent} of 5" in text and f"Left: {counts.open}" in text
+    await drain_sender(s)
+    h.clock.advance(seconds=5)
+    assert not await tick(h, 1)  # everything settled: the final figures are recorded
+    await drain_sender(s)
+    final = edits()[-1]
+    assert "finished" in final.text and "Sent: 4 of 5" in final.text and "Blocked the bot: 1" in final.text
+    assert "Left: 0" in final.text and not final.buttons
+    row = await broadcast_row(h, 1)
+    assert (row.status, row.sent, row.blocked, row.failed) == ("done", 4, 1, 0)
+    assert progress_id.text.startswith("📣")
+
+
+async def test_cancel_mid_way_cancels_only_what_is_not_sent(h: Harness) -> None:
+    for uid in range(1, 11):
+        await register(h, uid)
+    await compose(h)
+    await h.press(ORGANISER, "Send to 10 people")
+    s = sender(h, bulk_batch=3)
+    s.prefetch_at = 0
+    await s.drain_once()
+    await s.settled()
+    await h.press(ORGANISER, "Cancel the broadcast")
+    answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+    assert answer.params["text"] == "Cancelled: 7 messages will not be sent."
+    await drain_sender(s)
+    assert await get_delivery(h.app).counts("broadcast:1") == TopicCounts(sent=3, cancelled=7)
+    assert len([r for r in h.session.sent() if r.chat_id in range(1, 11)]) == 3
+    assert not await tick(h, 1)
+    row = await broadcast_row(h, 1)
+    assert (row.status, row.sent, row.cancelled) == ("cancelled", 3, 7)
+    await h.press_data(ORGANISER, BcCancel(id=1).pack())
+    answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+    assert answer.params["text"] == "This broadcast has finished already; nothing was cancelled."
+
+
+async def test_a_recipient_who_blocked_the_bot_is_reported_and_marked(h: Harness) -> None:
+    await register(h, 1, full_name="Ada Lovelace")
+    await register(h, 2, full_name="Grace Hopper")
+    h.session.blocked.add(2)
+    await compose(h)
+    await h.press(ORGANISER, "Send to 2 people")
+    await drain(h)
+    assert {r.user_id: r.status for r in await rows(h, topic="broadcast:1")} == {1: SENT, 2: BLOCKED}
+    await tick(h, 1)
+    await h.send(ORGANISER, "/broadcasts")
+    text = h.last_text(ORGANISER)
+    assert "<b>#1</b>" in text and "sent 1 of 2, failed 0, blocked the bot 1, cancelled 0" in text
+    await h.press(ORGANISER, "#1: who was not reached")
+    assert "• Grace Hopper (<code>2</code>): blocked the bot" in h.last_text(ORGANISER)
+    assert "Ada" not in h.last_text(ORGANISER)
+
+
+async def test_a_restart_in_the_middle_sends_everyone_the_broadcast_once(tmp_path) -> None:
+    settings = make_settings(tmp_path)
+    h = await Harness.create(settings)
+    try:
+        for uid in range(1, 21):
+            await register(h, uid)
+        await compose(h)
+        await h.press(ORGANISER, "Send to 20 people")
+        s = sender(h, bulk_batch=5)
+        s.prefetch_at = 0
+        await s.drain_once()
+        await s.settled()
+        # Claimed and not finished when the process dies: a second claim whose sends never happen.
+        await s.claim()
+        sent_before = [r.chat_id for r in h.session.sent() if r.chat_id in range(1, 21)]
+    finally:
+        await h.app.close()
+        await h.bot.session.close()
+    h2 = await Harness.create(settings)
+    try:
+        delivery = get_delivery(h2.app)
+        await delivery.start(h2.bot)  # what the Dispatcher's startup does: claims given back, planners run
+        await delivery.stop()
+        await drain(h2)
+        sent_after = [r.chat_id for r in h2.session.sent() if r.chat_id in range(1, 21)]
+        assert sorted(sent_before + sent_after) == list(range(1, 21))
+        assert await delivery.counts("broadcast:1") == TopicCounts(sent=20)
+    finally:
+        await h2.close()
+
+
+async def test_a_cancelled_row_is_never_sent_later(h: Harness) -> None:
+    await register(h, 1)
+    await compose(h)
+    await h.press(ORGANISER, "Send to 1 person")
+    await h.press(ORGANISER, "Cancel the broadcast")
+    await drain(h)
+    assert h.session.sent(1) == []
+    assert [r.status for r in await rows(h, topic="broadcast:1")] == [CANCELLED]
+
+
+# -- rights ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["/broadcast", "/broadcasts"])
+async def test_organiser_commands_are_refused_to_others(h: Harness, command: str) -> None:
+    await register(h, 5)
+    await h.send(5, command)
+    assert h.last_text(5) == REFUSED
+    await h.send(6, command)  # not registered either
+    assert h.last_text(6) == REFUSED
+
+
+async def test_forged_broadcast_buttons_are_refused_to_others(h: Harness) -> None:
+    await register(h, 1)
+    await compose(h)
+    await h.press(ORGANISER, "Send to 1 person")
+    for data in (BcCancel(id=1).pack(), BcCb(action="send").pack(), BcCb(action="open", value="1").pack(),
+                 BcCb(action="aud", value="everyone").pack()):
+        await h.press_data(5, data)
+        answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+        assert answer.params["text"] == "This button is for the organisers."
+    assert await get_delivery(h.app).counts("broadcast:1") == TopicCounts(queued=1)
