@@ -173,12 +173,11 @@ async def _confirm(query: CallbackQuery, d: bc.Draft, n: int, sources: Sources) 
     assert isinstance(query.message, Message) and d.audience is not None
     await _edit(query, _("Audience: {audience}.").format(audience=audience_label(d.audience, sources)))
     for lang, s in bc.previews(d):
-        if lang is None:
-            await query.message.answer(_("Preview: this is exactly what recipients will see:"))
-        else:
-            await query.message.answer(_("Preview for readers of {lang}:").format(lang=LANGUAGE_NAMES[lang]))
+        if lang is not None:
+            await query.message.answer(_("Readers of {lang} get this variant:").format(lang=LANGUAGE_NAMES[lang]))
         await _send_shown(query.message, s)
     await query.message.answer(
+        _("Above is exactly what recipients will see.") + "\n" +
         ngettext("Send this broadcast to <b>{n}</b> person now?", "Send this broadcast to <b>{n}</b> people now?",
                  n).format(n=n),
         reply_markup=_markup(button(ngettext("✅ Send to {n} person", "✅ Send to {n} people", n).format(n=n),

@@ -372,3 +372,145 @@ async def test_forged_broadcast_buttons_are_refused_to_others(h: Harness) -> Non
         answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
         assert answer.params["text"] == "This button is for the organisers."
     assert await get_delivery(h.app).counts("broadcast:1") == TopicCounts(queued=1)
+
+
+# -- a broadcast at full speed does not slow the rest down --------------------------------------------------------
+
+RECIPIENTS = 2000
+CHATTERS = 10
+REMINDER_AFTER = 2.0     # a reminder's fan-out falls due this long after Send is pressed
+AFTER_REMINDER = 3.0     # the broadcast keeps running this long after the reminder's instant, then is cancelled
+
+
+async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadcast_runs(tmp_path) -> None:
+    """The organiser starts a broadcast to 2,000 people through /broadcast (over HTTP, against the fake Bot API
+    enforcing 30 messages a second overall and one a second per chat); while it runs at full speed, ten people
+    chat with the bot and a reminder falls due. Every reply comes within two seconds, the reminder within
+    three, the progress message is edited with the outbox's figures, and the organiser's Cancel stops the
+    rest: nobody gets the broadcast twice and every row is accounted for."""
+    import asyncio
+    import random
+    import statistics
+    import time
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from bench.delivery import FAN_OUT_AT, ITEM, LEAD, _person
+    from bot.app import build_app, make_bot
+    from bot.config import Settings
+    from delivery.limiter import limiter_of
+    from domain.clock import Clock
+    from services import reminder_jobs
+    from storage.models import Delegate, Follow
+    from testkit.fake_botapi import FakeBotAPI
+
+    first, reminded, chatter0 = 20_000_001, 40_000_001, 30_000_001
+    bulk_ids = set(range(first, first + RECIPIENTS))
+    rng = random.Random(7)
+    async with FakeBotAPI(global_rate=30, per_chat_rate=1, seed=1) as api:
+        settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'load.db'}",  # type: ignore[call-arg]
+                            bot_token="42:LOAD", telegram_api_url=api.url, redis_url=None, admin_ids=str(ORGANISER),
+                            clock_start=None, clock_speed=1, send_rate=28, log_level="WARNING")
+        # Just past the reminders' 10-minute fan-out of a session (its catch-up pass ran at start-up, before
+        # anyone followed it); the test plans the fan-out again once the broadcast runs.
+        clock = Clock(FAN_OUT_AT + timedelta(seconds=30), 1.0)
+        app = await build_app(settings, clock=clock)
+        bot = make_bot(app.settings)
+        polling = None
+        try:
+            now = clock.now()
+            async with app.sessions() as s:
+                await s.execute(insert(Delegate), [_person(uid, now) for uid in sorted(bulk_ids | {reminded})])
+                await s.commit()
+            polling = asyncio.create_task(app.dp.start_polling(
+                bot, handle_signals=False, close_bot_session=False, polling_timeout=10,
+                allowed_updates=app.dp.resolve_used_update_types()))
+
+            async def say(text: str, wait_for: str) -> None:
+                mark = api.mark()
+                api.push_text(ORGANISER, text, language_code="en")
+                await api.wait_for(lambda r: wait_for in (r.text or ""), since=mark, chat_id=ORGANISER)
+
+            async def press(data: str, wait_for: str) -> None:
+                mark = api.mark()
+                api.push_callback(ORGANISER, data)
+                await api.wait_for(lambda r: wait_for in (r.text or ""), since=mark, chat_id=ORGANISER)
+
+            await say("/broadcast", "New broadcast")
+            await say("Dear delegates, the plenary starts at 11:00.", "Add a variant")
+            await press(BcCb(action="next").pack(), "Who should get it?")
+            await press(BcCb(action="aud", value="everyone").pack(), f"<b>{RECIPIENTS + 1}</b> people")
+            await press(BcCb(action="send").pack(), "Broadcast #1")
+            started = time.monotonic()
+            # The reminder's fan-out, planned on the engine's scheduler as the reminders' planner plans it.
+            async with app.sessions() as s:
+                await s.execute(insert(Follow), [{"user_id": reminded, "item_id": ITEM, "created_at": now}])
+                await s.commit()
+            delivery = get_delivery(app)
+            due = clock.now() + timedelta(seconds=REMINDER_AFTER)
+            due_real = clock.to_real(due).timestamp()
+            delivery.at("test-reminder", due, reminder_jobs.planner(delivery).run_reminder, ITEM, LEAD)
+
+            delays: list[float] = []
+            asked = 0
+            stop = asyncio.Event()
+
+            async def chat(uid: int) -> None:
+                nonlocal asked
+                while not stop.is_set():
+                    await asyncio.sleep(1.0 + rng.expovariate(1 / 1.5))  # nobody types faster
+                    if stop.is_set():
+                        return
+                    mark = api.mark()
+                    t0 = time.monotonic()
+                    api.push_text(uid, "/now", language_code="en")
+                    asked += 1
+                    rec = await api.wait_for(method="sendMessage", chat_id=uid, since=mark, timeout=10)
+                    delays.append(rec.monotonic - t0)
+
+            talkers = [asyncio.create_task(chat(chatter0 + i)) for i in range(CHATTERS)]
+            await asyncio.sleep(due_real + AFTER_REMINDER - time.time())
+            stop.set()
+            for task in talkers:  # a chatter still thinking would send nothing more
+                task.cancel()
+            await asyncio.gather(*talkers, return_exceptions=True)
+            edits = [r for r in api.calls if r.ok and r.method == "editMessageText" and r.chat_id == ORGANISER
+                     and "Left:" in (r.text or "")]
+            await press(BcCancel(id=1).pack(), "")
+            for _ in range(100):
+                counts = await delivery.counts("broadcast:1")
+                if not counts.open:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            if polling is not None:
+                await app.dp.stop_polling()
+                await asyncio.wait_for(polling, 30)
+            if (limiter := limiter_of(bot)) is not None:
+                await limiter.close()
+            await bot.session.close()
+            await app.close()
+
+    delivered = [r for r in api.calls if r.delivered]
+    bulk = [r for r in delivered if r.chat_id in bulk_ids]
+    reached = {r.chat_id for r in bulk}
+    span = bulk[-1].monotonic - bulk[0].monotonic
+    in_span = [r for r in delivered if bulk[0].monotonic <= r.monotonic <= bulk[-1].monotonic]
+    # Full speed: the bot used (nearly) all of the fake's 30 a second, most of it for the broadcast.
+    assert len(in_span) / span >= 0.85 * 28, (len(in_span), span)
+    assert len(bulk) / span >= 0.6 * 28, (len(bulk), span)
+    assert len(bulk) == len(reached), "nobody gets the broadcast twice"
+    # Every reply within two seconds.
+    assert asked >= CHATTERS and len(delays) == asked
+    assert max(delays) < 2.0, statistics.quantiles(delays, n=100)
+    # The reminder went out on time, in the middle of the broadcast.
+    reminder = next(r for r in delivered if r.chat_id == reminded and "Dear delegates" not in (r.text or ""))
+    assert reminder.time - due_real < 3.0 and reminder.monotonic < bulk[-1].monotonic
+    # The progress message was edited in place with the figures; the cancel left every row accounted for.
+    assert edits and all("of 2001" in (r.text or "") for r in edits)
+    # The reminded delegate (the last id) is in the audience too: not reached before the cancel.
+    assert counts.sent == len(reached)
+    assert counts.total == RECIPIENTS + 1 and counts.open == 0 and counts.cancelled > 0
+    assert counts.sent + counts.cancelled == counts.total
+    assert time.monotonic() - started < 20
