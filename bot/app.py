@@ -14,7 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -64,6 +64,17 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("cancel", N_("Stop the current step")),
     ("forget", N_("Delete your data")),
 )
+# Added to the menu of each organiser's own chat (ADMIN_IDS), after the commands above.
+ORGANISER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("broadcast", N_("Organisers: send a message to many people")),
+    ("broadcasts", N_("Organisers: past broadcasts and who was not reached")),
+    ("people", N_("Organisers: registrations, search, a person's card")),
+    ("stats", N_("Organisers: figures and a chart")),
+    ("export", N_("Organisers: CSV files")),
+    ("excom", N_("Organisers: confirm EXCOM member cities")),
+    ("admit", N_("Organisers: let a person register late")),
+    ("audit", N_("Organisers: the latest organiser actions")),
+)
 
 
 @dataclass
@@ -97,7 +108,7 @@ def build_routers() -> list[Router]:
     Every feature router sees private chats only (a filter set here, not in each handler), so personal data
     never reaches a group; the group router answers there with a link to the private chat.
     """
-    from handlers import admin, broadcasts, common, excom, groups, registration
+    from handlers import admin, broadcasts, common, excom, groups, organiser, registration
     from handlers import program as program_handlers
     from handlers import reminders as reminder_handlers
 
@@ -106,6 +117,7 @@ def build_routers() -> list[Router]:
         admin.make_router(),
         # Before excom: its handler takes any document an organiser sends (an EXCOM list).
         broadcasts.make_router(),
+        organiser.make_router(),
         excom.make_router(),
         registration.make_router(),
         program_handlers.make_router(),
@@ -242,9 +254,10 @@ def delivery_features(sources: Sources | None = None) -> list[Feature]:
     """The features that register message kinds (renderers) and planners with the delivery engine."""
     import functools
 
-    from services import broadcasts, excom, reminder_jobs
+    from services import admin, broadcasts, excom, organiser, reminder_jobs
 
-    return [reminder_jobs.register, excom.register, functools.partial(broadcasts.register, sources=sources)]
+    return [reminder_jobs.register, excom.register, functools.partial(broadcasts.register, sources=sources),
+            functools.partial(admin.register, sources=sources), organiser.register]
 
 
 def organiser_sources() -> Sources:
@@ -352,9 +365,13 @@ def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter:
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 
 
-async def set_commands(bot: Bot, i18n: I18n) -> None:
-    """Register the command menu in every language (the default one in English)."""
+async def set_commands(bot: Bot, i18n: I18n, admin_ids: frozenset[int] = frozenset()) -> None:
+    """Register the command menu in every language (the default one in English); organisers' own chats get
+    the organiser commands too (a per-chat scope, so nobody else sees them)."""
     for lang in (None, *LANGS):
         locale = lang or "en"
         commands = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in COMMANDS]
         await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang)
+        extra = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in ORGANISER_COMMANDS]
+        for admin in sorted(admin_ids):
+            await bot.set_my_commands(commands + extra, scope=BotCommandScopeChat(chat_id=admin), language_code=lang)

@@ -7,16 +7,18 @@ figure for /stats and a file for /export by registering a function in `Sources` 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from domain.errors import ServiceError
 from domain.i18n_marks import N_
+from domain.organiser import Stats
 
 if TYPE_CHECKING:
     from domain.event import Event
-    from services.ports import UnitOfWork
+    from services.ports import Conversation, UnitOfWork
 
 AudienceFn = Callable[["UnitOfWork"], Awaitable[set[int]]]
 CounterFn = Callable[["UnitOfWork"], Awaitable[int]]
@@ -45,6 +47,8 @@ class Sources:
     counters: dict[str, Source] = field(default_factory=dict)
     exports: dict[str, Source] = field(default_factory=dict)
     broadcast_started: Callable[[int], None] | None = None
+    # Set at wiring: looks a little later whether an admitted person's notice got through.
+    admitted: Callable[[int], None] | None = None
 
     def add_audience(self, name: str, label: str, fn: AudienceFn) -> None:
         self.audiences[name] = Source(label, fn)
@@ -76,3 +80,306 @@ async def audit(uow: UnitOfWork, actor: int, action: str, detail: str, now: date
 
 async def latest_actions(uow: UnitOfWork, limit: int = 20) -> list[Any]:
     return await uow.audit.latest(limit)
+
+
+# -- registrations: the list, a card, a typo fixed --------------------------------------------------------------
+
+PAGE_SIZE = 5
+# Fields an organiser may correct (a typo): the text answers; type, zone and the rest are the person's own.
+FIXABLE = ("full_name", "position", "organisation", "city", "email")
+NOT_FOUND = N_("This person is not registered (any more).")
+S_FIX = "Org:fix"
+
+
+@dataclass(frozen=True)
+class Page:
+    people: list[Any]
+    page: int
+    pages: int
+    total: int
+    query: str
+
+
+async def registrations(uow: UnitOfWork, query: str = "", page: int = 0) -> Page:
+    """One page of registrations whose name, e-mail, city or organisation contains `query`, newest first."""
+    query = " ".join(query.split())[:50]
+    _, total = await uow.people.search(query, offset=0, limit=0)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    found, total = await uow.people.search(query, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    return Page(found, page, pages, total, query)
+
+
+async def card(uow: UnitOfWork, user_id: int) -> Any:
+    profile = await uow.delegates.get(user_id) if 0 < user_id < 2**52 else None
+    if profile is None:
+        raise ServiceError("not_found", NOT_FOUND)
+    return profile
+
+
+async def want_fix(uow: UnitOfWork, conv: Conversation, user_id: int, field_name: str) -> Any:
+    """The organiser will type the corrected value of one field of a person's registration."""
+    profile = await card(uow, user_id)
+    if field_name not in FIXABLE:
+        raise ServiceError("not_found", NOT_FOUND)
+    await conv.update_data(fix={"uid": user_id, "field": field_name})
+    await conv.set_state(S_FIX)
+    await uow.commit()
+    return profile
+
+
+async def fix(uow: UnitOfWork, conv: Conversation, event: Event, value: str | None, *, by: int, now: datetime
+              ) -> Any:
+    """Store the corrected value, checked by the registration's own rules; commits. A wrong value raises the
+    rule's error and keeps the organiser on this step."""
+    from domain import registration as reg
+
+    data = await conv.get_data()
+    target = data.get("fix") or {}
+    user_id, field_name = int(target.get("uid", 0)), str(target.get("field", ""))
+    before = await card(uow, user_id)
+    if field_name not in FIXABLE:
+        raise ServiceError("not_found", NOT_FOUND)
+    values: dict[str, Any]
+    if field_name == "email":
+        values = {"email": reg.clean_email(value)}
+    elif field_name == "city":
+        city, country = reg.split_city(value or "")
+        values = {"city": city, "country": country or before.country, "city_id": reg.match_city(event, city)}
+    else:
+        values = {field_name: reg.clean_text(value)}
+    profile = await uow.delegates.update_fields(user_id, now, **values)
+    if profile is not None and reg.claim_changed(before, values):
+        profile = await uow.delegates.set_excom_status(user_id, reg.claim_status(profile.participant_type),
+                                                       by=None, at=None)
+    data.pop("fix", None)
+    await conv.set_data(data)
+    await conv.set_state(None)
+    await audit(uow, by, PROFILE_FIX, f"user {user_id}: {field_name}", now)
+    await uow.commit()
+    return profile
+
+
+async def decide_excom(uow: UnitOfWork, user_id: int, *, confirm: bool, by: int, now: datetime) -> Any:
+    """Confirm or reject a pending EXCOM claim from a person's card (services/excom.py decides; audited)."""
+    from services import excom as excom_uc
+
+    await audit(uow, by, EXCOM_DECISION, f"user {user_id}: {'confirmed' if confirm else 'rejected'}", now)
+    return await excom_uc.decide(uow, user_id, confirm=confirm, by=by, now=now)
+
+
+# -- stats ------------------------------------------------------------------------------------------------------
+
+FOLLOWING = N_("People following reminders")
+BLOCKED = N_("People who blocked the bot")
+
+
+async def stats(uow: UnitOfWork, sources: Sources) -> Stats:
+    """Registrations by day, participant type, language, country and time zone; followers; blocked; and the
+    figures other features provide (quiz participants, meetings booked)."""
+    from domain.organiser import top
+
+    counts = await uow.people.counts()
+    extra = [(source.label, int(await source.fn(uow))) for source in sources.counters.values()]
+    return Stats(registered=sum(counts["type"].values()),
+                 by_day=sorted(counts["day"].items()),
+                 by_type=top(dict(counts["type"])), by_language=top(dict(counts["language"])),
+                 by_country=top(dict(counts["country"]), 10), by_zone=top(dict(counts["zone"]), 10),
+                 following=await uow.people.following(), blocked=await uow.people.blocked(), extra=extra)
+
+
+def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> bytes:
+    """A tall PNG (reads on a phone): registrations by day, then by participant type, language and country.
+    CPU work: run it in a thread (`asyncio.to_thread`)."""
+    import io
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 11), dpi=150, layout="constrained")
+    axes = fig.subplots(4, 1, height_ratios=(3, 2.2, 1.4, 3))
+    fig.suptitle(titles["title"], fontsize=15, fontweight="bold")
+    panels = [
+        (titles["by_day"], [d[5:] for d, _ in s.by_day], [n for _, n in s.by_day], "v"),
+        (titles["by_type"], [type_labels.get(k, k) for k, _ in s.by_type], [n for _, n in s.by_type], "h"),
+        (titles["by_language"], [k for k, _ in s.by_language], [n for _, n in s.by_language], "h"),
+        (titles["by_country"], [k for k, _ in s.by_country], [n for _, n in s.by_country], "h"),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a glyph the font lacks (Hangul) is drawn as a box, not an error
+        for ax, (title, labels, values, orient) in zip(axes, panels, strict=True):
+            ax.set_title(title, fontsize=12, loc="left")
+            ax.spines[["top", "right"]].set_visible(False)
+            if not values:
+                ax.text(0.5, 0.5, "—", ha="center", va="center", fontsize=14)
+                ax.set_axis_off()
+                continue
+            if orient == "v":
+                bars = ax.bar(labels, values, color="#2f6db5")
+                ax.tick_params(axis="x", labelrotation=45, labelsize=9)
+            else:
+                bars = ax.barh(labels[::-1], values[::-1], color="#2f6db5")
+                ax.tick_params(axis="y", labelsize=10)
+            ax.bar_label(bars, fontsize=9, padding=2)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# -- exports ----------------------------------------------------------------------------------------------------
+
+REGISTRATIONS = N_("Registrations")
+DELIVERIES = N_("Broadcast deliveries")
+_REGISTRATION_COLUMNS = (
+    ("user_id", "Telegram user id"), ("full_name", "Full name"), ("position", "Position"),
+    ("organisation", "Organisation"), ("city", "City"), ("country", "Country"),
+    ("participant_type", "Participant type"), ("excom_status", "EXCOM membership"), ("email", "E-mail"),
+    ("language", "Language"), ("timezone", "Time zone"), ("matchmaking", "Matchmaking"),
+    ("username", "Telegram username"), ("registered_at", "Registered at (UTC)"),
+    ("consent_at", "Consent given at (UTC)"), ("updated_at", "Updated at (UTC)"),
+    ("reminders_on", "Reminders on"), ("blocked_at", "Blocked the bot at (UTC)"),
+)
+
+
+async def registrations_csv(uow: UnitOfWork, event: Event) -> tuple[str, bytes]:
+    from domain.organiser import csv_bytes
+
+    rows = await uow.people.all_rows()
+    data = csv_bytes([h for _, h in _REGISTRATION_COLUMNS], ([r.get(k) for k, _ in _REGISTRATION_COLUMNS]
+                                                             for r in rows))
+    return f"{event.id}-registrations.csv", data
+
+
+async def deliveries_csv(uow: UnitOfWork, event: Event) -> tuple[str, bytes]:
+    from domain.organiser import csv_bytes
+
+    rows = await uow.broadcasts.deliveries()
+    data = csv_bytes(["Broadcast", "Telegram user id", "Status", "Error", "Sent at (UTC)", "Attempts"],
+                     ([t.removeprefix("broadcast:"), *rest] for t, *rest in rows))
+    return f"{event.id}-broadcast-deliveries.csv", data
+
+
+def exports(sources: Sources) -> dict[str, Source]:
+    """Every export an organiser can ask for: the bot's own, then those other features registered."""
+    return {"registrations": Source(REGISTRATIONS, registrations_csv), **sources.exports,
+            "deliveries": Source(DELIVERIES, deliveries_csv)}
+
+
+async def export(uow: UnitOfWork, event: Event, sources: Sources, name: str, *, by: int, now: datetime
+                 ) -> tuple[str, bytes]:
+    """Make one export file and record who took it (audit); commits."""
+    made = exports(sources).get(name)
+    if made is None:
+        raise ServiceError("not_found", UNKNOWN_EXPORT)
+    filename, data = await made.fn(uow, event)
+    await audit(uow, by, EXPORT, f"{name}: {filename}", now)
+    await uow.commit()
+    return filename, data
+
+
+UNKNOWN_EXPORT = N_("There is no such export.")
+
+
+# -- retention --------------------------------------------------------------------------------------------------
+
+KIND_RETENTION_NOTICE = "retention_notice"
+RETENTION_NOTICE = N_("🗑 Personal data of {event} will be deleted automatically on {date} (the retention date in "
+                      "the event file): registrations, conversations and delivery records. Exports you made before "
+                      "stay your responsibility: please delete them too once you no longer need them.")
+
+
+async def notify_retention(uow: UnitOfWork, event: Event, admin_ids: Iterable[int], now: datetime) -> int:
+    """A week before the retention date: one notice to each organiser (once); commits."""
+    from delivery.messages import NewMessage, Priority
+
+    when = event.retention_date
+    if when is None:
+        return 0
+    created = await uow.outbox.add([NewMessage(f"retention:{event.id}:{uid}", uid, KIND_RETENTION_NOTICE,
+                                               f"retention:{event.id}", now, {}, priority=Priority.TIMELY)
+                                    for uid in sorted(admin_ids)], now)
+    await uow.commit()
+    return created
+
+
+async def apply_retention(uow: UnitOfWork, event: Event, now: datetime) -> int:
+    """On the retention date: delete every person's data (storage forget), the conversation states and the
+    broadcasts' delivery rows with them; commits. Returns how many people were forgotten."""
+    when = event.retention_date
+    if when is None or now < when:
+        return 0
+    people = set(await uow.people.everyone()) | set(await uow.people.unfinished())
+    for uid in sorted(people):
+        await uow.forget(uid)
+    await uow.people.clear_states()
+    await audit(uow, 0, RETENTION, f"{len(people)} people's data deleted", now)
+    await uow.commit()
+    return len(people)
+
+
+class RetentionPlanner:
+    """Plans the organisers' notice a week before the retention date and the deletion on it (in the process
+    that runs the scheduler); `sync` catches up after a restart."""
+
+    name = "retention"
+
+    def __init__(self, jobs: Any, event: Event, admin_ids: Iterable[int]) -> None:
+        self.jobs = jobs
+        self.event = event
+        self.admin_ids = frozenset(admin_ids)
+
+    async def plan(self, jobs: Any) -> None:
+        when = self.event.retention_date
+        if when is None:
+            return
+        now = jobs.now()
+        notice = when - timedelta(days=7)
+        if notice > now:
+            jobs.at("retention-notice", notice, self.run_notice)
+        if when > now:
+            jobs.at("retention", when, self.run_deletion)
+
+    async def sync(self, jobs: Any) -> None:
+        when = self.event.retention_date
+        if when is None:
+            return
+        now = jobs.now()
+        if when - timedelta(days=7) <= now:
+            await self.run_notice()
+        if when <= now:
+            await self.run_deletion()
+
+    async def run_notice(self) -> int:
+        async with self.jobs.uows() as uow:
+            created = await notify_retention(uow, self.event, self.admin_ids, self.jobs.now())
+        if created:
+            self.jobs.wake()
+        return created
+
+    async def run_deletion(self) -> int:
+        async with self.jobs.uows() as uow:
+            return await apply_retention(uow, self.event, self.jobs.now())
+
+
+async def render_retention_notice(ctx: Any, row: Any, who: Any) -> Any:
+    from delivery.messages import Rendered
+    from domain.text import translate
+    from domain.timezones import fmt_long_date
+
+    lang = who.language if who is not None else "en"
+    when = ctx.event.retention_date
+    if when is None:
+        from delivery.messages import Drop
+
+        return Drop("no retention date")
+    return Rendered(translate(ctx.i18n, lang, RETENTION_NOTICE, event=ctx.event.name.get(lang),
+                              date=fmt_long_date(when, ctx.event.timezone, lang)))
+
+
+def register(delivery: Any) -> None:
+    """Wiring (bot/app.py): the retention notice's kind and the retention planner."""
+    delivery.renderers.register(KIND_RETENTION_NOTICE, render_retention_notice)
+    delivery.add_planner(RetentionPlanner(delivery, delivery.event, getattr(delivery.settings, "admin_ids", ())))

@@ -188,6 +188,13 @@ class People:
     async def everyone(self) -> list[int]:
         return list(await self.s.scalars(select(Delegate.user_id)))
 
+    async def language_hint(self, user_id: int) -> str | None:
+        """The language a person not registered chose when they started registering (private chat state)."""
+        data = await self.s.scalar(select(FsmRecord.data).where(FsmRecord.key == f"fsm:{user_id}:{user_id}:default"))
+        if not data:
+            return None
+        return data.get("lang") or (data.get("answers") or {}).get("language")
+
     async def clear_states(self) -> int:
         """Delete every conversation state (retention: unfinished registrations hold personal data too)."""
         result = await self.s.execute(delete(FsmRecord))
