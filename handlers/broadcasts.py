@@ -337,12 +337,22 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
     await query.message.answer("\n".join(lines))
 
 
+async def on_stray_input(message: Message, is_admin: bool) -> None:
+    """Something typed while the draft waits for a button."""
+    if not is_admin:
+        await _refuse(message)
+        return
+    await message.answer(_("Please use the buttons above, or send /cancel to drop the draft."))
+
+
 def make_router() -> Router:
     router = Router(name="broadcasts")
     router.message.register(on_broadcast, Command("broadcast"))
     router.message.register(on_list, Command("broadcasts"))
     router.message.register(on_message, StateFilter(bc.S_MESSAGE), ~F.text.startswith("/"))
     router.message.register(on_variant_text, StateFilter(bc.S_VARIANT), ~F.text.startswith("/"))
+    router.message.register(on_stray_input, StateFilter(bc.S_VARIANTS, bc.S_AUDIENCE, bc.S_CONFIRM),
+                            ~F.text.startswith("/"))
     router.callback_query.register(on_list_button, BcCb.filter(F.action.in_({"open", "page"})), on_a_message)
     router.callback_query.register(on_button, BcCb.filter(), on_a_message)
     router.callback_query.register(on_cancel_button, BcCancel.filter())

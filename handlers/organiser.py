@@ -16,6 +16,7 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.i18n import LANGUAGE_NAMES
@@ -198,7 +199,8 @@ def _stats_text(s: org.Stats) -> str:
     return "\n\n".join(parts)
 
 
-async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sources, is_admin: bool) -> None:
+async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sources, i18n: I18n, lang: str,
+                   is_admin: bool) -> None:
     """/stats: the figures as text, then as a chart."""
     if not is_admin:
         await _refuse(message)
@@ -207,9 +209,12 @@ async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sour
     await message.answer(_stats_text(s))
     if not s.registered:
         return
-    titles = {"title": _("Registrations: {n}").format(n=s.registered), "by_day": _("By day (UTC)"),
-              "by_type": _("By participant type"), "by_language": _("By language"), "by_country": _("By country")}
-    types = {k: _(v) for k, v in PARTICIPANT_LABELS.items()}
+    # The chart's font has no Hangul: a Korean reader's chart is labelled in English (the text above is Korean).
+    with i18n.use_locale("en" if lang == "ko" else lang):
+        titles = {"title": _("Registrations: {n}").format(n=s.registered), "by_day": _("By day (UTC)"),
+                  "by_type": _("By participant type"), "by_language": _("By language"),
+                  "by_country": _("By country")}
+        types = {k: _(v) for k, v in PARTICIPANT_LABELS.items()}
     png = await asyncio.to_thread(org.chart_png, s, titles, types)
     await message.answer_photo(BufferedInputFile(png, filename="stats.png"))
 

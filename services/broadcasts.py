@@ -290,9 +290,14 @@ async def attach_progress(uow: UnitOfWork, broadcast_id: int, chat_id: int, mess
     await uow.commit()
 
 
+async def _get(uow: UnitOfWork, broadcast_id: int) -> BroadcastInfo | None:
+    # A forged button may carry any number: only ids the column can hold are looked up.
+    return await uow.broadcasts.get(broadcast_id) if 0 < broadcast_id < 2**31 else None
+
+
 async def cancel(uow: UnitOfWork, broadcast_id: int, *, by: int, now: datetime) -> int:
     """Cancel what is not sent yet (rows being sent at this instant finish); returns how many; commits."""
-    info = await uow.broadcasts.get(broadcast_id)
+    info = await _get(uow, broadcast_id)
     if info is None:
         raise ServiceError("not_found", NOT_FOUND)
     if info.status != rules.SENDING:
@@ -365,7 +370,7 @@ async def listing(uow: UnitOfWork, page: int = 0) -> tuple[list[BroadcastInfo], 
 
 async def report(uow: UnitOfWork, broadcast_id: int, limit: int = 30) -> tuple[BroadcastInfo, Progress, list[Any]]:
     """One broadcast: its record, its live figures, and the first recipients not reached with the reason."""
-    info = await uow.broadcasts.get(broadcast_id)
+    info = await _get(uow, broadcast_id)
     if info is None:
         raise ServiceError("not_found", NOT_FOUND)
     return info, await progress(uow, broadcast_id), await uow.broadcasts.unreached(topic(broadcast_id), limit=limit)

@@ -164,8 +164,10 @@ async def decide_excom(uow: UnitOfWork, user_id: int, *, confirm: bool, by: int,
     """Confirm or reject a pending EXCOM claim from a person's card (services/excom.py decides; audited)."""
     from services import excom as excom_uc
 
+    decided = await excom_uc.decide(uow, user_id, confirm=confirm, by=by, now=now)
     await audit(uow, by, EXCOM_DECISION, f"user {user_id}: {'confirmed' if confirm else 'rejected'}", now)
-    return await excom_uc.decide(uow, user_id, confirm=confirm, by=by, now=now)
+    await uow.commit()
+    return decided
 
 
 # -- stats ------------------------------------------------------------------------------------------------------
@@ -218,12 +220,15 @@ def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> 
                 ax.set_axis_off()
                 continue
             if orient == "v":
-                bars = ax.bar(labels, values, color="#2f6db5")
-                ax.tick_params(axis="x", labelrotation=45, labelsize=9)
+                bars = ax.bar(range(len(values)), values, color="#2f6db5")
+                # At most about 12 dates under the bars, so they stay readable on a phone.
+                step = max(1, -(-len(labels) // 12))
+                ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, fontsize=9)
             else:
                 bars = ax.barh(labels[::-1], values[::-1], color="#2f6db5")
                 ax.tick_params(axis="y", labelsize=10)
-            ax.bar_label(bars, fontsize=9, padding=2)
+            if len(values) <= 15:
+                ax.bar_label(bars, fontsize=9, padding=2)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -147,6 +147,19 @@ async def test_discarding_a_draft_sends_nothing_and_a_stale_send_button_is_refus
     assert await rows(h) == []
 
 
+async def test_typing_while_a_button_is_expected_and_cancel(h: Harness) -> None:
+    await register(h, 1)
+    await compose(h, audience=())
+    await h.send(ORGANISER, "hello?")
+    assert h.last_text(ORGANISER) == "Please use the buttons above, or send /cancel to drop the draft."
+    await h.send(ORGANISER, "/cancel")
+    assert h.last_text(ORGANISER) == "Cancelled. Your data is unchanged."
+    await h.press(ORGANISER, "Everyone registered")  # the old menu
+    assert await rows(h) == []
+    await h.send(ORGANISER, "hello?")  # no draft any more: a free question, not the draft's prompt
+    assert "Please use the buttons above" not in h.last_text(ORGANISER)
+
+
 async def test_pressing_send_twice_sends_once(h: Harness) -> None:
     await register(h, 1)
     await compose(h)
@@ -389,6 +402,7 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
     three, the progress message is edited with the outbox's figures, and the organiser's Cancel stops the
     rest: nobody gets the broadcast twice and every row is accounted for."""
     import asyncio
+    import contextlib
     import random
     import statistics
     import time
@@ -459,7 +473,8 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
             async def chat(uid: int) -> None:
                 nonlocal asked
                 while not stop.is_set():
-                    await asyncio.sleep(1.0 + rng.expovariate(1 / 1.5))  # nobody types faster
+                    with contextlib.suppress(TimeoutError):  # think (nobody types faster), unless it is over
+                        await asyncio.wait_for(stop.wait(), 1.0 + rng.expovariate(1 / 1.5))
                     if stop.is_set():
                         return
                     mark = api.mark()
@@ -472,9 +487,7 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
             talkers = [asyncio.create_task(chat(chatter0 + i)) for i in range(CHATTERS)]
             await asyncio.sleep(due_real + AFTER_REMINDER - time.time())
             stop.set()
-            for task in talkers:  # a chatter still thinking would send nothing more
-                task.cancel()
-            await asyncio.gather(*talkers, return_exceptions=True)
+            await asyncio.gather(*talkers)  # the answers still awaited arrive
             edits = [r for r in api.calls if r.ok and r.method == "editMessageText" and r.chat_id == ORGANISER
                      and "Left:" in (r.text or "")]
             await press(BcCancel(id=1).pack(), "")
@@ -514,3 +527,19 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
     assert counts.total == RECIPIENTS + 1 and counts.open == 0 and counts.cancelled > 0
     assert counts.sent + counts.cancelled == counts.total
     assert time.monotonic() - started < 20
+
+
+async def test_forged_buttons_from_an_organiser_get_a_polite_answer(tmp_path) -> None:
+    h = await Harness.create(make_settings(tmp_path), record_errors=True)
+    try:
+        for data in ("bcx:999999999999999999999", "bcx:-1", "bc:open::", "bc:open:99999999999999999999999:",
+                     "bc:val:x:nope", "bc:aud:nope:", "bc:var:xx:", "bc:page:-5:", "bc:send::",
+                     "og:card:999999999999999999999:0:", "og:fix:1:0:bogus", "og:ex:0:0:nope", "og:pg:0:-3:x",
+                     "og:ok:-4:0:"):
+            before = len(h.session.requests)
+            await h.press_data(ORGANISER, data)
+            answers = [r for r in h.session.requests[before:] if r.method == "answerCallbackQuery"]
+            assert answers and "went wrong" not in answers[0].params.get("text", ""), data
+        assert h.errors == []
+    finally:
+        await h.close()

@@ -42,7 +42,8 @@ SERVER_EXAMPLES = {"default": 200, "smoke": 50, "fuzz": 2_000}
 PROFILE = os.environ.get("FUZZ_PROFILE", "default")
 
 COMMANDS = ("start", "help", "program", "now", "next", "profile", "reminders", "language", "cancel", "forget",
-            "myid", "admit", "quiz", "settings", "", "START", "start@delegate_test_bot", "help@other_bot")
+            "myid", "admit", "quiz", "settings", "", "START", "start@delegate_test_bot", "help@other_bot",
+            "broadcast", "broadcasts", "people", "stats", "export", "audit")
 # Real callback prefixes and what their fields look like (the junk strategy covers the rest).
 CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "lang": (("en", "ru", "ko", "xx", ""),),
@@ -57,6 +58,12 @@ CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "faq": (("quiz", "nope", "", "0"),),
     "rem": (("open", "lead", "all", "on", "unf", "reg", "nope"),
             ("5", "10", "15", "30", "0", "-1", "1000000", "opening", "x", "")),
+    "bc": (("var", "next", "aud", "val", "send", "stop", "open", "page", "nope"),
+           ("ru", "everyone", "type", "country", "members", "unfinished", "quiz", "1", "-1", "x", ""),
+           ("", "type", "language", "country", "nope")),
+    "bcx": (("1", "0", "-1", "x", "999999999999999999999"),),
+    "og": (("pg", "card", "ok", "no", "fix", "ex", "nope"), ("1", "0", "-1", "x"), ("0", "1", "-5"),
+           ("", "email", "city", "registrations", "deliveries", "nope")),
 }
 # Conversation states to start an example from (captured from a real registration at setup).
 STAGES = ("new", "language", "full_name", "position", "organisation", "city", "participant_type", "email",
