@@ -12,7 +12,7 @@ final figures when the last row settled; Cancel cancels the rows not sent yet.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 KIND, PROGRESS_KIND = "broadcast", "broadcast_progress"
 NAME = "broadcasts"
 # Seconds (bot clock) between two edits of the progress message.
-PROGRESS_EVERY = 5.0
+PROGRESS_EVERY = 3.0
 PAGE_SIZE = 5
 # The Cancel button of the progress message (handlers.broadcasts.BcCancel packs to this).
 CANCEL_CALLBACK = "bcx:{id}"
@@ -365,7 +365,15 @@ async def listing(uow: UnitOfWork, page: int = 0) -> tuple[list[BroadcastInfo], 
     total = await uow.broadcasts.count()
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
-    return await uow.broadcasts.latest(offset=page * PAGE_SIZE, limit=PAGE_SIZE), pages, page
+    found = await uow.broadcasts.latest(offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    # One still sending shows its live figures (the final ones are written when it has settled).
+    live = []
+    for b in found:
+        if b.status == rules.SENDING:
+            p = await progress(uow, b.id)
+            b = replace(b, sent=p.sent, failed=p.failed + p.dropped, blocked=p.blocked, cancelled=p.cancelled)
+        live.append(b)
+    return live, pages, page
 
 
 async def report(uow: UnitOfWork, broadcast_id: int, limit: int = 30) -> tuple[BroadcastInfo, Progress, list[Any]]:
@@ -469,7 +477,8 @@ def register(delivery: Any, sources: Sources | None = None) -> BroadcastPlanner:
     planner = BroadcastPlanner(delivery)
     delivery.add_planner(planner)
     if sources is not None:
-        sources.broadcast_started = planner.watch
+        # The organiser's progress message says "0 of N" already: the first edit comes a few seconds later.
+        sources.broadcast_started = lambda bid: planner.watch(bid, PROGRESS_EVERY)
     return planner
 
 

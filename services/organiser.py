@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from delivery.messages import Drop, NewMessage, Priority, Rendered
+from domain import registration as reg
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
-from domain.organiser import Stats
+from domain.organiser import Stats, csv_bytes, top
+from domain.text import translate
+from domain.timezones import fmt_long_date
+from services import excom as excom_uc
 
 if TYPE_CHECKING:
     from domain.event import Event
@@ -132,8 +137,6 @@ async def fix(uow: UnitOfWork, conv: Conversation, event: Event, value: str | No
               ) -> Any:
     """Store the corrected value, checked by the registration's own rules; commits. A wrong value raises the
     rule's error and keeps the organiser on this step."""
-    from domain import registration as reg
-
     data = await conv.get_data()
     target = data.get("fix") or {}
     user_id, field_name = int(target.get("uid", 0)), str(target.get("field", ""))
@@ -162,8 +165,6 @@ async def fix(uow: UnitOfWork, conv: Conversation, event: Event, value: str | No
 
 async def decide_excom(uow: UnitOfWork, user_id: int, *, confirm: bool, by: int, now: datetime) -> Any:
     """Confirm or reject a pending EXCOM claim from a person's card (services/excom.py decides; audited)."""
-    from services import excom as excom_uc
-
     decided = await excom_uc.decide(uow, user_id, confirm=confirm, by=by, now=now)
     await audit(uow, by, EXCOM_DECISION, f"user {user_id}: {'confirmed' if confirm else 'rejected'}", now)
     await uow.commit()
@@ -179,8 +180,6 @@ BLOCKED = N_("People who blocked the bot")
 async def stats(uow: UnitOfWork, sources: Sources) -> Stats:
     """Registrations by day, participant type, language, country and time zone; followers; blocked; and the
     figures other features provide (quiz participants, meetings booked)."""
-    from domain.organiser import top
-
     counts = await uow.people.counts()
     extra = [(source.label, int(await source.fn(uow))) for source in sources.counters.values()]
     return Stats(registered=sum(counts["type"].values()),
@@ -250,8 +249,6 @@ _REGISTRATION_COLUMNS = (
 
 
 async def registrations_csv(uow: UnitOfWork, event: Event) -> tuple[str, bytes]:
-    from domain.organiser import csv_bytes
-
     rows = await uow.people.all_rows()
     data = csv_bytes([h for _, h in _REGISTRATION_COLUMNS], ([r.get(k) for k, _ in _REGISTRATION_COLUMNS]
                                                              for r in rows))
@@ -259,8 +256,6 @@ async def registrations_csv(uow: UnitOfWork, event: Event) -> tuple[str, bytes]:
 
 
 async def deliveries_csv(uow: UnitOfWork, event: Event) -> tuple[str, bytes]:
-    from domain.organiser import csv_bytes
-
     rows = await uow.broadcasts.deliveries()
     data = csv_bytes(["Broadcast", "Telegram user id", "Status", "Error", "Sent at (UTC)", "Attempts"],
                      ([t.removeprefix("broadcast:"), *rest] for t, *rest in rows))
@@ -298,8 +293,6 @@ RETENTION_NOTICE = N_("🗑 Personal data of {event} will be deleted automatical
 
 async def notify_retention(uow: UnitOfWork, event: Event, admin_ids: Iterable[int], now: datetime) -> int:
     """A week before the retention date: one notice to each organiser (once); commits."""
-    from delivery.messages import NewMessage, Priority
-
     when = event.retention_date
     if when is None:
         return 0
@@ -369,16 +362,10 @@ class RetentionPlanner:
             return await apply_retention(uow, self.event, self.jobs.now())
 
 
-async def render_retention_notice(ctx: Any, row: Any, who: Any) -> Any:
-    from delivery.messages import Rendered
-    from domain.text import translate
-    from domain.timezones import fmt_long_date
-
+async def render_retention_notice(ctx: Any, row: Any, who: Any) -> Rendered | Drop:
     lang = who.language if who is not None else "en"
     when = ctx.event.retention_date
     if when is None:
-        from delivery.messages import Drop
-
         return Drop("no retention date")
     return Rendered(translate(ctx.i18n, lang, RETENTION_NOTICE, event=ctx.event.name.get(lang),
                               date=fmt_long_date(when, ctx.event.timezone, lang)))

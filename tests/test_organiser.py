@@ -287,3 +287,31 @@ async def test_forged_organiser_buttons_are_refused(h: Harness) -> None:
     async with h.app.sessions() as s:
         assert (await s.get(Delegate, 5)).excom_status == "pending"  # type: ignore[union-attr]
     assert [r for r in h.session.sent(6) if r.method == "sendDocument"] == []
+
+
+async def test_on_postgresql_broadcasts_people_stats_and_exports_work(tmp_path, pg_url: str) -> None:
+    h = await Harness.create(make_settings(tmp_path, database_url=pg_url))
+    try:
+        await register(h, 1, full_name="Ada Lovelace", language="ru")
+        await register(h, 2, full_name="Grace Hopper")
+        await h.send(3, "/start")
+        await h.press(3, "English")
+        await h.send(ORGANISER, "/broadcast")
+        await h.send(ORGANISER, "Hello")
+        await h.press(ORGANISER, "Choose the audience")
+        await h.press(ORGANISER, "Started registering")
+        await h.press(ORGANISER, "Send to 1 person")
+        await drain(h)
+        assert h.last_text(3) == "Hello"
+        await h.send(ORGANISER, "/people lovelace")
+        assert "matching “lovelace”</b>: 1" in h.last_text(ORGANISER)
+        await h.send(ORGANISER, "/stats")
+        assert "<b>Registered: 2</b>" in h.session.sent(ORGANISER)[-2].text
+        await h.send(ORGANISER, "/export")
+        await h.press(ORGANISER, "Broadcast deliveries")
+        data = next(iter(h.session.sent(ORGANISER)[-1].files.values())).decode("utf-8-sig")
+        assert data.splitlines()[1].startswith("1,3,sent,")
+        await h.send(ORGANISER, "/broadcasts")
+        assert "sent 1 of 1" in h.last_text(ORGANISER)
+    finally:
+        await h.close()
