@@ -20,6 +20,19 @@ from domain.organiser import Stats, csv_bytes, top
 from domain.text import translate
 from domain.timezones import fmt_long_date
 from services import excom as excom_uc
+from services.audit import (
+    ADMIT,
+    BROADCAST,
+    BROADCAST_CANCEL,
+    EXCOM_DECISION,
+    EXPORT,
+    PROFILE_FIX,
+    RETENTION,
+    audit,
+)
+
+__all__ = ["ADMIT", "BROADCAST", "BROADCAST_CANCEL", "EXCOM_DECISION", "EXPORT", "PROFILE_FIX", "RETENTION",
+           "Sources", "audit"]
 
 if TYPE_CHECKING:
     from domain.event import Event
@@ -69,19 +82,7 @@ class Sources:
             self.broadcast_started(broadcast_id)
 
 
-# -- the audit log -------------------------------------------------------------------------------------------
-
-# Actions (stable names, stored).
-BROADCAST, BROADCAST_CANCEL, EXPORT, ADMIT, EXCOM_DECISION, PROFILE_FIX, RETENTION = (
-    "broadcast", "broadcast_cancel", "export", "admit", "excom_decision", "profile_fix", "retention")
-
-
-async def audit(uow: UnitOfWork, actor: int, action: str, detail: str, now: datetime) -> None:
-    """Record an organiser's action (not committed: it commits with the action itself).
-
-    Other features call it for their organiser actions (opening the quiz, publishing the schedule)."""
-    await uow.audit.add(now, actor, action, detail)
-
+# -- the audit log (services/audit.py; re-exported here for features that plug into the organiser tools) ------
 
 async def latest_actions(uow: UnitOfWork, limit: int = 20) -> list[Any]:
     return await uow.audit.latest(limit)
@@ -164,11 +165,8 @@ async def fix(uow: UnitOfWork, conv: Conversation, event: Event, value: str | No
 
 
 async def decide_excom(uow: UnitOfWork, user_id: int, *, confirm: bool, by: int, now: datetime) -> Any:
-    """Confirm or reject a pending EXCOM claim from a person's card (services/excom.py decides; audited)."""
-    decided = await excom_uc.decide(uow, user_id, confirm=confirm, by=by, now=now)
-    await audit(uow, by, EXCOM_DECISION, f"user {user_id}: {'confirmed' if confirm else 'rejected'}", now)
-    await uow.commit()
-    return decided
+    """Confirm or reject a pending EXCOM claim from a person's card (services/excom.py decides and audits)."""
+    return await excom_uc.decide(uow, user_id, confirm=confirm, by=by, now=now)
 
 
 # -- stats ------------------------------------------------------------------------------------------------------
@@ -303,10 +301,25 @@ async def notify_retention(uow: UnitOfWork, event: Event, admin_ids: Iterable[in
     return created
 
 
-async def apply_retention(uow: UnitOfWork, event: Event, now: datetime) -> int:
-    """On the retention date: delete every person's data (storage forget), the conversation states and the
-    broadcasts' delivery rows with them; commits. Returns how many people were forgotten."""
+async def deletion_date(uow: UnitOfWork, event: Event, admin_ids: Iterable[int]) -> datetime | None:
+    """When personal data may be deleted: the retention date, but never sooner than a week after the
+    organisers' notice was queued (a bot started after the date, or down a week before it, warns first).
+    None: not yet (no retention date, or the notice is still to come)."""
     when = event.retention_date
+    if when is None:
+        return None
+    if not admin_ids:
+        return when  # nobody to warn
+    notices = await uow.outbox.rows(topic=f"retention:{event.id}")
+    if not notices:
+        return None
+    return max(when, min(r.created_at for r in notices) + timedelta(days=7))
+
+
+async def apply_retention(uow: UnitOfWork, event: Event, now: datetime, admin_ids: Iterable[int] = ()) -> int:
+    """On the deletion date (`deletion_date`): delete every person's data (storage forget: their rows in every
+    table, delivery records included) and the conversation states; commits. Returns how many people."""
+    when = await deletion_date(uow, event, admin_ids)
     if when is None or now < when:
         return 0
     people = set(await uow.people.everyone()) | set(await uow.people.unfinished())
@@ -348,7 +361,7 @@ class RetentionPlanner:
         if when - timedelta(days=7) <= now:
             await self.run_notice()
         if when <= now:
-            await self.run_deletion()
+            await self.run_deletion()  # waits for a week after the notice when that came late
 
     async def run_notice(self) -> int:
         async with self.jobs.uows() as uow:
@@ -359,7 +372,7 @@ class RetentionPlanner:
 
     async def run_deletion(self) -> int:
         async with self.jobs.uows() as uow:
-            return await apply_retention(uow, self.event, self.jobs.now())
+            return await apply_retention(uow, self.event, self.jobs.now(), self.admin_ids)
 
 
 async def render_retention_notice(ctx: Any, row: Any, who: Any) -> Rendered | Drop:
@@ -367,6 +380,7 @@ async def render_retention_notice(ctx: Any, row: Any, who: Any) -> Rendered | Dr
     when = ctx.event.retention_date
     if when is None:
         return Drop("no retention date")
+    when = max(when, row.due_at + timedelta(days=7))  # a late notice: a week from it (deletion_date)
     return Rendered(translate(ctx.i18n, lang, RETENTION_NOTICE, event=ctx.event.name.get(lang),
                               date=fmt_long_date(when, ctx.event.timezone, lang)))
 

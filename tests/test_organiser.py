@@ -244,6 +244,29 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
     assert ("retention", "2 people's data deleted") in await audit_actions(h)
 
 
+async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_week_later(h: Harness) -> None:
+    when = h.app.event.retention_date
+    assert when is not None
+    await register(h, 1)
+    delivery = get_delivery(h.app)
+    planner = delivery.planners["retention"]
+    h.clock.set(when + timedelta(days=100))  # e.g. the real clock, long after the event
+    await planner.sync(delivery)
+    async with h.app.sessions() as s:
+        assert await s.get(Delegate, 1) is not None, "nobody was warned yet: nothing is deleted"
+    await drain(h)
+    [notice] = [t for t in h.texts(ORGANISER) if "will be deleted" in t]
+    assert "on April 3, 2021" in notice  # a week from the notice, not the date already past
+    h.clock.advance(days=6)
+    await planner.sync(delivery)
+    async with h.app.sessions() as s:
+        assert await s.get(Delegate, 1) is not None
+    h.clock.advance(days=1)
+    await planner.sync(delivery)
+    async with h.app.sessions() as s:
+        assert await s.get(Delegate, 1) is None
+
+
 def test_the_retention_period_is_checked_in_the_event_file(tmp_path) -> None:
     from pathlib import Path
 
