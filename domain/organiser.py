@@ -45,9 +45,10 @@ class Part:
     length: int
 
 
-def check_part(part: Part, *, with_media: bool) -> None:
-    """Refuse a text Telegram would refuse to send (the caption limit applies with a photo or a document)."""
-    if not part.html.strip():
+def check_part(part: Part, *, with_media: bool, text_required: bool = True) -> None:
+    """Refuse a text Telegram would refuse to send (the caption limit applies with a photo or a document).
+    A photo or a document may go without a caption (`text_required` False)."""
+    if not part.html.strip() and text_required:
         raise ServiceError("empty", EMPTY)
     limit = CAPTION_LIMIT if with_media else TEXT_LIMIT
     if part.length > limit:

@@ -127,7 +127,7 @@ async def begin(uow: UnitOfWork, conv: Conversation) -> None:
 
 async def take_message(uow: UnitOfWork, conv: Conversation, part: Part, media: dict[str, Any] | None) -> Draft:
     """The message itself (the default for every language); then the organiser may add variants."""
-    rules.check_part(part, with_media=media is not None)
+    rules.check_part(part, with_media=media is not None, text_required=media is None)
     found = await _put(conv, S_VARIANTS, texts={rules.DEFAULT: part.html}, media=media, audience=None, variant=None)
     await uow.commit()
     return found

@@ -126,6 +126,26 @@ async def test_a_photo_with_a_caption_is_sent_as_a_photo(h: Harness) -> None:
     assert (photo.method, photo.params["photo"], photo.params["caption"]) == ("sendPhoto", "ph", "Our poster")
 
 
+async def test_a_document_with_a_caption_and_a_russian_organiser(h: Harness) -> None:
+    await register(h, 1, language="ko")
+    await h.send(ORGANISER, "/broadcast", lang="ru")
+    assert "Новая рассылка" in h.last_text(ORGANISER)
+    await h.feed(h.updates.document(ORGANISER, "BQACAgIAAx0", "agenda.pdf", language_code="ru"))
+    assert "Please send" not in h.last_text(ORGANISER)  # a document without a caption is fine
+    await h.press(ORGANISER, "Выбрать получателей", lang="ru")
+    await h.press(ORGANISER, "Все зарегистрированные", lang="ru")
+    assert "Отправить рассылку <b>1</b> человеку сейчас?" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Отправить 1 человеку", lang="ru")
+    assert "Рассылка №1" in h.last_text(ORGANISER)
+    await drain(h)
+    [doc] = h.session.sent(1)
+    assert (doc.method, doc.params["document"]) == ("sendDocument", "BQACAgIAAx0")
+    assert await tick(h, 1) is False
+    await drain(h)
+    final = [r for r in h.session.sent(ORGANISER) if r.method == "editMessageText"][-1].text
+    assert "завершена" in final and "Отправлено: 1 из 1" in final
+
+
 async def test_unsupported_input_and_an_overlong_caption_get_a_way_forward(h: Harness) -> None:
     await h.send(ORGANISER, "/broadcast")
     await h.feed(h.updates.sticker(ORGANISER))
@@ -271,6 +291,7 @@ async def test_progress_is_edited_in_place_from_the_outbox_figures_until_done(h:
     await s.settled()
     text = edits()[-1].text
     assert f"Sent: {counts.sent} of 5" in text and f"Left: {counts.open}" in text
+    assert "Time left: about 8 s." in text  # 3 left at the pace so far: 2 settled in 5 s
     await drain_sender(s)
     h.clock.advance(seconds=5)
     assert not await tick(h, 1)  # everything settled: the final figures are recorded
@@ -345,6 +366,7 @@ async def test_a_restart_in_the_middle_sends_everyone_the_broadcast_once(tmp_pat
     try:
         delivery = get_delivery(h2.app)
         await delivery.start(h2.bot)  # what the Dispatcher's startup does: claims given back, planners run
+        assert delivery.is_planned("broadcast-progress:1"), "the progress message is edited again"
         await delivery.stop()
         await drain(h2)
         sent_after = [r.chat_id for r in h2.session.sent() if r.chat_id in range(1, 21)]
