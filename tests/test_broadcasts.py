@@ -244,6 +244,7 @@ async def test_an_empty_audience_is_refused_with_a_way_forward(h: Harness) -> No
 
 
 async def test_feature_audiences_appear_only_when_registered(h: Harness) -> None:
+    sources(h).audiences.clear()  # whatever the merged features registered: none, then a fake one
     await register(h, 1)
     await register(h, 2)
     await compose(h, audience=())
