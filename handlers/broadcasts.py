@@ -329,8 +329,9 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
         reasons = {"blocked": _("blocked the bot"), "failed": _("refused by Telegram"),
                    "cancelled": _("cancelled"), "dropped": _("not sent"), "pending": _("waiting"),
                    "sending": _("being sent")}
-        lines += [f"• {esc(u.name or '—')} (<code>{u.user_id}</code>): {reasons.get(u.status, u.status)}"
-                  + (f" — {esc(u.error)}" if u.error and u.status == "failed" else "") for u in missed]
+        # Clipped, so that 30 lines stay within one message (4,096 characters).
+        lines += [f"• {esc((u.name or '—')[:40])} (<code>{u.user_id}</code>): {reasons.get(u.status, u.status)}"
+                  + (f" — {esc(u.error[:80])}" if u.error and u.status == "failed" else "") for u in missed]
     else:
         lines.append(_("Everyone was reached."))
     assert isinstance(query.message, Message)

@@ -182,6 +182,10 @@ async def on_fix_value(message: Message, state: FSMContext, uow: UnitOfWork, con
 
 # -- /stats ----------------------------------------------------------------------------------------------------
 
+# Days listed in the text (the chart has them all): the message stays well within 4,096 characters.
+DAYS_IN_TEXT = 21
+
+
 def _stats_text(s: org.Stats) -> str:
     def block(title: str, items: list[tuple[str, int]], label: dict[str, str] | None = None) -> str:
         body = "\n".join(f"  {esc(label.get(k, k) if label else k)}: {n}" for k, n in items) or "  —"
@@ -189,7 +193,9 @@ def _stats_text(s: org.Stats) -> str:
 
     types = {k: _(v) for k, v in PARTICIPANT_LABELS.items()}
     parts = [_("<b>Registered: {n}</b>").format(n=s.registered),
-             block(_("By day (UTC)"), s.by_day),
+             block(_("By day (UTC)"), s.by_day) if len(s.by_day) <= DAYS_IN_TEXT else
+             block(_("By day (UTC), the last {n} days (the chart shows every day)").format(n=DAYS_IN_TEXT),
+                   s.by_day[-DAYS_IN_TEXT:]),
              block(_("By participant type"), s.by_type, types),
              block(_("By language"), s.by_language, LANGUAGE_NAMES),
              block(_("By country"), s.by_country),
@@ -260,8 +266,9 @@ async def on_audit(message: Message, uow: UnitOfWork, conf: Event, is_admin: boo
         await message.answer(_("No organiser action has been recorded yet."))
         return
     lines = [_("<b>Latest organiser actions</b> (newest first):")]
+    # Details clipped, so that 20 entries stay within one message.
     lines += [f"{fmt_datetime(i.at, conf.timezone, lang)} · <code>{i.actor}</code> · {esc(i.action)} · "
-              f"{esc(i.detail)}" for i in items]
+              f"{esc(i.detail[:120])}" for i in items]
     await message.answer("\n".join(lines))
 
 

@@ -370,3 +370,13 @@ def test_wiring_registers_the_quiz_and_matchmaking_sources_only_when_they_exist(
     wired = organiser_sources()
     assert set(wired.audiences) == {"quiz", "matchmaking"}
     assert set(wired.counters) == {"quiz"} and set(wired.exports) == {"quiz"}
+
+
+async def test_stats_over_many_days_stay_within_one_message(h: Harness) -> None:
+    for uid in range(1, 41):
+        await register(h, uid, full_name=f"Person {uid}", city=f"City {uid}")
+        h.clock.advance(days=1)
+    await h.send(ORGANISER, "/stats")
+    text = h.session.sent(ORGANISER)[-2].text
+    assert "By day (UTC), the last 21 days (the chart shows every day)" in text
+    assert len(text) < 4096
