@@ -380,3 +380,11 @@ async def test_stats_over_many_days_stay_within_one_message(h: Harness) -> None:
     text = h.session.sent(ORGANISER)[-2].text
     assert "By day (UTC), the last 21 days (the chart shows every day)" in text
     assert len(text) < 4096
+
+
+async def test_a_korean_organiser_gets_korean_figures_and_a_chart(h: Harness) -> None:
+    await register(h, 1, participant_type="partner")
+    await h.send(ORGANISER, "/stats", lang="ko")
+    text, chart = h.session.sent(ORGANISER)[-2:]
+    assert "<b>등록: 1명</b>" in text.text and "참가자 유형별" in text.text
+    assert chart.method == "sendPhoto"
