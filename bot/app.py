@@ -238,6 +238,12 @@ async def build_app(
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
     sources = app.extras["organiser"] = organiser_sources()
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    if isinstance(storage, RedisStorage):  # unfinished registrations and retention read the state there
+        from storage.organiser import RedisConversations
+
+        sources.conversations = RedisConversations(storage.redis)
     dp.workflow_data.update(sources=sources)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message
     # kinds and planners of the features that send later.
@@ -257,7 +263,7 @@ def delivery_features(sources: Sources | None = None) -> list[Feature]:
     from services import admin, broadcasts, excom, organiser, reminder_jobs
 
     return [reminder_jobs.register, excom.register, functools.partial(broadcasts.register, sources=sources),
-            functools.partial(admin.register, sources=sources), organiser.register]
+            functools.partial(admin.register, sources=sources), functools.partial(organiser.register, sources=sources)]
 
 
 def organiser_sources() -> Sources:

@@ -207,7 +207,7 @@ async def recipients(uow: UnitOfWork, audience: Audience, sources: Sources) -> d
         case rules.MEMBERS:
             ids = await uow.people.ids(members=True)
         case rules.UNFINISHED:
-            return await uow.people.unfinished()
+            return await organiser.unfinished(uow, sources)
         case kind if kind in sources.audiences:
             ids = set(await sources.audiences[kind].fn(uow))
         case _:

@@ -65,6 +65,9 @@ class Sources:
     counters: dict[str, Source] = field(default_factory=dict)
     exports: dict[str, Source] = field(default_factory=dict)
     broadcast_started: Callable[[int], None] | None = None
+    # Conversation state kept outside the database (Redis): who did not finish registering, and forgetting
+    # people's state (storage.organiser.RedisConversations); None: the SQL storage, read through the uow.
+    conversations: Any = None
     # Set at wiring: looks a little later whether an admitted person's notice got through.
     admitted: Callable[[int], None] | None = None
 
@@ -316,16 +319,27 @@ async def deletion_date(uow: UnitOfWork, event: Event, admin_ids: Iterable[int])
     return max(when, min(r.created_at for r in notices) + timedelta(days=7))
 
 
-async def apply_retention(uow: UnitOfWork, event: Event, now: datetime, admin_ids: Iterable[int] = ()) -> int:
+async def unfinished(uow: UnitOfWork, sources: Sources | None = None) -> dict[int, str | None]:
+    """People who started registering and did not finish, with the language they chose (wherever the
+    conversation state lives)."""
+    if sources is not None and sources.conversations is not None:
+        return await sources.conversations.unfinished(set(await uow.people.everyone()))
+    return await uow.people.unfinished()
+
+
+async def apply_retention(uow: UnitOfWork, event: Event, now: datetime, admin_ids: Iterable[int] = (),
+                          sources: Sources | None = None) -> int:
     """On the deletion date (`deletion_date`): delete every person's data (storage forget: their rows in every
     table, delivery records included) and the conversation states; commits. Returns how many people."""
     when = await deletion_date(uow, event, admin_ids)
     if when is None or now < when:
         return 0
-    people = set(await uow.people.everyone()) | set(await uow.people.unfinished())
+    people = set(await uow.people.everyone()) | set(await unfinished(uow, sources))
     for uid in sorted(people):
         await uow.forget(uid)
     await uow.people.clear_states()
+    if sources is not None and sources.conversations is not None:
+        await sources.conversations.forget(people)
     await audit(uow, 0, RETENTION, f"{len(people)} people's data deleted", now)
     await uow.commit()
     return len(people)
@@ -337,10 +351,11 @@ class RetentionPlanner:
 
     name = "retention"
 
-    def __init__(self, jobs: Any, event: Event, admin_ids: Iterable[int]) -> None:
+    def __init__(self, jobs: Any, event: Event, admin_ids: Iterable[int], sources: Sources | None = None) -> None:
         self.jobs = jobs
         self.event = event
         self.admin_ids = frozenset(admin_ids)
+        self.sources = sources
 
     async def plan(self, jobs: Any) -> None:
         when = self.event.retention_date
@@ -372,7 +387,7 @@ class RetentionPlanner:
 
     async def run_deletion(self) -> int:
         async with self.jobs.uows() as uow:
-            return await apply_retention(uow, self.event, self.jobs.now(), self.admin_ids)
+            return await apply_retention(uow, self.event, self.jobs.now(), self.admin_ids, self.sources)
 
 
 async def render_retention_notice(ctx: Any, row: Any, who: Any) -> Rendered | Drop:
@@ -385,7 +400,8 @@ async def render_retention_notice(ctx: Any, row: Any, who: Any) -> Rendered | Dr
                               date=fmt_long_date(when, ctx.event.timezone, lang)))
 
 
-def register(delivery: Any) -> None:
+def register(delivery: Any, sources: Sources | None = None) -> None:
     """Wiring (bot/app.py): the retention notice's kind and the retention planner."""
     delivery.renderers.register(KIND_RETENTION_NOTICE, render_retention_notice)
-    delivery.add_planner(RetentionPlanner(delivery, delivery.event, getattr(delivery.settings, "admin_ids", ())))
+    delivery.add_planner(RetentionPlanner(delivery, delivery.event, getattr(delivery.settings, "admin_ids", ()),
+                                          sources))

@@ -3,6 +3,7 @@ over the people (audiences, the registrations list, stats, exports). They flush 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -199,3 +200,39 @@ class People:
         """Delete every conversation state (retention: unfinished registrations hold personal data too)."""
         result = await self.s.execute(delete(FsmRecord))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class RedisConversations:
+    """The same two questions about conversation state when it lives in Redis (aiogram's RedisStorage, keys
+    `fsm:<chat>:<user>:default:state|data`): who started registering and did not finish, and forgetting
+    people's state. Private chats only (chat == user)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def unfinished(self, registered: set[int]) -> dict[int, str | None]:
+        found: dict[int, str | None] = {}
+        seen: set[int] = set()
+        async for raw in self.redis.scan_iter(match="fsm:*:*:default:*", count=500):
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            parts = key.split(":")
+            if len(parts) != 5 or parts[1] != parts[2] or not parts[2].isdigit():
+                continue
+            uid = int(parts[2])
+            if uid in seen or uid in registered:
+                continue
+            seen.add(uid)
+            state, data = await self.redis.mget(f"fsm:{uid}:{uid}:default:state", f"fsm:{uid}:{uid}:default:data")
+            state = state.decode() if isinstance(state, bytes) else (state or "")
+            values = json.loads(data) if data else {}
+            registering = state.startswith(_REGISTRATION_STATE) and state not in _NOT_REGISTERING
+            if registering or values.get("answers"):
+                found[uid] = values.get("lang") or (values.get("answers") or {}).get("language")
+        return found
+
+    async def forget(self, user_ids: set[int]) -> int:
+        keys = [f"fsm:{uid}:{uid}:default:{part}" for uid in sorted(user_ids) for part in ("state", "data")]
+        deleted = 0
+        for start in range(0, len(keys), 500):
+            deleted += int(await self.redis.delete(*keys[start:start + 500]))
+        return deleted

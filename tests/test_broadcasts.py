@@ -573,3 +573,23 @@ async def test_forged_buttons_from_an_organiser_get_a_polite_answer(tmp_path) ->
         assert h.errors == []
     finally:
         await h.close()
+
+
+async def test_with_redis_the_unfinished_are_found_where_their_state_lives(tmp_path, redis_url: str) -> None:
+    import random
+
+    h = await Harness.create(make_settings(tmp_path, redis_url=redis_url))
+    uid = random.randint(10**11, 2 * 10**11)  # the Redis database may be shared with other tests
+    try:
+        await register(h, uid + 1)
+        await h.send(uid, "/start", lang="ko")
+        await h.press(uid, "한국어", lang="ko")
+        s = sources(h)
+        assert s.conversations is not None
+        async with get_delivery(h.app).uows() as uow:
+            found = await bc.recipients(uow, Audience("unfinished"), s)
+        assert found[uid] == "ko" and uid + 1 not in found
+        assert await s.conversations.forget({uid}) == 2
+        assert await h.app.storage.get_data(h.state_key(uid)) == {}
+    finally:
+        await h.close()
