@@ -84,7 +84,8 @@ async def on_broadcast(message: Message, state: FSMContext, uow: UnitOfWork, is_
 def _part(message: Message) -> Part:
     plain = message.text if message.text is not None else (message.caption or "")
     html = message.html_text if plain else ""
-    return Part(html, len(plain))
+    # Telegram counts its limits in UTF-16 code units (an emoji is two).
+    return Part(html, len(plain.encode("utf-16-le")) // 2)
 
 
 def _media(message: Message) -> dict[str, str] | None:
