@@ -289,7 +289,9 @@ def organiser_sources() -> Sources:
     def find(module: str, name: str) -> Any:
         try:
             return getattr(importlib.import_module(f"services.{module}"), name, None)
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name != f"services.{module}":
+                raise  # the module exists and one of its imports is missing: a real error
             return None
 
     if (fn := find("quiz", "participant_ids")) is not None:
