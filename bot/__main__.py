@@ -88,7 +88,8 @@ async def connect(bot: Bot, app: App) -> None:
         me = await until_reachable(bot.get_me, "getMe", url, stop)
         log.info("connected to %s as @%s", url, me.username)
         await until_reachable(lambda: bot.delete_webhook(drop_pending_updates=False), "deleteWebhook", url, stop)
-        await until_reachable(lambda: set_commands(bot, app.i18n), "setMyCommands", url, stop)
+        await until_reachable(lambda: set_commands(bot, app.i18n, app.settings.admin_ids), "setMyCommands", url,
+                              stop)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -14,7 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import DisabledEventIsolation, SimpleEventIsolation
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -46,6 +46,7 @@ from storage.inbox import Inbox
 
 if TYPE_CHECKING:
     from delivery.engine import Feature
+    from services.organiser import Sources
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,17 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", N_("What this bot can do")),
     ("cancel", N_("Stop the current step")),
     ("forget", N_("Delete your data")),
+)
+# Added to the menu of each organiser's own chat (ADMIN_IDS), after the commands above.
+ORGANISER_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("broadcast", N_("Organisers: send a message to many people")),
+    ("broadcasts", N_("Organisers: past broadcasts and who was not reached")),
+    ("people", N_("Organisers: registrations, search, a person's card")),
+    ("stats", N_("Organisers: figures and a chart")),
+    ("export", N_("Organisers: CSV files")),
+    ("excom", N_("Organisers: confirm EXCOM member cities")),
+    ("admit", N_("Organisers: let a person register late")),
+    ("audit", N_("Organisers: the latest organiser actions")),
 )
 
 
@@ -103,7 +115,7 @@ def build_routers() -> list[Router]:
     Every feature router sees private chats only (a filter set here, not in each handler), so personal data
     never reaches a group; the group router answers there with a link to the private chat.
     """
-    from handlers import admin, common, excom, groups, guests, menu, registration
+    from handlers import admin, broadcasts, common, excom, groups, guests, menu, organiser, registration
     from handlers import matchmaking as matchmaking_handlers
     from handlers import program as program_handlers
     from handlers import quiz as quiz_handlers
@@ -114,6 +126,9 @@ def build_routers() -> list[Router]:
         # The persistent menu's labels, typed or tapped, also in the middle of a step.
         menu.make_router(),
         admin.make_router(),
+        # Before excom: its handler takes any document an organiser sends (an EXCOM list).
+        broadcasts.make_router(),
+        organiser.make_router(),
         excom.make_router(),
         registration.make_router(),
         guests.make_router(),
@@ -236,22 +251,65 @@ async def build_app(
         await start_cache_sync(app, caches)
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
+    # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
+    sources = app.extras["organiser"] = organiser_sources()
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    if isinstance(storage, RedisStorage):  # unfinished registrations and retention read the state there
+        from storage.organiser import RedisConversations
+
+        sources.conversations = RedisConversations(storage.redis)
+    dp.workflow_data.update(sources=sources)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message
     # kinds and planners of the features that send later.
     from delivery.engine import Delivery
 
-    app.extras["delivery_features"] = delivery_features()
+    app.extras["delivery_features"] = delivery_features(sources)
     app.extras["delivery"] = delivery = Delivery.for_app(app)
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
 
 
-def delivery_features() -> list[Feature]:
+def delivery_features(sources: Sources | None = None) -> list[Feature]:
     """The features that register message kinds (renderers) and planners with the delivery engine."""
-    from services import excom, matchmaking, quiz, reminder_jobs
+    import functools
 
-    return [reminder_jobs.register, excom.register, matchmaking.register, quiz.register]
+    from services import admin, broadcasts, excom, matchmaking, organiser, quiz, reminder_jobs
+
+    return [reminder_jobs.register, excom.register, matchmaking.register, quiz.register,
+            functools.partial(broadcasts.register, sources=sources),
+            functools.partial(admin.register, sources=sources), functools.partial(organiser.register, sources=sources)]
+
+
+def organiser_sources() -> Sources:
+    """Audiences, /stats figures and /export files the quiz and matchmaking provide to the organiser tools."""
+    from services import matchmaking, quiz
+    from services.organiser import (
+        MATCHMAKING_PARTICIPANTS,
+        MEETINGS,
+        MEETINGS_BOOKED,
+        QUIZ_PARTICIPANTS,
+        QUIZ_RESULTS,
+        Sources,
+    )
+
+    sources = Sources()
+    sources.add_audience("quiz", QUIZ_PARTICIPANTS, quiz.participant_ids)
+    sources.add_counter("quiz", QUIZ_PARTICIPANTS, quiz.participant_count)
+    sources.add_export("quiz", QUIZ_RESULTS, _named_csv("quiz_results.csv", quiz.results_csv))
+    sources.add_audience("matchmaking", MATCHMAKING_PARTICIPANTS, matchmaking.participant_ids)
+    sources.add_counter("meetings", MEETINGS_BOOKED, matchmaking.meetings_booked)
+    sources.add_export("meetings", MEETINGS, _named_csv("meetings.csv", matchmaking.meetings_csv))
+    return sources
+
+
+def _named_csv(filename: str, fn: Any) -> Any:
+    """An export maker from a feature's `(uow, event) -> bytes`."""
+    async def make(uow: Any, event: Event) -> tuple[str, bytes]:
+        return filename, await fn(uow, event)
+
+    return make
 
 
 async def start_cache_sync(app: App, caches: Caches) -> None:
@@ -311,9 +369,13 @@ def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter:
                default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
 
 
-async def set_commands(bot: Bot, i18n: I18n) -> None:
-    """Register the command menu in every language (the default one in English)."""
+async def set_commands(bot: Bot, i18n: I18n, admin_ids: frozenset[int] = frozenset()) -> None:
+    """Register the command menu in every language (the default one in English); organisers' own chats get
+    the organiser commands too (a per-chat scope, so nobody else sees them)."""
     for lang in (None, *LANGS):
         locale = lang or "en"
         commands = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in COMMANDS]
         await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang)
+        extra = [BotCommand(command=c, description=i18n.gettext(d, locale=locale)) for c, d in ORGANISER_COMMANDS]
+        for admin in sorted(admin_ids):
+            await bot.set_my_commands(commands + extra, scope=BotCommandScopeChat(chat_id=admin), language_code=lang)

@@ -204,7 +204,10 @@ class LocalSession(BaseSession):
             case "deleteWebhook" | "answerCallbackQuery" | "sendChatAction" | "deleteMessage":
                 return ok(True)
             case "setMyCommands":
-                self.commands[str(p.get("language_code", ""))] = list(p.get("commands") or [])
+                # Keyed by language; a per-chat menu (organisers') as "chat:<id>:<language>".
+                scope = p.get("scope") if isinstance(p.get("scope"), dict) else {}
+                prefix = f"chat:{scope.get('chat_id')}:" if scope.get("type") == "chat" else ""
+                self.commands[prefix + str(p.get("language_code", ""))] = list(p.get("commands") or [])
                 return ok(True)
             case "getFile":
                 file_id = str(p.get("file_id", ""))

@@ -160,6 +160,13 @@ class Registration(_Strict):
     text: Text
 
 
+class Retention(_Strict):
+    """How long personal data is kept: deleted `days_after` days after the event ends (a week's notice to the
+    organisers before)."""
+
+    days_after: int = Field(ge=1, le=3650)
+
+
 class Matchmaking(_Strict):
     """One-on-one meetings in a window of the program, cut into slots (rules: domain/matchmaking.py)."""
 
@@ -351,6 +358,8 @@ class Event(_Strict):
     cities: tuple[City, ...] = ()
     # Optional: an event without a quiz loads and simply has none.
     quiz: Quiz | None = None
+    # Optional: without it, personal data is kept until someone deletes it.
+    retention: Retention | None = None
 
     @model_validator(mode="after")
     def _resolve(self) -> Event:
@@ -391,6 +400,11 @@ class Event(_Strict):
     @property
     def ends(self) -> datetime:
         return max(i.ends for i in self.program)
+
+    @property
+    def retention_date(self) -> datetime | None:
+        """When personal data is deleted (UTC), or None when the event file sets no retention."""
+        return self.ends + timedelta(days=self.retention.days_after) if self.retention else None
 
     def item(self, item_id: str) -> ProgramItem | None:
         return next((i for i in self.program if i.id == item_id), None)

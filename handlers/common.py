@@ -56,7 +56,9 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool, *, close
     ]
     if is_admin:
         lines += ["", _("Organiser commands: /admit &lt;user id&gt; lets a person register after the deadline."),
-                  _(excom.ORGANISER_HELP), _(matchmaking.ORGANISER_HELP), _(quiz.HELP_ORGANISER)]
+                  _(excom.ORGANISER_HELP), _(matchmaking.ORGANISER_HELP), _(quiz.HELP_ORGANISER),
+                  _("/broadcast, /broadcasts, /people, /stats, /export, /audit — broadcasts, registrations, "
+                    "figures, CSV files and the log of organiser actions")]
     return "\n".join(lines)
 
 

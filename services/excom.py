@@ -16,6 +16,7 @@ from domain.event import Event
 from domain.i18n_marks import N_
 from domain.registration import EXCOM_CONFIRMED, EXCOM_PENDING, EXCOM_REJECTED, Profile
 from domain.text import esc, translate
+from services.audit import EXCOM_DECISION, audit
 from services.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ async def decide(uow: UnitOfWork, user_id: int, *, confirm: bool, by: int, now: 
     status = EXCOM_CONFIRMED if confirm else EXCOM_REJECTED
     decided = await uow.delegates.set_excom_status(user_id, status, by=by, at=now)
     await uow.outbox.add([_notice(user_id, status, now)], now)
+    await audit(uow, by, EXCOM_DECISION, f"user {user_id}: {status}", now)
     await uow.commit()
     assert decided is not None
     return decided
@@ -126,6 +128,7 @@ async def confirm_list(uow: UnitOfWork, data: bytes, *, by: int, now: datetime) 
             confirmed += 1
     if notices:
         await uow.outbox.add(notices, now)
+        await audit(uow, by, EXCOM_DECISION, f"list: {len(notices)} confirmed", now)
     await uow.commit()
     hits = {p.user_id for p in people} & parsed.user_ids
     mails = {p.email.lower() for p in people} & parsed.emails

@@ -201,12 +201,17 @@ async def decline_consent(uow: UnitOfWork, conv: Conversation) -> None:
 async def pause(uow: UnitOfWork, conv: Conversation, *, registered: bool) -> int | None:
     """/cancel. Returns None when there was nothing to cancel, -1 when a profile edit was dropped, else the
     number of registration answers kept for /start to resume with."""
-    current = await conv.get_state()
-    if current is None:
+    state = await conv.get_state()
+    if state is None:
         return None
     data = await conv.get_data()
     await conv.set_state(None)
-    if data.get("mode") == "profile" or registered or step_of(current) is None:  # not the registration
+    if not state.startswith("Reg:"):
+        # Another feature's step (an organiser's broadcast draft): drop it, keep any registration answers.
+        await conv.set_data({k: v for k, v in data.items() if k in KEPT_ON_PAUSE})
+        await uow.commit()
+        return -1
+    if data.get("mode") == "profile" or registered:
         await conv.set_data({})
         await uow.commit()
         return -1

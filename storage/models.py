@@ -365,3 +365,45 @@ class QuizPoll(Base):
     index: Mapped[int] = mapped_column(Integer)
     asked_at: Mapped[datetime]
     seconds: Mapped[int] = mapped_column(Integer)
+class Broadcast(Base):
+    """An organiser's broadcast: its message (HTML per language, an optional photo or document), its audience,
+    and its figures. Each recipient's copy is an outbox row (topic `broadcast:<id>`, the delivery record);
+    `sent`/`failed`/`blocked`/`cancelled` are the final figures, written when the last row settled."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    author: Mapped[int] = mapped_column(BigInteger)
+    # The language the author's progress message is written in.
+    author_language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime]
+    # {"default": html, "ru": html, ...}: each recipient gets their language's text, else the default.
+    texts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"type": "photo" | "document", "file_id": ...} or None.
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # {"kind": "everyone" | "type" | "language" | "country" | "members" | "unfinished" | <source>, "value": ...}
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # sending -> done | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="sending")
+    # The organiser's progress message (edited in place while it runs).
+    progress_chat: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message: Mapped[int | None] = mapped_column(BigInteger)
+    finished_at: Mapped[datetime | None]
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEntry(Base):
+    """An organiser's action: who, what, when (broadcasts, exports, /admit, EXCOM decisions, quiz, schedule)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(500), default="")

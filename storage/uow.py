@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from delivery.outbox import Outbox
 from storage.db import has_unsaved_work
 from storage.matchmaking import MatchmakingRepo
+from storage.organiser import AuditLog, Broadcasts, People
 from storage.quiz import QuizRepo
 from storage.repo import Delegates, Follows, Guests, LatePasses, Reminders, forget_person
 
@@ -29,6 +30,9 @@ class SqlUnitOfWork:
         self.matchmaking = MatchmakingRepo(session)
         self.guests = Guests(session)
         self.quiz = QuizRepo(session)
+        self.broadcasts = Broadcasts(session)
+        self.audit = AuditLog(session)
+        self.people = People(session)
 
     async def forget(self, user_id: int) -> int:
         # Bookings first: their key to the host's availability would refuse forget_person's order.

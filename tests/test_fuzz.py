@@ -43,7 +43,8 @@ PROFILE = os.environ.get("FUZZ_PROFILE", "default")
 
 COMMANDS = ("start", "help", "program", "now", "next", "profile", "reminders", "language", "cancel", "forget",
             "myid", "admit", "quiz", "settings", "meet", "availability", "matchmaking",
-            "", "START", "start@delegate_test_bot", "help@other_bot")
+            "", "START", "start@delegate_test_bot", "help@other_bot",
+            "broadcast", "broadcasts", "people", "stats", "export", "audit")
 # Real callback prefixes and what their fields look like (the junk strategy covers the rest).
 CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "lang": (("en", "ru", "ko", "xx", ""),),
@@ -66,6 +67,12 @@ CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "mmx": (("dec", "can", "out", "my", "zz"), ("1", "0", "-1", "x")),
     "mma": (("1040", "1120", "0000", "", "x"),),
     "mmo": (("csv", "pub", "yes", "no", "grid", "zz"),),
+    "bc": (("var", "next", "aud", "val", "send", "stop", "open", "page", "nope"),
+           ("ru", "everyone", "type", "country", "members", "unfinished", "quiz", "1", "-1", "x", ""),
+           ("", "type", "language", "country", "nope")),
+    "bcx": (("1", "0", "-1", "x", "999999999999999999999"),),
+    "og": (("pg", "card", "ok", "no", "fix", "ex", "nope"), ("1", "0", "-1", "x"), ("0", "1", "-5"),
+           ("", "email", "city", "registrations", "deliveries", "nope")),
 }
 # Conversation states to start an example from (captured from a real registration at setup).
 STAGES = ("new", "language", "full_name", "position", "organisation", "city", "participant_type", "email",

@@ -1,0 +1,488 @@
+"""Broadcasts: an organiser's message to an audience, sent through the outbox with a live progress message.
+
+The /broadcast conversation (handlers/broadcasts.py) keeps a draft in the organiser's conversation state:
+the message (HTML as Telegram delivered it, an optional photo or document), optional variants per language,
+the audience. Confirming creates a `broadcasts` row and one outbox row per recipient (BULK priority, topic
+`broadcast:<id>`, key `broadcast:<id>:<user>`) in one commit; each row is rendered when it is sent, in the
+recipient's language of that moment (their variant, else the default). A planner edits the organiser's
+progress message every few seconds (an `Edit` outbox row rendered from the live counts) and records the
+final figures when the last row settled; Cancel cancels the rows not sent yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from delivery.messages import Button, Document, Drop, Edit, FileRef, NewMessage, Photo, Priority, Rendered
+from domain import organiser as rules
+from domain.errors import ServiceError
+from domain.event import LANGS
+from domain.i18n_marks import N_
+from domain.organiser import Audience, BroadcastInfo, Part, Progress
+from domain.registration import PARTICIPANT_LABELS, PARTICIPANT_TYPES
+from domain.text import translate
+from services import organiser
+from services.organiser import Sources
+
+if TYPE_CHECKING:
+    from delivery.jobs import Jobs
+    from delivery.outbox import OutboxRow, Recipient, RenderContext
+    from services.ports import Conversation, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+KIND, PROGRESS_KIND = "broadcast", "broadcast_progress"
+NAME = "broadcasts"
+# Seconds (bot clock) between two edits of the progress message.
+PROGRESS_EVERY = 3.0
+PAGE_SIZE = 5
+# The Cancel button of the progress message (handlers.broadcasts.BcCancel packs to this).
+CANCEL_CALLBACK = "bcx:{id}"
+
+# Conversation states (their string names: handlers set and read them through the use cases).
+S_MESSAGE, S_VARIANTS, S_VARIANT, S_AUDIENCE, S_CONFIRM = (
+    "Bc:message", "Bc:variants", "Bc:variant", "Bc:audience", "Bc:confirm")
+STATES = (S_MESSAGE, S_VARIANTS, S_VARIANT, S_AUDIENCE, S_CONFIRM)
+
+NO_DRAFT = N_("This broadcast draft is gone (sent, cancelled or replaced). Send /broadcast to start again.")
+NOBODY = N_("Nobody is in this audience yet. Please choose another one.")
+UNKNOWN_AUDIENCE = N_("I do not know this audience any more. Please choose again.")
+NOT_FOUND = N_("There is no such broadcast.")
+FINISHED = N_("This broadcast has finished already; nothing was cancelled.")
+
+EVERYONE_LABEL = N_("Everyone registered")
+TYPE_LABEL = N_("By participant type")
+LANGUAGE_LABEL = N_("By language")
+COUNTRY_LABEL = N_("By country")
+MEMBERS_LABEL = N_("EXCOM member cities (confirmed)")
+UNFINISHED_LABEL = N_("Started registering, did not finish")
+
+PROGRESS_TEXT = N_("📣 <b>Broadcast #{id}</b>: {status}\n"
+                   "Sent: {sent} of {total}\nFailed: {failed}\nBlocked the bot: {blocked}\nLeft: {left}\n{eta}")
+SENDING_STATUS = N_("sending…")
+DONE_STATUS = N_("finished")
+CANCELLED_STATUS = N_("cancelled ({n} not sent)")
+ETA_TEXT = N_("Time left: about {time}.")
+ETA_UNKNOWN = N_("Time left: estimating…")
+CANCEL_BUTTON = N_("⏹ Cancel the broadcast")
+MINUTES = N_("{n} min")
+SECONDS = N_("{n} s")
+
+
+# -- the draft ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Draft:
+    texts: dict[str, str]
+    media: dict[str, Any] | None
+    audience: Audience | None
+    variant: str | None = None
+
+    @property
+    def languages(self) -> list[str]:
+        return [lang for lang in LANGS if lang in self.texts]
+
+
+def _draft(data: dict[str, Any]) -> Draft | None:
+    bc = data.get("bc")
+    if not isinstance(bc, dict) or not bc.get("texts"):
+        return None
+    audience = Audience.from_dict(bc["audience"]) if bc.get("audience") else None
+    return Draft(dict(bc["texts"]), bc.get("media"), audience, bc.get("variant"))
+
+
+async def draft(conv: Conversation) -> Draft | None:
+    return _draft(await conv.get_data())
+
+
+async def _need_draft(conv: Conversation) -> Draft:
+    found = await draft(conv)
+    if found is None:
+        raise ServiceError("no_draft", NO_DRAFT)
+    return found
+
+
+async def _put(conv: Conversation, state: str, **changes: Any) -> Draft:
+    data = await conv.get_data()
+    bc = dict(data.get("bc") or {})
+    bc.update(changes)
+    await conv.set_data({**data, "bc": bc})
+    await conv.set_state(state)
+    found = _draft({"bc": bc})
+    assert found is not None
+    return found
+
+
+async def begin(uow: UnitOfWork, conv: Conversation) -> None:
+    """/broadcast: a new draft (a draft left earlier is replaced); waits for the message."""
+    data = await conv.get_data()
+    data.pop("bc", None)
+    await conv.set_data(data)
+    await conv.set_state(S_MESSAGE)
+    await uow.commit()
+
+
+async def take_message(uow: UnitOfWork, conv: Conversation, part: Part, media: dict[str, Any] | None) -> Draft:
+    """The message itself (the default for every language); then the organiser may add variants."""
+    rules.check_part(part, with_media=media is not None, text_required=media is None)
+    found = await _put(conv, S_VARIANTS, texts={rules.DEFAULT: part.html}, media=media, audience=None, variant=None)
+    await uow.commit()
+    return found
+
+
+async def want_variant(uow: UnitOfWork, conv: Conversation, lang: str) -> Draft:
+    """The organiser will send the text for readers of `lang`."""
+    await _need_draft(conv)
+    if lang not in LANGS:
+        raise ServiceError("no_draft", NO_DRAFT)
+    found = await _put(conv, S_VARIANT, variant=lang)
+    await uow.commit()
+    return found
+
+
+async def take_variant(uow: UnitOfWork, conv: Conversation, part: Part) -> Draft:
+    current = await _need_draft(conv)
+    if current.variant is None:
+        raise ServiceError("no_draft", NO_DRAFT)
+    rules.check_part(part, with_media=current.media is not None)
+    found = await _put(conv, S_VARIANTS, texts={**current.texts, current.variant: part.html}, variant=None)
+    await uow.commit()
+    return found
+
+
+async def discard(uow: UnitOfWork, conv: Conversation) -> None:
+    """Drop the draft; nothing is sent."""
+    data = await conv.get_data()
+    data.pop("bc", None)
+    await conv.set_data(data)
+    await conv.set_state(None)
+    await uow.commit()
+
+
+async def to_audience(uow: UnitOfWork, conv: Conversation) -> Draft:
+    await _need_draft(conv)
+    found = await _put(conv, S_AUDIENCE, audience=None)
+    await uow.commit()
+    return found
+
+
+# -- audiences ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Option:
+    kind: str
+    label: str  # a msgid (built in or a source's label)
+
+
+def audience_options(sources: Sources) -> list[Option]:
+    """The audiences to choose from: the built-in ones, then those other features registered."""
+    built_in = [Option(rules.EVERYONE, EVERYONE_LABEL), Option(rules.BY_TYPE, TYPE_LABEL),
+                Option(rules.BY_LANGUAGE, LANGUAGE_LABEL), Option(rules.BY_COUNTRY, COUNTRY_LABEL),
+                Option(rules.MEMBERS, MEMBERS_LABEL), Option(rules.UNFINISHED, UNFINISHED_LABEL)]
+    return built_in + [Option(name, s.label) for name, s in sources.audiences.items()]
+
+
+def type_values() -> list[tuple[str, str]]:
+    return [(t, PARTICIPANT_LABELS[t]) for t in PARTICIPANT_TYPES]
+
+
+async def country_values(uow: UnitOfWork, limit: int = 12) -> list[tuple[str, int]]:
+    return (await uow.people.countries())[:limit]
+
+
+async def recipients(uow: UnitOfWork, audience: Audience, sources: Sources) -> dict[int, str | None]:
+    """Who the audience is now: user id -> a language hint for people not registered (None: unknown)."""
+    match audience.kind:
+        case rules.EVERYONE:
+            ids = await uow.people.ids()
+        case rules.BY_TYPE if audience.value in PARTICIPANT_TYPES:
+            ids = await uow.people.ids(participant_type=audience.value)
+        case rules.BY_LANGUAGE if audience.value in LANGS:
+            ids = await uow.people.ids(language=audience.value)
+        case rules.BY_COUNTRY if audience.value:
+            ids = await uow.people.ids(country=audience.value)
+        case rules.MEMBERS:
+            ids = await uow.people.ids(members=True)
+        case rules.UNFINISHED:
+            return await organiser.unfinished(uow, sources)
+        case kind if kind in sources.audiences:
+            ids = set(await sources.audiences[kind].fn(uow))
+        case _:
+            raise ServiceError("audience", UNKNOWN_AUDIENCE)
+    return dict.fromkeys(sorted(ids))
+
+
+async def choose_audience(uow: UnitOfWork, conv: Conversation, audience: Audience, sources: Sources
+                          ) -> tuple[Draft, int]:
+    """Set the audience; returns the draft and how many it reaches now (the confirmation names it)."""
+    await _need_draft(conv)
+    n = len(await recipients(uow, audience, sources))
+    if not n:
+        raise ServiceError("nobody", NOBODY)
+    found = await _put(conv, S_CONFIRM, audience=audience.as_dict())
+    await uow.commit()
+    return found, n
+
+
+# -- what recipients see ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shown:
+    """A broadcast as one reader sees it: HTML text, with a photo or a document (a Telegram file_id) or not."""
+
+    text: str
+    media_type: str | None = None
+    file_id: str | None = None
+
+
+def shown(texts: dict[str, str], media: dict[str, Any] | None, lang: str | None) -> Shown:
+    text = rules.text_for(texts, lang)
+    if media and media.get("type") in rules.MEDIA_TYPES and media.get("file_id"):
+        return Shown(text, str(media["type"]), str(media["file_id"]))
+    return Shown(text)
+
+
+def previews(d: Draft) -> list[tuple[str | None, Shown]]:
+    """What each reader will get: (None, the default), then (language, its variant) for each variant."""
+    out: list[tuple[str | None, Shown]] = [(None, shown(d.texts, d.media, None))]
+    out += [(lang, shown(d.texts, d.media, lang)) for lang in d.languages]
+    return out
+
+
+# -- sending -------------------------------------------------------------------------------------------------------
+
+def topic(broadcast_id: int) -> str:
+    return f"broadcast:{broadcast_id}"
+
+
+async def start(uow: UnitOfWork, conv: Conversation, sources: Sources, *, by: int, lang: str, now: datetime
+                ) -> tuple[int, int]:
+    """Send the confirmed draft: the broadcast row, one outbox row per recipient, the audit entry; commits.
+    Returns (broadcast id, recipients). The draft is cleared, so pressing Send twice sends once."""
+    d = await _need_draft(conv)
+    if d.audience is None or await conv.get_state() != S_CONFIRM:
+        raise ServiceError("no_draft", NO_DRAFT)
+    who = await recipients(uow, d.audience, sources)
+    if not who:
+        raise ServiceError("nobody", NOBODY)
+    bid = await uow.broadcasts.create(author=by, author_language=lang, now=now, texts=d.texts, media=d.media,
+                                      audience=d.audience, recipients=len(who))
+    t = topic(bid)
+    await uow.outbox.add((NewMessage(f"{t}:{uid}", uid, KIND, t, now, {"b": bid, **({"lang": hint} if hint else {})},
+                                     priority=Priority.BULK) for uid, hint in who.items()), now)
+    await organiser.audit(uow, by, organiser.BROADCAST,
+                          f"#{bid} to {d.audience.kind}{'=' + d.audience.value if d.audience.value else ''}: "
+                          f"{len(who)} recipients", now)
+    data = await conv.get_data()
+    data.pop("bc", None)
+    await conv.set_data(data)
+    await conv.set_state(None)
+    await uow.commit()
+    return bid, len(who)
+
+
+async def attach_progress(uow: UnitOfWork, broadcast_id: int, chat_id: int, message_id: int) -> None:
+    """The progress message the organiser got (edited in place from now on)."""
+    await uow.broadcasts.set_progress_message(broadcast_id, chat_id, message_id)
+    await uow.commit()
+
+
+async def _get(uow: UnitOfWork, broadcast_id: int) -> BroadcastInfo | None:
+    # A forged button may carry any number: only ids the column can hold are looked up.
+    return await uow.broadcasts.get(broadcast_id) if 0 < broadcast_id < 2**31 else None
+
+
+async def cancel(uow: UnitOfWork, broadcast_id: int, *, by: int, now: datetime) -> int:
+    """Cancel what is not sent yet (rows being sent at this instant finish); returns how many; commits."""
+    info = await _get(uow, broadcast_id)
+    if info is None:
+        raise ServiceError("not_found", NOT_FOUND)
+    if info.status != rules.SENDING:
+        raise ServiceError("finished", FINISHED)
+    n = await uow.outbox.cancel(topic(broadcast_id), now)
+    await organiser.audit(uow, by, organiser.BROADCAST_CANCEL, f"#{broadcast_id}: {n} not sent", now)
+    await uow.commit()
+    return n
+
+
+async def progress(uow: UnitOfWork, broadcast_id: int) -> Progress:
+    c = await uow.outbox.counts(topic(broadcast_id))
+    return Progress(total=c.total, sent=c.sent, failed=c.failed, blocked=c.blocked, left=c.open,
+                    cancelled=c.cancelled, dropped=c.dropped)
+
+
+def _duration(tr: Any, lang: str, seconds: float) -> str:
+    if seconds >= 90:
+        return translate(tr, lang, MINUTES, n=round(seconds / 60))
+    return translate(tr, lang, SECONDS, n=max(1, round(seconds)))
+
+
+def progress_text(tr: Any, lang: str, info: BroadcastInfo, p: Progress, now: datetime, status: str) -> str:
+    """The organiser's progress message (`tr`: a gettext translator such as aiogram's I18n)."""
+    if status == rules.SENDING:
+        state = translate(tr, lang, SENDING_STATUS)
+        eta_s = p.seconds_left((now - info.created_at).total_seconds())
+        eta = translate(tr, lang, ETA_TEXT, time=_duration(tr, lang, eta_s)) if eta_s is not None \
+            else translate(tr, lang, ETA_UNKNOWN)
+    else:
+        state = translate(tr, lang, DONE_STATUS) if status == rules.DONE else \
+            translate(tr, lang, CANCELLED_STATUS, n=p.cancelled)
+        eta = ""
+    return translate(tr, lang, PROGRESS_TEXT, id=info.id, status=state, sent=p.sent, total=p.total,
+                     failed=p.failed + p.dropped, blocked=p.blocked, left=p.left, eta=eta).rstrip()
+
+
+async def tick(uow: UnitOfWork, broadcast_id: int, now: datetime) -> bool:
+    """Queue an edit of the progress message with the live figures; record the final ones once the last row
+    settled. Returns whether the broadcast is still running; commits."""
+    info = await uow.broadcasts.get(broadcast_id)
+    if info is None or info.status != rules.SENDING:
+        return False
+    p = await progress(uow, broadcast_id)
+    running = p.left > 0
+    if not running:
+        status = rules.CANCELLED if p.cancelled else rules.DONE
+        await uow.broadcasts.finish(broadcast_id, status, now, sent=p.sent, failed=p.failed + p.dropped,
+                                    blocked=p.blocked, cancelled=p.cancelled)
+    if info.progress_chat is not None and info.progress_message is not None:
+        # One edit per tick (the final one once); an edit not sent within 30 s is worthless.
+        key = f"{topic(broadcast_id)}:progress:{'final' if not running else f'{now:%Y%m%dT%H%M%S%f}'}"
+        await uow.outbox.add([NewMessage(key, info.progress_chat, PROGRESS_KIND, f"broadcast-progress:{broadcast_id}",
+                                         now, {"b": broadcast_id, "m": info.progress_message},
+                                         expires_at=None if not running else now + timedelta(seconds=30),
+                                         priority=Priority.INTERACTIVE)], now)
+    await uow.commit()
+    return running
+
+
+# -- reports ---------------------------------------------------------------------------------------------------
+
+async def listing(uow: UnitOfWork, page: int = 0) -> tuple[list[BroadcastInfo], int, int]:
+    """One page of past broadcasts, newest first: (broadcasts, pages, page)."""
+    total = await uow.broadcasts.count()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    found = await uow.broadcasts.latest(offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    # One still sending shows its live figures (the final ones are written when it has settled).
+    live = []
+    for b in found:
+        if b.status == rules.SENDING:
+            p = await progress(uow, b.id)
+            b = replace(b, sent=p.sent, failed=p.failed + p.dropped, blocked=p.blocked, cancelled=p.cancelled)
+        live.append(b)
+    return live, pages, page
+
+
+async def report(uow: UnitOfWork, broadcast_id: int, limit: int = 30) -> tuple[BroadcastInfo, Progress, list[Any]]:
+    """One broadcast: its record, its live figures, and the first recipients not reached with the reason."""
+    info = await _get(uow, broadcast_id)
+    if info is None:
+        raise ServiceError("not_found", NOT_FOUND)
+    return info, await progress(uow, broadcast_id), await uow.broadcasts.unreached(topic(broadcast_id), limit=limit)
+
+
+# -- renderers (at send time) -----------------------------------------------------------------------------------
+
+class Renderers:
+    """The broadcast's renderers; a broadcast's content never changes, so it is read once per process."""
+
+    def __init__(self) -> None:
+        self._content: dict[int, tuple[dict[str, str], dict[str, Any] | None]] = {}
+
+    async def _load(self, ctx: RenderContext, bid: int) -> tuple[dict[str, str], dict[str, Any] | None] | None:
+        if bid not in self._content:
+            async with ctx.uows() as uow:
+                info = await uow.broadcasts.get(bid)
+            if info is None:
+                return None
+            self._content[bid] = (info.texts, info.media)
+        return self._content[bid]
+
+    async def broadcast(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None
+                        ) -> Rendered | Photo | Document | Drop:
+        content = await self._load(ctx, int(row.payload.get("b", 0)))
+        if content is None:
+            return Drop("broadcast deleted")
+        texts, media = content
+        s = shown(texts, media, who.language if who is not None else row.payload.get("lang"))
+        if s.media_type == "photo" and s.file_id:
+            return Photo(FileRef(file_id=s.file_id), caption=s.text)
+        if s.media_type == "document" and s.file_id:
+            return Document(FileRef(file_id=s.file_id), caption=s.text)
+        return Rendered(s.text)
+
+    async def progress(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Edit | Drop:
+        bid = int(row.payload.get("b", 0))
+        async with ctx.uows() as uow:
+            info = await uow.broadcasts.get(bid)
+            if info is None:
+                return Drop("broadcast deleted")
+            p = await progress(uow, bid)
+        lang = who.language if who is not None else info.author_language
+        status = info.status
+        if status == rules.SENDING and not p.left:
+            status = rules.CANCELLED if p.cancelled else rules.DONE
+        text = progress_text(ctx.i18n, lang, info, p, ctx.now, status)
+        buttons = ((Button(translate(ctx.i18n, lang, CANCEL_BUTTON), CANCEL_CALLBACK.format(id=bid)),),) \
+            if status == rules.SENDING else ()
+        return Edit(int(row.payload["m"]), text, buttons)
+
+
+# -- the progress planner ----------------------------------------------------------------------------------------
+
+class BroadcastPlanner:
+    """Edits each running broadcast's progress message every few seconds until it has settled (and again after
+    a restart: `plan` and `sync` pick up the broadcasts still sending)."""
+
+    name = NAME
+
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+
+    def job_id(self, broadcast_id: int) -> str:
+        return f"broadcast-progress:{broadcast_id}"
+
+    def watch(self, broadcast_id: int, delay: float = 0.0) -> None:
+        self.jobs.at(self.job_id(broadcast_id), self.jobs.now() + timedelta(seconds=delay), self.tick, broadcast_id)
+        self.jobs.wake()
+
+    async def plan(self, jobs: Jobs) -> None:
+        await self.sync(jobs)
+
+    async def sync(self, jobs: Jobs) -> None:
+        async with jobs.uows() as uow:
+            running = await uow.broadcasts.open_ids()
+        for bid in running:
+            if not jobs.is_planned(self.job_id(bid)):
+                self.watch(bid)
+
+    async def tick(self, broadcast_id: int) -> bool:
+        async with self.jobs.uows() as uow:
+            running = await tick(uow, broadcast_id, self.jobs.now())
+        if running:
+            self.watch(broadcast_id, PROGRESS_EVERY)
+        self.jobs.wake()
+        return running
+
+
+def register(delivery: Any, sources: Sources | None = None) -> BroadcastPlanner:
+    """Wiring (bot/app.py): the message kinds, the progress planner, and the hook that starts watching a new
+    broadcast at once."""
+    renderers = Renderers()
+    delivery.renderers.register(KIND, renderers.broadcast)
+    delivery.renderers.register(PROGRESS_KIND, renderers.progress)
+    planner = BroadcastPlanner(delivery)
+    delivery.add_planner(planner)
+    if sources is not None:
+        # The organiser's progress message says "0 of N" already: the first edit comes a few seconds later.
+        sources.broadcast_started = lambda bid: planner.watch(bid, PROGRESS_EVERY)
+    return planner
+
+
+def planner(delivery: Any) -> BroadcastPlanner:
+    found = delivery.planners[NAME]
+    assert isinstance(found, BroadcastPlanner)
+    return found

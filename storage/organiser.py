@@ -1,0 +1,238 @@
+"""Repositories of the organiser tools: broadcasts, the audit log, and the read-only queries organisers run
+over the people (audiences, the registrations list, stats, exports). They flush only; the use case commits."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from delivery.messages import SENT
+from domain.organiser import Audience, AuditItem, BroadcastInfo, Unreached
+from domain.registration import Profile
+from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage
+from storage.repo import profile_of
+
+# Conversation states of an unfinished registration (handlers.registration.Reg), and the data it keeps.
+_REGISTRATION_STATE = "Reg:"
+_NOT_REGISTERING = ("Reg:choose_field", "Reg:forget")
+
+
+def _info(row: Broadcast) -> BroadcastInfo:
+    return BroadcastInfo(row.id, row.author, row.author_language, row.created_at, dict(row.texts or {}), row.media,
+                         Audience.from_dict(row.audience), row.recipients, row.status, row.progress_chat,
+                         row.progress_message, row.finished_at, row.sent, row.failed, row.blocked, row.cancelled)
+
+
+class Broadcasts:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def create(self, *, author: int, author_language: str, now: datetime, texts: dict[str, str],
+                     media: dict[str, Any] | None, audience: Audience, recipients: int) -> int:
+        row = Broadcast(author=author, author_language=author_language, created_at=now, texts=texts, media=media,
+                        audience=audience.as_dict(), recipients=recipients, status="sending", sent=0, failed=0,
+                        blocked=0, cancelled=0)
+        self.s.add(row)
+        await self.s.flush()
+        return row.id
+
+    async def get(self, broadcast_id: int) -> BroadcastInfo | None:
+        row = await self.s.get(Broadcast, broadcast_id)
+        return _info(row) if row else None
+
+    async def latest(self, *, offset: int = 0, limit: int = 10) -> list[BroadcastInfo]:
+        q = select(Broadcast).order_by(Broadcast.id.desc()).offset(offset).limit(limit)
+        return [_info(r) for r in await self.s.scalars(q)]
+
+    async def count(self) -> int:
+        return int(await self.s.scalar(select(func.count()).select_from(Broadcast)) or 0)
+
+    async def open_ids(self) -> list[int]:
+        return list(await self.s.scalars(select(Broadcast.id).where(Broadcast.status == "sending")))
+
+    async def set_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
+        await self.s.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
+                             .values(progress_chat=chat_id, progress_message=message_id))
+
+    async def finish(self, broadcast_id: int, status: str, now: datetime, *, sent: int, failed: int, blocked: int,
+                     cancelled: int) -> bool:
+        """Record the final figures once; False when it was finished already."""
+        result = await self.s.execute(
+            update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "sending")
+            .values(status=status, finished_at=now, sent=sent, failed=failed, blocked=blocked, cancelled=cancelled)
+            .execution_options(synchronize_session=False))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def set_status(self, broadcast_id: int, status: str) -> None:
+        await self.s.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=status)
+                             .execution_options(synchronize_session=False))
+
+    async def unreached(self, topic: str, *, limit: int = 50) -> list[Unreached]:
+        """Rows of a topic that were not sent (oldest first), with the recipient's name when registered."""
+        q = (select(OutboxMessage.user_id, Delegate.full_name, OutboxMessage.status, OutboxMessage.error)
+             .outerjoin(Delegate, Delegate.user_id == OutboxMessage.user_id)
+             .where(OutboxMessage.topic == topic, OutboxMessage.status != SENT)
+             .order_by(OutboxMessage.id).limit(limit))
+        return [Unreached(int(uid or 0), name, status, error) for uid, name, status, error in await self.s.execute(q)]
+
+    async def deliveries(self) -> list[tuple[Any, ...]]:
+        """Every broadcast row: (broadcast topic, user id, status, error, sent_at, attempts)."""
+        q = (select(OutboxMessage.topic, OutboxMessage.user_id, OutboxMessage.status, OutboxMessage.error,
+                    OutboxMessage.sent_at, OutboxMessage.attempts)
+             .where(OutboxMessage.kind == "broadcast").order_by(OutboxMessage.id))
+        return [tuple(r) for r in await self.s.execute(q)]
+
+
+class AuditLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(self, at: datetime, actor: int, action: str, detail: str = "") -> None:
+        self.s.add(AuditEntry(at=at, actor=actor, action=action[:32], detail=detail[:500]))
+        await self.s.flush()
+
+    async def latest(self, limit: int = 20) -> list[AuditItem]:
+        q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        return [AuditItem(r.at, r.actor, r.action, r.detail) for r in await self.s.scalars(q)]
+
+
+class People:
+    """Read-only questions organisers ask about the people."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def ids(self, *, participant_type: str | None = None, language: str | None = None,
+                  country: str | None = None, members: bool = False) -> set[int]:
+        q = select(Delegate.user_id)
+        if participant_type is not None:
+            q = q.where(Delegate.participant_type == participant_type)
+        if language is not None:
+            q = q.where(Delegate.language == language)
+        if country is not None:
+            q = q.where(func.lower(Delegate.country) == country.lower())
+        if members:  # EXCOM member cities an organiser confirmed (domain.registration.is_member)
+            q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == "confirmed")
+        return set(await self.s.scalars(q))
+
+    async def countries(self) -> list[tuple[str, int]]:
+        q = (select(Delegate.country, func.count()).group_by(Delegate.country)
+             .order_by(func.count().desc(), Delegate.country))
+        return [(c, int(n)) for c, n in await self.s.execute(q) if c]
+
+    async def unfinished(self) -> dict[int, str | None]:
+        """People who started registering and did not finish (their conversation state holds the answers),
+        with the language they chose. Read from the SQL conversation storage."""
+        found: dict[int, str | None] = {}
+        rows = await self.s.execute(select(FsmRecord.key, FsmRecord.state, FsmRecord.data))
+        for key, state, data in rows:
+            data = data or {}
+            registering = (state or "").startswith(_REGISTRATION_STATE) and state not in _NOT_REGISTERING
+            if not registering and not data.get("answers"):
+                continue
+            parts = key.split(":")  # fsm:<chat>:<user>:<destiny>
+            if len(parts) < 4 or parts[1] != parts[2] or not parts[2].isdigit():
+                continue  # not a private chat
+            found[int(parts[2])] = data.get("lang") or (data.get("answers") or {}).get("language")
+        if found:
+            registered = set(await self.s.scalars(select(Delegate.user_id).where(Delegate.user_id.in_(list(found)))))
+            for uid in registered:
+                found.pop(uid, None)
+        return found
+
+    async def search(self, query: str = "", *, offset: int = 0, limit: int = 5) -> tuple[list[Profile], int]:
+        """Registrations whose name, e-mail, city or organisation contains `query` (any case), newest first."""
+        q = select(Delegate)
+        if query.strip():
+            like = f"%{query.strip().lower()}%"
+            q = q.where(or_(*(func.lower(c).like(like) for c in (
+                Delegate.full_name, Delegate.email, Delegate.city, Delegate.organisation))))
+        total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        rows = await self.s.scalars(q.order_by(Delegate.registered_at.desc(), Delegate.user_id.desc())
+                                    .offset(offset).limit(limit))
+        return [profile_of(r) for r in rows], total
+
+    async def all_rows(self) -> list[dict[str, Any]]:
+        """Every registration with every column (for the export), oldest first."""
+        rows = await self.s.scalars(select(Delegate).order_by(Delegate.registered_at, Delegate.user_id))
+        return [{c.name: getattr(r, c.key) for c in Delegate.__table__.columns} for r in rows]
+
+    async def counts(self) -> dict[str, Counter[str]]:
+        """Counts by registration day (UTC), participant type, language, country and time zone."""
+        out: dict[str, Counter[str]] = {k: Counter() for k in ("day", "type", "language", "country", "zone")}
+        q = select(Delegate.registered_at, Delegate.participant_type, Delegate.language, Delegate.country,
+                   Delegate.timezone)
+        for at, ptype, lang, country, zone in await self.s.execute(q):
+            out["day"][at.date().isoformat()] += 1
+            out["type"][ptype] += 1
+            out["language"][lang] += 1
+            out["country"][country or "?"] += 1
+            out["zone"][zone] += 1
+        return out
+
+    async def following(self) -> int:
+        """People with reminders on who follow something (a session or the whole program)."""
+        follows = select(Follow.user_id).distinct()
+        q = select(func.count()).select_from(Delegate).where(
+            Delegate.reminders_on.is_(True), or_(Delegate.follow_all.is_(True), Delegate.user_id.in_(follows)))
+        return int(await self.s.scalar(q) or 0)
+
+    async def blocked(self) -> int:
+        q = select(func.count()).select_from(Delegate).where(Delegate.blocked_at.is_not(None))
+        return int(await self.s.scalar(q) or 0)
+
+    async def everyone(self) -> list[int]:
+        return list(await self.s.scalars(select(Delegate.user_id)))
+
+    async def language_hint(self, user_id: int) -> str | None:
+        """The language a person not registered chose when they started registering (private chat state)."""
+        data = await self.s.scalar(select(FsmRecord.data).where(FsmRecord.key == f"fsm:{user_id}:{user_id}:default"))
+        if not data:
+            return None
+        return data.get("lang") or (data.get("answers") or {}).get("language")
+
+    async def clear_states(self) -> int:
+        """Delete every conversation state (retention: unfinished registrations hold personal data too)."""
+        result = await self.s.execute(delete(FsmRecord))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class RedisConversations:
+    """The same two questions about conversation state when it lives in Redis (aiogram's RedisStorage, keys
+    `fsm:<chat>:<user>:default:state|data`): who started registering and did not finish, and forgetting
+    people's state. Private chats only (chat == user)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def unfinished(self, registered: set[int]) -> dict[int, str | None]:
+        found: dict[int, str | None] = {}
+        seen: set[int] = set()
+        async for raw in self.redis.scan_iter(match="fsm:*:*:default:*", count=500):
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            parts = key.split(":")
+            if len(parts) != 5 or parts[1] != parts[2] or not parts[2].isdigit():
+                continue
+            uid = int(parts[2])
+            if uid in seen or uid in registered:
+                continue
+            seen.add(uid)
+            state, data = await self.redis.mget(f"fsm:{uid}:{uid}:default:state", f"fsm:{uid}:{uid}:default:data")
+            state = state.decode() if isinstance(state, bytes) else (state or "")
+            values = json.loads(data) if data else {}
+            registering = state.startswith(_REGISTRATION_STATE) and state not in _NOT_REGISTERING
+            if registering or values.get("answers"):
+                found[uid] = values.get("lang") or (values.get("answers") or {}).get("language")
+        return found
+
+    async def forget(self, user_ids: set[int]) -> int:
+        keys = [f"fsm:{uid}:{uid}:default:{part}" for uid in sorted(user_ids) for part in ("state", "data")]
+        deleted = 0
+        for start in range(0, len(keys), 500):
+            deleted += int(await self.redis.delete(*keys[start:start + 500]))
+        return deleted
