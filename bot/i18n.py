@@ -65,11 +65,17 @@ class LocaleMiddleware(I18nMiddleware):
         if profile is not None:
             return str(profile.language)
         state = data.get("state")
+        in_conversation = False
         if state is not None:
             lang = (await state.get_data()).get("lang")
             if lang in LANGS:
                 return str(lang)
+            in_conversation = await state.get_state() is not None
         fallback = telegram_language(data.get("event_from_user"))
+        if in_conversation or data.get("is_admin"):
+            # An organiser's tools, or a step under way: a message's language is its content's (a broadcast's
+            # Russian preview), not the reader's.
+            return fallback
         # A button on an earlier message, pressed by someone the bot keeps nothing about (after /forget): the
         # answer is in the language that message was written in, the person's last one.
         query = getattr(event, "callback_query", None) or (event if isinstance(event, CallbackQuery) else None)

@@ -341,35 +341,15 @@ async def test_on_postgresql_broadcasts_people_stats_and_exports_work(tmp_path, 
         await h.close()
 
 
-def test_wiring_registers_the_quiz_and_matchmaking_sources_only_when_they_exist(monkeypatch) -> None:
-    import sys
-    import types
-
+def test_wiring_registers_the_quiz_and_matchmaking_sources() -> None:
     from bot.app import organiser_sources
+    from services import matchmaking, quiz
 
-    monkeypatch.setitem(sys.modules, "services.quiz", None)  # as if the module did not exist: ImportError
-    monkeypatch.setitem(sys.modules, "services.matchmaking", None)
-    bare = organiser_sources()
-    assert (bare.audiences, bare.counters, bare.exports) == ({}, {}, {})
-
-    async def ids(uow: Any) -> set[int]:
-        return {1}
-
-    async def count(uow: Any) -> int:
-        return 1
-
-    async def csv(uow: Any, event: Any) -> bytes:
-        return b""
-
-    quiz = types.ModuleType("services.quiz")
-    quiz.participant_ids, quiz.participant_count, quiz.results_csv = ids, count, csv  # type: ignore[attr-defined]
-    matchmaking = types.ModuleType("services.matchmaking")
-    matchmaking.participant_ids = ids  # type: ignore[attr-defined]  # meetings not there yet
-    monkeypatch.setitem(sys.modules, "services.quiz", quiz)
-    monkeypatch.setitem(sys.modules, "services.matchmaking", matchmaking)
     wired = organiser_sources()
     assert set(wired.audiences) == {"quiz", "matchmaking"}
-    assert set(wired.counters) == {"quiz"} and set(wired.exports) == {"quiz"}
+    assert set(wired.counters) == {"quiz", "meetings"} and set(wired.exports) == {"quiz", "meetings"}
+    assert wired.audiences["quiz"].fn is quiz.participant_ids
+    assert wired.audiences["matchmaking"].fn is matchmaking.participant_ids
 
 
 async def test_stats_over_many_days_stay_within_one_message(h: Harness) -> None:
