@@ -27,6 +27,7 @@ from domain.i18n_marks import N_
 from domain.matchmaking import Action, Board, Meeting, Phase, Slot, SlotUnavailable
 from domain.registration import Profile
 from domain.text import esc, normalize, translate
+from services.audit import audit
 from services.errors import ServiceError
 from services.reminders import in_whole_program
 
@@ -449,6 +450,7 @@ async def publish(uow: UnitOfWork, event: Event, by: int, now: datetime) -> int:
                                        slot.starts - REMIND_BEFORE, _payload(m), expires_at=slot.starts,
                                        priority=Priority.TIMELY))
     await uow.outbox.add(messages, now)
+    await audit(uow, by, "schedule_publish", f"{len(meetings)} meetings, {len(people)} participants", now)
     await uow.commit()
     return len(people)
 

@@ -33,6 +33,7 @@ from domain.quiz import (
 )
 from domain.text import Translator, esc, translate
 from domain.timezones import fmt_when
+from services.audit import audit
 from services.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -426,6 +427,7 @@ async def open_quiz(uow: UnitOfWork, event: Event, *, by: int, now: datetime) ->
     await uow.quiz.set_switch(True, now, by)
     w = await window(uow, event)
     announced = await _announce(uow, event, now, w)
+    await audit(uow, by, "quiz_open", f"announced to {announced}", now)
     await uow.commit()
     return Switched(True, announced)
 
@@ -438,6 +440,7 @@ async def close_quiz(uow: UnitOfWork, event: Event, *, by: int, now: datetime) -
     if not w.is_open(now):
         return Switched(False)
     await uow.quiz.set_switch(False, now, by)
+    await audit(uow, by, "quiz_close", "", now)
     await uow.commit()
     return Switched(True, results_at=now + timedelta(seconds=quiz.seconds) + GRACE)
 

@@ -306,6 +306,8 @@ async def test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders(
     assert "Publish the final schedule now?" in h.last_text(ORGANISER) and "Participants: 3." in h.last_text(ORGANISER)
     await h.press(ORGANISER, "Yes, publish")
     assert "The schedule was published" in h.last_text(ORGANISER)
+    await h.send(ORGANISER, "/audit")
+    assert "schedule_publish · 2 meetings, 3 participants" in h.last_text(ORGANISER)
     # Frozen: no cancel, no booking, no availability change.
     [mid, _other] = [m.id for m in await _meetings(h)]
     requests = await h.press_data(ACME, MmAct(action="can", id=mid).pack())

@@ -214,6 +214,14 @@ async def test_audit_shows_the_latest_actions(h: Harness) -> None:
     assert "<code>999</code>" in text
 
 
+async def test_opening_and_closing_the_quiz_are_in_the_audit_log(h: Harness) -> None:
+    await h.send(ORGANISER, "/quiz_open")
+    await h.send(ORGANISER, "/quiz_close")
+    await h.send(ORGANISER, "/audit")
+    text = h.last_text(ORGANISER)
+    assert text.index("quiz_close") < text.index("quiz_open"), text
+
+
 # -- retention -----------------------------------------------------------------------------------------------
 
 async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: Harness) -> None:
