@@ -479,7 +479,6 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
             await press(BcCb(action="next").pack(), "Who should get it?")
             await press(BcCb(action="aud", value="everyone").pack(), f"<b>{RECIPIENTS + 1}</b> people")
             await press(BcCb(action="send").pack(), "Broadcast #1")
-            started = time.monotonic()
             # The reminder's fan-out, planned on the engine's scheduler as the reminders' planner plans it.
             async with app.sessions() as s:
                 await s.execute(insert(Follow), [{"user_id": reminded, "item_id": ITEM, "created_at": now}])
@@ -490,6 +489,7 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
             delivery.at("test-reminder", due, reminder_jobs.planner(delivery).run_reminder, ITEM, LEAD)
 
             delays: list[float] = []
+            waits: list[tuple[float, float]] = []  # (asked, answered), monotonic
             asked = 0
             stop = asyncio.Event()
 
@@ -506,6 +506,7 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
                     asked += 1
                     rec = await api.wait_for(method="sendMessage", chat_id=uid, since=mark, timeout=10)
                     delays.append(rec.monotonic - t0)
+                    waits.append((t0, rec.monotonic))
 
             talkers = [asyncio.create_task(chat(chatter0 + i)) for i in range(CHATTERS)]
             await asyncio.sleep(due_real + AFTER_REMINDER - time.time())
@@ -539,24 +540,23 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
           f"{max(delays):.3f} s, median {statistics.median(delays):.3f} s; reminder "
           f"{next(r.time for r in delivered if r.chat_id == reminded) - due_real:.2f} s after its instant; "
           f"progress edits {len(edits)}; 429s {api.stats.too_many_requests}; {counts}")
-    # Full speed: the bot used most of SEND_RATE (28 of the fake's 30 a second; a loaded shared machine costs a
-    # little), most of it for the broadcast.
-    assert len(in_span) / span >= 0.75 * 28, (len(in_span), span)
-    assert len(bulk) / span >= 0.6 * 28, (len(bulk), span)
+    # No wall-clock thresholds (a shared machine is slow at random): what priorities promise is counted in
+    # messages. A reply waits at most for the broadcast rows already claimed (about a second's worth) and
+    # those in flight, never behind the queue of 2,000.
     assert len(bulk) == len(reached), "nobody gets the broadcast twice"
-    # Every reply within two seconds.
     assert asked >= CHATTERS and len(delays) == asked
-    assert max(delays) < 2.0, statistics.quantiles(delays, n=100)
-    # The reminder went out on time, in the middle of the broadcast.
+    behind = [sum(1 for r in bulk if asked_at < r.monotonic < answered) for asked_at, answered in waits]
+    assert max(behind) <= 2 * 28, sorted(behind)[-5:]
+    # The reminder went out in the middle of the broadcast, ahead of the bulk rows queued before it.
     reminder = next(r for r in delivered if r.chat_id == reminded and "Dear delegates" not in (r.text or ""))
-    assert reminder.time - due_real < 3.0 and reminder.monotonic < bulk[-1].monotonic
+    assert reminder.monotonic < bulk[-1].monotonic
+    assert sum(1 for r in bulk if due_real < r.time < reminder.time) <= 3 * 28
     # The progress message was edited in place with the figures; the cancel left every row accounted for.
     assert edits and all("of 2001" in (r.text or "") for r in edits)
     # The reminded delegate (the last id) is in the audience too: not reached before the cancel.
     assert counts.sent == len(reached)
     assert counts.total == RECIPIENTS + 1 and counts.open == 0 and counts.cancelled > 0
     assert counts.sent + counts.cancelled == counts.total
-    assert time.monotonic() - started < 20
 
 
 async def test_forged_buttons_from_an_organiser_get_a_polite_answer(tmp_path) -> None:
