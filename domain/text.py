@@ -59,7 +59,8 @@ _PAIRS = {"을": ("을", "를"), "를": ("을", "를"), "이": ("이", "가"), "
           "는": ("은", "는"), "과": ("과", "와"), "와": ("과", "와"), "으로": ("으로", "로"), "로": ("으로", "로")}
 _MARKER = re.compile(r"(?:\((으)\)로"
                      r"|(을|를|이|가|은|는|과|와)\((을|를|이|가|은|는|과|와)\)"
-                     r"|\((을|이|은|과)\)(를|가|는|와))")
+                     r"|\((을|이|은|과)\)(를|가|는|와)"
+                     r"|\((이)\)에요)")  # the copula: "{answer}(이)에요" is 이에요 after a consonant, else 예요
 # Sino-Korean digit readings' final consonants ("3" is 삼: ㅁ; "2" is 이: none); 1, 7, 8 end in ㄹ.
 _DIGIT_FINAL = {"0": "ㅇ", "1": "ㄹ", "2": "", "3": "ㅁ", "4": "", "5": "",
                 "6": "ㄱ", "7": "ㄹ", "8": "ㄹ", "9": ""}
@@ -119,7 +120,8 @@ _TAG = re.compile(r"<[^>]+>")
 
 
 def attach_particles(text: str) -> str:
-    """Resolve every particle marker ("을(를)", "(으)로", "이(가)", "은(는)", "과(와)") by the word before it."""
+    """Resolve every particle marker ("을(를)", "(으)로", "이(가)", "은(는)", "과(와)", and the copula "(이)에요")
+    by the word before it."""
     if "(" not in text:
         return text
 
@@ -127,6 +129,8 @@ def attach_particles(text: str) -> str:
         before = text[: m.start()]
         if not before or before[-1].isspace():
             return m.group(0)  # no word right before it: leave it as written
+        if m.group(6):  # the copula
+            return "이에요" if final_consonant(before[-40:]) else "예요"
         particle = "으로" if m.group(1) else (m.group(2) or m.group(4))
         return josa(before[-40:], particle)
 

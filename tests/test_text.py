@@ -57,4 +57,6 @@ def test_particle_markers_are_resolved_once_the_names_are_in() -> None:
     assert attach_particles("<b>세션</b>을(를) 서울과(와) 모스크바은(는)") == "<b>세션</b>을 서울과 모스크바는"
     # Nothing to attach to, or no marker: unchanged (English and Russian texts pass through as they are).
     assert attach_particles("(으)로 (at the start)") == "(으)로 (at the start)"
+    assert attach_particles("정답은 <b>쓰촨성</b>(이)에요. 정답은 <b>서울</b>(이)에요. 답은 <b>퀴즈</b>(이)에요.") == \
+        "정답은 <b>쓰촨성</b>이에요. 정답은 <b>서울</b>이에요. 답은 <b>퀴즈</b>예요."
     assert attach_particles("Starts at 15:00 (GMT+3).") == "Starts at 15:00 (GMT+3)."
