@@ -134,8 +134,8 @@ async def test_a_document_with_a_caption_and_a_russian_organiser(h: Harness) -> 
     assert "Please send" not in h.last_text(ORGANISER)  # a document without a caption is fine
     await h.press(ORGANISER, "Выбрать получателей", lang="ru")
     await h.press(ORGANISER, "Все зарегистрированные", lang="ru")
-    assert "Отправить рассылку <b>1</b> человеку сейчас?" in h.last_text(ORGANISER)
-    await h.press(ORGANISER, "Отправить 1 человеку", lang="ru")
+    assert "Отправить рассылку <b>1</b> получателю сейчас?" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Отправить 1 получателю", lang="ru")
     assert "Рассылка №1" in h.last_text(ORGANISER)
     await drain(h)
     [doc] = h.session.sent(1)

@@ -495,7 +495,7 @@ async def test_matchmaking_questions_get_steps_dates_by_the_clock_and_meet(tmp_p
         # Once booking is open, the same question says so.
         h.clock.set(at(10, 28))
         await h.send(7, question, lang=lang)
-        assert {"en": "booking is open now", "ru": "запись открыта", "ko": "지금 /meet 로"}[lang] in h.last_text(7)
+        assert {"en": "booking is open now", "ru": "запись открыта", "ko": "지금 /meet로"}[lang] in h.last_text(7)
     finally:
         await h.close()
 
