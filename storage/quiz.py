@@ -62,6 +62,23 @@ def _answer_insert(session: AsyncSession) -> Any:
     return stmt
 
 
+_ATTEMPT_COLUMNS = ("user_id", "name", "lang", "group_chat", "index", "asked_at", "score", "time_ms", "right",
+                    "started_at")
+_attempt_inserts: dict[str, Any] = {}
+_SET_MESSAGE = update(_A).where(_A.c.user_id == bindparam("p_user")).values(
+    message_id=bindparam("p_message", type_=_A.c.message_id.type))
+
+
+def _attempt_insert(session: AsyncSession) -> Any:
+    name = session.get_bind().dialect.name
+    stmt = _attempt_inserts.get(name)
+    if stmt is None:
+        stmt = _insert(session, _A).values({c: bindparam(f"c_{c}", type_=_A.c[c].type) for c in _ATTEMPT_COLUMNS}) \
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        _attempt_inserts[name] = stmt
+    return stmt
+
+
 def _answer_params(user_id: int, record: AnswerRecord, now: datetime) -> dict[str, Any]:
     return {"a_user_id": user_id, "a_index": record.index, "a_question_id": record.question_id,
             "a_choice": record.choice, "a_right": record.right, "a_points": record.points,
@@ -117,10 +134,9 @@ class QuizRepo:
     async def create(self, user_id: int, *, name: str, lang: str, asked_at: datetime, now: datetime,
                      group_chat: int | None = None) -> bool:
         """Start a person's one attempt; False when they have one already (nothing changes)."""
-        stmt = _insert(self.s, QuizAttempt).values(
-            user_id=user_id, name=name[:100], lang=lang, group_chat=group_chat, index=0, asked_at=asked_at,
-            score=0, time_ms=0, right=0, started_at=now).on_conflict_do_nothing(index_elements=["user_id"])
-        result = await self.s.execute(stmt)
+        result = await self.s.execute(_attempt_insert(self.s), {
+            "c_user_id": user_id, "c_name": name[:100], "c_lang": lang, "c_group_chat": group_chat, "c_index": 0,
+            "c_asked_at": asked_at, "c_score": 0, "c_time_ms": 0, "c_right": 0, "c_started_at": now})
         return bool(result.rowcount)
 
     async def record(self, user_id: int, record: AnswerRecord, now: datetime) -> bool:
@@ -163,8 +179,7 @@ class QuizRepo:
         return bool(result.rowcount)
 
     async def set_message(self, user_id: int, message_id: int) -> None:
-        await self.s.execute(update(QuizAttempt).where(QuizAttempt.user_id == user_id)
-                             .values(message_id=message_id))
+        await self.s.execute(_SET_MESSAGE, {"p_user": user_id, "p_message": message_id})
 
     async def unfinished(self) -> list[StoredAttempt]:
         ids = list(await self.s.scalars(select(QuizAttempt.user_id).where(QuizAttempt.finished_at.is_(None))))
