@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.messages import (
@@ -156,6 +156,31 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     return insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMessage.id)
 
 
+_REARM_COLUMNS = ("key", "user_id", "chat_id", "priority", "kind", "topic", "payload", "due_at", "next_at",
+                  "expires_at", "status", "attempts", "created_at", "updated_at")
+_rearms: dict[str, Any] = {}
+
+
+def _rearm_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE (back to pending) unless a sender holds the row, RETURNING id;
+    built once per dialect with bound parameters (it runs on every quiz press)."""
+    stmt = _rearms.get(dialect)
+    if stmt is not None:
+        return stmt
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = OutboxMessage.__table__
+    stmt = insert(table).values({c: bindparam(f"r_{c}", type_=table.c[c].type) for c in _REARM_COLUMNS})
+    again = {c: stmt.excluded[c] for c in _REARM_COLUMNS if c not in ("key", "created_at")}
+    again.update(claimed_at=None, lease_until=None, sent_at=None, message_id=None, error=None)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_=again,
+                                      where=table.c.status != SENDING).returning(table.c.id)
+    _rearms[dialect] = stmt
+    return stmt
+
+
 def _clip(error: str) -> str:
     return error if len(error) <= _ERROR_LEN else error[: _ERROR_LEN - 1] + "…"
 
@@ -199,6 +224,19 @@ class Outbox:
         conn = await self.s.connection()
         result = await conn.execute(_insert_ignoring_duplicates(self._dialect), rows)
         return len(result.all())
+
+    async def rearm(self, message: NewMessage, now: datetime) -> bool:
+        """Create `message`, or put the row of its key back to pending with its new due time and payload (one
+        statement: a per-person timer re-armed in place instead of a cancel and an insert). False, changing
+        nothing, when that row is claimed by a sender right now (the caller falls back to a row of its own)."""
+        values = {"key": message.key, "user_id": message.user_id, "chat_id": message.target,
+                  "priority": int(message.priority), "kind": message.kind, "topic": message.topic,
+                  "payload": message.payload, "due_at": message.due_at, "next_at": message.due_at,
+                  "expires_at": message.expires_at, "status": PENDING, "attempts": 0,
+                  "created_at": now, "updated_at": now}
+        conn = await self.s.connection()
+        return (await conn.execute(_rearm_statement(self._dialect), {f"r_{k}": v for k, v in values.items()})
+                ).first() is not None
 
     async def existing_keys(self, topic: str) -> set[str]:
         return set(await self.s.scalars(select(OutboxMessage.key).where(OutboxMessage.topic == topic)))

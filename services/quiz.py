@@ -163,10 +163,22 @@ def _timeout_topic(user_id: int) -> str:
     return f"quiz:timeout:{user_id}"
 
 
-def _timeout_row(user_id: int, attempt: Attempt) -> NewMessage:
+def _timeout_row(user_id: int, attempt: Attempt, *, own: bool = False) -> NewMessage:
+    """The time-out of the attempt's running question. One row per person (key quiz:to:<user>), re-armed in
+    place for each question; `own` names a row for this question alone (when the person's row is claimed by
+    the sender at that instant)."""
     due = attempt.deadline + GRACE
-    return NewMessage(f"quiz:to:{user_id}:{attempt.index}:{_stamp(attempt.asked_at)}", user_id, KIND_TIMEOUT,
-                      _timeout_topic(user_id), due, {"index": attempt.index}, priority=Priority.INTERACTIVE)
+    key = f"quiz:to:{user_id}:{attempt.index}:{_stamp(attempt.asked_at)}" if own else f"quiz:to:{user_id}"
+    return NewMessage(key, user_id, KIND_TIMEOUT, _timeout_topic(user_id), due, {"index": attempt.index},
+                      priority=Priority.INTERACTIVE)
+
+
+async def _arm(uow: UnitOfWork, user_id: int, attempt: Attempt, now: datetime) -> None:
+    """Arm the running question's time-out: one statement (the person's row re-armed), or, when the sender
+    holds that row right now (an earlier question's time-out being rendered: it will find the question
+    answered and drop itself), a row of its own."""
+    if not await uow.outbox.rearm(_timeout_row(user_id, attempt), now):
+        await uow.outbox.add([_timeout_row(user_id, attempt, own=True)], now)
 
 
 async def _private(uow: UnitOfWork, user_id: int) -> StoredAttempt | None:
@@ -194,10 +206,11 @@ async def _save(uow: UnitOfWork, stored: StoredAttempt, new: Attempt, now: datet
         if moved and not await uow.quiz.move(stored.user_id, from_index=stored.index, index=new.index,
                                              asked_at=new.asked_at, finished_at=new.finished_at):
             return False
-    if records:  # its time-out has nothing left to do: the sender never claims it
+    if not new.finished and not new.resolved and new.index != stored.index:
+        # A new question: its time-out replaces the answered one's (re-armed in place, never claimed).
+        await _arm(uow, stored.user_id, new, now)
+    elif records:  # the resolved question's time-out has nothing left to do: the sender never claims it
         await uow.outbox.cancel(_timeout_topic(stored.user_id), now)
-    if not new.finished and not new.resolved and new.index != stored.index:  # a new question: arm its time-out
-        await uow.outbox.add([_timeout_row(stored.user_id, new)], now)
     return True
 
 
@@ -217,7 +230,7 @@ async def start(uow: UnitOfWork, event: Event, user_id: int, *, name: str, lang:
         await uow.rollback()
         return await resume(uow, event, user_id, now)
     attempt = Attempt.start(plan(quiz, user_id), quiz.seconds, now)
-    await uow.outbox.add([_timeout_row(user_id, attempt)], now)
+    await _arm(uow, user_id, attempt, now)
     await uow.commit()
     return Step(user_id, attempt, None)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, null, select, update
+from sqlalchemy import bindparam, delete, event, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,14 @@ def attach(session: AsyncSession, ticket: Ticket) -> None:
     session.info["inbox_ticket"] = ticket
 
 
+# Every update's first commit runs one of these: built once, with bound parameters.
+_T = InboxUpdate.__table__
+_MARK_COMMITTED = update(_T).where(_T.c.update_id == bindparam("i_id")).values(
+    payload=bindparam("i_payload", type_=_T.c.payload.type))
+_MARK_HANDLED = update(_T).where(_T.c.update_id == bindparam("i_id")).values(
+    handled_at=bindparam("i_at", type_=_T.c.handled_at.type), payload=null())
+
+
 @event.listens_for(Session, "before_commit")
 def _mark_with_the_first_commit(session: Session) -> None:
     ticket: Ticket | None = session.info.get("inbox_ticket")
@@ -62,11 +70,10 @@ def _mark_with_the_first_commit(session: Session) -> None:
 
     if not has_unsaved_work(session):  # type: ignore[arg-type]
         return  # nothing to commit: no statement, no connection
-    row = update(InboxUpdate).where(InboxUpdate.update_id == ticket.update_id)
     if ticket.who is not None:  # committed; "handled" once the reply is out (Inbox.mark_handled)
-        session.execute(row.values(payload={RESUME: ticket.who}))
+        session.execute(_MARK_COMMITTED, {"i_id": ticket.update_id, "i_payload": {RESUME: ticket.who}})
     else:
-        session.execute(row.values(handled_at=datetime.now(UTC), payload=null()))
+        session.execute(_MARK_HANDLED, {"i_id": ticket.update_id, "i_at": datetime.now(UTC)})
     session.info["inbox_marking"] = ticket
 
 

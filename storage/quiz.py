@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.quiz import AnswerRecord, PollRef, QuizControl, Standing, StoredAttempt, Switch, leaderboard
@@ -35,6 +35,56 @@ _ATTEMPT_WITH_ANSWERS = (
            _B.c.right.label("a_right"), _B.c.points.label("a_points"), _B.c.time_ms.label("a_time_ms"),
            _B.c.answered_at.label("a_answered_at"))
     .select_from(_A.outerjoin(_B, _B.c.user_id == _A.c.user_id)).order_by(_B.c.index))
+# A press's statements, built once (per dialect for the inserts) with bound parameters: building a statement
+# and its cache key on every press cost more than running it (docs/performance.md, the quiz).
+_GET_ATTEMPT = _ATTEMPT_WITH_ANSWERS.where(_A.c.user_id == bindparam("p_user"))
+_MOVE_SCORED = (
+    update(_A).where(_A.c.user_id == bindparam("p_user"), _A.c.index == bindparam("p_from"),
+                     _A.c.finished_at.is_(None))
+    .values(score=_A.c.score + bindparam("p_points", type_=Integer()),
+            time_ms=_A.c.time_ms + bindparam("p_ms", type_=Integer()),
+            right=_A.c.right + bindparam("p_right", type_=Integer()),
+            index=bindparam("p_index", type_=_A.c.index.type),
+            asked_at=bindparam("p_asked", type_=_A.c.asked_at.type),
+            finished_at=bindparam("p_finished", type_=_A.c.finished_at.type)))
+_ANSWER_COLUMNS = ("user_id", "index", "question_id", "choice", "right", "points", "time_ms", "answered_at",
+                   "created_at")
+_answer_inserts: dict[str, Any] = {}
+
+
+def _answer_insert(session: AsyncSession) -> Any:
+    name = session.get_bind().dialect.name
+    stmt = _answer_inserts.get(name)
+    if stmt is None:
+        stmt = _insert(session, _B).values({c: bindparam(f"a_{c}", type_=_B.c[c].type) for c in _ANSWER_COLUMNS}) \
+            .on_conflict_do_nothing(index_elements=["user_id", "index"])
+        _answer_inserts[name] = stmt
+    return stmt
+
+
+_ATTEMPT_COLUMNS = ("user_id", "name", "lang", "group_chat", "index", "asked_at", "score", "time_ms", "right",
+                    "started_at")
+_attempt_inserts: dict[str, Any] = {}
+_SET_MESSAGE = update(_A).where(_A.c.user_id == bindparam("p_user")).values(
+    message_id=bindparam("p_message", type_=_A.c.message_id.type))
+
+
+def _attempt_insert(session: AsyncSession) -> Any:
+    name = session.get_bind().dialect.name
+    stmt = _attempt_inserts.get(name)
+    if stmt is None:
+        stmt = _insert(session, _A).values({c: bindparam(f"c_{c}", type_=_A.c[c].type) for c in _ATTEMPT_COLUMNS}) \
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        _attempt_inserts[name] = stmt
+    return stmt
+
+
+def _answer_params(user_id: int, record: AnswerRecord, now: datetime) -> dict[str, Any]:
+    return {"a_user_id": user_id, "a_index": record.index, "a_question_id": record.question_id,
+            "a_choice": record.choice, "a_right": record.right, "a_points": record.points,
+            "a_time_ms": record.time_ms, "a_answered_at": record.answered_at, "a_created_at": now}
+
+
 # The organisers' switch, read by every press: kept per database for a second. A switch is seen by every
 # process within that second (this process drops its copy when it writes one).
 _CONTROL_TTL = 1.0
@@ -69,7 +119,7 @@ class QuizRepo:
 
     async def get(self, user_id: int) -> StoredAttempt | None:
         """The attempt and its answers in one statement (every press reads it)."""
-        rows = (await self.s.execute(_ATTEMPT_WITH_ANSWERS.where(_A.c.user_id == user_id))).all()
+        rows = (await self.s.execute(_GET_ATTEMPT, {"p_user": user_id})).all()
         if not rows:
             return None
         row = rows[0]
@@ -84,10 +134,9 @@ class QuizRepo:
     async def create(self, user_id: int, *, name: str, lang: str, asked_at: datetime, now: datetime,
                      group_chat: int | None = None) -> bool:
         """Start a person's one attempt; False when they have one already (nothing changes)."""
-        stmt = _insert(self.s, QuizAttempt).values(
-            user_id=user_id, name=name[:100], lang=lang, group_chat=group_chat, index=0, asked_at=asked_at,
-            score=0, time_ms=0, right=0, started_at=now).on_conflict_do_nothing(index_elements=["user_id"])
-        result = await self.s.execute(stmt)
+        result = await self.s.execute(_attempt_insert(self.s), {
+            "c_user_id": user_id, "c_name": name[:100], "c_lang": lang, "c_group_chat": group_chat, "c_index": 0,
+            "c_asked_at": asked_at, "c_score": 0, "c_time_ms": 0, "c_right": 0, "c_started_at": now})
         return bool(result.rowcount)
 
     async def record(self, user_id: int, record: AnswerRecord, now: datetime) -> bool:
@@ -107,18 +156,11 @@ class QuizRepo:
                               index: int, asked_at: datetime, finished_at: datetime | None) -> bool:
         """`record` and `move` in two statements (a press): False when the question already had its outcome or
         the attempt moved on meanwhile (the caller rolls back)."""
-        stmt = _insert(self.s, QuizAnswer).values(
-            user_id=user_id, index=record.index, question_id=record.question_id, choice=record.choice,
-            right=record.right, points=record.points, time_ms=record.time_ms, answered_at=record.answered_at,
-            created_at=now).on_conflict_do_nothing(index_elements=["user_id", "index"])
-        if not (await self.s.execute(stmt)).rowcount:
+        if not (await self.s.execute(_answer_insert(self.s), _answer_params(user_id, record, now))).rowcount:
             return False
-        result = await self.s.execute(
-            update(QuizAttempt).where(QuizAttempt.user_id == user_id, QuizAttempt.index == from_index,
-                                      QuizAttempt.finished_at.is_(None))
-            .values(score=QuizAttempt.score + record.points, time_ms=QuizAttempt.time_ms + record.time_ms,
-                    right=QuizAttempt.right + int(record.right), index=index, asked_at=asked_at,
-                    finished_at=finished_at))
+        result = await self.s.execute(_MOVE_SCORED, {
+            "p_user": user_id, "p_from": from_index, "p_points": record.points, "p_ms": record.time_ms,
+            "p_right": int(record.right), "p_index": index, "p_asked": asked_at, "p_finished": finished_at})
         return bool(result.rowcount)
 
     async def move(self, user_id: int, *, from_index: int, index: int, asked_at: datetime,
@@ -137,8 +179,7 @@ class QuizRepo:
         return bool(result.rowcount)
 
     async def set_message(self, user_id: int, message_id: int) -> None:
-        await self.s.execute(update(QuizAttempt).where(QuizAttempt.user_id == user_id)
-                             .values(message_id=message_id))
+        await self.s.execute(_SET_MESSAGE, {"p_user": user_id, "p_message": message_id})
 
     async def unfinished(self) -> list[StoredAttempt]:
         ids = list(await self.s.scalars(select(QuizAttempt.user_id).where(QuizAttempt.finished_at.is_(None))))

@@ -511,7 +511,7 @@ async def test_help_and_the_command_menu_list_the_quiz(h: Harness) -> None:
     assert "/quiz_open and /quiz_close" in h.last_text(ORGANISER)
 
 
-async def test_an_answered_questions_time_out_is_cancelled_and_never_claimed(h: Harness) -> None:
+async def test_an_answered_questions_time_out_is_rearmed_for_the_next_and_never_claimed(h: Harness) -> None:
     from delivery.outbox import Outbox
 
     await register(h, 1)
@@ -521,8 +521,8 @@ async def test_an_answered_questions_time_out_is_cancelled_and_never_claimed(h: 
     await press_answer(h, 1, 1, right=False)
     async with h.app.sessions() as s:
         rows = await Outbox(s).rows(topic="quiz:timeout:1")
-    assert sorted((r.payload["index"], r.status) for r in rows) == [(0, "cancelled"), (1, "cancelled"),
-                                                                    (2, "pending")]
+    # One row per person, re-armed in place for each new question (not a row per question).
+    assert [(r.payload["index"], r.status) for r in rows] == [(2, "pending")]
 
 
 def test_the_window_says_since_when_it_is_closed() -> None:
@@ -538,3 +538,28 @@ def test_the_window_says_since_when_it_is_closed() -> None:
     late = QuizWindow(start, end, Switch(True, end + timedelta(minutes=5)))
     assert late.closed_since(end + timedelta(minutes=2)) == end
     assert late.closed_since(end + timedelta(minutes=9)) is None
+
+
+async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_question_in_a_row_of_its_own(
+        h: Harness) -> None:
+    from datetime import UTC
+
+    from delivery.outbox import Outbox
+
+    await register(h, 1)
+    await h.send(1, "/quiz")
+    h.clock.advance(seconds=20)  # question 1's time is up; its time-out row falls due 2 s later
+    async with h.app.sessions() as s:
+        h.clock.advance(seconds=2)
+        claimed = await Outbox(s).claim(h.clock.now(), datetime.now(UTC), timedelta(minutes=5), 10)
+        await s.commit()
+    assert [r.kind for r in claimed] == [uc.KIND_TIMEOUT]
+    await press_answer(h, 1, 0, right=True)  # too late, recorded with 0; question 2 is asked
+    assert "Too late" in quiz_message(h, 1) and "Question 2 of 10" in quiz_message(h, 1)
+    async with h.app.sessions() as s:
+        rows = await Outbox(s).rows(topic="quiz:timeout:1")
+    assert sorted((r.payload["index"], r.status) for r in rows) == [(0, "sending"), (1, "pending")]
+    h.clock.advance(seconds=23)
+    await drain(h)  # the sender's claim is still on: question 2's own row times it out
+    assert "Time is up" in quiz_message(h, 1) and "Question 3 of 10" in quiz_message(h, 1)
+    assert [a.points for a in await answer_rows(h, 1)] == [0, 0]
