@@ -49,9 +49,8 @@ def _description(conf: Event, item: ProgramItem, lang: str, tr: Callable[[str], 
     return "\n\n".join(parts)
 
 
-def build_ics(conf: Event, items: Sequence[ProgramItem], lang: str, *, now: datetime,
-              tr: Callable[[str], str], show_join: Callable[[ProgramItem], bool]) -> bytes:
-    """An iCalendar file with one VEVENT per item, texts in `lang` (`tr` translates this module's msgids)."""
+def _calendar(conf: Event, lang: str) -> Calendar:
+    """An empty calendar of the event, named in `lang`, in the event's zone."""
     cal = Calendar()
     cal.add("prodid", f"-//delegate-bot//{conf.id}//EN")
     cal.add("version", "2.0")
@@ -59,6 +58,19 @@ def build_ics(conf: Event, items: Sequence[ProgramItem], lang: str, *, now: date
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", conf.name.get(lang))
     cal.add("x-wr-timezone", conf.timezone)
+    return cal
+
+
+def _finished(cal: Calendar, conf: Event) -> bytes:
+    # A VTIMEZONE covering the year around the event (enough for every item, small for every client).
+    cal.add_missing_timezones(first_date=conf.date - timedelta(days=366), last_date=conf.date + timedelta(days=366))
+    return cal.to_ical()
+
+
+def build_ics(conf: Event, items: Sequence[ProgramItem], lang: str, *, now: datetime,
+              tr: Callable[[str], str], show_join: Callable[[ProgramItem], bool]) -> bytes:
+    """An iCalendar file with one VEVENT per item, texts in `lang` (`tr` translates this module's msgids)."""
+    cal = _calendar(conf, lang)
     tz = conf.tz
     location = tr(_LOCATION).format(platform=conf.platform.name)
     for item in items:
@@ -75,22 +87,14 @@ def build_ics(conf: Event, items: Sequence[ProgramItem], lang: str, *, now: date
         ev.add("transp", "OPAQUE")
         ev.add("sequence", 0)
         cal.add_component(ev)
-    # A VTIMEZONE covering the year around the event (enough for every item, small for every client).
-    cal.add_missing_timezones(first_date=conf.date - timedelta(days=366), last_date=conf.date + timedelta(days=366))
-    return cal.to_ical()
+    return _finished(cal, conf)
 
 
 def build_meetings_ics(conf: Event, meetings: Sequence[tuple[str, datetime, datetime, str, str]], lang: str, *,
                        now: datetime) -> bytes:
     """A person's matchmaking meetings: (uid, starts, ends, summary, link) each, in the event's zone. The
     summary is already in `lang`; the link (may be empty) is the meeting's location and URL."""
-    cal = Calendar()
-    cal.add("prodid", f"-//delegate-bot//{conf.id}//EN")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", conf.name.get(lang))
-    cal.add("x-wr-timezone", conf.timezone)
+    cal = _calendar(conf, lang)
     for meeting_uid, starts, ends, summary, link in meetings:
         ev = VEvent()
         ev.add("uid", meeting_uid)
@@ -104,5 +108,4 @@ def build_meetings_ics(conf: Event, meetings: Sequence[tuple[str, datetime, date
         ev.add("status", "CONFIRMED")
         ev.add("sequence", 0)
         cal.add_component(ev)
-    cal.add_missing_timezones(first_date=conf.date - timedelta(days=366), last_date=conf.date + timedelta(days=366))
-    return cal.to_ical()
+    return _finished(cal, conf)
