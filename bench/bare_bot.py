@@ -23,14 +23,19 @@ async def _answer(message: Message) -> None:
     await message.answer(TEXT)
 
 
-async def main() -> None:
-    router = Router(name="bare")
-    router.message.register(_answer)
+async def poll(router: Router) -> None:
+    """aiogram's default Dispatcher with `router`, long-polling the server at TELEGRAM_API_URL."""
     dp = Dispatcher()
     dp.include_router(router)
     session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"]))
     bot = Bot(token=os.environ["BOT_TOKEN"], session=session)
     await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
+
+
+async def main() -> None:
+    router = Router(name="bare")
+    router.message.register(_answer)
+    await poll(router)
 
 
 if __name__ == "__main__":

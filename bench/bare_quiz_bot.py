@@ -11,12 +11,11 @@ everything that makes it a quiz (the attempt, the score, the durable answer, the
 from __future__ import annotations
 
 import asyncio
-import os
 
-from aiogram import Bot, Dispatcher, F, Router
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
+from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bench.bare_bot import poll
 
 QUESTIONS = 10
 # About the size of ours: feedback, explanation, the next question's heading and text.
@@ -52,11 +51,7 @@ async def main() -> None:
     router = Router(name="bare-quiz")
     router.message.register(on_quiz)
     router.callback_query.register(on_press, F.data.startswith("qz:"))
-    dp = Dispatcher()
-    dp.include_router(router)
-    session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"]))
-    bot = Bot(token=os.environ["BOT_TOKEN"], session=session)
-    await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
+    await poll(router)
 
 
 if __name__ == "__main__":
