@@ -155,6 +155,17 @@ class Watch:
         return Phase(name, len(uids), last - t0, done, len(done))
 
 
+async def stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if the bot has not stopped within 30 s."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
 def bot_command(which: str) -> list[str]:
     return [sys.executable, "-m", "bot" if which == "ours" else "bench.bare_bot"]
 
@@ -230,13 +241,7 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
             result.phases["burst"] = phase
             say(f"  {which}: {burst:,} at once in {phase.seconds:.2f} s, peak RSS {phase.peak_kb / 1024:.0f} MB")
         finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await stop(proc)
     return result
 
 

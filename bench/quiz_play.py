@@ -28,7 +28,6 @@ import asyncio
 import math
 import random
 import shutil
-import signal
 import sqlite3
 import statistics
 import sys
@@ -172,13 +171,7 @@ async def run_bot(which: str, mode: str, players: int, template: Path, work: Pat
             run.seconds = watch.last - t0
             run.peak_kb = http.proc_status(proc.pid)["VmHWM"]
         finally:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 30)
-                except TimeoutError:
-                    proc.kill()
-                    await proc.wait()
+            await http.stop(proc)
     if which == "ours":
         run.recorded, run.recorded_rows = recorded(db)
     return run
