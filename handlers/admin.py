@@ -10,6 +10,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from domain.clock import Clock
+from handlers.ui import refuse_non_organiser
 from services import admin as people
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -23,7 +24,7 @@ async def on_admit(message: Message, command: CommandObject, bot: Bot, uow: Unit
                    sources: Sources, is_admin: bool) -> None:
     """/admit <user id>: let a person register after the deadline, and tell them."""
     if not is_admin:
-        await message.answer(_("This command is for the organisers."))
+        await refuse_non_organiser(message)
         return
     assert message.from_user is not None
     me = await bot.me()

@@ -24,13 +24,11 @@ from domain.event import LANGS, Event
 from domain.organiser import Audience, BroadcastInfo, Part
 from domain.registration import PARTICIPANT_LABELS
 from domain.timezones import fmt_datetime
-from handlers.ui import button, esc, grid, on_a_message
+from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
 from services import broadcasts as bc
 from services.errors import ServiceError
 from services.organiser import Sources
 from services.ports import UnitOfWork
-
-ORGANISERS_ONLY = "This command is for the organisers."
 
 
 class BcCb(CallbackData, prefix="bc"):
@@ -45,13 +43,6 @@ class BcCancel(CallbackData, prefix="bcx"):
     """The Cancel button of a running broadcast's progress message."""
 
     id: int
-
-
-async def _refuse(event: Message | CallbackQuery) -> None:
-    if isinstance(event, CallbackQuery):
-        await event.answer(_("This button is for the organisers."), show_alert=True)
-    else:
-        await event.answer(_(ORGANISERS_ONLY))
 
 
 def _markup(*buttons: object, width: int = 1) -> InlineKeyboardMarkup:
@@ -74,7 +65,7 @@ def _variants_prompt(d: bc.Draft) -> tuple[str, InlineKeyboardMarkup]:
 async def on_broadcast(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
     """/broadcast: start a new broadcast draft."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     await bc.begin(uow, state)
     await message.answer(_("📣 <b>New broadcast.</b> Send me the message as recipients should see it: text with "
@@ -99,7 +90,7 @@ def _media(message: Message) -> dict[str, str] | None:
 async def on_message(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
     """The broadcast's message (text, or a photo or a document with a caption)."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     if message.text is None and not message.photo and not message.document:
         await message.answer(_("Please send text, or a photo or a document with a caption."))
@@ -116,7 +107,7 @@ async def on_message(message: Message, state: FSMContext, uow: UnitOfWork, is_ad
 async def on_variant_text(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
     """The text of a language variant."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     if message.text is None and message.caption is None:
         await message.answer(_("Please send the text of this language's variant."))
@@ -191,7 +182,7 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                     conf: Event, sources: Sources, is_admin: bool, lang: str) -> None:
     """The buttons of the /broadcast conversation."""
     if not is_admin:
-        await _refuse(query)
+        await refuse_non_organiser(query)
         return
     action, value = callback_data.action, callback_data.value
     try:
@@ -253,7 +244,7 @@ async def on_cancel_button(query: CallbackQuery, callback_data: BcCancel, uow: U
                            is_admin: bool) -> None:
     """Cancel on a progress message: the rows not sent yet are cancelled."""
     if not is_admin:
-        await _refuse(query)
+        await refuse_non_organiser(query)
         return
     try:
         n = await bc.cancel(uow, callback_data.id, by=query.from_user.id, now=clock.now())
@@ -277,7 +268,7 @@ async def on_list(message: Message, uow: UnitOfWork, conf: Event, sources: Sourc
                   lang: str) -> None:
     """/broadcasts: the latest broadcasts with their figures; a button opens each."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     text, markup = await _list(uow, conf, sources, lang, 0)
     await message.answer(text, reply_markup=markup)
@@ -305,7 +296,7 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
                          sources: Sources, is_admin: bool, lang: str) -> None:
     """A page of /broadcasts, or one broadcast's report."""
     if not is_admin:
-        await _refuse(query)
+        await refuse_non_organiser(query)
         return
     if not callback_data.value.isdigit():
         await query.answer(_("This button is no longer active."))
@@ -342,7 +333,7 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
 async def on_stray_input(message: Message, is_admin: bool) -> None:
     """Something typed while the draft waits for a button."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     await message.answer(_("Please use the buttons above, or send /cancel to drop the draft."))
 

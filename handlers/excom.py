@@ -20,7 +20,7 @@ from aiogram.utils.i18n import ngettext
 from domain import excom as rules
 from domain.clock import Clock
 from domain.event import Event
-from handlers.ui import button, esc, grid, on_a_message
+from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
 from services import excom as excom_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -73,7 +73,7 @@ def _queue_keyboard(q: excom_uc.Queue) -> InlineKeyboardMarkup:
 async def on_excom(message: Message, uow: UnitOfWork, conf: Event, is_admin: bool) -> None:
     """/excom: the organisers' queue of EXCOM claims (others get the organisers-only line)."""
     if not is_admin:
-        await message.answer(_("This command is for the organisers."))
+        await refuse_non_organiser(message)
         return
     q = await excom_uc.queue(uow, conf)
     await message.answer(_queue_text(q), reply_markup=_queue_keyboard(q))
@@ -83,7 +83,7 @@ async def on_queue_button(query: CallbackQuery, callback_data: ExcomCb, uow: Uni
                           clock: Clock, is_admin: bool) -> None:
     """Confirm / Reject / a page button of the /excom queue."""
     if not is_admin:  # a forwarded or forged button: decisions are the organisers'
-        await query.answer(_("This button is for the organisers."), show_alert=True)
+        await refuse_non_organiser(query)
         return
     note = None
     if callback_data.action in ("ok", "no"):

@@ -24,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.matchmaking import Phase, SlotUnavailable
 from domain.registration import Profile
-from handlers.ui import button, esc, grid, on_a_message
+from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
 from services import matchmaking as mm_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -450,7 +450,7 @@ async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: 
                          lang: str) -> None:
     """/matchmaking: the organisers' grid (others get the organisers-only line)."""
     if not is_admin:
-        await message.answer(_("This command is for the organisers."))
+        await refuse_non_organiser(message)
         return
     if conf.matchmaking is None:
         await message.answer(_(rules.NO_MATCHMAKING))
@@ -463,7 +463,7 @@ async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWo
                        is_admin: bool, lang: str, profile: Profile | None) -> None:
     """CSV export, Publish schedule (with a confirmation)."""
     if not is_admin:
-        await query.answer(_("This button is for the organisers."), show_alert=True)
+        await refuse_non_organiser(query)
         return
     assert isinstance(query.message, Message)
     action = callback_data.action

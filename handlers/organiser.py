@@ -24,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
-from handlers.ui import button, esc, grid, on_a_message
+from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
 from services import organiser as org
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -38,13 +38,6 @@ class OrgCb(CallbackData, prefix="og"):
     uid: int = 0
     page: int = 0
     value: str = ""
-
-
-async def _refuse(event: Message | CallbackQuery) -> None:
-    if isinstance(event, CallbackQuery):
-        await event.answer(_("This button is for the organisers."), show_alert=True)
-    else:
-        await event.answer(_("This command is for the organisers."))
 
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -85,7 +78,7 @@ def _page_view(p: org.Page) -> tuple[str, InlineKeyboardMarkup]:
 async def on_people(message: Message, command: CommandObject, uow: UnitOfWork, is_admin: bool) -> None:
     """/people [search]: registrations, newest first; a button opens a person's card."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     text, markup = _page_view(await org.registrations(uow, command.args or ""))
     await message.answer(text, reply_markup=markup)
@@ -123,7 +116,7 @@ async def on_people_button(query: CallbackQuery, callback_data: OrgCb, state: FS
                            conf: Event, clock: Clock, is_admin: bool, lang: str) -> None:
     """A page, a card, an EXCOM decision or "Fix" on a card."""
     if not is_admin:
-        await _refuse(query)
+        await refuse_non_organiser(query)
         return
     cb = callback_data
     assert isinstance(query.message, Message)
@@ -168,7 +161,7 @@ async def on_fix_value(message: Message, state: FSMContext, uow: UnitOfWork, con
                        is_admin: bool, lang: str) -> None:
     """The corrected value of a field (after "Fix" on a card)."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     assert message.from_user is not None
     try:
@@ -209,7 +202,7 @@ async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sour
                    is_admin: bool) -> None:
     """/stats: the figures as text, then as a chart."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     s = await org.stats(uow, sources)
     await message.answer(_stats_text(s))
@@ -230,7 +223,7 @@ async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sour
 async def on_export(message: Message, sources: Sources, is_admin: bool) -> None:
     """/export: a button per CSV file."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     buttons = [button(_(source.label), OrgCb(action="ex", value=name)) for name, source in org.exports(sources).items()]
     await message.answer(_("Which file? (CSV, UTF-8, opens in Excel; headers in English.)"),
@@ -240,7 +233,7 @@ async def on_export(message: Message, sources: Sources, is_admin: bool) -> None:
 async def on_export_button(query: CallbackQuery, callback_data: OrgCb, uow: UnitOfWork, conf: Event, clock: Clock,
                            sources: Sources, is_admin: bool) -> None:
     if not is_admin:
-        await _refuse(query)
+        await refuse_non_organiser(query)
         return
     try:
         filename, data = await org.export(uow, conf, sources, callback_data.value, by=query.from_user.id,
@@ -259,7 +252,7 @@ async def on_export_button(query: CallbackQuery, callback_data: OrgCb, uow: Unit
 async def on_audit(message: Message, uow: UnitOfWork, conf: Event, is_admin: bool, lang: str) -> None:
     """/audit: the latest organiser actions (who, what, when)."""
     if not is_admin:
-        await _refuse(message)
+        await refuse_non_organiser(message)
         return
     items = await org.latest_actions(uow, 20)
     if not items:

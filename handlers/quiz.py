@@ -21,7 +21,7 @@ from domain.event import Event
 from domain.quiz import Outcome
 from domain.registration import Profile
 from domain.timezones import fmt_when
-from handlers.ui import esc, on_a_message
+from handlers.ui import esc, on_a_message, refuse_non_organiser
 from services import quiz as uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -159,7 +159,7 @@ async def on_leaderboard(message: Message, uow: UnitOfWork, i18n: I18n, lang: st
 async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool) -> None:
     """/quiz_open (organisers): open the quiz now; the announcement goes out if it has not."""
     if not is_admin:
-        await message.answer(_("This command is for the organisers."))
+        await refuse_non_organiser(message)
         return
     assert message.from_user is not None
     try:
@@ -177,7 +177,7 @@ async def on_quiz_close(message: Message, uow: UnitOfWork, conf: Event, clock: C
                         profile: Profile | None, lang: str) -> None:
     """/quiz_close (organisers): no new questions; final results once the running ones are over."""
     if not is_admin:
-        await message.answer(_("This command is for the organisers."))
+        await refuse_non_organiser(message)
         return
     assert message.from_user is not None
     now = clock.now()

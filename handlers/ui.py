@@ -88,3 +88,11 @@ def main_menu() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=_(menu.LABELS[action])) for action in row] for row in menu.LAYOUT],
         resize_keyboard=True, is_persistent=True)
+
+
+async def refuse_non_organiser(event: Message | CallbackQuery) -> None:
+    """The one neutral line an organiser command or button gives everyone else."""
+    if isinstance(event, CallbackQuery):
+        await event.answer(_("This button is for the organisers."), show_alert=True)
+    else:
+        await event.answer(_("This command is for the organisers."))
