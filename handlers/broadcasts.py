@@ -24,7 +24,7 @@ from domain.event import LANGS, Event
 from domain.organiser import Audience, BroadcastInfo, Part
 from domain.registration import PARTICIPANT_LABELS
 from domain.timezones import fmt_datetime
-from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
+from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
 from services import broadcasts as bc
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -283,12 +283,8 @@ async def _list(uow: UnitOfWork, conf: Event, sources: Sources, lang: str, page:
     lines += [_summary_line(b, sources, lang, conf.timezone) for b in found]
     buttons = [button(_("🔎 #{id}: who was not reached").format(id=b.id), BcCb(action="open", value=str(b.id)))
                for b in found]
-    nav = []
-    if page > 0:
-        nav.append(button("◀️", BcCb(action="page", value=str(page - 1))))
-    if page < pages - 1:
-        nav.append(button("▶️", BcCb(action="page", value=str(page + 1))))
-    markup = InlineKeyboardMarkup(inline_keyboard=grid(buttons, 1) + grid(nav, 2))
+    markup = InlineKeyboardMarkup(inline_keyboard=grid(buttons, 1)
+                                  + pager(page, pages, lambda n: BcCb(action="page", value=str(n))))
     return "\n\n".join(lines), markup
 
 

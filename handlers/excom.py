@@ -20,7 +20,7 @@ from aiogram.utils.i18n import ngettext
 from domain import excom as rules
 from domain.clock import Clock
 from domain.event import Event
-from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
+from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
 from services import excom as excom_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -60,13 +60,7 @@ def _queue_keyboard(q: excom_uc.Queue) -> InlineKeyboardMarkup:
         uid = claim.profile.user_id
         rows += grid([button(_("✅ Confirm {n}").format(n=n), ExcomCb(action="ok", uid=uid, page=q.page)),
                       button(_("❌ Reject {n}").format(n=n), ExcomCb(action="no", uid=uid, page=q.page))], 2)
-    if q.pages > 1:
-        nav = []
-        if q.page > 0:
-            nav.append(button("◀️", ExcomCb(action="pg", page=q.page - 1)))
-        if q.page < q.pages - 1:
-            nav.append(button("▶️", ExcomCb(action="pg", page=q.page + 1)))
-        rows += grid(nav, 2)
+    rows += pager(q.page, q.pages, lambda n: ExcomCb(action="pg", page=n))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -24,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.matchmaking import Phase, SlotUnavailable
 from domain.registration import Profile
-from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
+from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
 from services import matchmaking as mm_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -160,12 +160,7 @@ async def _directory(uow: UnitOfWork, conf: Event, profile: Profile | None, lang
         lines.append(_("Page {n} of {total}.").format(n=found.page + 1, total=found.pages))
     lines.append(_("To search, send /meet and a city's name, for example: /meet Seoul"))
     rows = grid(buttons, 2)
-    nav = []
-    if found.page > 0:
-        nav.append(button("◀️", MmList(page=found.page - 1, c=c)))
-    if found.page < found.pages - 1:
-        nav.append(button("▶️", MmList(page=found.page + 1, c=c)))
-    rows += grid(nav, 2)
+    rows += pager(found.page, found.pages, lambda n: MmList(page=n, c=c))
     rows += grid([button(_("🌍 By country"), MmCountries()), my], 2)
     return "\n\n".join(lines), _kb(rows)
 

@@ -24,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
-from handlers.ui import button, esc, grid, on_a_message, refuse_non_organiser
+from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
 from services import organiser as org
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -66,13 +66,9 @@ def _page_view(p: org.Page) -> tuple[str, InlineKeyboardMarkup]:
     lines.append(_("Search: /people followed by a name, e-mail, city or organisation."))
     buttons = [button(f"{n}. {person.full_name[:30]}", OrgCb(action="card", uid=person.user_id, page=p.page))
                for n, person in enumerate(p.people, first)]
-    nav = []
     # The query travels in the button when it fits; a longer one is typed again.
-    if p.page > 0:
-        nav.append(button("◀️", OrgCb(action="pg", page=p.page - 1, value=p.query)))
-    if p.page < p.pages - 1:
-        nav.append(button("▶️", OrgCb(action="pg", page=p.page + 1, value=p.query)))
-    return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=grid(buttons, 1) + grid(nav, 2))
+    nav = pager(p.page, p.pages, lambda n: OrgCb(action="pg", page=n, value=p.query))
+    return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=grid(buttons, 1) + nav)
 
 
 async def on_people(message: Message, command: CommandObject, uow: UnitOfWork, is_admin: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -63,6 +63,17 @@ def grid(buttons: Sequence[InlineKeyboardButton | None], width: int) -> list[lis
     """Lay buttons out `width` to a row, leaving out the ones that could not be made."""
     real = [b for b in buttons if b is not None]
     return [real[i:i + width] for i in range(0, len(real), width)]
+
+
+def pager(page: int, pages: int, to: Callable[[int], CallbackData]) -> list[list[InlineKeyboardButton]]:
+    """◀️ / ▶️ for a list shown a page at a time (pages from 0; `to(n)` is page n's callback data); no row for
+    a single page."""
+    nav = []
+    if page > 0:
+        nav.append(button("◀️", to(page - 1)))
+    if page < pages - 1:
+        nav.append(button("▶️", to(page + 1)))
+    return grid(nav, 2)
 
 
 def rows(*buttons: InlineKeyboardButton | None, width: int = 2) -> InlineKeyboardMarkup:
