@@ -43,6 +43,7 @@ class DeliverySettings(Protocol):
 
 # How often (real seconds) the leader tries to take over when another process leads.
 LEADER_RETRY = 30.0
+JOB_GRACE = 5.0  # seconds a running job may take to finish when the engine stops
 
 
 # What a feature does at wiring time: register its kinds and planners with the engine.
@@ -148,6 +149,10 @@ class Delivery:
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
+        if self._tasks:
+            # A job in the middle of its transaction finishes it (as the sender finishes its sends in flight);
+            # cancelled mid-statement, its aiosqlite connection could keep SQLite's write lock.
+            await asyncio.wait(list(self._tasks), timeout=JOB_GRACE)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
