@@ -81,10 +81,14 @@ def update(only: set[str] | None = None) -> None:
         for feature, template in templates.items():
             path = _po_path(lang, feature)
             cat = _read(path, lang) if path.exists() else Catalog(locale=lang, project="delegate-bot")
+            created = cat.creation_date
             cat.update(template, no_fuzzy_matching=True)
             cat.obsolete.clear()
+            # No line numbers and a fixed header date: two branches adding strings do not conflict on them.
+            cat.creation_date = created
             with path.open("wb") as fh:
-                write_po(fh, cat, width=110, sort_output=False, omit_header=False, include_previous=False)
+                write_po(fh, cat, width=110, sort_output=False, omit_header=False, include_previous=False,
+                         include_lineno=False)
             missing = sum(1 for m in cat if m.id and not _translated(m))
             print(f"{path.relative_to(ROOT)}: {len(template)} strings, {missing} to translate")
 
