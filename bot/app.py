@@ -30,6 +30,7 @@ from bot.middlewares import (
     ProfileMiddleware,
     StaleCallbackAnswer,
 )
+from bot.person_lock import RedisPersonLocks
 from bot.polling import InboxDispatcher
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
@@ -199,12 +200,13 @@ def cache_is_coherent(settings: Settings) -> bool:
     return settings.database_url.startswith("sqlite") or bool(settings.redis_url)
 
 
-def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
-    """Per-person locks: in Redis (shared by every process) when the state lives there, else in process."""
-    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+def make_isolation(storage: BaseStorage, instance: str | None = None) -> BaseEventIsolation:
+    """Per-person locks: in Redis (shared by every process, naming their holder: bot/person_lock.py) when the
+    state lives there, else in process."""
+    from aiogram.fsm.storage.redis import RedisStorage
 
     if isinstance(storage, RedisStorage):
-        return RedisEventIsolation(redis=storage.redis)  # closed with the storage
+        return RedisPersonLocks(storage.redis, instance=instance, key_builder=storage.key_builder)
     return SimpleEventIsolation()
 
 
@@ -228,7 +230,9 @@ async def build_app(
     # One update at a time per person: the next one waits until the previous one has committed its state.
     # aiogram's FSM middleware is registered by hand, after the session is open, so it reads the state in the
     # update's own transaction; the per-person lock it would take is taken first, by PersonLockMiddleware.
-    isolation = make_isolation(storage)
+    isolation = make_isolation(storage, settings.instance_name)
+    if isinstance(isolation, RedisPersonLocks):
+        await isolation.clear_own()  # a restart frees the people its previous life held (issue 17 item 7)
     dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
     dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
