@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.durability import DurableBeforeSend
-from bot.flood import FloodControl
+from bot.flood import FloodControl, FloodNotice
 from bot.i18n import KoreanParticles, LocaleMiddleware, make_i18n
 from bot.middlewares import (
     ArrivalStamp,
@@ -236,6 +236,8 @@ async def build_app(
     dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
     dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
+    # Before any work (the lock, the session): a flooding person's updates stop here (bot/flood.py).
+    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     if caches is not None and isinstance(storage, SQLStorage):
@@ -243,8 +245,7 @@ async def build_app(
     dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
-    # After the locale (its one notice is translated); a flooding person's updates stop here.
-    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
+    dp.update.outer_middleware(FloodNotice())  # after the locale: the flood's one notice is translated
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
