@@ -342,7 +342,10 @@ async def cancel(uow: UnitOfWork, event: Event, person: int, booking_id: int, no
                        published=published is not None, organiser=organiser)
     if not organiser:
         rules.check_cancel(meeting.booking, person, decline=decline)
-    await uow.matchmaking.delete_booking(meeting.id)
+    # The other side may be ending the same meeting at this instant (their own lock is not ours): whoever's
+    # delete removed the row ended it; the other is told it is gone, and no second notice goes out.
+    if not await uow.matchmaking.delete_booking(meeting.id):
+        raise ServiceError("gone", GONE)
     slot = rules.slot(event, meeting.slot)
     if decline:
         notice = NewMessage(f"mm:declined:{meeting.id}:{_stamp(now)}", meeting.requester, KIND_DECLINED,

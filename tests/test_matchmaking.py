@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -448,8 +448,53 @@ async def _race_scenarios(h: Harness) -> None:
         assert await s.scalar(select(func.count()).select_from(MmSeat)) == 2 * len(await bookings(h))
 
 
+async def _cancel_decline_race(h: Harness) -> None:
+    """The host declines while the requester cancels the same meeting, at the same instant: exactly one of
+    them ends it, the other is told it is gone, and one notice goes out (to the side that did not end it)."""
+    event = h.app.event
+    await offer(h, SEOUL, *SLOTS)
+    uows = UnitOfWorkFactory(h.app.sessions)
+    seen: set[int] = set()
+    for round_, slot in enumerate(SLOTS):
+        now = BOOKING_OPEN + timedelta(minutes=round_)  # SQLite reuses a deleted booking's id
+        async with uows() as uow:
+            meeting = await mm_uc.book(uow, event, await uow.delegates.get(ACME if round_ % 2 else UNI), SEOUL,
+                                       slot, now)
+
+        async def end(person: int, decline: bool, booking_id: int = meeting.id, now: datetime = now) -> object:
+            async with uows() as uow:
+                try:
+                    return await mm_uc.cancel(uow, event, person, booking_id, now, decline=decline)
+                except ServiceError as err:
+                    return err
+
+        results = await asyncio.gather(end(SEOUL, True), end(meeting.requester, False))
+        assert sum(not isinstance(r, ServiceError) for r in results) == 1, results
+        assert [r.code for r in results if isinstance(r, ServiceError)] == ["gone"]
+        notices = [r for r in await outbox_rows(h) if r.kind in (mm_uc.KIND_CANCELLED, mm_uc.KIND_DECLINED)
+                   and r.id not in seen]
+        seen |= {r.id for r in notices}
+        assert len(notices) == 1, [(r.kind, r.user_id) for r in notices]
+        ended_by = SEOUL if not isinstance(results[0], ServiceError) else meeting.requester
+        assert notices[0].user_id == meeting.other(ended_by)
+    assert await bookings(h) == []
+
+
 async def test_races_on_sqlite(h: Harness) -> None:
     await _race_scenarios(h)
+
+
+async def test_cancel_decline_race_on_sqlite(h: Harness) -> None:
+    await _cancel_decline_race(h)
+
+
+async def test_cancel_decline_race_on_postgresql(tmp_path, pg_url: str) -> None:
+    h = await Harness.create(make_settings(tmp_path, database_url=pg_url), at=BOOKING_OPEN)
+    try:
+        await people(h)
+        await _cancel_decline_race(h)
+    finally:
+        await h.close()
 
 
 async def test_races_on_postgresql(tmp_path, pg_url: str) -> None:
