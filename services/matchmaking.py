@@ -430,6 +430,7 @@ async def overview(uow: UnitOfWork, event: Event, now: datetime) -> Overview:
 async def publish(uow: UnitOfWork, event: Event, by: int, now: datetime) -> int:
     """Freeze the bookings and queue every participant's schedule, calendar file and meeting reminders;
     commits. Returns how many participants are told."""
+    rules.check_publishable(event)
     published = await uow.matchmaking.lock(event.id, exclusive=True)
     rules.check_action(event, Action.PUBLISH, now, published=published is not None, organiser=True)
     await uow.matchmaking.publish(event.id, now, by)
@@ -456,6 +457,15 @@ async def publish(uow: UnitOfWork, event: Event, by: int, now: datetime) -> int:
     await audit(uow, by, "schedule_publish", f"{len(meetings)} meetings, {len(people)} participants", now)
     await uow.commit()
     return len(people)
+
+
+async def publish_preview(uow: UnitOfWork, event: Event, now: datetime) -> int:
+    """Before the organiser confirms publishing: how many participants would be told, or the refusal that
+    publishing would meet (a placeholder meeting link, already published, booking not open yet)."""
+    rules.check_publishable(event)
+    st = await state(uow, event, now)
+    rules.check_action(event, Action.PUBLISH, now, published=st.published_at is not None, organiser=True)
+    return len(await participant_ids(uow))
 
 
 async def participant_ids(uow: UnitOfWork) -> set[int]:
