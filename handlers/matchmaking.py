@@ -413,6 +413,10 @@ async def on_toggle(query: CallbackQuery, callback_data: MmAvail, uow: UnitOfWor
 
 # -- /matchmaking: organisers -------------------------------------------------------------------------------------
 
+def _back_to_grid() -> InlineKeyboardMarkup:
+    return _kb(grid([button(_("⬅️ Back"), MmOrg(action="grid"))], 1))
+
+
 def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     slots = rules.slots(conf)
     head = " ".join(f"{s.starts.astimezone(conf.tz):%H:%M}" for s in slots)
@@ -468,8 +472,13 @@ async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWo
         await query.message.answer_document(BufferedInputFile(data, filename=f"{conf.id}-matchmaking.csv"))
         return
     if action == "pub":
+        try:
+            n = await mm_uc.publish_preview(uow, conf, clock.now())
+        except ServiceError as err:
+            await query.answer()
+            await _reply(query, _error(conf, err, profile, lang), _back_to_grid())
+            return
         await query.answer()
-        n = len(await mm_uc.participant_ids(uow))
         await _reply(query, _("Publish the final schedule now? Bookings freeze (afterwards only organisers change "
                               "them) and every participant receives their schedule. Participants: {n}.").format(n=n),
                      _kb(grid([button(_("Yes, publish"), MmOrg(action="yes")),
@@ -479,7 +488,8 @@ async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWo
         try:
             n = await mm_uc.publish(uow, conf, query.from_user.id, clock.now())
         except ServiceError as err:
-            await query.answer(_error(conf, err, profile, lang)[:200], show_alert=True)
+            await query.answer()
+            await _reply(query, _error(conf, err, profile, lang), _back_to_grid())
             return
         await query.answer(_("Published. Participants who will receive their schedule: {n}.").format(n=n),
                            show_alert=True)

@@ -342,7 +342,10 @@ async def cancel(uow: UnitOfWork, event: Event, person: int, booking_id: int, no
                        published=published is not None, organiser=organiser)
     if not organiser:
         rules.check_cancel(meeting.booking, person, decline=decline)
-    await uow.matchmaking.delete_booking(meeting.id)
+    # The other side may be ending the same meeting at this instant (their own lock is not ours): whoever's
+    # delete removed the row ended it; the other is told it is gone, and no second notice goes out.
+    if not await uow.matchmaking.delete_booking(meeting.id):
+        raise ServiceError("gone", GONE)
     slot = rules.slot(event, meeting.slot)
     if decline:
         notice = NewMessage(f"mm:declined:{meeting.id}:{_stamp(now)}", meeting.requester, KIND_DECLINED,
@@ -427,6 +430,7 @@ async def overview(uow: UnitOfWork, event: Event, now: datetime) -> Overview:
 async def publish(uow: UnitOfWork, event: Event, by: int, now: datetime) -> int:
     """Freeze the bookings and queue every participant's schedule, calendar file and meeting reminders;
     commits. Returns how many participants are told."""
+    rules.check_publishable(event)
     published = await uow.matchmaking.lock(event.id, exclusive=True)
     rules.check_action(event, Action.PUBLISH, now, published=published is not None, organiser=True)
     await uow.matchmaking.publish(event.id, now, by)
@@ -453,6 +457,15 @@ async def publish(uow: UnitOfWork, event: Event, by: int, now: datetime) -> int:
     await audit(uow, by, "schedule_publish", f"{len(meetings)} meetings, {len(people)} participants", now)
     await uow.commit()
     return len(people)
+
+
+async def publish_preview(uow: UnitOfWork, event: Event, now: datetime) -> int:
+    """Before the organiser confirms publishing: how many participants would be told, or the refusal that
+    publishing would meet (a placeholder meeting link, already published, booking not open yet)."""
+    rules.check_publishable(event)
+    st = await state(uow, event, now)
+    rules.check_action(event, Action.PUBLISH, now, published=st.published_at is not None, organiser=True)
+    return len(await participant_ids(uow))
 
 
 async def participant_ids(uow: UnitOfWork) -> set[int]:

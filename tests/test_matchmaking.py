@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from bot.config import DEFAULT_EVENT_FILE
 from domain import matchmaking as rules
 from domain.errors import ServiceError
 from domain.matchmaking import SlotUnavailable
@@ -64,9 +66,23 @@ async def bookings(h: Harness) -> list[tuple[int, int, str]]:
         return [(r.host_id, r.requester_id, r.slot_id) for r in rows]
 
 
+# The organisers' real meeting address (the event file ships a placeholder, which publishing refuses).
+LINK = "https://video.wego-rehearsal.org/excom2020/{meeting_id}"
+
+
+def linked_event(tmp_path: Path) -> Path:
+    """The event file with the organisers' meeting link in place of the placeholder."""
+    text = DEFAULT_EVENT_FILE.read_text(encoding="utf-8")
+    placeholder = 'meeting_link = "https://meet.example.org/wego-excom2020/{meeting_id}"'
+    assert placeholder in text
+    path = tmp_path / "excom2020.toml"
+    path.write_text(text.replace(placeholder, f'meeting_link = "{LINK}"'), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 async def h(tmp_path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path), at=BOOKING_OPEN)
+    harness = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=BOOKING_OPEN)
     await people(harness)
     yield harness
     await harness.close()
@@ -321,13 +337,13 @@ async def test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders(
     sent = await drain(h)
     schedules = {c: t for c, t in sent if "matchmaking schedule" in t or "расписание" in t}
     assert set(schedules) == {SEOUL, ACME, UNI}
-    assert "16:40–16:50: Sam Seoul" in schedules[ACME] and "https://meet.example.org/wego-excom2020/" in \
+    assert "16:40–16:50: Sam Seoul" in schedules[ACME] and "https://video.wego-rehearsal.org/excom2020/" in \
         schedules[ACME]
     assert "Seoul (GMT+9)" in schedules[ACME]
     docs = [r for r in h.session.requests if r.method == "sendDocument" and r.chat_id == ACME]
     [ev] = Calendar.from_ical(next(iter(docs[-1].files.values()))).walk("VEVENT")
     assert ev.decoded("dtstart").astimezone(MSK) == at(11, 17, 10, 40)
-    assert "meet.example.org" in str(ev["LOCATION"])
+    assert "video.wego-rehearsal.org" in str(ev["LOCATION"])
     # 5 minutes before the meeting, each side is reminded.
     h.clock.set(at(11, 17, 10, 35))
     sent = await drain(h)
@@ -336,6 +352,35 @@ async def test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders(
     # After publishing, publishing again is refused.
     await h.send(ORGANISER, "/matchmaking")
     assert "Publish schedule" not in h.buttons(ORGANISER)
+
+
+async def test_publishing_is_refused_while_the_meeting_link_is_the_placeholder(tmp_path) -> None:
+    """Issue 20 bug 3: the event file's placeholder link (meet.example.org) was sent to everyone without a word."""
+    h = await Harness.create(make_settings(tmp_path), at=BOOKING_OPEN)  # the event file as shipped
+    try:
+        await people(h)
+        await offer(h, SEOUL, "1040")
+        await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
+        await h.send(ORGANISER, "/matchmaking")
+        await h.press(ORGANISER, "Publish schedule")
+        text = h.last_text(ORGANISER)
+        assert "The schedule was not published" in text
+        assert "https://meet.example.org/wego-excom2020/{meeting_id}" in text
+        assert "meeting_link" in text and "[matchmaking]" in text and "events/excom2020.toml" in text
+        assert "Yes, publish" not in h.buttons(ORGANISER)
+        # The use case refuses too (the web console publishes through it).
+        async with UnitOfWorkFactory(h.app.sessions)() as uow:
+            with pytest.raises(ServiceError) as err:
+                await mm_uc.publish(uow, h.app.event, ORGANISER, h.clock.now())
+            assert err.value.code == "placeholder_link"
+            assert await uow.matchmaking.published_at(h.app.event.id) is None
+        # In Russian too.
+        await h.send(ORGANISER, "/matchmaking", lang="ru")
+        await h.press(ORGANISER, "Опубликовать расписание", lang="ru")
+        assert "Расписание не опубликовано" in h.last_text(ORGANISER)
+        assert [r for r in await outbox_rows(h) if r.kind == mm_uc.KIND_SCHEDULE] == []
+    finally:
+        await h.close()
 
 
 async def test_booking_closes_after_the_final_schedule_date(h: Harness) -> None:
@@ -448,8 +493,53 @@ async def _race_scenarios(h: Harness) -> None:
         assert await s.scalar(select(func.count()).select_from(MmSeat)) == 2 * len(await bookings(h))
 
 
+async def _cancel_decline_race(h: Harness) -> None:
+    """The host declines while the requester cancels the same meeting, at the same instant: exactly one of
+    them ends it, the other is told it is gone, and one notice goes out (to the side that did not end it)."""
+    event = h.app.event
+    await offer(h, SEOUL, *SLOTS)
+    uows = UnitOfWorkFactory(h.app.sessions)
+    seen: set[int] = set()
+    for round_, slot in enumerate(SLOTS):
+        now = BOOKING_OPEN + timedelta(minutes=round_)  # SQLite reuses a deleted booking's id
+        async with uows() as uow:
+            meeting = await mm_uc.book(uow, event, await uow.delegates.get(ACME if round_ % 2 else UNI), SEOUL,
+                                       slot, now)
+
+        async def end(person: int, decline: bool, booking_id: int = meeting.id, now: datetime = now) -> object:
+            async with uows() as uow:
+                try:
+                    return await mm_uc.cancel(uow, event, person, booking_id, now, decline=decline)
+                except ServiceError as err:
+                    return err
+
+        results = await asyncio.gather(end(SEOUL, True), end(meeting.requester, False))
+        assert sum(not isinstance(r, ServiceError) for r in results) == 1, results
+        assert [r.code for r in results if isinstance(r, ServiceError)] == ["gone"]
+        notices = [r for r in await outbox_rows(h) if r.kind in (mm_uc.KIND_CANCELLED, mm_uc.KIND_DECLINED)
+                   and r.id not in seen]
+        seen |= {r.id for r in notices}
+        assert len(notices) == 1, [(r.kind, r.user_id) for r in notices]
+        ended_by = SEOUL if not isinstance(results[0], ServiceError) else meeting.requester
+        assert notices[0].user_id == meeting.other(ended_by)
+    assert await bookings(h) == []
+
+
 async def test_races_on_sqlite(h: Harness) -> None:
     await _race_scenarios(h)
+
+
+async def test_cancel_decline_race_on_sqlite(h: Harness) -> None:
+    await _cancel_decline_race(h)
+
+
+async def test_cancel_decline_race_on_postgresql(tmp_path, pg_url: str) -> None:
+    h = await Harness.create(make_settings(tmp_path, database_url=pg_url), at=BOOKING_OPEN)
+    try:
+        await people(h)
+        await _cancel_decline_race(h)
+    finally:
+        await h.close()
 
 
 async def test_races_on_postgresql(tmp_path, pg_url: str) -> None:
@@ -519,7 +609,10 @@ async def test_flows_on_postgresql(tmp_path, pg_url: str) -> None:
     for flow in (test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders,
                  test_forget_removes_matchmaking_rows_and_tells_the_other_side):
         async with throwaway_database(pg_url) as url:
-            h = await Harness.create(make_settings(tmp_path / flow.__name__, database_url=url), at=BOOKING_OPEN)
+            (tmp_path / flow.__name__).mkdir()
+            h = await Harness.create(make_settings(tmp_path / flow.__name__, database_url=url,
+                                                   event_file=linked_event(tmp_path / flow.__name__)),
+                                     at=BOOKING_OPEN)
             try:
                 await people(h)
                 await flow(h)
