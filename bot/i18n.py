@@ -33,9 +33,12 @@ def telegram_language(user: User | None) -> str:
 
 
 def detect_language(text: str, fallback: str) -> str:
-    """The language a message is written in, by script: Hangul is Korean, Cyrillic is Russian.
+    """The language a message is written in: the script with the most letters (a Hangul syllable counts as
+    two, it holds about as much as two Latin letters). Hangul is Korean, Cyrillic Russian, Latin English.
 
-    Latin text with no other script is English; anything else (digits, emoji) keeps the fallback.
+    By majority, not by the first foreign letter: an English summary quoting a name typed in Cyrillic, or
+    /help naming "Русский, 한국어", is English (issue 17 item 11: an English speaker answered in Russian).
+    Fewer than two letters (digits, emoji) keep the fallback.
     """
     hangul = cyrillic = latin = 0
     for ch in text:
@@ -46,13 +49,9 @@ def detect_language(text: str, fallback: str) -> str:
             cyrillic += 1
         elif ch.isascii() and ch.isalpha():
             latin += 1
-    if hangul and hangul >= cyrillic:
-        return "ko"
-    if cyrillic:
-        return "ru"
-    if latin >= 2:
-        return "en"
-    return fallback
+    scores = {"ko": 2 * hangul, "ru": cyrillic, "en": latin}
+    best = max(scores, key=lambda lang: (scores[lang], lang == fallback))
+    return best if scores[best] >= 2 else fallback
 
 
 class LocaleMiddleware(I18nMiddleware):
