@@ -234,6 +234,10 @@ async def build_app(
     if isinstance(isolation, RedisPersonLocks):
         await isolation.clear_own()  # a restart frees the people its previous life held (issue 17 item 7)
     dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    # aiogram closes the storage first thing at shutdown, while the cache sync's listener, the person locks
+    # and the delivery engine still use its Redis client: a traceback at every stop (issue 17 item 11).
+    # App.close closes it last instead.
+    dp.shutdown.handlers[:] = [h for h in dp.shutdown.handlers if h.callback != dp.fsm.close]
     dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
     # Before any work (the lock, the session): a flooding person's updates stop here (bot/flood.py).

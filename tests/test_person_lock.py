@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from typing import Any
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
@@ -102,3 +103,21 @@ async def test_a_lock_lives_while_its_holder_does_and_expires_soon_after(redis_u
         await other.close()
     finally:
         await redis.aclose()
+
+
+async def test_a_shutdown_logs_no_redis_traceback(tmp_path: Any, redis_url: str,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """aiogram's own shutdown hook closed the Redis client while the cache sync still listened on it: a
+    'cache invalidation channel lost' traceback at every stop (issue 17 item 11)."""
+    from tests.harness import Harness, make_settings
+
+    h = await Harness.create(make_settings(tmp_path, redis_url=redis_url))
+    try:
+        await h.send(5, "/help")
+        await h.app.dp.emit_shutdown(bot=h.bot, **h.app.dp.workflow_data)
+        await asyncio.sleep(0.3)  # the listener would have noticed by now
+        assert [r for r in caplog.records if r.exc_info] == []
+        await h.app.storage.get_state(h.state_key(5))  # the client is still open
+    finally:
+        await h.close()
+    assert [r for r in caplog.records if r.exc_info] == []
