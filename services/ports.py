@@ -160,6 +160,17 @@ class MatchmakingRepo(Protocol):
     async def participant_ids(self) -> set[int]: ...
 
 
+class ConsoleRepo(Protocol):
+    """The web console's one-time sign-in links and sessions (storage.console.ConsoleTokens)."""
+
+    async def add(self, token_hash: str, kind: str, user_id: int, now: datetime, expires_at: datetime,
+                  csrf: str | None = None) -> None: ...
+    async def use_link(self, token_hash: str, user_id: int, now: datetime) -> bool: ...
+    async def session(self, token_hash: str, now: datetime) -> tuple[int, str] | None: ...
+    async def end(self, token_hash: str) -> int: ...
+    async def end_expired(self, now: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: repositories that flush, and the commit the use case makes when it has decided."""
 
@@ -174,6 +185,7 @@ class UnitOfWork(Protocol):
     broadcasts: BroadcastRepo
     audit: AuditRepo
     people: PeopleRepo
+    console: ConsoleRepo
 
     async def forget(self, user_id: int) -> int:
         """Delete every row about a person (every table with a user_id); returns how many."""
