@@ -292,9 +292,56 @@ def make_console(app: App, bot: Bot | None = None) -> Any:
     from console import Console
     from storage.uow import UnitOfWorkFactory
 
+    bot_id = bot.id if bot is not None else int((app.settings.token or "0:").split(":")[0] or 0)
+
+    def conversation(uow: Any, user_id: int) -> PersonConversation:
+        return PersonConversation(app.storage, bot_id, user_id, getattr(uow, "session", None))
+
     return Console(admin_ids=app.settings.admin_ids, event=app.event, clock=app.clock,
                    uows=UnitOfWorkFactory(app.sessions), i18n=app.i18n, sources=app.extras["organiser"],
-                   key=app.extras["console_key"], public_url=app.settings.public_url, bot=bot, extras=app.extras)
+                   key=app.extras["console_key"], public_url=app.settings.public_url, bot=bot, extras=app.extras,
+                   conversation=conversation)
+
+
+class PersonConversation:
+    """A person's conversation state (services.ports.Conversation) changed from outside their chat (the
+    console deleting a person): with the SQL storage its writes join the console request's transaction, as
+    a handler's join the update's (storage.fsm.CURRENT_SESSION)."""
+
+    def __init__(self, storage: BaseStorage, bot_id: int, user_id: int, session: AsyncSession | None) -> None:
+        from aiogram.fsm.context import FSMContext
+        from aiogram.fsm.storage.base import StorageKey
+
+        self._ctx = FSMContext(storage=storage, key=StorageKey(bot_id=bot_id, chat_id=user_id, user_id=user_id))
+        self._session = session
+
+    async def _in_session(self, call: Any, *args: Any) -> Any:
+        from storage.fsm import CURRENT_SESSION
+
+        token = CURRENT_SESSION.set(self._session) if self._session is not None else None
+        try:
+            return await call(*args)
+        finally:
+            if token is not None:
+                CURRENT_SESSION.reset(token)
+
+    async def get_state(self) -> str | None:
+        return await self._in_session(self._ctx.get_state)  # type: ignore[no-any-return]
+
+    async def set_state(self, state: Any = None) -> None:
+        await self._in_session(self._ctx.set_state, state)
+
+    async def get_data(self) -> dict[str, Any]:
+        return await self._in_session(self._ctx.get_data)  # type: ignore[no-any-return]
+
+    async def set_data(self, data: Any) -> None:
+        await self._in_session(self._ctx.set_data, data)
+
+    async def update_data(self, data: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return await self._in_session(lambda: self._ctx.update_data(data, **kwargs))  # type: ignore[no-any-return]
+
+    async def clear(self) -> None:
+        await self._in_session(self._ctx.clear)
 
 
 async def serve_console(app: App, bot: Bot | None = None) -> Any:

@@ -59,6 +59,8 @@ class Console:
     public_url: str | None = None
     bot: Any = None  # aiogram Bot, for what the console sends (a broadcast's test message)
     extras: dict[str, Any] = field(default_factory=dict)
+    # A person's conversation state (services.ports.Conversation) in the request's unit of work: (uow, id).
+    conversation: Callable[[Any, int], Any] | None = None
     # (path, title msgid) of the pages in the navigation, set by console.make_app from console.pages.
     nav: list[tuple[str, str]] = field(default_factory=list)
     templates: jinja2.Environment = field(init=False)

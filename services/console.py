@@ -18,12 +18,12 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
 from domain.organiser import Stats
-from domain.registration import EXCOM_PENDING
+from domain.registration import EXCOM_PENDING, Profile
 from services import broadcasts as broadcasts_uc
 from services import quiz as quiz_uc
 from services.audit import audit
@@ -31,7 +31,7 @@ from services.audit import audit
 if TYPE_CHECKING:
     from domain.event import Event
     from services.organiser import Sources
-    from services.ports import UnitOfWork
+    from services.ports import Conversation, UnitOfWork
 
 LINK_TTL = timedelta(minutes=10)
 SESSION_TTL = timedelta(hours=12)
@@ -184,3 +184,68 @@ async def today(uow: UnitOfWork, event: Event, sources: Sources, now: datetime) 
     quiz = await quiz_uc.availability(uow, event, now) if event.quiz is not None else None
     return Today(stats, await uow.delegates.count_excom_claims(EXCOM_PENDING), lines, quiz,
                  await uow.quiz.count(), stats.extra)
+
+
+# -- People ------------------------------------------------------------------------------------------------------
+
+PEOPLE_PAGE = 50
+SORTS = ("registered", "name", "city", "country", "type", "language")
+
+
+@dataclass(frozen=True)
+class PeopleQuery:
+    """What the People page asks: a search, filters, a sort and a page (from 0)."""
+
+    query: str = ""
+    participant_type: str = ""
+    country: str = ""
+    language: str = ""
+    excom_status: str = ""
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None  # exclusive
+    sort: str = "registered"
+    descending: bool = True
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class PeoplePage:
+    people: list[Profile]
+    total: int
+    page: int
+    pages: int
+    countries: list[tuple[str, int]]
+
+
+async def people(uow: UnitOfWork, q: PeopleQuery, size: int = PEOPLE_PAGE) -> PeoplePage:
+    """One page of the registrations that match; the page number is kept within the pages there are."""
+    sort = q.sort if q.sort in SORTS else "registered"
+    filters: dict[str, Any] = {
+        "query": " ".join(q.query.split())[:100], "participant_type": q.participant_type or None,
+        "country": q.country or None, "language": q.language or None, "excom_status": q.excom_status or None,
+        "registered_from": q.registered_from, "registered_to": q.registered_to, "sort": sort,
+        "descending": q.descending}
+    page = max(q.page, 0)
+    found, total = await uow.people.table(**filters, offset=page * size, limit=size)
+    pages = max(1, -(-total // size))
+    if page >= pages:
+        page = pages - 1
+        found, total = await uow.people.table(**filters, offset=page * size, limit=size)
+    return PeoplePage(found, total, page, pages, await uow.people.countries())
+
+
+DELETED = "forget"
+
+
+async def delete_person(uow: UnitOfWork, event: Event, user_id: int, conv: Conversation, *, by: int,
+                        now: datetime) -> None:
+    """What /forget does, by an organiser: the other side of each meeting is told, every row about the person
+    goes, and their conversation state; audited; commits."""
+    from services import matchmaking, organiser
+
+    await organiser.card(uow, user_id)
+    await matchmaking.withdraw(uow, event, user_id, now)
+    await uow.forget(user_id)
+    await conv.clear()
+    await audit(uow, by, DELETED, f"user {user_id}", now)
+    await uow.commit()

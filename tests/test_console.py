@@ -158,3 +158,86 @@ async def test_pages_carry_security_headers(h: Harness, web_client: TestClient) 
     page = await web_client.get("/console/")
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["X-Frame-Options"] == "DENY"
+
+
+# -- People ---------------------------------------------------------------------------------------------------
+
+async def test_people_search_in_any_script_filters_sorts_and_pages(h: Harness, web_client: TestClient) -> None:
+    await register(h, 1, full_name="Иван Петров", city="Казань", language="ru")
+    await register(h, 2, full_name="김서울", city="서울", language="ko", participant_type="partner")
+    await register(h, 3, full_name="Ada Lovelace", city="London")
+    for uid in range(10, 65):
+        await register(h, uid, full_name=f"Person {uid:02d}")
+    await sign_in(h, web_client)
+    for query, who in (("Иван", "Иван Петров"), ("ПЕТРОВ", "Иван Петров"), ("서울", "김서울"), ("ada", "Ada Lovelace")):
+        text = await (await web_client.get("/console/people", params={"q": query})).text()
+        assert "1 registration<" in text and who in text, query
+    text = await (await web_client.get("/console/people", params={"type": "partner"})).text()
+    assert "김서울" in text and "Ada Lovelace" not in text
+    text = await (await web_client.get("/console/people", params={"lang": "ru"})).text()
+    assert "Иван Петров" in text and "1 registration<" in text
+    first = await (await web_client.get("/console/people", params={"sort": "name", "dir": "asc"})).text()
+    assert "58 registrations" in first and "Page 1 of 2" in first
+    assert first.index("Ada Lovelace") < first.index("Person 10") and "Иван Петров" not in first
+    second = await (await web_client.get("/console/people", params={"sort": "name", "dir": "asc", "page": "2"})).text()
+    assert "Page 2 of 2" in second and "Иван Петров" in second and "Ada Lovelace" not in second
+
+
+async def test_a_persons_page_shows_every_field_escaped(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name="<script>alert(1)</script>")
+    await sign_in(h, web_client)
+    text = await (await web_client.get("/console/people/7")).text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>alert" not in text
+    assert "u7@example.org" in text and "Europe/Moscow" in text
+    listing = await (await web_client.get("/console/people")).text()
+    assert "<script>alert" not in listing
+
+
+async def test_an_edit_is_checked_by_the_registration_rules(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name="Ada Lovelase")
+    csrf = await sign_in(h, web_client)
+    bad = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "email", "value": "nope"})
+    assert bad.status == 400 and "does not look like an e-mail address" in await bad.text()
+    good = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "full_name",
+                                                                  "value": "Ada Lovelace"})
+    assert good.status == 200 and "Saved." in await good.text() and "Ada Lovelace" in await good.text()
+    assert "profile_fix" in await audit_actions(h)
+
+
+async def test_excom_confirmation_survives_a_typo_fix_and_a_real_change_asks(h: Harness,
+                                                                              web_client: TestClient) -> None:
+    await register(h, 7, participant_type="excom", excom_status="pending", city="Bucharets", full_name="Ana Pop")
+    csrf = await sign_in(h, web_client)
+    page = await (await web_client.get("/console/people/7")).text()
+    assert "waiting for confirmation" in page
+    await web_client.post("/console/people/7/excom", data={"csrf": csrf, "decision": "confirm"})
+    fixed = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "city",
+                                                                   "value": "Bucharest, Romania"})
+    text = await fixed.text()
+    assert "Saved." in text and "<dd>confirmed</dd>" in text
+    moved = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "city",
+                                                                   "value": "Chengdu, China"})
+    assert moved.status == 409 and "This is not a typo fix" in await moved.text()
+    assert "<dd>confirmed</dd>" in await (await web_client.get("/console/people/7")).text()
+    anyway = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "city",
+                                                                    "value": "Chengdu, China", "change_claim": "1"})
+    assert "<dd>waiting for confirmation</dd>" in await anyway.text()
+
+
+async def test_delete_asks_then_forgets_the_person(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name="Gone Soon")
+    csrf = await sign_in(h, web_client)
+    ask = await (await web_client.get("/console/people/7/delete")).text()
+    assert "This cannot be undone" in ask
+    done = await web_client.post("/console/people/7/delete", data={"csrf": csrf})
+    assert "Gone Soon&#39;s data has been deleted." in await done.text()
+    assert (await web_client.get("/console/people/7")).status == 404
+    assert "forget" in await audit_actions(h)
+
+
+async def test_admit_from_the_people_page(h: Harness, web_client: TestClient) -> None:
+    csrf = await sign_in(h, web_client)
+    done = await web_client.post("/console/people/admit", data={"csrf": csrf, "user_id": "61"})
+    assert "User 61 can now register" in await done.text()
+    bad = await web_client.post("/console/people/admit", data={"csrf": csrf, "user_id": "x"})
+    assert bad.status == 400 and "Usage: /admit" in await bad.text()
