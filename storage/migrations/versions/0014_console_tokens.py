@@ -1,7 +1,7 @@
 """console_tokens (the web console's one-time sign-in links and sessions)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07 03:10:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import storage.models
 
 
-revision: str = '0011'
-down_revision: str | None = '0010'
+revision: str = '0014'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
