@@ -11,8 +11,11 @@
 - A waiter may carry a deadline: when it passes before a slot is granted, the waiter gets False and gives
   up its place (the sender then hands the row back instead of holding it past its lease).
 - Per-chat spacing: about one message a second to a private chat, 20 a minute to a group (Telegram's
-  limits). Replies wait for it only in groups: in a private chat the person is waiting for the answer and
-  a handler's two messages in a row are allowed; the outbox keeps its distance from replies.
+  limits). Replies wait for it only in groups, or after an outbox message to that chat: in a private chat
+  the person is waiting for the answer and a handler's two messages in a row are allowed; the outbox keeps
+  its distance from replies, and a reply its distance from a reminder or broadcast that just went to the
+  same person (else Telegram's 429 for that chat, and a second one elsewhere, pause every send for a
+  second: under a broadcast the chatter's replies took a second more).
 - A 429 carries retry_after: nothing more goes to that chat for exactly that long. Telegram does not say
   whether the limit met was the chat's or the bot's: a second 429 for another chat within that time means
   the bot's, and then every send pauses for retry_after (in every process, with Redis). Pausing everything
@@ -230,6 +233,8 @@ class Limiter:
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self._last: dict[int, float] = {}
+        # Chats the outbox (not a reply) sent to last: a reply there keeps the chat's spacing.
+        self._outbox_last: set[int] = set()
         self._pause_until = 0.0
         self._pauses = 0
         self._chat_pause: dict[int, float] = {}
@@ -267,12 +272,17 @@ class Limiter:
             wait = max(wait, last + self.interval_for(chat_id) - now)
         return wait
 
-    def mark_chat(self, chat_id: int) -> None:
+    def mark_chat(self, chat_id: int, *, outbox: bool = False) -> None:
         now = self.timer.monotonic()
         self._last[chat_id] = now
+        if outbox:
+            self._outbox_last.add(chat_id)
+        else:
+            self._outbox_last.discard(chat_id)
         if len(self._last) > 50_000:  # forget chats that are ready again
             self._last = {c: t for c, t in self._last.items() if t + self.interval_for(c) > now}
             self._chat_pause = {c: t for c, t in self._chat_pause.items() if t > now}
+            self._outbox_last &= self._last.keys()
 
     # -- pauses ----------------------------------------------------------------------------------------------------
 
@@ -322,8 +332,8 @@ class Limiter:
               order: tuple[float, int] = (0.0, 0), space_chat: bool = True,
               deadline: float | None = None) -> Ticket:
         """Take a place in the line now (without waiting yet); `wait` for it later."""
-        waiter = _Waiter(int(priority), order, next(self._seq),
-                         chat_id if space_chat or (chat_id is not None and is_group(chat_id)) else None,
+        spaced = space_chat or (chat_id is not None and (is_group(chat_id) or chat_id in self._outbox_last))
+        waiter = _Waiter(int(priority), order, next(self._seq), chat_id if spaced else None,
                          asyncio.get_running_loop().create_future(), deadline)
         heapq.heappush(self._waiters, waiter)
         self._arrived.set()
@@ -339,7 +349,7 @@ class Limiter:
                 future.cancel()
             raise
         if granted and ticket.chat_id is not None:
-            self.mark_chat(ticket.chat_id)
+            self.mark_chat(ticket.chat_id, outbox=ticket.waiter.priority != Priority.REPLY)
         return granted
 
     def _kick(self) -> None:

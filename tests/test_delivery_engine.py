@@ -378,3 +378,20 @@ async def test_a_sender_never_claims_a_row_it_still_holds(h: Harness, monkeypatc
     assert again == []
     await s._release(rows_)
     assert [r.key for r in (await s.claim())[0]] == ["a"]
+
+
+async def test_a_reply_keeps_its_distance_from_an_outbox_message_to_the_same_person() -> None:
+    """A reply right after a reminder to the same chat met Telegram's per-chat 429, and a second such 429
+    elsewhere paused every send for a second (the mixed load bench): it waits out the chat's second instead;
+    replies to other chats, and a reply after a reply, do not wait."""
+    timer = VirtualTimer()
+    limiter = Limiter(1000, timer=timer)
+    await limiter.acquire(Priority.TIMELY, 7)
+    start = timer.now
+    await limiter.acquire(Priority.REPLY, 8, space_chat=False)
+    assert timer.now - start == pytest.approx(0, abs=0.01)
+    await limiter.acquire(Priority.REPLY, 7, space_chat=False)
+    assert timer.now - start == pytest.approx(1.0, abs=0.01)
+    before = timer.now
+    await limiter.acquire(Priority.REPLY, 7, space_chat=False)  # a handler's second message in a row
+    assert timer.now - before == pytest.approx(0, abs=0.01)
