@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher, Router
@@ -31,6 +31,7 @@ from bot.middlewares import (
     StaleCallbackAnswer,
 )
 from bot.polling import InboxDispatcher
+from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
@@ -45,8 +46,8 @@ from storage.fsm import SQLStorage
 from storage.inbox import Inbox
 
 if TYPE_CHECKING:
-    from delivery.engine import Feature
     from services.organiser import Sources
+    from storage.cache_sync import CacheSync
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,16 @@ class App:
     i18n: I18n
     storage: BaseStorage
     dp: InboxDispatcher
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The delivery engine (outbox sender and scheduler) and what features give the organiser tools.
+    delivery: Delivery
+    sources: Sources
+    flood: FloodControl
+    caches: Caches | None = None
+    cache_sync: CacheSync | None = None
     isolation: BaseEventIsolation | None = None
 
     async def close(self) -> None:
-        sync = self.extras.pop("cache_sync", None)
+        sync, self.cache_sync = self.cache_sync, None
         if sync is not None:
             await sync.close()
         if self.isolation is not None:
@@ -244,31 +250,34 @@ async def build_app(
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
-    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
-    app.extras["flood"] = flood
-    app.extras["caches"] = caches
-    if caches is not None and settings.redis_url:
-        await start_cache_sync(app, caches)
-    # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
-    dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
-    sources = app.extras["organiser"] = organiser_sources()
+    sources = organiser_sources()
     from aiogram.fsm.storage.redis import RedisStorage
 
     if isinstance(storage, RedisStorage):  # unfinished registrations and retention read the state there
         from storage.organiser import RedisConversations
 
         sources.conversations = RedisConversations(storage.redis)
-    dp.workflow_data.update(sources=sources)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message
     # kinds and planners of the features that send later.
-    from delivery.engine import Delivery
-
-    app.extras["delivery_features"] = delivery_features(sources)
-    app.extras["delivery"] = delivery = Delivery.for_app(app)
+    delivery = Delivery(settings=settings, event=event, clock=clock, engine=engine, sessions=sessions, i18n=i18n,
+                        features=delivery_features(sources))
+    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, delivery, sources, flood, caches,
+              isolation=isolation)
+    if caches is not None and settings.redis_url:
+        await start_cache_sync(app, caches)
+    # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
+    dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions,
+                            sources=sources)
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
+
+
+def new_delivery(app: App) -> Delivery:
+    """Another engine wired like the app's, with the same features (a restart, in tests and benchmarks)."""
+    return Delivery(settings=app.settings, event=app.event, clock=app.clock, engine=app.engine,
+                    sessions=app.sessions, i18n=app.i18n, features=delivery_features(app.sources))
 
 
 def delivery_features(sources: Sources | None = None) -> list[Feature]:
@@ -324,7 +333,7 @@ async def start_cache_sync(app: App, caches: Caches) -> None:
     else:
         sync = CacheSync(caches, Redis.from_url(app.settings.redis_url or ""), owns_client=True)
     await sync.start()
-    app.extras["cache_sync"] = sync
+    app.cache_sync = sync
 
 
 _RESPONSE_MODELS: list[type] = []
