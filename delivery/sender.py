@@ -51,7 +51,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from delivery.limiter import GROUP_INTERVAL, PACED, PRIVATE_INTERVAL, Limiter, Timer, is_group
 from delivery.rendering import RenderContext, Renderers
 from domain.clock import Clock
-from domain.logsafe import Redactor
 from domain.messages import (
     Buttons,
     Document,
@@ -67,6 +66,7 @@ from domain.messages import (
     Rendered,
     Sent,
 )
+from infra.logsafe import Redactor
 from storage.outbox import Outbox
 from storage.repo import Delegates, Guests
 from storage.uow import UnitOfWorkFactory
