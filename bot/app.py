@@ -309,7 +309,8 @@ def make_console(app: App, bot: Bot | None = None) -> Any:
 
     return Console(admin_ids=app.settings.admin_ids, event=app.event, clock=app.clock,
                    uows=UnitOfWorkFactory(app.sessions), i18n=app.i18n, sources=app.sources,
-                   key=app.console_key, public_url=app.settings.public_url, bot=bot, conversation=conversation)
+                   key=app.console_key, public_url=app.settings.public_url, bot=bot, conversation=conversation,
+                   wake=app.delivery.wake)
 
 
 class PersonConversation:

@@ -58,6 +58,8 @@ class Console:
     key: bytes
     public_url: str | None = None
     bot: Any = None  # aiogram Bot, for what the console sends (a broadcast's test message)
+    # Tells the delivery engine new outbox rows may be due now (the bot's Delivery.wake), when it runs here.
+    wake: Callable[[], None] | None = None
     # A person's conversation state (services.ports.Conversation) in the request's unit of work: (uow, id).
     conversation: Callable[[Any, int], Any] | None = None
     # (path, title msgid) of the pages in the navigation, set by console.make_app from console.pages.
