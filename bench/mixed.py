@@ -36,12 +36,11 @@ from sqlalchemy import insert
 
 from bench.reminders import FAN_OUT_AT, FIRST_UID, ITEM, LEAD, _delegates
 from bot.app import build_app, make_bot
-from delivery.engine import get_delivery
-from delivery.messages import NewMessage, Priority, Rendered
-from delivery.outbox import Outbox
+from domain.messages import NewMessage, Priority, Rendered
 from services import reminder_jobs
 from services.reminders import reminder_topic
 from storage.models import Delegate
+from storage.outbox import Outbox
 from testkit.databases import throwaway_database
 from testkit.fake_botapi import FakeBotAPI
 from testkit.people import offline_settings
@@ -158,7 +157,7 @@ async def run(people: int, chatters: int, chatter_rate: float, players: int, sec
         clock = Clock(FAN_OUT_AT - timedelta(seconds=lead_in * speed), speed)
         app = await build_app(settings, clock=clock)
         bot = make_bot(app.settings)
-        delivery = get_delivery(app)
+        delivery = app.delivery
 
         async def render(ctx: Any, row: Any, who: Any) -> Rendered:
             return Rendered(row.payload["text"])

@@ -17,8 +17,8 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 from pydantic import Field, field_validator
 
-from bot.i18n import LANGUAGE_NAMES
 from domain import menu
+from domain.languages import LANGUAGE_NAMES
 from domain.text import esc
 
 __all__ = ["ButtonData", "FollowCb", "GuestCb", "Id", "Index", "LangCb", "Page", "RegCb", "button", "esc", "grid",

@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from delivery.engine import get_delivery
-from delivery.outbox import Outbox
 from domain.event import EventFileError, load_event
 from handlers.organiser import OrgCb
 from services import organiser as org
 from services.organiser import Sources
 from storage.models import AuditEntry, Delegate
+from storage.outbox import Outbox
 from storage.repo import Delegates
 from tests.harness import Harness, make_settings, register
 from tests.test_delivery_engine import drain as drain_sender
@@ -39,7 +38,7 @@ async def drain(h: Harness) -> None:
 
 
 def sources(h: Harness) -> Sources:
-    found = h.app.extras["organiser"]
+    found = h.app.sources
     assert isinstance(found, Sources)
     return found
 
@@ -273,7 +272,7 @@ async def test_audit_shows_the_latest_actions(h: Harness) -> None:
     await h.send(ORGANISER, "/audit")
     assert h.last_text(ORGANISER) == "No organiser action has been recorded yet."
     await h.send(ORGANISER, "/admit 77")
-    async with get_delivery(h.app).uows() as uow:
+    async with h.app.delivery.uows() as uow:
         await org.audit(uow, ORGANISER, "quiz_open", "round 1", h.clock.now())  # as another feature would
         await uow.commit()
     await h.send(ORGANISER, "/audit")
@@ -300,7 +299,7 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
     await h.send(2, "/start")  # an unfinished registration holds personal data too
     await h.press(2, "English")
     await h.send(2, "Grace Hopper")
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when - timedelta(days=8))
     await planner.sync(delivery)
@@ -324,7 +323,7 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
 async def test_retention_forgets_quiz_players_guests_and_their_outbox_rows(h: Harness) -> None:
     """Not only delegates (issue 17 item 5): a quiz player who never registered (private chat and group), a
     guest with their language, zone and follows, and the outbox rows of each are deleted too."""
-    from delivery.messages import NewMessage
+    from domain.messages import NewMessage
     from storage.models import Follow, Guest, QuizAnswer, QuizAttempt
 
     solo, grouped, guest = 7301, 7302, 7303
@@ -341,7 +340,7 @@ async def test_retention_forgets_quiz_players_guests_and_their_outbox_rows(h: Ha
         s.add(Follow(user_id=guest, item_id=h.app.event.program[0].id, created_at=now))
         await Outbox(s).add([NewMessage(f"t:{uid}", uid, "t", "t", now, {}) for uid in (solo, grouped, guest)], now)
         await s.commit()
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(h.app.event.retention_date - timedelta(days=7))
     await planner.sync(delivery)
@@ -359,7 +358,7 @@ async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_
     when = h.app.event.retention_date
     assert when is not None
     await register(h, 1)
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when + timedelta(days=100))  # e.g. the real clock, long after the event
     await planner.sync(delivery)

@@ -111,7 +111,7 @@ async def test_after_forget_an_old_button_answers_in_the_persons_last_language(s
 
 
 def test_a_message_s_language_is_its_main_script_not_its_first_foreign_letter() -> None:
-    from bot.i18n import detect_language
+    from domain.languages import detect_language
 
     summary = ("Please check your registration:\nName: Иван Петров\nPosition: Mayor\nOrganisation: City Hall\n"
                "City: Ulyanovsk\nTime zone: Europe/Ulyanovsk")
