@@ -103,7 +103,7 @@ async def test_sql_errors_never_log_their_parameters(tmp_path: Path, url: str) -
 
 def test_the_driver_s_quoted_parameter_is_masked_in_the_log() -> None:
     """asyncpg quotes the value it could not encode in its own message (hide_parameters does not reach it)."""
-    from domain.logsafe import Redactor
+    from infra.logsafe import Redactor
 
     line = ("(sqlalchemy.dialects.postgresql.asyncpg.Error) invalid input for query argument $1: "
             "12345678901234567890123 (value out of int64 range)")
