@@ -6,18 +6,21 @@ about time, the FAQ matcher, rendering) scored on the question sets in tests/dat
 
 Each question carries the clock instant it is asked at and the asker's time zone (a registered delegate
 there). It is right when the reply, as the person reads it, has what the set expects:
-  expect = "item:<id>"  the item's title in the question's language (and every `must` text)
+  expect = "item:<id>"  the item's title in the question's language, or the heading of an FAQ entry about the
+                        item (and every `must` text)
   expect = "faq:<id>"   the FAQ entry's question as its heading (and every `must` text)
   expect = "time"       every `must` text (times in the asker's zone, durations, titles)
   expect = "unknown"    the organisers' contact and words saying the bot does not know
 A time, date or hour is wrong when the reply states a clock time and misses an expected one, or says a
 `never` text. Prints overall, per language, static vs time, wrong times and p95 ms per question (one call
-each, after the index is built; the process is pinned to one core where the system allows it).
+each, after the index is built and a warm-up on the older question set; the process is pinned to one core
+where the system allows it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import os
 import re
@@ -43,7 +46,8 @@ LANGS = ("en", "ru", "ko")
 CLOCK = re.compile(r"\b\d{1,2}:\d\d\b")
 # Words that say "I do not know that" (or that the event materials do not say), per language.
 DONT_KNOW = ("not sure", "don't know", "do not know", "do not mention", "do not say", "не уверен", "не знаю",
-             "не упоминается", "не указано", "не сказано", "잘 모르", "모르겠", "나와 있지 않", "내용이 없", "알 수 없")
+             "не упоминается", "не указано", "не сказано", "не совсем понял", "잘 모르", "모르겠", "나와 있지 않",
+             "내용이 없", "알 수 없", "이해하지 못했")
 
 
 class _Published:
@@ -70,9 +74,17 @@ def load_set(path: Path) -> list[dict[str, Any]]:
     return list(tomllib.loads(path.read_text(encoding="utf-8"))["q"])
 
 
-def judge(conf: Event, q: dict[str, Any], reply: str) -> tuple[bool, bool]:
-    """(right, states a wrong time) for the reply to question `q`."""
+def judge(conf: Event, q: dict[str, Any], reply: str, buttons: list[str] | None = None) -> tuple[bool, bool]:
+    """(right, states a wrong time) for the reply to question `q` (and its buttons: a reply that asks which of
+    two answers was meant is right when the expected one is a button)."""
     text = html.unescape(re.sub(r"<[^>]+>", "", reply))
+    if buttons and q["expect"].startswith(("item:", "faq:")) and len(buttons) == 2 and not CLOCK.search(text):
+        kind, target = q["expect"].split(":", 1)
+        entry = conf.item(target) if kind == "item" else next((f for f in conf.faq if f.id == target), None)
+        if entry is not None:
+            label = entry.title.get(q["lang"]) if kind == "item" else entry.question.get(q["lang"])  # type: ignore[union-attr]
+            if any(label[:20] in b for b in buttons):
+                return not q.get("must"), False
     lang = q["lang"]
     must: list[str] = q.get("must", [])
     never: list[str] = q.get("never", [])
@@ -85,9 +97,11 @@ def judge(conf: Event, q: dict[str, Any], reply: str) -> tuple[bool, bool]:
     if expect == "unknown":
         right = conf.contact.email in text and any(w in text for w in DONT_KNOW)
     elif expect.startswith("item:"):
+        # The item's card, or an FAQ entry about that item (its heading, with the item's time).
         item = conf.item(expect[5:])
         assert item is not None, expect
-        right = item.title.get(lang) in text
+        right = item.title.get(lang) in text or any(
+            f.item == item.id and f.question.get(lang) in text for f in conf.faq)
     elif expect.startswith("faq:"):
         entry = next(f for f in conf.faq if f.id == expect[4:])
         right = entry.question.get(lang) in text
@@ -102,13 +116,23 @@ async def run_set(conf: Event, questions: list[dict[str, Any]]) -> list[Result]:
     index_for(conf)  # built once per event file, as in the bot
     results = []
     with i18n.context():
+        # A running bot has loaded Babel's locale data and its zones: warm up on other questions (the older
+        # set), so the figures are per question and not the process's first-use costs.
+        old = tomllib.loads((DATA / "questions.toml").read_text(encoding="utf-8"))["q"]
+        for n, q in enumerate(old):
+            zone = ("Asia/Seoul", "America/New_York", "Europe/Moscow")[n % 3]
+            await free_answer(q["text"], conf, datetime.fromisoformat("2020-11-17T12:00:00+03:00"),
+                              delegate(9_000, language=q["lang"], timezone=zone), q["lang"], i18n, _Uow())  # type: ignore[arg-type]
         for n, q in enumerate(questions):
             now = datetime.fromisoformat(q["at"])
             profile = delegate(10_000 + n, language=q["lang"], timezone=q["zone"])
             t0 = time.perf_counter()
-            reply, _markup = await free_answer(q["text"], conf, now, profile, q["lang"], i18n, _Uow())  # type: ignore[arg-type]
+            reply, markup = await free_answer(q["text"], conf, now, profile, q["lang"], i18n, _Uow())  # type: ignore[arg-type]
             ms = (time.perf_counter() - t0) * 1000
-            right, wrong = judge(conf, q, reply)
+            buttons = [b.text for row in markup.inline_keyboard for b in row] if markup else []
+            asked = len(buttons) == 2 and all(b.callback_data and b.callback_data.startswith(("card:", "faq:"))
+                                              for row in markup.inline_keyboard for b in row) if markup else False
+            right, wrong = judge(conf, q, reply, buttons if asked else None)
             results.append(Result(q, reply, right, wrong, ms))
     return results
 
@@ -160,10 +184,8 @@ def main(argv: list[str]) -> None:
     with_misses = "--misses" in argv
     paths = [Path(a) for a in argv if not a.startswith("--")] or sorted(DATA.glob("qa_*.toml"))
     if hasattr(os, "sched_setaffinity"):
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        except OSError:
-            pass
     conf = load_event(EVENT_FILE)
     for path in paths:
         results = asyncio.run(run_set(conf, load_set(path)))

@@ -311,6 +311,12 @@ def fmt_long_date(instant: datetime, zone: str, lang: str) -> str:
     return format_date(to_local(instant, zone).date(), "long", locale=lang)
 
 
+def fmt_full_date(instant: datetime, zone: str, lang: str) -> str:
+    """The date with its weekday: "Tuesday, November 17, 2020", "вторник, 17 ноября 2020 г.", "2020년 11월 17일
+    화요일"."""
+    return format_date(to_local(instant, zone).date(), "full", locale=lang)
+
+
 def fmt_datetime(instant: datetime, zone: str, lang: str) -> str:
     """Date and time, e.g. "17 Nov, 15:00"."""
     return f"{fmt_date(instant, zone, lang)}, {fmt_time(instant, zone, lang)}"
