@@ -89,6 +89,7 @@ _CYR_LAT = str.maketrans({
     "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "", "ы": "y", "ь": "", "э": "e",
     "ю": "yu", "я": "ya",
 })
+@functools.lru_cache(maxsize=65536)
 def _script(word: str) -> Literal["ko", "ru", "lat"]:
     for ch in word:
         if "\uac00" <= ch <= "\ud7a3":
@@ -298,14 +299,22 @@ class Index:
         for w in self._vocab:
             self._by_script[_script(w)].append(w)
         self._simple = {w: _simplify(_translit(w)) for w in self._vocab if _script(w) != "ko"}
+        self._others = [w for w in self._vocab if w in self._simple]
+        self._forms = [self._simple[w] for w in self._others]
+        # Korean words by syllable: every Korean match shares one (same stem, a compound part, a typo of a
+        # longer word), so only those are compared.
+        self._by_syllable: dict[str, list[str]] = {}
+        for w in self._by_script["ko"]:
+            for ch in set(w):
+                self._by_syllable.setdefault(ch, []).append(w)
         self._cache: dict[str, dict[str, float]] = {}
         # Each document's keyword phrases with the bonus a phrase found whole adds (the mean idf of its content).
-        self._phrases: list[list[tuple[tuple[str, ...], float]]] = []
+        self._phrases: list[list[tuple[frozenset[str], float]]] = []
         for doc in self.docs:
             made = []
             for phrase in doc.phrases:
                 content = [p for p in phrase if not is_stop(p)]
-                made.append((phrase, PHRASE_BONUS * sum(self.idf[p] for p in content) / len(content)))
+                made.append((frozenset(phrase), PHRASE_BONUS * sum(self.idf[p] for p in content) / len(content)))
             self._phrases.append(made)
 
     def related(self, q: str) -> dict[str, float]:
@@ -316,14 +325,12 @@ class Index:
         script = _script(q)
         found: dict[str, float] = {}
         if script == "ko":
-            candidates: list[str] = self._by_script["ko"]
+            candidates: list[str] = list(dict.fromkeys(w for ch in set(q) for w in self._by_syllable.get(ch, ())))
         else:
             # A cheap filter first (edit similarity on the simplified Latin form), then the exact rules.
             simple = _simplify(_translit(q))
-            others = [w for w in self._vocab if w in self._simple]
-            forms = [self._simple[w] for w in others]
-            picked = process.extract(simple, forms, scorer=fuzz.ratio, score_cutoff=50, limit=None)
-            candidates = [others[i] for _, _, i in picked]
+            picked = process.extract(simple, self._forms, scorer=fuzz.ratio, score_cutoff=50, limit=None)
+            candidates = [self._others[i] for _, _, i in picked]
         for w in candidates:
             s = similarity(q, w)
             if s > 0:
@@ -352,7 +359,7 @@ class Index:
             best = max((s * dw[w] * self.idf[w] for w, s in rel.items() if w in dw), default=0.0)
             total += best * (W_STOP if is_stop(q) else 1.0)
         for phrase, bonus in self._phrases[doc.order]:
-            if all(p in strong for p in phrase):
+            if phrase <= strong:
                 total += bonus
         return total
 
