@@ -70,10 +70,8 @@ def _patch(variant: str) -> float:
             return content[0] if content else w
 
         def similarity(q: str, d: str) -> float:
-            if qa._script(q) == "ko" and qa._script(d) == "ko" and q != d:
-                if stem(q) == stem(d) and len(stem(q)) >= 2:
-                    return 0.95
-            return base_similarity(q, d)
+            same = q != d and qa._script(q) == qa._script(d) == "ko" and stem(q) == stem(d)
+            return 0.95 if same and len(stem(q)) >= 2 else base_similarity(q, d)
 
         def detail(w: str) -> bool:
             if qa._script(w) == "ko":
