@@ -141,6 +141,11 @@ TOO_LONG = N_("Please keep it to one line of at most {n} characters (this one ha
 EMPTY_LINE = N_("Please send a line of text.")
 UNKNOWN_TOPIC = N_("This topic is not in the list any more. Please choose one of those shown.")
 
+LATE_HOST = N_("Cities said whether they are open for meetings until {deadline}. Since then the organisers "
+              "decide whether a city can still offer meetings: please ask them ({contact}).")
+NOBODY_FOUND = N_("No registered delegate has this e-mail or Telegram id.")
+NOT_A_CITY = N_("{name} is not registered as a local government, so they cannot offer meetings.")
+
 # A city's line about itself in the directory, and a booker's note to the host.
 ABOUT_MAX = 200
 NOTE_MAX = 150
@@ -543,3 +548,10 @@ def toggled_topic(event: Event, profile: CityProfile, topic_id: str) -> CityProf
         raise ServiceError("unknown_topic", UNKNOWN_TOPIC)
     chosen = set(profile.topics) ^ {topic_id}
     return CityProfile(tuple(t.id for t in mm.topics if t.id in chosen), profile.about)
+
+
+def offers_by_itself(event: Event, now: datetime) -> bool:
+    """Whether a city may still say by itself that it is open for meetings (until the availability deadline;
+    after it only an organiser opens a city, seed: "local governments indicate their availability ... by
+    October 23")."""
+    return event.matchmaking is not None and now <= event.matchmaking.availability_deadline

@@ -430,6 +430,11 @@ def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang:
     if view.phase is Phase.AVAILABILITY:
         lines.append(_("Mark your free slots by {date}; then cities and sponsors book them, first come, first "
                        "served.").format(date=tzs.fmt_long_date(mm.availability_deadline, profile.timezone, lang)))
+    elif not view.free and not view.booked:
+        lines.append(_error(conf, mm_uc.late_host(conf, profile), profile, lang))
+    else:
+        lines.append(_("You can still take a slot away; since {date} only the organisers add one.").format(
+            date=tzs.fmt_long_date(mm.availability_deadline, profile.timezone, lang)))
     buttons = []
     for slot in rules.slots(conf):
         label = _slot_label(conf, slot, profile, lang, now)
@@ -584,7 +589,8 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
             date=tzs.fmt_datetime(ov.published_at, conf.timezone, lang)))
     rows = grid([button(_("📄 Export CSV"), MmOrg(action="csv"))], 1)
     if ov.published_at is None:
-        rows += grid([button(_("📣 Publish schedule"), MmOrg(action="pub"))], 1)
+        rows += grid([button(_("➕ Open a city for meetings"), MmOrg(action="add")),
+                      button(_("📣 Publish schedule"), MmOrg(action="pub"))], 1)
     return "\n".join(lines), _kb(rows)
 
 
@@ -601,8 +607,24 @@ async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: 
     await message.answer(text, reply_markup=markup)
 
 
+async def on_open_city_text(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
+                            lang: str, profile: Profile | None, state: FSMContext) -> None:
+    """An organiser opens a city for meetings: its delegate's e-mail or Telegram id."""
+    if not is_admin:
+        await refuse_non_organiser(message)
+        return
+    try:
+        opened = await mm_uc.open_city(uow, state, conf, message.from_user.id if message.from_user else 0,
+                                       message.text or "", clock.now())
+    except ServiceError as err:
+        await message.answer(_error(conf, err, profile, lang) + "\n" + _("Send another e-mail or id, or /cancel."))
+        return
+    await message.answer(_("✅ {city} ({name}) is open for meetings and offers every slot; they are told.").format(
+        city=esc(mm_uc.city_name(conf, opened.profile, lang)), name=esc(opened.profile.full_name)))
+
+
 async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWork, conf: Event, clock: Clock,
-                       is_admin: bool, lang: str, profile: Profile | None) -> None:
+                       is_admin: bool, lang: str, profile: Profile | None, state: FSMContext) -> None:
     """CSV export, Publish schedule (with a confirmation)."""
     if not is_admin:
         await refuse_non_organiser(query)
@@ -613,6 +635,13 @@ async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWo
         await query.answer()
         data = await mm_uc.meetings_csv(uow, conf)
         await query.message.answer_document(BufferedInputFile(data, filename=f"{conf.id}-matchmaking.csv"))
+        return
+    if action == "add":
+        await mm_uc.want_open_city(uow, state)
+        await query.answer()
+        await query.message.answer(_("Send the e-mail or Telegram id of the registered delegate whose city should "
+                                     "offer meetings. After the availability deadline only organisers can open a "
+                                     "city."))
         return
     if action == "pub":
         try:
@@ -653,6 +682,7 @@ def make_router() -> Router:
     router.callback_query.register(on_list, MmList.filter(), on_a_message)
     router.message.register(on_about_text, StateFilter(mm_uc.S_ABOUT), F.text, ~F.text.startswith("/"))
     router.message.register(on_note_text, StateFilter(mm_uc.S_NOTE), F.text, ~F.text.startswith("/"))
+    router.message.register(on_open_city_text, StateFilter(mm_uc.S_OPEN_CITY), F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_countries, MmCountries.filter(), on_a_message)
     router.callback_query.register(on_topics, MmTopics.filter(), on_a_message)
     router.callback_query.register(on_profile, MmProf.filter(), on_a_message)

@@ -25,7 +25,7 @@ from domain.calendar import build_meetings_ics
 from domain.event import Event
 from domain.i18n_marks import N_
 from domain.matchmaking import Action, Board, CityProfile, Meeting, Phase, Slot, SlotUnavailable
-from domain.registration import Profile
+from domain.registration import Profile, offers_matchmaking
 from domain.text import esc, normalize, translate
 from services.audit import audit
 from services.errors import ServiceError
@@ -83,7 +83,11 @@ NO_LINK = N_("the organisers will send it")
 NOTE_NOTICE = N_("✉️ A note from {name} ({city}) about your meeting at {time}:\n«{note}»")
 KIND_NOTE = "mm_note"
 # Conversation states of the two one-line answers (handlers/matchmaking.py reads them).
-S_ABOUT, S_NOTE = "Mm:about", "Mm:note"
+S_ABOUT, S_NOTE, S_OPEN_CITY = "Mm:about", "Mm:note", "Mm:open_city"
+KIND_OPENED = "mm_opened"
+OPENED_NOTICE = N_("🤝 The organisers opened your city for matchmaking meetings: every slot of the window is "
+                   "offered to bookers. Send /availability to see your slots, narrow them, and describe your "
+                   "city for the directory.")
 
 
 P = ParamSpec("P")
@@ -332,10 +336,102 @@ async def toggle(uow: UnitOfWork, event: Event, profile: Profile | None, slot_id
     rules.check_action(event, Action.SET_AVAILABILITY, now, published=published is not None)
     board = await uow.matchmaking.board((profile.user_id,))
     free = board.is_host(profile.user_id) and slot_id in board.availability[profile.user_id]
+    if not free and not rules.offers_by_itself(event, now):
+        raise late_host(event, profile)  # after the deadline a city only narrows; organisers add
     rules.check_availability_change(event, board, profile.user_id, slot_id, not free)
     await uow.matchmaking.set_free(profile.user_id, slot_id, not free, now)
     await uow.commit()
     return await availability(uow, event, profile, now)
+
+
+AFTER_YES = N_("🤝 Your city is open for matchmaking meetings and offers every slot ({window}). Send /availability "
+               "to narrow them (until {deadline}) and to describe your city for the directory.")
+
+
+def late_host(event: Event, profile: Profile | None) -> ServiceError:
+    """After the availability deadline: organisers decide whether a city can still offer meetings."""
+    mm = rules.config(event)
+    zone = profile.timezone if profile is not None else event.timezone
+    lang = profile.language if profile is not None else "en"
+    return ServiceError("late_host", rules.LATE_HOST, deadline=deadline_text(mm.availability_deadline, zone, lang),
+                        contact=event.contact.email)
+
+
+def after_registering(event: Event, profile: Profile, now: datetime) -> ServiceError | None:
+    """What the welcome adds for a local government: its city offers every slot (narrow them in /availability),
+    or, after the availability deadline, the organisers decide. The params are formatted for the person."""
+    if event.matchmaking is None or not offers_matchmaking(profile.participant_type):
+        return None
+    zone, lang = profile.timezone, profile.language
+    if profile.matchmaking is not True:
+        return None
+    if not rules.offers_by_itself(event, now):
+        return late_host(event, profile)
+    slots = rules.slots(event)
+    window = f"{when(slots[0].starts, zone, lang, now)}–{tzs.fmt_time(slots[-1].ends, zone, lang)}"
+    return ServiceError("open", AFTER_YES, window=window,
+                        deadline=deadline_text(event.matchmaking.availability_deadline, zone, lang))
+
+
+async def offer_every_slot(uow: UnitOfWork, event: Event, profile: Profile, now: datetime, *,
+                           organiser: bool = False) -> int:
+    """A city that says it is open for meetings offers every slot of the window until it narrows them in
+    /availability (seed: a city that says it is available is available), if it says so by the availability
+    deadline; after it only an organiser opens a city. Does not commit; returns how many slots were added."""
+    if event.matchmaking is None or not rules.can_host(profile):
+        return 0
+    if not organiser and not rules.offers_by_itself(event, now):
+        return 0
+    added = 0
+    for slot in rules.slots(event):
+        added += await uow.matchmaking.set_free(profile.user_id, slot.id, True, now)
+    return added
+
+
+@dataclass(frozen=True)
+class Opened:
+    profile: Profile
+    slots: int  # slots added (every slot of the window)
+
+
+async def open_city(uow: UnitOfWork, conv: Conversation, event: Event, by: int, who: str, now: datetime) -> Opened:
+    """An organiser opens a registered local government for meetings (after the availability deadline only
+    they can): it offers every slot; commits with the audit entry. `who`: an e-mail or a Telegram id."""
+    rules.config(event)
+    text = who.strip()
+    found: list[Profile] = []
+    if text.isascii() and text.isdigit() and len(text) < 16:
+        profile = await uow.delegates.get(int(text))
+        found = [profile] if profile is not None else []
+    elif "@" in text:
+        found = await uow.delegates.find(emails=[text])
+    if not found:
+        raise ServiceError("nobody", rules.NOBODY_FOUND)
+    profile = found[0]
+    if not offers_matchmaking(profile.participant_type):
+        raise ServiceError("not_a_city", rules.NOT_A_CITY, name=profile.full_name)
+    if profile.matchmaking is not True:
+        updated = await uow.delegates.update_fields(profile.user_id, now, matchmaking=True)
+        profile = updated or profile
+    slots = await offer_every_slot(uow, event, profile, now, organiser=True)
+    await uow.outbox.add([NewMessage(f"mm:opened:{profile.user_id}:{_stamp(now)}", profile.user_id, KIND_OPENED,
+                                     f"mm:opened:{profile.user_id}", now, {}, priority=Priority.TIMELY)], now)
+    await audit(uow, by, "mm_open_city", f"user {profile.user_id}: {slots} slots", now)
+    await conv.set_state(None)
+    await uow.commit()
+    return Opened(profile, slots)
+
+
+async def want_open_city(uow: UnitOfWork, conv: Conversation) -> None:
+    """An organiser will send the e-mail or id of the city to open for meetings."""
+    await conv.set_state(S_OPEN_CITY)
+    await uow.commit()
+
+
+async def render_opened(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
+    if who is None:
+        return Drop("not registered")
+    return Rendered(translate(ctx.i18n, who.language, OPENED_NOTICE))
 
 
 # -- booking ----------------------------------------------------------------------------------------------------
@@ -823,6 +919,7 @@ async def render_note(ctx: RenderContext, row: OutboxRow, who: Recipient | None)
 
 def register_renderers(renderers: Renderers) -> None:
     renderers.register(KIND_NOTE, render_note)
+    renderers.register(KIND_OPENED, render_opened)
     renderers.register(KIND_BOOKED, render_booked)
     renderers.register(KIND_CANCELLED, render_cancelled)
     renderers.register(KIND_DECLINED, render_declined)

@@ -488,6 +488,86 @@ async def test_my_meetings_after_publishing_show_link_and_date_and_resend_the_ca
     assert ev.walk("VALARM") == []
 
 
+async def test_a_yes_at_registration_offers_every_slot_and_says_how_to_narrow_them(tmp_path) -> None:
+    """Issue 20 (the seeds' process): a local government that says at registration that it is available is
+    available: every slot of the window, narrowed in /availability until the deadline. The question says what
+    bookers will see of the city (issue 17 item 4)."""
+    from tests.test_registration import UID, walk_to
+
+    h = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=at(10, 20))
+    try:
+        await walk_to(h, "matchmaking")
+        question = h.last_text(UID)
+        assert "see your city, country and organisation" in question and "also sees your name and position" in question
+        await h.press(UID, "Yes, available")
+        await h.press(UID, "I agree")
+        await h.press(UID, "Confirm")
+        welcome = h.last_text(UID)
+        assert "Your city is open for matchmaking meetings and offers every slot (17 Nov, 16:40–17:30)" in welcome
+        assert "/availability to narrow them (until October 24, 2020, 05:59 (GMT+9))" in welcome
+        async with h.app.sessions() as s:
+            assert sorted(await s.scalars(select(MmAvailability.slot_id))) == SLOTS
+        await h.send(UID, "/availability")
+        assert h.buttons(UID)[:5] == ["✅ 17 Nov, 16:40–16:50", "✅ 17 Nov, 16:50–17:00", "✅ 17 Nov, 17:00–17:10",
+                                      "✅ 17 Nov, 17:10–17:20", "✅ 17 Nov, 17:20–17:30"]
+        await h.press(UID, "17:20–17:30")  # narrowed
+        assert h.buttons(UID)[4] == "▫️ 17 Nov, 17:20–17:30"
+        # After the deadline the city may still take a slot away, but not add one.
+        h.clock.set(at(10, 28))
+        await h.press(UID, "17:20–17:30")
+        answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+        assert "Since then the organisers decide" in answer.params["text"]
+        await h.press(UID, "17:10–17:20")
+        assert h.buttons(UID)[3] == "▫️ 17 Nov, 17:10–17:20"
+    finally:
+        await h.close()
+
+
+async def test_a_city_registering_after_the_availability_deadline_is_told_organisers_decide(tmp_path) -> None:
+    """Issue 20 bug 9: a city registering after 23 Oct was still asked and could offer slots, with no notice."""
+    from tests.test_registration import UID, walk_to
+
+    h = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=BOOKING_OPEN)
+    try:
+        await people(h)
+        await walk_to(h, "consent")  # says "Yes, available" on 28 Oct
+        await h.press(UID, "I agree")
+        await h.press(UID, "Confirm")
+        welcome = h.last_text(UID)
+        assert "Cities said whether they are open for meetings until October 24, 2020, 05:59 (GMT+9)" in welcome
+        assert "the organisers decide" in welcome and "regina@we-gov.org" in welcome
+        async with h.app.sessions() as s:
+            assert list(await s.scalars(select(MmAvailability).where(MmAvailability.user_id == UID))) == []
+        await h.send(UID, "/availability")
+        assert "the organisers decide" in h.last_text(UID)
+        await h.press(UID, "16:40–16:50")
+        answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+        assert "the organisers decide" in answer.params["text"]
+        await h.send(ACME, "/meet")
+        assert "<b>Cities open for meetings</b>: 0" in h.last_text(ACME)  # nobody has offered a slot
+        # Only an organiser opens it: every slot, the city is told, the audit log says who.
+        await h.send(UID, "/matchmaking")
+        assert h.last_text(UID) == "This command is for the organisers."
+        await h.send(ORGANISER, "/matchmaking")
+        await h.press(ORGANISER, "Open a city for meetings")
+        await h.send(ORGANISER, "nobody@example.org")
+        assert "No registered delegate has this e-mail" in h.last_text(ORGANISER)
+        await h.send(ORGANISER, str(ACME))
+        assert "is not registered as a local government" in h.last_text(ORGANISER)
+        await h.send(ORGANISER, "ada@example.org")
+        assert "is open for meetings and offers every slot" in h.last_text(ORGANISER)
+        async with h.app.sessions() as s:
+            assert len(list(await s.scalars(select(MmAvailability).where(MmAvailability.user_id == UID)))) == 5
+        sent = await drain(h)
+        assert any(c == UID and "The organisers opened your city" in t for c, t in sent)
+        await h.send(ORGANISER, "/audit")
+        assert "mm_open_city" in h.last_text(ORGANISER)
+        await h.send(ORGANISER, "hello")  # the conversation is over: no more e-mails expected
+        assert "open for meetings" not in h.last_text(ORGANISER)
+    finally:
+        await h.close()
+
+
 async def test_publishing_is_refused_while_the_meeting_link_is_the_placeholder(tmp_path) -> None:
     """Issue 20 bug 3: the event file's placeholder link (meet.example.org) was sent to everyone without a word."""
     h = await Harness.create(make_settings(tmp_path), at=BOOKING_OPEN)  # the event file as shipped
