@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint catalogs catalogs-update check-catalogs bench clean
+.PHONY: run test lint contracts catalogs catalogs-update check-catalogs bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
@@ -33,12 +33,17 @@ run: $(STAMP) .env catalogs
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The layer rules of docs/architecture.md as import-linter contracts ([tool.importlinter] in pyproject.toml).
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
+
 # Two workers (pytest-xdist): the slow tests mostly wait on processes and timers, so two run side by side on
 # two cores; TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 test: $(STAMP) catalogs
 	$(PY) -m ruff check .
 	$(PY) -m tools.catalogs check
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP) catalogs
