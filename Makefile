@@ -8,12 +8,27 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint contracts catalogs catalogs-update check-catalogs bench clean
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: every package at the version of the lock file (requirements.lock, made by
+# `make lock` from pyproject.toml), then the project itself without resolving anything again.
+LOCK := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+		echo "pyproject.toml asks for something $(LOCK) does not have: run 'make lock'"; exit 1; }
 	@touch $(STAMP)
+
+# After adding or changing a dependency in pyproject.toml: the lock again, keeping every other pin as it is
+# (`make lock UPGRADE=1` moves everything to the newest versions pyproject.toml allows).
+.PHONY: lock
+lock:
+	@test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet uv; }
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
 
 .env:
 	cp .env.example .env
