@@ -33,13 +33,17 @@ class Settings(BaseSettings):
     # Flood control: updates one person may send at once, then per second on average (0 turns it off).
     flood_burst: int = Field(default=20, ge=0, le=10_000)
     flood_rate: float = Field(default=1.0, gt=0, le=1000)
+    # The Smart City Quiz: players at once in private chats (0: derived from SEND_RATE, domain.quiz.capacity),
+    # and the server-side secret in every plan's seed (unset: generated once and kept in the database).
+    quiz_capacity: int = Field(default=0, ge=0, le=1_000_000)
+    quiz_secret: SecretStr | None = None
     log_level: str = "INFO"
     # The offline chat (no BOT_TOKEN): who you are, the language your "Telegram" reports, where files go.
     offline_user_id: int = Field(default=1001, gt=0)
     offline_language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
     offline_files: Path = Path("offline-files")
 
-    @field_validator("bot_token", "redis_url", "clock_start", mode="before")
+    @field_validator("bot_token", "redis_url", "clock_start", "quiz_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
