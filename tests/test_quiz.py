@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -621,3 +620,144 @@ async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_que
     await drain(h)  # the sender's claim is still on: question 2's own row times it out
     assert "Time is up" in quiz_message(h, 1) and "Question 3 of 10" in quiz_message(h, 1)
     assert [a.points for a in await answer_rows(h, 1)] == [0, 0]
+
+
+# -- issue 17: a script cannot win, the clock starts when the question went out, players at once ------------
+
+def quiz_msg(h: Harness, uid: int) -> dict[str, Any]:
+    return next(m for m in reversed(list(h.session.messages.values())) if m["chat"]["id"] == uid
+                and any(b["callback_data"].startswith("qz:")
+                        for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row))
+
+
+async def test_a_burst_of_right_presses_scores_only_the_question_shown(h: Harness) -> None:
+    # Issue 17 item 2: all ten right answers pressed in one burst scored 1,500: a press that arrived before its
+    # question was shown counted as instant.
+    await register(h, 1)
+    await send_quiz(h, 1)
+    msg = quiz_msg(h, 1)
+    h.clock.advance(seconds=1)
+    arrived = h.clock.now()
+    burst = [h.updates.callback(1, answer_data(h, 1, i, right=True), msg) for i in range(10)]
+    for update in burst:  # all arrived at once; handled one after the other (the person's lock)
+        await _feed_arrived(h, update, arrived)
+    rows = await answer_rows(h, 1)
+    assert [(a.index, a.right) for a in rows] == [(0, True)]
+    row = await attempt_row(h, 1)
+    assert row is not None and row.score == 148 and row.index == 1
+
+
+async def test_a_press_on_someone_elses_quiz_message_never_scores(h: Harness) -> None:
+    await register(h, 1)
+    await register(h, 2)
+    await send_quiz(h, 1)
+    await send_quiz(h, 2)
+    # Ann forwards her quiz message to Boris; he presses her right answer on the copy in his chat.
+    copy = dict(quiz_msg(h, 1), chat={"id": 2, "type": "private", "first_name": "Boris"}, message_id=90_000)
+    sent = await h.feed(h.updates.callback(2, answer_data(h, 1, 0, right=True), copy))
+    assert callback_answers(sent) == ["This button is not part of your quiz."]
+    assert await answer_rows(h, 2) == [] and await answer_rows(h, 1) == []
+
+
+async def test_a_questions_time_starts_when_it_went_out_not_when_it_was_queued(h: Harness) -> None:
+    # Issue 17 item 3: at 1,000 players the edit with the next question waited ~40 s in the limiter, and its
+    # 20 s started when it was queued: 0 of 9,992 answers in time.
+    await register(h, 1)
+    await send_quiz(h, 1)
+    h.clock.advance(seconds=2)
+    limiter_wait = timedelta(seconds=40)
+    h.app.dp.workflow_data["sent_at"] = lambda: h.clock.now() + limiter_wait
+    await press_answer(h, 1, 0, right=True)
+    h.app.dp.workflow_data["sent_at"] = h.clock.now
+    row = await attempt_row(h, 1)
+    assert row is not None and row.index == 1 and row.shown and row.asked_at == OPEN + timedelta(seconds=42)
+    h.clock.advance(seconds=40 + 5)  # the player saw question 2 at +42 s and answered 5 s later
+    assert await drain(h) == []  # no time-out: its 20 s are not over
+    await press_answer(h, 1, 1, right=True)
+    assert [a.points for a in await answer_rows(h, 1)] == [145, 138]
+
+
+async def test_past_the_players_telegram_lets_the_bot_serve_a_new_player_is_told_how_long(h: Harness) -> None:
+    h.app.dp.workflow_data["quiz_capacity"] = 2
+    for uid in (1, 2, 3):
+        await register(h, uid, language="ru" if uid == 3 else "en")
+    await send_quiz(h, 1)
+    await send_quiz(h, 2)
+    await send_quiz(h, 3, lang="ru")
+    assert "играют 2 чел." in h.last_text(3) and "через 4 минуты" in h.last_text(3)  # 10 x 22 s, rounded up
+    assert await attempt_row(h, 3) is None
+
+
+async def test_the_organisers_are_told_how_many_can_play_at_once(tmp_path) -> None:
+    h = await Harness.create(make_settings(tmp_path), at=msk(14))
+    try:
+        await register(h, ORGANISER)
+        await h.send(ORGANISER, "/quiz_open")
+        text = h.last_text(ORGANISER)
+        assert "about 200 players at once" in text and "/quiz_group" in text  # SEND_RATE 25/s, 20 s questions
+    finally:
+        await h.close()
+
+
+# -- issue 20: the quiz as @QuizBot and Kahoot players expect -------------------------------------------------
+
+async def test_players_choose_how_the_leaderboard_shows_them_before_the_first_question(h: Harness) -> None:
+    await register(h, 1, full_name="Ann Lee", city="Seoul")
+    await h.send(1, "/quiz")
+    assert "how should the public leaderboard show you" in h.last_text(1)
+    assert h.buttons(1) == ["👤 As Alex", "✏️ A nickname", "🕶 Anonymously"]  # the Telegram first name
+    await h.press(1, "A nickname")
+    assert "Send me the nickname" in quiz_or_last(h, 1)
+    await h.send(1, "https://t.me/spam")
+    assert "That cannot be a nickname" in h.last_text(1)
+    await h.send(1, "  Smart  Ann ")
+    assert "Question 1 of 10" in h.last_text(1)
+    h.clock.advance(seconds=1)
+    await press_answer(h, 1, 0, right=True)
+    await h.send(2, "/leaderboard")
+    assert "1. Smart Ann — 148 points" in h.last_text(2) and "Lee" not in h.last_text(2)
+    # Korean: anonymous.
+    await register(h, 3, language="ko")
+    await h.send(3, "/quiz", lang="ko")
+    assert "순위표" in h.last_text(3)
+    await h.press(3, "익명", lang="ko")
+    assert "문제 1/10" in quiz_message_any(h, 3)
+    await h.send(3, "/leaderboard", lang="ko")
+    assert "익명 참가자" in h.last_text(3) and "(참가자 2명)" in h.last_text(3)
+
+
+def quiz_or_last(h: Harness, uid: int) -> str:
+    return h.last_text(uid)
+
+
+def quiz_message_any(h: Harness, uid: int) -> str:
+    return next(str(m.get("text")) for m in reversed(list(h.session.messages.values())) if m["chat"]["id"] == uid)
+
+
+async def test_a_wrong_answer_gets_a_notice_and_the_last_question_shows_the_rank_and_the_top_3(h: Harness) -> None:
+    await register(h, 1)
+    await send_quiz(h, 1)
+    h.clock.advance(seconds=1)
+    sent = await press_answer(h, 1, 0, right=False)
+    assert callback_answers(sent) == ["❌ Not quite: 0 points"]
+    for i in range(1, 10):
+        h.clock.advance(seconds=1)
+        await press_answer(h, 1, i, right=True)
+    text = quiz_message(h, 1)
+    assert "That was the last question" in text and "Your place: <b>1</b> of 1." in text
+    assert "Top 3 so far" in text and "1. <b>Alex</b> — 1332 points" in text
+
+
+async def test_starting_within_a_minute_of_the_close_says_so_and_the_player_finishes(tmp_path) -> None:
+    h = await Harness.create(make_settings(tmp_path), at=msk(14, 44) + timedelta(seconds=30))
+    try:
+        await register(h, 1, language="ru")
+        await send_quiz(h, 1, lang="ru")
+        assert "закроется меньше чем через минуту" in h.last_text(1) and "Вопрос 1 из 10" in h.last_text(1)
+        for i in range(10):
+            h.clock.advance(seconds=5)
+            await press_answer(h, 1, i, right=True)
+        row = await attempt_row(h, 1)
+        assert row is not None and row.finished_at is not None and row.right == 10  # all ten after the close
+    finally:
+        await h.close()
