@@ -392,3 +392,4 @@ async def ensure_secret(sessions: Any, value: str | None) -> None:
         else:
             await repo.secret()
         await session.commit()
+        await repo.secret()  # now committed: kept for this process
