@@ -142,8 +142,12 @@ async def on_name(query: CallbackQuery, callback_data: QuizNameCb, uow: UnitOfWo
     """A choice of how the leaderboard shows the player: the quiz starts in the same message, or a nickname is
     asked for."""
     assert isinstance(query.message, Message)
-    stored = await uc.choose_name(uow, state, query.from_user.id, shown_as=callback_data.s,
-                                  first_name=query.from_user.first_name, now=clock.now())
+    try:
+        stored = await uc.choose_name(uow, state, query.from_user.id, shown_as=callback_data.s,
+                                      first_name=query.from_user.first_name, now=clock.now())
+    except ServiceError as err:
+        await query.answer(_(err.message), show_alert=True)
+        return
     await query.answer()
     if not stored:
         with contextlib.suppress(TelegramBadRequest):

@@ -123,6 +123,8 @@ ASK_NICKNAME = N_("Send me the nickname to show on the leaderboard (2-24 charact
 BAD_NICKNAME = N_("That cannot be a nickname: use 2-24 characters, without links, @names or a leading /. "
                   "Send another one.")
 ANONYMOUS = N_("Anonymous player")
+NICKNAME_LATER = N_("You are in the middle of another step, so a nickname cannot be typed now: choose your first "
+                    "name or anonymously, or finish that step and send /quiz again.")
 FULL = ngettext("🧠 {players} people are playing the quiz right now: as many as Telegram lets me serve at once. "
                 "You can begin in about {n} minute: send /quiz again then.",
                 "🧠 {players} people are playing the quiz right now: as many as Telegram lets me serve at once. "
@@ -340,9 +342,13 @@ async def choose_name(uow: UnitOfWork, conv: Conversation, user_id: int, *, show
     """The person's choice of how the leaderboard shows them. A nickname is asked for next (returns False:
     the conversation waits for it); the others are stored (True). Commits."""
     if shown_as is ShownAs.NICKNAME:
+        if (await conv.get_state()) not in (None, S_NICKNAME):  # typing it would end the step they are on
+            raise ServiceError("in_a_step", NICKNAME_LATER)
         await conv.set_state(S_NICKNAME)
         await uow.commit()
         return False
+    if await conv.get_state() == S_NICKNAME:  # asked for a nickname, then chose another way after all
+        await conv.set_state(None)
     await uow.quiz.set_name(user_id, shown_as, None, first_name, now)
     await uow.commit()
     return True
