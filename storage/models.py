@@ -236,6 +236,21 @@ class MmBooking(Base):
     pair_lo: Mapped[int] = mapped_column(BigInteger)
     pair_hi: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    # The requester's one-line note to the host ("we would like to discuss smart mobility").
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+class MmProfile(Base):
+    """How a city open for meetings describes itself in the directory: topics from the event file's list and a
+    line of free text. Shown to the people who may book (docs/security.md, "Matchmaking")."""
+
+    __tablename__ = "mm_profiles"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    about: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[datetime]
 
 
 class MmSeat(Base):
@@ -412,6 +427,10 @@ class Broadcast(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     blocked: Mapped[int] = mapped_column(Integer, default=0)
     cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    # URL buttons under the message: [[label, url], ...], one a row.
+    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    # "Send at": when its rows fall due (None: at once).
+    send_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):
@@ -425,3 +444,18 @@ class AuditEntry(Base):
     actor: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ConsoleToken(Base):
+    """The web console's sign-in links and sessions (services/console.py): only a hash of the secret is kept.
+    A link is used once (`used_at`); a session ends at `expires_at` or when its organiser signs out."""
+
+    __tablename__ = "console_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the secret
+    kind: Mapped[str] = mapped_column(String(8))  # "link" or "session"
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    csrf: Mapped[str | None] = mapped_column(String(64))

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from delivery.messages import SENT
-from domain.organiser import Audience, AuditItem, BroadcastInfo, Unreached
-from domain.registration import Profile
+from domain.organiser import Audience, AuditItem, BroadcastInfo, Reader, Unreached, UrlButton
+from domain.registration import Profile, is_member
 from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage
 from storage.repo import profile_of
 
@@ -25,7 +25,8 @@ _NOT_REGISTERING = ("Reg:choose_field", "Reg:forget")
 def _info(row: Broadcast) -> BroadcastInfo:
     return BroadcastInfo(row.id, row.author, row.author_language, row.created_at, dict(row.texts or {}), row.media,
                          Audience.from_dict(row.audience), row.recipients, row.status, row.progress_chat,
-                         row.progress_message, row.finished_at, row.sent, row.failed, row.blocked, row.cancelled)
+                         row.progress_message, row.finished_at, row.sent, row.failed, row.blocked, row.cancelled,
+                         tuple(UrlButton(str(b[0]), str(b[1])) for b in row.buttons or ()), row.send_at)
 
 
 class Broadcasts:
@@ -33,10 +34,12 @@ class Broadcasts:
         self.s = session
 
     async def create(self, *, author: int, author_language: str, now: datetime, texts: dict[str, str],
-                     media: dict[str, Any] | None, audience: Audience, recipients: int) -> int:
+                     media: dict[str, Any] | None, audience: Audience, recipients: int,
+                     buttons: tuple[UrlButton, ...] = (), send_at: datetime | None = None) -> int:
         row = Broadcast(author=author, author_language=author_language, created_at=now, texts=texts, media=media,
                         audience=audience.as_dict(), recipients=recipients, status="sending", sent=0, failed=0,
-                        blocked=0, cancelled=0)
+                        blocked=0, cancelled=0, buttons=[[b.label, b.url] for b in buttons] or None,
+                        send_at=send_at)
         self.s.add(row)
         await self.s.flush()
         return row.id
@@ -100,6 +103,24 @@ class AuditLog:
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         return [AuditItem(r.at, r.actor, r.action, r.detail) for r in await self.s.scalars(q)]
 
+    async def search(self, *, actor: int | None = None, action: str | None = None, offset: int = 0,
+                     limit: int = 100) -> tuple[list[AuditItem], int]:
+        """Newest first, of one organiser and/or one action, with the total."""
+        q = select(AuditEntry)
+        if actor is not None:
+            q = q.where(AuditEntry.actor == actor)
+        if action:
+            q = q.where(AuditEntry.action == action)
+        total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        rows = await self.s.scalars(q.order_by(AuditEntry.id.desc()).offset(offset).limit(limit))
+        return [AuditItem(r.at, r.actor, r.action, r.detail) for r in rows], total
+
+    async def facets(self) -> tuple[list[int], list[str]]:
+        """Who has acted, and which actions there are (the audit page's filters)."""
+        actors = list(await self.s.scalars(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor)))
+        actions = list(await self.s.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+        return actors, actions
+
 
 class People:
     """Read-only questions organisers ask about the people."""
@@ -119,6 +140,13 @@ class People:
         if members:  # EXCOM member cities an organiser confirmed (domain.registration.is_member)
             q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == "confirmed")
         return set(await self.s.scalars(q))
+
+    async def readers(self) -> list[Reader]:
+        """Every registered person as an audience rule sees them (domain.organiser.Audience)."""
+        q = select(Delegate.user_id, Delegate.participant_type, Delegate.language, Delegate.country,
+                   Delegate.excom_status).order_by(Delegate.user_id)
+        return [Reader(uid, ptype or "", lang or "", country or "", is_member(ptype, status))
+                for uid, ptype, lang, country, status in await self.s.execute(q)]
 
     async def countries(self) -> list[tuple[str, int]]:
         q = (select(Delegate.country, func.count()).group_by(Delegate.country)
@@ -155,6 +183,41 @@ class People:
         total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
         rows = await self.s.scalars(q.order_by(Delegate.registered_at.desc(), Delegate.user_id.desc())
                                     .offset(offset).limit(limit))
+        return [profile_of(r) for r in rows], total
+
+    async def table(self, *, query: str = "", participant_type: str | None = None, country: str | None = None,
+                    language: str | None = None, excom_status: str | None = None,
+                    registered_from: datetime | None = None, registered_to: datetime | None = None,
+                    sort: str = "registered", descending: bool = True, offset: int = 0, limit: int = 50
+                    ) -> tuple[list[Profile], int]:
+        """The console's list: search (name, e-mail, city, country, organisation, any case and script; a
+        number is also a Telegram id), filters, one sort column (then the id), a page, and the total."""
+        q = select(Delegate)
+        words = query.lower().split()
+        for word in words[:5]:
+            like = f"%{word}%"
+            match = or_(*(func.lower(c).like(like) for c in (
+                Delegate.full_name, Delegate.email, Delegate.city, Delegate.country, Delegate.organisation)))
+            if word.isascii() and word.isdigit() and len(word) < 17:
+                match = or_(match, Delegate.user_id == int(word))
+            q = q.where(match)
+        if participant_type:
+            q = q.where(Delegate.participant_type == participant_type)
+        if country:
+            q = q.where(func.lower(Delegate.country) == country.lower())
+        if language:
+            q = q.where(Delegate.language == language)
+        if excom_status:
+            q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == excom_status)
+        if registered_from is not None:
+            q = q.where(Delegate.registered_at >= registered_from)
+        if registered_to is not None:
+            q = q.where(Delegate.registered_at < registered_to)
+        total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        column = {"name": Delegate.full_name, "city": Delegate.city, "country": Delegate.country,
+                  "type": Delegate.participant_type, "language": Delegate.language}.get(sort, Delegate.registered_at)
+        order = (column.desc(), Delegate.user_id.desc()) if descending else (column.asc(), Delegate.user_id.asc())
+        rows = await self.s.scalars(q.order_by(*order).offset(offset).limit(limit))
         return [profile_of(r) for r in rows], total
 
     async def all_rows(self) -> list[dict[str, Any]]:

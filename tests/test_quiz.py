@@ -760,3 +760,18 @@ async def test_starting_within_a_minute_of_the_close_says_so_and_the_player_fini
         assert row is not None and row.finished_at is not None and row.right == 10  # all ten after the close
     finally:
         await h.close()
+
+
+async def test_the_consoles_screen_shows_the_name_each_player_chose(h: Harness) -> None:
+    from services.console import screen
+
+    await register(h, 1, full_name="Ann Lee")
+    await register(h, 2, full_name="Boris Ivanov")
+    await seed(h, 1, 300, 10_000, None)
+    await seed(h, 2, 200, 10_000, None)
+    async with h.app.sessions() as s:
+        await QuizRepo(s).set_name(1, ShownAs.ANONYMOUS, None, "Ann", OPEN)
+        await QuizRepo(s).set_name(2, ShownAs.NICKNAME, "Bo", "Boris", OPEN)
+        await s.commit()
+        shown = await screen(_Uow(s), h.app.event, OPEN)  # type: ignore[arg-type]
+    assert [(r.rank, r.name) for r in shown.top] == [(1, "🕶"), (2, "Bo")]

@@ -1,8 +1,8 @@
 """quiz: the plan's server-side secret, when the current question was shown, how players appear on the
 public leaderboard (quiz_names)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 03:20:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 import storage.models
 
 
-revision: str = '0011'
-down_revision: str | None = '0010'
+revision: str = '0015'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
