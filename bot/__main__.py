@@ -26,8 +26,8 @@ from aiogram.exceptions import (
 from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, serve_console, set_commands
 from bot.config import ConfigError, Settings, load_settings
 from delivery.limiter import limiter_of
-from domain import logsafe
 from domain.event import EventFileError
+from infra import logsafe
 from storage.db import DatabaseInUse, hold_sqlite_lock
 
 log = logging.getLogger("bot")

@@ -19,9 +19,9 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGE_NAMES
 from domain.clock import Clock
 from domain.event import Event
+from domain.languages import LANGUAGE_NAMES
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
 from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser, rows

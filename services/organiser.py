@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from delivery.messages import Drop, NewMessage, Priority, Rendered
 from domain import registration as reg
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
+from domain.messages import Drop, NewMessage, Priority, Rendered
 from domain.organiser import Stats, csv_bytes, top
 from domain.text import translate
 from domain.timezones import fmt_long_date

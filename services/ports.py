@@ -1,7 +1,8 @@
 """What the use cases need from the outside world, as Protocols: storage and the conversation state.
 
-Use cases import only this module, `domain` and `delivery.messages`; the implementations live in `storage/`
-(`storage.uow.SqlUnitOfWork`) and are handed in by the wiring (a middleware per update, a factory for jobs).
+Use cases import only this module, `domain` (message types in `domain.messages`) and `delivery.rendering`; the
+implementations live in `storage/` (`storage.uow.SqlUnitOfWork`) and are handed in by the wiring (a middleware
+per update, a factory for jobs).
 """
 
 from __future__ import annotations

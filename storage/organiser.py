@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from delivery.messages import SENT
+from domain.messages import SENT
 from domain.organiser import Audience, AuditItem, BroadcastInfo, Reader, Unreached, UrlButton
 from domain.registration import Profile, is_member
 from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage

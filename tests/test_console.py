@@ -23,7 +23,7 @@ LINK = re.compile(r"(http://console\.test/console/signin\?t=(\S+))")
 @pytest.fixture
 async def h(tmp_path) -> AsyncIterator[Harness]:
     harness = await Harness.create(make_settings(tmp_path))
-    harness.app.extras["console_url"] = "http://console.test"
+    harness.app.console_url = "http://console.test"
     yield harness
     await harness.close()
 

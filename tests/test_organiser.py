@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from delivery.engine import get_delivery
-from delivery.outbox import Outbox
 from domain.event import EventFileError, load_event
 from handlers.organiser import OrgCb
 from services import organiser as org
 from services.organiser import Sources
 from storage.models import AuditEntry, Delegate
+from storage.outbox import Outbox
 from storage.repo import Delegates
 from tests.harness import Harness, make_settings, register
 from tests.test_delivery_engine import drain as drain_sender
@@ -38,7 +37,7 @@ async def drain(h: Harness) -> None:
 
 
 def sources(h: Harness) -> Sources:
-    found = h.app.extras["organiser"]
+    found = h.app.sources
     assert isinstance(found, Sources)
     return found
 
@@ -272,7 +271,7 @@ async def test_audit_shows_the_latest_actions(h: Harness) -> None:
     await h.send(ORGANISER, "/audit")
     assert h.last_text(ORGANISER) == "No organiser action has been recorded yet."
     await h.send(ORGANISER, "/admit 77")
-    async with get_delivery(h.app).uows() as uow:
+    async with h.app.delivery.uows() as uow:
         await org.audit(uow, ORGANISER, "quiz_open", "round 1", h.clock.now())  # as another feature would
         await uow.commit()
     await h.send(ORGANISER, "/audit")
@@ -299,7 +298,7 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
     await h.send(2, "/start")  # an unfinished registration holds personal data too
     await h.press(2, "English")
     await h.send(2, "Grace Hopper")
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when - timedelta(days=8))
     await planner.sync(delivery)
@@ -324,7 +323,7 @@ async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_
     when = h.app.event.retention_date
     assert when is not None
     await register(h, 1)
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when + timedelta(days=100))  # e.g. the real clock, long after the event
     await planner.sync(delivery)

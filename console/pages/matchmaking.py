@@ -51,9 +51,8 @@ async def publish(request: web.Request) -> web.Response:
         told = await mm.publish(request[UOW], console.event, request[SESSION].user_id, now)
     except ServiceError as err:
         return await _page(request, message=error_text(request, err), status=409)
-    delivery = console.extras.get("delivery")
-    if callable(getattr(delivery, "wake", None)):
-        delivery.wake()
+    if console.wake is not None:
+        console.wake()
     return await _page(request, message=tr(request, PUBLISHED, n=told))
 
 
