@@ -513,7 +513,7 @@ async def test_a_vote_for_an_option_the_poll_does_not_have_uses_up_no_try(h: Har
     await h.send(ORGANISER, "/quiz_group", chat=group)
     await drain(h)
     quiz = quiz_of(h)
-    question = quiz.question(plan(quiz, group["id"], shuffle_options=False)[0].question_id)
+    question = quiz.question(plan(quiz, group["id"], secret=secret_of(h), shuffle_options=False)[0].question_id)
     poll_id = next(m["poll"]["id"] for m in h.session.messages.values() if "poll" in m)
     h.clock.advance(seconds=2)
     for option in (7, -1, 10**6):
