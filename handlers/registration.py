@@ -41,6 +41,7 @@ from domain.when import parse_when
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
 from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
+from services import guests
 from services import matchmaking as mm_uc
 from services import registration as flow
 from services.errors import ServiceError
@@ -182,7 +183,8 @@ def _guess_zone(answers: dict[str, Any], conf: Event, hint: str | None = None) -
         match = tzs.resolve(text, conf) if text.strip(", ") else None
         if match:
             return match
-    return None
+    # A city the zone list does not know ("Kazan, Russia"): the zone of the country's capital, as an offer.
+    return tzs.resolve_country(str(answers.get("country") or ""), capitals=True)
 
 
 async def ask(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event, *,
@@ -484,9 +486,7 @@ async def _take_text(message: Message, state: FSMContext, uow: UnitOfWork, conf:
         elif step == "timezone":
             match = tzs.resolve(text or "", conf)
             if match is None:
-                raise InputError("bad_zone", N_("I could not find a time zone for “{value}”. Try your city, "
-                                             "a zone like Europe/Moscow, an offset like UTC+3, "
-                                             "or share your location."), value=(text or "")[:60])
+                raise InputError("bad_zone", guests.BAD_ZONE, value=(text or "")[:60])
             city = conf.city(match.city_id) if match.city_id else None
             await _confirm_zone(message, state, uow, match.zone, place=city.name.get(_lang()) if city else None)
             return

@@ -448,3 +448,19 @@ async def test_two_quick_messages_are_taken_one_after_the_other(harness: Harness
     assert data["answers"]["full_name"] == "Ada Lovelace"
     assert data["answers"]["position"] == "Chief Digital Officer"
     assert "Which organisation do you represent?" in h.last_text(UID)
+
+
+async def test_a_city_the_zone_list_does_not_know_gets_its_countrys_capital_offered(harness: Harness) -> None:
+    """Issue 20 bug 11: Kazan is no zone name; with its country (asked at the city step) the capital's zone is
+    offered, and typing "Kazan" alone at the time zone step asks for a nearby big city, not a dead end."""
+    h = harness
+    await walk_to(h, "city")
+    await h.send(UID, "Kazan, Russia")
+    await h.press(UID, "EXCOM member city")
+    await h.send(UID, "ada@example.org")
+    assert h.buttons(UID) == ["Use Moscow (GMT+3)"]
+    await h.send(UID, "Kazan")
+    question = h.texts(UID)[-2]
+    assert "Type a nearby big city" in question and "Kazan, Russia" in question
+    await h.press(UID, "Use Moscow (GMT+3)")
+    assert "it is now" in h.last_text(UID) and "GMT+3" in h.last_text(UID)
