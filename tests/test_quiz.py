@@ -563,3 +563,13 @@ async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_que
     await drain(h)  # the sender's claim is still on: question 2's own row times it out
     assert "Time is up" in quiz_message(h, 1) and "Question 3 of 10" in quiz_message(h, 1)
     assert [a.points for a in await answer_rows(h, 1)] == [0, 0]
+
+
+async def test_results_csv_keeps_a_formula_looking_name_as_text(h: Harness) -> None:
+    """Issue 20 bug 10: a player named `=HYPERLINK(...)` was a live formula in the organisers' spreadsheet."""
+    await seed(h, 7, 150, 4_000, None, name='=HYPERLINK("http://evil.example","prize")')
+    await seed(h, 8, 100, 4_000, None, name="@SUM(A1)")
+    async with h.app.sessions() as s:
+        data = await uc.results_csv(_Uow(s), h.app.event)  # type: ignore[arg-type]
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r[1] for r in rows[1:]] == ['\'=HYPERLINK("http://evil.example","prize")', "'@SUM(A1)"]
