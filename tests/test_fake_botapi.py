@@ -418,10 +418,11 @@ async def test_raw_http_requests() -> None:
 
 async def test_an_unknown_method_fails_the_test_as_in_process() -> None:
     """The bot only sees a 404, which its error handling may swallow: leaving the fake fails the test."""
+    api = FakeBotAPI()
     with pytest.raises(UnknownMethod, match="sendGift"):
-        async with FakeBotAPI() as api, aiohttp.ClientSession() as http:
-            async with http.post(f"{api.url}/bot{TOKEN}/sendGift", json={"chat_id": 5}) as resp:
-                assert resp.status == 404
+        async with api, aiohttp.ClientSession() as http, \
+                http.post(f"{api.url}/bot{TOKEN}/sendGift", json={"chat_id": 5}) as resp:
+            assert resp.status == 404
 
 
 async def test_webhook_conflicts_with_get_updates(api: FakeBotAPI, bot: Bot) -> None:

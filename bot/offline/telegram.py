@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 JSONDict = dict[str, Any]
 
@@ -242,11 +242,11 @@ class TelegramServer:
 
     # -- calls ---------------------------------------------------------------------------------------
 
-    METHODS = frozenset({"getMe", "sendMessage", "sendDocument", "sendPhoto", "sendPoll", "editMessageText",
-                         "editMessageReplyMarkup", "deleteMessage", "sendChatAction", "getFile", "getChat",
-                         "setMyCommands", "getMyCommands", "deleteMyCommands"})
+    METHODS: ClassVar[frozenset[str]] = frozenset({
+        "getMe", "sendMessage", "sendDocument", "sendPhoto", "sendPoll", "editMessageText", "editMessageReplyMarkup",
+        "deleteMessage", "sendChatAction", "getFile", "getChat", "setMyCommands", "getMyCommands", "deleteMyCommands"})
 
-    _CANONICAL = {name.lower(): name for name in METHODS}
+    _CANONICAL: ClassVar[dict[str, str]] = {name.lower(): name for name in METHODS}
 
     def knows(self, method: str) -> str | None:
         """The method's canonical name if this server answers it (method names are case-insensitive)."""
