@@ -448,3 +448,21 @@ async def test_two_quick_messages_are_taken_one_after_the_other(harness: Harness
     assert data["answers"]["full_name"] == "Ada Lovelace"
     assert data["answers"]["position"] == "Chief Digital Officer"
     assert "Which organisation do you represent?" in h.last_text(UID)
+
+
+async def test_a_back_button_of_an_earlier_step_is_stale(h: Harness) -> None:
+    """Issue 20 bug 7: an old "Back" acted on whatever step the person was on now."""
+    await walk_to(h, "organisation")  # the position step's message had a Back button
+    position_message = next(m for m in reversed(h.session.messages.values())
+                            if m["chat"]["id"] == UID and "position" in m.get("text", ""))
+    [(_label, old_back)] = [(b["text"], b["callback_data"]) for row in position_message["reply_markup"]
+                            ["inline_keyboard"] for b in row if "Back" in b["text"]]
+    await h.send(UID, "Seoul Metropolitan Government")  # now at the city step
+    sent = await h.feed(h.updates.callback(UID, old_back, position_message))
+    assert [r.params.get("text") for r in sent if r.method == "answerCallbackQuery"] == [
+        "This button is no longer active."]
+    assert "Which city and country are you from?" in h.last_text(UID)  # asked again, not the step before it
+    assert await h.app.dp.storage.get_state(h.state_key(UID)) == "Reg:city"
+    # The Back of the step the person is on (a keyboard button at the city step) still works.
+    await h.send(UID, "↩️ Back")
+    assert "Which organisation do you represent?" in h.last_text(UID)
