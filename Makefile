@@ -6,14 +6,29 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint catalogs catalogs-update check-catalogs bench clean
+.PHONY: run test lint contracts catalogs catalogs-update check-catalogs bench clean
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: every package at the version of the lock file (requirements.lock, made by
+# `make lock` from pyproject.toml), then the project itself without resolving anything again.
+LOCK := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+		echo "pyproject.toml asks for something $(LOCK) does not have: run 'make lock'"; exit 1; }
 	@touch $(STAMP)
+
+# After adding or changing a dependency in pyproject.toml: the lock again, keeping every other pin as it is
+# (`make lock UPGRADE=1` moves everything to the newest versions pyproject.toml allows).
+.PHONY: lock
+lock:
+	@test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet uv; }
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
 
 .env:
 	cp .env.example .env
@@ -33,12 +48,17 @@ run: $(STAMP) .env catalogs
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The layer rules of docs/architecture.md as import-linter contracts ([tool.importlinter] in pyproject.toml).
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
+
 # Two workers (pytest-xdist): the slow tests mostly wait on processes and timers, so two run side by side on
 # two cores; TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
 test: $(STAMP) catalogs
 	$(PY) -m ruff check .
 	$(PY) -m tools.catalogs check
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP) catalogs

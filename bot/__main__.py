@@ -23,11 +23,11 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
-from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, set_commands
+from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, serve_console, set_commands
 from bot.config import ConfigError, Settings, load_settings
 from delivery.limiter import limiter_of
-from domain import logsafe
 from domain.event import EventFileError
+from infra import logsafe
 from storage.db import DatabaseInUse, hold_sqlite_lock
 
 log = logging.getLogger("bot")
@@ -106,10 +106,15 @@ async def run_polling(app: App) -> None:
         except BaseException:
             await bot.session.close()
             raise
+        runner = await serve_console(app, bot) if app.settings.web_port is not None else None
         # aiogram's polling retries getUpdates by itself (backoff up to 5 s) when the server goes away later.
-        await app.dp.start_polling(bot, handle_signals=True, close_bot_session=True,
-                                   allowed_updates=app.dp.resolve_used_update_types(),
-                                   tasks_concurrency_limit=UPDATE_CONCURRENCY)
+        try:
+            await app.dp.start_polling(bot, handle_signals=True, close_bot_session=True,
+                                       allowed_updates=app.dp.resolve_used_update_types(),
+                                       tasks_concurrency_limit=UPDATE_CONCURRENCY)
+        finally:
+            if runner is not None:
+                await runner.cleanup()
     finally:
         if (limiter := limiter_of(bot)) is not None:
             await limiter.close()

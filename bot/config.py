@@ -34,12 +34,20 @@ class Settings(BaseSettings):
     flood_burst: int = Field(default=20, ge=0, le=10_000)
     flood_rate: float = Field(default=1.0, gt=0, le=1000)
     log_level: str = "INFO"
+    # The organisers' web console (console/): served on WEB_HOST:WEB_PORT by the bot's own process (no port:
+    # not served); PUBLIC_URL is the address organisers open (the sign-in links point there; https makes the
+    # session cookie Secure); CONSOLE_SECRET signs the links (default: derived from BOT_TOKEN).
+    web_port: int | None = Field(default=None, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    public_url: str | None = None
+    console_secret: SecretStr | None = None
     # The offline chat (no BOT_TOKEN): who you are, the language your "Telegram" reports, where files go.
     offline_user_id: int = Field(default=1001, gt=0)
     offline_language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
     offline_files: Path = Path("offline-files")
 
-    @field_validator("bot_token", "redis_url", "clock_start", mode="before")
+    @field_validator("bot_token", "redis_url", "clock_start", "web_port", "public_url", "console_secret",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -63,6 +71,16 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected a base URL such as http://127.0.0.1:8081")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected the console's address, such as https://bot.example.org")
         return value
 
     @field_validator("database_url")

@@ -23,8 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-LANGS: tuple[str, ...] = ("en", "ru", "ko")
-Lang = Literal["en", "ru", "ko"]
+# The languages are domain/languages.py's; named here too because the event file has a text in each.
+from domain.languages import LANGS as LANGS
+from domain.languages import Lang as Lang
 
 
 class EventFileError(Exception):

@@ -18,13 +18,13 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import detect_language
 from domain import calendar as ics
 from domain import excom, smalltalk
 from domain import program as prog
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event, FaqEntry, ProgramItem
+from domain.languages import detect_language
 from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import EXCOM_REJECTED, Profile

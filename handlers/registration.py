@@ -28,12 +28,12 @@ from aiogram.types import (
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGE_NAMES
 from domain import choices, excom, menu
 from domain import registration as reg
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import LANGS, Event
+from domain.languages import LANGUAGE_NAMES, LANGUAGES
 from domain.registration import InputError, Profile
 from domain.text import normalize
 from handlers import program as program_handlers
@@ -73,12 +73,6 @@ BUTTON_STATES = ("language", "participant_type", "matchmaking", "consent", "time
 LOCATION_STEPS = ("city", "timezone")
 # Button labels cut to this in "Use «…» as my name" and "Keep «…»".
 SHOWN_CHARS = 24
-# What a language is called, typed at the language step.
-LANGUAGE_WORDS: dict[str, tuple[str, ...]] = {
-    "en": ("english", "английский", "영어", "eng", "en"),
-    "ru": ("russian", "русский", "러시아어", "рус", "ru"),
-    "ko": ("korean", "корейский", "한국어", "한국말", "ko"),
-}
 
 
 # -- prompts -------------------------------------------------------------------------------------------
@@ -399,7 +393,7 @@ def _typed_options(step: str, answers: dict[str, Any], i18n: I18n) -> tuple[dict
     language), and the buttons' labels as the person sees them."""
     yes, no = list(choices.YES), list(choices.NO)
     if step == "language":
-        opts = {f"lang:{c}": [n, *LANGUAGE_WORDS[c]] for c, n in LANGUAGE_NAMES.items()}
+        opts = {f"lang:{c}": [n, *LANGUAGES[c].called] for c, n in LANGUAGE_NAMES.items()}
         return opts, list(LANGUAGE_NAMES.values())
     if step == "participant_type":
         opts = {f"type:{t}": _everywhere(i18n, reg.PARTICIPANT_LABELS[t]) for t in reg.PARTICIPANT_TYPES}

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from delivery.messages import Button, Document, Drop, FileRef, NewMessage, Priority, Rendered
 from domain import matchmaking as rules
 from domain import timezones as tzs
 from domain.calendar import build_meetings_ics
@@ -24,6 +23,7 @@ from domain.csvfile import csv_bytes
 from domain.event import Event
 from domain.i18n_marks import N_
 from domain.matchmaking import Action, Board, Meeting, Phase, Slot, SlotUnavailable
+from domain.messages import Button, Document, Drop, FileRef, NewMessage, Priority, Rendered
 from domain.registration import Profile
 from domain.text import esc, normalize, translate
 from services.audit import audit
@@ -32,7 +32,8 @@ from services.reminders import in_whole_program
 
 if TYPE_CHECKING:
     from delivery.jobs import Jobs
-    from delivery.outbox import OutboxRow, Recipient, RenderContext, Renderers
+    from delivery.rendering import RenderContext, Renderers
+    from domain.messages import OutboxRow, Recipient
     from services.ports import UnitOfWork
 
 PAGE_SIZE = 8

@@ -1,7 +1,8 @@
 """What the use cases need from the outside world, as Protocols: storage and the conversation state.
 
-Use cases import only this module, `domain` and `delivery.messages`; the implementations live in `storage/`
-(`storage.uow.SqlUnitOfWork`) and are handed in by the wiring (a middleware per update, a factory for jobs).
+Use cases import only this module, `domain` (message types in `domain.messages`) and `delivery.rendering`; the
+implementations live in `storage/` (`storage.uow.SqlUnitOfWork`) and are handed in by the wiring (a middleware
+per update, a factory for jobs).
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class BroadcastRepo(Protocol):
 class AuditRepo(Protocol):
     async def add(self, at: datetime, actor: int, action: str, detail: str = "") -> None: ...
     async def latest(self, limit: int = 20) -> list[Any]: ...
+    async def search(self, *, actor: int | None = None, action: str | None = None, offset: int = 0,
+                     limit: int = 100) -> tuple[list[Any], int]: ...
+    async def facets(self) -> tuple[list[int], list[str]]: ...
 
 
 class PeopleRepo(Protocol):
@@ -103,6 +107,11 @@ class PeopleRepo(Protocol):
     async def countries(self) -> list[tuple[str, int]]: ...
     async def unfinished(self) -> dict[int, str | None]: ...
     async def search(self, query: str = "", *, offset: int = 0, limit: int = 5) -> tuple[list[Profile], int]: ...
+    async def table(self, *, query: str = "", participant_type: str | None = None, country: str | None = None,
+                    language: str | None = None, excom_status: str | None = None,
+                    registered_from: datetime | None = None, registered_to: datetime | None = None,
+                    sort: str = "registered", descending: bool = True, offset: int = 0, limit: int = 50
+                    ) -> tuple[list[Profile], int]: ...
     async def all_rows(self) -> list[dict[str, Any]]: ...
     async def counts(self) -> dict[str, Any]: ...
     async def following(self) -> int: ...
@@ -163,6 +172,17 @@ class MatchmakingRepo(Protocol):
     async def participant_ids(self) -> set[int]: ...
 
 
+class ConsoleRepo(Protocol):
+    """The web console's one-time sign-in links and sessions (storage.console.ConsoleTokens)."""
+
+    async def add(self, token_hash: str, kind: str, user_id: int, now: datetime, expires_at: datetime,
+                  csrf: str | None = None) -> None: ...
+    async def use_link(self, token_hash: str, user_id: int, now: datetime) -> bool: ...
+    async def session(self, token_hash: str, now: datetime) -> tuple[int, str] | None: ...
+    async def end(self, token_hash: str) -> int: ...
+    async def end_expired(self, now: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: repositories that flush, and the commit the use case makes when it has decided."""
 
@@ -177,6 +197,7 @@ class UnitOfWork(Protocol):
     broadcasts: BroadcastRepo
     audit: AuditRepo
     people: PeopleRepo
+    console: ConsoleRepo
 
     async def forget(self, user_id: int) -> int:
         """Delete every row about a person (every table with a user_id); returns how many."""

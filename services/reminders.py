@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from delivery.messages import Button, Drop, NewMessage, Rendered
-from delivery.outbox import OutboxRow, Recipient, RenderContext, Renderers
+from delivery.rendering import RenderContext, Renderers
 from domain import timezones as tzs
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
+from domain.messages import Button, Drop, NewMessage, OutboxRow, Recipient, Rendered
 from domain.text import Translator, esc, translate, translate_plural
 
 if TYPE_CHECKING:

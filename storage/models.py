@@ -146,7 +146,7 @@ class OutboxMessage(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     # Where it goes: the person's private chat (= user_id) or a group.
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    # delivery.messages.Priority: 0 replies, 1 interactive, 2 time-bound, 3 bulk. Claimed lowest first.
+    # domain.messages.Priority: 0 replies, 1 interactive, 2 time-bound, 3 bulk. Claimed lowest first.
     priority: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     # Which renderer builds the text at send time ("reminder", "day_before", "time_changed", ...).
     kind: Mapped[str] = mapped_column(String(32))
@@ -426,3 +426,18 @@ class AuditEntry(Base):
     actor: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ConsoleToken(Base):
+    """The web console's sign-in links and sessions (services/console.py): only a hash of the secret is kept.
+    A link is used once (`used_at`); a session ends at `expires_at` or when its organiser signs out."""
+
+    __tablename__ = "console_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the secret
+    kind: Mapped[str] = mapped_column(String(8))  # "link" or "session"
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    csrf: Mapped[str | None] = mapped_column(String(64))

@@ -464,12 +464,12 @@ async def test_directory_open_notice_on_the_availability_date(tmp_path) -> None:
     try:
         await people(h)
         await offer(h, SEOUL, "1040")
-        planner = h.app.extras["delivery"].planners["matchmaking"]
+        planner = h.app.delivery.planners["matchmaking"]
         assert await planner.run() == 0  # not yet open
         h.clock.set(at(10, 24, 0, 0))
         assert await planner.run() == 6  # every registered city, sponsor and institution (hosts too)
         assert await planner.run() == 0  # once each
-        await planner.plan(h.app.extras["delivery"])  # a restart after the opening: nothing twice
+        await planner.plan(h.app.delivery)  # a restart after the opening: nothing twice
         assert len([r for r in await outbox_rows(h) if r.kind == "mm_directory"]) == 6
         sent = await drain(h)
         [text] = [t for c, t in sent if c == ACME]

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from delivery.engine import get_delivery
-from delivery.outbox import Outbox
 from domain.event import EventFileError, load_event
 from handlers.organiser import OrgCb
 from services import organiser as org
 from services.organiser import Sources
 from storage.models import AuditEntry, Delegate
+from storage.outbox import Outbox
 from storage.repo import Delegates
 from tests.harness import Harness, make_settings, register
 from tests.test_delivery_engine import drain as drain_sender
@@ -38,7 +37,7 @@ async def drain(h: Harness) -> None:
 
 
 def sources(h: Harness) -> Sources:
-    found = h.app.extras["organiser"]
+    found = h.app.sources
     assert isinstance(found, Sources)
     return found
 
@@ -144,6 +143,73 @@ async def test_a_typo_is_fixed_with_the_registration_rules(h: Harness) -> None:
     assert ("profile_fix", "user 5: full_name") in await audit_actions(h)
 
 
+async def test_search_ignores_case_in_every_script(h: Harness) -> None:
+    """Issue 20, bug 1: capitalised Cyrillic found nobody on SQLite (its lower() folds ASCII only)."""
+    await register(h, 1, full_name="Иван Петров", city="Казань")
+    await register(h, 2, full_name="김서울", city="서울")
+    await register(h, 3, full_name="Ada Lovelace", city="London")
+    for query, who in (("Иван", "Иван Петров"), ("ПЕТРОВ", "Иван Петров"), ("иван", "Иван Петров"),
+                       ("казань", "Иван Петров"), ("서울", "김서울"), ("ADA", "Ada Lovelace")):
+        await h.send(ORGANISER, f"/people {query}")
+        text = h.last_text(ORGANISER)
+        assert f"matching “{query}”</b>: 1" in text and who in text, (query, text)
+
+
+async def test_search_ignores_case_on_postgresql(pg_url: str) -> None:
+    from storage.db import make_engine, make_sessionmaker, migrate
+    from storage.organiser import People
+    from testkit.people import delegate
+
+    engine = make_engine(pg_url)
+    try:
+        await migrate(engine)
+        sessions = make_sessionmaker(engine)
+        async with sessions() as s:
+            from datetime import UTC, datetime
+
+            await Delegates(s).save(delegate(1, full_name="Иван Петров", city="서울"), datetime.now(UTC))
+            await s.commit()
+            for query in ("Иван", "ПЕТРОВ", "서울"):
+                found, total = await People(s).search(query)
+                assert total == 1 and found[0].full_name == "Иван Петров", query
+    finally:
+        await engine.dispose()
+
+
+async def test_a_typo_fix_in_a_confirmed_city_keeps_the_decision(h: Harness) -> None:
+    """Issue 20, bug 2: correcting "Bucharets" put a confirmed EXCOM claim back to pending, silently."""
+    await register(h, 5, participant_type="excom", city="Bucharets", full_name="Ana Pop")
+    await h.press_data(ORGANISER, OrgCb(action="card", uid=5).pack())
+    await h.press(ORGANISER, "Fix: City")
+    await h.send(ORGANISER, "Bucharest, Romania")
+    assert h.last_text(ORGANISER).startswith("Saved.")
+    async with h.app.sessions() as s:
+        row = await s.get(Delegate, 5)
+        assert row is not None and (row.city, row.city_id, row.excom_status) == ("Bucharest", "bucharest",
+                                                                                 "confirmed")
+
+
+async def test_a_real_change_of_a_confirmed_claim_asks_before_saving(h: Harness) -> None:
+    await register(h, 5, participant_type="excom", city="Bucharest", city_id="bucharest", full_name="Ana Pop")
+    await h.press_data(ORGANISER, OrgCb(action="card", uid=5).pack())
+    await h.press(ORGANISER, "Fix: City")
+    await h.send(ORGANISER, "Chengdu, China")
+    warning = h.last_text(ORGANISER)
+    assert "This is not a typo fix: it changes the EXCOM member city Ana Pop claims" in warning
+    assert "(confirmed) would go back to pending" in warning
+    async with h.app.sessions() as s:
+        assert (await s.get(Delegate, 5)).city == "Bucharest"  # type: ignore[union-attr]
+    await h.press(ORGANISER, "Keep it as it was")
+    assert h.last_text(ORGANISER) == "Kept as it was."
+    await h.press(ORGANISER, "Fix: City")
+    await h.send(ORGANISER, "Chengdu, China")
+    await h.press(ORGANISER, "Save anyway")
+    assert h.last_text(ORGANISER).startswith("Saved.")
+    async with h.app.sessions() as s:
+        row = await s.get(Delegate, 5)
+        assert row is not None and (row.city_id, row.excom_status) == ("chengdu", "pending")
+
+
 # -- stats and exports ---------------------------------------------------------------------------------------
 
 async def test_stats_as_text_and_a_chart_with_feature_counters(h: Harness) -> None:
@@ -205,7 +271,7 @@ async def test_audit_shows_the_latest_actions(h: Harness) -> None:
     await h.send(ORGANISER, "/audit")
     assert h.last_text(ORGANISER) == "No organiser action has been recorded yet."
     await h.send(ORGANISER, "/admit 77")
-    async with get_delivery(h.app).uows() as uow:
+    async with h.app.delivery.uows() as uow:
         await org.audit(uow, ORGANISER, "quiz_open", "round 1", h.clock.now())  # as another feature would
         await uow.commit()
     await h.send(ORGANISER, "/audit")
@@ -232,7 +298,7 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
     await h.send(2, "/start")  # an unfinished registration holds personal data too
     await h.press(2, "English")
     await h.send(2, "Grace Hopper")
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when - timedelta(days=8))
     await planner.sync(delivery)
@@ -257,7 +323,7 @@ async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_
     when = h.app.event.retention_date
     assert when is not None
     await register(h, 1)
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when + timedelta(days=100))  # e.g. the real clock, long after the event
     await planner.sync(delivery)
