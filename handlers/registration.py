@@ -90,7 +90,10 @@ def _question(step: str) -> str:
                       "<i>Asia/Seoul</i> or an offset such as <i>UTC+9</i>, or share your location with "
                       "the button below. I will show every time in your time zone."),
         "matchmaking": _("Is your city available for one-on-one matchmaking meetings with other participants "
-                         "(10:40–11:30 GMT+3, during the first coffee break)?"),
+                         "(10:40–11:30 GMT+3, during the first coffee break)?\n\nIf yes, the cities, institutions "
+                         "and corporations that may book meetings see your city, country and organisation (and the "
+                         "topics and line you may add) in the list of cities open for meetings, and whoever books a "
+                         "meeting with you also sees your name and position."),
         "consent": _("May we store the data you entered (name, position, organisation, city, participant "
                      "type, e-mail, time zone, language) for this event? The organisers use it to run the "
                      "event, and you can see, change or delete it at any time with /profile and /forget. "
@@ -175,7 +178,8 @@ def _guess_zone(answers: dict[str, Any], conf: Event, hint: str | None = None) -
         match = tzs.resolve(text, conf) if text.strip(", ") else None
         if match:
             return match
-    return None
+    # A city the zone list does not know ("Kazan, Russia"): the zone of the country's capital, as an offer.
+    return tzs.resolve_country(str(answers.get("country") or ""), capitals=True)
 
 
 async def _location_step_extras(message: Message, step: str, answers: dict[str, Any], data: dict[str, Any],
@@ -589,10 +593,10 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
         assert result.profile is not None
         if pressed:
             await _unbutton(msg)
-        await _welcome(msg, result.profile, conf)
+        await _welcome(msg, result.profile, conf, result.notice)
 
 
-async def _welcome(msg: Message, done: Profile, conf: Event) -> None:
+async def _welcome(msg: Message, done: Profile, conf: Event, notice: ServiceError | None) -> None:
     lang = done.language
     text = _(
         "🎉 You are registered for {event}, {name}!\n\n"
@@ -602,6 +606,8 @@ async def _welcome(msg: Message, done: Profile, conf: Event) -> None:
              zone=esc(tzs.zone_name(done.timezone, lang)))
     if done.is_excom and not done.is_member:
         text += "\n\n" + _(excom.AFTER_REGISTERING)
+    if notice is not None:
+        text += "\n\n" + _(notice.message).format(**notice.params)
     # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
     await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
     await msg.answer(text, reply_markup=follow_all_markup())

@@ -243,6 +243,9 @@ async def complete(uow: UnitOfWork, conv: Conversation, event: Event, user_id: i
     if not await may_register(uow, event, user_id, started, is_admin=is_admin):
         raise ServiceError("closed", CLOSED_BEFORE_START)
     profile = await uow.delegates.save(reg.profile_from(d.answers, user_id, username), now)
+    # A "yes" offers every slot (narrowed later in /availability); after the availability deadline it offers
+    # none: organisers decide then (the welcome says so).
+    await matchmaking.offer_every_slot(uow, event, profile, now)
     await uow.guests.delete(user_id)  # a guest let in late: the delegate row takes over (follows stay theirs)
     await conv.set_state(None)
     await conv.set_data({})
@@ -348,8 +351,9 @@ TEXT_STEPS = ("full_name", "position", "organisation", "city", "email", "timezon
 # Text steps where a typed question is answered instead of being taken as the answer.
 QUESTION_STEPS = TEXT_STEPS
 NO_COUNTRY = N_("Please add the country after a comma, for example: Kazan, Russia.")
-BAD_ZONE = N_("I could not find a time zone for “{value}”. Try your city, a zone like Europe/Moscow, an offset "
-              "like UTC+3, or share your location.")
+BAD_ZONE = N_("I could not find a time zone for “{value}”. Type a nearby big city, or your city and country after "
+              "a comma (for example: Kazan, Russia), a zone like Europe/Moscow, an offset like UTC+3, or share "
+              "your location.")
 NO_ZONE_THERE = N_("I could not find a time zone at that location. Please type your city.")
 NO_CITY_THERE = N_("I could not tell the city from that location. Please type your city and country.")
 
@@ -393,6 +397,8 @@ class Result:
     profile: Profile | None = None
     error: ServiceError | None = None
     stale: bool = False
+    # What the welcome adds (REGISTERED): a host city's slots, or that organisers decide after the deadline.
+    notice: ServiceError | None = None
 
 
 async def current(conv: Conversation, *, note: ServiceError | None = None, stale: bool = False) -> Result | None:
@@ -587,7 +593,8 @@ async def answer(uow: UnitOfWork, conv: Conversation, event: Event, given: Given
             return Result(REFUSED, await draft(conv), error=err)
         if isinstance(done, str):  # a step is still unanswered: ask it
             return Result(ASK, await draft(conv), step=done)
-        return Result(REGISTERED, await draft(conv), profile=done)
+        return Result(REGISTERED, await draft(conv), profile=done,
+                      notice=matchmaking.after_registering(event, done, now))
     if action in ("field", "back"):
         if step != CHOOSE_FIELD:
             return await _stale(conv)

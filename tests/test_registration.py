@@ -466,3 +466,19 @@ async def test_a_back_button_of_an_earlier_step_is_stale(h: Harness) -> None:
     # The Back of the step the person is on (a keyboard button at the city step) still works.
     await h.send(UID, "↩️ Back")
     assert "Which organisation do you represent?" in h.last_text(UID)
+
+
+async def test_a_city_the_zone_list_does_not_know_gets_its_countrys_capital_offered(harness: Harness) -> None:
+    """Issue 20 bug 11: Kazan is no zone name; with its country (asked at the city step) the capital's zone is
+    offered, and typing "Kazan" alone at the time zone step asks for a nearby big city, not a dead end."""
+    h = harness
+    await walk_to(h, "city")
+    await h.send(UID, "Kazan, Russia")
+    await h.press(UID, "EXCOM member city")
+    await h.send(UID, "ada@example.org")
+    assert h.buttons(UID) == ["Use Moscow (GMT+3)"]
+    await h.send(UID, "Kazan")
+    question = h.texts(UID)[-2]
+    assert "Type a nearby big city" in question and "Kazan, Russia" in question
+    await h.press(UID, "Use Moscow (GMT+3)")
+    assert "it is now" in h.last_text(UID) and "GMT+3" in h.last_text(UID)
