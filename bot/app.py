@@ -233,6 +233,10 @@ async def build_app(
     await migrate(engine)
     caches = enable_caches(engine) if cache_is_coherent(settings) else None
     sessions = make_sessionmaker(engine)
+    from storage.quiz import ensure_secret
+
+    # The quiz's plans depend on a server-side secret: kept before any update is handled.
+    await ensure_secret(sessions, settings.quiz_secret.get_secret_value() if settings.quiz_secret else None)
     storage = storage or make_storage(settings, sessions)
     i18n = i18n or make_i18n()
 
@@ -278,6 +282,12 @@ async def build_app(
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions,
                             sources=sources)
+    # The quiz: players at once in private chats, and when a reply went out (its question's time starts then).
+    from delivery.limiter import SentClock
+    from domain.quiz import capacity
+
+    dp.workflow_data.update(sent_at=SentClock(clock), quiz_capacity=(
+        settings.quiz_capacity or capacity(settings.send_rate, event.quiz.seconds) if event.quiz else None))
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -39,6 +40,8 @@ from domain.messages import Priority
 
 if TYPE_CHECKING:
     from aiogram import Bot
+
+    from domain.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,25 @@ SENDING_METHODS = frozenset({
 })
 # Set while the outbox sender makes a call it has already paced.
 PACED: ContextVar[bool] = ContextVar("delivery_paced", default=False)
+# time.monotonic() when the limiter last let a reply of this task go out: a handler that must know when its
+# message was actually sent (the quiz starts a question's time then, not when it was queued) reads it after
+# the call (`granted_at`).
+GRANTED: ContextVar[float | None] = ContextVar("delivery_granted", default=None)
+
+
+class SentClock:
+    """`sent_at()`, called right after a reply: when it went out, on the bot's clock: the instant the limiter
+    let it go (its wait in the limiter is not the reader's time), else now (no limiter)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def __call__(self) -> datetime:
+        now = self.clock.now()
+        granted = GRANTED.get()
+        if granted is None:
+            return now
+        return now - timedelta(seconds=max(0.0, time.monotonic() - granted) * self.clock.speed)
 
 
 class Timer:
@@ -402,6 +424,7 @@ class LimiterMiddleware(BaseRequestMiddleware):
         for tries in itertools.count(1):
             # A retry waits for its chat too (the 429 may have paused only that chat).
             await self.limiter.acquire(Priority.REPLY, chat, space_chat=tries > 1)
+            GRANTED.set(time.monotonic())
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:
