@@ -85,10 +85,12 @@ async def press_answer(h: Harness, uid: int, index: int, *, right: bool) -> list
 
 
 def quiz_message(h: Harness, uid: int) -> str:
-    """The quiz message's current text (the newest message to `uid` that says "Question" or has a score)."""
-    for m in reversed(list(h.session.messages.values())):
-        if m["chat"]["id"] == uid and m.get("text") and ("Question" in m["text"] or "score" in m["text"]):
-            return str(m["text"])
+    """The quiz message's current text as the bot sent it, with its HTML (the newest text sent or edited in to
+    `uid` that says "Question" or has a score)."""
+    for r in reversed(h.session.requests):
+        if r.chat_id == uid and r.method in ("sendMessage", "editMessageText") and r.text \
+                and ("Question" in r.text or "score" in r.text):
+            return r.text
     return ""
 
 
