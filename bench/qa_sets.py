@@ -83,7 +83,9 @@ def judge(conf: Event, q: dict[str, Any], reply: str, buttons: list[str] | None 
         entry = conf.item(target) if kind == "item" else next((f for f in conf.faq if f.id == target), None)
         if entry is not None:
             label = entry.title.get(q["lang"]) if kind == "item" else entry.question.get(q["lang"])  # type: ignore[union-attr]
-            if any(label[:20] in b for b in buttons):
+            # As for an answer: an FAQ entry about the expected item counts as that item.
+            labels = [label, *(f.question.get(q["lang"]) for f in conf.faq if kind == "item" and f.item == target)]
+            if any(lab[:20] in b for lab in labels for b in buttons):
                 return not q.get("must"), False
     lang = q["lang"]
     must: list[str] = q.get("must", [])

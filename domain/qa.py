@@ -129,11 +129,29 @@ def _simplify(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", word)
 
 
+@functools.cache
+def _morph() -> object:
+    """pymorphy3's Russian analyser (about 20 MB, loaded on the first Russian word)."""
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
+
+
+@functools.lru_cache(maxsize=65536)
+def ru_lemma(word: str) -> tuple[str, str]:
+    """A Russian word's most likely lemma and part of speech: "участвовать" for "участвует" (a verb)."""
+    parsed = _morph().parse(word)[0]  # type: ignore[attr-defined]
+    return str(parsed.normal_form).replace("ё", "е"), str(parsed.tag.POS)
+
+
 def similarity(q: str, d: str) -> float:
     """How well query word `q` matches document word `d`, 0..1."""
     if q == d:
         return 1.0
     sq, sd = _script(q), _script(d)
+    if sq == sd == "ru" and ru_lemma(q)[0] == ru_lemma(d)[0]:
+        # The same word in another form ("участвует", "участвовать"; "дирижёр", "дирижёра").
+        return 0.95
     if sq == "ko" or sd == "ko":
         if sq != sd:
             return 0.0
@@ -420,6 +438,9 @@ def _detail_word(word: str) -> bool:
     """Whether a word could name a detail the question asks about (a noun-like content word)."""
     if is_stop(word) or word in _FILLER or word.isdigit():
         return False
+    if _script(word) == "ru":
+        # A noun, or a word the dictionary does not know; not a verb ("говорит") or an adjective.
+        return len(word) >= 4 and ru_lemma(word)[1] in ("NOUN", "None")
     if _script(word) == "ko":
         stem = _ko_stem(word)
         last = stem[-1]

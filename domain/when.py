@@ -66,6 +66,8 @@ class WhenQuery:
     day: int | None = None
     # AT: the hour as typed when it had no am/pm and no minutes ("at 9"): the answer says which hour it took.
     said: str | None = None
+    # DIFF: a second place named ("New York and Moscow"): the difference is between `zone` and it.
+    other: tzs.ZoneMatch | None = None
 
 
 class State(StrEnum):
@@ -108,19 +110,21 @@ class WhenAnswer:
     following: ProgramItem | None = None
     # DURATION: how long the item (or the event) lasts.
     length: timedelta | None = None
-    # DIFF: the named or reader's zone minus the event's zone (positive: ahead of the event).
+    # DIFF: the named or reader's zone minus `against` (the event's zone unless two places were named).
     offset: timedelta | None = None
+    against: str | None = None
 
 
 # -- recognising the question ---------------------------------------------------------------------
 
 _EN_UNTIL = (r"how\s+(?:long|soon|much\s+(?:more\s+)?time|many\s+(?:more\s+)?(?:minutes|mins|hours))"
              r"(?:\s+(?:is\s+it|is|are|do\s+(?:i|we)\s+have|left|remains?|more))*\s*(?:until|till|til|untill|before|to|left)"
-             r"|time\s+left\s+(?:until|till|before|to)|countdown\s+to|how\s+long\s+(?:to\s+wait|left)")
+             r"|time\s+left\s+(?:until|till|before|to)|countdown\s+to|how\s+long\s+(?:to\s+wait|left)"
+             r"|how\s+much\s+longer|how\s+long\s+(?:more|still)")
 _RU_UNTIL = (r"сколько\s+(?:(?:еще|ещё|осталось|остается|времени|ждать|минут|часов)\s+)*до"
              r"|(?:скока|скоко|сколько)\s+(?:еще\s+|ещё\s+)?(?:осталось|ждать)|через\s+сколько"
-             r"|долго\s+(?:еще\s+|ещё\s+)?(?:до|ждать)")
-_KO_UNTIL = r"(?:얼마나\s*남|몇\s*분\s*남|몇\s*시간\s*남|남았|까지\s*얼마|얼마\s*후|얼마나\s*기다)\S*"
+             r"|долго\s+(?:еще\s+|ещё\s+)?(?:до|ждать)|сколько\s+(?:еще|ещё)\s+(?:идет|будет\s+идти|длится)")
+_KO_UNTIL = r"(?:얼마나\s*남|몇\s*분\s*남|몇\s*시간\s*남|남았|까지\s*얼마|얼마\s*후|얼마나\s*기다|얼마나\s*더)\S*"
 _UNTIL = re.compile(rf"\b(?:{_EN_UNTIL})\b|\b(?:{_RU_UNTIL})\b|{_KO_UNTIL}")
 
 _NOW = re.compile(
@@ -266,6 +270,27 @@ def _find_zone(words: list[str], event: Event) -> tuple[tzs.ZoneMatch, int, int]
     return None
 
 
+def _places(words: list[str], event: Event) -> list[tzs.ZoneMatch]:
+    """Every place the words name as a zone, in order ("뉴욕이랑" is New York: the particle goes)."""
+    found: list[tzs.ZoneMatch] = []
+    n = len(words)
+    i = 0
+    while i < n:
+        for length in (2, 1):
+            span = " ".join(words[i:i + length])
+            if length > n - i or span in _LANGUAGE_NAMES or qa.is_stop(span):
+                continue
+            match = tzs.resolve_exact(span, event) or (tzs.resolve_exact(qa._ko_stem(span), event)
+                                                       if length == 1 and span[:1] >= "\uac00" else None)
+            if match is not None and match.how in ("city", "alias", "iana"):
+                if all(m.zone != match.zone for m in found):
+                    found.append(match)
+                i += length - 1
+                break
+        i += 1
+    return found
+
+
 # -- the parser -------------------------------------------------------------------------------------
 
 def _lang(text: str, hint: str) -> str:
@@ -397,7 +422,12 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
     if asks_day and at is None:
         return make(Intent.DAY)
     if _DIFF.search(s) and at is None:
-        return make(Intent.DIFF)
+        # "뉴욕이랑 모스크바 시차", "difference between seoul and new york": places named without "in"/"по".
+        places = _places(words, event)
+        if zone is None and places:
+            zone = places[0]
+        other = next((p for p in places if p.zone != (zone.zone if zone else "")), None)
+        return replace(make(Intent.DIFF), zone=zone, other=other)
     if _UNTIL.search(s):
         subject = _subject(rest(_UNTIL, _TIME_Q, _NOW, _NEXT, _START, _END, _LEFT), event)
         if subject.kind == "items":
@@ -504,11 +534,18 @@ def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str)
         there = query.zone.zone if query.zone is not None else event.timezone
         return WhenAnswer(query, State.FACT, there, now)
     if intent is Intent.DIFF:
+        # One place named: it against the event's zone (the reader's, when it is the event's own); two: the
+        # first against the second; none: the reader's zone against the event's.
         there = zone if query.zone is not None and zone != event.timezone else reader_zone
+        against = event.timezone
+        if query.other is not None:
+            there, against = zone, query.other.zone
+            if there == event.timezone:
+                there, against = against, there
         offset = tzs.to_local(event.starts, there).utcoffset()
-        base = tzs.to_local(event.starts, event.timezone).utcoffset()
+        base = tzs.to_local(event.starts, against).utcoffset()
         assert offset is not None and base is not None
-        return WhenAnswer(query, State.FACT, there, event.starts, offset=offset - base)
+        return WhenAnswer(query, State.FACT, there, event.starts, offset=offset - base, against=against)
     if intent is Intent.LEFT:
         on = tuple(event.now_on(now))
         if on:

@@ -664,6 +664,16 @@ def _difference(conf: Event, wa: WhenAnswer, lang: str) -> str:
     assert wa.offset is not None
     there = esc(tzs.zone_name(wa.zone, lang, conf.starts))
     event_zone = esc(conf.tz_label)
+    if wa.against is not None and wa.against != conf.timezone:
+        # Two places named, neither the event's: "Seoul is 14 hours ahead of New York (GMT-5)."
+        other = esc(tzs.zone_name(wa.against, lang, conf.starts))
+        if wa.offset > timedelta(0):
+            return _("{zone} is {duration} ahead of {other}.").format(
+                zone=there, duration=_duration(wa.offset), other=other)
+        if wa.offset < timedelta(0):
+            return _("{zone} is {duration} behind {other}.").format(
+                zone=there, duration=_duration(-wa.offset), other=other)
+        return _("{zone} has the same time as {other}.").format(zone=there, other=other)
     if wa.offset > timedelta(0):
         head = _("{zone} is {duration} ahead of the event's time ({event_zone}).").format(
             zone=there, duration=_duration(wa.offset), event_zone=event_zone)

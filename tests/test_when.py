@@ -443,3 +443,22 @@ def test_answers_never_invent_a_time() -> None:
                 assert a.zone == (query.zone.zone if query.zone else zone)
                 checked += 1
     assert checked > 1000
+
+
+@pytest.mark.parametrize(("text", "lang", "hours"), [
+    ("뉴욕이랑 모스크바 시차", "ko", -8),  # New York against the event's zone, whoever asks
+    ("time difference between me and moscow?", "en", 6),  # the Seoul reader against the event
+    ("какая разница во времени с москвой", "ru", 6),
+])
+def test_the_time_difference_between_the_places_named(text: str, lang: str, hours: int) -> None:
+    q = parse_when(text, lang, CONF)
+    assert q is not None and q.intent is Intent.DIFF
+    a = answer_when(CONF, q, msk(10), "Asia/Seoul")
+    assert a.offset == timedelta(hours=hours)
+
+
+def test_how_much_longer_is_the_time_left_of_an_item_on_now() -> None:
+    q = parse_when("how much longer is the plenary", "en", CONF)
+    assert q is not None and q.intent is Intent.UNTIL and q.items[0] == "plenary"
+    a = answer_when(CONF, q, msk(10), "America/New_York")
+    assert a.state is State.ON
