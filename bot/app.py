@@ -462,18 +462,17 @@ def keep_response_models() -> None:
 def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter: Limiter | None = None,
              strict: bool = False) -> Bot:
     """A Bot whose every sending call passes the one rate limiter (`limiter`, or one made from SEND_RATE and
-    REDIS_URL). The in-process API (tests, the offline chat) has no rate limit: it is not paced unless a
-    limiter is given. `strict` (tests) fails a reply sent before its update's work was committed."""
-    from bot.local_api import LocalSession
-
+    REDIS_URL). A `session` given by the caller (the in-process API of tests and the offline chat) has no rate
+    limit: it is not paced unless a limiter is given. `strict` (tests) fails a reply sent before its update's
+    work was committed."""
     keep_response_models()
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        if limiter is None:
+            limiter = Limiter.from_settings(settings)
     session.middleware(DurableBeforeSend(strict=strict))
     session.middleware(StaleCallbackAnswer())
     session.middleware(KoreanParticles())
-    if limiter is None and not isinstance(session, LocalSession):
-        limiter = Limiter.from_settings(settings)
     if limiter is not None:
         session.middleware(LimiterMiddleware(limiter))
     return Bot(token=settings.token or "0:offline", session=session,

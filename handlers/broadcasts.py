@@ -244,12 +244,12 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                                      "For example:\n<code>Program - https://wego.example/program</code>"))
             case "more":
                 d = await bc.to_audience(uow, state, keep=True)
-                n = await bc.count(uow, d.audience or Audience(), sources)
+                so_far = d.audience or Audience()  # an old button after "Change the audience": from everyone
+                n = await bc.count(uow, so_far, sources)
                 await query.answer()
-                assert d.audience is not None
                 await _edit(query, _("So far: {audience} ({n}). Each choice narrows it further; a second value of "
                                      "the same kind (another country) adds to it.").format(
-                    audience=audience_label(d.audience, sources), n=n), _audience_keyboard(sources))
+                    audience=audience_label(so_far, sources), n=n), _audience_keyboard(sources))
             case "test":
                 await bc.send_test(uow, state, by=query.from_user.id, lang=lang, now=clock.now())
                 await query.answer(_("A test is on its way to you. Nobody else gets anything yet."), show_alert=True)

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain import registration as reg
+from domain.csvfile import csv_bytes
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
 from domain.messages import Drop, NewMessage, Priority, Rendered
-from domain.organiser import Stats, csv_bytes, top
+from domain.organiser import Stats, top
 from domain.text import translate
 from domain.timezones import fmt_long_date
 from services import excom as excom_uc

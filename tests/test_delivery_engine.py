@@ -15,7 +15,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bot.app import make_bot
-from bot.local_api import LocalSession
+from bot.offline.local_api import LocalSession
 from delivery.limiter import Limiter, LimiterMiddleware, RedisBucket, limiter_of
 from delivery.sender import Backoff, Sender
 from domain.messages import (
@@ -165,6 +165,7 @@ async def test_a_topic_can_be_cancelled_while_it_runs_and_is_counted(h: Harness)
 # -- payload kinds ---------------------------------------------------------------------------------------------
 
 async def test_each_payload_kind_calls_its_bot_api_method(h: Harness) -> None:
+    h.session.put_file("BQACAgIAAx0", b"%PDF agenda", "agenda.pdf")  # sent before: Telegram knows its file_id
     await add(h, msg("text", 1, "<b>hello</b>"), msg("photo", 2, "the chart", **{"as": "photo"}),
               msg("doc", 3, "the agenda", **{"as": "document"}), msg("quiz", GROUP, user_id=None, **{"as": "quiz"}))
     await drain(sender(h))

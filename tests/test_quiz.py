@@ -85,10 +85,12 @@ async def press_answer(h: Harness, uid: int, index: int, *, right: bool) -> list
 
 
 def quiz_message(h: Harness, uid: int) -> str:
-    """The quiz message's current text (the newest message to `uid` that says "Question" or has a score)."""
-    for m in reversed(list(h.session.messages.values())):
-        if m["chat"]["id"] == uid and m.get("text") and ("Question" in m["text"] or "score" in m["text"]):
-            return str(m["text"])
+    """The quiz message's current text as the bot sent it, with its HTML (the newest text sent or edited in to
+    `uid` that says "Question" or has a score)."""
+    for r in reversed(h.session.requests):
+        if r.chat_id == uid and r.method in ("sendMessage", "editMessageText") and r.text \
+                and ("Question" in r.text or "score" in r.text):
+            return r.text
     return ""
 
 
@@ -618,6 +620,16 @@ async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_que
     await drain(h)  # the sender's claim is still on: question 2's own row times it out
     assert "Time is up" in quiz_message(h, 1) and "Question 3 of 10" in quiz_message(h, 1)
     assert [a.points for a in await answer_rows(h, 1)] == [0, 0]
+
+
+async def test_results_csv_keeps_a_formula_looking_name_as_text(h: Harness) -> None:
+    """Issue 20 bug 10: a player named `=HYPERLINK(...)` was a live formula in the organisers' spreadsheet."""
+    await seed(h, 7, 150, 4_000, None, name='=HYPERLINK("http://evil.example","prize")')
+    await seed(h, 8, 100, 4_000, None, name="@SUM(A1)")
+    async with h.app.sessions() as s:
+        data = await uc.results_csv(_Uow(s), h.app.event)  # type: ignore[arg-type]
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r[1] for r in rows[1:]] == ['\'=HYPERLINK("http://evil.example","prize")', "'@SUM(A1)"]
 
 
 # -- issue 17: a script cannot win, the clock starts when the question went out, players at once ------------
