@@ -748,8 +748,8 @@ async def test_new_buttons_without_a_draft_or_out_of_order_answer_politely(tmp_p
         for action in ("more", "test", "at", "now", "back", "btn"):  # no draft at all
             requests = await h.press_data(ORGANISER, BcCb(action=action).pack())
             answers = [r for r in requests if r.method == "answerCallbackQuery"]
-            assert (answers and "no longer" in answers[0].params.get("text", "")) or "gone" in \
-                answers[0].params.get("text", ""), action
+            said = answers[0].params.get("text", "") if answers else ""
+            assert "no longer" in said or "gone" in said, action
         await compose(h)
         await h.press(ORGANISER, "Change the audience")
         requests = await h.press_data(ORGANISER, BcCb(action="more").pack())  # an old "Add a condition" button
