@@ -115,11 +115,12 @@ async def chatter(feeder: Feeder, people: list[int], rate: float, until: float, 
 
 
 def _quiz_message(api: FakeBotAPI, uid: int) -> tuple[int, list[str]] | None:
-    """The newest message to `uid` with quiz answer buttons: its id and the buttons' data."""
+    """The newest message to `uid` with quiz buttons (the name choice before the first question, then the
+    answers): its id and the buttons' data."""
     for rec in reversed(api.calls):
         if rec.chat_id != uid or rec.status != 200:
             continue
-        data = [d for _, d in api.buttons(rec) if d and d.startswith("qz:")]
+        data = [d for _, d in api.buttons(rec) if d and d.startswith(("qz:", "qzname:"))]
         if data:
             mid = rec.params.get("message_id") or (rec.result or {}).get("message_id")
             return int(mid), data

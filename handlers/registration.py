@@ -545,7 +545,10 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
         await msg.answer(_("Time zone set: {zone}.").format(zone=esc(tzs.zone_name(zone, _lang()))),
                          reply_markup=ReplyKeyboardRemove())
     show = result.show
-    if show == flow.ASK:
+    if show == flow.ASK and result.step == flow.FORGET:
+        # /forget's confirmation asked again (a typed button number it does not have): it is no form step.
+        await _ask_forget(msg, note)
+    elif show == flow.ASK:
         assert result.step is not None
         await _show_step(msg, d, result.step, conf, note=note, insist=result.insist)
     elif show == flow.QUESTION:

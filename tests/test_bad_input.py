@@ -143,3 +143,16 @@ async def test_a_crash_right_after_time_zone_set_keeps_the_confirmed_zone(h: Har
         row = await s.get(Delegate, UID)
     assert row is not None and row.timezone == "Asia/Seoul"
     assert h.errors == []
+
+
+async def test_a_number_typed_at_the_forget_question_asks_it_again(h: Harness) -> None:
+    """Found by the extended fuzz (issue 17): "0" typed at /forget's confirmation raised KeyError('forget')
+    while the question was being asked again."""
+    await register(h, UID)
+    await h.send(UID, "/forget")
+    await h.send(UID, "0")
+    assert h.errors == []
+    assert "Delete all your data" in h.last_text(UID)
+    assert h.buttons(UID)[-2:] == ["Yes, delete everything", "No, keep it"]
+    async with h.app.sessions() as s:
+        assert await s.get(Delegate, UID) is not None

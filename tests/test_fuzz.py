@@ -330,8 +330,9 @@ class Fuzzer:
         elif stage in self.stage_messages:
             # The stage's message as this person's own (a message id is a message in one chat only).
             template = self.stage_messages[stage]
-            bot_message = copy.deepcopy(h.session._message(uid, text=template.get("text", ""),
-                                                           reply_markup=template["reply_markup"]))
+            server = h.session.server
+            bot_message = copy.deepcopy(server.new_message(uid, server.bot_sender(), {
+                "text": template.get("text", ""), "reply_markup": template["reply_markup"]}))
         for action in script:
             times = 1
             if action.kind in ("press", "press2"):
