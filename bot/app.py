@@ -30,7 +30,6 @@ from bot.middlewares import (
     ProfileMiddleware,
     StaleCallbackAnswer,
 )
-from bot.polling import InboxDispatcher
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
@@ -95,7 +94,8 @@ class App:
     sessions: async_sessionmaker[AsyncSession]
     i18n: I18n
     storage: BaseStorage
-    dp: InboxDispatcher
+    dp: Dispatcher
+    inbox: Inbox
     extras: dict[str, Any] = field(default_factory=dict)
     isolation: BaseEventIsolation | None = None
 
@@ -167,7 +167,7 @@ def inline_sync_filters(dp: Dispatcher) -> int:
 
     for router in dp.chain_tail:
         for observer in router.observers.values():
-            for handler in (observer._handler, *observer.handlers):
+            for handler in observer.handlers:  # router-level filters are coroutines (groups.PrivateChat)
                 for f in handler.filters or ():
                     inline(f)
     return changed
@@ -229,8 +229,7 @@ async def build_app(
     # aiogram's FSM middleware is registered by hand, after the session is open, so it reads the state in the
     # update's own transaction; the per-person lock it would take is taken first, by PersonLockMiddleware.
     isolation = make_isolation(storage)
-    dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
-    dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
+    dp = Dispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
@@ -244,7 +243,8 @@ async def build_app(
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
-    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, isolation=isolation)
+    # The inbox is used by the transports (bot.polling, bot.webhook); tests feed updates directly.
+    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, Inbox(sessions), isolation=isolation)
     app.extras["flood"] = flood
     app.extras["caches"] = caches
     if caches is not None and settings.redis_url:
