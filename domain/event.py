@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 LANGS: tuple[str, ...] = ("en", "ru", "ko")
 Lang = Literal["en", "ru", "ko"]
@@ -338,6 +347,9 @@ class Quiz(_Strict):
 
 
 class Event(_Strict):
+    # The file it was loaded from, as organisers would name it (set by load_event; "" when built otherwise).
+    _file: str = PrivateAttr(default="")
+
     id: str
     name: Text
     theme: Text
@@ -408,6 +420,11 @@ class Event(_Strict):
 
     def item(self, item_id: str) -> ProgramItem | None:
         return next((i for i in self.program if i.id == item_id), None)
+
+    @property
+    def file(self) -> str:
+        """The event file's path as organisers know it (relative to the bot's directory), or "the event file"."""
+        return self._file or "the event file"
 
     def city(self, city_id: str) -> City | None:
         return next((c for c in self.cities if c.id == city_id), None)
@@ -490,9 +507,14 @@ def load_event(path: str | Path) -> Event:
     except tomllib.TOMLDecodeError as exc:
         raise EventFileError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return Event.model_validate(raw)
+        event = Event.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = _describe(tuple(err["loc"]), raw)
         msg = err["msg"].removeprefix("Value error, ")
         raise EventFileError(f"{path}: {where}: {msg}") from None
+    try:
+        event._file = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:  # outside the working directory: its name is what organisers recognise
+        event._file = path.name
+    return event

@@ -85,6 +85,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from domain.errors import ServiceError
 from domain.event import Event, Matchmaking, ProgramItem
@@ -131,6 +132,14 @@ SLOT_BUSY_ELSEWHERE = N_("You have booked a meeting with another city at this ti
 NOT_YOURS = N_("This meeting is not one of yours.")
 ONLY_HOST_DECLINES = N_("Only the host city can decline a meeting; you can cancel it.")
 HAS_FREE_SLOTS = N_("This city still has free slots for you: please book one of them.")
+PLACEHOLDER_LINK = N_("The schedule was not published: the meeting link is still the event file's placeholder "
+                      "({link}), so every participant would get an address that leads nowhere. Set meeting_link "
+                      "in the [matchmaking] section of {file} to your video platform's address, keeping "
+                      "{{meeting_id}} where each meeting's id goes, restart the bot, then publish.")
+
+# Domains reserved for examples and tests (RFC 2606, RFC 6761): a link there is a placeholder, never a meeting.
+_PLACEHOLDER_DOMAINS = ("example.org", "example.com", "example.net")
+_PLACEHOLDER_TLDS = ("example", "test", "invalid", "localhost")
 
 
 class Phase(StrEnum):
@@ -444,6 +453,25 @@ def meeting_id(event: Event, booking: Booking) -> str:
     Telegram ids in a URL."""
     key = f"{event.id}:{booking.host}:{booking.requester}:{booking.slot}".encode()
     return hashlib.sha256(key).hexdigest()[:12]
+
+
+def placeholder_link(event: Event) -> str | None:
+    """The event file's meeting link when it is a placeholder (a reserved example domain), else None."""
+    template = config(event).meeting_link
+    if not template:
+        return None
+    host = (urlsplit(template).hostname or "").lower().rstrip(".")
+    if host.endswith(_PLACEHOLDER_DOMAINS) or host.rsplit(".", 1)[-1] in _PLACEHOLDER_TLDS:
+        return template
+    return None
+
+
+def check_publishable(event: Event) -> None:
+    """Publishing sends every participant their meeting links: refused while the link is a placeholder, naming
+    the setting to change and the file it is in."""
+    link = placeholder_link(event)
+    if link is not None:
+        raise ServiceError("placeholder_link", PLACEHOLDER_LINK, link=link, file=event.file)
 
 
 def meeting_link(event: Event, booking: Booking) -> str | None:

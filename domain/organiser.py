@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
@@ -35,6 +38,7 @@ TOO_LONG_CAPTION = N_("With a photo or a document the text may have at most {n} 
                       "Please send a shorter text.")
 TOO_LONG_TEXT = N_("A message may have at most {n} characters; this one has {length}. Please send a shorter one.")
 EMPTY = N_("Please send the text of the message (you may attach a photo or a document with a caption).")
+UNKNOWN_AUDIENCE = N_("I do not know this audience any more. Please choose again.")
 
 
 @dataclass(frozen=True)
@@ -63,20 +67,197 @@ def text_for(texts: dict[str, str], lang: str | None) -> str:
 
 
 @dataclass(frozen=True)
-class Audience:
-    """Who a broadcast goes to: a kind (built in or a registered source) and, for some, a value."""
+class Reader:
+    """What an audience rule needs to know of one registered person."""
 
-    kind: str
-    value: str | None = None
+    user_id: int
+    participant_type: str
+    language: str
+    country: str
+    member: bool  # a confirmed EXCOM member city (domain.registration's is_member)
+
+
+def _keys(values: Iterable[str]) -> tuple[str, ...]:
+    """Values of one condition, deduplicated (countries compared case-insensitively), in a stable order."""
+    seen: dict[str, str] = {}
+    for v in values:
+        v = str(v).strip()
+        if v and v.casefold() not in seen:
+            seen[v.casefold()] = v
+    return tuple(sorted(seen.values(), key=str.casefold))
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a broadcast goes to, one rule for the chat and the web console.
+
+    Registered people who match every condition given; a condition with several values matches any of them
+    (two countries: people from either). No condition: everyone registered. `groups` are feature audiences
+    (quiz players, matchmaking participants): people in any of them; alone they may include people who never
+    registered (quiz players). `unfinished`: the people who started registering and did not finish instead;
+    only the language condition applies to them (the language they chose), the others need a registration.
+    """
+
+    countries: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    members: bool = False
+    groups: tuple[str, ...] = ()
+    unfinished: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("countries", "types", "languages", "groups"):
+            object.__setattr__(self, name, _keys(getattr(self, name)))
+
+    @property
+    def everyone(self) -> bool:
+        return self == Audience()
+
+    @property
+    def conditions(self) -> int:
+        return (len(self.countries) + len(self.types) + len(self.languages) + len(self.groups) + self.members
+                + self.unfinished)
+
+    def adding(self, kind: str, value: str | None = None) -> Audience:
+        """This audience with one more condition (a value added to its kind's values; `everyone` clears)."""
+        match kind:
+            case "everyone":
+                return Audience()
+            case "country" if value:
+                return replace(self, countries=(*self.countries, value))
+            case "type" if value:
+                return replace(self, types=(*self.types, value))
+            case "language" if value:
+                return replace(self, languages=(*self.languages, value))
+            case "members":
+                return replace(self, members=True)
+            case "unfinished":
+                return replace(self, unfinished=True)
+            case str() if kind not in BUILT_IN_AUDIENCES:
+                return replace(self, groups=(*self.groups, kind))
+        raise ServiceError("audience", UNKNOWN_AUDIENCE)
+
+    def matches(self, person: Reader) -> bool:
+        """Whether a registered person is in it by their own answers (groups and `unfinished` aside)."""
+        return ((not self.countries or person.country.strip().casefold() in {c.casefold() for c in self.countries})
+                and (not self.types or person.participant_type in self.types)
+                and (not self.languages or person.language in self.languages)
+                and (not self.members or person.member))
+
+    def resolve(self, registered: Iterable[Reader], groups: dict[str, set[int]],
+                unfinished: dict[int, str | None]) -> dict[int, str | None]:
+        """The recipients now: user id -> a language hint for people not registered (None: unknown)."""
+        if self.unfinished:
+            if self.countries or self.types or self.members or self.groups:
+                return {}  # those conditions need a registration the unfinished do not have
+            return {uid: lang for uid, lang in sorted(unfinished.items())
+                    if not self.languages or lang in self.languages}
+        in_groups: set[int] | None = None
+        if self.groups:
+            in_groups = set().union(*(groups.get(g, set()) for g in self.groups))
+        people = {p.user_id for p in registered if self.matches(p)}
+        if in_groups is None:
+            found = people
+        elif self.countries or self.types or self.languages or self.members:
+            found = people & in_groups
+        else:
+            found = in_groups  # quiz players who never registered are in their group too
+        return dict.fromkeys(sorted(found))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "value": self.value}
+        return {"countries": list(self.countries), "types": list(self.types), "languages": list(self.languages),
+                "members": self.members, "groups": list(self.groups), "unfinished": self.unfinished}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Audience:
+        """From as_dict, or from a broadcast stored before conditions combined ({"kind": ..., "value": ...})."""
         data = data or {}
-        value = data.get("value")
-        return cls(str(data.get("kind", EVERYONE)), str(value) if value is not None else None)
+        if "kind" in data:
+            kind, value = str(data.get("kind") or EVERYONE), data.get("value")
+            try:
+                return cls().adding(kind, str(value) if value is not None else None)
+            except ServiceError:
+                return cls()
+        return cls(countries=tuple(data.get("countries") or ()), types=tuple(data.get("types") or ()),
+                   languages=tuple(data.get("languages") or ()), members=bool(data.get("members")),
+                   groups=tuple(data.get("groups") or ()), unfinished=bool(data.get("unfinished")))
+
+    def summary(self) -> str:
+        """For the audit log (not translated): "country=Korea|Russia type=excom language=ru"."""
+        parts = [f"{name}={'|'.join(values)}" for name, values in (
+            ("country", self.countries), ("type", self.types), ("language", self.languages),
+            ("group", self.groups)) if values]
+        parts += [flag for flag, on in (("members", self.members), ("unfinished", self.unfinished)) if on]
+        return " ".join(parts) or "everyone"
+
+
+# -- URL buttons and "send at" --------------------------------------------------------------------------------
+
+URL_BUTTONS_MAX = 6
+URL_BUTTON_LABEL_MAX = 40
+BAD_BUTTON = N_("I could not read the line “{line}”. Send each button on its own line as: label - https://address")
+TOO_MANY_BUTTONS = N_("At most {n} buttons, please.")
+BAD_SEND_AT = N_("I could not read “{text}” as a date and time. Send it like {example}, in your time zone ({zone}).")
+SEND_AT_PAST = N_("{when} has passed already (it is now {now}). Please send a later time.")
+
+
+@dataclass(frozen=True)
+class UrlButton:
+    label: str
+    url: str
+
+
+def parse_url_buttons(text: str) -> tuple[UrlButton, ...]:
+    """Buttons typed one a line as "label - https://address" (" | " works too); each becomes a row."""
+    found = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        label, sep, url = line.rpartition(" - ")
+        if not sep:
+            label, sep, url = line.rpartition("|")
+        label, url = label.strip(), url.strip()
+        if not sep or not label or len(label) > URL_BUTTON_LABEL_MAX or not _web_address(url):
+            raise ServiceError("bad_button", BAD_BUTTON, line=line[:80])
+        found.append(UrlButton(label, url))
+    if not found:
+        raise ServiceError("bad_button", BAD_BUTTON, line=text.strip()[:80])
+    if len(found) > URL_BUTTONS_MAX:
+        raise ServiceError("too_many_buttons", TOO_MANY_BUTTONS, n=URL_BUTTONS_MAX)
+    return tuple(found)
+
+
+def _web_address(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("https", "http") and "." in parts.netloc and " " not in url and len(url) <= 512
+
+
+_SEND_AT = re.compile(r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})|(?P<d2>\d{1,2})\.(?P<m2>\d{1,2})"
+                      r"(?:\.(?P<y2>\d{4}))?)?\s*,?\s*(?P<hh>\d{1,2})[:.](?P<mm>\d{2})\s*$")
+
+
+def parse_send_at(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """"2020-11-17 09:00", "17.11 09:00", "17.11.2020 9:00" or "09:00" (the next one to come) in `zone`, as an
+    aware UTC instant; None when it cannot be read. Whether it is later than now is the caller's check."""
+    found = _SEND_AT.match(text)
+    if found is None:
+        return None
+    g = found.groupdict()
+    local_now = now.astimezone(zone)
+    hour, minute = int(g["hh"]), int(g["mm"])
+    try:
+        if g["y"] or g["d2"]:
+            year = int(g["y"] or g["y2"] or local_now.year)
+            month, day = int(g["m"] or g["m2"]), int(g["d"] or g["d2"])
+            local = datetime(year, month, day, hour, minute, tzinfo=zone)
+        else:
+            local = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if local <= local_now:
+                local += timedelta(days=1)
+    except ValueError:
+        return None
+    return local.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -99,6 +280,8 @@ class BroadcastInfo:
     failed: int = 0
     blocked: int = 0
     cancelled: int = 0
+    buttons: tuple[UrlButton, ...] = ()
+    send_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,15 @@ Rights come from ADMIN_IDS (`is_admin`); the use cases are in services/broadcast
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
@@ -22,8 +24,8 @@ from domain import organiser as rules
 from domain.clock import Clock
 from domain.event import LANGS, Event
 from domain.organiser import Audience, BroadcastInfo, Part
-from domain.registration import PARTICIPANT_LABELS
-from domain.timezones import fmt_datetime
+from domain.registration import PARTICIPANT_LABELS, Profile
+from domain.timezones import fmt_datetime, zone_name
 from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
 from services import broadcasts as bc
 from services.errors import ServiceError
@@ -56,10 +58,20 @@ def _variants_prompt(d: bc.Draft) -> tuple[str, InlineKeyboardMarkup]:
     text = _("Got it. Everyone gets this text unless their language has its own variant.\n"
              "Variants so far: {langs}.\n\n"
              "Add a variant for readers of another language, or go on to choose the audience.").format(langs=have)
+    if d.buttons:
+        text += "\n\n" + _("Buttons under the message: {buttons}.").format(
+            buttons=", ".join(esc(b.label) for b in d.buttons))
     buttons = [button(_("➕ {lang} variant").format(lang=LANGUAGE_NAMES[lang]), BcCb(action="var", value=lang))
                for lang in LANGS]
+    buttons.append(button(_("🔗 Add link buttons"), BcCb(action="btn")))
     buttons.append(button(_("➡️ Choose the audience"), BcCb(action="next")))
     return text, _markup(*buttons)
+
+
+def _url_rows(d: bc.Draft) -> InlineKeyboardMarkup | None:
+    if not d.buttons:
+        return None
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=b.label, url=b.url)] for b in d.buttons])
 
 
 async def on_broadcast(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
@@ -121,6 +133,20 @@ async def on_variant_text(message: Message, state: FSMContext, uow: UnitOfWork, 
     await message.answer(text, reply_markup=markup)
 
 
+async def on_buttons_text(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
+    """The link buttons, typed one a line."""
+    if not is_admin:
+        await refuse_non_organiser(message)
+        return
+    try:
+        d = await bc.take_buttons(uow, state, message.text or "")
+    except ServiceError as err:
+        await message.answer(_(err.message).format(**err.params))
+        return
+    text, markup = _variants_prompt(d)
+    await message.answer(text, reply_markup=markup)
+
+
 # -- the audience -------------------------------------------------------------------------------------------
 
 def _audience_keyboard(sources: Sources) -> InlineKeyboardMarkup:
@@ -129,21 +155,26 @@ def _audience_keyboard(sources: Sources) -> InlineKeyboardMarkup:
 
 
 def audience_label(a: Audience, sources: Sources) -> str:
-    match a.kind:
-        case rules.EVERYONE:
-            return _(bc.EVERYONE_LABEL)
-        case rules.BY_TYPE:
-            return _("Participant type: {value}").format(value=_(PARTICIPANT_LABELS.get(a.value or "", "Other")))
-        case rules.BY_LANGUAGE:
-            return _("Language: {value}").format(value=LANGUAGE_NAMES.get(a.value or "", a.value or ""))
-        case rules.BY_COUNTRY:
-            return _("Country: {value}").format(value=esc(a.value or ""))
-        case rules.MEMBERS:
-            return _(bc.MEMBERS_LABEL)
-        case rules.UNFINISHED:
-            return _(bc.UNFINISHED_LABEL)
-    source = sources.audiences.get(a.kind)
-    return _(source.label) if source else esc(a.kind)
+    """The audience's conditions in the reader's language, joined with " · " (values of one kind with " / ")."""
+    if a.everyone:
+        return _(bc.EVERYONE_LABEL)
+    parts = []
+    if a.unfinished:
+        parts.append(_(bc.UNFINISHED_LABEL))
+    if a.countries:
+        parts.append(_("Country: {value}").format(value=esc(" / ".join(a.countries))))
+    if a.types:
+        parts.append(_("Participant type: {value}").format(
+            value=" / ".join(_(PARTICIPANT_LABELS.get(t, "Other")) for t in a.types)))
+    if a.languages:
+        parts.append(_("Language: {value}").format(
+            value=" / ".join(LANGUAGE_NAMES.get(lang, lang) for lang in a.languages)))
+    if a.members:
+        parts.append(_(bc.MEMBERS_LABEL))
+    for g in a.groups:
+        source = sources.audiences.get(g)
+        parts.append(_(source.label) if source else esc(g))
+    return " · ".join(parts)
 
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -152,41 +183,91 @@ async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | 
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def _send_shown(message: Message, s: bc.Shown) -> None:
+async def _send_shown(message: Message, s: bc.Shown, markup: InlineKeyboardMarkup | None = None) -> None:
     if s.media_type == "photo" and s.file_id:
-        await message.answer_photo(s.file_id, caption=s.text)
+        await message.answer_photo(s.file_id, caption=s.text, reply_markup=markup)
     elif s.media_type == "document" and s.file_id:
-        await message.answer_document(s.file_id, caption=s.text)
+        await message.answer_document(s.file_id, caption=s.text, reply_markup=markup)
     else:
-        await message.answer(s.text)
+        await message.answer(s.text, reply_markup=markup)
 
 
-async def _confirm(query: CallbackQuery, d: bc.Draft, n: int, sources: Sources) -> None:
+def _zone(conf: Event, profile: Profile | None) -> str:
+    return profile.timezone if profile is not None else conf.timezone
+
+
+def _question(d: bc.Draft, n: int, zone: str, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The confirmation: how many it reaches now, when, and the ways on."""
+    if d.send_at is not None:
+        when = fmt_datetime(d.send_at, zone, lang)
+        text = ngettext("Send this broadcast to <b>{n}</b> person on {when}?",
+                        "Send this broadcast to <b>{n}</b> people on {when}?", n).format(n=n, when=when)
+        send = button(ngettext("✅ Schedule for {n} person", "✅ Schedule for {n} people", n).format(n=n),
+                      BcCb(action="send"))
+        later = button(_("⚡ Send now instead"), BcCb(action="now"))
+    else:
+        text = ngettext("Send this broadcast to <b>{n}</b> person now?",
+                        "Send this broadcast to <b>{n}</b> people now?", n).format(n=n)
+        send = button(ngettext("✅ Send to {n} person", "✅ Send to {n} people", n).format(n=n), BcCb(action="send"))
+        later = button(_("🕒 Send later"), BcCb(action="at"))
+    return text, _markup(send, button(_("🧪 Send a test to me"), BcCb(action="test")), later,
+                         button(_("➕ Add a condition"), BcCb(action="more")),
+                         button(_("↩️ Change the audience"), BcCb(action="next")),
+                         button(_("✖️ Discard the draft"), BcCb(action="stop")))
+
+
+async def _confirm(query: CallbackQuery, d: bc.Draft, n: int, sources: Sources, zone: str, lang: str) -> None:
     assert isinstance(query.message, Message) and d.audience is not None
     await _edit(query, _("Audience: {audience}.").format(audience=audience_label(d.audience, sources)))
-    for lang, s in bc.previews(d):
-        if lang is not None:
-            await query.message.answer(_("Readers of {lang} get this variant:").format(lang=LANGUAGE_NAMES[lang]))
-        await _send_shown(query.message, s)
-    await query.message.answer(
-        _("Above is exactly what recipients will see.") + "\n" +
-        ngettext("Send this broadcast to <b>{n}</b> person now?", "Send this broadcast to <b>{n}</b> people now?",
-                 n).format(n=n),
-        reply_markup=_markup(button(ngettext("✅ Send to {n} person", "✅ Send to {n} people", n).format(n=n),
-                                    BcCb(action="send")),
-                             button(_("↩️ Change the audience"), BcCb(action="next")),
-                             button(_("✖️ Discard the draft"), BcCb(action="stop"))))
+    for variant, s in bc.previews(d):
+        if variant is not None:
+            await query.message.answer(_("Readers of {lang} get this variant:").format(lang=LANGUAGE_NAMES[variant]))
+        await _send_shown(query.message, s, _url_rows(d))
+    text, markup = _question(d, n, zone, lang)
+    await query.message.answer(_("Above is exactly what recipients will see.") + "\n" + text, reply_markup=markup)
 
 
 async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext, uow: UnitOfWork, clock: Clock,
-                    conf: Event, sources: Sources, is_admin: bool, lang: str) -> None:
+                    conf: Event, sources: Sources, is_admin: bool, lang: str, profile: Profile | None) -> None:
     """The buttons of the /broadcast conversation."""
     if not is_admin:
         await refuse_non_organiser(query)
         return
     action, value = callback_data.action, callback_data.value
+    zone = _zone(conf, profile)
     try:
         match action:
+            case "btn":
+                await bc.want_buttons(uow, state)
+                await query.answer()
+                await _edit(query, _("Send the buttons, one a line, as: label - https://address\n"
+                                     "For example:\n<code>Program - https://wego.example/program</code>"))
+            case "more":
+                d = await bc.to_audience(uow, state, keep=True)
+                n = await bc.count(uow, d.audience or Audience(), sources)
+                await query.answer()
+                assert d.audience is not None
+                await _edit(query, _("So far: {audience} ({n}). Each choice narrows it further; a second value of "
+                                     "the same kind (another country) adds to it.").format(
+                    audience=audience_label(d.audience, sources), n=n), _audience_keyboard(sources))
+            case "test":
+                await bc.send_test(uow, state, by=query.from_user.id, lang=lang, now=clock.now())
+                await query.answer(_("A test is on its way to you. Nobody else gets anything yet."), show_alert=True)
+            case "at":
+                await bc.want_send_at(uow, state)
+                await query.answer()
+                now = clock.now()
+                await _edit(query, _("When should it go out? Send a date and time in your time zone ({zone}), for "
+                                     "example {example}. By the bot's clock it is now {now}.").format(
+                    zone=esc(zone_name(zone, lang, now)), now=fmt_datetime(now, zone, lang),
+                    example=f"<code>{(now + timedelta(days=1)).astimezone(ZoneInfo(zone)):%Y-%m-%d} 09:00</code>"),
+                    _markup(button(_("↩️ Back"), BcCb(action="back"))))
+            case "now" | "back":
+                d = await (bc.send_now_instead(uow, state) if action == "now" else bc.back_to_confirm(uow, state))
+                n = await bc.count(uow, d.audience or Audience(), sources)
+                await query.answer()
+                text, markup = _question(d, n, zone, lang)
+                await _edit(query, text, markup)
             case "var":
                 await bc.want_variant(uow, state, value)
                 await query.answer()
@@ -197,22 +278,30 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                 await query.answer()
                 await _edit(query, _("Who should get it?"), _audience_keyboard(sources))
             case "aud" if value in rules.WITH_VALUE:
-                await bc.to_audience(uow, state)
+                await bc.to_audience(uow, state, keep=True)
                 await query.answer()
                 await _edit(query, _("Which one?"), await _values_keyboard(uow, value))
             case "aud" | "val":
-                audience = Audience(value) if action == "aud" else Audience(callback_data.kind, value or None)
-                d, n = await bc.choose_audience(uow, state, audience, sources)
+                kind = value if action == "aud" else callback_data.kind
+                d, n = await bc.add_condition(uow, state, kind, value if action == "val" else None, sources)
                 await query.answer()
-                await _confirm(query, d, n, sources)
+                await _confirm(query, d, n, sources, zone, lang)
             case "send":
+                d = await bc.draft(state)
                 bid, n = await bc.start(uow, state, sources, by=query.from_user.id, lang=lang, now=clock.now())
                 await query.answer()
-                await _edit(query, ngettext("Sending to {n} person.", "Sending to {n} people.", n).format(n=n))
                 assert isinstance(query.message, Message)
-                sent = await query.message.answer(
-                    _("📣 <b>Broadcast #{id}</b>: sending…\nSent: 0 of {n}").format(id=bid, n=n),
-                    reply_markup=_markup(button(_(bc.CANCEL_BUTTON), BcCancel(id=bid))))
+                if d is not None and d.send_at is not None and d.send_at > clock.now():
+                    when = fmt_datetime(d.send_at, zone, lang)
+                    await _edit(query, ngettext("Scheduled for {n} person on {when}.",
+                                                "Scheduled for {n} people on {when}.", n).format(n=n, when=when))
+                    first = _("📣 <b>Broadcast #{id}</b>: scheduled for {when}\nRecipients: {n}").format(
+                        id=bid, when=when, n=n)
+                else:
+                    await _edit(query, ngettext("Sending to {n} person.", "Sending to {n} people.", n).format(n=n))
+                    first = _("📣 <b>Broadcast #{id}</b>: sending…\nSent: 0 of {n}").format(id=bid, n=n)
+                sent = await query.message.answer(first, reply_markup=_markup(button(_(bc.CANCEL_BUTTON),
+                                                                                     BcCancel(id=bid))))
                 await bc.attach_progress(uow, bid, sent.chat.id, sent.message_id)
                 sources.started(bid)
             case "stop":
@@ -240,8 +329,25 @@ async def _values_keyboard(uow: UnitOfWork, kind: str) -> InlineKeyboardMarkup:
 
 # -- running broadcasts ------------------------------------------------------------------------------------------
 
+async def on_send_at_text(message: Message, state: FSMContext, uow: UnitOfWork, clock: Clock, conf: Event,
+                          sources: Sources, is_admin: bool, lang: str, profile: Profile | None) -> None:
+    """"Send later": the date and time typed."""
+    if not is_admin:
+        await refuse_non_organiser(message)
+        return
+    zone = _zone(conf, profile)
+    try:
+        d = await bc.take_send_at(uow, state, message.text or "", zone, clock.now(), lang)
+        n = await bc.count(uow, d.audience or Audience(), sources)
+    except ServiceError as err:
+        await message.answer(_(err.message).format(**err.params))
+        return
+    text, markup = _question(d, n, zone, lang)
+    await message.answer(text, reply_markup=markup)
+
+
 async def on_cancel_button(query: CallbackQuery, callback_data: BcCancel, uow: UnitOfWork, clock: Clock,
-                           is_admin: bool) -> None:
+                           sources: Sources, is_admin: bool) -> None:
     """Cancel on a progress message: the rows not sent yet are cancelled."""
     if not is_admin:
         await refuse_non_organiser(query)
@@ -251,36 +357,39 @@ async def on_cancel_button(query: CallbackQuery, callback_data: BcCancel, uow: U
     except ServiceError as err:
         await query.answer(_(err.message).format(**err.params), show_alert=True)
         return
+    sources.started(callback_data.id)  # a scheduled broadcast's progress message says so now, not at its time
     await query.answer(ngettext("Cancelled: {n} message will not be sent.", "Cancelled: {n} messages will not be sent.",
                                 n).format(n=n), show_alert=True)
 
 
-def _summary_line(b: BroadcastInfo, sources: Sources, lang: str, zone: str) -> str:
+def _summary_line(b: BroadcastInfo, sources: Sources, lang: str, zone: str, now: datetime) -> str:
     status = {rules.SENDING: _("sending"), rules.DONE: _("finished"), rules.CANCELLED: _("cancelled")}.get(
         b.status, b.status)
+    if bc.scheduled(b, now) and b.send_at is not None:
+        status = _(bc.SCHEDULED_STATUS).format(when=fmt_datetime(b.send_at, zone, lang))
     return _("<b>#{id}</b> · {when} · {audience} · {status}\n"
              "   sent {sent} of {total}, failed {failed}, blocked the bot {blocked}, cancelled {cancelled}").format(
         id=b.id, when=fmt_datetime(b.created_at, zone, lang), audience=audience_label(b.audience, sources),
         status=status, sent=b.sent, total=b.recipients, failed=b.failed, blocked=b.blocked, cancelled=b.cancelled)
 
 
-async def on_list(message: Message, uow: UnitOfWork, conf: Event, sources: Sources, is_admin: bool,
+async def on_list(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, sources: Sources, is_admin: bool,
                   lang: str) -> None:
     """/broadcasts: the latest broadcasts with their figures; a button opens each."""
     if not is_admin:
         await refuse_non_organiser(message)
         return
-    text, markup = await _list(uow, conf, sources, lang, 0)
+    text, markup = await _list(uow, conf, sources, lang, 0, clock.now())
     await message.answer(text, reply_markup=markup)
 
 
-async def _list(uow: UnitOfWork, conf: Event, sources: Sources, lang: str, page: int
+async def _list(uow: UnitOfWork, conf: Event, sources: Sources, lang: str, page: int, now: datetime
                 ) -> tuple[str, InlineKeyboardMarkup]:
     found, pages, page = await bc.listing(uow, page)
     if not found:
         return _("No broadcast has been sent yet. /broadcast starts one."), _markup()
     lines = [_("<b>Broadcasts</b> (newest first):")]
-    lines += [_summary_line(b, sources, lang, conf.timezone) for b in found]
+    lines += [_summary_line(b, sources, lang, conf.timezone, now) for b in found]
     buttons = [button(_("🔎 #{id}: who was not reached").format(id=b.id), BcCb(action="open", value=str(b.id)))
                for b in found]
     markup = InlineKeyboardMarkup(inline_keyboard=grid(buttons, 1)
@@ -288,7 +397,7 @@ async def _list(uow: UnitOfWork, conf: Event, sources: Sources, lang: str, page:
     return "\n\n".join(lines), markup
 
 
-async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfWork, conf: Event,
+async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfWork, conf: Event, clock: Clock,
                          sources: Sources, is_admin: bool, lang: str) -> None:
     """A page of /broadcasts, or one broadcast's report."""
     if not is_admin:
@@ -299,7 +408,7 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
         return
     number = int(callback_data.value)
     if callback_data.action == "page":
-        text, markup = await _list(uow, conf, sources, lang, number)
+        text, markup = await _list(uow, conf, sources, lang, number, clock.now())
         await query.answer()
         await _edit(query, text, markup)
         return
@@ -309,7 +418,7 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
         await query.answer(_(err.message), show_alert=True)
         return
     await query.answer()
-    lines = [_summary_line(info, sources, lang, conf.timezone),
+    lines = [_summary_line(info, sources, lang, conf.timezone, clock.now()),
              _("Now: sent {sent}, failed {failed}, blocked the bot {blocked}, left {left}, cancelled {cancelled}.")
              .format(sent=p.sent, failed=p.failed + p.dropped, blocked=p.blocked, left=p.left, cancelled=p.cancelled)]
     if missed:
@@ -340,8 +449,10 @@ def make_router() -> Router:
     router.message.register(on_list, Command("broadcasts"))
     router.message.register(on_message, StateFilter(bc.S_MESSAGE), ~F.text.startswith("/"))
     router.message.register(on_variant_text, StateFilter(bc.S_VARIANT), ~F.text.startswith("/"))
-    router.message.register(on_stray_input, StateFilter(bc.S_VARIANTS, bc.S_AUDIENCE, bc.S_CONFIRM),
-                            ~F.text.startswith("/"))
+    router.message.register(on_buttons_text, StateFilter(bc.S_BUTTONS), F.text, ~F.text.startswith("/"))
+    router.message.register(on_send_at_text, StateFilter(bc.S_SEND_AT), F.text, ~F.text.startswith("/"))
+    router.message.register(on_stray_input, StateFilter(bc.S_VARIANTS, bc.S_AUDIENCE, bc.S_CONFIRM, bc.S_BUTTONS,
+                                                        bc.S_SEND_AT), ~F.text.startswith("/"))
     router.callback_query.register(on_list_button, BcCb.filter(F.action.in_({"open", "page"})), on_a_message)
     router.callback_query.register(on_button, BcCb.filter(), on_a_message)
     router.callback_query.register(on_cancel_button, BcCancel.filter())

@@ -96,8 +96,8 @@ def _error(conf: Event, err: ServiceError, profile: Profile | None, lang: str) -
     return _(err.message).format(**params)
 
 
-def _slot_label(conf: Event, slot: rules.Slot, profile: Profile | None, lang: str) -> str:
-    return mm_uc.slot_label(conf, slot, _zone(conf, profile), lang)
+def _slot_label(conf: Event, slot: rules.Slot, profile: Profile | None, lang: str, now: datetime) -> str:
+    return mm_uc.slot_label(slot, _zone(conf, profile), lang, now)
 
 
 def _zone_name(conf: Event, profile: Profile | None, lang: str) -> str:
@@ -202,14 +202,13 @@ async def on_countries(query: CallbackQuery, uow: UnitOfWork, conf: Event, profi
 
 # -- a city's card ------------------------------------------------------------------------------------------------
 
-async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang: str, note: str = ""
+async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang: str, now: datetime
                 ) -> tuple[str, InlineKeyboardMarkup]:
     card = await mm_uc.host_card(uow, conf, profile.user_id, host, await mm_uc.followed(uow, conf, profile.user_id))
     p = card.profile
     city = mm_uc.city_name(conf, p, lang)
     place = mm_uc.country_name(conf, mm_uc.country_of(conf, p), lang)
-    lines = [note] if note else []
-    lines.append(f"<b>{esc(city)}</b>, {esc(place)}\n{esc(p.full_name)}, {esc(p.position)}, {esc(p.organisation)}")
+    lines = [f"<b>{esc(city)}</b>, {esc(place)}\n{esc(p.full_name)}, {esc(p.position)}, {esc(p.organisation)}"]
     rows: list[list[InlineKeyboardButton]] = []
     if card.met:
         lines.append(_(rules.PAIR_MET))
@@ -218,7 +217,7 @@ async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang:
             zone=esc(_zone_name(conf, profile, lang))))
         buttons = []
         for slot in card.free:
-            label = _slot_label(conf, slot, profile, lang)
+            label = _slot_label(conf, slot, profile, lang, now)
             clashes = card.clashes.get(slot.id)
             if clashes:
                 titles = ", ".join(i.title.get(lang) for i in clashes)
@@ -238,14 +237,14 @@ async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang:
     return "\n\n".join(x for x in lines if x), _kb(rows)
 
 
-async def on_host(query: CallbackQuery, callback_data: MmHost, uow: UnitOfWork, conf: Event,
+async def on_host(query: CallbackQuery, callback_data: MmHost, uow: UnitOfWork, conf: Event, clock: Clock,
                   profile: Profile | None, lang: str) -> None:
     """A city's card."""
     if profile is None:
         await query.answer(_(rules.NOT_REGISTERED), show_alert=True)
         return
     try:
-        text, markup = await _card(uow, conf, profile, callback_data.host, lang)
+        text, markup = await _card(uow, conf, profile, callback_data.host, lang, clock.now())
     except ServiceError as err:
         await query.answer(_error(conf, err, profile, lang), show_alert=True)
         return
@@ -256,12 +255,12 @@ async def on_host(query: CallbackQuery, callback_data: MmHost, uow: UnitOfWork, 
 async def on_book(query: CallbackQuery, callback_data: MmBook, uow: UnitOfWork, conf: Event, clock: Clock,
                   profile: Profile | None, lang: str) -> None:
     """One tap on a free slot: booked at once, or told why not with the city's next free slots."""
-    host, slot_id = callback_data.host, callback_data.slot
+    host, slot_id, now = callback_data.host, callback_data.slot, clock.now()
     try:
-        meeting = await mm_uc.book(uow, conf, profile, host, slot_id, clock.now())
+        meeting = await mm_uc.book(uow, conf, profile, host, slot_id, now)
     except SlotUnavailable as err:
         await query.answer()
-        rows = grid([button(_slot_label(conf, s, profile, lang), MmBook(host=host, slot=s.id))
+        rows = grid([button(_slot_label(conf, s, profile, lang, now), MmBook(host=host, slot=s.id))
                      for s in err.alternatives], 2)
         text = _(err.message)
         if err.alternatives:
@@ -282,7 +281,7 @@ async def on_book(query: CallbackQuery, callback_data: MmBook, uow: UnitOfWork, 
     city = mm_uc.city_name(conf, host_profile, lang) if host_profile else "—"
     text = _("✅ <b>Booked:</b> a meeting with {city} at {time} ({zone}). They are told now. WeGO announces the "
              "final schedule by {date}, with the meeting's link; I will remind you 5 minutes before.").format(
-        city=esc(city), time=_slot_label(conf, slot, profile, lang), zone=esc(_zone_name(conf, profile, lang)),
+        city=esc(city), time=_slot_label(conf, slot, profile, lang, now), zone=esc(_zone_name(conf, profile, lang)),
         date=_deadline(rules.config(conf).schedule_deadline, _zone(conf, profile), lang))
     await _reply(query, text, _kb(grid([button(_("⬅️ All cities"), MmList()),
                                         button(_("📋 My meetings"), MmAct(action="my"))], 2)))
@@ -304,7 +303,7 @@ async def _my_meetings(uow: UnitOfWork, conf: Event, profile: Profile, lang: str
         other = v.other
         who = (f"{esc(other.full_name)}, {esc(other.organisation)}, {esc(mm_uc.city_name(conf, other, lang))}"
                if other else "—")
-        label = _slot_label(conf, v.slot, profile, lang)
+        label = _slot_label(conf, v.slot, profile, lang, now)
         role = _("you host") if v.hosting else _("you booked")
         lines.append(f"• <b>{label}</b>: {who} ({role})")
         if changeable:
@@ -332,7 +331,7 @@ async def on_action(query: CallbackQuery, callback_data: MmAct, uow: UnitOfWork,
             note = (_("You declined the meeting at {time}. The slot is free again and they are told.")
                     if action == "dec" else
                     _("Your meeting at {time} is cancelled. The other side is told.")).format(
-                time=_slot_label(conf, slot, profile, lang))
+                time=_slot_label(conf, slot, profile, lang, now))
             await query.answer(note[:200], show_alert=True)
         elif action == "out":
             await mm_uc.request_outside(uow, conf, profile, callback_data.id, now)
@@ -355,7 +354,7 @@ async def on_action(query: CallbackQuery, callback_data: MmAct, uow: UnitOfWork,
 
 # -- /availability: a host's free slots -----------------------------------------------------------------------------
 
-def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang: str
+def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang: str, now: datetime
                   ) -> tuple[str, InlineKeyboardMarkup]:
     mm = rules.config(conf)
     lines = [_("<b>When can your city meet?</b> Tap a slot to mark it free (✅) or not (▫️). Times in your time "
@@ -365,7 +364,7 @@ def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang:
                        "served.").format(date=tzs.fmt_long_date(mm.availability_deadline, profile.timezone, lang)))
     buttons = []
     for slot in rules.slots(conf):
-        label = _slot_label(conf, slot, profile, lang)
+        label = _slot_label(conf, slot, profile, lang, now)
         if slot.id in view.booked:
             label = f"📅 {label}"
         elif slot.id in view.free:
@@ -393,7 +392,7 @@ async def on_availability(message: Message, uow: UnitOfWork, conf: Event, clock:
     if view.phase is Phase.FROZEN:
         await message.answer(_(rules.AVAILABILITY_CLOSED))
         return
-    text, markup = _availability(conf, view, profile, lang)
+    text, markup = _availability(conf, view, profile, lang, clock.now())
     await message.answer(text, reply_markup=markup)
 
 
@@ -407,11 +406,15 @@ async def on_toggle(query: CallbackQuery, callback_data: MmAvail, uow: UnitOfWor
         return
     assert profile is not None
     await query.answer()
-    text, markup = _availability(conf, view, profile, lang)
+    text, markup = _availability(conf, view, profile, lang, clock.now())
     await _reply(query, text, markup)
 
 
 # -- /matchmaking: organisers -------------------------------------------------------------------------------------
+
+def _back_to_grid() -> InlineKeyboardMarkup:
+    return _kb(grid([button(_("⬅️ Back"), MmOrg(action="grid"))], 1))
+
 
 def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     slots = rules.slots(conf)
@@ -468,8 +471,13 @@ async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWo
         await query.message.answer_document(BufferedInputFile(data, filename=f"{conf.id}-matchmaking.csv"))
         return
     if action == "pub":
+        try:
+            n = await mm_uc.publish_preview(uow, conf, clock.now())
+        except ServiceError as err:
+            await query.answer()
+            await _reply(query, _error(conf, err, profile, lang), _back_to_grid())
+            return
         await query.answer()
-        n = len(await mm_uc.participant_ids(uow))
         await _reply(query, _("Publish the final schedule now? Bookings freeze (afterwards only organisers change "
                               "them) and every participant receives their schedule. Participants: {n}.").format(n=n),
                      _kb(grid([button(_("Yes, publish"), MmOrg(action="yes")),
@@ -479,7 +487,8 @@ async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWo
         try:
             n = await mm_uc.publish(uow, conf, query.from_user.id, clock.now())
         except ServiceError as err:
-            await query.answer(_error(conf, err, profile, lang)[:200], show_alert=True)
+            await query.answer()
+            await _reply(query, _error(conf, err, profile, lang), _back_to_grid())
             return
         await query.answer(_("Published. Participants who will receive their schedule: {n}.").format(n=n),
                            show_alert=True)

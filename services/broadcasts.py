@@ -15,13 +15,15 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from delivery.messages import Button, Document, Drop, Edit, FileRef, NewMessage, Photo, Priority, Rendered
 from domain import organiser as rules
+from domain import timezones as tzs
 from domain.errors import ServiceError
 from domain.event import LANGS
 from domain.i18n_marks import N_
-from domain.organiser import Audience, BroadcastInfo, Part, Progress
+from domain.organiser import Audience, BroadcastInfo, Part, Progress, UrlButton
 from domain.registration import PARTICIPANT_LABELS, PARTICIPANT_TYPES
 from domain.text import translate
 from services import organiser
@@ -43,13 +45,13 @@ PAGE_SIZE = 5
 CANCEL_CALLBACK = "bcx:{id}"
 
 # Conversation states (their string names: handlers set and read them through the use cases).
-S_MESSAGE, S_VARIANTS, S_VARIANT, S_AUDIENCE, S_CONFIRM = (
-    "Bc:message", "Bc:variants", "Bc:variant", "Bc:audience", "Bc:confirm")
-STATES = (S_MESSAGE, S_VARIANTS, S_VARIANT, S_AUDIENCE, S_CONFIRM)
+S_MESSAGE, S_VARIANTS, S_VARIANT, S_AUDIENCE, S_CONFIRM, S_BUTTONS, S_SEND_AT = (
+    "Bc:message", "Bc:variants", "Bc:variant", "Bc:audience", "Bc:confirm", "Bc:buttons", "Bc:send_at")
+STATES = (S_MESSAGE, S_VARIANTS, S_VARIANT, S_AUDIENCE, S_CONFIRM, S_BUTTONS, S_SEND_AT)
+KIND_TEST = "broadcast_test"
 
 NO_DRAFT = N_("This broadcast draft is gone (sent, cancelled or replaced). Send /broadcast to start again.")
 NOBODY = N_("Nobody is in this audience yet. Please choose another one.")
-UNKNOWN_AUDIENCE = N_("I do not know this audience any more. Please choose again.")
 NOT_FOUND = N_("There is no such broadcast.")
 FINISHED = N_("This broadcast has finished already; nothing was cancelled.")
 
@@ -65,6 +67,7 @@ PROGRESS_TEXT = N_("📣 <b>Broadcast #{id}</b>: {status}\n"
 SENDING_STATUS = N_("sending…")
 DONE_STATUS = N_("finished")
 CANCELLED_STATUS = N_("cancelled ({n} not sent)")
+SCHEDULED_STATUS = N_("scheduled for {when}")
 ETA_TEXT = N_("Time left: about {time}.")
 ETA_UNKNOWN = N_("Time left: estimating…")
 CANCEL_BUTTON = N_("⏹ Cancel the broadcast")
@@ -80,6 +83,8 @@ class Draft:
     media: dict[str, Any] | None
     audience: Audience | None
     variant: str | None = None
+    buttons: tuple[UrlButton, ...] = ()
+    send_at: datetime | None = None  # None: at once
 
     @property
     def languages(self) -> list[str]:
@@ -90,8 +95,10 @@ def _draft(data: dict[str, Any]) -> Draft | None:
     bc = data.get("bc")
     if not isinstance(bc, dict) or not bc.get("texts"):
         return None
-    audience = Audience.from_dict(bc["audience"]) if bc.get("audience") else None
-    return Draft(dict(bc["texts"]), bc.get("media"), audience, bc.get("variant"))
+    audience = Audience.from_dict(bc["audience"]) if bc.get("audience") is not None else None
+    buttons = tuple(UrlButton(str(label), str(url)) for label, url in bc.get("buttons") or ())
+    send_at = datetime.fromisoformat(bc["send_at"]) if bc.get("send_at") else None
+    return Draft(dict(bc["texts"]), bc.get("media"), audience, bc.get("variant"), buttons, send_at)
 
 
 async def draft(conv: Conversation) -> Draft | None:
@@ -128,7 +135,8 @@ async def begin(uow: UnitOfWork, conv: Conversation) -> None:
 async def take_message(uow: UnitOfWork, conv: Conversation, part: Part, media: dict[str, Any] | None) -> Draft:
     """The message itself (the default for every language); then the organiser may add variants."""
     rules.check_part(part, with_media=media is not None, text_required=media is None)
-    found = await _put(conv, S_VARIANTS, texts={rules.DEFAULT: part.html}, media=media, audience=None, variant=None)
+    found = await _put(conv, S_VARIANTS, texts={rules.DEFAULT: part.html}, media=media, audience=None, variant=None,
+                       buttons=[], send_at=None)
     await uow.commit()
     return found
 
@@ -162,9 +170,28 @@ async def discard(uow: UnitOfWork, conv: Conversation) -> None:
     await uow.commit()
 
 
-async def to_audience(uow: UnitOfWork, conv: Conversation) -> Draft:
+async def want_buttons(uow: UnitOfWork, conv: Conversation) -> Draft:
+    """The organiser will type the URL buttons."""
     await _need_draft(conv)
-    found = await _put(conv, S_AUDIENCE, audience=None)
+    found = await _put(conv, S_BUTTONS)
+    await uow.commit()
+    return found
+
+
+async def take_buttons(uow: UnitOfWork, conv: Conversation, text: str) -> Draft:
+    """URL buttons typed one a line ("label - https://address"); they replace earlier ones."""
+    await _need_draft(conv)
+    buttons = rules.parse_url_buttons(text)
+    found = await _put(conv, S_VARIANTS, buttons=[[b.label, b.url] for b in buttons])
+    await uow.commit()
+    return found
+
+
+async def to_audience(uow: UnitOfWork, conv: Conversation, *, keep: bool = False) -> Draft:
+    """The audience menu: a new audience, or (`keep`) one more condition for the current one."""
+    current = await _need_draft(conv)
+    audience = current.audience.as_dict() if keep and current.audience is not None else None
+    found = await _put(conv, S_AUDIENCE, audience=audience)
     await uow.commit()
     return found
 
@@ -194,25 +221,20 @@ async def country_values(uow: UnitOfWork, limit: int = 12) -> list[tuple[str, in
 
 
 async def recipients(uow: UnitOfWork, audience: Audience, sources: Sources) -> dict[int, str | None]:
-    """Who the audience is now: user id -> a language hint for people not registered (None: unknown)."""
-    match audience.kind:
-        case rules.EVERYONE:
-            ids = await uow.people.ids()
-        case rules.BY_TYPE if audience.value in PARTICIPANT_TYPES:
-            ids = await uow.people.ids(participant_type=audience.value)
-        case rules.BY_LANGUAGE if audience.value in LANGS:
-            ids = await uow.people.ids(language=audience.value)
-        case rules.BY_COUNTRY if audience.value:
-            ids = await uow.people.ids(country=audience.value)
-        case rules.MEMBERS:
-            ids = await uow.people.ids(members=True)
-        case rules.UNFINISHED:
-            return await organiser.unfinished(uow, sources)
-        case kind if kind in sources.audiences:
-            ids = set(await sources.audiences[kind].fn(uow))
-        case _:
-            raise ServiceError("audience", UNKNOWN_AUDIENCE)
-    return dict.fromkeys(sorted(ids))
+    """Who the audience is now: user id -> a language hint for people not registered (None: unknown). The rule
+    is domain.organiser.Audience.resolve; this reads what it needs."""
+    unknown = [g for g in audience.groups if g not in sources.audiences]
+    if unknown:
+        raise ServiceError("audience", rules.UNKNOWN_AUDIENCE)
+    groups = {g: set(await sources.audiences[g].fn(uow)) for g in audience.groups}
+    unfinished = await organiser.unfinished(uow, sources) if audience.unfinished else {}
+    registered = await uow.people.readers() if not audience.unfinished else []
+    return audience.resolve(registered, groups, unfinished)
+
+
+async def count(uow: UnitOfWork, audience: Audience, sources: Sources) -> int:
+    """The live recipient count of an audience (the audience builder shows it as conditions change)."""
+    return len(await recipients(uow, audience, sources))
 
 
 async def choose_audience(uow: UnitOfWork, conv: Conversation, audience: Audience, sources: Sources
@@ -225,6 +247,72 @@ async def choose_audience(uow: UnitOfWork, conv: Conversation, audience: Audienc
     found = await _put(conv, S_CONFIRM, audience=audience.as_dict())
     await uow.commit()
     return found, n
+
+
+async def add_condition(uow: UnitOfWork, conv: Conversation, kind: str, value: str | None, sources: Sources
+                        ) -> tuple[Draft, int]:
+    """One more condition on the draft's audience ("everyone" starts again); refused, keeping the audience as it
+    was, when nobody would be left."""
+    current = await _need_draft(conv)
+    audience = (current.audience or Audience()).adding(kind, value)
+    return await choose_audience(uow, conv, audience, sources)
+
+
+async def want_send_at(uow: UnitOfWork, conv: Conversation) -> Draft:
+    d = await _need_draft(conv)
+    if d.audience is None:
+        raise ServiceError("no_draft", NO_DRAFT)
+    found = await _put(conv, S_SEND_AT)
+    await uow.commit()
+    return found
+
+
+async def take_send_at(uow: UnitOfWork, conv: Conversation, text: str, zone: str, now: datetime, lang: str
+                       ) -> Draft:
+    """"Send at" a later instant on the bot's clock, typed in the organiser's zone."""
+    d = await _need_draft(conv)
+    tz = ZoneInfo(zone)
+    at = rules.parse_send_at(text, tz, now)
+    if at is None:
+        example = f"{(now + timedelta(hours=1)).astimezone(tz):%Y-%m-%d %H:00}"
+        raise ServiceError("bad_send_at", rules.BAD_SEND_AT, text=text.strip()[:40], example=example,
+                           zone=tzs.zone_name(zone, lang, now))
+    if at <= now:
+        raise ServiceError("send_at_past", rules.SEND_AT_PAST, when=tzs.fmt_datetime(at, zone, lang),
+                           now=tzs.fmt_datetime(now, zone, lang))
+    found = await _put(conv, S_CONFIRM, send_at=at.isoformat(), audience=(d.audience or Audience()).as_dict())
+    await uow.commit()
+    return found
+
+
+async def back_to_confirm(uow: UnitOfWork, conv: Conversation) -> Draft:
+    """Back from "Send later" to the confirmation, nothing changed."""
+    d = await _need_draft(conv)
+    if d.audience is None:
+        raise ServiceError("no_draft", NO_DRAFT)
+    found = await _put(conv, S_CONFIRM)
+    await uow.commit()
+    return found
+
+
+async def send_now_instead(uow: UnitOfWork, conv: Conversation) -> Draft:
+    await _need_draft(conv)
+    found = await _put(conv, S_CONFIRM, send_at=None)
+    await uow.commit()
+    return found
+
+
+async def send_test(uow: UnitOfWork, conv: Conversation, *, by: int, lang: str, now: datetime) -> None:
+    """"Send a test to me": the draft goes to the organiser alone, through the outbox like every copy (their
+    language's variant, the buttons), before anyone else gets it. The draft stays."""
+    d = await _need_draft(conv)
+    await uow.outbox.add([NewMessage(f"broadcast-test:{by}:{now:%Y%m%dT%H%M%S%f}", by, KIND_TEST,
+                                     f"broadcast-test:{by}", now,
+                                     {"texts": d.texts, "media": d.media, "lang": lang,
+                                      "buttons": [[b.label, b.url] for b in d.buttons]},
+                                     priority=Priority.INTERACTIVE,
+                                     expires_at=now + timedelta(minutes=10))], now)
+    await uow.commit()
 
 
 # -- what recipients see ---------------------------------------------------------------------------------------
@@ -268,14 +356,16 @@ async def start(uow: UnitOfWork, conv: Conversation, sources: Sources, *, by: in
     who = await recipients(uow, d.audience, sources)
     if not who:
         raise ServiceError("nobody", NOBODY)
+    send_at = d.send_at if d.send_at is not None and d.send_at > now else None
     bid = await uow.broadcasts.create(author=by, author_language=lang, now=now, texts=d.texts, media=d.media,
-                                      audience=d.audience, recipients=len(who))
+                                      audience=d.audience, recipients=len(who), buttons=d.buttons, send_at=send_at)
     t = topic(bid)
-    await uow.outbox.add((NewMessage(f"{t}:{uid}", uid, KIND, t, now, {"b": bid, **({"lang": hint} if hint else {})},
+    await uow.outbox.add((NewMessage(f"{t}:{uid}", uid, KIND, t, send_at or now,
+                                     {"b": bid, **({"lang": hint} if hint else {})},
                                      priority=Priority.BULK) for uid, hint in who.items()), now)
+    when = f" at {send_at:%Y-%m-%d %H:%M} UTC" if send_at else ""
     await organiser.audit(uow, by, organiser.BROADCAST,
-                          f"#{bid} to {d.audience.kind}{'=' + d.audience.value if d.audience.value else ''}: "
-                          f"{len(who)} recipients", now)
+                          f"#{bid} to {d.audience.summary()}{when}: {len(who)} recipients", now)
     data = await conv.get_data()
     data.pop("bc", None)
     await conv.set_data(data)
@@ -320,9 +410,18 @@ def _duration(tr: Any, lang: str, seconds: float) -> str:
     return translate(tr, lang, SECONDS, n=max(1, round(seconds)))
 
 
-def progress_text(tr: Any, lang: str, info: BroadcastInfo, p: Progress, now: datetime, status: str) -> str:
+def scheduled(info: BroadcastInfo, now: datetime) -> bool:
+    """Sent at a later instant that has not come yet."""
+    return info.status == rules.SENDING and info.send_at is not None and now < info.send_at
+
+
+def progress_text(tr: Any, lang: str, info: BroadcastInfo, p: Progress, now: datetime, status: str,
+                  zone: str | None = None) -> str:
     """The organiser's progress message (`tr`: a gettext translator such as aiogram's I18n)."""
-    if status == rules.SENDING:
+    if status == rules.SENDING and scheduled(info, now) and info.send_at is not None:
+        state = translate(tr, lang, SCHEDULED_STATUS, when=tzs.fmt_datetime(info.send_at, zone or "UTC", lang))
+        eta = ""
+    elif status == rules.SENDING:
         state = translate(tr, lang, SENDING_STATUS)
         eta_s = p.seconds_left((now - info.created_at).total_seconds())
         eta = translate(tr, lang, ETA_TEXT, time=_duration(tr, lang, eta_s)) if eta_s is not None \
@@ -343,6 +442,8 @@ async def tick(uow: UnitOfWork, broadcast_id: int, now: datetime) -> bool:
         return False
     p = await progress(uow, broadcast_id)
     running = p.left > 0
+    if running and scheduled(info, now):
+        return True  # nothing moves before its time: no edit until then
     if not running:
         status = rules.CANCELLED if p.cancelled else rules.DONE
         await uow.broadcasts.finish(broadcast_id, status, now, sent=p.sent, failed=p.failed + p.dropped,
@@ -376,6 +477,14 @@ async def listing(uow: UnitOfWork, page: int = 0) -> tuple[list[BroadcastInfo], 
     return live, pages, page
 
 
+async def wait_before_tick(uow: UnitOfWork, broadcast_id: int, now: datetime) -> float:
+    """Seconds until a scheduled broadcast's time (0 when it is sending or done)."""
+    info = await uow.broadcasts.get(broadcast_id)
+    if info is None or not scheduled(info, now) or info.send_at is None:
+        return 0.0
+    return (info.send_at - now).total_seconds()
+
+
 async def report(uow: UnitOfWork, broadcast_id: int, limit: int = 30) -> tuple[BroadcastInfo, Progress, list[Any]]:
     """One broadcast: its record, its live figures, and the first recipients not reached with the reason."""
     info = await _get(uow, broadcast_id)
@@ -386,19 +495,33 @@ async def report(uow: UnitOfWork, broadcast_id: int, limit: int = 30) -> tuple[B
 
 # -- renderers (at send time) -----------------------------------------------------------------------------------
 
+_Content = tuple[dict[str, str], dict[str, Any] | None, tuple[UrlButton, ...]]
+
+
+def _message(content: _Content, lang: str | None) -> Rendered | Photo | Document:
+    texts, media, url_buttons = content
+    s = shown(texts, media, lang)
+    buttons = tuple((Button(b.label, url=b.url),) for b in url_buttons)
+    if s.media_type == "photo" and s.file_id:
+        return Photo(FileRef(file_id=s.file_id), caption=s.text, buttons=buttons)
+    if s.media_type == "document" and s.file_id:
+        return Document(FileRef(file_id=s.file_id), caption=s.text, buttons=buttons)
+    return Rendered(s.text, buttons)
+
+
 class Renderers:
     """The broadcast's renderers; a broadcast's content never changes, so it is read once per process."""
 
     def __init__(self) -> None:
-        self._content: dict[int, tuple[dict[str, str], dict[str, Any] | None]] = {}
+        self._content: dict[int, _Content] = {}
 
-    async def _load(self, ctx: RenderContext, bid: int) -> tuple[dict[str, str], dict[str, Any] | None] | None:
+    async def _load(self, ctx: RenderContext, bid: int) -> _Content | None:
         if bid not in self._content:
             async with ctx.uows() as uow:
                 info = await uow.broadcasts.get(bid)
             if info is None:
                 return None
-            self._content[bid] = (info.texts, info.media)
+            self._content[bid] = (info.texts, info.media, info.buttons)
         return self._content[bid]
 
     async def broadcast(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None
@@ -406,13 +529,14 @@ class Renderers:
         content = await self._load(ctx, int(row.payload.get("b", 0)))
         if content is None:
             return Drop("broadcast deleted")
-        texts, media = content
-        s = shown(texts, media, who.language if who is not None else row.payload.get("lang"))
-        if s.media_type == "photo" and s.file_id:
-            return Photo(FileRef(file_id=s.file_id), caption=s.text)
-        if s.media_type == "document" and s.file_id:
-            return Document(FileRef(file_id=s.file_id), caption=s.text)
-        return Rendered(s.text)
+        return _message(content, who.language if who is not None else row.payload.get("lang"))
+
+    async def test(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None
+                   ) -> Rendered | Photo | Document | Drop:
+        """"Send a test to me": the draft's content travels in the row (nothing is stored as a broadcast)."""
+        p = row.payload
+        buttons = tuple(UrlButton(str(label), str(url)) for label, url in p.get("buttons") or ())
+        return _message((dict(p.get("texts") or {}), p.get("media"), buttons), str(p.get("lang") or "") or None)
 
     async def progress(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Edit | Drop:
         bid = int(row.payload.get("b", 0))
@@ -425,7 +549,7 @@ class Renderers:
         status = info.status
         if status == rules.SENDING and not p.left:
             status = rules.CANCELLED if p.cancelled else rules.DONE
-        text = progress_text(ctx.i18n, lang, info, p, ctx.now, status)
+        text = progress_text(ctx.i18n, lang, info, p, ctx.now, status, who.timezone if who is not None else None)
         buttons = ((Button(translate(ctx.i18n, lang, CANCEL_BUTTON), CANCEL_CALLBACK.format(id=bid)),),) \
             if status == rules.SENDING else ()
         return Edit(int(row.payload["m"]), text, buttons)
@@ -462,8 +586,10 @@ class BroadcastPlanner:
     async def tick(self, broadcast_id: int) -> bool:
         async with self.jobs.uows() as uow:
             running = await tick(uow, broadcast_id, self.jobs.now())
+            wait = await wait_before_tick(uow, broadcast_id, self.jobs.now())
         if running:
-            self.watch(broadcast_id, PROGRESS_EVERY)
+            # A scheduled broadcast is looked at again when its time comes (or at once when cancelled).
+            self.watch(broadcast_id, max(PROGRESS_EVERY, wait))
         self.jobs.wake()
         return running
 
@@ -474,6 +600,7 @@ def register(delivery: Any, sources: Sources | None = None) -> BroadcastPlanner:
     renderers = Renderers()
     delivery.renderers.register(KIND, renderers.broadcast)
     delivery.renderers.register(PROGRESS_KIND, renderers.progress)
+    delivery.renderers.register(KIND_TEST, renderers.test)
     planner = BroadcastPlanner(delivery)
     delivery.add_planner(planner)
     if sources is not None:

@@ -148,10 +148,15 @@ def deadline_text(value: datetime, zone: str, lang: str) -> str:
            f"({tzs.utc_offset_label(value, zone)})"
 
 
-def slot_label(event: Event, slot: Slot, zone: str, lang: str) -> str:
-    """"10:40–10:50" in the reader's zone, with the date when it is not the event's day there."""
-    start = tzs.fmt_when(slot.starts, zone, lang, event.starts, event.timezone)
-    return f"{start}–{tzs.fmt_time(slot.ends, zone, lang)}"
+def slot_label(slot: Slot, zone: str, lang: str, now: datetime) -> str:
+    """"10:40–10:50" in the reader's zone, with the date unless it is the reader's today by the bot's clock:
+    read on 28 Oct, a Mexico City host's first slot is "17 Nov, 01:40–01:50", not a bare "01:40"."""
+    return f"{when(slot.starts, zone, lang, now)}–{tzs.fmt_time(slot.ends, zone, lang)}"
+
+
+def when(instant: datetime, zone: str, lang: str, now: datetime) -> str:
+    """A time in the reader's zone, with its date unless it falls on the reader's today."""
+    return tzs.fmt_when(instant, zone, lang, now, zone)
 
 
 @dataclass(frozen=True)
@@ -342,7 +347,10 @@ async def cancel(uow: UnitOfWork, event: Event, person: int, booking_id: int, no
                        published=published is not None, organiser=organiser)
     if not organiser:
         rules.check_cancel(meeting.booking, person, decline=decline)
-    await uow.matchmaking.delete_booking(meeting.id)
+    # The other side may be ending the same meeting at this instant (their own lock is not ours): whoever's
+    # delete removed the row ended it; the other is told it is gone, and no second notice goes out.
+    if not await uow.matchmaking.delete_booking(meeting.id):
+        raise ServiceError("gone", GONE)
     slot = rules.slot(event, meeting.slot)
     if decline:
         notice = NewMessage(f"mm:declined:{meeting.id}:{_stamp(now)}", meeting.requester, KIND_DECLINED,
@@ -427,6 +435,7 @@ async def overview(uow: UnitOfWork, event: Event, now: datetime) -> Overview:
 async def publish(uow: UnitOfWork, event: Event, by: int, now: datetime) -> int:
     """Freeze the bookings and queue every participant's schedule, calendar file and meeting reminders;
     commits. Returns how many participants are told."""
+    rules.check_publishable(event)
     published = await uow.matchmaking.lock(event.id, exclusive=True)
     rules.check_action(event, Action.PUBLISH, now, published=published is not None, organiser=True)
     await uow.matchmaking.publish(event.id, now, by)
@@ -453,6 +462,15 @@ async def publish(uow: UnitOfWork, event: Event, by: int, now: datetime) -> int:
     await audit(uow, by, "schedule_publish", f"{len(meetings)} meetings, {len(people)} participants", now)
     await uow.commit()
     return len(people)
+
+
+async def publish_preview(uow: UnitOfWork, event: Event, now: datetime) -> int:
+    """Before the organiser confirms publishing: how many participants would be told, or the refusal that
+    publishing would meet (a placeholder meeting link, already published, booking not open yet)."""
+    rules.check_publishable(event)
+    st = await state(uow, event, now)
+    rules.check_action(event, Action.PUBLISH, now, published=st.published_at is not None, organiser=True)
+    return len(await participant_ids(uow))
 
 
 async def participant_ids(uow: UnitOfWork) -> set[int]:
@@ -546,7 +564,7 @@ class DirectoryPlanner:
 
 def _time(ctx: RenderContext, who: Recipient, slot_id: str) -> tuple[str, str]:
     slot = rules.slot(ctx.event, slot_id)
-    return (slot_label(ctx.event, slot, who.timezone, who.language),
+    return (slot_label(slot, who.timezone, who.language, ctx.now),
             tzs.zone_name(who.timezone, who.language, slot.starts))
 
 
@@ -597,7 +615,7 @@ async def render_declined(ctx: RenderContext, row: OutboxRow, who: Recipient | N
     buttons: tuple[tuple[Button, ...], ...] = ()
     if alternatives:
         lines.append(translate(ctx.i18n, lang, DECLINED_ALTERNATIVES))
-        buttons = tuple((Button(slot_label(ctx.event, s, who.timezone, lang),
+        buttons = tuple((Button(slot_label(s, who.timezone, lang, ctx.now),
                                 BOOK_CALLBACK.format(host=host, slot=s.id)),) for s in alternatives)
     else:
         lines.append(translate(ctx.i18n, lang, DECLINED_NONE))
@@ -625,7 +643,7 @@ async def render_schedule(ctx: RenderContext, row: OutboxRow, who: Recipient | N
     lines = [translate(ctx.i18n, lang, SCHEDULE_HEAD, event=esc(ctx.event.name.get(lang)), zone=esc(zone))]
     for v in views:
         other = v.other
-        lines.append(translate(ctx.i18n, lang, SCHEDULE_LINE, time=slot_label(ctx.event, v.slot, who.timezone, lang),
+        lines.append(translate(ctx.i18n, lang, SCHEDULE_LINE, time=slot_label(v.slot, who.timezone, lang, ctx.now),
                                name=esc(other.full_name if other else "—"),
                                organisation=esc(other.organisation if other else "—"),
                                city=esc(city_name(ctx.event, other, lang) if other else "—"),
@@ -667,7 +685,7 @@ async def render_reminder(ctx: RenderContext, row: OutboxRow, who: Recipient | N
     slot = rules.slot(ctx.event, m.slot)
     return Rendered(translate(ctx.i18n, lang, REMINDER, name=esc(other.full_name if other else "—"),
                               city=esc(city_name(ctx.event, other, lang) if other else "—"),
-                              time=tzs.fmt_time(slot.starts, who.timezone, lang), link=_link(ctx, m, lang)))
+                              time=when(slot.starts, who.timezone, lang, ctx.now), link=_link(ctx, m, lang)))
 
 
 async def render_open(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
@@ -683,7 +701,7 @@ async def render_open(ctx: RenderContext, row: OutboxRow, who: Recipient | None)
     mm = rules.config(ctx.event)
     lang, zone = who.language, who.timezone
     slots = rules.slots(ctx.event)
-    window = (f"{tzs.fmt_when(slots[0].starts, zone, lang, ctx.event.starts, ctx.event.timezone)}–"
+    window = (f"{when(slots[0].starts, zone, lang, ctx.now)}–"
               f"{tzs.fmt_time(slots[-1].ends, zone, lang)}")
     text = translate(ctx.i18n, lang, OPEN_NOTICE, n=found.total, window=window, max=mm.max_bookings,
                      deadline=deadline_text(mm.schedule_deadline, zone, lang))

@@ -146,9 +146,15 @@ class MatchmakingRepo:
         return _meeting(row) if row is not None else None
 
     async def delete_booking(self, booking_id: int) -> bool:
+        """Delete a booking and its seats; False when it was gone already. On PostgreSQL a concurrent delete of
+        the same booking waits for this one's row lock and then removes nothing, so exactly one caller gets
+        True (on SQLite the writers are serialised)."""
+        result = await self.s.execute(delete(MmBooking).where(MmBooking.id == booking_id)
+                                      .returning(MmBooking.id))
+        if result.scalar_one_or_none() is None:
+            return False
         await self.s.execute(delete(MmSeat).where(MmSeat.booking_id == booking_id))
-        result = await self.s.execute(delete(MmBooking).where(MmBooking.id == booking_id))
-        return bool(result.rowcount)
+        return True
 
     async def meetings_of(self, person: int) -> list[Meeting]:
         q = (select(MmBooking).where(or_(MmBooking.host_id == person, MmBooking.requester_id == person))

@@ -236,6 +236,21 @@ class MmBooking(Base):
     pair_lo: Mapped[int] = mapped_column(BigInteger)
     pair_hi: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    # The requester's one-line note to the host ("we would like to discuss smart mobility").
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+class MmProfile(Base):
+    """How a city open for meetings describes itself in the directory: topics from the event file's list and a
+    line of free text. Shown to the people who may book (docs/security.md, "Matchmaking")."""
+
+    __tablename__ = "mm_profiles"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("delegates.user_id", ondelete="CASCADE"),
+                                         primary_key=True)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    about: Mapped[str] = mapped_column(String(300), default="")
+    updated_at: Mapped[datetime]
 
 
 class MmSeat(Base):
@@ -394,6 +409,10 @@ class Broadcast(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     blocked: Mapped[int] = mapped_column(Integer, default=0)
     cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    # URL buttons under the message: [[label, url], ...], one a row.
+    buttons: Mapped[list[Any] | None] = mapped_column(JSON)
+    # "Send at": when its rows fall due (None: at once).
+    send_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

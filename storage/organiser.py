@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from delivery.messages import SENT
-from domain.organiser import Audience, AuditItem, BroadcastInfo, Unreached
-from domain.registration import Profile
+from domain.organiser import Audience, AuditItem, BroadcastInfo, Reader, Unreached, UrlButton
+from domain.registration import Profile, is_member
 from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage
 from storage.repo import profile_of
 
@@ -25,7 +25,8 @@ _NOT_REGISTERING = ("Reg:choose_field", "Reg:forget")
 def _info(row: Broadcast) -> BroadcastInfo:
     return BroadcastInfo(row.id, row.author, row.author_language, row.created_at, dict(row.texts or {}), row.media,
                          Audience.from_dict(row.audience), row.recipients, row.status, row.progress_chat,
-                         row.progress_message, row.finished_at, row.sent, row.failed, row.blocked, row.cancelled)
+                         row.progress_message, row.finished_at, row.sent, row.failed, row.blocked, row.cancelled,
+                         tuple(UrlButton(str(b[0]), str(b[1])) for b in row.buttons or ()), row.send_at)
 
 
 class Broadcasts:
@@ -33,10 +34,12 @@ class Broadcasts:
         self.s = session
 
     async def create(self, *, author: int, author_language: str, now: datetime, texts: dict[str, str],
-                     media: dict[str, Any] | None, audience: Audience, recipients: int) -> int:
+                     media: dict[str, Any] | None, audience: Audience, recipients: int,
+                     buttons: tuple[UrlButton, ...] = (), send_at: datetime | None = None) -> int:
         row = Broadcast(author=author, author_language=author_language, created_at=now, texts=texts, media=media,
                         audience=audience.as_dict(), recipients=recipients, status="sending", sent=0, failed=0,
-                        blocked=0, cancelled=0)
+                        blocked=0, cancelled=0, buttons=[[b.label, b.url] for b in buttons] or None,
+                        send_at=send_at)
         self.s.add(row)
         await self.s.flush()
         return row.id
@@ -119,6 +122,13 @@ class People:
         if members:  # EXCOM member cities an organiser confirmed (domain.registration.is_member)
             q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == "confirmed")
         return set(await self.s.scalars(q))
+
+    async def readers(self) -> list[Reader]:
+        """Every registered person as an audience rule sees them (domain.organiser.Audience)."""
+        q = select(Delegate.user_id, Delegate.participant_type, Delegate.language, Delegate.country,
+                   Delegate.excom_status).order_by(Delegate.user_id)
+        return [Reader(uid, ptype or "", lang or "", country or "", is_member(ptype, status))
+                for uid, ptype, lang, country, status in await self.s.execute(q)]
 
     async def countries(self) -> list[tuple[str, int]]:
         q = (select(Delegate.country, func.count()).group_by(Delegate.country)

@@ -203,13 +203,13 @@ async def test_audiences_by_type_language_country_members_and_unfinished(h: Harn
     await h.send(51, "/program")
     s = sources(h)
     async with h.app.extras["delivery"].uows() as uow:
-        assert list(await bc.recipients(uow, Audience("everyone"), s)) == [1, 2, 3, 4]
-        assert list(await bc.recipients(uow, Audience("type", "excom"), s)) == [1, 2]
-        assert list(await bc.recipients(uow, Audience("members"), s)) == [1]
-        assert list(await bc.recipients(uow, Audience("language", "ru"), s)) == [1, 2]
-        assert list(await bc.recipients(uow, Audience("country", "somewhere"), s)) == [1, 2, 3, 4]
-        assert list(await bc.recipients(uow, Audience("country", "Narnia"), s)) == []
-        assert await bc.recipients(uow, Audience("unfinished"), s) == {50: "ru"}
+        assert list(await bc.recipients(uow, Audience(), s)) == [1, 2, 3, 4]
+        assert list(await bc.recipients(uow, Audience(types=("excom",)), s)) == [1, 2]
+        assert list(await bc.recipients(uow, Audience(members=True), s)) == [1]
+        assert list(await bc.recipients(uow, Audience(languages=("ru",)), s)) == [1, 2]
+        assert list(await bc.recipients(uow, Audience(countries=("somewhere",)), s)) == [1, 2, 3, 4]
+        assert list(await bc.recipients(uow, Audience(countries=("Narnia",)), s)) == []
+        assert await bc.recipients(uow, Audience(unfinished=True), s) == {50: "ru"}
 
 
 async def test_the_unfinished_get_it_in_the_language_they_chose(h: Harness) -> None:
@@ -587,9 +587,156 @@ async def test_with_redis_the_unfinished_are_found_where_their_state_lives(tmp_p
         s = sources(h)
         assert s.conversations is not None
         async with get_delivery(h.app).uows() as uow:
-            found = await bc.recipients(uow, Audience("unfinished"), s)
+            found = await bc.recipients(uow, Audience(unfinished=True), s)
         assert found[uid] == "ko" and uid + 1 not in found
         assert await s.conversations.forget({uid}) == 2
         assert await h.app.storage.get_data(h.state_key(uid)) == {}
     finally:
         await h.close()
+
+
+# -- combined audiences, a test to me, send at, link buttons (issue 20) -----------------------------------------
+
+async def _from(h: Harness, uid: int, country: str) -> None:
+    from sqlalchemy import update
+
+    from storage.models import Delegate
+
+    async with h.app.sessions() as s:
+        await s.execute(update(Delegate).where(Delegate.user_id == uid).values(country=country))
+        await s.commit()
+
+
+async def test_an_audience_combines_two_countries_a_type_and_a_language(h: Harness) -> None:
+    people = {1: ("Korea", "excom", "ko"), 2: ("Korea", "excom", "ru"), 3: ("Russia", "excom", "ru"),
+              4: ("Russia", "partner", "ru"), 5: ("Vietnam", "excom", "ru"), 6: ("korea", "excom", "ru")}
+    for uid, (country, ptype, lang) in people.items():
+        await register(h, uid, participant_type=ptype, language=lang)
+        await _from(h, uid, country)
+    await compose(h, audience=("By country",))
+    await h.press(ORGANISER, "Korea (")
+    assert "Send this broadcast to <b>3</b> people now?" in h.last_text(ORGANISER)  # Korea and korea
+    await h.press(ORGANISER, "Add a condition")
+    assert "So far: Country: Korea (3)" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "By country")
+    await h.press(ORGANISER, "Russia (")
+    assert "<b>5</b> people" in h.last_text(ORGANISER)  # Korea or Russia
+    await h.press(ORGANISER, "Add a condition")
+    await h.press(ORGANISER, "By participant type")
+    await h.press(ORGANISER, "EXCOM member city")
+    assert "<b>4</b> people" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Add a condition")
+    await h.press(ORGANISER, "By language")
+    await h.press(ORGANISER, "Русский")
+    texts = h.texts(ORGANISER)
+    assert any("Country: Korea / Russia · Participant type: EXCOM member city · Language: Русский" in t for t in texts)
+    assert "Send this broadcast to <b>3</b> people now?" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Send to 3 people")
+    assert sorted(r.user_id for r in await rows(h, topic="broadcast:1")) == [2, 3, 6]
+    # The web console reads the same rule: the stored audience resolves to the same people.
+    row = await broadcast_row(h, 1)
+    async with h.app.extras["delivery"].uows() as uow:
+        again = await bc.recipients(uow, Audience.from_dict(row.audience), sources(h))
+    assert sorted(again) == [2, 3, 6]
+    # A narrowing that leaves nobody is refused, and the audience stays as it was.
+    await compose(h, audience=("By country",))
+    await h.press(ORGANISER, "Vietnam (")
+    await h.press(ORGANISER, "Add a condition")
+    await h.press(ORGANISER, "By participant type")
+    await h.press(ORGANISER, "Partner")
+    answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+    assert answer.params["text"] == "Nobody is in this audience yet. Please choose another one."
+
+
+async def test_quiz_or_matchmaking_participants_and_unfinished_registrations_combine(h: Harness) -> None:
+    sources(h).audiences.clear()
+
+    async def quiz_people(uow: Any) -> set[int]:
+        return {1, 2, 77}  # 77 played without registering
+
+    async def mm_people(uow: Any) -> set[int]:
+        return {3}
+
+    sources(h).add_audience("quiz", "Quiz participants", quiz_people)
+    sources(h).add_audience("matchmaking", "Matchmaking participants", mm_people)
+    for uid, lang in ((1, "ru"), (2, "en"), (3, "ru")):
+        await register(h, uid, language=lang)
+    await h.send(50, "/start")
+    await h.press(50, "Русский", lang="ru")
+    s = sources(h)
+    async with h.app.extras["delivery"].uows() as uow:
+        assert list(await bc.recipients(uow, Audience(groups=("quiz",)), s)) == [1, 2, 77]
+        assert list(await bc.recipients(uow, Audience(groups=("quiz", "matchmaking")), s)) == [1, 2, 3, 77]
+        assert list(await bc.recipients(uow, Audience(groups=("quiz", "matchmaking"), languages=("ru",)), s)) == [1, 3]
+        assert await bc.recipients(uow, Audience(unfinished=True, languages=("ru",)), s) == {50: "ru"}
+        assert await bc.recipients(uow, Audience(unfinished=True, languages=("ko",)), s) == {}
+    await compose(h, audience=("Quiz participants",))
+    await h.press(ORGANISER, "Add a condition")
+    await h.press(ORGANISER, "Matchmaking participants")
+    assert "Send this broadcast to <b>4</b> people now?" in h.last_text(ORGANISER)
+
+
+async def test_send_a_test_to_me_with_link_buttons_before_sending(h: Harness) -> None:
+    await register(h, 1)
+    await h.send(ORGANISER, "/broadcast")
+    await h.send(ORGANISER, "The program is online")
+    await h.press(ORGANISER, "Add link buttons")
+    await h.send(ORGANISER, "Program without an address")
+    assert "I could not read the line “Program without an address”" in h.last_text(ORGANISER)
+    await h.send(ORGANISER, "Program - https://wego.example/program\nWatch live | https://wego.example/live")
+    assert "Buttons under the message: Program, Watch live." in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Choose the audience")
+    await h.press(ORGANISER, "Everyone registered")
+    [preview] = [r for r in h.session.sent(ORGANISER) if r.text == "The program is online"]
+    assert preview.buttons == [("Program", "https://wego.example/program"), ("Watch live", "https://wego.example/live")]
+    await h.press(ORGANISER, "Send a test to me")
+    answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+    assert "A test is on its way to you" in answer.params["text"]
+    before = len(h.session.sent(ORGANISER))
+    await drain(h)
+    [test] = h.session.sent(ORGANISER)[before:]
+    assert test.text == "The program is online"
+    assert test.buttons == [("Program", "https://wego.example/program"), ("Watch live", "https://wego.example/live")]
+    assert h.session.sent(1) == [] and await rows(h, topic="broadcast:1") == []
+    await h.press(ORGANISER, "Send to 1 person")  # the confirmation is still there
+    await drain(h)
+    [got] = h.session.sent(1)
+    assert got.text == "The program is online" and got.buttons[0] == ("Program", "https://wego.example/program")
+
+
+async def test_send_at_a_later_instant_on_the_bots_clock(h: Harness) -> None:
+    from datetime import datetime, timedelta
+
+    await register(h, 1)
+    await register(h, 2)
+    await compose(h)  # the clock: 1 Nov 2020 10:00 GMT+3; the organiser is not registered: Moscow time
+    await h.press(ORGANISER, "Send later")
+    assert "By the bot's clock it is now 1 Nov, 10:00" in h.last_text(ORGANISER)
+    await h.send(ORGANISER, "tomorrow morning")
+    assert "I could not read “tomorrow morning” as a date and time" in h.last_text(ORGANISER)
+    await h.send(ORGANISER, "2020-11-01 09:00")
+    assert "1 Nov, 09:00 has passed already" in h.last_text(ORGANISER)
+    await h.send(ORGANISER, "2020-11-02 09:30")
+    assert "Send this broadcast to <b>2</b> people on 2 Nov, 09:30?" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Schedule for 2 people")
+    assert "scheduled for 2 Nov, 09:30" in h.last_text(ORGANISER)
+    queued = await rows(h, topic="broadcast:1")
+    due = datetime.fromisoformat("2020-11-02T09:30:00+03:00")
+    assert {r.due_at for r in queued} == {due}
+    await drain(h)
+    assert h.session.sent(1) == []  # not before its time
+    assert await tick(h, 1) is True  # scheduled: the progress message is left alone
+    h.clock.set(due + timedelta(seconds=1))
+    await drain(h)
+    assert h.last_text(1) == "Hello everyone" and h.last_text(2) == "Hello everyone"
+    # /broadcasts lists a scheduled one as such; Cancel before the time sends nothing.
+    await compose(h, "Second")
+    await h.press(ORGANISER, "Send later")
+    await h.send(ORGANISER, "2020-11-03 09:00")
+    await h.press(ORGANISER, "Schedule for 2 people")
+    await h.send(ORGANISER, "/broadcasts")
+    assert "scheduled for 3 Nov, 09:00" in h.last_text(ORGANISER)
+    await h.press(ORGANISER, "Cancel the broadcast")
+    h.clock.set(datetime.fromisoformat("2020-11-03T09:01:00+03:00"))
+    await drain(h)
+    assert [t for t in h.texts(1) if t == "Second"] == []

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
+from bot.config import DEFAULT_EVENT_FILE
 from domain import matchmaking as rules
 from domain.errors import ServiceError
 from domain.matchmaking import SlotUnavailable
@@ -64,9 +66,23 @@ async def bookings(h: Harness) -> list[tuple[int, int, str]]:
         return [(r.host_id, r.requester_id, r.slot_id) for r in rows]
 
 
+# The organisers' real meeting address (the event file ships a placeholder, which publishing refuses).
+LINK = "https://video.wego-rehearsal.org/excom2020/{meeting_id}"
+
+
+def linked_event(tmp_path: Path) -> Path:
+    """The event file with the organisers' meeting link in place of the placeholder."""
+    text = DEFAULT_EVENT_FILE.read_text(encoding="utf-8")
+    placeholder = 'meeting_link = "https://meet.example.org/wego-excom2020/{meeting_id}"'
+    assert placeholder in text
+    path = tmp_path / "excom2020.toml"
+    path.write_text(text.replace(placeholder, f'meeting_link = "{LINK}"'), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 async def h(tmp_path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path), at=BOOKING_OPEN)
+    harness = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=BOOKING_OPEN)
     await people(harness)
     yield harness
     await harness.close()
@@ -81,17 +97,18 @@ async def test_a_host_marks_free_slots_with_toggles(tmp_path) -> None:
         await h.send(SEOUL, "/availability")
         text = h.last_text(SEOUL)
         assert "When can your city meet?" in text and "October 23, 2020" in text
-        assert h.buttons(SEOUL) == ["▫️ 10:40–10:50", "▫️ 10:50–11:00", "▫️ 11:00–11:10", "▫️ 11:10–11:20",
-                                    "▫️ 11:20–11:30"]
+        # Read on 20 Oct, every slot carries its date.
+        assert h.buttons(SEOUL) == ["▫️ 17 Nov, 10:40–10:50", "▫️ 17 Nov, 10:50–11:00", "▫️ 17 Nov, 11:00–11:10",
+                                    "▫️ 17 Nov, 11:10–11:20", "▫️ 17 Nov, 11:20–11:30"]
         await h.press(SEOUL, "10:40")
         await h.press(SEOUL, "11:20–11:30")
-        assert h.buttons(SEOUL)[0] == "✅ 10:40–10:50" and h.buttons(SEOUL)[4] == "✅ 11:20–11:30"
+        assert h.buttons(SEOUL)[0] == "✅ 17 Nov, 10:40–10:50" and h.buttons(SEOUL)[4] == "✅ 17 Nov, 11:20–11:30"
         await h.press(SEOUL, "11:20–11:30")  # toggled back
         async with h.app.sessions() as s:
             assert list(await s.scalars(select(MmAvailability.slot_id))) == ["1040"]
         # Hanoi's host sees the slots in their own zone (GMT+7).
         await h.send(HANOI, "/availability")
-        assert h.buttons(HANOI)[0] == "▫️ 14:40–14:50"
+        assert h.buttons(HANOI)[0] == "▫️ 17 Nov, 14:40–14:50"
         # Not a host: a sponsor, and a city that said no at registration.
         await h.send(ACME, "/availability")
         assert h.last_text(ACME) == rules.NOT_LOCAL_GOVERNMENT
@@ -118,9 +135,10 @@ async def test_directory_card_and_one_tap_booking_notifies_the_host(h: Harness) 
     await h.press(ACME, "Seoul")
     card = h.last_text(ACME)
     assert "Sam Seoul" in card and "Seoul (GMT+9)" in card
-    assert h.buttons(ACME)[:3] == ["16:40–16:50", "16:50–17:00", "17:00–17:10"]  # ACME reads in Seoul time
+    # ACME reads in Seoul time
+    assert h.buttons(ACME)[:3] == ["17 Nov, 16:40–16:50", "17 Nov, 16:50–17:00", "17 Nov, 17:00–17:10"]
     await h.press(ACME, "16:50–17:00")
-    assert "✅ <b>Booked:</b> a meeting with Seoul at 16:50–17:00" in h.last_text(ACME)
+    assert "✅ <b>Booked:</b> a meeting with Seoul at 17 Nov, 16:50–17:00" in h.last_text(ACME)
     assert await bookings(h) == [(SEOUL, ACME, "1050")]
     sent = await drain(h)
     [(chat, notice)] = [(c, t) for c, t in sent if "New matchmaking meeting" in t]
@@ -190,7 +208,7 @@ async def test_taken_slot_offers_the_next_free_slots_and_the_outside_request(h: 
     await h.press(ACME, "16:40–16:50")
     text = h.last_text(ACME)
     assert text.startswith(rules.SLOT_TAKEN) and "still free for you" in text
-    assert h.buttons(ACME)[0] == "16:50–17:00"
+    assert h.buttons(ACME)[0] == "17 Nov, 16:50–17:00"
     await h.press(ACME, "16:50–17:00")
     assert await bookings(h) == [(SEOUL, UNI, "1040"), (SEOUL, ACME, "1050")]
     # Nothing left for a third: ask to meet outside the event.
@@ -220,9 +238,9 @@ async def test_slots_that_clash_with_followed_sessions_are_marked(h: Harness) ->
     await h.send(BERLIN, "/meet")
     await h.press(BERLIN, "Seoul")
     text = h.last_text(BERLIN)
-    assert h.buttons(BERLIN)[:5] == ["10:40–10:50", "10:50–11:00", "⚠️ 11:00–11:10", "⚠️ 11:10–11:20",
-                                  "⚠️ 11:20–11:30"]
-    assert "⚠️ 11:00–11:10 overlaps" in text and "which you follow" in text
+    assert h.buttons(BERLIN)[:5] == ["17 Nov, 10:40–10:50", "17 Nov, 10:50–11:00", "⚠️ 17 Nov, 11:00–11:10",
+                                     "⚠️ 17 Nov, 11:10–11:20", "⚠️ 17 Nov, 11:20–11:30"]
+    assert "⚠️ 17 Nov, 11:00–11:10 overlaps" in text and "which you follow" in text
     # Someone who does not follow it sees no mark.
     await h.send(ACME, "/meet")
     await h.press(ACME, "Seoul")
@@ -231,7 +249,8 @@ async def test_slots_that_clash_with_followed_sessions_are_marked(h: Harness) ->
     await follow(h, ACME, follow_all=True)
     await h.send(ACME, "/meet")
     await h.press(ACME, "Seoul")
-    assert [b for b in h.buttons(ACME) if "⚠️" in b] == ["⚠️ 17:00–17:10", "⚠️ 17:10–17:20", "⚠️ 17:20–17:30"]
+    assert [b for b in h.buttons(ACME) if "⚠️" in b] == ["⚠️ 17 Nov, 17:00–17:10", "⚠️ 17 Nov, 17:10–17:20",
+                                                        "⚠️ 17 Nov, 17:20–17:30"]
 
 
 # -- decline, cancel, publish ---------------------------------------------------------------------------------------
@@ -244,8 +263,8 @@ async def test_host_declines_and_the_requester_is_offered_alternatives(h: Harnes
     assert await bookings(h) == []
     sent = await drain(h)
     [(chat, text)] = [(c, t) for c, t in sent if "declined" in t]
-    assert chat == ACME and "Seoul declined the matchmaking meeting at 16:40–16:50" in text
-    assert h.buttons(ACME) == ["16:40–16:50", "16:50–17:00"]
+    assert chat == ACME and "Seoul declined the matchmaking meeting at 17 Nov, 16:40–16:50" in text
+    assert h.buttons(ACME) == ["17 Nov, 16:40–16:50", "17 Nov, 16:50–17:00"]
     await h.press(ACME, "16:50–17:00")
     assert await bookings(h) == [(SEOUL, ACME, "1050")]
     # Only the host declines; the requester cancels.
@@ -269,8 +288,8 @@ async def test_requester_cancels_from_my_meetings_and_the_host_is_told(h: Harnes
     await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
     await h.send(ACME, "/meet")
     await h.press(ACME, "My meetings")
-    assert "16:40–16:50</b>: Sam Seoul" in h.last_text(ACME)
-    await h.press(ACME, "Cancel 16:40")
+    assert "17 Nov, 16:40–16:50</b>: Sam Seoul" in h.last_text(ACME)
+    await h.press(ACME, "Cancel 17 Nov, 16:40")
     assert await bookings(h) == []
     sent = await drain(h)
     assert [c for c, t in sent if "was cancelled by them" in t and "10:40–10:50" in t] == [SEOUL]
@@ -321,13 +340,13 @@ async def test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders(
     sent = await drain(h)
     schedules = {c: t for c, t in sent if "matchmaking schedule" in t or "расписание" in t}
     assert set(schedules) == {SEOUL, ACME, UNI}
-    assert "16:40–16:50: Sam Seoul" in schedules[ACME] and "https://meet.example.org/wego-excom2020/" in \
-        schedules[ACME]
+    assert "17 Nov, 16:40–16:50: Sam Seoul" in schedules[ACME]
+    assert "https://video.wego-rehearsal.org/excom2020/" in schedules[ACME]
     assert "Seoul (GMT+9)" in schedules[ACME]
     docs = [r for r in h.session.requests if r.method == "sendDocument" and r.chat_id == ACME]
     [ev] = Calendar.from_ical(next(iter(docs[-1].files.values()))).walk("VEVENT")
     assert ev.decoded("dtstart").astimezone(MSK) == at(11, 17, 10, 40)
-    assert "meet.example.org" in str(ev["LOCATION"])
+    assert "video.wego-rehearsal.org" in str(ev["LOCATION"])
     # 5 minutes before the meeting, each side is reminded.
     h.clock.set(at(11, 17, 10, 35))
     sent = await drain(h)
@@ -336,6 +355,79 @@ async def test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders(
     # After publishing, publishing again is refused.
     await h.send(ORGANISER, "/matchmaking")
     assert "Publish schedule" not in h.buttons(ORGANISER)
+
+
+async def test_times_not_on_the_readers_today_carry_their_date(h: Harness) -> None:
+    """Issue 20 bug 8: a Mexico City host's meetings are at 01:40 at night on 17 Nov; slots, the booking
+    confirmation and notice, the published schedule and the reminder said "01:40" without the date."""
+    mexico = 104
+    await register(h, mexico, participant_type="local_gov", city="Mexico City", matchmaking=True,
+                   full_name="Mia Mexico", timezone="America/Mexico_City")
+    await offer(h, mexico, "1040", "1050", "1100")
+    await h.send(mexico, "/availability")  # read on 28 Oct
+    assert h.buttons(mexico)[0] == "✅ 17 Nov, 01:40–01:50"
+    await h.send(ACME, "/meet Mexico")
+    await h.press(ACME, "Mexico City")
+    assert h.buttons(ACME)[:2] == ["17 Nov, 16:40–16:50", "17 Nov, 16:50–17:00"]
+    await h.press(ACME, "17 Nov, 16:40–16:50")
+    assert "a meeting with Mexico City at 17 Nov, 16:40–16:50" in h.last_text(ACME)
+    sent = await drain(h)
+    [notice] = [t for c, t in sent if c == mexico]
+    assert "17 Nov, 01:40–01:50" in notice
+    # In Russian and Korean the date comes too, and the Russian does not read "в 17 нояб." (review R2).
+    await register(h, 105, participant_type="partner", full_name="Rita", language="ru",
+                   timezone="America/Mexico_City")
+    await register(h, 106, participant_type="partner", full_name="Kyung", language="ko",
+                   timezone="America/Mexico_City")
+    await h.press_data(105, MmBook(host=mexico, slot="1050").pack(), lang="ru")
+    assert "17 нояб., 01:50–02:00" in h.last_text(105) and "в 17" not in h.last_text(105)
+    await h.send(106, "/meet", lang="ko")
+    await h.press(106, "Mexico City", lang="ko")
+    assert h.buttons(106)[0] == "11월 17일, 02:00–02:10"
+    # The schedule, published on 11 Nov, carries the date.
+    h.clock.set(at(11, 11))
+    await h.send(ORGANISER, "/matchmaking")
+    await h.press(ORGANISER, "Publish schedule")
+    await h.press(ORGANISER, "Yes, publish")
+    sent = await drain(h)
+    [schedule] = [t for c, t in sent if c == mexico and "schedule" in t]
+    assert "17 Nov, 01:40–01:50: Ada Acme" in schedule and "17 Nov, 01:50–02:00: Rita" in schedule
+    [ru] = [t for c, t in sent if c == 105 and "расписание" in t]
+    assert "17 нояб., 01:50–02:00" in ru
+    # On the night itself the reminder needs no date: 01:40 is today for the host.
+    h.clock.set(at(11, 17, 10, 35))
+    sent = await drain(h)
+    [reminder] = [t for c, t in sent if c == mexico and "in 5 minutes" in t]
+    assert "starts at 01:40" in reminder and "Nov" not in reminder
+
+
+async def test_publishing_is_refused_while_the_meeting_link_is_the_placeholder(tmp_path) -> None:
+    """Issue 20 bug 3: the event file's placeholder link (meet.example.org) was sent to everyone without a word."""
+    h = await Harness.create(make_settings(tmp_path), at=BOOKING_OPEN)  # the event file as shipped
+    try:
+        await people(h)
+        await offer(h, SEOUL, "1040")
+        await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
+        await h.send(ORGANISER, "/matchmaking")
+        await h.press(ORGANISER, "Publish schedule")
+        text = h.last_text(ORGANISER)
+        assert "The schedule was not published" in text
+        assert "https://meet.example.org/wego-excom2020/{meeting_id}" in text
+        assert "meeting_link" in text and "[matchmaking]" in text and "events/excom2020.toml" in text
+        assert "Yes, publish" not in h.buttons(ORGANISER)
+        # The use case refuses too (the web console publishes through it).
+        async with UnitOfWorkFactory(h.app.sessions)() as uow:
+            with pytest.raises(ServiceError) as err:
+                await mm_uc.publish(uow, h.app.event, ORGANISER, h.clock.now())
+            assert err.value.code == "placeholder_link"
+            assert await uow.matchmaking.published_at(h.app.event.id) is None
+        # In Russian too.
+        await h.send(ORGANISER, "/matchmaking", lang="ru")
+        await h.press(ORGANISER, "Опубликовать расписание", lang="ru")
+        assert "Расписание не опубликовано" in h.last_text(ORGANISER)
+        assert [r for r in await outbox_rows(h) if r.kind == mm_uc.KIND_SCHEDULE] == []
+    finally:
+        await h.close()
 
 
 async def test_booking_closes_after_the_final_schedule_date(h: Harness) -> None:
@@ -379,7 +471,7 @@ async def test_directory_open_notice_on_the_availability_date(tmp_path) -> None:
         assert len([r for r in await outbox_rows(h) if r.kind == "mm_directory"]) == 6
         sent = await drain(h)
         [text] = [t for c, t in sent if c == ACME]
-        assert "Matchmaking meetings are open" in text and "(16:40–17:30): 1." in text and "16:40–17:30" in text
+        assert "Matchmaking meetings are open" in text and "(17 Nov, 16:40–17:30): 1." in text
         await h.press(ACME, "See the cities")
         assert "<b>Seoul</b>" in h.last_text(ACME)
     finally:
@@ -448,8 +540,53 @@ async def _race_scenarios(h: Harness) -> None:
         assert await s.scalar(select(func.count()).select_from(MmSeat)) == 2 * len(await bookings(h))
 
 
+async def _cancel_decline_race(h: Harness) -> None:
+    """The host declines while the requester cancels the same meeting, at the same instant: exactly one of
+    them ends it, the other is told it is gone, and one notice goes out (to the side that did not end it)."""
+    event = h.app.event
+    await offer(h, SEOUL, *SLOTS)
+    uows = UnitOfWorkFactory(h.app.sessions)
+    seen: set[int] = set()
+    for round_, slot in enumerate(SLOTS):
+        now = BOOKING_OPEN + timedelta(minutes=round_)  # SQLite reuses a deleted booking's id
+        async with uows() as uow:
+            meeting = await mm_uc.book(uow, event, await uow.delegates.get(ACME if round_ % 2 else UNI), SEOUL,
+                                       slot, now)
+
+        async def end(person: int, decline: bool, booking_id: int = meeting.id, now: datetime = now) -> object:
+            async with uows() as uow:
+                try:
+                    return await mm_uc.cancel(uow, event, person, booking_id, now, decline=decline)
+                except ServiceError as err:
+                    return err
+
+        results = await asyncio.gather(end(SEOUL, True), end(meeting.requester, False))
+        assert sum(not isinstance(r, ServiceError) for r in results) == 1, results
+        assert [r.code for r in results if isinstance(r, ServiceError)] == ["gone"]
+        notices = [r for r in await outbox_rows(h) if r.kind in (mm_uc.KIND_CANCELLED, mm_uc.KIND_DECLINED)
+                   and r.id not in seen]
+        seen |= {r.id for r in notices}
+        assert len(notices) == 1, [(r.kind, r.user_id) for r in notices]
+        ended_by = SEOUL if not isinstance(results[0], ServiceError) else meeting.requester
+        assert notices[0].user_id == meeting.other(ended_by)
+    assert await bookings(h) == []
+
+
 async def test_races_on_sqlite(h: Harness) -> None:
     await _race_scenarios(h)
+
+
+async def test_cancel_decline_race_on_sqlite(h: Harness) -> None:
+    await _cancel_decline_race(h)
+
+
+async def test_cancel_decline_race_on_postgresql(tmp_path, pg_url: str) -> None:
+    h = await Harness.create(make_settings(tmp_path, database_url=pg_url), at=BOOKING_OPEN)
+    try:
+        await people(h)
+        await _cancel_decline_race(h)
+    finally:
+        await h.close()
 
 
 async def test_races_on_postgresql(tmp_path, pg_url: str) -> None:
@@ -519,7 +656,10 @@ async def test_flows_on_postgresql(tmp_path, pg_url: str) -> None:
     for flow in (test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders,
                  test_forget_removes_matchmaking_rows_and_tells_the_other_side):
         async with throwaway_database(pg_url) as url:
-            h = await Harness.create(make_settings(tmp_path / flow.__name__, database_url=url), at=BOOKING_OPEN)
+            (tmp_path / flow.__name__).mkdir()
+            h = await Harness.create(make_settings(tmp_path / flow.__name__, database_url=url,
+                                                   event_file=linked_event(tmp_path / flow.__name__)),
+                                     at=BOOKING_OPEN)
             try:
                 await people(h)
                 await flow(h)

@@ -167,7 +167,7 @@ def test_an_event_without_a_quiz_loads(tmp_path: Path) -> None:
      f"{FIRST} > options: two options read the same in en"),
     ('ru = "В 2005 году", ko = "2005년" }', 'ru = "В 2005 году" }',
      f"{FIRST} > options[0] > ko: Field required"),
-    ('question.ko = "WeGO는 몇 년에 설립되었을까요?"\n', "", f"{FIRST} > question > ko: Field required"),
+    ('question.ko = "WeGO는 몇 년도에 설립되었을까요?"\n', "", f"{FIRST} > question > ko: Field required"),
     ('explanation.ko = "WeGO는 2010년에', 'explanation.ko = "WeGO는\\n\\n\\n2010년에',
      f"{FIRST} > explanation: explanation in ko has more than 2 line feeds"),
     ('id = "wego-founders"', 'id = "wego-founded"', "quiz: duplicate quiz question id 'wego-founded'"),

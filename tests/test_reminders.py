@@ -73,7 +73,7 @@ async def test_a_reminder_names_the_session_its_local_time_and_how_to_join(harne
     assert "<b>개회식" in sent[1] or "개회" in sent[1]
     assert "10분 후 15:00에 시작해요" in sent[1]
     # No verb that a plural title ("Матчмейкинг-встречи") would have to agree with.
-    assert "<b>Церемония открытия</b> — начало в 09:00, через 10 минут." in sent[2]
+    assert "<b>Церемония открытия</b> — начало: 09:00, через 10 минут." in sent[2]
     # Los Angeles is still on 16 Nov when the event opens: the date is shown.
     assert "starts at 16 Nov, 22:00, in 10 minutes" in sent[3]
     assert "How to join:" in sent[3] and "DVMS" in sent[3]
@@ -158,7 +158,7 @@ async def test_a_plural_title_reads_right_in_russian(harness: Harness) -> None:
     h.clock.set(msk(10, 30))
     await jobs(get_delivery(h.app)).run_reminder("coffee1", 10)
     [(_, text)] = await drain(h)
-    assert text.startswith("⏰ <b>Матчмейкинг-встречи</b> — начало в 10:40, через 10 минут.")
+    assert text.startswith("⏰ <b>Матчмейкинг-встречи</b> — начало: 10:40, через 10 минут.")
 
 
 async def test_no_matchmaking_reminders_for_people_who_said_no(harness: Harness) -> None:
@@ -196,7 +196,7 @@ async def test_parallel_sessions_make_one_reminder_naming_them_all(harness: Harn
     sent = await drain(h)
     assert [c for c, _ in sent] == [1, 2]
     both, one = sent[0][1], sent[1][1]
-    assert both.startswith("⏰ Через 10 минут, в 20:15, одновременно начинаются:")
+    assert both.startswith("⏰ Через 10 минут (20:15) одновременно начинаются:")
     assert "Виртуальный тур по Москве" in both and "викториной" in both and both.count("Как подключиться") == 1
     assert one.startswith("⏰ <b>Online Coffee Break with the Smart City Quiz</b> starts at 14:15")
     rows = await outbox_rows(h, topic="reminder:tour:10")

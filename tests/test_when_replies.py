@@ -58,7 +58,7 @@ async def test_a_named_zone_converts_the_answer(day: Harness) -> None:
 async def test_the_start_of_the_event_while_it_runs(day: Harness) -> None:
     await day.send(SEOUL_READER, "во сколько начало по москве", lang="ru")
     text = day.last_text(SEOUL_READER)
-    assert "начало в 08:00 (Москва (GMT+3)), окончание в 17:45" in text
+    assert "начало — 08:00 (Москва (GMT+3)), окончание — 17:45" in text
 
 
 async def test_what_is_on_at_a_time_with_nothing_on_invents_nothing(day: Harness) -> None:
@@ -82,7 +82,7 @@ async def test_a_faq_question_still_goes_to_the_faq(day: Harness) -> None:
 @pytest.mark.parametrize(("text", "lang", "expected"), [
     ("hi", "en", "Hello! Ask me about the program"),
     ("Привет!", "ru", "Здравствуйте! Спросите меня о программе"),
-    ("안녕하세요", "ko", "안녕하세요! “지금 뭐 하고 있어요?”"),
+    ("안녕하세요", "ko", "안녕하세요! “지금 진행 중인 세션은 뭐예요?”"),
     ("thanks!", "en", "You are welcome!"),
     ("спасибо большое", "ru", "Пожалуйста!"),
     ("감사합니다", "ko", "천만에요!"),
