@@ -30,6 +30,15 @@ check-catalogs: $(STAMP)
 run: $(STAMP) .env catalogs
 	$(PY) -m bot
 
+# Production shape on one host (docs/deploy.md): the migrations once, then WORKERS webhook workers under
+# gunicorn on WEB_PORT; DATABASE_URL, REDIS_URL, WEBHOOK_URL, WEBHOOK_SECRET from the environment or .env.
+.PHONY: serve migrate
+migrate: $(STAMP)
+	$(PY) -m bot migrate
+
+serve: $(STAMP) catalogs
+	$(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py bot.serve:serve
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     clock_speed: float = Field(default=1.0, gt=0, le=10_000)
     # Delivery engine: global send rate (Telegram allows about 30/s in bulk).
     send_rate: float = Field(default=25.0, gt=0, le=1000)
+    # Seconds a sender holds the outbox rows it claimed; a dead worker's rows go to another one after it.
+    sender_lease: float = Field(default=120.0, ge=5, le=3600)
     # Flood control: updates one person may send at once, then per second on average (0 turns it off).
     flood_burst: int = Field(default=20, ge=0, le=10_000)
     flood_rate: float = Field(default=1.0, gt=0, le=1000)

@@ -107,7 +107,7 @@ class WebhookWorker:
             "setWebhook", url, never)
         await until_reachable(lambda: set_commands(self.bot, self.app.i18n,  # type: ignore[arg-type,union-attr]
                                                    self.settings.admin_ids), "setMyCommands", url, never)
-        log.info("webhook set: Telegram posts updates to %s", self.settings.webhook_url)
+        log.info("webhook set: Telegram posts updates to WEBHOOK_URL (path %s)", self.settings.webhook_path)
 
     async def stop(self, web_app: web.Application) -> None:
         """After the server stopped taking requests and answered those in flight: finish what is in hand,

@@ -135,3 +135,19 @@ def test_a_configuration_that_cannot_be_shared_refuses_to_start(
     assert main(["webhook"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and line in err, err
+
+
+async def test_the_fake_bot_api_posts_to_the_webhook_and_retries_until_200(tmp_path: Path, api: FakeBotAPI) -> None:
+    """As Telegram does: updates are posted with the secret, and posted again while the answer is not 200."""
+    async with _worker(tmp_path, api) as client:
+        api.deliver_to(str(client.make_url(PATH)))
+        client.app[STOPPING].set()  # the worker answers 503 for a while
+        api.push_text(601, "/start", language_code="en")
+        await api.wait_until(lambda: any(status == 503 for _u, _t, status in api.webhook_attempts), timeout=20)
+        client.app[STOPPING].clear()
+        await api.wait_for(lambda r: "choose your language" in (r.text or ""), chat_id=601, timeout=20)
+        await asyncio.sleep(1)
+        statuses = [status for _u, _t, status in api.webhook_attempts]
+        assert statuses[-1] == 200 and statuses.count(200) == 1 and 503 in statuses
+        assert not api.pending_updates
+        assert sum("choose your language" in (r.text or "") for r in api.sent(601)) == 1
