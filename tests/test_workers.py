@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 import pytest
@@ -49,8 +50,8 @@ def _free_port() -> int:
 
 
 class Worker:
-    def __init__(self, n: int, port: int, proc: asyncio.subprocess.Process, log: Path) -> None:
-        self.n, self.port, self.proc, self.log = n, port, proc, log
+    def __init__(self, n: int, port: int, proc: asyncio.subprocess.Process, log: Path, out: IO[bytes]) -> None:
+        self.n, self.port, self.proc, self.log, self.out = n, port, proc, log, out
 
     @property
     def url(self) -> str:
@@ -67,10 +68,11 @@ class Worker:
 async def _spawn(n: int, tmp_path: Path, env: dict[str, str]) -> Worker:
     port = _free_port()
     log = tmp_path / f"worker{n}.log"
+    out = log.open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "webhook", cwd=tmp_path, env={**env, "WEB_PORT": str(port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=log.open("wb"))
-    return Worker(n, port, proc, log)
+        stdout=asyncio.subprocess.DEVNULL, stderr=out)
+    return Worker(n, port, proc, log, out)
 
 
 async def _ready(worker: Worker) -> None:
@@ -101,6 +103,7 @@ async def _workers(tmp_path: Path, env: dict[str, str], n: int) -> AsyncIterator
             except TimeoutError:
                 w.proc.kill()
                 await w.proc.wait()
+            w.out.close()
 
 
 async def test_webhook_workers_share_the_load_and_lose_nothing(pg_url: str, redis_url: str, tmp_path: Path) -> None:
