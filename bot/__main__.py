@@ -14,7 +14,7 @@ import sys
 
 from aiogram import Bot
 
-from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, set_commands
+from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, serve_console, set_commands
 from bot.config import ConfigError, Settings, check_webhook, load_settings
 from bot.polling import Poller
 from bot.reach import BadToken, Stopping, until_reachable
@@ -55,10 +55,13 @@ async def run_polling(app: App) -> None:
         except BaseException:
             await bot.session.close()
             raise
+        runner = await serve_console(app, bot) if app.settings.web_port is not None else None
         # The poller retries getUpdates by itself (backoff up to 5 s) when the server goes away later.
         try:
             await Poller(app.dp, bot, app.inbox, limit=UPDATE_CONCURRENCY).run(handle_signals=True)
         finally:
+            if runner is not None:
+                await runner.cleanup()
             await bot.session.close()
     finally:
         if (limiter := limiter_of(bot)) is not None:

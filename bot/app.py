@@ -80,6 +80,7 @@ ORGANISER_COMMANDS: tuple[tuple[str, str], ...] = (
     ("excom", N_("Organisers: confirm EXCOM member cities")),
     ("admit", N_("Organisers: let a person register late")),
     ("audit", N_("Organisers: the latest organiser actions")),
+    ("console", N_("Organisers: a sign-in link to the web console")),
 )
 
 
@@ -116,6 +117,7 @@ def build_routers() -> list[Router]:
     never reaches a group; the group router answers there with a link to the private chat.
     """
     from handlers import admin, broadcasts, common, excom, groups, guests, menu, organiser, registration
+    from handlers import console as console_handlers
     from handlers import matchmaking as matchmaking_handlers
     from handlers import program as program_handlers
     from handlers import quiz as quiz_handlers
@@ -126,6 +128,7 @@ def build_routers() -> list[Router]:
         # The persistent menu's labels, typed or tapped, also in the middle of a step.
         menu.make_router(),
         admin.make_router(),
+        console_handlers.make_router(),
         # Before excom: its handler takes any document an organiser sends (an EXCOM list).
         broadcasts.make_router(),
         organiser.make_router(),
@@ -246,6 +249,11 @@ async def build_app(
     # The inbox is used by the transports (bot.polling, bot.webhook); tests feed updates directly.
     app = App(settings, event, clock, engine, sessions, i18n, storage, dp, Inbox(sessions), isolation=isolation)
     app.extras["flood"] = flood
+    # The web console's signing key (services.console): links the bot sends are checked with it.
+    from services.console import secret_key
+
+    secret = settings.console_secret.get_secret_value() if settings.console_secret else None
+    app.extras["console_key"] = secret_key(secret, settings.token)
     app.extras["caches"] = caches
     if caches is not None and settings.redis_url:
         await start_cache_sync(app, caches)
@@ -269,6 +277,89 @@ async def build_app(
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
+
+
+def console_address(settings: Settings, port: int | None = None) -> str | None:
+    """Where organisers open the console: PUBLIC_URL, else this machine's WEB_PORT; None when not served."""
+    if settings.public_url:
+        return settings.public_url
+    port = port if port is not None else settings.web_port
+    return f"http://127.0.0.1:{port}" if port else None
+
+
+def make_console(app: App, bot: Bot | None = None) -> Any:
+    """The web console's dependencies (console.Console) from the running bot's parts."""
+    from console import Console
+    from storage.uow import UnitOfWorkFactory
+
+    bot_id = bot.id if bot is not None else int((app.settings.token or "0:").split(":")[0] or 0)
+
+    def conversation(uow: Any, user_id: int) -> PersonConversation:
+        return PersonConversation(app.storage, bot_id, user_id, getattr(uow, "session", None))
+
+    return Console(admin_ids=app.settings.admin_ids, event=app.event, clock=app.clock,
+                   uows=UnitOfWorkFactory(app.sessions), i18n=app.i18n, sources=app.extras["organiser"],
+                   key=app.extras["console_key"], public_url=app.settings.public_url, bot=bot, extras=app.extras,
+                   conversation=conversation)
+
+
+class PersonConversation:
+    """A person's conversation state (services.ports.Conversation) changed from outside their chat (the
+    console deleting a person): with the SQL storage its writes join the console request's transaction, as
+    a handler's join the update's (storage.fsm.CURRENT_SESSION)."""
+
+    def __init__(self, storage: BaseStorage, bot_id: int, user_id: int, session: AsyncSession | None) -> None:
+        from aiogram.fsm.context import FSMContext
+        from aiogram.fsm.storage.base import StorageKey
+
+        self._ctx = FSMContext(storage=storage, key=StorageKey(bot_id=bot_id, chat_id=user_id, user_id=user_id))
+        self._session = session
+
+    async def _in_session(self, call: Any, *args: Any) -> Any:
+        from storage.fsm import CURRENT_SESSION
+
+        token = CURRENT_SESSION.set(self._session) if self._session is not None else None
+        try:
+            return await call(*args)
+        finally:
+            if token is not None:
+                CURRENT_SESSION.reset(token)
+
+    async def get_state(self) -> str | None:
+        return await self._in_session(self._ctx.get_state)  # type: ignore[no-any-return]
+
+    async def set_state(self, state: Any = None) -> None:
+        await self._in_session(self._ctx.set_state, state)
+
+    async def get_data(self) -> dict[str, Any]:
+        return await self._in_session(self._ctx.get_data)  # type: ignore[no-any-return]
+
+    async def set_data(self, data: Any) -> None:
+        await self._in_session(self._ctx.set_data, data)
+
+    async def update_data(self, data: Any = None, **kwargs: Any) -> dict[str, Any]:
+        return await self._in_session(lambda: self._ctx.update_data(data, **kwargs))  # type: ignore[no-any-return]
+
+    async def clear(self) -> None:
+        await self._in_session(self._ctx.clear)
+
+
+async def serve_console(app: App, bot: Bot | None = None) -> Any:
+    """Serve the console on WEB_HOST:WEB_PORT in this process (an aiohttp AppRunner; the caller cleans it up).
+    The address organisers open is kept in `app.extras["console_url"]` (with WEB_PORT=0, the port chosen)."""
+    from aiohttp import web
+
+    from console import mount
+
+    runner = web.AppRunner(mount(web.Application(), make_console(app, bot)), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, app.settings.web_host, app.settings.web_port or 0)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else app.settings.web_port
+    app.extras["console_url"] = console_address(app.settings, port)
+    log.warning("organisers' console: %s/console/ (send /console to the bot for a sign-in link)",
+                app.extras["console_url"])
+    return runner
 
 
 def delivery_features(sources: Sources | None = None) -> list[Feature]:

@@ -43,15 +43,21 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    # The organisers' web console (console/): served on WEB_HOST:WEB_PORT by the bot's own process (no port:
+    # not served); PUBLIC_URL is the address organisers open (the sign-in links point there; https makes the
+    # session cookie Secure); CONSOLE_SECRET signs the links (default: derived from BOT_TOKEN).
+    web_port: int | None = Field(default=None, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    public_url: str | None = None
+    console_secret: SecretStr | None = None
     # The offline chat (no BOT_TOKEN): who you are, the language your "Telegram" reports, where files go.
     offline_user_id: int = Field(default=1001, gt=0)
     offline_language: str = Field(default="en", pattern=r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
     offline_files: Path = Path("offline-files")
 
-    @field_validator("bot_token", "redis_url", "clock_start", "webhook_url", "webhook_secret", mode="before")
+    @field_validator("bot_token", "redis_url", "clock_start", "web_port", "public_url", "console_secret",
+                     "webhook_url", "webhook_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -90,6 +96,16 @@ class Settings(BaseSettings):
         # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
             raise ValueError("expected 1-256 characters A-Z, a-z, 0-9, _ or -")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected the console's address, such as https://bot.example.org")
         return value
 
     @field_validator("database_url")

@@ -2,7 +2,8 @@
 
 `python -m bot webhook` runs one worker; `make serve` runs WORKERS of them under gunicorn
 (`gunicorn bot.serve:serve --worker-class aiohttp.GunicornWebWorker`, deploy/gunicorn.conf.py), each built by
-`serve`. A new part (the organisers' console, ...) is added to `parts` and is served by both.
+`serve`. Every worker serves the webhook and the organisers' console on WEB_HOST:WEB_PORT; a new part is added
+to `parts` and is served by both commands.
 """
 
 from __future__ import annotations
@@ -10,16 +11,37 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from aiogram import Bot
 from aiohttp import web
 
+from bot.app import App, build_app, console_address, make_bot, make_console
 from bot.config import ConfigError, Settings, check_webhook, load_settings
 from bot.web import WebPart, build_web_app
 from bot.webhook import configure_logging, webhook_part
 
+DEFAULT_PORT = 8080
 
-def parts(settings: Settings, **webhook_options: Any) -> list[WebPart]:
-    """The parts every web process serves on WEB_PORT."""
-    return [webhook_part(settings, **webhook_options)]
+
+def parts(settings: Settings, app: App, bot: Bot, **webhook_options: Any) -> list[WebPart]:
+    """The parts every web process serves on WEB_PORT: the webhook (it starts and stops the bot's machinery)
+    and the console under /console/."""
+    from console import mount
+
+    app.extras["console_url"] = console_address(settings, port(settings))
+
+    def console(web_app: web.Application) -> None:
+        mount(web_app, make_console(app, bot))
+
+    return [webhook_part(settings, app=app, bot=bot, **webhook_options), console]
+
+
+def port(settings: Settings) -> int:
+    return settings.web_port if settings.web_port is not None else DEFAULT_PORT
+
+
+async def make_web_app(settings: Settings, **webhook_options: Any) -> web.Application:
+    app = await build_app(settings)
+    return build_web_app(parts(settings, app, make_bot(settings), **webhook_options))
 
 
 async def serve() -> web.Application:
@@ -31,10 +53,10 @@ async def serve() -> web.Application:
         print(f"delegate-bot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings)
-    return build_web_app(parts(settings))
+    return await make_web_app(settings)
 
 
 def run_webhook(settings: Settings) -> None:
     """`python -m bot webhook`: one worker on WEB_HOST:WEB_PORT until SIGTERM/SIGINT."""
-    web.run_app(build_web_app(parts(settings)), host=settings.web_host, port=settings.web_port, print=None,
+    web.run_app(make_web_app(settings), host=settings.web_host, port=port(settings), print=None,
                 shutdown_timeout=25, handle_signals=True)

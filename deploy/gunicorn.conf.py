@@ -19,7 +19,7 @@ except ConfigError as _exc:
     print(f"delegate-bot: configuration error: {_exc}", file=sys.stderr)
     sys.exit(2)
 
-bind = f"{_settings.web_host}:{_settings.web_port}"
+bind = f"{_settings.web_host}:{_settings.web_port if _settings.web_port is not None else 8080}"
 workers = _settings.workers
 worker_class = "aiohttp.GunicornWebWorker"
 # SIGTERM: a worker stops taking updates (503), finishes what it holds, releases its leases and the leader

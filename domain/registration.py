@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rapidfuzz import fuzz
+
 from domain.errors import ServiceError
 from domain.event import LANGS, Event
 from domain.i18n_marks import N_
@@ -139,6 +141,30 @@ def claim_status(participant_type: str | None) -> str | None:
 def claim_changed(old: Profile, values: dict[str, Any]) -> bool:
     """A profile edit changes the EXCOM claim (type or city): an organiser's decision on it no longer holds."""
     return any(f in values and values[f] != getattr(old, f) for f in EXCOM_CLAIM_FIELDS)
+
+
+# How alike two spellings of a city (or country) must be, 0-100 after `normalize`, to be one typo apart.
+TYPO_SIMILARITY = 80
+
+
+def _alike(a: str, b: str) -> bool:
+    a, b = normalize(a), normalize(b)
+    return a == b or fuzz.ratio(a, b) >= TYPO_SIMILARITY
+
+
+def is_typo_fix(old: Profile, values: dict[str, Any]) -> bool:
+    """An organiser's correction that names the same claim: the type stays, and the city is the same event
+    city (same `city_id`) or a spelling a typo away ("Bucharets" -> "Bucharest")."""
+    if not claim_changed(old, values):
+        return True
+    if values.get("participant_type", old.participant_type) != old.participant_type:
+        return False
+    new_id = values.get("city_id", old.city_id)
+    if old.city_id and new_id:
+        return bool(new_id == old.city_id)
+    # A spelling put right: the city a typo away; the country too, unless the event file now knows the city.
+    return (_alike(str(values.get("city", old.city)), old.city)
+            and (bool(new_id) or _alike(str(values.get("country", old.country)), old.country)))
 
 
 def clean_text(value: str | None, *, what: str = "text") -> str:

@@ -24,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
-from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
+from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser, rows
 from services import organiser as org
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -141,6 +141,15 @@ async def on_people_button(query: CallbackQuery, callback_data: OrgCb, state: FS
                     _("Type the corrected {field} of {name} (now: {value}). /cancel keeps it as it is.").format(
                         field=_(FIELD_LABELS[cb.value]).lower(), name=esc(person.full_name),
                         value=esc(_current(person, cb.value))))
+            case "fixok":
+                person = await org.fix_anyway(uow, state, conf, by=query.from_user.id, now=clock.now())
+                await query.answer()
+                text, markup = _card_view(person, conf, lang)
+                await query.message.answer(_("Saved.") + "\n\n" + text, reply_markup=markup)
+            case "fixno":
+                await org.keep_as_it_was(uow, state)
+                await query.answer()
+                await query.message.answer(_("Kept as it was."))
             case _:
                 await query.answer(_("This button is no longer active."))
     except ServiceError as err:
@@ -163,10 +172,21 @@ async def on_fix_value(message: Message, state: FSMContext, uow: UnitOfWork, con
     try:
         person = await org.fix(uow, state, conf, message.text, by=message.from_user.id, now=clock.now())
     except ServiceError as err:
+        if err.code == "claim_change":
+            await message.answer(_claim_change_text(err), reply_markup=rows(
+                button(_("Save anyway"), OrgCb(action="fixok")), button(_("Keep it as it was"),
+                                                                        OrgCb(action="fixno"))))
+            return
         await message.answer(_(err.message).format(**err.params) + "\n" + _("Please type it again, or /cancel."))
         return
     text, markup = _card_view(person, conf, lang)
     await message.answer(_("Saved.") + "\n\n" + text, reply_markup=markup)
+
+
+def _claim_change_text(err: ServiceError) -> str:
+    params = {k: esc(str(v)) for k, v in err.params.items()}
+    params["status"] = _(str(err.params.get("status") or "")) if err.params.get("status") else ""
+    return _(err.message).format(**params)
 
 
 # -- /stats ----------------------------------------------------------------------------------------------------

@@ -137,34 +137,87 @@ async def want_fix(uow: UnitOfWork, conv: Conversation, user_id: int, field_name
     return profile
 
 
-async def fix(uow: UnitOfWork, conv: Conversation, event: Event, value: str | None, *, by: int, now: datetime
-              ) -> Any:
-    """Store the corrected value, checked by the registration's own rules; commits. A wrong value raises the
-    rule's error and keeps the organiser on this step."""
-    data = await conv.get_data()
-    target = data.get("fix") or {}
-    user_id, field_name = int(target.get("uid", 0)), str(target.get("field", ""))
+CLAIM_CHANGE = N_("This is not a typo fix: it changes the EXCOM member city {name} claims ({old} → {new}). "
+                  "The decision on the claim ({status}) would go back to pending, and they would lose the "
+                  "members-only join details until an organiser confirms again. Save anyway?")
+# The claim's status as an organiser reads it (msgids).
+EXCOM_STATUS_LABELS = {reg.EXCOM_PENDING: N_("pending"), reg.EXCOM_CONFIRMED: N_("confirmed"),
+                       reg.EXCOM_REJECTED: N_("rejected")}
+
+
+def _fix_values(event: Event, before: Any, field_name: str, value: str | None) -> dict[str, Any]:
+    """The columns one corrected answer sets, checked by the registration's own rules."""
+    if field_name == "email":
+        return {"email": reg.clean_email(value)}
+    if field_name == "city":
+        city, country = reg.split_city(value or "")
+        return {"city": city, "country": country or before.country, "city_id": reg.match_city(event, city)}
+    return {field_name: reg.clean_text(value)}
+
+
+async def correct(uow: UnitOfWork, event: Event, user_id: int, field_name: str, value: str | None, *, by: int,
+                  now: datetime, change_claim: bool = False) -> Any:
+    """An organiser corrects one answer of a person's registration (chat and console); audits, does not commit.
+
+    A typo fix keeps the decision on an EXCOM claim (domain.registration.is_typo_fix). A real change of a
+    decided claim is refused with `claim_change` (saying what it would undo) unless `change_claim`; then the
+    claim waits for an organiser again."""
     before = await card(uow, user_id)
     if field_name not in FIXABLE:
         raise ServiceError("not_found", NOT_FOUND)
-    values: dict[str, Any]
-    if field_name == "email":
-        values = {"email": reg.clean_email(value)}
-    elif field_name == "city":
-        city, country = reg.split_city(value or "")
-        values = {"city": city, "country": country or before.country, "city_id": reg.match_city(event, city)}
-    else:
-        values = {field_name: reg.clean_text(value)}
+    values = _fix_values(event, before, field_name, value)
+    new_claim = reg.claim_changed(before, values) and not reg.is_typo_fix(before, values)
+    decided = before.excom_status in (reg.EXCOM_CONFIRMED, reg.EXCOM_REJECTED)
+    if new_claim and decided and not change_claim:
+        old_city = f"{before.city}, {before.country}" if before.country else before.city
+        new_city = f"{values['city']}, {values['country']}" if values.get("country") else values["city"]
+        raise ServiceError("claim_change", CLAIM_CHANGE, name=before.full_name, old=old_city, new=new_city,
+                           status=EXCOM_STATUS_LABELS.get(before.excom_status or "", ""))
     profile = await uow.delegates.update_fields(user_id, now, **values)
-    if profile is not None and reg.claim_changed(before, values):
+    if profile is not None and new_claim:
         profile = await uow.delegates.set_excom_status(user_id, reg.claim_status(profile.participant_type),
                                                        by=None, at=None)
+    await audit(uow, by, PROFILE_FIX, f"user {user_id}: {field_name}", now)
+    return profile
+
+
+async def fix(uow: UnitOfWork, conv: Conversation, event: Event, value: str | None, *, by: int, now: datetime,
+              change_claim: bool = False) -> Any:
+    """Store the corrected value typed in the chat (`correct`); commits. A wrong value raises the rule's
+    error and keeps the organiser on this step; so does a change of a decided EXCOM claim (`claim_change`),
+    with the value kept for `fix_anyway`."""
+    data = await conv.get_data()
+    target = data.get("fix") or {}
+    user_id, field_name = int(target.get("uid", 0)), str(target.get("field", ""))
+    try:
+        profile = await correct(uow, event, user_id, field_name, value, by=by, now=now, change_claim=change_claim)
+    except ServiceError as err:
+        if err.code == "claim_change":
+            await conv.update_data(fix={**target, "value": value})
+            await uow.commit()
+        raise
     data.pop("fix", None)
     await conv.set_data(data)
     await conv.set_state(None)
-    await audit(uow, by, PROFILE_FIX, f"user {user_id}: {field_name}", now)
     await uow.commit()
     return profile
+
+
+async def fix_anyway(uow: UnitOfWork, conv: Conversation, event: Event, *, by: int, now: datetime) -> Any:
+    """"Save anyway" after the warning that a correction changes a decided EXCOM claim; commits."""
+    target = (await conv.get_data()).get("fix") or {}
+    if "value" not in target:
+        raise ServiceError("stale", N_("This button is no longer active."))
+    return await fix(uow, conv, event, target["value"], by=by, now=now, change_claim=True)
+
+
+async def keep_as_it_was(uow: UnitOfWork, conv: Conversation) -> None:
+    """"Keep it as it was" after that warning: the correction is dropped; commits."""
+    data = await conv.get_data()
+    data.pop("fix", None)
+    await conv.set_data(data)
+    await conv.set_state(None)
+    await uow.commit()
 
 
 async def decide_excom(uow: UnitOfWork, user_id: int, *, confirm: bool, by: int, now: datetime) -> Any:

@@ -93,6 +93,10 @@ def hold_sqlite_lock(url: str) -> Iterator[None]:
         os.close(fd)
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create the engine; SQLite gets WAL and a busy timeout so the sender and handlers can share it.
 
@@ -118,6 +122,9 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLite's own lower() folds ASCII only: "ИВАН" stayed "ИВАН" and organisers' searches found
+            # nobody. Python's str.lower folds every script, as PostgreSQL's lower() does.
+            dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
             if path is not None:
                 # -wal and -shm exist from here on; ones left by an older version may be wider.
                 for suffix in ("-wal", "-shm"):

@@ -426,3 +426,18 @@ class AuditEntry(Base):
     actor: Mapped[int] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class ConsoleToken(Base):
+    """The web console's sign-in links and sessions (services/console.py): only a hash of the secret is kept.
+    A link is used once (`used_at`); a session ends at `expires_at` or when its organiser signs out."""
+
+    __tablename__ = "console_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the secret
+    kind: Mapped[str] = mapped_column(String(8))  # "link" or "session"
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    csrf: Mapped[str | None] = mapped_column(String(64))

@@ -167,6 +167,41 @@ class People:
                                     .offset(offset).limit(limit))
         return [profile_of(r) for r in rows], total
 
+    async def table(self, *, query: str = "", participant_type: str | None = None, country: str | None = None,
+                    language: str | None = None, excom_status: str | None = None,
+                    registered_from: datetime | None = None, registered_to: datetime | None = None,
+                    sort: str = "registered", descending: bool = True, offset: int = 0, limit: int = 50
+                    ) -> tuple[list[Profile], int]:
+        """The console's list: search (name, e-mail, city, country, organisation, any case and script; a
+        number is also a Telegram id), filters, one sort column (then the id), a page, and the total."""
+        q = select(Delegate)
+        words = query.lower().split()
+        for word in words[:5]:
+            like = f"%{word}%"
+            match = or_(*(func.lower(c).like(like) for c in (
+                Delegate.full_name, Delegate.email, Delegate.city, Delegate.country, Delegate.organisation)))
+            if word.isascii() and word.isdigit() and len(word) < 17:
+                match = or_(match, Delegate.user_id == int(word))
+            q = q.where(match)
+        if participant_type:
+            q = q.where(Delegate.participant_type == participant_type)
+        if country:
+            q = q.where(func.lower(Delegate.country) == country.lower())
+        if language:
+            q = q.where(Delegate.language == language)
+        if excom_status:
+            q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == excom_status)
+        if registered_from is not None:
+            q = q.where(Delegate.registered_at >= registered_from)
+        if registered_to is not None:
+            q = q.where(Delegate.registered_at < registered_to)
+        total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        column = {"name": Delegate.full_name, "city": Delegate.city, "country": Delegate.country,
+                  "type": Delegate.participant_type, "language": Delegate.language}.get(sort, Delegate.registered_at)
+        order = (column.desc(), Delegate.user_id.desc()) if descending else (column.asc(), Delegate.user_id.asc())
+        rows = await self.s.scalars(q.order_by(*order).offset(offset).limit(limit))
+        return [profile_of(r) for r in rows], total
+
     async def all_rows(self) -> list[dict[str, Any]]:
         """Every registration with every column (for the export), oldest first."""
         rows = await self.s.scalars(select(Delegate).order_by(Delegate.registered_at, Delegate.user_id))

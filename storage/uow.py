@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.outbox import Outbox
+from storage.console import ConsoleTokens
 from storage.db import has_unsaved_work
 from storage.matchmaking import MatchmakingRepo
 from storage.organiser import AuditLog, Broadcasts, People
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
         self.broadcasts = Broadcasts(session)
         self.audit = AuditLog(session)
         self.people = People(session)
+        self.console = ConsoleTokens(session)
 
     async def forget(self, user_id: int) -> int:
         # Bookings first: their key to the host's availability would refuse forget_person's order.

@@ -144,6 +144,73 @@ async def test_a_typo_is_fixed_with_the_registration_rules(h: Harness) -> None:
     assert ("profile_fix", "user 5: full_name") in await audit_actions(h)
 
 
+async def test_search_ignores_case_in_every_script(h: Harness) -> None:
+    """Issue 20, bug 1: capitalised Cyrillic found nobody on SQLite (its lower() folds ASCII only)."""
+    await register(h, 1, full_name="Иван Петров", city="Казань")
+    await register(h, 2, full_name="김서울", city="서울")
+    await register(h, 3, full_name="Ada Lovelace", city="London")
+    for query, who in (("Иван", "Иван Петров"), ("ПЕТРОВ", "Иван Петров"), ("иван", "Иван Петров"),
+                       ("казань", "Иван Петров"), ("서울", "김서울"), ("ADA", "Ada Lovelace")):
+        await h.send(ORGANISER, f"/people {query}")
+        text = h.last_text(ORGANISER)
+        assert f"matching “{query}”</b>: 1" in text and who in text, (query, text)
+
+
+async def test_search_ignores_case_on_postgresql(pg_url: str) -> None:
+    from storage.db import make_engine, make_sessionmaker, migrate
+    from storage.organiser import People
+    from testkit.people import delegate
+
+    engine = make_engine(pg_url)
+    try:
+        await migrate(engine)
+        sessions = make_sessionmaker(engine)
+        async with sessions() as s:
+            from datetime import UTC, datetime
+
+            await Delegates(s).save(delegate(1, full_name="Иван Петров", city="서울"), datetime.now(UTC))
+            await s.commit()
+            for query in ("Иван", "ПЕТРОВ", "서울"):
+                found, total = await People(s).search(query)
+                assert total == 1 and found[0].full_name == "Иван Петров", query
+    finally:
+        await engine.dispose()
+
+
+async def test_a_typo_fix_in_a_confirmed_city_keeps_the_decision(h: Harness) -> None:
+    """Issue 20, bug 2: correcting "Bucharets" put a confirmed EXCOM claim back to pending, silently."""
+    await register(h, 5, participant_type="excom", city="Bucharets", full_name="Ana Pop")
+    await h.press_data(ORGANISER, OrgCb(action="card", uid=5).pack())
+    await h.press(ORGANISER, "Fix: City")
+    await h.send(ORGANISER, "Bucharest, Romania")
+    assert h.last_text(ORGANISER).startswith("Saved.")
+    async with h.app.sessions() as s:
+        row = await s.get(Delegate, 5)
+        assert row is not None and (row.city, row.city_id, row.excom_status) == ("Bucharest", "bucharest",
+                                                                                 "confirmed")
+
+
+async def test_a_real_change_of_a_confirmed_claim_asks_before_saving(h: Harness) -> None:
+    await register(h, 5, participant_type="excom", city="Bucharest", city_id="bucharest", full_name="Ana Pop")
+    await h.press_data(ORGANISER, OrgCb(action="card", uid=5).pack())
+    await h.press(ORGANISER, "Fix: City")
+    await h.send(ORGANISER, "Chengdu, China")
+    warning = h.last_text(ORGANISER)
+    assert "This is not a typo fix: it changes the EXCOM member city Ana Pop claims" in warning
+    assert "(confirmed) would go back to pending" in warning
+    async with h.app.sessions() as s:
+        assert (await s.get(Delegate, 5)).city == "Bucharest"  # type: ignore[union-attr]
+    await h.press(ORGANISER, "Keep it as it was")
+    assert h.last_text(ORGANISER) == "Kept as it was."
+    await h.press(ORGANISER, "Fix: City")
+    await h.send(ORGANISER, "Chengdu, China")
+    await h.press(ORGANISER, "Save anyway")
+    assert h.last_text(ORGANISER).startswith("Saved.")
+    async with h.app.sessions() as s:
+        row = await s.get(Delegate, 5)
+        assert row is not None and (row.city_id, row.excom_status) == ("chengdu", "pending")
+
+
 # -- stats and exports ---------------------------------------------------------------------------------------
 
 async def test_stats_as_text_and_a_chart_with_feature_counters(h: Harness) -> None:

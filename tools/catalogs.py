@@ -1,6 +1,6 @@
 """Gettext catalogs: one .po file per feature and language, compiled into one messages.mo.
 
-    python -m tools.catalogs update   # extract strings from bot/ and handlers/, update every .po
+    python -m tools.catalogs update   # extract strings from the code and console/templates, update every .po
     python -m tools.catalogs update program reminders   # only these features' catalogs
     python -m tools.catalogs compile  # merge the .po files of each language into messages.mo
     python -m tools.catalogs check    # fail on a missing/fuzzy translation or a placeholder mismatch
@@ -24,7 +24,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("bot", "domain", "services", "delivery", "handlers")
+SOURCES = ("bot", "domain", "services", "delivery", "handlers", "console")
+# The web console's Jinja2 templates: their strings go to console.po.
+TEMPLATES = ROOT / "console" / "templates"
 LOCALES = ROOT / "locales"
 TARGETS = ("ru", "ko")
 DOMAIN = "messages"
@@ -36,6 +38,7 @@ _PLACEHOLDER = re.compile(r"{(\w*)(?:[:!][^}]*)?}")
 def _sources() -> Iterator[Path]:
     for folder in SOURCES:
         yield from sorted((ROOT / folder).rglob("*.py"))
+    yield from sorted(TEMPLATES.glob("*.html"))
 
 
 def extract() -> dict[str, Catalog]:
@@ -43,10 +46,15 @@ def extract() -> dict[str, Catalog]:
     templates: dict[str, Catalog] = {}
     for path in _sources():
         rel = path.relative_to(ROOT).as_posix()
+        template = path.suffix == ".html"
+        # Everything of the web console (pages, templates) is one feature, console.po.
+        feature = "console" if template or rel.startswith("console/") else path.stem
         for lineno, msg, comments, _ctx in extract_from_file(
-            "python", str(path), keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True
+            "jinja2.ext:babel_extract" if template else "python", str(path), keywords=KEYWORDS,
+            comment_tags=("TRANSLATORS:",), strip_comment_tags=True,
+            options={"trim_blocks": "true", "lstrip_blocks": "true"} if template else None,
         ):
-            cat = templates.setdefault(path.stem, Catalog(project="delegate-bot", charset="utf-8"))
+            cat = templates.setdefault(feature, Catalog(project="delegate-bot", charset="utf-8"))
             msgid = msg if isinstance(msg, str) else tuple(msg)
             if isinstance(msgid, tuple) and len(msgid) == 1:
                 msgid = msgid[0]

@@ -1,0 +1,243 @@
+"""The organisers' web console in process (aiohttp's test server over the harness's bot): signing in with the
+one-time link from /console, sessions, CSRF, languages, and what each page shows. tests/test_console_browser.py
+drives the same pages in Chromium against the bot as a process."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import make_console
+from console import mount
+from storage.models import AuditEntry
+from tests.harness import Harness, make_settings, register
+
+ORGANISER = 999
+LINK = re.compile(r"(http://console\.test/console/signin\?t=(\S+))")
+
+
+@pytest.fixture
+async def h(tmp_path) -> AsyncIterator[Harness]:
+    harness = await Harness.create(make_settings(tmp_path))
+    harness.app.extras["console_url"] = "http://console.test"
+    yield harness
+    await harness.close()
+
+
+@pytest.fixture
+async def web_client(h: Harness) -> AsyncIterator[TestClient]:
+    client = TestClient(TestServer(mount(web.Application(), make_console(h.app))))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def link_for(h: Harness, user_id: int = ORGANISER) -> str:
+    await h.send(user_id, "/console")
+    found = LINK.search(h.last_text(user_id))
+    assert found, h.last_text(user_id)
+    return found.group(2)
+
+
+async def sign_in(h: Harness, client: TestClient) -> str:
+    """Sign in as the organiser; returns the page's CSRF token."""
+    token = await link_for(h)
+    page = await client.get(f"/console/signin?t={token}")
+    assert page.status == 200 and "Sign in" in await page.text()
+    done = await client.post("/console/signin", data={"t": token}, allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"] == "/console/"
+    cookie = done.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+    assert "Max-Age=43200" in cookie
+    today = await client.get("/console/")
+    text = await today.text()
+    assert today.status == 200 and "Today" in text
+    found = re.search(r'name="csrf" value="([^"]+)"', text)
+    assert found
+    return found.group(1)
+
+
+async def audit_actions(h: Harness) -> list[str]:
+    from sqlalchemy import select
+
+    async with h.app.sessions() as s:
+        return list(await s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+
+
+async def test_an_organiser_signs_in_once_per_link_and_out(h: Harness, web_client: TestClient) -> None:
+    csrf = await sign_in(h, web_client)
+    assert "It works once, for 10 minutes" in h.last_text(ORGANISER)
+    # The same link again (another browser): refused.
+    other = TestClient(TestServer(mount(web.Application(), make_console(h.app))))
+    await other.start_server()
+    try:
+        token = LINK.search(h.last_text(ORGANISER)).group(2)  # type: ignore[union-attr]
+        again = await other.post("/console/signin", data={"t": token}, allow_redirects=False)
+        assert again.status == 403 and "has been used already" in await again.text()
+        assert (await other.get("/console/", allow_redirects=False)).headers["Location"] == "/console/signin"
+    finally:
+        await other.close()
+    out = await web_client.post("/console/signout", data={"csrf": csrf}, allow_redirects=False)
+    assert out.status == 303
+    after = await web_client.get("/console/", allow_redirects=False)
+    assert after.status == 303 and after.headers["Location"] == "/console/signin"
+    assert {"console_link", "console_sign_in", "console_sign_out"} <= set(await audit_actions(h))
+
+
+async def test_others_get_the_neutral_line_and_forged_links_and_cookies_are_refused(
+        h: Harness, web_client: TestClient) -> None:
+    await h.send(5, "/console")
+    assert h.last_text(5) == "This command is for the organisers."
+    token = await link_for(h)
+    uid, expires, nonce, sig = token.split(".")
+    for forged in (f"5.{expires}.{nonce}.{sig}", f"{uid}.{int(expires) + 3600}.{nonce}.{sig}", "999.1.2.3", "x"):
+        answer = await web_client.post("/console/signin", data={"t": forged}, allow_redirects=False)
+        assert answer.status == 403 and "This sign-in link is not valid" in await answer.text()
+    web_client.session.cookie_jar.update_cookies({"console_session": "made-up"})
+    page = await web_client.get("/console/", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"] == "/console/signin"
+
+
+async def test_a_link_expires_after_ten_minutes(h: Harness, web_client: TestClient) -> None:
+    token = await link_for(h)
+    h.clock.advance(minutes=10, seconds=1)
+    answer = await web_client.post("/console/signin", data={"t": token}, allow_redirects=False)
+    assert answer.status == 403 and "has expired" in await answer.text()
+
+
+async def test_removal_from_admin_ids_ends_the_session_on_the_next_request(h: Harness,
+                                                                          web_client: TestClient) -> None:
+    await sign_in(h, web_client)
+    console = web_client.server.app[next(iter(web_client.server.app))] if False else None  # noqa: F841
+    for sub in web_client.server.app._subapps:  # the console's own application
+        from console.core import CONSOLE
+
+        sub[CONSOLE].admin_ids = frozenset()
+    page = await web_client.get("/console/", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"] == "/console/signin"
+    assert "console_sign_out" in await audit_actions(h)
+
+
+async def test_a_session_lasts_twelve_hours(h: Harness, web_client: TestClient) -> None:
+    await sign_in(h, web_client)
+    h.clock.advance(hours=11, minutes=59)
+    assert (await web_client.get("/console/", allow_redirects=False)).status == 200
+    h.clock.advance(minutes=2)
+    assert (await web_client.get("/console/", allow_redirects=False)).status == 303
+
+
+async def test_a_form_without_the_csrf_token_is_refused(h: Harness, web_client: TestClient) -> None:
+    await sign_in(h, web_client)
+    answer = await web_client.post("/console/signout", data={"csrf": "wrong"}, allow_redirects=False)
+    assert answer.status == 403 and "This form has expired" in await answer.text()
+    assert (await web_client.get("/console/", allow_redirects=False)).status == 200  # still signed in
+
+
+async def test_today_counts_in_three_languages(h: Harness, web_client: TestClient) -> None:
+    await register(h, 1, participant_type="excom", excom_status="pending", language="ru")
+    await register(h, 2, participant_type="partner", language="ko")
+    await register(h, 3)
+    await sign_in(h, web_client)
+    text = await (await web_client.get("/console/")).text()
+    assert 'id="registered">3<' in text and 'id="excom-waiting">1<' in text
+    assert "EXCOM claims waiting" in text and "By participant type" in text and "한국어" in text
+    for lang, words in (("ru", "Сегодня"), ("ko", "오늘")):
+        switched = await web_client.get(f"/console/lang?to={lang}&next=/console/")
+        assert words in await switched.text()
+    # Only back into the console after a language switch.
+    away = await web_client.get("/console/lang?to=en&next=//evil.example/", allow_redirects=False)
+    assert away.headers["Location"] == "/console/"
+
+
+async def test_pages_carry_security_headers(h: Harness, web_client: TestClient) -> None:
+    await sign_in(h, web_client)
+    page = await web_client.get("/console/")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["X-Frame-Options"] == "DENY"
+
+
+# -- People ---------------------------------------------------------------------------------------------------
+
+async def test_people_search_in_any_script_filters_sorts_and_pages(h: Harness, web_client: TestClient) -> None:
+    await register(h, 1, full_name="Иван Петров", city="Казань", language="ru")
+    await register(h, 2, full_name="김서울", city="서울", language="ko", participant_type="partner")
+    await register(h, 3, full_name="Ada Lovelace", city="London")
+    for uid in range(10, 65):
+        await register(h, uid, full_name=f"Person {uid:02d}")
+    await sign_in(h, web_client)
+    for query, who in (("Иван", "Иван Петров"), ("ПЕТРОВ", "Иван Петров"), ("서울", "김서울"), ("ada", "Ada Lovelace")):
+        text = await (await web_client.get("/console/people", params={"q": query})).text()
+        assert "1 registration<" in text and who in text, query
+    text = await (await web_client.get("/console/people", params={"type": "partner"})).text()
+    assert "김서울" in text and "Ada Lovelace" not in text
+    text = await (await web_client.get("/console/people", params={"lang": "ru"})).text()
+    assert "Иван Петров" in text and "1 registration<" in text
+    first = await (await web_client.get("/console/people", params={"sort": "name", "dir": "asc"})).text()
+    assert "58 registrations" in first and "Page 1 of 2" in first
+    assert first.index("Ada Lovelace") < first.index("Person 10") and "Иван Петров" not in first
+    second = await (await web_client.get("/console/people", params={"sort": "name", "dir": "asc", "page": "2"})).text()
+    assert "Page 2 of 2" in second and "Иван Петров" in second and "Ada Lovelace" not in second
+
+
+async def test_a_persons_page_shows_every_field_escaped(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name="<script>alert(1)</script>")
+    await sign_in(h, web_client)
+    text = await (await web_client.get("/console/people/7")).text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>alert" not in text
+    assert "u7@example.org" in text and "Europe/Moscow" in text
+    listing = await (await web_client.get("/console/people")).text()
+    assert "<script>alert" not in listing
+
+
+async def test_an_edit_is_checked_by_the_registration_rules(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name="Ada Lovelase")
+    csrf = await sign_in(h, web_client)
+    bad = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "email", "value": "nope"})
+    assert bad.status == 400 and "does not look like an e-mail address" in await bad.text()
+    good = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "full_name",
+                                                                  "value": "Ada Lovelace"})
+    assert good.status == 200 and "Saved." in await good.text() and "Ada Lovelace" in await good.text()
+    assert "profile_fix" in await audit_actions(h)
+
+
+async def test_excom_confirmation_survives_a_typo_fix_and_a_real_change_asks(h: Harness,
+                                                                              web_client: TestClient) -> None:
+    await register(h, 7, participant_type="excom", excom_status="pending", city="Bucharets", full_name="Ana Pop")
+    csrf = await sign_in(h, web_client)
+    page = await (await web_client.get("/console/people/7")).text()
+    assert "waiting for confirmation" in page
+    await web_client.post("/console/people/7/excom", data={"csrf": csrf, "decision": "confirm"})
+    fixed = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "city",
+                                                                   "value": "Bucharest, Romania"})
+    text = await fixed.text()
+    assert "Saved." in text and "<dd>confirmed</dd>" in text
+    moved = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "city",
+                                                                   "value": "Chengdu, China"})
+    assert moved.status == 409 and "This is not a typo fix" in await moved.text()
+    assert "<dd>confirmed</dd>" in await (await web_client.get("/console/people/7")).text()
+    anyway = await web_client.post("/console/people/7/edit", data={"csrf": csrf, "field": "city",
+                                                                    "value": "Chengdu, China", "change_claim": "1"})
+    assert "<dd>waiting for confirmation</dd>" in await anyway.text()
+
+
+async def test_delete_asks_then_forgets_the_person(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name="Gone Soon")
+    csrf = await sign_in(h, web_client)
+    ask = await (await web_client.get("/console/people/7/delete")).text()
+    assert "This cannot be undone" in ask
+    done = await web_client.post("/console/people/7/delete", data={"csrf": csrf})
+    assert "Gone Soon&#39;s data has been deleted." in await done.text()
+    assert (await web_client.get("/console/people/7")).status == 404
+    assert "forget" in await audit_actions(h)
+
+
+async def test_admit_from_the_people_page(h: Harness, web_client: TestClient) -> None:
+    csrf = await sign_in(h, web_client)
+    done = await web_client.post("/console/people/admit", data={"csrf": csrf, "user_id": "61"})
+    assert "User 61 can now register" in await done.text()
+    bad = await web_client.post("/console/people/admit", data={"csrf": csrf, "user_id": "x"})
+    assert bad.status == 400 and "Usage: /admit" in await bad.text()
