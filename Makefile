@@ -87,6 +87,12 @@ bench-http: $(STAMP) catalogs
 
 bench-fastpath: bench-updates bench-quiz-shaped bench-http
 
+# Webhook workers on PostgreSQL and Redis (issue 18): updates/s with 1 and 2 workers, the shared send rate,
+# memory (ARGS="--pg postgresql+asyncpg://... --redis redis://..." or TEST_DATABASE_URL/TEST_REDIS_URL).
+.PHONY: bench-webhook
+bench-webhook: $(STAMP) catalogs
+	$(PY) -m bench.webhook $(ARGS)
+
 # Matchmaking use cases with 300 host cities (add ARGS="--url postgresql+asyncpg://..." for PostgreSQL).
 .PHONY: bench-matchmaking
 bench-matchmaking: $(STAMP) catalogs
