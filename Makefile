@@ -6,14 +6,29 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint catalogs catalogs-update check-catalogs bench clean
+.PHONY: run test lint contracts catalogs catalogs-update check-catalogs bench clean
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: every package at the version of the lock file (requirements.lock, made by
+# `make lock` from pyproject.toml), then the project itself without resolving anything again.
+LOCK := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	@$(PY) -m pip check >/dev/null || { $(PY) -m pip check; \
+		echo "pyproject.toml asks for something $(LOCK) does not have: run 'make lock'"; exit 1; }
 	@touch $(STAMP)
+
+# After adding or changing a dependency in pyproject.toml: the lock again, keeping every other pin as it is
+# (`make lock UPGRADE=1` moves everything to the newest versions pyproject.toml allows).
+.PHONY: lock
+lock:
+	@test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet uv; }
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
 
 .env:
 	cp .env.example .env
@@ -39,15 +54,33 @@ migrate: $(STAMP)
 serve: $(STAMP) catalogs
 	$(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py bot.serve:serve
 
+# Debian packages the tests and the /stats chart need: headless Chromium and its driver (the console's browser
+# tests) and Noto CJK (Hangul in the chart). Installed only when missing; needs root (CI runs as root).
+SYSTEM_PACKAGES := chromium chromium-driver fonts-noto-cjk
+.PHONY: system-packages browsers
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else echo "not installed: $$missing (apt-get install them as root; the browser tests skip without them)"; fi; \
+	fi
+browsers: system-packages
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
+
+# The layer rules of docs/architecture.md as import-linter contracts ([tool.importlinter] in pyproject.toml).
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 # Two workers (pytest-xdist): the slow tests mostly wait on processes and timers, so two run side by side on
 # two cores; TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
-test: $(STAMP) catalogs
+test: $(STAMP) catalogs system-packages
 	$(PY) -m ruff check .
 	$(PY) -m tools.catalogs check
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP) catalogs

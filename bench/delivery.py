@@ -44,10 +44,9 @@ from sqlalchemy import func, insert, select
 
 from bot.app import build_app, make_bot
 from bot.config import Settings
-from delivery.engine import get_delivery
 from delivery.limiter import limiter_of
-from delivery.messages import FINAL, NewMessage, Priority, Rendered
 from domain.clock import Clock
+from domain.messages import FINAL, NewMessage, Priority, Rendered
 from storage.models import Delegate, Follow, OutboxMessage
 from testkit.fake_botapi import FakeBotAPI, Record
 
@@ -134,7 +133,7 @@ async def run_case(recipients: int, *, chatters: int = 40, send_rate: float = 28
             clock = Clock(FAN_OUT_AT - timedelta(seconds=reminder_after), 1.0)
             app = await build_app(_settings(Path(tmp), api.url, send_rate), clock=clock)
             bot = make_bot(app.settings)
-            delivery = get_delivery(app)
+            delivery = app.delivery
             delivery.renderers.register(KIND, _render_broadcast)
             replies: dict[int, asyncio.Future[Record]] = {}
             polling: asyncio.Task[None] | None = None

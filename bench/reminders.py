@@ -33,9 +33,9 @@ from sqlalchemy import func, insert, select
 
 from bot.app import build_app, make_bot
 from bot.config import Settings
-from delivery.engine import Delivery, get_delivery
-from delivery.outbox import FINAL, SENT
+from delivery.engine import Delivery
 from domain.clock import Clock, FrozenClock
+from domain.messages import FINAL, SENT
 from services import reminder_jobs
 from storage.models import Delegate, OutboxMessage
 from testkit.fake_botapi import FakeBotAPI
@@ -111,7 +111,7 @@ async def run_case(n: int, *, rate: float = 25.0, random_429: float = 0.001, see
                 schedule_s = time.perf_counter() - t0
                 jobs = len(planner.scheduler.planned)
 
-                delivery = get_delivery(app)
+                delivery = app.delivery
                 t0 = time.perf_counter()
                 created = await reminder_jobs.planner(delivery).run_reminder(ITEM, LEAD)
                 fan_out_s = time.perf_counter() - t0

@@ -19,8 +19,8 @@ from bot.config import ConfigError, Settings, check_webhook, load_settings
 from bot.polling import Poller
 from bot.reach import BadToken, Stopping, until_reachable
 from delivery.limiter import limiter_of
-from domain import logsafe
 from domain.event import EventFileError
+from infra import logsafe
 from storage.db import DatabaseInUse, hold_sqlite_lock
 
 log = logging.getLogger("bot")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher, Router
@@ -30,6 +30,7 @@ from bot.middlewares import (
     ProfileMiddleware,
     StaleCallbackAnswer,
 )
+from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
 from domain.event import LANGS, Event, load_event
@@ -44,8 +45,8 @@ from storage.fsm import SQLStorage
 from storage.inbox import Inbox
 
 if TYPE_CHECKING:
-    from delivery.engine import Feature
     from services.organiser import Sources
+    from storage.cache_sync import CacheSync
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,19 @@ class App:
     i18n: I18n
     storage: BaseStorage
     dp: Dispatcher
-    inbox: Inbox
-    extras: dict[str, Any] = field(default_factory=dict)
+    inbox: Inbox  # used by the transports (bot.polling, bot.webhook); tests feed updates directly
+    # The delivery engine (outbox sender and scheduler) and what features give the organiser tools.
+    delivery: Delivery
+    sources: Sources
+    flood: FloodControl
+    console_key: bytes  # signs the console's sign-in links (services.console.secret_key)
+    caches: Caches | None = None
+    console_url: str | None = None  # where organisers open the console, once it is served (serve_console)
+    cache_sync: CacheSync | None = None
     isolation: BaseEventIsolation | None = None
 
     async def close(self) -> None:
-        sync = self.extras.pop("cache_sync", None)
+        sync, self.cache_sync = self.cache_sync, None
         if sync is not None:
             await sync.close()
         if self.isolation is not None:
@@ -246,37 +254,38 @@ async def build_app(
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
-    # The inbox is used by the transports (bot.polling, bot.webhook); tests feed updates directly.
-    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, Inbox(sessions), isolation=isolation)
-    app.extras["flood"] = flood
-    # The web console's signing key (services.console): links the bot sends are checked with it.
-    from services.console import secret_key
-
-    secret = settings.console_secret.get_secret_value() if settings.console_secret else None
-    app.extras["console_key"] = secret_key(secret, settings.token)
-    app.extras["caches"] = caches
-    if caches is not None and settings.redis_url:
-        await start_cache_sync(app, caches)
-    # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
-    dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions)
     # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
-    sources = app.extras["organiser"] = organiser_sources()
+    sources = organiser_sources()
     from aiogram.fsm.storage.redis import RedisStorage
 
     if isinstance(storage, RedisStorage):  # unfinished registrations and retention read the state there
         from storage.organiser import RedisConversations
 
         sources.conversations = RedisConversations(storage.redis)
-    dp.workflow_data.update(sources=sources)
     # The delivery engine (outbox sender and scheduler) runs while the dispatcher runs, with the message
     # kinds and planners of the features that send later.
-    from delivery.engine import Delivery
+    delivery = Delivery(settings=settings, event=event, clock=clock, engine=engine, sessions=sessions, i18n=i18n,
+                        features=delivery_features(sources))
+    # The web console's signing key (services.console): links the bot sends are checked with it.
+    from services.console import secret_key
 
-    app.extras["delivery_features"] = delivery_features(sources)
-    app.extras["delivery"] = delivery = Delivery.for_app(app)
+    secret = settings.console_secret.get_secret_value() if settings.console_secret else None
+    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, Inbox(sessions), delivery, sources, flood,
+              secret_key(secret, settings.token), caches, isolation=isolation)
+    if caches is not None and settings.redis_url:
+        await start_cache_sync(app, caches)
+    # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
+    dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions,
+                            sources=sources)
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
+
+
+def new_delivery(app: App) -> Delivery:
+    """Another engine wired like the app's, with the same features (a restart, in tests and benchmarks)."""
+    return Delivery(settings=app.settings, event=app.event, clock=app.clock, engine=app.engine,
+                    sessions=app.sessions, i18n=app.i18n, features=delivery_features(app.sources))
 
 
 def console_address(settings: Settings, port: int | None = None) -> str | None:
@@ -298,9 +307,9 @@ def make_console(app: App, bot: Bot | None = None) -> Any:
         return PersonConversation(app.storage, bot_id, user_id, getattr(uow, "session", None))
 
     return Console(admin_ids=app.settings.admin_ids, event=app.event, clock=app.clock,
-                   uows=UnitOfWorkFactory(app.sessions), i18n=app.i18n, sources=app.extras["organiser"],
-                   key=app.extras["console_key"], public_url=app.settings.public_url, bot=bot, extras=app.extras,
-                   conversation=conversation)
+                   uows=UnitOfWorkFactory(app.sessions), i18n=app.i18n, sources=app.sources,
+                   key=app.console_key, public_url=app.settings.public_url, bot=bot, conversation=conversation,
+                   wake=app.delivery.wake)
 
 
 class PersonConversation:
@@ -346,7 +355,7 @@ class PersonConversation:
 
 async def serve_console(app: App, bot: Bot | None = None) -> Any:
     """Serve the console on WEB_HOST:WEB_PORT in this process (an aiohttp AppRunner; the caller cleans it up).
-    The address organisers open is kept in `app.extras["console_url"]` (with WEB_PORT=0, the port chosen)."""
+    The address organisers open is kept in `app.console_url` (with WEB_PORT=0, the port chosen)."""
     from aiohttp import web
 
     from console import mount
@@ -356,9 +365,9 @@ async def serve_console(app: App, bot: Bot | None = None) -> Any:
     site = web.TCPSite(runner, app.settings.web_host, app.settings.web_port or 0)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else app.settings.web_port
-    app.extras["console_url"] = console_address(app.settings, port)
+    app.console_url = console_address(app.settings, port)
     log.warning("organisers' console: %s/console/ (send /console to the bot for a sign-in link)",
-                app.extras["console_url"])
+                app.console_url)
     return runner
 
 
@@ -415,7 +424,7 @@ async def start_cache_sync(app: App, caches: Caches) -> None:
     else:
         sync = CacheSync(caches, Redis.from_url(app.settings.redis_url or ""), owns_client=True)
     await sync.start()
-    app.extras["cache_sync"] = sync
+    app.cache_sync = sync
 
 
 _RESPONSE_MODELS: list[type] = []

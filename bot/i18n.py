@@ -14,11 +14,10 @@ from aiogram.types import CallbackQuery, TelegramObject, User
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n.middleware import I18nMiddleware
 
-from domain.event import LANGS
+from domain.languages import LANGS, detect_language, supported
 from domain.text import attach_particles
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
-LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "ko": "한국어"}
 
 
 def make_i18n(path: Path = LOCALES_DIR) -> I18n:
@@ -27,32 +26,7 @@ def make_i18n(path: Path = LOCALES_DIR) -> I18n:
 
 def telegram_language(user: User | None) -> str:
     """Map Telegram's language_code ("ru", "ko-KR", "en-GB", "de") to a supported language."""
-    code = (user.language_code or "") if user else ""
-    base = code.split("-")[0].lower()
-    return base if base in LANGS else "en"
-
-
-def detect_language(text: str, fallback: str) -> str:
-    """The language a message is written in, by script: Hangul is Korean, Cyrillic is Russian.
-
-    Latin text with no other script is English; anything else (digits, emoji) keeps the fallback.
-    """
-    hangul = cyrillic = latin = 0
-    for ch in text:
-        o = ord(ch)
-        if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
-            hangul += 1
-        elif 0x0400 <= o <= 0x04FF:
-            cyrillic += 1
-        elif ch.isascii() and ch.isalpha():
-            latin += 1
-    if hangul and hangul >= cyrillic:
-        return "ko"
-    if cyrillic:
-        return "ru"
-    if latin >= 2:
-        return "en"
-    return fallback
+    return supported(user.language_code if user else None)
 
 
 class LocaleMiddleware(I18nMiddleware):

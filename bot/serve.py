@@ -27,7 +27,7 @@ def parts(settings: Settings, app: App, bot: Bot, **webhook_options: Any) -> lis
     and the console under /console/."""
     from console import mount
 
-    app.extras["console_url"] = console_address(settings, port(settings))
+    app.console_url = console_address(settings, port(settings))
 
     def console(web_app: web.Application) -> None:
         mount(web_app, make_console(app, bot))

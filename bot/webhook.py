@@ -86,8 +86,7 @@ class WebhookWorker:
         self.intake = Intake(app.dp, bot, app.inbox, limit=self.limit, shared=shared, lease=self.lease)
         await app.dp.emit_startup(bot=bot, dispatcher=app.dp, bots=[bot], **app.dp.workflow_data)
         await self.intake.start()
-        delivery = app.extras.get("delivery")
-        if delivery is None or delivery.is_leader:  # one process only tells Telegram
+        if app.delivery.is_leader:  # one process only tells Telegram
             await self.tell_telegram()
         checks = web_app[READY_CHECKS]
         checks["database"] = database_check(app.engine)

@@ -19,11 +19,11 @@ import jinja2
 from aiogram.utils.i18n import I18n
 from aiohttp import web
 
-from bot.i18n import LANGUAGE_NAMES
 from domain.clock import Clock
 from domain.errors import ServiceError
 from domain.event import LANGS, Event
 from domain.i18n_marks import N_
+from domain.languages import LANGUAGE_NAMES
 from services import console as console_uc
 from services.organiser import Sources
 
@@ -58,7 +58,8 @@ class Console:
     key: bytes
     public_url: str | None = None
     bot: Any = None  # aiogram Bot, for what the console sends (a broadcast's test message)
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Tells the delivery engine new outbox rows may be due now (the bot's Delivery.wake), when it runs here.
+    wake: Callable[[], None] | None = None
     # A person's conversation state (services.ports.Conversation) in the request's unit of work: (uow, id).
     conversation: Callable[[Any, int], Any] | None = None
     # (path, title msgid) of the pages in the navigation, set by console.make_app from console.pages.

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from aiogram import Bot
 from aiogram.utils.i18n import I18n
@@ -21,16 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from delivery.jobs import Planner
 from delivery.limiter import Limiter, limiter_of
-from delivery.messages import TopicCounts
-from delivery.outbox import NewMessage, Outbox, Renderers
+from delivery.rendering import Renderers
 from delivery.scheduler import LeaderLock, Scheduler, make_lock
 from delivery.sender import Sender
 from domain.clock import Clock
 from domain.event import Event
+from domain.messages import NewMessage, TopicCounts
+from storage.outbox import Outbox
 from storage.uow import UnitOfWorkFactory
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ Feature = Callable[["Delivery"], None]
 
 class Delivery:
     def __init__(self, *, settings: DeliverySettings, event: Event, clock: Clock, engine: AsyncEngine,
-                 sessions: async_sessionmaker[AsyncSession], i18n: I18n) -> None:
+                 sessions: async_sessionmaker[AsyncSession], i18n: I18n, features: Iterable[Feature] = ()) -> None:
         self.settings = settings
         self.event = event
         self.clock = clock
@@ -69,15 +67,9 @@ class Delivery:
         self._own_limiter: Limiter | None = None
         self.is_leader = False
         self._tasks: set[asyncio.Task[Any]] = set()
-
-    @classmethod
-    def for_app(cls, app: App) -> Delivery:
-        """The engine with the features the app was wired with (`app.extras["delivery_features"]`)."""
-        delivery = cls(settings=app.settings, event=app.event, clock=app.clock, engine=app.engine,
-                       sessions=app.sessions, i18n=app.i18n)
-        for feature in app.extras.get("delivery_features", ()):
-            feature(delivery)
-        return delivery
+        # Each feature registers its message kinds and planners (bot/app.py delivery_features).
+        for feature in features:
+            feature(self)
 
     def add_planner(self, planner: Planner) -> None:
         if planner.name in self.planners:
@@ -232,8 +224,3 @@ class Delivery:
             except Exception:
                 log.exception("planner %s failed to sync", planner.name)
 
-
-def get_delivery(app: App) -> Delivery:
-    delivery = app.extras["delivery"]
-    assert isinstance(delivery, Delivery)
-    return delivery

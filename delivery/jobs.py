@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from delivery.messages import NewMessage
+from domain.messages import NewMessage
 
 
 class Jobs(Protocol):

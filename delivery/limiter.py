@@ -3,7 +3,7 @@
 - A token bucket at SEND_RATE messages a second (Telegram allows about 30 in bulk), holding at most `burst`
   tokens, so idle time never turns into a second's worth of messages at once. With REDIS_URL the bucket is
   a Redis key updated by a Lua script (with Redis's own clock), shared by every process of the bot.
-- Waiters are served by priority (delivery.messages.Priority: replies, then interactive, then time-bound,
+- Waiters are served by priority (domain.messages.Priority: replies, then interactive, then time-bound,
   then bulk), so a reply never queues behind a broadcast; equal priorities in the order given.
 - Per-chat spacing: about one message a second to a private chat, 20 a minute to a group (Telegram's
   limits). Replies wait for it only in groups: in a private chat the person is waiting for the answer and
@@ -35,7 +35,7 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
-from delivery.messages import Priority
+from domain.messages import Priority
 
 if TYPE_CHECKING:
     from aiogram import Bot

@@ -49,22 +49,25 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from delivery.limiter import GROUP_INTERVAL, PACED, PRIVATE_INTERVAL, Limiter, Timer, is_group
-from delivery.messages import (
+from delivery.rendering import RenderContext, Renderers
+from domain.clock import Clock
+from domain.messages import (
     Buttons,
     Document,
     Drop,
     Edit,
     FileRef,
+    OutboxRow,
     Payload,
     Photo,
     Poll,
     Priority,
+    Recipient,
     Rendered,
     Sent,
 )
-from delivery.outbox import Outbox, OutboxRow, Recipient, RenderContext, Renderers
-from domain.clock import Clock
-from domain.logsafe import Redactor
+from infra.logsafe import Redactor
+from storage.outbox import Outbox
 from storage.repo import Delegates, Guests
 from storage.uow import UnitOfWorkFactory
 

@@ -9,18 +9,16 @@ from collections.abc import Iterable, Mapping
 
 from rapidfuzz import fuzz
 
+from domain.languages import words
 from domain.text import normalize
 
-# Words that press "Yes" / "No" wherever those are the buttons (with the buttons' own labels).
-YES: tuple[str, ...] = ("yes", "y", "yeah", "yep", "yup", "sure", "ok", "okay", "agree", "i agree", "of course",
-                        "да", "ага", "ок", "конечно", "согласен", "согласна", "согласны", "верно", "правильно",
-                        "네", "예", "응", "좋아요", "동의", "맞아요", "맞습니다")
-NO: tuple[str, ...] = ("no", "n", "nope", "нет", "неа", "не согласен", "не согласна",
-                       "아니요", "아니오", "아뇨", "아니", "싫어요")
+# Words that press "Yes" / "No" wherever those are the buttons (with the buttons' own labels); the words of
+# each language are in its entry of domain/languages.py.
+YES: tuple[str, ...] = words("yes")
+NO: tuple[str, ...] = words("no")
 
 # Typed at any registration step: the previous step (with the button's own label, "↩️ Back").
-BACK: tuple[str, ...] = ("back", "go back", "previous", "назад", "вернуться", "вернуться назад", "뒤로",
-                         "이전", "돌아가기", "뒤로 가기")
+BACK: tuple[str, ...] = words("back")
 
 EXACT, WORDS, CLOSE = 100, 90, 85
 

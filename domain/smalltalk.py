@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from domain.languages import words
 from domain.text import normalize
 
 Kind = Literal["hello", "thanks"]
 
-_HELLO = frozenset({
-    "hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening", "hi there", "hello there",
-    "привет", "здравствуйте", "здравствуй", "добрый день", "доброе утро", "добрый вечер", "приветствую",
-    "안녕", "안녕하세요", "안녕하십니까", "반가워요", "반갑습니다",
-})
-_THANKS = frozenset({
-    "thanks", "thank you", "thx", "ty", "thanks a lot", "thank you very much", "many thanks", "great thanks",
-    "спасибо", "спасибо большое", "большое спасибо", "благодарю", "спс",
-    "감사합니다", "고마워요", "고맙습니다", "감사해요", "땡큐",
-})
+# The words of each language are in its entry of domain/languages.py.
+_HELLO = frozenset(words("hello"))
+_THANKS = frozenset(words("thanks"))
 
 
 def kind(text: str) -> Kind | None:

@@ -19,10 +19,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
 
-from bot.i18n import LANGUAGE_NAMES
 from domain import organiser as rules
 from domain.clock import Clock
 from domain.event import LANGS, Event
+from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Audience, BroadcastInfo, Part
 from domain.registration import PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime, zone_name

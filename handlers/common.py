@@ -13,10 +13,10 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message, ReplyKeyboardRemov
 from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGE_NAMES
 from domain import excom
 from domain.clock import Clock
 from domain.event import Event
+from domain.languages import LANGUAGE_NAMES
 from domain.registration import Profile
 from handlers import registration as reg_handlers
 from handlers.ui import LangCb, esc, language_keyboard, main_menu, on_a_message

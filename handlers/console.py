@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.config import Settings
 from domain.clock import Clock
 from handlers.ui import refuse_non_organiser
 from services import console as console_uc
 from services.ports import UnitOfWork
+
+if TYPE_CHECKING:
+    from bot.config import Settings  # the wiring's settings, handed in by keyword
 
 
 async def on_console(message: Message, uow: UnitOfWork, clock: Clock, settings: Settings, app: Any,
@@ -22,12 +24,12 @@ async def on_console(message: Message, uow: UnitOfWork, clock: Clock, settings: 
     if not is_admin or message.from_user is None:
         await refuse_non_organiser(message)
         return
-    address = app.extras.get("console_url") or (settings.public_url if settings.web_port is not None else None)
+    address = app.console_url or (settings.public_url if settings.web_port is not None else None)
     if not address:
         await message.answer(_("The web console is not served by this bot (WEB_PORT is not set)."))
         return
     token = await console_uc.make_link(uow, message.from_user.id, admin_ids=settings.admin_ids,
-                                       key=app.extras["console_key"], now=clock.now())
+                                       key=app.console_key, now=clock.now())
     link = f"{address}/console/signin?t={token}"
     # A URL button needs a public address; Telegram refuses 127.0.0.1 in buttons, so the link is also text.
     markup = None

@@ -19,9 +19,9 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGE_NAMES
 from domain.clock import Clock
 from domain.event import Event
+from domain.languages import LANGUAGE_NAMES
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
 from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser, rows
@@ -224,8 +224,8 @@ async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sour
     await message.answer(_stats_text(s))
     if not s.registered:
         return
-    # The chart's font has no Hangul: a Korean reader's chart is labelled in English (the text above is Korean).
-    with i18n.use_locale("en" if lang == "ko" else lang):
+    # In the reader's language: the chart falls back to Noto Sans CJK for Hangul (services.organiser.CHART_FONTS).
+    with i18n.use_locale(lang):
         titles = {"title": _("Registrations: {n}").format(n=s.registered), "by_day": _("By day (UTC)"),
                   "by_type": _("By participant type"), "by_language": _("By language"),
                   "by_country": _("By country")}

@@ -15,8 +15,8 @@ from aiogram.types import (
 )
 from aiogram.utils.i18n import gettext as _
 
-from bot.i18n import LANGUAGE_NAMES
 from domain import menu
+from domain.languages import LANGUAGE_NAMES
 from domain.text import esc
 
 __all__ = ["FollowCb", "GuestCb", "LangCb", "RegCb", "button", "esc", "grid", "language_keyboard", "main_menu", "rows"]

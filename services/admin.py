@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from delivery.messages import BLOCKED, FAILED, Button, Drop, NewMessage, Priority, Rendered
 from domain.i18n_marks import N_
+from domain.messages import BLOCKED, FAILED, Button, Drop, NewMessage, Priority, Rendered
 from domain.text import translate
 from services import organiser
 from services.errors import ServiceError
 from services.ports import UnitOfWork
 
 if TYPE_CHECKING:
-    from delivery.outbox import OutboxRow, Recipient, RenderContext
+    from delivery.rendering import RenderContext
+    from domain.messages import OutboxRow, Recipient
 
 KIND_ADMITTED, KIND_REFUSED = "admitted", "admit_refused"
 # Seconds after /admit when the bot looks whether the notice got through.

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from delivery.messages import Button, Document, Drop, Edit, FileRef, NewMessage, Photo, Priority, Rendered
 from domain import organiser as rules
 from domain import timezones as tzs
 from domain.errors import ServiceError
 from domain.event import LANGS
 from domain.i18n_marks import N_
+from domain.messages import Button, Document, Drop, Edit, FileRef, NewMessage, Photo, Priority, Rendered
 from domain.organiser import Audience, BroadcastInfo, Part, Progress, UrlButton
 from domain.registration import PARTICIPANT_LABELS, PARTICIPANT_TYPES
 from domain.text import translate
@@ -31,7 +31,8 @@ from services.organiser import Sources
 
 if TYPE_CHECKING:
     from delivery.jobs import Jobs
-    from delivery.outbox import OutboxRow, Recipient, RenderContext
+    from delivery.rendering import RenderContext
+    from domain.messages import OutboxRow, Recipient
     from services.ports import Conversation, UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -249,3 +249,73 @@ async def delete_person(uow: UnitOfWork, event: Event, user_id: int, conv: Conve
     await conv.clear()
     await audit(uow, by, DELETED, f"user {user_id}", now)
     await uow.commit()
+
+
+# -- the quiz screen -----------------------------------------------------------------------------------------------
+
+def _hangul(text: str) -> bool:
+    return any("\uac00" <= ch <= "\ud7a3" for ch in text)
+
+
+def screen_name(standing: Any) -> str:
+    """How a player appears on the shared screen: the name they chose to show when the quiz has that choice
+    (`shown_name`), else their first name only (a Korean name written as one word loses its family name):
+    no surname, no city, no organisation."""
+    chosen = getattr(standing, "shown_name", None) or getattr(standing, "display_name", None)
+    if isinstance(chosen, str) and chosen.strip():
+        return chosen.strip()[:40]
+    first = (str(standing.name or "").split() or ["?"])[0]
+    if _hangul(first) and len(first) >= 3:
+        return first[1:]
+    return first[:40]
+
+
+@dataclass(frozen=True)
+class ScreenRow:
+    rank: int
+    name: str
+    score: int
+    right: int
+
+
+@dataclass(frozen=True)
+class Screen:
+    """The quiz as the shared screen shows it: open or not, seconds left in the window, players, top 10."""
+
+    open: bool
+    seconds_left: int | None
+    players: int
+    top: list[ScreenRow]
+
+
+async def screen(uow: UnitOfWork, event: Event, now: datetime, n: int = 10) -> Screen:
+    state = await quiz_uc.availability(uow, event, now) if event.quiz is not None else None
+    left = None
+    if state is not None and state.open and state.closes_at is not None:
+        left = max(0, int((state.closes_at - now).total_seconds()))
+    rows = [ScreenRow(s.rank, screen_name(s), s.score, s.right) for s in await uow.quiz.top(n)]
+    return Screen(bool(state and state.open), left, await uow.quiz.count(), rows)
+
+
+# -- the audit log --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: list[Any]
+    total: int
+    page: int
+    pages: int
+    actors: list[int]
+    actions: list[str]
+    names: dict[int, str]
+
+
+async def audit_log(uow: UnitOfWork, *, actor: int | None = None, action: str = "", page: int = 0,
+                    size: int = 100) -> AuditPage:
+    """The organisers' actions (chat and console alike), newest first, filtered by who and what; organisers
+    who registered are named."""
+    items, total = await uow.audit.search(actor=actor, action=action or None, offset=max(page, 0) * size,
+                                          limit=size)
+    actors, actions = await uow.audit.facets()
+    names = {p.user_id: p.full_name for p in await uow.delegates.find(user_ids=actors)} if actors else {}
+    return AuditPage(items, total, max(page, 0), max(1, -(-total // size)), actors, actions, names)

@@ -10,17 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from delivery.messages import Drop, NewMessage, Priority, Rendered
 from domain import excom as rules
 from domain.event import Event
 from domain.i18n_marks import N_
+from domain.messages import Drop, NewMessage, Priority, Rendered
 from domain.registration import EXCOM_CONFIRMED, EXCOM_PENDING, EXCOM_REJECTED, Profile
 from domain.text import esc, translate
 from services.audit import EXCOM_DECISION, audit
 from services.errors import ServiceError
 
 if TYPE_CHECKING:
-    from delivery.outbox import OutboxRow, Recipient, RenderContext, Renderers
+    from delivery.rendering import RenderContext, Renderers
+    from domain.messages import OutboxRow, Recipient
     from services.ports import UnitOfWork
 
 PAGE_SIZE = 5

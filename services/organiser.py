@@ -7,15 +7,16 @@ figure for /stats and a file for /export by registering a function in `Sources` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from delivery.messages import Drop, NewMessage, Priority, Rendered
 from domain import registration as reg
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
+from domain.messages import Drop, NewMessage, Priority, Rendered
 from domain.organiser import Stats, csv_bytes, top
 from domain.text import translate
 from domain.timezones import fmt_long_date
@@ -33,6 +34,8 @@ from services.audit import (
 
 __all__ = ["ADMIT", "BROADCAST", "BROADCAST_CANCEL", "EXCOM_DECISION", "EXPORT", "PROFILE_FIX", "RETENTION",
            "Sources", "audit"]
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from domain.event import Event
@@ -243,6 +246,12 @@ async def stats(uow: UnitOfWork, sources: Sources) -> Stats:
                  following=await uow.people.following(), blocked=await uow.people.blocked(), extra=extra)
 
 
+# Fonts the chart draws with, in order: DejaVu Sans (Latin, Cyrillic; matplotlib's own) then Noto Sans CJK
+# for Hangul (Debian's fonts-noto-cjk, installed by `make system-packages`); matplotlib falls back glyph by glyph.
+CHART_FONTS = ["DejaVu Sans", "Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC", "NanumGothic",
+               "Malgun Gothic", "Apple SD Gothic Neo"]
+
+
 def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> bytes:
     """A tall PNG (reads on a phone): registrations by day, then by participant type, language and country.
     CPU work: run it in a thread (`asyncio.to_thread`)."""
@@ -255,6 +264,12 @@ def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> 
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 11), dpi=150, layout="constrained")
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    # Named families, only installed ones (matplotlib logs a warning for every family it cannot find); a
+    # generic "sans-serif" would resolve to its first font only, with no fallback for Hangul.
+    matplotlib.rcParams["font.family"] = [f for f in CHART_FONTS if f in installed] or ["DejaVu Sans"]
     axes = fig.subplots(4, 1, height_ratios=(3, 2.2, 1.4, 3))
     fig.suptitle(titles["title"], fontsize=15, fontweight="bold")
     panels = [
@@ -263,8 +278,8 @@ def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> 
         (titles["by_language"], [k for k, _ in s.by_language], [n for _, n in s.by_language], "h"),
         (titles["by_country"], [k for k, _ in s.by_country], [n for _, n in s.by_country], "h"),
     ]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a glyph the font lacks (Hangul) is drawn as a box, not an error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         for ax, (title, labels, values, orient) in zip(axes, panels, strict=True):
             ax.set_title(title, fontsize=12, loc="left")
             ax.spines[["top", "right"]].set_visible(False)
@@ -284,6 +299,9 @@ def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> 
                 ax.bar_label(bars, fontsize=9, padding=2)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
+    missing = sorted({str(w.message) for w in caught if "missing from font" in str(w.message)})
+    if missing:  # drawn as boxes: the CJK font is not installed (make system-packages)
+        log.warning("the /stats chart lacks %d glyphs, e.g. %s", len(missing), missing[0])
     return buffer.getvalue()
 
 

@@ -1,7 +1,8 @@
 """What the use cases need from the outside world, as Protocols: storage and the conversation state.
 
-Use cases import only this module, `domain` and `delivery.messages`; the implementations live in `storage/`
-(`storage.uow.SqlUnitOfWork`) and are handed in by the wiring (a middleware per update, a factory for jobs).
+Use cases import only this module, `domain` (message types in `domain.messages`) and `delivery.rendering`; the
+implementations live in `storage/` (`storage.uow.SqlUnitOfWork`) and are handed in by the wiring (a middleware
+per update, a factory for jobs).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from domain.matchmaking import Board, Meeting, OutsideRequest
+from domain.matchmaking import Board, CityProfile, Meeting, OutsideRequest
 from domain.organiser import Reader
 from domain.quiz import AnswerRecord, PollRef, QuizControl, Standing, StoredAttempt
 from domain.registration import Profile
@@ -92,6 +93,9 @@ class BroadcastRepo(Protocol):
 class AuditRepo(Protocol):
     async def add(self, at: datetime, actor: int, action: str, detail: str = "") -> None: ...
     async def latest(self, limit: int = 20) -> list[Any]: ...
+    async def search(self, *, actor: int | None = None, action: str | None = None, offset: int = 0,
+                     limit: int = 100) -> tuple[list[Any], int]: ...
+    async def facets(self) -> tuple[list[int], list[str]]: ...
 
 
 class PeopleRepo(Protocol):
@@ -166,6 +170,9 @@ class MatchmakingRepo(Protocol):
     async def forget(self, person: int) -> list[Meeting]: ...
     async def people(self, types: list[str]) -> list[int]: ...
     async def participant_ids(self) -> set[int]: ...
+    async def set_note(self, booking_id: int, requester: int, note: str) -> bool: ...
+    async def profiles(self, hosts: Iterable[int]) -> dict[int, CityProfile]: ...
+    async def set_profile(self, host: int, profile: CityProfile, now: datetime) -> None: ...
 
 
 class ConsoleRepo(Protocol):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from delivery.messages import Button, Buttons, Document, Drop, Edit, FileRef, NewMessage, Poll, Priority, Rendered
 from domain.event import Event, Quiz
 from domain.i18n_marks import N_
+from domain.messages import Button, Buttons, Document, Drop, Edit, FileRef, NewMessage, Poll, Priority, Rendered
 from domain.quiz import (
     AnswerRecord,
     Attempt,
@@ -38,8 +38,8 @@ from services.errors import ServiceError
 
 if TYPE_CHECKING:
     from delivery.jobs import Jobs
-    from delivery.messages import Sent
-    from delivery.outbox import OutboxRow, Recipient, RenderContext, Renderers
+    from delivery.rendering import RenderContext, Renderers
+    from domain.messages import OutboxRow, Recipient, Sent
     from services.ports import UnitOfWork
 
 log = logging.getLogger(__name__)

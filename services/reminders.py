@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from delivery.messages import Button, Drop, NewMessage, Rendered
-from delivery.outbox import OutboxRow, Recipient, RenderContext, Renderers
+from delivery.rendering import RenderContext, Renderers
 from domain import timezones as tzs
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
+from domain.messages import Button, Drop, NewMessage, OutboxRow, Recipient, Rendered
 from domain.text import Translator, esc, translate, translate_plural
 
 if TYPE_CHECKING:
@@ -368,3 +368,12 @@ def register_renderers(renderers: Renderers) -> None:
     renderers.register(KIND_REMINDER, render_reminder)
     renderers.register(KIND_DAY_BEFORE, render_day_before)
     renderers.register(KIND_TIME_CHANGED, render_time_changed)
+
+
+async def alarm_minutes(uow: UnitOfWork, person: int) -> int | None:
+    """The alarm a calendar file gives this person: their reminder lead, or None when they turned reminders
+    off (registered and guests alike; the default lead for someone the bot does not know)."""
+    settings = await uow.reminders.settings(person)
+    if settings is None:
+        return DEFAULT_LEAD
+    return settings.lead if settings.on else None

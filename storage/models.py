@@ -146,7 +146,7 @@ class OutboxMessage(Base):
     user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     # Where it goes: the person's private chat (= user_id) or a group.
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    # delivery.messages.Priority: 0 replies, 1 interactive, 2 time-bound, 3 bulk. Claimed lowest first.
+    # domain.messages.Priority: 0 replies, 1 interactive, 2 time-bound, 3 bulk. Claimed lowest first.
     priority: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     # Which renderer builds the text at send time ("reminder", "day_before", "time_changed", ...).
     kind: Mapped[str] = mapped_column(String(32))

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from delivery.messages import SENT
+from domain.messages import SENT
 from domain.organiser import Audience, AuditItem, BroadcastInfo, Reader, Unreached, UrlButton
 from domain.registration import Profile, is_member
 from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage
@@ -102,6 +102,24 @@ class AuditLog:
     async def latest(self, limit: int = 20) -> list[AuditItem]:
         q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         return [AuditItem(r.at, r.actor, r.action, r.detail) for r in await self.s.scalars(q)]
+
+    async def search(self, *, actor: int | None = None, action: str | None = None, offset: int = 0,
+                     limit: int = 100) -> tuple[list[AuditItem], int]:
+        """Newest first, of one organiser and/or one action, with the total."""
+        q = select(AuditEntry)
+        if actor is not None:
+            q = q.where(AuditEntry.actor == actor)
+        if action:
+            q = q.where(AuditEntry.action == action)
+        total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        rows = await self.s.scalars(q.order_by(AuditEntry.id.desc()).offset(offset).limit(limit))
+        return [AuditItem(r.at, r.actor, r.action, r.detail) for r in rows], total
+
+    async def facets(self) -> tuple[list[int], list[str]]:
+        """Who has acted, and which actions there are (the audit page's filters)."""
+        actors = list(await self.s.scalars(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor)))
+        actions = list(await self.s.scalars(select(AuditEntry.action).distinct().order_by(AuditEntry.action)))
+        return actors, actions
 
 
 class People:

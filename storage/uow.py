@@ -11,11 +11,11 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from delivery.outbox import Outbox
 from storage.console import ConsoleTokens
 from storage.db import has_unsaved_work
 from storage.matchmaking import MatchmakingRepo
 from storage.organiser import AuditLog, Broadcasts, People
+from storage.outbox import Outbox
 from storage.quiz import QuizRepo
 from storage.repo import Delegates, Follows, Guests, LatePasses, Reminders, forget_person
 

@@ -50,7 +50,7 @@ class Harness:
         clock = FrozenClock(at)
         app = await build_app(settings, clock=clock, storage=storage)
         h = cls(app, clock)
-        flood = app.extras["flood"]
+        flood = app.flood
         flood.enabled = flood_control
         flood.now = lambda: clock.now().timestamp()
         if record_errors:

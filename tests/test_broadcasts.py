@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from delivery.engine import get_delivery
-from delivery.messages import BLOCKED, CANCELLED, SENT, TopicCounts
-from delivery.outbox import Outbox
+from domain.messages import BLOCKED, CANCELLED, SENT, TopicCounts
 from domain.organiser import Audience
 from handlers.broadcasts import BcCancel, BcCb
 from services import broadcasts as bc
 from services.organiser import Sources
 from storage.models import Broadcast
+from storage.outbox import Outbox
 from tests.harness import Harness, make_settings, register
 from tests.test_delivery_engine import drain as drain_sender
 from tests.test_delivery_engine import sender
@@ -56,11 +55,11 @@ async def broadcast_row(h: Harness, bid: int) -> Broadcast:
 
 
 async def tick(h: Harness, bid: int) -> bool:
-    return await bc.planner(get_delivery(h.app)).tick(bid)
+    return await bc.planner(h.app.delivery).tick(bid)
 
 
 def sources(h: Harness) -> Sources:
-    found = h.app.extras["organiser"]
+    found = h.app.sources
     assert isinstance(found, Sources)
     return found
 
@@ -202,7 +201,7 @@ async def test_audiences_by_type_language_country_members_and_unfinished(h: Harn
     await h.send(50, "Иван Петров", lang="ru")
     await h.send(51, "/program")
     s = sources(h)
-    async with h.app.extras["delivery"].uows() as uow:
+    async with h.app.delivery.uows() as uow:
         assert list(await bc.recipients(uow, Audience(), s)) == [1, 2, 3, 4]
         assert list(await bc.recipients(uow, Audience(types=("excom",)), s)) == [1, 2]
         assert list(await bc.recipients(uow, Audience(members=True), s)) == [1]
@@ -285,7 +284,7 @@ async def test_progress_is_edited_in_place_from_the_outbox_figures_until_done(h:
     await s.settled()
     assert edits() and int(edits()[0].params["message_id"]) == message_id
     assert "Sent: 0 of 5" in edits()[0].text and "Left: 5" in edits()[0].text
-    counts = await get_delivery(h.app).counts("broadcast:1")
+    counts = await h.app.delivery.counts("broadcast:1")
     h.clock.advance(seconds=5)
     assert await tick(h, 1)
     await s.drain_once()
@@ -318,7 +317,7 @@ async def test_cancel_mid_way_cancels_only_what_is_not_sent(h: Harness) -> None:
     answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
     assert answer.params["text"] == "Cancelled: 7 messages will not be sent."
     await drain_sender(s)
-    assert await get_delivery(h.app).counts("broadcast:1") == TopicCounts(sent=3, cancelled=7)
+    assert await h.app.delivery.counts("broadcast:1") == TopicCounts(sent=3, cancelled=7)
     assert len([r for r in h.session.sent() if r.chat_id in range(1, 11)]) == 3
     assert not await tick(h, 1)
     row = await broadcast_row(h, 1)
@@ -365,7 +364,7 @@ async def test_a_restart_in_the_middle_sends_everyone_the_broadcast_once(tmp_pat
         await h.bot.session.close()
     h2 = await Harness.create(settings)
     try:
-        delivery = get_delivery(h2.app)
+        delivery = h2.app.delivery
         await delivery.start(h2.bot)  # what the Dispatcher's startup does: claims given back, planners run
         assert delivery.is_planned("broadcast-progress:1"), "the progress message is edited again"
         await delivery.stop()
@@ -407,7 +406,7 @@ async def test_forged_broadcast_buttons_are_refused_to_others(h: Harness) -> Non
         await h.press_data(5, data)
         answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
         assert answer.params["text"] == "This button is for the organisers."
-    assert await get_delivery(h.app).counts("broadcast:1") == TopicCounts(queued=1)
+    assert await h.app.delivery.counts("broadcast:1") == TopicCounts(queued=1)
 
 
 # -- a broadcast at full speed does not slow the rest down --------------------------------------------------------
@@ -483,7 +482,7 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
             async with app.sessions() as s:
                 await s.execute(insert(Follow), [{"user_id": reminded, "item_id": ITEM, "created_at": now}])
                 await s.commit()
-            delivery = get_delivery(app)
+            delivery = app.delivery
             due = clock.now() + timedelta(seconds=REMINDER_AFTER)
             due_real = clock.to_real(due).timestamp()
             delivery.at("test-reminder", due, reminder_jobs.planner(delivery).run_reminder, ITEM, LEAD)
@@ -586,7 +585,7 @@ async def test_with_redis_the_unfinished_are_found_where_their_state_lives(tmp_p
         await h.press(uid, "한국어", lang="ko")
         s = sources(h)
         assert s.conversations is not None
-        async with get_delivery(h.app).uows() as uow:
+        async with h.app.delivery.uows() as uow:
             found = await bc.recipients(uow, Audience(unfinished=True), s)
         assert found[uid] == "ko" and uid + 1 not in found
         assert await s.conversations.forget({uid}) == 2
@@ -635,7 +634,7 @@ async def test_an_audience_combines_two_countries_a_type_and_a_language(h: Harne
     assert sorted(r.user_id for r in await rows(h, topic="broadcast:1")) == [2, 3, 6]
     # The web console reads the same rule: the stored audience resolves to the same people.
     row = await broadcast_row(h, 1)
-    async with h.app.extras["delivery"].uows() as uow:
+    async with h.app.delivery.uows() as uow:
         again = await bc.recipients(uow, Audience.from_dict(row.audience), sources(h))
     assert sorted(again) == [2, 3, 6]
     # A narrowing that leaves nobody is refused, and the audience stays as it was.
@@ -664,7 +663,7 @@ async def test_quiz_or_matchmaking_participants_and_unfinished_registrations_com
     await h.send(50, "/start")
     await h.press(50, "Русский", lang="ru")
     s = sources(h)
-    async with h.app.extras["delivery"].uows() as uow:
+    async with h.app.delivery.uows() as uow:
         assert list(await bc.recipients(uow, Audience(groups=("quiz",)), s)) == [1, 2, 77]
         assert list(await bc.recipients(uow, Audience(groups=("quiz", "matchmaking")), s)) == [1, 2, 3, 77]
         assert list(await bc.recipients(uow, Audience(groups=("quiz", "matchmaking"), languages=("ru",)), s)) == [1, 3]

@@ -23,7 +23,7 @@ LINK = re.compile(r"(http://console\.test/console/signin\?t=(\S+))")
 @pytest.fixture
 async def h(tmp_path) -> AsyncIterator[Harness]:
     harness = await Harness.create(make_settings(tmp_path))
-    harness.app.extras["console_url"] = "http://console.test"
+    harness.app.console_url = "http://console.test"
     yield harness
     await harness.close()
 
@@ -241,3 +241,73 @@ async def test_admit_from_the_people_page(h: Harness, web_client: TestClient) ->
     assert "User 61 can now register" in await done.text()
     bad = await web_client.post("/console/people/admit", data={"csrf": csrf, "user_id": "x"})
     assert bad.status == 400 and "Usage: /admit" in await bad.text()
+
+
+# -- Quiz -----------------------------------------------------------------------------------------------------
+
+async def test_the_quiz_page_opens_and_closes_the_quiz(h: Harness, web_client: TestClient) -> None:
+    csrf = await sign_in(h, web_client)
+    page = await (await web_client.get("/console/quiz")).text()
+    assert "Open the quiz now" in page
+    opened = await (await web_client.post("/console/quiz", data={"csrf": csrf, "to": "open"})).text()
+    assert "The quiz is open. Announcements queued:" in opened and "Close the quiz now" in opened
+    closed = await (await web_client.post("/console/quiz", data={"csrf": csrf, "to": "close"})).text()
+    assert "The quiz is closed: no new questions are asked." in closed
+    assert {"quiz_open", "quiz_close"} <= set(await audit_actions(h))
+
+
+async def test_the_screen_shows_first_names_only_and_updates(h: Harness, web_client: TestClient) -> None:
+    from tests.test_quiz import seed
+
+    await register(h, 1, full_name="Ann Lee", city="Seoul")
+    await register(h, 2, full_name="김서울", city="서울")
+    await seed(h, 1, 300, 10_000, None)
+    await sign_in(h, web_client)
+    screen = await (await web_client.get("/console/quiz/screen")).text()
+    assert "Ann" in screen and "Lee" not in screen and "Seoul" not in screen
+    assert 'src="/console/static/console.js' in screen and "<script>" not in screen.replace(
+        '<script src=', '')
+    await seed(h, 2, 400, 10_000, None)
+    data = await (await web_client.get("/console/quiz/screen.json")).json()
+    assert [(r["rank"], r["name"], r["score"]) for r in data["top"]] == [(1, "서울", 400), (2, "Ann", 300)]
+    assert data["players"] == 2
+    static = await web_client.get("/console/static/console.js")
+    assert static.status == 200 and "textContent" in await static.text()
+
+
+# -- Exports and the audit log --------------------------------------------------------------------------------
+
+async def test_exports_download_formula_safe_csv_and_are_audited(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name='=HYPERLINK("x")')
+    csrf = await sign_in(h, web_client)
+    page = await (await web_client.get("/console/exports")).text()
+    assert "Registrations" in page and "Quiz results" in page
+    got = await web_client.post("/console/exports", data={"csrf": csrf, "name": "registrations"})
+    assert got.status == 200 and "attachment" in got.headers["Content-Disposition"]
+    body = (await got.read()).decode("utf-8-sig")
+    assert "'=HYPERLINK(\"\"x\"\")" in body and ',=HYPERLINK' not in body
+    assert "export" in await audit_actions(h)
+
+
+async def test_the_audit_log_filters_by_who_and_what(h: Harness, web_client: TestClient) -> None:
+    await h.send(ORGANISER, "/admit 61")
+    csrf = await sign_in(h, web_client)
+    await web_client.post("/console/exports", data={"csrf": csrf, "name": "registrations"})
+    everything = await (await web_client.get("/console/audit")).text()
+    assert "<td>admit</td>" in everything and "<td>export</td>" in everything
+    assert "<td>console_sign_in</td>" in everything
+    only = await (await web_client.get("/console/audit", params={"what": "admit", "who": str(ORGANISER)})).text()
+    assert "<td>admit</td>" in only and "<td>export</td>" not in only
+
+
+# -- Matchmaking ----------------------------------------------------------------------------------------------
+
+async def test_matchmaking_grid_and_publish_refused_with_a_placeholder_link(h: Harness,
+                                                                            web_client: TestClient) -> None:
+    await register(h, 1, participant_type="local_gov", city="Kazan", matchmaking=True, full_name="Kazan Host")
+    csrf = await sign_in(h, web_client)
+    page = await (await web_client.get("/console/matchmaking")).text()
+    assert "Hosts and slots" in page and "Publish schedule" in page
+    refused = await web_client.post("/console/matchmaking/publish", data={"csrf": csrf})
+    text = await refused.text()
+    assert refused.status == 409 and "meet.example.org" in text

@@ -12,8 +12,9 @@ from datetime import timedelta
 from aiogram.exceptions import TelegramNetworkError, TelegramServerError
 from aiogram.methods import SendMessage
 
-from delivery.outbox import PENDING, SENDING, Outbox
 from delivery.sender import classify
+from domain.messages import PENDING, SENDING
+from storage.outbox import Outbox
 from tests.harness import Harness
 from tests.test_sender import _add, _note, _rows
 

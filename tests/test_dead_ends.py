@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from delivery.engine import get_delivery
 from services import reminder_jobs
 from storage.models import Delegate, Guest
 from storage.repo import Follows
@@ -407,7 +406,7 @@ async def test_a_guest_follows_a_session_and_is_reminded_in_their_zone_and_langu
     await h.press(UID, "🔔")
     async with h.app.sessions() as s:
         assert await Follows(s).items(UID) == {"opening"}
-    d = get_delivery(h.app)
+    d = h.app.delivery
     h.clock.set(datetime.fromisoformat("2020-11-17T08:50:00+03:00"))
     assert await reminder_jobs.planner(d).run_reminder("opening", 10) == 1
     sender = d.make_sender(h.bot, timer=VirtualTimer())
@@ -506,7 +505,7 @@ async def test_a_guest_who_blocked_the_bot_is_not_reminded_until_they_write_agai
     await h.send(UID, "Seoul")
     await h.press_data(UID, "fol:opening:1")
     await h.press_data(UID, "fol:plenary:1")
-    d = get_delivery(h.app)
+    d = h.app.delivery
     h.clock.set(datetime.fromisoformat("2020-11-17T08:50:00+03:00"))
     h.session.blocked.add(UID)
     assert await reminder_jobs.planner(d).run_reminder("opening", 10) == 1

@@ -16,9 +16,9 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from bot.app import make_bot
 from bot.local_api import LocalSession
-from delivery.engine import get_delivery
 from delivery.limiter import Limiter, LimiterMiddleware, RedisBucket, limiter_of
-from delivery.messages import (
+from delivery.sender import Backoff, Sender
+from domain.messages import (
     CANCELLED,
     PENDING,
     SENT,
@@ -33,8 +33,7 @@ from delivery.messages import (
     Rendered,
     TopicCounts,
 )
-from delivery.outbox import Outbox
-from delivery.sender import Backoff, Sender
+from storage.outbox import Outbox
 from testkit.fake_botapi import FakeBotAPI
 from tests.harness import REHEARSAL_START, Harness
 from tests.test_sender import VirtualTimer
@@ -63,7 +62,7 @@ async def render_payload(ctx: Any, row: Any, who: Any) -> Any:
 
 @pytest.fixture
 async def h(harness: Harness) -> Harness:
-    get_delivery(harness.app).renderers.register("t", render_payload)
+    harness.app.delivery.renderers.register("t", render_payload)
     return harness
 
 
@@ -86,7 +85,7 @@ async def rows(h: Harness, **kw: Any) -> dict[str, Any]:
 
 def sender(h: Harness, timer: VirtualTimer | None = None, bot: Bot | None = None, **kw: Any) -> Sender:
     timer = timer or VirtualTimer()
-    made = get_delivery(h.app).make_sender(bot or h.bot, timer=timer, **kw)
+    made = h.app.delivery.make_sender(bot or h.bot, timer=timer, **kw)
     timer.quiet = lambda: not made.writing
     return made
 
@@ -150,7 +149,7 @@ async def test_a_topic_can_be_cancelled_while_it_runs_and_is_counted(h: Harness)
     s.prefetch_at = 0  # one claim at a time, to count what it left
     await s.drain_once()  # "other" and three of the broadcast
     await s.settled()
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     assert await delivery.counts("broadcast:7") == TopicCounts(queued=2, sent=2, blocked=1)
     assert await delivery.cancel("broadcast:7") == 2
     await drain(s)
@@ -236,7 +235,7 @@ async def test_the_outbox_is_paced_once_by_the_limiter_its_replies_share(h: Harn
     bot = make_bot(h.app.settings, h.session, limiter=limiter)
     assert limiter_of(bot) is limiter
     await add(h, msg("a", 1, priority=Priority.BULK), msg("b", 2), msg("c", 3))
-    await drain(get_delivery(h.app).make_sender(bot))
+    await drain(h.app.delivery.make_sender(bot))
     # Each row was granted once, with its own priority: the reply middleware did not count them again.
     assert limiter.stats.granted == {Priority.TIMELY: 2, Priority.BULK: 1}
     await bot.send_message(4, "a direct reply")

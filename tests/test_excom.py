@@ -11,13 +11,13 @@ from icalendar import Calendar
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from delivery.outbox import Outbox
 from domain import excom as rules
 from handlers.excom import ExcomCb
 from handlers.program import CardCb
 from services import excom as excom_uc
 from storage.db import alembic_config, make_engine
 from storage.models import Delegate
+from storage.outbox import Outbox
 from tests.harness import Harness, make_settings, register
 from tests.test_registration import tr, walk_to
 from tests.test_reminders import drain, jobs, msk
@@ -88,7 +88,7 @@ async def _register_from_narnia(h: Harness) -> None:
     assert "EXCOM membership:</b> waiting for an organiser's confirmation" in h.last_text(7001)
     # Following it anyway (a forged button) is refused, and no reminder is fanned out to them.
     await h.press_data(7001, "fol:closed-session:1")
-    assert await jobs(h.app.extras["delivery"]).run_reminder("closed-session", 10) == 0
+    assert await jobs(h.app.delivery).run_reminder("closed-session", 10) == 0
 
 
 async def test_pending_is_shown_in_russian_and_korean(h: Harness) -> None:
@@ -147,7 +147,7 @@ async def test_organiser_confirms_with_one_tap_and_the_person_is_told(h: Harness
     assert JOIN in text and PENDING not in text
     await h.press(7010, "🔔 Remind me")
     h.clock.set(msk(12, 50))
-    assert await jobs(h.app.extras["delivery"]).run_reminder("closed-session", 10) == 1
+    assert await jobs(h.app.delivery).run_reminder("closed-session", 10) == 1
     sent = await drain(h)
     assert [c for c, t in sent if "Closed Session" in t and "How to join" in t] == [7010]
     await h.send(7010, "/profile")

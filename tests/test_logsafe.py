@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from domain import logsafe
+from infra import logsafe
 from tests.harness import Harness, make_settings
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from delivery.engine import get_delivery
-from delivery.outbox import Outbox
 from domain.event import EventFileError, load_event
 from handlers.organiser import OrgCb
 from services import organiser as org
 from services.organiser import Sources
 from storage.models import AuditEntry, Delegate
+from storage.outbox import Outbox
 from storage.repo import Delegates
 from tests.harness import Harness, make_settings, register
 from tests.test_delivery_engine import drain as drain_sender
@@ -38,7 +37,7 @@ async def drain(h: Harness) -> None:
 
 
 def sources(h: Harness) -> Sources:
-    found = h.app.extras["organiser"]
+    found = h.app.sources
     assert isinstance(found, Sources)
     return found
 
@@ -272,7 +271,7 @@ async def test_audit_shows_the_latest_actions(h: Harness) -> None:
     await h.send(ORGANISER, "/audit")
     assert h.last_text(ORGANISER) == "No organiser action has been recorded yet."
     await h.send(ORGANISER, "/admit 77")
-    async with get_delivery(h.app).uows() as uow:
+    async with h.app.delivery.uows() as uow:
         await org.audit(uow, ORGANISER, "quiz_open", "round 1", h.clock.now())  # as another feature would
         await uow.commit()
     await h.send(ORGANISER, "/audit")
@@ -299,7 +298,7 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
     await h.send(2, "/start")  # an unfinished registration holds personal data too
     await h.press(2, "English")
     await h.send(2, "Grace Hopper")
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when - timedelta(days=8))
     await planner.sync(delivery)
@@ -324,7 +323,7 @@ async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_
     when = h.app.event.retention_date
     assert when is not None
     await register(h, 1)
-    delivery = get_delivery(h.app)
+    delivery = h.app.delivery
     planner = delivery.planners["retention"]
     h.clock.set(when + timedelta(days=100))  # e.g. the real clock, long after the event
     await planner.sync(delivery)
@@ -443,3 +442,36 @@ async def test_a_korean_organiser_gets_korean_figures_and_a_chart(h: Harness) ->
     text, chart = h.session.sent(ORGANISER)[-2:]
     assert "<b>등록: 1명</b>" in text.text and "참가자 유형별" in text.text
     assert chart.method == "sendPhoto"
+
+
+async def test_every_chart_label_renders_in_korean_and_russian(h: Harness, monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 20, bug 4: the /stats chart drew Korean labels as empty boxes (its font had no Hangul)."""
+    import warnings
+
+    from domain.registration import PARTICIPANT_LABELS
+
+    await register(h, 1, participant_type="partner", city="서울")
+    await register(h, 2, participant_type="excom", city="Казань")
+    async with h.app.sessions() as s:
+        await s.execute(Delegate.__table__.update().values(country="대한민국").where(Delegate.user_id == 1))
+        await s.execute(Delegate.__table__.update().values(country="Россия").where(Delegate.user_id == 2))
+        await s.commit()
+    async with h.app.sessions() as s:
+        from storage.uow import SqlUnitOfWork
+
+        stats = await org.stats(SqlUnitOfWork(s), sources(h))
+    i18n = h.app.i18n
+    for lang in ("ko", "ru"):
+        titles = {k: i18n.gettext(v, locale=lang) for k, v in (
+            ("title", "By participant type"), ("by_day", "By day (UTC)"), ("by_type", "By participant type"),
+            ("by_language", "By language"), ("by_country", "By country"))}
+        types = {k: i18n.gettext(v, locale=lang) for k, v in PARTICIPANT_LABELS.items()}
+        # The chart may silence matplotlib's warnings; here every one of them reaches the test.
+        monkeypatch.setattr(warnings, "simplefilter", lambda *a, **k: None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.filterwarnings("always")
+            assert org.chart_png(stats, titles, types).startswith(b"\x89PNG")
+        missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+        missing += [r.getMessage() for r in caplog.records if "glyphs" in r.getMessage()]
+        assert missing == [], (lang, missing)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from delivery.outbox import SENT
+from domain.messages import SENT
 from storage.db import make_engine
 from storage.models import OutboxMessage
 from storage.repo import Follows

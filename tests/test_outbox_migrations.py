@@ -13,10 +13,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from delivery.outbox import SENDING, NewMessage, Outbox
 from delivery.scheduler import PgAdvisoryLock
+from domain.messages import SENDING, NewMessage
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.models import Base
+from storage.outbox import Outbox
 
 NOW = datetime(2020, 11, 17, 6, 0, tzinfo=UTC)
 

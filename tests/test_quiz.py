@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from delivery.engine import get_delivery
 from domain.quiz import AnswerRecord, plan
 from handlers.quiz import QuizCb, QuizStartCb
 from services import quiz as uc
@@ -87,7 +86,7 @@ async def answer_rows(h: Harness, uid: int) -> list[QuizAnswer]:
 
 
 async def tick(h: Harness) -> uc.Tick:
-    return await uc.planner(get_delivery(h.app)).tick()
+    return await uc.planner(h.app.delivery).tick()
 
 
 # -- playing ---------------------------------------------------------------------------------------------
@@ -512,7 +511,7 @@ async def test_help_and_the_command_menu_list_the_quiz(h: Harness) -> None:
 
 
 async def test_an_answered_questions_time_out_is_rearmed_for_the_next_and_never_claimed(h: Harness) -> None:
-    from delivery.outbox import Outbox
+    from storage.outbox import Outbox
 
     await register(h, 1)
     await h.send(1, "/quiz")
@@ -544,7 +543,7 @@ async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_que
         h: Harness) -> None:
     from datetime import UTC
 
-    from delivery.outbox import Outbox
+    from storage.outbox import Outbox
 
     await register(h, 1)
     await h.send(1, "/quiz")

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from delivery.engine import Delivery, get_delivery
-from delivery.messages import NewMessage
-from delivery.outbox import DROPPED, PENDING, SENT, Outbox
+from bot.app import new_delivery
+from delivery.engine import Delivery
 from domain.clock import Clock
+from domain.messages import DROPPED, PENDING, SENT, NewMessage
 from handlers.reminders import RemCb
 from services import reminder_jobs
 from services import reminders as rem
+from storage.outbox import Outbox
 from storage.repo import Delegates, Follows, Reminders, ReminderSettings, forget_person
 from tests.harness import Harness, make_settings, register
 from tests.test_sender import VirtualTimer
@@ -39,7 +40,7 @@ async def follow(h: Harness, uid: int, *items: str, lead: int | None = None, fol
 async def drain(h: Harness) -> list[tuple[int, str]]:
     """Send everything due; returns (chat, text) of what went out."""
     before = len(h.session.sent())
-    sender = get_delivery(h.app).make_sender(h.bot, timer=VirtualTimer())
+    sender = h.app.delivery.make_sender(h.bot, timer=VirtualTimer())
     while await sender.drain_once():
         pass
     return [(r.chat_id or 0, r.text) for r in h.session.sent()[before:]]
@@ -65,7 +66,7 @@ async def test_a_reminder_names_the_session_its_local_time_and_how_to_join(harne
     await follow(h, 1, "opening")
     await follow(h, 2, "opening")
     await follow(h, 3, "opening")
-    d = get_delivery(h.app)
+    d = h.app.delivery
     h.clock.set(msk(8, 50))
     assert await jobs(d).run_reminder("opening", 10) == 3
     assert await jobs(d).run_reminder("opening", 10) == 0  # a second fan-out creates nothing
@@ -95,7 +96,7 @@ async def test_only_people_who_follow_with_that_lead_and_reminders_on(harness: H
     await follow(h, 4, follow_all=True)                # the whole program
     await follow(h, 5, "opening")                      # another session
     h.clock.set(msk(9, 30))
-    d = get_delivery(h.app)
+    d = h.app.delivery
     assert await jobs(d).run_reminder("plenary", 10) == 2
     assert sorted(c for c, _ in await drain(h)) == [1, 4]
     h.clock.set(msk(9, 10))
@@ -111,7 +112,7 @@ async def test_the_closed_session_is_reminded_only_to_excom_member_cities(harnes
     await follow(h, 2, "closed-session")  # even an explicit follow does not make it theirs
     await follow(h, 3, follow_all=True)
     h.clock.set(msk(12, 50))
-    d = get_delivery(h.app)
+    d = h.app.delivery
     # One fan-out for the two items starting at 13:00, whichever of them is named.
     assert await jobs(d).run_reminder("closed-session", 10) == 2
     assert await jobs(d).run_reminder("reconnection", 10) == 0
@@ -130,7 +131,7 @@ async def test_the_whole_program_includes_the_first_coffee_break(harness: Harnes
     await h.send(1, "/program")
     assert "🔔 Online Coffee Break" in h.last_text(1)
     h.clock.set(msk(10, 30))
-    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 1
+    assert await jobs(h.app.delivery).run_reminder("coffee1", 10) == 1
     [(_, text)] = await drain(h)
     # The matchmaking meetings start with it: a partner (not asked about matchmaking) follows both.
     assert "these sessions start at the same time" in text
@@ -146,7 +147,7 @@ async def test_the_first_coffee_break_can_be_followed_from_its_card(harness: Har
     await h.press(1, "🔔 Remind me")
     assert "🔕 Don't remind me" in h.buttons(1)
     h.clock.set(msk(10, 30))
-    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 1
+    assert await jobs(h.app.delivery).run_reminder("coffee1", 10) == 1
     [(_, text)] = await drain(h)
     assert text.startswith("⏰ <b>Online Coffee Break</b> starts at 10:40, in 10 minutes.")
 
@@ -156,7 +157,7 @@ async def test_a_plural_title_reads_right_in_russian(harness: Harness) -> None:
     await register(h, 1, language="ru", participant_type="wego_member", matchmaking=True)
     await follow(h, 1, "matchmaking")
     h.clock.set(msk(10, 30))
-    await jobs(get_delivery(h.app)).run_reminder("coffee1", 10)
+    await jobs(h.app.delivery).run_reminder("coffee1", 10)
     [(_, text)] = await drain(h)
     assert text.startswith("⏰ <b>Матчмейкинг-встречи</b> — начало: 10:40, через 10 минут.")
 
@@ -175,7 +176,7 @@ async def test_no_matchmaking_reminders_for_people_who_said_no(harness: Harness)
     await h.press(1, "10:40 Matchmaking Meetings")
     assert "🔔 Remind me" in h.buttons(1)  # not covered by the whole program: their own choice
     h.clock.set(msk(10, 30))
-    assert await jobs(get_delivery(h.app)).run_reminder("coffee1", 10) == 3
+    assert await jobs(h.app.delivery).run_reminder("coffee1", 10) == 3
     sent = dict(await drain(h))
     assert "Matchmaking" not in sent[1] and "<b>Online Coffee Break</b> starts at 10:40" in sent[1]
     assert "<b>Matchmaking Meetings</b>" in sent[2] and "<b>Online Coffee Break</b>" in sent[2]
@@ -189,7 +190,7 @@ async def test_parallel_sessions_make_one_reminder_naming_them_all(harness: Harn
     await follow(h, 1, "tour", "quiz")
     await follow(h, 2, "quiz")
     h.clock.set(msk(14, 5))
-    d = get_delivery(h.app)
+    d = h.app.delivery
     assert await jobs(d).run_reminder("tour", 10) == 2
     assert await jobs(d).run_reminder("quiz", 10) == 0  # the same start instant: the same fan-out and keys
     await d.sync()  # the catch-up finds nothing new either
@@ -209,13 +210,13 @@ async def test_rows_made_one_per_item_before_the_merge_are_not_sent_twice(harnes
     await follow(h, 1, "tour", "quiz")
     h.clock.set(msk(14, 5))
     async with h.app.sessions() as s:  # a row of the old shape, as an older version queued it
-        quiz = get_delivery(h.app).event.item("quiz")
+        quiz = h.app.delivery.event.item("quiz")
         await Outbox(s).add([NewMessage(rem.reminder_key(1, quiz, 10), 1, rem.KIND_REMINDER,
                                         rem.reminder_topic("quiz", 10), h.clock.now(),
                                         {"item": "quiz", "lead": 10, "starts": quiz.starts.isoformat()},
                                         expires_at=quiz.ends)], h.clock.now())
         await s.commit()
-    assert await jobs(get_delivery(h.app)).run_reminder("tour", 10) == 0
+    assert await jobs(h.app.delivery).run_reminder("tour", 10) == 0
     [(_, text)] = await drain(h)
     assert "Smart City Quiz" in text
 
@@ -225,7 +226,7 @@ async def test_a_new_time_zone_changes_later_reminders(harness: Harness) -> None
     await register(h, 1, timezone="Europe/Moscow")
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
+    await jobs(h.app.delivery).run_reminder("opening", 10)
     # The row exists; the person moves to Seoul and Korean before it is sent.
     async with h.app.sessions() as s:
         await Delegates(s).update_fields(1, h.clock.now(), timezone="Asia/Seoul", language="ko")
@@ -239,11 +240,11 @@ async def test_a_reminder_whose_session_ended_is_dropped_and_recorded(harness: H
     await register(h, 1)
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
+    await jobs(h.app.delivery).run_reminder("opening", 10)
     await register(h, 2)
     await follow(h, 2, "plenary")
     h.clock.set(msk(9, 30))
-    await jobs(get_delivery(h.app)).run_reminder("plenary", 10)
+    await jobs(h.app.delivery).run_reminder("plenary", 10)
     h.clock.set(msk(9, 31))  # the opening's row is still unsent when the opening ends
     sent = await drain(h)
     assert [c for c, _ in sent] == [2]
@@ -256,7 +257,7 @@ async def test_late_but_not_over_reads_as_started(harness: Harness) -> None:
     await register(h, 1)
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
+    await jobs(h.app.delivery).run_reminder("opening", 10)
     h.clock.set(msk(9, 5))
     [(_, text)] = await drain(h)
     assert "started at 09:00 and is on until 09:30" in text
@@ -269,7 +270,7 @@ async def test_unfollowing_or_switching_off_after_the_fan_out_drops_the_row(harn
     await follow(h, 1, "opening")
     await follow(h, 2, "opening")
     h.clock.set(msk(8, 50))
-    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
+    await jobs(h.app.delivery).run_reminder("opening", 10)
     async with h.app.sessions() as s:
         await Follows(s).unfollow(1, "opening")
         await Reminders(s).update(2, h.clock.now(), on=False)
@@ -283,7 +284,7 @@ async def test_unfollowing_or_switching_off_after_the_fan_out_drops_the_row(harn
 async def test_catch_up_reaches_late_followers_but_never_after_the_start(harness: Harness) -> None:
     h = harness
     await register(h, 1)
-    d = get_delivery(h.app)
+    d = h.app.delivery
     h.clock.set(msk(8, 50))
     await jobs(d).run_reminder("opening", 10)
     h.clock.set(msk(8, 55))
@@ -308,7 +309,7 @@ async def test_the_plan_has_one_job_per_start_and_lead_with_stable_ids(harness: 
     for uid in (1, 2, 3):
         await follow(h, uid, follow_all=True)
     for _ in range(2):  # a second plan (a restart) replaces, never adds
-        d = Delivery.for_app(h.app)
+        d = new_delivery(h.app)
         await d.plan()
         planned = d.scheduler.planned
     reminders = {k for k in planned if k.startswith("reminder:")}
@@ -354,7 +355,7 @@ async def test_day_before_at_18_local_lists_followed_sessions_in_local_time(harn
     await register(h, 3, timezone="Asia/Seoul")  # follows nothing: no note
     await follow(h, 1, "opening", "closing")
     await follow(h, 2, follow_all=True)
-    d = get_delivery(h.app)
+    d = h.app.delivery
     seoul = rem.day_before_at(h.app.event, "Asia/Seoul")
     assert seoul == datetime(2020, 11, 16, 9, 0, tzinfo=UTC)
     h.clock.set(seoul)
@@ -379,7 +380,7 @@ async def test_no_day_before_job_once_18_local_has_passed(harness: Harness) -> N
     for uid in (1, 2):
         await follow(h, uid, follow_all=True)
     h.clock.set(datetime(2020, 11, 16, 12, 0, tzinfo=UTC))  # after 18:00 in Seoul, before it in Mexico City
-    d = Delivery.for_app(h.app)
+    d = new_delivery(h.app)
     await d.plan()
     assert [k for k in d.scheduler.planned if k.startswith("day_before:")] == ["day_before:20201117T0000Z"]
 
@@ -393,7 +394,7 @@ async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(har
     await register(h, 3, language="ko", timezone="Asia/Kolkata")  # GMT+5:30: the plenary moves to 12:30
     await follow(h, 1, "plenary")
     await follow(h, 3, "plenary")
-    first = Delivery.for_app(h.app)
+    first = new_delivery(h.app)
     await first.plan()  # the first start-up only records the program
     assert await drain(h) == []
     # The organisers move the plenary from 09:40 to 10:00 and restart.
@@ -403,7 +404,7 @@ async def test_a_moved_item_moves_its_reminders_and_followers_get_one_notice(har
     object.__setattr__(event, "program", moved_program)
     try:
         for _ in range(2):
-            again = Delivery.for_app(h.app)
+            again = new_delivery(h.app)
             await again.plan()
         assert again.scheduler.planned["reminder:plenary:10"] == msk(9, 50)
         sent = dict(await drain(h))
@@ -484,7 +485,7 @@ async def test_forgetting_a_person_deletes_their_outbox_rows(harness: Harness) -
     await register(h, 1)
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 50))
-    await jobs(get_delivery(h.app)).run_reminder("opening", 10)
+    await jobs(h.app.delivery).run_reminder("opening", 10)
     async with h.app.sessions() as s:
         await forget_person(s, 1)
         await s.commit()
@@ -499,7 +500,7 @@ async def test_the_engine_starts_and_stops_with_the_dispatcher(harness: Harness)
     await follow(h, 1, "opening")
     h.clock.set(msk(8, 45))  # the 15- and 30-minute fan-outs are past, the 10-minute one ahead
     await h.app.dp.emit_startup(bot=h.bot, **h.app.dp.workflow_data)
-    d = get_delivery(h.app)
+    d = h.app.delivery
     try:
         assert d.is_leader and d.sender is not None
         assert "reminder:opening:10" in d.scheduler.job_ids()
@@ -525,7 +526,7 @@ async def test_reminders_end_to_end_on_postgresql(tmp_path: Path, pg_url: str) -
         await register(h, 2)
         await follow(h, 1, follow_all=True)
         await follow(h, 2, "closed-session", "reconnection")
-        d = get_delivery(h.app)
+        d = h.app.delivery
         await d.plan()
         h.clock.set(msk(12, 50))
         assert await jobs(d).run_reminder("closed-session", 10) == 2  # one per person for both tracks

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from delivery.outbox import DROPPED, SENT
+from domain.messages import DROPPED, SENT
 from storage.db import make_engine
 from storage.models import OutboxMessage
 from storage.repo import Follows, Reminders

@@ -21,12 +21,11 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import SendMessage
 
-from delivery.engine import get_delivery
 from delivery.limiter import Limiter, Timer
-from delivery.messages import Priority
-from delivery.outbox import BLOCKED, DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Outbox, Rendered
 from delivery.sender import UNKNOWN_MARGIN, Backoff, Sender, classify
+from domain.messages import BLOCKED, DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Priority, Rendered
 from storage.models import Delegate
+from storage.outbox import Outbox
 from testkit.fake_botapi import FakeBotAPI
 from tests.harness import REHEARSAL_START, Harness, register
 
@@ -145,13 +144,13 @@ async def _render_test(ctx: Any, row: Any, who: Any) -> Rendered | Drop:
 
 @pytest.fixture
 async def h(harness: Harness) -> Harness:
-    get_delivery(harness.app).renderers.register("test", _render_test)
+    harness.app.delivery.renderers.register("test", _render_test)
     return harness
 
 
 def _sender(h: Harness, timer: VirtualTimer | None = None, **kw: Any) -> Sender:
     timer = timer or VirtualTimer()
-    sender = get_delivery(h.app).make_sender(h.bot, timer=timer, **kw)
+    sender = h.app.delivery.make_sender(h.bot, timer=timer, **kw)
     timer.quiet = lambda: not sender.writing
     return sender
 
@@ -331,7 +330,7 @@ async def test_a_claim_whose_sender_died_is_claimed_again_after_its_lease(h: Har
 
 
 async def test_sender_runs_in_the_background_and_stops_cleanly(h: Harness) -> None:
-    sender = get_delivery(h.app).make_sender(h.bot, rate=1000, chat_interval=0)
+    sender = h.app.delivery.make_sender(h.bot, rate=1000, chat_interval=0)
     sender.start()
     await _add(h, _note("a", 1, "hello"))
     sender.wake()
@@ -351,7 +350,7 @@ async def test_a_timeout_is_retried_and_the_message_is_kept(h: Harness) -> None:
         try:
             await _add(h, _note("a", 1, "hello"))
             api.delay_next("sendMessage", 3)
-            sender = get_delivery(h.app).make_sender(bot, timer=VirtualTimer(), request_timeout=1)
+            sender = h.app.delivery.make_sender(bot, timer=VirtualTimer(), request_timeout=1)
             await _drain(sender)
             row = (await _rows(h))[0]
             assert (row.status, row.attempts) == (PENDING, 1)

@@ -13,9 +13,9 @@ from console.core import Page
 
 
 def _pages() -> list[Page]:
-    from console.pages import people, signin, today
+    from console.pages import audit, exports, matchmaking, people, quiz, signin, today
 
-    return [today.PAGE, people.PAGE, signin.PAGE]
+    return [today.PAGE, people.PAGE, matchmaking.PAGE, quiz.PAGE, exports.PAGE, audit.PAGE, signin.PAGE]
 
 
 PAGES: list[Page] = []

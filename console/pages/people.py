@@ -10,11 +10,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.i18n import LANGUAGE_NAMES
 from console.core import LANG, SESSION, UOW, Page, console_of, error_text, form_value, render, tr
 from domain.errors import ServiceError
 from domain.event import LANGS
 from domain.i18n_marks import N_
+from domain.languages import LANGUAGE_NAMES
 from domain.registration import FIELD_LABELS, PARTICIPANT_LABELS, PARTICIPANT_TYPES, Profile
 from domain.timezones import fmt_datetime
 from services import admin as admin_uc

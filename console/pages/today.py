@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.i18n import LANGUAGE_NAMES
 from console.core import LANG, UOW, Page, console_of, render, tr
 from domain.i18n_marks import N_
+from domain.languages import LANGUAGE_NAMES
 from domain.registration import PARTICIPANT_LABELS
 from domain.timezones import fmt_datetime
 from services import console as console_uc

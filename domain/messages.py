@@ -182,3 +182,40 @@ class TopicCounts:
         return cls(queued=counts.get(PENDING, 0), sending=counts.get(SENDING, 0), sent=counts.get(SENT, 0),
                    failed=counts.get(FAILED, 0), blocked=counts.get(BLOCKED, 0), dropped=counts.get(DROPPED, 0),
                    cancelled=counts.get(CANCELLED, 0))
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A claimed row, as the sender and the renderers see it."""
+
+    id: int
+    key: str
+    user_id: int | None
+    chat_id: int
+    priority: int
+    kind: str
+    topic: str
+    payload: dict[str, Any]
+    due_at: datetime
+    next_at: datetime
+    expires_at: datetime | None
+    attempts: int
+    claimed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The delegate a row goes to, read when it is sent (their language and zone may have changed)."""
+
+    user_id: int
+    language: str
+    timezone: str
+    participant_type: str
+    reminder_lead: int
+    reminders_on: bool
+    follow_all: bool
+    blocked: bool
+    # An EXCOM member city an organiser confirmed (members-only items are theirs).
+    member: bool = False
+    # Their matchmaking answer at registration: False when they said No (no matchmaking reminders then).
+    matchmaking: bool | None = None

@@ -23,126 +23,32 @@ because it is about processes that die, not about the event day being replayed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from delivery.messages import (
+from domain.messages import (
     BLOCKED,
     CANCELLED,
     DROPPED,
     FAILED,
-    FINAL,
     PENDING,
     SENDING,
     SENT,
     STATUSES,
-    Button,
-    Drop,
     NewMessage,
-    Payload,
-    Priority,
-    Rendered,
-    Sent,
+    OutboxRow,
+    Recipient,
     TopicCounts,
 )
 from domain.registration import GUEST, is_member
 from storage.models import Delegate, Guest, OutboxMessage
 
-if TYPE_CHECKING:
-    from aiogram.utils.i18n import I18n
-
-    from domain.event import Event
-
-__all__ = ["BLOCKED", "CANCELLED", "DROPPED", "FAILED", "FINAL", "PENDING", "SENDING", "SENT", "STATUSES",
-           "Button", "Drop", "NewMessage", "Outbox", "OutboxRow", "Priority", "Recipient", "RenderContext",
-           "Rendered", "Renderer", "Renderers", "TopicCounts"]
-
 _INSERT_CHUNK = 1000
 _ERROR_LEN = 300
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """A claimed row, as the sender and the renderers see it."""
-
-    id: int
-    key: str
-    user_id: int | None
-    chat_id: int
-    priority: int
-    kind: str
-    topic: str
-    payload: dict[str, Any]
-    due_at: datetime
-    next_at: datetime
-    expires_at: datetime | None
-    attempts: int
-    claimed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """The delegate a row goes to, read when it is sent (their language and zone may have changed)."""
-
-    user_id: int
-    language: str
-    timezone: str
-    participant_type: str
-    reminder_lead: int
-    reminders_on: bool
-    follow_all: bool
-    blocked: bool
-    # An EXCOM member city an organiser confirmed (members-only items are theirs).
-    member: bool = False
-    # Their matchmaking answer at registration: False when they said No (no matchmaking reminders then).
-    matchmaking: bool | None = None
-
-
-# -- rendering ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RenderContext:
-    event: Event
-    i18n: I18n
-    now: datetime
-    sessions: async_sessionmaker[AsyncSession]
-    # Units of work for renderers that read more (`async with ctx.uows() as uow`); services.ports.UnitOfWork.
-    uows: Any = None
-
-
-Renderer = Callable[[RenderContext, OutboxRow, Recipient | None], Awaitable[Payload | Drop]]
-# Called once a row of its kind was sent (e.g. to remember a quiz poll's id: poll answers name only that).
-AfterSent = Callable[[RenderContext, OutboxRow, Sent], Awaitable[None]]
-
-
-class Renderers:
-    """The renderer of each message kind; features register theirs at wiring time (bot/app.py)."""
-
-    def __init__(self) -> None:
-        self._by_kind: dict[str, Renderer] = {}
-        self._after: dict[str, AfterSent] = {}
-
-    def register(self, kind: str, renderer: Renderer, *, after_sent: AfterSent | None = None) -> None:
-        if kind in self._by_kind:
-            raise ValueError(f"a renderer for {kind!r} is already registered")
-        self._by_kind[kind] = renderer
-        if after_sent is not None:
-            self._after[kind] = after_sent
-
-    def after_sent(self, kind: str) -> AfterSent | None:
-        return self._after.get(kind)
-
-    def get(self, kind: str) -> Renderer | None:
-        return self._by_kind.get(kind)
-
-    @property
-    def kinds(self) -> frozenset[str]:
-        return frozenset(self._by_kind)
 
 
 # -- the repository -------------------------------------------------------------------------------------------

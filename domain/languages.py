@@ -1,0 +1,117 @@
+"""The languages the bot speaks and what the code knows about each of them, in one place.
+
+Adding a language is: an entry in `LANGUAGES` below (and its code in `Lang`), a gettext catalog
+(`locales/<code>/LC_MESSAGES/`, `python -m tools.catalogs update`), and the event file's texts in it
+(docs/architecture.md, "Languages"). Grammar that is more than word lists (the time-question grammar of
+domain/when.py, the stemming by script of domain/qa.py, Korean particles in domain/text.py) is still written
+per language where it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Lang = Literal["en", "ru", "ko"]
+
+# Scripts told apart in a message, with their Unicode ranges. Latin is any ASCII letter (Latin-script
+# languages are told apart by the reader's own language, see `detect_language`).
+LATIN = "latin"
+SCRIPTS: dict[str, tuple[tuple[int, int], ...]] = {
+    "hangul": ((0xAC00, 0xD7A3), (0x1100, 0x11FF), (0x3130, 0x318F)),
+    "cyrillic": ((0x0400, 0x04FF),),
+}
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    name: str                   # in the language itself, as the language buttons show it
+    script: str                 # a key of SCRIPTS, or LATIN
+    called: tuple[str, ...]     # what people type to choose it at the language step (any language)
+    yes: tuple[str, ...]        # typed where Yes / No are the buttons
+    no: tuple[str, ...]
+    back: tuple[str, ...]       # typed at a registration step: the previous step
+    hello: tuple[str, ...]      # a whole message that is a greeting
+    thanks: tuple[str, ...]     # a whole message that is thanks
+
+
+LANGUAGES: dict[str, Language] = {
+    "en": Language(
+        code="en", name="English", script=LATIN,
+        called=("english", "английский", "영어", "eng", "en"),
+        yes=("yes", "y", "yeah", "yep", "yup", "sure", "ok", "okay", "agree", "i agree", "of course"),
+        no=("no", "n", "nope"),
+        back=("back", "go back", "previous"),
+        hello=("hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening", "hi there",
+               "hello there"),
+        thanks=("thanks", "thank you", "thx", "ty", "thanks a lot", "thank you very much", "many thanks",
+                "great thanks"),
+    ),
+    "ru": Language(
+        code="ru", name="Русский", script="cyrillic",
+        called=("russian", "русский", "러시아어", "рус", "ru"),
+        yes=("да", "ага", "ок", "конечно", "согласен", "согласна", "согласны", "верно", "правильно"),
+        no=("нет", "неа", "не согласен", "не согласна"),
+        back=("назад", "вернуться", "вернуться назад"),
+        hello=("привет", "здравствуйте", "здравствуй", "добрый день", "доброе утро", "добрый вечер",
+               "приветствую"),
+        thanks=("спасибо", "спасибо большое", "большое спасибо", "благодарю", "спс"),
+    ),
+    "ko": Language(
+        code="ko", name="한국어", script="hangul",
+        called=("korean", "корейский", "한국어", "한국말", "ko"),
+        yes=("네", "예", "응", "좋아요", "동의", "맞아요", "맞습니다"),
+        no=("아니요", "아니오", "아뇨", "아니", "싫어요"),
+        back=("뒤로", "이전", "돌아가기", "뒤로 가기"),
+        hello=("안녕", "안녕하세요", "안녕하십니까", "반가워요", "반갑습니다"),
+        thanks=("감사합니다", "고마워요", "고맙습니다", "감사해요", "땡큐"),
+    ),
+}
+LANGS: tuple[str, ...] = tuple(LANGUAGES)
+DEFAULT = "en"
+LANGUAGE_NAMES: dict[str, str] = {code: lang.name for code, lang in LANGUAGES.items()}
+
+
+def words(field: Literal["yes", "no", "back", "hello", "thanks"]) -> tuple[str, ...]:
+    """One word list of every language, in the registry's order."""
+    return tuple(w for lang in LANGUAGES.values() for w in getattr(lang, field))
+
+
+def supported(code: str | None) -> str:
+    """A language code as clients send it ("ru", "ko-KR", "en-GB", "de") mapped to a supported language."""
+    base = (code or "").split("-")[0].lower()
+    return base if base in LANGUAGES else DEFAULT
+
+
+def _script(ch: str) -> str | None:
+    o = ord(ch)
+    for script, ranges in SCRIPTS.items():
+        if any(lo <= o <= hi for lo, hi in ranges):
+            return script
+    if ch.isascii() and ch.isalpha():
+        return LATIN
+    return None
+
+
+def detect_language(text: str, fallback: str) -> str:
+    """The language a message is written in, by script: the non-Latin script with the most letters (ties go
+    to the script listed first in SCRIPTS); Latin text (two letters or more) with no other script is the
+    reader's own language when that is written in Latin, else the first Latin-script language; anything else
+    (digits, emoji) keeps the fallback. Within a script the fallback wins when it is written in it, else the
+    first language registered with that script."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        script = _script(ch)
+        if script is not None:
+            counts[script] = counts.get(script, 0) + 1
+    other = [s for s in SCRIPTS if counts.get(s)]
+    if other:
+        script = max(other, key=lambda s: counts[s])  # max keeps the first of equals: SCRIPTS' order
+    elif counts.get(LATIN, 0) >= 2:
+        script = LATIN
+    else:
+        return fallback
+    if fallback in LANGUAGES and LANGUAGES[fallback].script == script:
+        return fallback
+    return next((code for code, lang in LANGUAGES.items() if lang.script == script), fallback)
