@@ -39,7 +39,7 @@ WORKER = web.AppKey("webhook_worker", "WebhookWorker")
 
 
 def configure_logging(settings: Settings) -> None:
-    from domain import logsafe
+    from infra import logsafe
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: "
                         "%(message)s")
