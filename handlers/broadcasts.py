@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -26,14 +25,14 @@ from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Audience, BroadcastInfo, Part
 from domain.registration import PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime, zone_name
-from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
+from handlers.ui import ButtonData, Id, button, esc, grid, on_a_message, pager, refuse_non_organiser
 from services import broadcasts as bc
 from services.errors import ServiceError
 from services.organiser import Sources
 from services.ports import UnitOfWork
 
 
-class BcCb(CallbackData, prefix="bc"):
+class BcCb(ButtonData, prefix="bc"):
     """A button of the /broadcast conversation or of /broadcasts."""
 
     action: str
@@ -41,10 +40,10 @@ class BcCb(CallbackData, prefix="bc"):
     kind: str = ""
 
 
-class BcCancel(CallbackData, prefix="bcx"):
+class BcCancel(ButtonData, prefix="bcx"):
     """The Cancel button of a running broadcast's progress message."""
 
-    id: int
+    id: Id
 
 
 def _markup(*buttons: object, width: int = 1) -> InlineKeyboardMarkup:
