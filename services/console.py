@@ -257,13 +257,15 @@ def _hangul(text: str) -> bool:
     return any("\uac00" <= ch <= "\ud7a3" for ch in text)
 
 
-def screen_name(standing: Any) -> str:
-    """How a player appears on the shared screen: the name they chose to show when the quiz has that choice
-    (`shown_name`), else their first name only (a Korean name written as one word loses its family name):
-    no surname, no city, no organisation."""
-    chosen = getattr(standing, "shown_name", None) or getattr(standing, "display_name", None)
-    if isinstance(chosen, str) and chosen.strip():
-        return chosen.strip()[:40]
+def screen_name(standing: Any) -> str | None:
+    """How a player appears on the shared screen: the name they chose to show (a first name or a nickname;
+    None: anonymous, said in the screen's language), else, never asked, their first name only (a Korean name
+    written as one word loses its family name): no surname, no city, no organisation."""
+    shown_as = getattr(standing, "shown_as", None)
+    if shown_as is not None:
+        from domain.quiz import public_name
+
+        return public_name(shown_as, standing.nickname, standing.first_name)
     first = (str(standing.name or "").split() or ["?"])[0]
     if _hangul(first) and len(first) >= 3:
         return first[1:]
@@ -273,7 +275,7 @@ def screen_name(standing: Any) -> str:
 @dataclass(frozen=True)
 class ScreenRow:
     rank: int
-    name: str
+    name: str | None  # None: anonymous
     score: int
     right: int
 

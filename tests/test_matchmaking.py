@@ -20,7 +20,7 @@ from domain.errors import ServiceError
 from domain.matchmaking import SlotUnavailable
 from handlers.matchmaking import MmAct, MmAvail, MmBook
 from services import matchmaking as mm_uc
-from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmSeat
+from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmProfile, MmSeat
 from storage.uow import UnitOfWorkFactory
 from testkit.databases import throwaway_database
 from tests.harness import Harness, make_settings, register
@@ -613,11 +613,14 @@ async def test_forget_removes_matchmaking_rows_and_tells_the_other_side(h: Harne
     await offer(h, SEOUL, "1040", "1050")
     await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
     await h.press_data(SEOUL, MmBook(host=SEOUL, slot="1050").pack())
+    async with UnitOfWorkFactory(h.app.sessions)() as uow:  # the city's directory profile goes too
+        await uow.matchmaking.set_profile(SEOUL, rules.CityProfile(("open_gov",), "Open data"), h.clock.now())
+        await uow.commit()
     await drain(h)
     await h.send(SEOUL, "/forget")
     await h.press(SEOUL, "Yes, delete everything")
     async with h.app.sessions() as s:
-        for model in (MmAvailability, MmBooking, MmSeat):
+        for model in (MmAvailability, MmBooking, MmSeat, MmProfile):
             assert await s.scalar(select(func.count()).select_from(model)) == 0, model
     sent = await drain(h)
     [(chat, text)] = [(c, t) for c, t in sent if "cancelled" in t]

@@ -26,7 +26,7 @@
       var li = document.createElement("li");
       var name = document.createElement("span");
       name.className = "name";
-      name.textContent = row.name;
+      name.textContent = row.name === null ? board.getAttribute("data-anonymous") : row.name;
       var score = document.createElement("span");
       score.className = "score";
       score.textContent = fill(board.getAttribute("data-points"), { score: row.score });
