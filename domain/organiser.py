@@ -5,10 +5,8 @@ No framework, no database: values the services pass around and rules they apply.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -389,24 +387,6 @@ class Stats:
     blocked: int = 0
     # Figures other features provide (quiz participants, meetings booked), by msgid label.
     extra: list[tuple[str, int]] = field(default_factory=list)
-
-
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """A CSV file Excel opens correctly: UTF-8 with a byte-order mark, CRLF line ends."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else _cell(v) for v in row])
-    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    text = str(value)
-    # A cell starting with = + - @ is a formula to Excel: quote it so a name cannot run anything.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def top(counts: dict[str, int], n: int | None = None) -> list[tuple[str, int]]:

@@ -9,13 +9,12 @@ never the client's clock nor when a busy handler got to it; the next question is
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from domain.csvfile import csv_bytes
 from domain.event import Event, Quiz
 from domain.i18n_marks import N_
 from domain.messages import Button, Buttons, Document, Drop, Edit, FileRef, NewMessage, Poll, Priority, Rendered
@@ -604,14 +603,10 @@ async def participant_count(uow: UnitOfWork) -> int:
 
 async def results_csv(uow: UnitOfWork, event: Event) -> bytes:
     """All results in rank order, UTF-8 with a BOM (spreadsheets open it right), English headers."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADERS)
-    for s in await uow.quiz.standings():
-        writer.writerow([s.rank, s.name, s.city or "", s.country or "", s.score, s.right,
-                         f"{s.time_ms / 1000:.3f}",
-                         s.finished_at.strftime("%Y-%m-%d %H:%M:%S") if s.finished_at else ""])
-    return ("\ufeff" + out.getvalue()).encode()
+    return csv_bytes(CSV_HEADERS, (
+        [s.rank, s.name, s.city, s.country, s.score, s.right, f"{s.time_ms / 1000:.3f}",
+         s.finished_at.strftime("%Y-%m-%d %H:%M:%S") if s.finished_at else None]
+        for s in await uow.quiz.standings()))
 
 
 # -- opening and closing --------------------------------------------------------------------------

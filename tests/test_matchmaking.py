@@ -5,6 +5,8 @@ by the database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -868,3 +870,21 @@ async def test_bench_smoke(tmp_path, capsys) -> None:
     await bench.run(f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}", hosts=3, requesters=53, rounds=2)
     out = capsys.readouterr().out
     assert "directory (/meet)" in out and "50 presses on one slot at once: 1 booking" in out
+
+
+async def test_meetings_csv_keeps_a_formula_looking_name_as_text(tmp_path) -> None:
+    """Issue 20 bug 10: the meetings export skipped the formula guard."""
+    h = await Harness.create(make_settings(tmp_path), at=BOOKING_OPEN)
+    try:
+        await register(h, SEOUL, participant_type="excom", city="Seoul", city_id="seoul", matchmaking=True,
+                       full_name="=HYPERLINK(\"http://evil.example\")")
+        await register(h, ACME, participant_type="partner", city="+Berlin", full_name="-Ada", timezone="Asia/Seoul")
+        await offer(h, SEOUL, "1040")
+        await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
+        await h.send(ORGANISER, "/matchmaking")
+        await h.press(ORGANISER, "Export CSV")
+        [doc] = [r for r in h.session.requests if r.method == "sendDocument"]
+        rows = list(csv.reader(io.StringIO(next(iter(doc.files.values())).decode("utf-8-sig"))))
+        assert rows[1][2:6] == ['\'=HYPERLINK("http://evil.example")', "Seoul", "'-Ada", "'+Berlin"]
+    finally:
+        await h.close()

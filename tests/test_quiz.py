@@ -85,10 +85,12 @@ async def press_answer(h: Harness, uid: int, index: int, *, right: bool) -> list
 
 
 def quiz_message(h: Harness, uid: int) -> str:
-    """The quiz message's current text (the newest message to `uid` that says "Question" or has a score)."""
-    for m in reversed(list(h.session.messages.values())):
-        if m["chat"]["id"] == uid and m.get("text") and ("Question" in m["text"] or "score" in m["text"]):
-            return str(m["text"])
+    """The quiz message's current text as the bot sent it, with its HTML (the newest text sent or edited in to
+    `uid` that says "Question" or has a score)."""
+    for r in reversed(h.session.requests):
+        if r.chat_id == uid and r.method in ("sendMessage", "editMessageText") and r.text \
+                and ("Question" in r.text or "score" in r.text):
+            return r.text
     return ""
 
 
@@ -506,6 +508,23 @@ async def test_group_mode_posts_quiz_polls_and_scores_poll_answers_into_the_same
     assert "You took part in the quiz in a group chat" in h.last_text(555)
 
 
+async def test_a_vote_for_an_option_the_poll_does_not_have_uses_up_no_try(h: Harness) -> None:
+    """Issue 17 item 11: option 7 of a four-option poll created the person's attempt (their one try) and
+    recorded a wrong answer; it is no answer at all, and their real vote then counts."""
+    group = h.updates.group()
+    await h.send(ORGANISER, "/quiz_group", chat=group)
+    await drain(h)
+    quiz = quiz_of(h)
+    question = quiz.question(plan(quiz, group["id"], secret=secret_of(h), shuffle_options=False)[0].question_id)
+    poll_id = next(m["poll"]["id"] for m in h.session.messages.values() if "poll" in m)
+    h.clock.advance(seconds=2)
+    for option in (7, -1, 10**6):
+        await h.feed(poll_answer(h, poll_id, 556, option, "Mina"))
+    assert await attempt_row(h, 556) is None
+    await h.feed(poll_answer(h, poll_id, 556, question.right, "Mina"))
+    assert [(a.index, a.right) for a in await answer_rows(h, 556)] == [(0, True)]
+
+
 async def test_poll_answers_are_requested_from_telegram(h: Harness) -> None:
     assert "poll_answer" in h.app.dp.resolve_used_update_types()
 
@@ -618,6 +637,16 @@ async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_que
     await drain(h)  # the sender's claim is still on: question 2's own row times it out
     assert "Time is up" in quiz_message(h, 1) and "Question 3 of 10" in quiz_message(h, 1)
     assert [a.points for a in await answer_rows(h, 1)] == [0, 0]
+
+
+async def test_results_csv_keeps_a_formula_looking_name_as_text(h: Harness) -> None:
+    """Issue 20 bug 10: a player named `=HYPERLINK(...)` was a live formula in the organisers' spreadsheet."""
+    await seed(h, 7, 150, 4_000, None, name='=HYPERLINK("http://evil.example","prize")')
+    await seed(h, 8, 100, 4_000, None, name="@SUM(A1)")
+    async with h.app.sessions() as s:
+        data = await uc.results_csv(_Uow(s), h.app.event)  # type: ignore[arg-type]
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r[1] for r in rows[1:]] == ['\'=HYPERLINK("http://evil.example","prize")', "'@SUM(A1)"]
 
 
 # -- issue 17: a script cannot win, the clock starts when the question went out, players at once ------------
@@ -773,4 +802,4 @@ async def test_the_consoles_screen_shows_the_name_each_player_chose(h: Harness) 
         await QuizRepo(s).set_name(2, ShownAs.NICKNAME, "Bo", "Boris", OPEN)
         await s.commit()
         shown = await screen(_Uow(s), h.app.event, OPEN)  # type: ignore[arg-type]
-    assert [(r.rank, r.name) for r in shown.top] == [(1, "🕶"), (2, "Bo")]
+    assert [(r.rank, r.name) for r in shown.top] == [(1, None), (2, "Bo")]  # None: "anonymous" in its language

@@ -450,6 +450,24 @@ async def test_two_quick_messages_are_taken_one_after_the_other(harness: Harness
     assert "Which organisation do you represent?" in h.last_text(UID)
 
 
+async def test_a_back_button_of_an_earlier_step_is_stale(h: Harness) -> None:
+    """Issue 20 bug 7: an old "Back" acted on whatever step the person was on now."""
+    await walk_to(h, "organisation")  # the position step's message had a Back button
+    position_message = next(m for m in reversed(h.session.messages.values())
+                            if m["chat"]["id"] == UID and "position" in m.get("text", ""))
+    [(_label, old_back)] = [(b["text"], b["callback_data"]) for row in position_message["reply_markup"]
+                            ["inline_keyboard"] for b in row if "Back" in b["text"]]
+    await h.send(UID, "Seoul Metropolitan Government")  # now at the city step
+    sent = await h.feed(h.updates.callback(UID, old_back, position_message))
+    assert [r.params.get("text") for r in sent if r.method == "answerCallbackQuery"] == [
+        "This button is no longer active."]
+    assert "Which city and country are you from?" in h.last_text(UID)  # asked again, not the step before it
+    assert await h.app.dp.storage.get_state(h.state_key(UID)) == "Reg:city"
+    # The Back of the step the person is on (a keyboard button at the city step) still works.
+    await h.send(UID, "↩️ Back")
+    assert "Which organisation do you represent?" in h.last_text(UID)
+
+
 async def test_a_city_the_zone_list_does_not_know_gets_its_countrys_capital_offered(harness: Harness) -> None:
     """Issue 20 bug 11: Kazan is no zone name; with its country (asked at the city step) the capital's zone is
     offered, and typing "Kazan" alone at the time zone step asks for a nearby big city, not a dead end."""
