@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint contracts catalogs catalogs-update check-catalogs bench clean
+.PHONY: run test lint contracts typecheck catalogs catalogs-update check-catalogs bench clean
 
 # Installs are reproducible: every package at the version of the lock file (requirements.lock, made by
 # `make lock` from pyproject.toml), then the project itself without resolving anything again.
@@ -48,6 +48,11 @@ run: $(STAMP) .env catalogs
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The type checker ([tool.mypy] in pyproject.toml): strict on domain/ and services/, mypy's defaults elsewhere;
+# bot/conformance.py makes it check the storage implementations against services/ports.py.
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
 # The layer rules of docs/architecture.md as import-linter contracts ([tool.importlinter] in pyproject.toml).
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
@@ -59,6 +64,7 @@ test: $(STAMP) catalogs
 	$(PY) -m ruff check .
 	$(PY) -m tools.catalogs check
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP) catalogs

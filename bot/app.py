@@ -251,7 +251,8 @@ async def build_app(
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     # After the locale (its one notice is translated); a flooding person's updates stop here.
-    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
+    flood = FloodControl(burst=settings.flood_burst, rate=settings.flood_rate)
+    dp.update.outer_middleware(flood)
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
@@ -336,19 +337,19 @@ class PersonConversation:
                 CURRENT_SESSION.reset(token)
 
     async def get_state(self) -> str | None:
-        return await self._in_session(self._ctx.get_state)  # type: ignore[no-any-return]
+        return await self._in_session(self._ctx.get_state)
 
     async def set_state(self, state: Any = None) -> None:
         await self._in_session(self._ctx.set_state, state)
 
     async def get_data(self) -> dict[str, Any]:
-        return await self._in_session(self._ctx.get_data)  # type: ignore[no-any-return]
+        return await self._in_session(self._ctx.get_data)
 
     async def set_data(self, data: Any) -> None:
         await self._in_session(self._ctx.set_data, data)
 
     async def update_data(self, data: Any = None, **kwargs: Any) -> dict[str, Any]:
-        return await self._in_session(lambda: self._ctx.update_data(data, **kwargs))  # type: ignore[no-any-return]
+        return await self._in_session(lambda: self._ctx.update_data(data, **kwargs))
 
     async def clear(self) -> None:
         await self._in_session(self._ctx.clear)

@@ -205,7 +205,8 @@ class LocalSession(BaseSession):
                 return ok(True)
             case "setMyCommands":
                 # Keyed by language; a per-chat menu (organisers') as "chat:<id>:<language>".
-                scope = p.get("scope") if isinstance(p.get("scope"), dict) else {}
+                scope = p.get("scope")
+                scope = scope if isinstance(scope, dict) else {}
                 prefix = f"chat:{scope.get('chat_id')}:" if scope.get("type") == "chat" else ""
                 self.commands[prefix + str(p.get("language_code", ""))] = list(p.get("commands") or [])
                 return ok(True)

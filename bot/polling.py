@@ -180,7 +180,7 @@ class InboxPoller:
                 self.done_event.set()
             return
         ticket = Ticket(update.update_id, private_sender(update))
-        extra = {"received_mono": received} if received is not None else {}
+        extra: dict[str, Any] = {"received_mono": received} if received is not None else {}
         try:
             # Exceptions are logged by aiogram (and answered by our error handler): the update counts as
             # handled, a poisonous update is not retried forever.

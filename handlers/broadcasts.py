@@ -287,12 +287,12 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                 await query.answer()
                 await _confirm(query, d, n, sources, zone, lang)
             case "send":
-                d = await bc.draft(state)
+                draft = await bc.draft(state)
                 bid, n = await bc.start(uow, state, sources, by=query.from_user.id, lang=lang, now=clock.now())
                 await query.answer()
                 assert isinstance(query.message, Message)
-                if d is not None and d.send_at is not None and d.send_at > clock.now():
-                    when = fmt_datetime(d.send_at, zone, lang)
+                if draft is not None and draft.send_at is not None and draft.send_at > clock.now():
+                    when = fmt_datetime(draft.send_at, zone, lang)
                     await _edit(query, ngettext("Scheduled for {n} person on {when}.",
                                                 "Scheduled for {n} people on {when}.", n).format(n=n, when=when))
                     first = _("📣 <b>Broadcast #{id}</b>: scheduled for {when}\nRecipients: {n}").format(

@@ -22,6 +22,7 @@ from aiogram.utils.i18n import gettext as _
 from domain.clock import Clock
 from domain.event import Event
 from domain.languages import LANGUAGE_NAMES
+from domain.organiser import Stats
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
 from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser, rows
@@ -195,7 +196,7 @@ def _claim_change_text(err: ServiceError) -> str:
 DAYS_IN_TEXT = 21
 
 
-def _stats_text(s: org.Stats) -> str:
+def _stats_text(s: Stats) -> str:
     def block(title: str, items: list[tuple[str, int]], label: dict[str, str] | None = None) -> str:
         body = "\n".join(f"  {esc(label.get(k, k) if label else k)}: {n}" for k, n in items) or "  —"
         return f"<b>{title}</b>\n{body}"

@@ -483,8 +483,8 @@ async def _take_text(message: Message, state: FSMContext, uow: UnitOfWork, conf:
                 raise InputError("bad_zone", N_("I could not find a time zone for “{value}”. Try your city, "
                                              "a zone like Europe/Moscow, an offset like UTC+3, "
                                              "or share your location."), value=(text or "")[:60])
-            city = conf.city(match.city_id) if match.city_id else None
-            await _confirm_zone(message, state, uow, match.zone, place=city.name.get(_lang()) if city else None)
+            place = conf.city(match.city_id) if match.city_id else None
+            await _confirm_zone(message, state, uow, match.zone, place=place.name.get(_lang()) if place else None)
             return
         else:  # a button step answered with text
             await reprompt(message, state, uow, conf, note=_("Please use the buttons below."))

@@ -186,18 +186,31 @@ class ConsoleRepo(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: repositories that flush, and the commit the use case makes when it has decided."""
 
-    delegates: DelegateRepo
-    late_passes: LatePassRepo
-    follows: FollowRepo
-    reminders: ReminderRepo
-    outbox: OutboxRepo
-    matchmaking: MatchmakingRepo
-    guests: GuestRepo
-    quiz: QuizRepo
-    broadcasts: BroadcastRepo
-    audit: AuditRepo
-    people: PeopleRepo
-    console: ConsoleRepo
+    # Read-only members (properties): an implementation may hold a subtype of each repository.
+    @property
+    def delegates(self) -> DelegateRepo: ...
+    @property
+    def late_passes(self) -> LatePassRepo: ...
+    @property
+    def follows(self) -> FollowRepo: ...
+    @property
+    def reminders(self) -> ReminderRepo: ...
+    @property
+    def outbox(self) -> OutboxRepo: ...
+    @property
+    def matchmaking(self) -> MatchmakingRepo: ...
+    @property
+    def guests(self) -> GuestRepo: ...
+    @property
+    def quiz(self) -> QuizRepo: ...
+    @property
+    def broadcasts(self) -> BroadcastRepo: ...
+    @property
+    def audit(self) -> AuditRepo: ...
+    @property
+    def people(self) -> PeopleRepo: ...
+    @property
+    def console(self) -> ConsoleRepo: ...
 
     async def forget(self, user_id: int) -> int:
         """Delete every row about a person (every table with a user_id); returns how many."""

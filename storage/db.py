@@ -9,12 +9,12 @@ import stat
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, make_url
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -287,3 +287,9 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest migration (run at start-up)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. SQLAlchemy types `execute()` as a `Result`; for such statements it
+    is a `CursorResult`, which has the count (0 when the driver does not say)."""
+    return cast("CursorResult[Any]", result).rowcount or 0

@@ -15,9 +15,9 @@ shortly after it was answered (a crash in between repeats its answer, nothing el
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, event, null, select, update
+from sqlalchemy import Table, bindparam, delete, event, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -54,7 +54,7 @@ def attach(session: AsyncSession, ticket: Ticket) -> None:
 
 
 # Every update's first commit runs one of these: built once, with bound parameters.
-_T = InboxUpdate.__table__
+_T = cast(Table, InboxUpdate.__table__)  # a Table (declarative models type __table__ as a FromClause)
 _MARK_COMMITTED = update(_T).where(_T.c.update_id == bindparam("i_id")).values(
     payload=bindparam("i_payload", type_=_T.c.payload.type))
 _MARK_HANDLED = update(_T).where(_T.c.update_id == bindparam("i_id")).values(
@@ -126,7 +126,9 @@ class Inbox:
             return [(uid, p) for uid, p in rows if p]
 
     async def prune(self) -> int:
+        from storage.db import rowcount
+
         async with self.sessions() as s, s.begin():
             before = datetime.now(UTC) - KEEP_HANDLED
             result = await s.execute(delete(InboxUpdate).where(InboxUpdate.handled_at < before))
-            return result.rowcount or 0
+            return rowcount(result)
