@@ -194,7 +194,7 @@ def remember_answers(event: Event, size: int = 4096) -> None:
 
     index = index_for(event)
     if not hasattr(index.answer, "cache_info"):
-        index.answer = functools.lru_cache(maxsize=size)(index.answer)  # type: ignore[method-assign]
+        index.answer = functools.lru_cache(maxsize=size)(index.answer)  # type: ignore[method-assign]  # memoised in place
 
 
 def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BaseStorage:
@@ -447,7 +447,7 @@ def keep_response_models() -> None:
 
     for cls in vars(aiogram.methods).values():
         if inspect.isclass(cls) and issubclass(cls, TelegramMethod) and cls is not TelegramMethod:
-            _RESPONSE_MODELS.append(Response[cls.__returning__])  # type: ignore[name-defined]
+            _RESPONSE_MODELS.append(Response[cls.__returning__])  # type: ignore[name-defined]  # a run-time type argument
 
 
 def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter: Limiter | None = None,

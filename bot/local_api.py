@@ -167,7 +167,7 @@ class LocalSession(BaseSession):
             if self.on_request:
                 self.on_request(request)
         response = self.check_response(bot, method, status, json.dumps(payload))
-        return response.result  # type: ignore[return-value]
+        return response.result  # type: ignore[return-value]  # set: check_response raised otherwise
 
     # -- the fake API --------------------------------------------------------------------------------
 

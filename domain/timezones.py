@@ -11,6 +11,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import cache
+from typing import TYPE_CHECKING
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
@@ -18,6 +19,9 @@ from rapidfuzz import fuzz, process
 
 from domain.event import LANGS, Event
 from domain.text import normalize
+
+if TYPE_CHECKING:
+    from timezonefinder import TimezoneFinder
 
 _OFFSET = re.compile(
     r"^(?:utc|gmt|мск|всемирное|협정|세계)?\s*([+\-−–])\s*(\d{1,2})(?:[:.h ]?(\d{2}))?\s*(?:h|ч|시)?$",
@@ -261,7 +265,7 @@ def resolve(text: str, event: Event | None = None) -> ZoneMatch | None:
 
 
 @cache
-def _finder() -> object:
+def _finder() -> TimezoneFinder:
     from timezonefinder import TimezoneFinder
 
     return TimezoneFinder(in_memory=True)
@@ -271,7 +275,7 @@ def from_location(latitude: float, longitude: float) -> ZoneMatch | None:
     """The zone at a shared location (offline lookup)."""
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
-    zone = _finder().timezone_at(lng=longitude, lat=latitude)  # type: ignore[attr-defined]
+    zone = _finder().timezone_at(lng=longitude, lat=latitude)
     if not zone:
         return None
     return ZoneMatch(zone, "location", zone)

@@ -47,8 +47,8 @@ class BcCancel(CallbackData, prefix="bcx"):
     id: int
 
 
-def _markup(*buttons: object, width: int = 1) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=grid(list(buttons), width))  # type: ignore[arg-type]
+def _markup(*buttons: InlineKeyboardButton | None, width: int = 1) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=grid(list(buttons), width))
 
 
 # -- the message and its variants ------------------------------------------------------------------------------

@@ -181,8 +181,8 @@ class _WriteGate:
             finally:
                 self._end(dbapi_connection)
 
-        dialect.do_commit = do_commit  # type: ignore[method-assign]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+        dialect.do_commit = do_commit  # type: ignore[method-assign]  # wrapped in place for this engine
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]  # wrapped in place for this engine
         event.listen(sync.pool, "checkin", self._checkin)
         event.listen(sync.pool, "invalidate", self._checkin)
 
@@ -260,7 +260,7 @@ def _mark_saved(session: Session) -> None:
 
 
 
-def has_unsaved_work(session: AsyncSession) -> bool:
+def has_unsaved_work(session: AsyncSession | Session) -> bool:
     """Whether the session holds changes not yet committed (pending objects or flushed statements)."""
     return bool(session.new or session.dirty or session.deleted or session.info.get("unsaved"))
 

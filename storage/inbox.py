@@ -68,7 +68,7 @@ def _mark_with_the_first_commit(session: Session) -> None:
         return
     from storage.db import has_unsaved_work
 
-    if not has_unsaved_work(session):  # type: ignore[arg-type]
+    if not has_unsaved_work(session):
         return  # nothing to commit: no statement, no connection
     if ticket.who is not None:  # committed; "handled" once the reply is out (Inbox.mark_handled)
         session.execute(_MARK_COMMITTED, {"i_id": ticket.update_id, "i_payload": {RESUME: ticket.who}})
