@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from icalendar import Calendar
+from icalendar import Alarm, Calendar
 from icalendar import Event as VEvent
 
 from domain.event import Event, ProgramItem
@@ -67,9 +67,22 @@ def _finished(cal: Calendar, conf: Event) -> bytes:
     return bytes(cal.to_ical())
 
 
+def _alarm(ev: VEvent, minutes: int | None, summary: str) -> None:
+    """A VALARM `minutes` before the start: the same lead as the person's reminders in the bot (None: they turned
+    reminders off, so the file adds none either)."""
+    if minutes is None:
+        return
+    alarm = Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("description", summary)
+    alarm.add("trigger", timedelta(minutes=-minutes))
+    ev.add_component(alarm)
+
+
 def build_ics(conf: Event, items: Sequence[ProgramItem], lang: str, *, now: datetime,
-              tr: Callable[[str], str], show_join: Callable[[ProgramItem], bool]) -> bytes:
-    """An iCalendar file with one VEVENT per item, texts in `lang` (`tr` translates this module's msgids)."""
+              tr: Callable[[str], str], show_join: Callable[[ProgramItem], bool], alarm: int | None = None) -> bytes:
+    """An iCalendar file with one VEVENT per item, texts in `lang` (`tr` translates this module's msgids);
+    each with an alarm `alarm` minutes before it starts."""
     cal = _calendar(conf, lang)
     tz = conf.tz
     location = tr(_LOCATION).format(platform=conf.platform.name)
@@ -86,12 +99,13 @@ def build_ics(conf: Event, items: Sequence[ProgramItem], lang: str, *, now: date
         ev.add("status", "CONFIRMED")
         ev.add("transp", "OPAQUE")
         ev.add("sequence", 0)
+        _alarm(ev, alarm, f"{item.title.get(lang)} · {conf.name.get(lang)}")
         cal.add_component(ev)
     return _finished(cal, conf)
 
 
 def build_meetings_ics(conf: Event, meetings: Sequence[tuple[str, datetime, datetime, str, str]], lang: str, *,
-                       now: datetime) -> bytes:
+                       now: datetime, alarm: int | None = None) -> bytes:
     """A person's matchmaking meetings: (uid, starts, ends, summary, link) each, in the event's zone. The
     summary is already in `lang`; the link (may be empty) is the meeting's location and URL."""
     cal = _calendar(conf, lang)
@@ -107,5 +121,6 @@ def build_meetings_ics(conf: Event, meetings: Sequence[tuple[str, datetime, date
             ev.add("url", link)
         ev.add("status", "CONFIRMED")
         ev.add("sequence", 0)
+        _alarm(ev, alarm, summary)
         cal.add_component(ev)
     return _finished(cal, conf)

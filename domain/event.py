@@ -177,6 +177,13 @@ class Retention(_Strict):
     days_after: int = Field(ge=1, le=3650)
 
 
+class Topic(_Strict):
+    """A topic of collaboration a city open for meetings may name in its directory profile."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,24}$")
+    name: Text
+
+
 class Matchmaking(_Strict):
     """One-on-one meetings in a window of the program, cut into slots (rules: domain/matchmaking.py)."""
 
@@ -195,6 +202,19 @@ class Matchmaking(_Strict):
     description: Text
     steps: tuple[Text, ...]
     overflow: Text
+    # Topics cities pick for their directory profile (and bookers filter by).
+    topics: tuple[Topic, ...] = ()
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_topics(cls, value: tuple[Topic, ...]) -> tuple[Topic, ...]:
+        ids = [t.id for t in value]
+        if len(ids) != len(set(ids)):
+            raise ValueError("topic ids must be unique")
+        return value
+
+    def topic(self, topic_id: str) -> Topic | None:
+        return next((t for t in self.topics if t.id == topic_id), None)
 
     @field_validator("meeting_link")
     @classmethod

@@ -130,12 +130,25 @@ SLOT_BOOKED = N_("You have a meeting in this slot. Decline it first to free the 
 SLOT_BUSY_ELSEWHERE = N_("You have booked a meeting with another city at this time, so you cannot receive "
                          "one then.")
 NOT_YOURS = N_("This meeting is not one of yours.")
-ONLY_HOST_DECLINES = N_("Only the host city can decline a meeting; you can cancel it.")
+ONLY_HOST_DECLINES = N_("Only the city you are meeting can decline this meeting; you can cancel it.")
 HAS_FREE_SLOTS = N_("This city still has free slots for you: please book one of them.")
 PLACEHOLDER_LINK = N_("The schedule was not published: the meeting link is still the event file's placeholder "
                       "({link}), so every participant would get an address that leads nowhere. Set meeting_link "
                       "in the [matchmaking] section of {file} to your video platform's address, keeping "
                       "{{meeting_id}} where each meeting's id goes, restart the bot, then publish.")
+
+TOO_LONG = N_("Please keep it to one line of at most {n} characters (this one has {length}).")
+EMPTY_LINE = N_("Please send a line of text.")
+UNKNOWN_TOPIC = N_("This topic is not in the list any more. Please choose one of those shown.")
+
+LATE_HOST = N_("Cities said whether they are open for meetings until {deadline}. Since then the organisers "
+              "decide whether a city can still offer meetings: please ask them ({contact}).")
+NOBODY_FOUND = N_("No registered delegate has this e-mail or Telegram id.")
+NOT_A_CITY = N_("{name} is not registered as a local government, so they cannot offer meetings.")
+
+# A city's line about itself in the directory, and a booker's note to the host.
+ABOUT_MAX = 200
+NOTE_MAX = 150
 
 # Domains reserved for examples and tests (RFC 2606, RFC 6761): a link there is a placeholder, never a meeting.
 _PLACEHOLDER_DOMAINS = ("example.org", "example.com", "example.net")
@@ -481,13 +494,14 @@ def meeting_link(event: Event, booking: Booking) -> str | None:
 
 @dataclass(frozen=True)
 class Meeting:
-    """A stored booking: the rule's `Booking` with its row id and when it was made."""
+    """A stored booking: the rule's `Booking` with its row id and when it was made, and the requester's note."""
 
     id: int
     host: int
     requester: int
     slot: str
     created_at: datetime
+    note: str = ""
 
     @property
     def booking(self) -> Booking:
@@ -504,3 +518,40 @@ class OutsideRequest:
     host: int
     requester: int
     created_at: datetime
+
+
+# -- what a city open for meetings says of itself -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CityProfile:
+    """Topics of collaboration (ids from the event file's list) and a line of the city's own words."""
+
+    topics: tuple[str, ...] = ()
+    about: str = ""
+
+
+def one_line(text: str, limit: int) -> str:
+    """Free text made one line (whitespace collapsed); refused when empty or longer than `limit`."""
+    line = " ".join(text.split())
+    if not line:
+        raise ServiceError("empty", EMPTY_LINE)
+    if len(line) > limit:
+        raise ServiceError("too_long", TOO_LONG, n=limit, length=len(line))
+    return line
+
+
+def toggled_topic(event: Event, profile: CityProfile, topic_id: str) -> CityProfile:
+    """The profile with `topic_id` added or taken away (in the event file's order); unknown ids are refused."""
+    mm = config(event)
+    if mm.topic(topic_id) is None:
+        raise ServiceError("unknown_topic", UNKNOWN_TOPIC)
+    chosen = set(profile.topics) ^ {topic_id}
+    return CityProfile(tuple(t.id for t in mm.topics if t.id in chosen), profile.about)
+
+
+def offers_by_itself(event: Event, now: datetime) -> bool:
+    """Whether a city may still say by itself that it is open for meetings (until the availability deadline;
+    after it only an organiser opens a city, seed: "local governments indicate their availability ... by
+    October 23")."""
+    return event.matchmaking is not None and now <= event.matchmaking.availability_deadline

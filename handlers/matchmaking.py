@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
@@ -22,7 +23,7 @@ from domain import matchmaking as rules
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event
-from domain.matchmaking import Phase, SlotUnavailable
+from domain.matchmaking import CityProfile, Phase, SlotUnavailable
 from domain.registration import Profile
 from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
 from services import matchmaking as mm_uc
@@ -36,10 +37,25 @@ OUTSIDE_SHOWN = 10
 
 
 class MmList(CallbackData, prefix="mml"):
-    """A page of the directory; `c` is the index of a country filter (-1: all), `show` the country chooser."""
+    """A page of the directory; `c` is the index of a country filter, `t` of a topic filter (-1: all)."""
 
     page: int = 0
     c: int = -1
+    t: int = -1
+
+
+class MmTopics(CallbackData, prefix="mmt"):
+    """Show the topic filter."""
+
+    x: int = 0
+
+
+class MmProf(CallbackData, prefix="mmp"):
+    """A city's directory profile: topics (show the list), t (toggle topic `t`), about (type the line),
+    back (to /availability)."""
+
+    action: str
+    t: str = ""
 
 
 class MmCountries(CallbackData, prefix="mmc"):
@@ -121,7 +137,7 @@ def _kb(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
 # -- /meet: the directory -------------------------------------------------------------------------------------
 
 async def _directory(uow: UnitOfWork, conf: Event, profile: Profile | None, lang: str, now: datetime, *,
-                     query: str = "", page: int = 0, c: int = -1) -> tuple[str, InlineKeyboardMarkup]:
+                     query: str = "", page: int = 0, c: int = -1, t: int = -1) -> tuple[str, InlineKeyboardMarkup]:
     st = await mm_uc.state(uow, conf, now)
     my = button(_("📋 My meetings"), MmAct(action="my"))
     if st.phase is Phase.AVAILABILITY:
@@ -132,18 +148,23 @@ async def _directory(uow: UnitOfWork, conf: Event, profile: Profile | None, lang
                ServiceError("closed", rules.CLOSED, deadline=rules.config(conf).schedule_deadline))
         return _error(conf, err, profile, lang), _kb(grid([my], 1))
     reader = profile.user_id if profile else None
-    country = ""
-    if c >= 0:  # the filter's index into the countries that have hosts (a second read only when filtering)
-        countries = (await mm_uc.directory(uow, conf, reader)).countries
-        country = countries[c] if c < len(countries) else ""
-    found = await mm_uc.directory(uow, conf, reader, query=query, country=country, page=page)
+    country = topic = ""
+    if c >= 0 or t >= 0:  # the filter's index into what the hosts have (a second read only when filtering)
+        everyone = await mm_uc.directory(uow, conf, reader)
+        country = everyone.countries[c] if 0 <= c < len(everyone.countries) else ""
+        topic = everyone.topics[t] if 0 <= t < len(everyone.topics) else ""
+    found = await mm_uc.directory(uow, conf, reader, query=query, country=country, topic=topic, page=page)
+    mm = rules.config(conf)
     if query:
         head = _("<b>Cities matching “{query}”</b>: {n}").format(query=esc(query), n=found.total)
     elif country:
-        head = _("<b>Cities in {country} available for meetings</b>: {n}").format(
+        head = _("<b>Cities in {country} open for meetings</b>: {n}").format(
             country=esc(mm_uc.country_name(conf, country, lang)), n=found.total)
+    elif topic and (chosen := mm.topic(topic)) is not None:
+        head = _("<b>Cities open for meetings on “{topic}”</b>: {n}").format(topic=esc(chosen.name.get(lang)),
+                                                                              n=found.total)
     else:
-        head = _("<b>Cities available for matchmaking meetings</b>: {n}").format(n=found.total)
+        head = _("<b>Cities open for meetings</b>: {n}").format(n=found.total)
     lines = [head]
     buttons = []
     for n, entry in enumerate(found.hosts, found.page * mm_uc.PAGE_SIZE + 1):
@@ -160,8 +181,11 @@ async def _directory(uow: UnitOfWork, conf: Event, profile: Profile | None, lang
         lines.append(_("Page {n} of {total}.").format(n=found.page + 1, total=found.pages))
     lines.append(_("To search, send /meet and a city's name, for example: /meet Seoul"))
     rows = grid(buttons, 2)
-    rows += pager(found.page, found.pages, lambda n: MmList(page=n, c=c))
-    rows += grid([button(_("🌍 By country"), MmCountries()), my], 2)
+    rows += pager(found.page, found.pages, lambda n: MmList(page=n, c=c, t=t))
+    filters = [button(_("🌍 By country"), MmCountries())]
+    if found.topics or topic:
+        filters.append(button(_("🏷 By topic"), MmTopics()))
+    rows += grid([*filters, my], 2)
     return "\n\n".join(lines), _kb(rows)
 
 
@@ -186,7 +210,7 @@ async def on_list(query: CallbackQuery, callback_data: MmList, uow: UnitOfWork, 
     """A directory page (also the button of the "directory is open" notice)."""
     await query.answer()
     text, markup = await _directory(uow, conf, profile, lang, clock.now(), page=callback_data.page,
-                                    c=callback_data.c)
+                                    c=callback_data.c, t=callback_data.t)
     await _reply(query, text, markup)
 
 
@@ -200,6 +224,24 @@ async def on_countries(query: CallbackQuery, uow: UnitOfWork, conf: Event, profi
     await _reply(query, _("Choose a country:"), _kb(rows))
 
 
+async def on_topics(query: CallbackQuery, uow: UnitOfWork, conf: Event, profile: Profile | None,
+                    lang: str) -> None:
+    """The topic filter's choices (the topics that cities with free slots named)."""
+    found = await mm_uc.directory(uow, conf, profile.user_id if profile else None)
+    mm = rules.config(conf)
+    await query.answer()
+    buttons = [button(topic.name.get(lang)[:60], MmList(t=n))
+               for n, key in enumerate(found.topics) if (topic := mm.topic(key)) is not None]
+    rows = grid(buttons, 1) + grid([button(_("All cities"), MmList())], 1)
+    await _reply(query, _("Choose a topic:"), _kb(rows))
+
+
+def _topics_line(conf: Event, city: CityProfile, lang: str) -> str:
+    mm = rules.config(conf)
+    names = [topic.name.get(lang) for key in city.topics if (topic := mm.topic(key)) is not None]
+    return _("Topics: {topics}").format(topics=esc(", ".join(names))) if names else ""
+
+
 # -- a city's card ------------------------------------------------------------------------------------------------
 
 async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang: str, now: datetime
@@ -208,13 +250,20 @@ async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang:
     p = card.profile
     city = mm_uc.city_name(conf, p, lang)
     place = mm_uc.country_name(conf, mm_uc.country_of(conf, p), lang)
-    lines = [f"<b>{esc(city)}</b>, {esc(place)}\n{esc(p.full_name)}, {esc(p.position)}, {esc(p.organisation)}"]
+    # What bookers see of a city open for meetings (docs/security.md, "Matchmaking"): the city, its country,
+    # the organisation and what the city wrote for the directory; its contact's name and position only once
+    # a meeting is booked.
+    lines = [f"<b>{esc(city)}</b>, {esc(place)}\n{esc(p.organisation)}"]
+    if topics := _topics_line(conf, card.city, lang):
+        lines.append(topics)
+    if card.city.about:
+        lines.append(f"«{esc(card.city.about)}»")
     rows: list[list[InlineKeyboardButton]] = []
     if card.met:
         lines.append(_(rules.PAIR_MET))
     elif card.free:
-        lines.append(_("Free slots in your time zone ({zone}); tap one to book it:").format(
-            zone=esc(_zone_name(conf, profile, lang))))
+        lines.append(_("Free slots in your time zone ({zone}); tap one to book it. Booking tells the city your "
+                       "name, position, organisation and city.").format(zone=esc(_zone_name(conf, profile, lang))))
         buttons = []
         for slot in card.free:
             label = _slot_label(conf, slot, profile, lang, now)
@@ -283,8 +332,9 @@ async def on_book(query: CallbackQuery, callback_data: MmBook, uow: UnitOfWork, 
              "final schedule by {date}, with the meeting's link; I will remind you 5 minutes before.").format(
         city=esc(city), time=_slot_label(conf, slot, profile, lang, now), zone=esc(_zone_name(conf, profile, lang)),
         date=_deadline(rules.config(conf).schedule_deadline, _zone(conf, profile), lang))
-    await _reply(query, text, _kb(grid([button(_("⬅️ All cities"), MmList()),
-                                        button(_("📋 My meetings"), MmAct(action="my"))], 2)))
+    await _reply(query, text, _kb(grid([button(_("✏️ Add a note for the city"), MmAct(action="note", id=meeting.id))],
+                                       1) + grid([button(_("⬅️ All cities"), MmList()),
+                                                  button(_("📋 My meetings"), MmAct(action="my"))], 2)))
 
 
 # -- my meetings, cancel, decline, outside requests ----------------------------------------------------------------
@@ -306,6 +356,11 @@ async def _my_meetings(uow: UnitOfWork, conf: Event, profile: Profile, lang: str
         label = _slot_label(conf, v.slot, profile, lang, now)
         role = _("you host") if v.hosting else _("you booked")
         lines.append(f"• <b>{label}</b>: {who} ({role})")
+        if v.meeting.note:
+            lines.append("   " + _("Note: «{note}»").format(note=esc(v.meeting.note)))
+        if st.phase is Phase.FROZEN:
+            link = rules.meeting_link(conf, v.meeting.booking)
+            lines.append("   " + _("Link: {link}").format(link=esc(link) if link else _(mm_uc.NO_LINK)))
         if changeable:
             if v.hosting:
                 rows += grid([button(_("Decline {time}").format(time=label), MmAct(action="dec", id=v.meeting.id))], 1)
@@ -313,11 +368,12 @@ async def _my_meetings(uow: UnitOfWork, conf: Event, profile: Profile, lang: str
                 rows += grid([button(_("Cancel {time}").format(time=label), MmAct(action="can", id=v.meeting.id))], 1)
     if st.phase is Phase.FROZEN:
         lines.append(_(rules.FROZEN))
+        rows += grid([button(_("📅 Send the calendar file again"), MmAct(action="ics"))], 1)
     return "\n".join(lines), _kb(rows)
 
 
 async def on_action(query: CallbackQuery, callback_data: MmAct, uow: UnitOfWork, conf: Event, clock: Clock,
-                    profile: Profile | None, lang: str) -> None:
+                    profile: Profile | None, lang: str, state: FSMContext) -> None:
     """My meetings, cancel, decline, ask to meet outside the event."""
     if profile is None:
         await query.answer(_(rules.NOT_REGISTERED), show_alert=True)
@@ -339,6 +395,18 @@ async def on_action(query: CallbackQuery, callback_data: MmAct, uow: UnitOfWork,
             await _reply(query, _("✅ Your request to meet this city outside the event is recorded. The organisers "
                                   "will contact you to agree on a date."),
                          _kb(grid([button(_("⬅️ All cities"), MmList())], 1)))
+            return
+        elif action == "note":
+            meeting = await mm_uc.want_note(uow, state, profile.user_id, callback_data.id)
+            await query.answer()
+            assert isinstance(query.message, Message)
+            await query.message.answer(_("Send one line (up to {n} characters) for the city about your meeting at "
+                                         "{time}, for example what you would like to discuss.").format(
+                n=rules.NOTE_MAX, time=_slot_label(conf, rules.slot(conf, meeting.slot), profile, lang, now)))
+            return
+        elif action == "ics":
+            await mm_uc.resend_calendar(uow, conf, profile.user_id, now)
+            await query.answer(_("The calendar file is on its way."))
             return
         elif action == "my":
             await query.answer()
@@ -362,6 +430,11 @@ def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang:
     if view.phase is Phase.AVAILABILITY:
         lines.append(_("Mark your free slots by {date}; then cities and sponsors book them, first come, first "
                        "served.").format(date=tzs.fmt_long_date(mm.availability_deadline, profile.timezone, lang)))
+    elif not view.free and not view.booked:
+        lines.append(_error(conf, mm_uc.late_host(conf, profile), profile, lang))
+    else:
+        lines.append(_("You can still take a slot away; since {date} only the organisers add one.").format(
+            date=tzs.fmt_long_date(mm.availability_deadline, profile.timezone, lang)))
     buttons = []
     for slot in rules.slots(conf):
         label = _slot_label(conf, slot, profile, lang, now)
@@ -374,7 +447,83 @@ def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang:
         buttons.append(button(label, MmAvail(slot=slot.id)))
     if view.booked:
         lines.append(_("📅 marks a slot with a meeting; to free it, decline the meeting in /meet → My meetings."))
-    return "\n\n".join(lines), _kb(grid(buttons, 1))
+    # What bookers see in the directory besides the city, country and organisation.
+    shown = [x for x in (_topics_line(conf, view.city, lang),
+                         f"«{esc(view.city.about)}»" if view.city.about else "") if x]
+    lines.append(_("<b>In the directory</b>: {profile}").format(profile="\n".join(shown)) if shown else
+                 _("Tell bookers what your city would like to discuss: choose topics and add a line."))
+    rows = grid(buttons, 1)
+    if mm.topics:
+        rows += grid([button(_("🏷 Topics"), MmProf(action="topics")),
+                      button(_("✏️ A line about your city"), MmProf(action="about"))], 2)
+    else:
+        rows += grid([button(_("✏️ A line about your city"), MmProf(action="about"))], 1)
+    return "\n\n".join(lines), _kb(rows)
+
+
+def _topics_keyboard(conf: Event, view: mm_uc.Availability, lang: str) -> InlineKeyboardMarkup:
+    mm = rules.config(conf)
+    buttons = [button(f"{'✅' if t.id in view.city.topics else '▫️'} {t.name.get(lang)}"[:60],
+                      MmProf(action="t", t=t.id)) for t in mm.topics]
+    return _kb(grid(buttons, 1) + grid([button(_("⬅️ Back"), MmProf(action="back"))], 1))
+
+
+async def on_profile(query: CallbackQuery, callback_data: MmProf, uow: UnitOfWork, conf: Event, clock: Clock,
+                     profile: Profile | None, lang: str, state: FSMContext) -> None:
+    """The city's directory profile: topics, the line about the city."""
+    now, action = clock.now(), callback_data.action
+    try:
+        if action == "t":
+            view = await mm_uc.toggle_topic(uow, conf, profile, callback_data.t, now)
+        elif action == "about":
+            view = await mm_uc.want_about(uow, state, conf, profile, now)
+            await query.answer()
+            assert isinstance(query.message, Message)
+            await query.message.answer(_("Send one line (up to {n} characters) saying what your city would like to "
+                                         "discuss. Bookers see it in the directory.").format(n=rules.ABOUT_MAX))
+            return
+        else:
+            view = await mm_uc.availability(uow, conf, profile, now)
+    except ServiceError as err:
+        await query.answer(_error(conf, err, profile, lang)[:200], show_alert=True)
+        return
+    assert profile is not None
+    await query.answer()
+    if action in ("topics", "t"):
+        await _reply(query, _("Which topics would your city like to discuss? Tap to choose or remove."),
+                     _topics_keyboard(conf, view, lang))
+        return
+    text, markup = _availability(conf, view, profile, lang, now)
+    await _reply(query, text, markup)
+
+
+async def on_about_text(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, profile: Profile | None,
+                        lang: str, state: FSMContext) -> None:
+    """The city's line for the directory."""
+    now = clock.now()
+    try:
+        view = await mm_uc.take_about(uow, state, conf, profile, message.text or "", now)
+    except ServiceError as err:
+        await message.answer(_error(conf, err, profile, lang))
+        return
+    assert profile is not None
+    text, markup = _availability(conf, view, profile, lang, now)
+    await message.answer(text, reply_markup=markup)
+
+
+async def on_note_text(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, profile: Profile | None,
+                       lang: str, state: FSMContext) -> None:
+    """The booker's note for the city."""
+    if profile is None:
+        await message.answer(_(rules.NOT_REGISTERED))
+        return
+    try:
+        await mm_uc.take_note(uow, state, conf, profile.user_id, message.text or "", clock.now())
+    except ServiceError as err:
+        await message.answer(_error(conf, err, profile, lang))
+        return
+    await message.answer(_("✅ Your note is on its way to the city."),
+                         reply_markup=_kb(grid([button(_("📋 My meetings"), MmAct(action="my"))], 1)))
 
 
 async def on_availability(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, profile: Profile | None,
@@ -420,8 +569,8 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
     slots = rules.slots(conf)
     head = " ".join(f"{s.starts.astimezone(conf.tz):%H:%M}" for s in slots)
     free = sum(len(f) for _p, f, _b in ov.hosts)
-    lines = [_("<b>Matchmaking</b>. Host cities: {hosts} · slots offered: {free} · meetings booked: {booked}.").format(
-        hosts=len(ov.hosts), free=free, booked=ov.bookings),
+    lines = [_("<b>Matchmaking</b>. Cities open for meetings: {hosts} · slots offered: {free} · meetings booked: "
+               "{booked}.").format(hosts=len(ov.hosts), free=free, booked=ov.bookings),
         _("Slots (GMT+3): {slots}. ✅ booked, ▫️ free, · not offered.").format(slots=head)]
     for shown, (p, offered, booked) in enumerate(ov.hosts):
         if sum(map(len, lines)) > GRID_CHARS:  # one message holds about 60 cities: the CSV has them all
@@ -440,7 +589,8 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
             date=tzs.fmt_datetime(ov.published_at, conf.timezone, lang)))
     rows = grid([button(_("📄 Export CSV"), MmOrg(action="csv"))], 1)
     if ov.published_at is None:
-        rows += grid([button(_("📣 Publish schedule"), MmOrg(action="pub"))], 1)
+        rows += grid([button(_("➕ Open a city for meetings"), MmOrg(action="add")),
+                      button(_("📣 Publish schedule"), MmOrg(action="pub"))], 1)
     return "\n".join(lines), _kb(rows)
 
 
@@ -457,8 +607,24 @@ async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: 
     await message.answer(text, reply_markup=markup)
 
 
+async def on_open_city_text(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
+                            lang: str, profile: Profile | None, state: FSMContext) -> None:
+    """An organiser opens a city for meetings: its delegate's e-mail or Telegram id."""
+    if not is_admin:
+        await refuse_non_organiser(message)
+        return
+    try:
+        opened = await mm_uc.open_city(uow, state, conf, message.from_user.id if message.from_user else 0,
+                                       message.text or "", clock.now())
+    except ServiceError as err:
+        await message.answer(_error(conf, err, profile, lang) + "\n" + _("Send another e-mail or id, or /cancel."))
+        return
+    await message.answer(_("✅ {city} ({name}) is open for meetings and offers every slot; they are told.").format(
+        city=esc(mm_uc.city_name(conf, opened.profile, lang)), name=esc(opened.profile.full_name)))
+
+
 async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWork, conf: Event, clock: Clock,
-                       is_admin: bool, lang: str, profile: Profile | None) -> None:
+                       is_admin: bool, lang: str, profile: Profile | None, state: FSMContext) -> None:
     """CSV export, Publish schedule (with a confirmation)."""
     if not is_admin:
         await refuse_non_organiser(query)
@@ -469,6 +635,13 @@ async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWo
         await query.answer()
         data = await mm_uc.meetings_csv(uow, conf)
         await query.message.answer_document(BufferedInputFile(data, filename=f"{conf.id}-matchmaking.csv"))
+        return
+    if action == "add":
+        await mm_uc.want_open_city(uow, state)
+        await query.answer()
+        await query.message.answer(_("Send the e-mail or Telegram id of the registered delegate whose city should "
+                                     "offer meetings. After the availability deadline only organisers can open a "
+                                     "city."))
         return
     if action == "pub":
         try:
@@ -507,7 +680,12 @@ def make_router() -> Router:
     router.message.register(on_availability, Command("availability"))
     router.message.register(on_matchmaking, Command("matchmaking"))
     router.callback_query.register(on_list, MmList.filter(), on_a_message)
+    router.message.register(on_about_text, StateFilter(mm_uc.S_ABOUT), F.text, ~F.text.startswith("/"))
+    router.message.register(on_note_text, StateFilter(mm_uc.S_NOTE), F.text, ~F.text.startswith("/"))
+    router.message.register(on_open_city_text, StateFilter(mm_uc.S_OPEN_CITY), F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_countries, MmCountries.filter(), on_a_message)
+    router.callback_query.register(on_topics, MmTopics.filter(), on_a_message)
+    router.callback_query.register(on_profile, MmProf.filter(), on_a_message)
     router.callback_query.register(on_host, MmHost.filter(), on_a_message)
     router.callback_query.register(on_book, MmBook.filter(), on_a_message)
     router.callback_query.register(on_action, MmAct.filter(), on_a_message)
@@ -531,9 +709,9 @@ def question_note(conf: Event, phase: Phase, now: datetime, profile: Profile | N
     availability = _deadline(mm.availability_deadline, zone, lang)
     schedule = _deadline(mm.schedule_deadline, zone, lang)
     if phase is Phase.AVAILABILITY:
-        return _("📅 Today is {today}. Host cities mark their free times until {availability}; then booking opens "
-                 "here with /meet, first come, first served, until WeGO publishes the final schedule (by "
-                 "{schedule}).").format(today=today, availability=availability, schedule=schedule)
+        return _("📅 Today is {today}. Cities open for meetings mark their free times until {availability}; then "
+                 "booking opens here with /meet, first come, first served, until WeGO publishes the final schedule "
+                 "(by {schedule}).").format(today=today, availability=availability, schedule=schedule)
     if phase is Phase.BOOKING:
         return _("📅 Today is {today}: booking is open now with /meet, first come, first served, until WeGO "
                  "publishes the final schedule (by {schedule}).").format(today=today, schedule=schedule)

@@ -34,6 +34,7 @@ from handlers.ui import FollowCb, button, esc, grid
 from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
+from services import reminders as reminders_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
 
@@ -367,9 +368,10 @@ async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, 
     await query.answer(_short(notice, 190))
 
 
-async def on_ics(query: CallbackQuery, callback_data: IcsCb, bot: Bot, conf: Event, clock: Clock,
+async def on_ics(query: CallbackQuery, callback_data: IcsCb, bot: Bot, uow: UnitOfWork, conf: Event, clock: Clock,
                  profile: Profile | None, lang: str, guest: Profile | None = None) -> None:
-    """"Add to calendar": an .ics file for one session or the whole program."""
+    """"Add to calendar": an .ics file for one session or the whole program, with an alarm at the person's
+    reminder lead."""
     profile = profile or guest
     if callback_data.item == "*":
         item, items = None, [i for i in conf.program if prog.in_whole_calendar(i, profile)]
@@ -383,8 +385,9 @@ async def on_ics(query: CallbackQuery, callback_data: IcsCb, bot: Bot, conf: Eve
         items = [item]
         caption = _("📅 “{title}”. Open the file to add it to your calendar (Google Calendar, Apple Calendar, "
                     "Outlook).").format(title=esc(item.title.get(lang)))
+    alarm = await reminders_uc.alarm_minutes(uow, query.from_user.id)
     data = ics.build_ics(conf, items, lang, now=clock.now(), tr=_,
-                         show_join=lambda i: prog.can_see_join(i, profile))
+                         show_join=lambda i: prog.can_see_join(i, profile), alarm=alarm)
     await query.answer()
     await bot.send_document(query.from_user.id, BufferedInputFile(data, ics.filename(conf, item)), caption=caption)
 

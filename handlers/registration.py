@@ -41,6 +41,7 @@ from domain.when import parse_when
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
 from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
+from services import matchmaking as mm_uc
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -94,7 +95,10 @@ def _question(step: str) -> str:
                       "<i>Asia/Seoul</i> or an offset such as <i>UTC+9</i>, or share your location with "
                       "the button below. I will show every time in your time zone."),
         "matchmaking": _("Is your city available for one-on-one matchmaking meetings with other participants "
-                         "(10:40–11:30 GMT+3, during the first coffee break)?"),
+                         "(10:40–11:30 GMT+3, during the first coffee break)?\n\nIf yes, the cities, institutions "
+                         "and corporations that may book meetings see your city, country and organisation (and the "
+                         "topics and line you may add) in the list of cities open for meetings, and whoever books a "
+                         "meeting with you also sees your name and position."),
         "consent": _("May we store the data you entered (name, position, organisation, city, participant "
                      "type, e-mail, time zone, language) for this event? The organisers use it to run the "
                      "event, and you can see, change or delete it at any time with /profile and /forget. "
@@ -738,6 +742,8 @@ async def _take_summary(msg: Message, state: FSMContext, uow: UnitOfWork, conf: 
              zone=esc(tzs.zone_name(done.timezone, lang)))
     if done.is_excom and not done.is_member:
         text += "\n\n" + _(excom.AFTER_REGISTERING)
+    if (meetings := mm_uc.after_registering(conf, done, clock.now())) is not None:
+        text += "\n\n" + _(meetings.message).format(**meetings.params)
     # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
     await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
     await msg.answer(text, reply_markup=follow_all_markup())

@@ -14,7 +14,7 @@ import csv
 import functools
 import io
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -23,9 +23,9 @@ from domain import timezones as tzs
 from domain.calendar import build_meetings_ics
 from domain.event import Event
 from domain.i18n_marks import N_
-from domain.matchmaking import Action, Board, Meeting, Phase, Slot, SlotUnavailable
+from domain.matchmaking import Action, Board, CityProfile, Meeting, Phase, Slot, SlotUnavailable
 from domain.messages import Button, Document, Drop, FileRef, NewMessage, Priority, Rendered
-from domain.registration import Profile
+from domain.registration import Profile, offers_matchmaking
 from domain.text import esc, normalize, translate
 from services.audit import audit
 from services.errors import ServiceError
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from delivery.jobs import Jobs
     from delivery.rendering import RenderContext, Renderers
     from domain.messages import OutboxRow, Recipient
-    from services.ports import UnitOfWork
+    from services.ports import Conversation, UnitOfWork
 
 PAGE_SIZE = 8
 # A bot that was down at the directory's opening announces it at start-up within this time.
@@ -47,16 +47,17 @@ KIND_SCHEDULE, KIND_SCHEDULE_ICS, KIND_REMINDER, KIND_OPEN = (
 # Callback data of buttons in outbox messages (handlers/matchmaking.py's CallbackData factories read them).
 DECLINE_CALLBACK = "mmx:dec:{id}"
 BOOK_CALLBACK = "mmb:{host}:{slot}"
-DIRECTORY_CALLBACK = "mml:0:-1"
+DIRECTORY_CALLBACK = "mml:0:-1:-1"
 
 # The command menu and /help (bot/app.py, handlers/common.py).
 MEET_COMMAND = N_("Book a matchmaking meeting with a city")
-HELP_LINE = N_("/meet — book a matchmaking meeting with a city (host cities mark their free times with "
-               "/availability)")
+HELP_LINE = N_("/meet — book a matchmaking meeting with a city (cities open for meetings mark their free "
+               "times with /availability)")
 ORGANISER_HELP = N_("/matchmaking — the matchmaking grid, requests outside the event, CSV export and publishing "
                     "the schedule")
 GONE = N_("This meeting no longer exists: it was cancelled or declined.")
 ALREADY_ASKED = N_("You have already asked to meet this city outside the event. The organisers have it.")
+NOT_PUBLISHED = N_("The final schedule is not published yet; the calendar file comes with it.")
 
 BOOKED_NOTICE = N_("📅 <b>New matchmaking meeting</b> at {time} ({zone}):\n{name}, {position}, {organisation}, "
                    "{city}.\nIf you cannot meet then, decline it below; the slot becomes free again.")
@@ -68,7 +69,7 @@ WITHDRAWN_NOTICE = N_("Your matchmaking meeting at {time} ({zone}) was cancelled
 DECLINED_NOTICE = N_("{city} declined the matchmaking meeting at {time} ({zone}).")
 DECLINED_ALTERNATIVES = N_("These slots of theirs are still free for you; tap one to book it:")
 DECLINED_NONE = N_("They have no other slot free for you. Send /meet to choose another city.")
-OPEN_NOTICE = N_("🤝 <b>Matchmaking meetings are open.</b> Cities available for one-on-one online meetings "
+OPEN_NOTICE = N_("🤝 <b>Matchmaking meetings are open.</b> Cities open for one-on-one online meetings "
                  "during the first coffee break ({window}): {n}. Book up to {max} meetings, first come, first "
                  "served, until {deadline}.")
 OPEN_BUTTON = N_("🤝 See the cities")
@@ -80,6 +81,14 @@ ICS_CAPTION = N_("Your matchmaking meetings, for your calendar.")
 ICS_SUMMARY = N_("Matchmaking meeting: {name} ({city})")
 REMINDER = N_("⏰ Your matchmaking meeting with {name} ({city}) starts at {time}, in 5 minutes.\nLink: {link}")
 NO_LINK = N_("the organisers will send it")
+NOTE_NOTICE = N_("✉️ A note from {name} ({city}) about your meeting at {time}:\n«{note}»")
+KIND_NOTE = "mm_note"
+# Conversation states of the two one-line answers (handlers/matchmaking.py reads them).
+S_ABOUT, S_NOTE, S_OPEN_CITY = "Mm:about", "Mm:note", "Mm:open_city"
+KIND_OPENED = "mm_opened"
+OPENED_NOTICE = N_("🤝 The organisers opened your city for matchmaking meetings: every slot of the window is "
+                   "offered to bookers. Send /availability to see your slots, narrow them, and describe your "
+                   "city for the directory.")
 
 
 P = ParamSpec("P")
@@ -164,6 +173,7 @@ def when(instant: datetime, zone: str, lang: str, now: datetime) -> str:
 class HostEntry:
     profile: Profile
     free: int  # slots free for the reader
+    city: CityProfile = field(default_factory=CityProfile)
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,7 @@ class Directory:
     pages: int
     total: int
     countries: tuple[str, ...]  # keys of the countries that have hosts with free slots
+    topics: tuple[str, ...] = ()  # ids of the topics such hosts named, in the event file's order
 
 
 async def _host_profiles(uow: UnitOfWork, board: Board) -> dict[int, Profile]:
@@ -181,13 +192,16 @@ async def _host_profiles(uow: UnitOfWork, board: Board) -> dict[int, Profile]:
 
 
 async def directory(uow: UnitOfWork, event: Event, reader: int | None, *, query: str = "", country: str = "",
-                    page: int = 0) -> Directory:
-    """Host cities with a slot free for the reader, by city name; `query` matches names in en/ru/ko."""
-    rules.config(event)
+                    topic: str = "", page: int = 0) -> Directory:
+    """Cities open for meetings with a slot free for the reader, by city name; `query` matches names in
+    en/ru/ko and the city's own line, `country` and `topic` filter."""
+    mm = rules.config(event)
     board = await uow.matchmaking.board()
     hosts = await _host_profiles(uow, board)
+    cities = await uow.matchmaking.profiles(hosts)
     entries = []
     countries: set[str] = set()
+    topics: set[str] = set()
     needle = normalize(query).strip()
     for uid, p in hosts.items():
         if uid == reader:
@@ -195,17 +209,21 @@ async def directory(uow: UnitOfWork, event: Event, reader: int | None, *, query:
         free = len(rules.free_slots(event, board, uid, reader))
         if not free:
             continue
+        city = cities.get(uid, CityProfile())
         countries.add(country_of(event, p))
+        topics.update(city.topics)
         if country and country_of(event, p) != country:
             continue
-        if needle and needle not in _search_terms(event, p):
+        if topic and topic not in city.topics:
             continue
-        entries.append(HostEntry(p, free))
+        if needle and needle not in f"{_search_terms(event, p)} {normalize(city.about)}":
+            continue
+        entries.append(HostEntry(p, free, city))
     entries.sort(key=lambda e: (normalize(city_name(event, e.profile, "en")), e.profile.user_id))
     pages = max(1, -(-len(entries) // PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     return Directory(tuple(entries[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]), page, pages, len(entries),
-                     tuple(sorted(countries)))
+                     tuple(sorted(countries)), tuple(t.id for t in mm.topics if t.id in topics))
 
 
 @dataclass(frozen=True)
@@ -215,6 +233,7 @@ class HostCard:
     clashes: dict[str, list[Any]]  # slot id -> followed program items it overlaps
     met: bool  # the reader already has a meeting with this host
     asked_outside: bool
+    city: CityProfile = field(default_factory=CityProfile)
 
 
 async def host_card(uow: UnitOfWork, event: Event, reader: int, host: int, followed: Iterable[str]) -> HostCard:
@@ -224,8 +243,9 @@ async def host_card(uow: UnitOfWork, event: Event, reader: int, host: int, follo
     if profile is None or not rules.can_host(profile) or not board.is_host(host):
         raise ServiceError("not_host", rules.NOT_HOST)
     asked = any(r.host == host and r.requester == reader for r in await uow.matchmaking.outside_requests())
+    city = (await uow.matchmaking.profiles([host])).get(host, CityProfile())
     return HostCard(profile, tuple(rules.free_slots(event, board, host, reader)), rules.clash_marks(event, followed),
-                    board.met(host, reader) is not None, asked)
+                    board.met(host, reader) is not None, asked, city)
 
 
 async def followed(uow: UnitOfWork, event: Event, person: int) -> set[str]:
@@ -260,6 +280,7 @@ class Availability:
     phase: Phase
     free: frozenset[str]
     booked: dict[str, Meeting]  # slot id -> the meeting held there (as host or requester)
+    city: CityProfile = field(default_factory=CityProfile)
 
 
 async def availability(uow: UnitOfWork, event: Event, profile: Profile | None, now: datetime) -> Availability:
@@ -270,7 +291,41 @@ async def availability(uow: UnitOfWork, event: Event, profile: Profile | None, n
     st = await state(uow, event, now)
     free = await uow.matchmaking.free_slots(profile.user_id)
     booked = {m.slot: m for m in await uow.matchmaking.meetings_of(profile.user_id)}
-    return Availability(st.phase, frozenset(free), booked)
+    city = (await uow.matchmaking.profiles([profile.user_id])).get(profile.user_id, CityProfile())
+    return Availability(st.phase, frozenset(free), booked, city)
+
+
+# -- the city's profile in the directory ---------------------------------------------------------------------------
+
+async def toggle_topic(uow: UnitOfWork, event: Event, profile: Profile | None, topic_id: str, now: datetime
+                       ) -> Availability:
+    """Add or take away a topic of the city's directory profile; commits."""
+    view = await availability(uow, event, profile, now)
+    assert profile is not None
+    await uow.matchmaking.set_profile(profile.user_id, rules.toggled_topic(event, view.city, topic_id), now)
+    await uow.commit()
+    return await availability(uow, event, profile, now)
+
+
+async def want_about(uow: UnitOfWork, conv: Conversation, event: Event, profile: Profile | None,
+                     now: datetime) -> Availability:
+    """The city will type its line for the directory."""
+    view = await availability(uow, event, profile, now)
+    await conv.set_state(S_ABOUT)
+    await uow.commit()
+    return view
+
+
+async def take_about(uow: UnitOfWork, conv: Conversation, event: Event, profile: Profile | None, text: str,
+                     now: datetime) -> Availability:
+    """The city's line for the directory (replaces the earlier one); commits."""
+    view = await availability(uow, event, profile, now)
+    assert profile is not None
+    about = rules.one_line(text, rules.ABOUT_MAX)
+    await uow.matchmaking.set_profile(profile.user_id, CityProfile(view.city.topics, about), now)
+    await conv.set_state(None)
+    await uow.commit()
+    return await availability(uow, event, profile, now)
 
 
 @_undo_on_refusal
@@ -282,10 +337,102 @@ async def toggle(uow: UnitOfWork, event: Event, profile: Profile | None, slot_id
     rules.check_action(event, Action.SET_AVAILABILITY, now, published=published is not None)
     board = await uow.matchmaking.board((profile.user_id,))
     free = board.is_host(profile.user_id) and slot_id in board.availability[profile.user_id]
+    if not free and not rules.offers_by_itself(event, now):
+        raise late_host(event, profile)  # after the deadline a city only narrows; organisers add
     rules.check_availability_change(event, board, profile.user_id, slot_id, not free)
     await uow.matchmaking.set_free(profile.user_id, slot_id, not free, now)
     await uow.commit()
     return await availability(uow, event, profile, now)
+
+
+AFTER_YES = N_("🤝 Your city is open for matchmaking meetings and offers every slot ({window}). Send /availability "
+               "to narrow them (until {deadline}) and to describe your city for the directory.")
+
+
+def late_host(event: Event, profile: Profile | None) -> ServiceError:
+    """After the availability deadline: organisers decide whether a city can still offer meetings."""
+    mm = rules.config(event)
+    zone = profile.timezone if profile is not None else event.timezone
+    lang = profile.language if profile is not None else "en"
+    return ServiceError("late_host", rules.LATE_HOST, deadline=deadline_text(mm.availability_deadline, zone, lang),
+                        contact=event.contact.email)
+
+
+def after_registering(event: Event, profile: Profile, now: datetime) -> ServiceError | None:
+    """What the welcome adds for a local government: its city offers every slot (narrow them in /availability),
+    or, after the availability deadline, the organisers decide. The params are formatted for the person."""
+    if event.matchmaking is None or not offers_matchmaking(profile.participant_type):
+        return None
+    zone, lang = profile.timezone, profile.language
+    if profile.matchmaking is not True:
+        return None
+    if not rules.offers_by_itself(event, now):
+        return late_host(event, profile)
+    slots = rules.slots(event)
+    window = f"{when(slots[0].starts, zone, lang, now)}–{tzs.fmt_time(slots[-1].ends, zone, lang)}"
+    return ServiceError("open", AFTER_YES, window=window,
+                        deadline=deadline_text(event.matchmaking.availability_deadline, zone, lang))
+
+
+async def offer_every_slot(uow: UnitOfWork, event: Event, profile: Profile, now: datetime, *,
+                           organiser: bool = False) -> int:
+    """A city that says it is open for meetings offers every slot of the window until it narrows them in
+    /availability (seed: a city that says it is available is available), if it says so by the availability
+    deadline; after it only an organiser opens a city. Does not commit; returns how many slots were added."""
+    if event.matchmaking is None or not rules.can_host(profile):
+        return 0
+    if not organiser and not rules.offers_by_itself(event, now):
+        return 0
+    added = 0
+    for slot in rules.slots(event):
+        added += await uow.matchmaking.set_free(profile.user_id, slot.id, True, now)
+    return added
+
+
+@dataclass(frozen=True)
+class Opened:
+    profile: Profile
+    slots: int  # slots added (every slot of the window)
+
+
+async def open_city(uow: UnitOfWork, conv: Conversation, event: Event, by: int, who: str, now: datetime) -> Opened:
+    """An organiser opens a registered local government for meetings (after the availability deadline only
+    they can): it offers every slot; commits with the audit entry. `who`: an e-mail or a Telegram id."""
+    rules.config(event)
+    text = who.strip()
+    found: list[Profile] = []
+    if text.isascii() and text.isdigit() and len(text) < 16:
+        profile = await uow.delegates.get(int(text))
+        found = [profile] if profile is not None else []
+    elif "@" in text:
+        found = await uow.delegates.find(emails=[text])
+    if not found:
+        raise ServiceError("nobody", rules.NOBODY_FOUND)
+    profile = found[0]
+    if not offers_matchmaking(profile.participant_type):
+        raise ServiceError("not_a_city", rules.NOT_A_CITY, name=profile.full_name)
+    if profile.matchmaking is not True:
+        updated = await uow.delegates.update_fields(profile.user_id, now, matchmaking=True)
+        profile = updated or profile
+    slots = await offer_every_slot(uow, event, profile, now, organiser=True)
+    await uow.outbox.add([NewMessage(f"mm:opened:{profile.user_id}:{_stamp(now)}", profile.user_id, KIND_OPENED,
+                                     f"mm:opened:{profile.user_id}", now, {}, priority=Priority.TIMELY)], now)
+    await audit(uow, by, "mm_open_city", f"user {profile.user_id}: {slots} slots", now)
+    await conv.set_state(None)
+    await uow.commit()
+    return Opened(profile, slots)
+
+
+async def want_open_city(uow: UnitOfWork, conv: Conversation) -> None:
+    """An organiser will send the e-mail or id of the city to open for meetings."""
+    await conv.set_state(S_OPEN_CITY)
+    await uow.commit()
+
+
+async def render_opened(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
+    if who is None:
+        return Drop("not registered")
+    return Rendered(translate(ctx.i18n, who.language, OPENED_NOTICE))
 
 
 # -- booking ----------------------------------------------------------------------------------------------------
@@ -364,6 +511,53 @@ async def cancel(uow: UnitOfWork, event: Event, person: int, booking_id: int, no
     await uow.outbox.add([notice], now)
     await uow.commit()
     return meeting
+
+
+async def want_note(uow: UnitOfWork, conv: Conversation, person: int, booking_id: int) -> Meeting:
+    """The requester will type a note for the host about their booking."""
+    meeting = await uow.matchmaking.get(booking_id)
+    if meeting is None:
+        raise ServiceError("gone", GONE)
+    if meeting.requester != person:
+        raise ServiceError("not_yours", rules.NOT_YOURS)
+    await conv.set_state(S_NOTE)
+    await conv.update_data(mm_note=booking_id)
+    await uow.commit()
+    return meeting
+
+
+async def take_note(uow: UnitOfWork, conv: Conversation, event: Event, person: int, text: str, now: datetime
+                    ) -> Meeting:
+    """The note on the booking, told to the host; commits. A second note replaces the first (and is told)."""
+    booking_id = int((await conv.get_data()).get("mm_note") or 0)
+    note = rules.one_line(text, rules.NOTE_MAX)
+    meeting = await uow.matchmaking.get(booking_id)
+    if meeting is None or not await uow.matchmaking.set_note(booking_id, person, note):
+        await conv.set_state(None)
+        await uow.commit()
+        raise ServiceError("gone", GONE)
+    slot = rules.slot(event, meeting.slot)
+    await uow.outbox.add([NewMessage(f"mm:note:{meeting.id}:{_stamp(now)}", meeting.host, KIND_NOTE,
+                                     f"mm:booked:{meeting.host}", now, _payload(meeting), expires_at=slot.starts,
+                                     priority=Priority.TIMELY)], now)
+    await conv.set_state(None)
+    await uow.commit()
+    return meeting
+
+
+async def resend_calendar(uow: UnitOfWork, event: Event, person: int, now: datetime) -> int:
+    """"Send the calendar file again" from My meetings once the schedule is published; commits. Returns the
+    number of meetings in it."""
+    published = await uow.matchmaking.published_at(event.id)
+    if published is None:
+        raise ServiceError("not_published", NOT_PUBLISHED)
+    meetings = await uow.matchmaking.meetings_of(person)
+    if not meetings:
+        raise ServiceError("no_meetings", SCHEDULE_NONE)
+    await uow.outbox.add([NewMessage(f"mm:schedule_ics:{person}:{_stamp(now)}", person, KIND_SCHEDULE_ICS,
+                                     f"mm:schedule:{event.id}", now, {}, priority=Priority.TIMELY)], now)
+    await uow.commit()
+    return len(meetings)
 
 
 async def withdraw(uow: UnitOfWork, event: Event, person: int, now: datetime) -> int:
@@ -669,7 +863,8 @@ async def render_schedule_ics(ctx: RenderContext, row: OutboxRow, who: Recipient
                         v.slot.starts, v.slot.ends,
                         translate(ctx.i18n, lang, ICS_SUMMARY, name=other.full_name if other else "—", city=city),
                         link or ""))
-    data = build_meetings_ics(ctx.event, entries, lang, now=ctx.now)
+    data = build_meetings_ics(ctx.event, entries, lang, now=ctx.now,
+                              alarm=who.reminder_lead if who.reminders_on else None)
     return Document(FileRef(data=data, filename=f"{ctx.event.id}-matchmaking.ics"),
                     translate(ctx.i18n, lang, ICS_CAPTION))
 
@@ -709,7 +904,23 @@ async def render_open(ctx: RenderContext, row: OutboxRow, who: Recipient | None)
     return Rendered(text, ((Button(translate(ctx.i18n, lang, OPEN_BUTTON), DIRECTORY_CALLBACK),),))
 
 
+async def render_note(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
+    if who is None:
+        return Drop("not registered")
+    async with ctx.uows() as uow:
+        m = await _same(uow, row.payload)
+        req = await uow.delegates.get(m.requester) if m else None
+    if m is None or req is None or not m.note:
+        return Drop("the meeting was cancelled before the note was sent")
+    lang = who.language
+    time = slot_label(rules.slot(ctx.event, m.slot), who.timezone, lang, ctx.now)
+    return Rendered(translate(ctx.i18n, lang, NOTE_NOTICE, name=esc(req.full_name),
+                              city=esc(city_name(ctx.event, req, lang)), time=time, note=esc(m.note)))
+
+
 def register_renderers(renderers: Renderers) -> None:
+    renderers.register(KIND_NOTE, render_note)
+    renderers.register(KIND_OPENED, render_opened)
     renderers.register(KIND_BOOKED, render_booked)
     renderers.register(KIND_CANCELLED, render_cancelled)
     renderers.register(KIND_DECLINED, render_declined)

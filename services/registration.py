@@ -240,6 +240,9 @@ async def complete(uow: UnitOfWork, conv: Conversation, event: Event, user_id: i
     if not await may_register(uow, event, user_id, started, is_admin=is_admin):
         raise ServiceError("closed", CLOSED_BEFORE_START)
     profile = await uow.delegates.save(reg.profile_from(d.answers, user_id, username), now)
+    # A "yes" offers every slot (narrowed later in /availability); after the availability deadline it offers
+    # none: organisers decide then (the welcome says so).
+    await matchmaking.offer_every_slot(uow, event, profile, now)
     await uow.guests.delete(user_id)  # a guest let in late: the delegate row takes over (follows stay theirs)
     await conv.set_state(None)
     await conv.set_data({})

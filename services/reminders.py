@@ -368,3 +368,12 @@ def register_renderers(renderers: Renderers) -> None:
     renderers.register(KIND_REMINDER, render_reminder)
     renderers.register(KIND_DAY_BEFORE, render_day_before)
     renderers.register(KIND_TIME_CHANGED, render_time_changed)
+
+
+async def alarm_minutes(uow: UnitOfWork, person: int) -> int | None:
+    """The alarm a calendar file gives this person: their reminder lead, or None when they turned reminders
+    off (registered and guests alike; the default lead for someone the bot does not know)."""
+    settings = await uow.reminders.settings(person)
+    if settings is None:
+        return DEFAULT_LEAD
+    return settings.lead if settings.on else None

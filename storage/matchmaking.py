@@ -21,13 +21,13 @@ from sqlalchemy import Executable, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.matchmaking import Board, Booking, Meeting, OutsideRequest
+from domain.matchmaking import Board, Booking, CityProfile, Meeting, OutsideRequest
 from storage.db import rowcount
-from storage.models import Delegate, MmAvailability, MmBooking, MmOutsideRequest, MmSeat, MmState
+from storage.models import Delegate, MmAvailability, MmBooking, MmOutsideRequest, MmProfile, MmSeat, MmState
 
 
 def _meeting(row: MmBooking) -> Meeting:
-    return Meeting(row.id, row.host_id, row.requester_id, row.slot_id, row.created_at)
+    return Meeting(row.id, row.host_id, row.requester_id, row.slot_id, row.created_at, row.note or "")
 
 
 class MatchmakingRepo:
@@ -168,6 +168,32 @@ class MatchmakingRepo:
 
     async def count(self) -> int:
         return int(await self.s.scalar(select(func.count()).select_from(MmBooking)) or 0)
+
+    async def set_note(self, booking_id: int, requester: int, note: str) -> bool:
+        """The requester's note on their booking; False when it is not (any more) theirs."""
+        row = await self.s.get(MmBooking, booking_id)
+        if row is None or row.requester_id != requester:
+            return False
+        row.note = note
+        await self.s.flush()
+        return True
+
+    # -- city profiles ------------------------------------------------------------------------------------------
+
+    async def profiles(self, hosts: Iterable[int]) -> dict[int, CityProfile]:
+        ids = sorted(set(hosts))
+        if not ids:
+            return {}
+        rows = await self.s.scalars(select(MmProfile).where(MmProfile.user_id.in_(ids)))
+        return {r.user_id: CityProfile(tuple(r.topics or ()), r.about or "") for r in rows}
+
+    async def set_profile(self, host: int, profile: CityProfile, now: datetime) -> None:
+        row = await self.s.get(MmProfile, host)
+        if row is None:
+            row = MmProfile(user_id=host, topics=[], about="", updated_at=now)
+            self.s.add(row)
+        row.topics, row.about, row.updated_at = list(profile.topics), profile.about, now
+        await self.s.flush()
 
     # -- outside the event ------------------------------------------------------------------------------------
 

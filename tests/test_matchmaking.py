@@ -98,7 +98,7 @@ async def test_a_host_marks_free_slots_with_toggles(tmp_path) -> None:
         text = h.last_text(SEOUL)
         assert "When can your city meet?" in text and "October 23, 2020" in text
         # Read on 20 Oct, every slot carries its date.
-        assert h.buttons(SEOUL) == ["▫️ 17 Nov, 10:40–10:50", "▫️ 17 Nov, 10:50–11:00", "▫️ 17 Nov, 11:00–11:10",
+        assert h.buttons(SEOUL)[:5] == ["▫️ 17 Nov, 10:40–10:50", "▫️ 17 Nov, 10:50–11:00", "▫️ 17 Nov, 11:00–11:10",
                                     "▫️ 17 Nov, 11:10–11:20", "▫️ 17 Nov, 11:20–11:30"]
         await h.press(SEOUL, "10:40")
         await h.press(SEOUL, "11:20–11:30")
@@ -130,11 +130,13 @@ async def test_directory_card_and_one_tap_booking_notifies_the_host(h: Harness) 
     await offer(h, HANOI, "1110")
     await h.send(ACME, "/meet")
     text = h.last_text(ACME)
-    assert "Cities available for matchmaking meetings</b>: 2" in text
+    assert "Cities open for meetings</b>: 2" in text
     assert "<b>Ha Noi</b>, Vietnam · 1 free slot" in text and "<b>Seoul</b>, Republic of Korea" in text
     await h.press(ACME, "Seoul")
     card = h.last_text(ACME)
-    assert "Sam Seoul" in card and "Seoul (GMT+9)" in card
+    # Bookers see the city, its country and organisation; the contact's name only once a meeting is booked.
+    assert "Sam Seoul" not in card and "City Hall" in card and "Seoul (GMT+9)" in card
+    assert "Booking tells the city your name, position, organisation and city" in card
     # ACME reads in Seoul time
     assert h.buttons(ACME)[:3] == ["17 Nov, 16:40–16:50", "17 Nov, 16:50–17:00", "17 Nov, 17:00–17:10"]
     await h.press(ACME, "16:50–17:00")
@@ -309,7 +311,7 @@ async def test_publish_freezes_and_sends_schedules_with_links_ics_and_reminders(
     assert h.last_text(ACME) == "This command is for the organisers."
     await h.send(ORGANISER, "/matchmaking")
     grid = h.last_text(ORGANISER)
-    assert "Host cities: 1 · slots offered: 2 · meetings booked: 2" in grid
+    assert "Cities open for meetings: 1 · slots offered: 2 · meetings booked: 2" in grid
     assert "<code>✅·✅··</code> Seoul (2/2)" in grid
     await h.press(ORGANISER, "Export CSV")
     [doc] = [r for r in h.session.requests if r.method == "sendDocument"]
@@ -399,6 +401,171 @@ async def test_times_not_on_the_readers_today_carry_their_date(h: Harness) -> No
     sent = await drain(h)
     [reminder] = [t for c, t in sent if c == mexico and "in 5 minutes" in t]
     assert "starts at 01:40" in reminder and "Nov" not in reminder
+
+
+async def test_a_city_describes_itself_bookers_filter_by_topic_and_leave_a_note(h: Harness) -> None:
+    """Issue 20, matchmaking as Brella users expect: topics from the event file's list and a line of free text
+    in the directory, a filter by topic, a booker's one-line note shown to the host."""
+    await offer(h, SEOUL, "1040", "1050")
+    await offer(h, HANOI, "1100")
+    await h.send(SEOUL, "/availability")
+    assert "Tell bookers what your city would like to discuss" in h.last_text(SEOUL)
+    await h.press(SEOUL, "Topics")
+    assert "▫️ Open government" in h.buttons(SEOUL) and "▫️ Smart city strategy" in h.buttons(SEOUL)
+    await h.press(SEOUL, "Open government")
+    await h.press(SEOUL, "Smart city strategy")
+    await h.press(SEOUL, "Smart city strategy")  # taken away again
+    assert "✅ Open government" in h.buttons(SEOUL) and "▫️ Smart city strategy" in h.buttons(SEOUL)
+    await h.press(SEOUL, "Back")
+    await h.press(SEOUL, "A line about your city")
+    await h.send(SEOUL, "x" * 201)
+    assert "at most 200 characters (this one has 201)" in h.last_text(SEOUL)
+    await h.send(SEOUL, "We would  like to share our   open data portal")
+    assert "<b>In the directory</b>: Topics: Open government\n«We would like to share our open data portal»" in \
+        h.last_text(SEOUL)
+    # A booker filters by topic (in Russian too) and sees the city's profile on its card.
+    await h.send(UNI, "/meet", lang="ru")
+    await h.press(UNI, "По теме", lang="ru")
+    assert h.buttons(UNI)[0] == "Открытое правительство"
+    await h.press(UNI, "Открытое правительство", lang="ru")
+    assert "<b>Города, открытые для встреч, по теме «Открытое правительство»</b>: 1" in h.last_text(UNI)
+    assert "Ханой" not in h.last_text(UNI)
+    await h.send(ACME, "/meet open data")  # the city's own words are searched too
+    await h.press(ACME, "Seoul")
+    card = h.last_text(ACME)
+    assert "Topics: Open government" in card and "«We would like to share our open data portal»" in card
+    await h.press(ACME, "16:40–16:50")
+    await h.press(ACME, "Add a note for the city")
+    assert "Send one line (up to 150 characters)" in h.last_text(ACME)
+    await h.send(ACME, "Smart mobility pilots with sponsors")
+    assert "Your note is on its way to the city" in h.last_text(ACME)
+    sent = await drain(h)
+    [note] = [t for c, t in sent if c == SEOUL and "note" in t]
+    assert "A note from Ada Acme (Berlin) about your meeting at 17 Nov, 10:40–10:50" in note
+    assert "«Smart mobility pilots with sponsors»" in note
+    await h.send(SEOUL, "/meet")
+    await h.press(SEOUL, "My meetings")
+    assert "Note: «Smart mobility pilots with sponsors»" in h.last_text(SEOUL)
+    # Another person's booking takes no note from UNI.
+    [meeting] = await _meetings(h)
+    await h.press_data(UNI, MmAct(action="note", id=meeting.id).pack(), lang="ru")
+    answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+    assert answer.params.get("show_alert")
+
+
+async def test_my_meetings_after_publishing_show_link_and_date_and_resend_the_calendar(h: Harness) -> None:
+    """Issue 20: after publishing, My meetings shows each meeting's link and date and sends the .ics again; the
+    calendar file has an alarm at the person's reminder lead."""
+    await offer(h, SEOUL, "1040")
+    await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
+    async with UnitOfWorkFactory(h.app.sessions)() as uow:
+        await uow.reminders.update(ACME, h.clock.now(), lead=15)
+        await uow.commit()
+    h.clock.set(at(11, 11))
+    async with UnitOfWorkFactory(h.app.sessions)() as uow:
+        await mm_uc.publish(uow, h.app.event, ORGANISER, h.clock.now())
+    await drain(h)
+    await h.send(ACME, "/meet")
+    await h.press(ACME, "My meetings")
+    text = h.last_text(ACME)
+    assert "17 Nov, 16:40–16:50</b>: Sam Seoul" in text and "Link: https://video.wego-rehearsal.org/excom2020/" in text
+    before = len([r for r in h.session.sent(ACME) if r.method == "sendDocument"])
+    await h.press(ACME, "Send the calendar file again")
+    await drain(h)
+    docs = [r for r in h.session.sent(ACME) if r.method == "sendDocument"]
+    assert len(docs) == before + 1
+    [ev] = Calendar.from_ical(next(iter(docs[-1].files.values()))).walk("VEVENT")
+    [alarm] = ev.walk("VALARM")
+    assert alarm.decoded("trigger") == -timedelta(minutes=15)
+    # Someone who turned reminders off gets no alarm.
+    async with UnitOfWorkFactory(h.app.sessions)() as uow:
+        await uow.reminders.update(SEOUL, h.clock.now(), on=False)
+        await uow.commit()
+        await mm_uc.resend_calendar(uow, h.app.event, SEOUL, h.clock.now())
+    await drain(h)
+    [ev] = Calendar.from_ical(next(iter([r for r in h.session.sent(SEOUL)
+                                         if r.method == "sendDocument"][-1].files.values()))).walk("VEVENT")
+    assert ev.walk("VALARM") == []
+
+
+async def test_a_yes_at_registration_offers_every_slot_and_says_how_to_narrow_them(tmp_path) -> None:
+    """Issue 20 (the seeds' process): a local government that says at registration that it is available is
+    available: every slot of the window, narrowed in /availability until the deadline. The question says what
+    bookers will see of the city (issue 17 item 4)."""
+    from tests.test_registration import UID, walk_to
+
+    h = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=at(10, 20))
+    try:
+        await walk_to(h, "matchmaking")
+        question = h.last_text(UID)
+        assert "see your city, country and organisation" in question and "also sees your name and position" in question
+        await h.press(UID, "Yes, available")
+        await h.press(UID, "I agree")
+        await h.press(UID, "Confirm")
+        welcome = h.last_text(UID)
+        assert "Your city is open for matchmaking meetings and offers every slot (17 Nov, 16:40–17:30)" in welcome
+        assert "/availability to narrow them (until October 24, 2020, 05:59 (GMT+9))" in welcome
+        async with h.app.sessions() as s:
+            assert sorted(await s.scalars(select(MmAvailability.slot_id))) == SLOTS
+        await h.send(UID, "/availability")
+        assert h.buttons(UID)[:5] == ["✅ 17 Nov, 16:40–16:50", "✅ 17 Nov, 16:50–17:00", "✅ 17 Nov, 17:00–17:10",
+                                      "✅ 17 Nov, 17:10–17:20", "✅ 17 Nov, 17:20–17:30"]
+        await h.press(UID, "17:20–17:30")  # narrowed
+        assert h.buttons(UID)[4] == "▫️ 17 Nov, 17:20–17:30"
+        # After the deadline the city may still take a slot away, but not add one.
+        h.clock.set(at(10, 28))
+        await h.press(UID, "17:20–17:30")
+        answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+        assert "Since then the organisers decide" in answer.params["text"]
+        await h.press(UID, "17:10–17:20")
+        assert h.buttons(UID)[3] == "▫️ 17 Nov, 17:10–17:20"
+    finally:
+        await h.close()
+
+
+async def test_a_city_registering_after_the_availability_deadline_is_told_organisers_decide(tmp_path) -> None:
+    """Issue 20 bug 9: a city registering after 23 Oct was still asked and could offer slots, with no notice."""
+    from tests.test_registration import UID, walk_to
+
+    h = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=BOOKING_OPEN)
+    try:
+        await people(h)
+        await walk_to(h, "consent")  # says "Yes, available" on 28 Oct
+        await h.press(UID, "I agree")
+        await h.press(UID, "Confirm")
+        welcome = h.last_text(UID)
+        assert "Cities said whether they are open for meetings until October 24, 2020, 05:59 (GMT+9)" in welcome
+        assert "the organisers decide" in welcome and "regina@we-gov.org" in welcome
+        async with h.app.sessions() as s:
+            assert list(await s.scalars(select(MmAvailability).where(MmAvailability.user_id == UID))) == []
+        await h.send(UID, "/availability")
+        assert "the organisers decide" in h.last_text(UID)
+        await h.press(UID, "16:40–16:50")
+        answer = [r for r in h.session.requests if r.method == "answerCallbackQuery"][-1]
+        assert "the organisers decide" in answer.params["text"]
+        await h.send(ACME, "/meet")
+        assert "<b>Cities open for meetings</b>: 0" in h.last_text(ACME)  # nobody has offered a slot
+        # Only an organiser opens it: every slot, the city is told, the audit log says who.
+        await h.send(UID, "/matchmaking")
+        assert h.last_text(UID) == "This command is for the organisers."
+        await h.send(ORGANISER, "/matchmaking")
+        await h.press(ORGANISER, "Open a city for meetings")
+        await h.send(ORGANISER, "nobody@example.org")
+        assert "No registered delegate has this e-mail" in h.last_text(ORGANISER)
+        await h.send(ORGANISER, str(ACME))
+        assert "is not registered as a local government" in h.last_text(ORGANISER)
+        await h.send(ORGANISER, "ada@example.org")
+        assert "is open for meetings and offers every slot" in h.last_text(ORGANISER)
+        async with h.app.sessions() as s:
+            assert len(list(await s.scalars(select(MmAvailability).where(MmAvailability.user_id == UID)))) == 5
+        sent = await drain(h)
+        assert any(c == UID and "The organisers opened your city" in t for c, t in sent)
+        await h.send(ORGANISER, "/audit")
+        assert "mm_open_city" in h.last_text(ORGANISER)
+        await h.send(ORGANISER, "hello")  # the conversation is over: no more e-mails expected
+        assert "open for meetings" not in h.last_text(ORGANISER)
+    finally:
+        await h.close()
 
 
 async def test_publishing_is_refused_while_the_meeting_link_is_the_placeholder(tmp_path) -> None:
@@ -673,7 +840,7 @@ async def test_directory_pages(h: Harness) -> None:
                        full_name=f"Host {uid}")
         await offer(h, uid, "1040")
     await h.send(ACME, "/meet")
-    assert "matchmaking meetings</b>: 10" in h.last_text(ACME) and "Page 1 of 2." in h.last_text(ACME)
+    assert "Cities open for meetings</b>: 10" in h.last_text(ACME) and "Page 1 of 2." in h.last_text(ACME)
     assert len([b for b in h.buttons(ACME) if b.startswith(("1.", "2.", "3.", "4.", "5.", "6.", "7.", "8."))]) == 8
     await h.press(ACME, "▶️")
     assert "Page 2 of 2." in h.last_text(ACME) and "9. <b>Town 408</b>" in h.last_text(ACME)
@@ -687,7 +854,7 @@ async def test_the_organisers_grid_fits_one_message_with_many_cities(h: Harness)
         await offer(h, uid, "1040", "1100")
     await h.send(ORGANISER, "/matchmaking")
     text = h.last_text(ORGANISER)
-    assert "Host cities: 120" in text and "more cities (all of them are in the CSV)" in text
+    assert "Cities open for meetings: 120" in text and "more cities (all of them are in the CSV)" in text
     assert len(text) < 4096
 
 

@@ -112,3 +112,31 @@ async def test_whole_program_calendar_of_excom_cities_and_claimants_has_the_clos
         assert closed not in found[UID + 2]
     finally:
         await h.close()
+
+
+async def test_calendar_files_carry_an_alarm_at_the_persons_reminder_lead(settings) -> None:
+    """Issue 20: a calendar file's alarm matches the person's reminder lead (none when reminders are off)."""
+    from datetime import timedelta
+
+    from storage.uow import UnitOfWorkFactory
+
+    h = await Harness.create(settings, at=msk(7))
+    try:
+        await register(h, UID)
+        await h.send(UID, "/program")
+        [ev] = [e for e in Calendar.from_ical(_document(await h.press(UID, "📅"))[1]).walk("VEVENT")][:1]
+        [alarm] = ev.walk("VALARM")
+        assert alarm.decoded("trigger") == -timedelta(minutes=10)  # the default lead
+        assert str(alarm["ACTION"]) == "DISPLAY"
+        async with UnitOfWorkFactory(h.app.sessions)() as uow:
+            await uow.reminders.update(UID, h.clock.now(), lead=30)
+            await uow.commit()
+        cal = Calendar.from_ical(_document(await h.press(UID, "📅"))[1])
+        assert {e.walk("VALARM")[0].decoded("trigger") for e in cal.walk("VEVENT")} == {-timedelta(minutes=30)}
+        async with UnitOfWorkFactory(h.app.sessions)() as uow:
+            await uow.reminders.update(UID, h.clock.now(), on=False)
+            await uow.commit()
+        cal = Calendar.from_ical(_document(await h.press(UID, "📅"))[1])
+        assert all(e.walk("VALARM") == [] for e in cal.walk("VEVENT"))
+    finally:
+        await h.close()
