@@ -45,6 +45,19 @@ check-catalogs: $(STAMP)
 run: $(STAMP) .env catalogs
 	$(PY) -m bot
 
+# Debian packages the tests and the /stats chart need: headless Chromium and its driver (the console's browser
+# tests) and Noto CJK (Hangul in the chart). Installed only when missing; needs root (CI runs as root).
+SYSTEM_PACKAGES := chromium chromium-driver fonts-noto-cjk
+.PHONY: system-packages browsers
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else echo "not installed: $$missing (apt-get install them as root; the browser tests skip without them)"; fi; \
+	fi
+browsers: system-packages
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
@@ -60,7 +73,7 @@ contracts: $(STAMP)
 # Two workers (pytest-xdist): the slow tests mostly wait on processes and timers, so two run side by side on
 # two cores; TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 2
-test: $(STAMP) catalogs
+test: $(STAMP) catalogs system-packages
 	$(PY) -m ruff check .
 	$(PY) -m tools.catalogs check
 	$(VENV)/bin/lint-imports
@@ -98,6 +111,12 @@ bench-quiz: $(STAMP) catalogs
 
 bench-quiz-ranking: $(STAMP)
 	$(PY) -m bench.quiz_ranking
+
+# The web console (issue 19): the People page at 10,000 registrations; the quiz screen while players answer.
+.PHONY: bench-console
+bench-console: $(STAMP) catalogs
+	$(PY) -m bench.console_people
+	$(PY) -m bench.console_screen --players 200
 
 bench-http: $(STAMP) catalogs
 	$(PY) -m bench.http

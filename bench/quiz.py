@@ -12,7 +12,7 @@ of a quiz answer, stored before the reply), and `/next`.
 The bare bot is aiogram's default Dispatcher with one handler for messages and one for callback queries that
 send the very replies ours sent (recorded from ours in the warm-up, per step and language: same methods, texts
 and buttons), so the two differ only by what our bot does to decide them. Both answer through
-`bot.local_api.LocalSession` (in process). The bare bot runs before and after ours; the faster run is kept
+`bot.offline.local_api.LocalSession` (in process). The bare bot runs before and after ours; the faster run is kept
 (a shared machine only ever slows a run down).
 """
 
@@ -36,7 +36,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bench.updates import AT, LANGS, QUESTIONS, machine, quiet_logging
 from bot.app import build_app, make_bot
-from bot.local_api import LocalSession, Request, UpdateFactory
+from bot.offline.local_api import LocalSession, Request, UpdateFactory
 from domain.clock import FrozenClock
 from domain.registration import Profile
 from storage.repo import Delegates

@@ -2,6 +2,11 @@
 
     python -m bench.quiz_play                   # make bench-quiz: 1,000 players, then the leaderboard at 10,000
     python -m bench.quiz_play --players 200 --modes paced
+    # Issue 17 item 3: at Telegram's pace (SEND_RATE 25/s), 1,000 players, 2 questions each, ours only:
+    python -m bench.quiz_play --players 1000 --send-rate 25 --per-play 2 --modes paced --bots ours --board 0
+    # ... and who may start at once (QUIZ_CAPACITY from SEND_RATE: 200), the rest told how long to wait:
+    python -m bench.quiz_play --players 1000 --send-rate 25 --per-play 2 --modes paced --bots ours --board 0 \
+        --capacity 0
 
 Each bot is a child process polling the fake Bot API (testkit/fake_botapi.py) that runs in this process:
 ours is `python -m bot` on a SQLite file with the players registered, its clock inside the quiz's window
@@ -10,7 +15,8 @@ the bare one is `python -m bench.bare_quiz_bot` (aiogram's default polling, the 
 database). SEND_RATE is raised to 1,000/s: the fake has no rate limit and the bot itself is measured (on
 Telegram a 1,000-person opening burst is paced by Telegram's ~30 messages/s; see docs/performance.md).
 
-Every player sends /quiz within the first second, then answers each question as soon as it is shown
+Every player sends /quiz within the first second, chooses to appear by their first name (the question asked
+once before the first question), then answers each question as soon as it is shown
 ("flat out": the most the bot can take) or after 1-4 s of reading ("paced": as people play), pressing a
 random option; the next press waits for the previous feedback. Printed per mode and bot: answers recorded
 in the database against presses sent (must be equal: no double count, none lost), p50/p99 from /quiz to
@@ -64,6 +70,12 @@ class Run:
     # the ones scored as pressed in time (the rest arrived after the 20 s or lost the race to the time-out).
     recorded_rows: int | None = None
     recorded: int | None = None
+    # Players told that the quiz is full (past QUIZ_CAPACITY) and how long to wait.
+    full: int = 0
+    # Players who finished their questions (the last feedback: no answer buttons, the 🏁 line).
+    finished: int = 0
+    # Seconds each player took between seeing a question and pressing (their own think time).
+    thinks: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -110,15 +122,32 @@ async def play(api: FakeBotAPI, players: Players, run: Run, uid: int, lang: str,
     except TimeoutError:
         run.unanswered += 1
         return
+    names = [data for _, data in button_list(rec.params.get("reply_markup")) if data and data.startswith("qzname:")]
+    if names:  # how the leaderboard shows them, asked once before the first question
+        fut = players.expect(uid)
+        api.push_callback(uid, names[0], language_code=lang)
+        run.updates += 1
+        try:
+            rec, t1 = await asyncio.wait_for(fut, WAIT)
+        except TimeoutError:
+            run.unanswered += 1
+            return
     run.opening.append(t1 - t0)
+    if not rec.params.get("reply_markup") and "🧠" in str(rec.params.get("text")):  # the quiz is full
+        run.full += 1
+        return
     while True:
         buttons = [data for _, data in button_list(rec.params.get("reply_markup")) if data and data.startswith("qz:")]
         if not buttons:
+            if "🏁" in str(rec.params.get("text")):  # the last question's feedback, in any language
+                run.finished += 1
             return
+        seen = time.monotonic()
         if think[1]:
             await asyncio.sleep(rnd.uniform(*think))
         fut = players.expect(uid)
         t0 = time.monotonic()
+        run.thinks.append(t0 - seen)
         api.push_callback(uid, rnd.choice(buttons), language_code=lang)
         run.updates += 1
         run.presses += 1
@@ -145,12 +174,29 @@ def recorded(path: Path) -> tuple[int, int]:
     return int(pressed), int(rows)
 
 
-async def run_bot(which: str, mode: str, players: int, template: Path, work: Path, send_rate: float) -> Run:
+def event_file(work: Path, per_play: int | None) -> Path | None:
+    """A copy of the event file with `per_play` questions each (a shorter run at Telegram's pace)."""
+    if per_play is None:
+        return None
+    source = Path(__file__).resolve().parent.parent / "events" / "excom2020.toml"
+    text = source.read_text(encoding="utf-8")
+    assert "\nper_play = 10\n" in text
+    path = work / "event.toml"
+    path.write_text(text.replace("\nper_play = 10\n", f"\nper_play = {per_play}\n"), encoding="utf-8")
+    return path
+
+
+async def run_bot(which: str, mode: str, players: int, template: Path, work: Path, send_rate: float, *,
+                  capacity: int | None = None, per_play: int | None = None) -> Run:
     run = Run(which, mode, players)
     db = work / f"{which}-{mode.replace(' ', '-')}.db"
     shutil.copy(template, db)
     env = http.bot_env("", f"sqlite+aiosqlite:///{db}")
-    env.update({"CLOCK_START": CLOCK_START, "SEND_RATE": str(send_rate)})
+    # QUIZ_CAPACITY: the players count unless told (0: from SEND_RATE, as in production).
+    env.update({"CLOCK_START": CLOCK_START, "SEND_RATE": str(send_rate),
+                "QUIZ_CAPACITY": str(players if capacity is None else capacity)})
+    if (events := event_file(work, per_play)) is not None:
+        env["EVENT_FILE"] = str(events)
     command = http.bot_command("ours") if which == "ours" else [sys.executable, "-m", "bench.bare_quiz_bot"]
     async with FakeBotAPI() as api:
         env["TELEGRAM_API_URL"] = api.url
@@ -178,7 +224,7 @@ async def run_bot(which: str, mode: str, players: int, template: Path, work: Pat
 
 
 async def leaderboard_timing(participants: int, reads: int = 50) -> tuple[float, float, int]:
-    """Median and p99 ms of services.quiz.leaderboard (top 10 + the reader's rank + the count) on SQLite."""
+    """Median and p99 ms of services.quiz.public_leaderboard (top 10 + the reader's rank + the count) on SQLite."""
     from sqlalchemy import insert
 
     from services import quiz as uc
@@ -204,7 +250,7 @@ async def leaderboard_timing(participants: int, reads: int = 50) -> tuple[float,
             for n in range(reads):
                 async with sessions() as s:
                     t = time.perf_counter()
-                    board = await uc.leaderboard(SqlUnitOfWork(s), 1 + rnd.randrange(participants))
+                    board = await uc.public_leaderboard(SqlUnitOfWork(s), 1 + rnd.randrange(participants))
                     times.append((time.perf_counter() - t) * 1000)
                     assert len(board.top) == 10 and board.mine is not None and board.count == participants, n
         finally:
@@ -236,7 +282,12 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="flat out,paced", help="comma-separated: " + ", ".join(MODES))
     parser.add_argument("--send-rate", type=float, default=1000.0)
     parser.add_argument("--board", type=int, default=10_000, help="participants for the leaderboard timing (0: skip)")
+    parser.add_argument("--bots", default="bare,ours", help="comma-separated: bare, ours")
+    parser.add_argument("--per-play", type=int, default=None, help="questions per player (default: the event file's)")
+    parser.add_argument("--capacity", type=int, default=None,
+                        help="QUIZ_CAPACITY (default: the number of players; 0: from SEND_RATE as in production)")
     args = parser.parse_args(argv)
+    bots = [b.strip() for b in args.bots.split(",") if b.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     print(f"the Smart City Quiz over HTTP, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {http.machine()}; "
           f"{args.players:,} players, SEND_RATE {args.send_rate:g}/s", flush=True)
@@ -249,13 +300,24 @@ async def main(argv: list[str] | None = None) -> int:
         template = work / "template.db"
         await prepare(template, args.players)
         for mode in modes:
-            for which in ("bare", "ours"):
-                r = await run_bot(which, mode, args.players, template, work, args.send_rate)
+            for which in bots:
+                r = await run_bot(which, mode, args.players, template, work, args.send_rate, capacity=args.capacity,
+                                  per_play=args.per_play)
                 print(f"  {mode}, {which}: {r.updates:,} updates in {r.seconds:.2f} s, unanswered {r.unanswered}",
                       flush=True)
                 runs.append(r)
     print()
-    print(table(runs))
+    if len(bots) == 2:
+        print(table(runs))
+    for r in runs:
+        if r.bot == "ours":
+            think = f"{max(r.thinks):.1f}" if r.thinks else "-"
+            print(f"{r.mode}, ours: {r.players:,} players, {r.full:,} told the quiz is full, {r.finished:,} finished; "
+                  f"{r.presses:,} presses (each at most {think} s after its question reached the player), "
+                  f"{r.recorded_rows:,} answer rows, {r.recorded:,} scored as pressed in time; "
+                  f"/quiz p50/p99 {Run.pct(r.opening, 50):,.0f} / {Run.pct(r.opening, 99):,.0f} ms, "
+                  f"press to feedback p50/p99 {Run.pct(r.answers, 50):,.0f} / {Run.pct(r.answers, 99):,.0f} ms, "
+                  f"{r.seconds:.0f} s")
     ok = all(r.unanswered == 0 for r in runs) and all(r.recorded_rows == r.presses for r in runs if r.bot == "ours")
     print("every update answered, answers recorded == answers sent:", "yes" if ok else "NO", f"(logs: {LOGS})")
     if args.board:

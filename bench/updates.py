@@ -19,7 +19,7 @@ bots measured next to each other, not either throughput on its own.
   machine moves it a lot: it runs `--bare-repeats` times (default 3, each on a fresh dispatcher; two before
   ours, one after, so a slow patch of the machine during ours shows in both) and the median run is kept.
 
-Both answer through the same kind of Bot: `bot.app.make_bot` with a `bot.local_api.LocalSession` (each run
+Both answer through the same kind of Bot: `bot.app.make_bot` with a `bot.offline.local_api.LocalSession` (each run
 gets its own session, which records the calls). Updates go through `Dispatcher.feed_raw_update`:
 - burst: `asyncio.gather` of `--burst` updates (default 1,000) from as many people at once, the shape of
   "the quiz starts now"; the latency of an update runs from the moment its burst arrives to its answer.
@@ -57,7 +57,7 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message
 
 from bot.app import build_app, make_bot
-from bot.local_api import LocalSession, UpdateFactory
+from bot.offline.local_api import LocalSession, UpdateFactory
 from domain.clock import FrozenClock
 from storage.repo import Delegates
 from testkit.databases import throwaway_database, throwaway_sqlite

@@ -122,7 +122,7 @@ async def run_polling(app: App) -> None:
 
 
 async def run_offline(app: App) -> None:
-    from bot.offline import OfflineChat
+    from bot.offline.chat import OfflineChat
 
     try:
         settings = app.settings

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.durability import DurableBeforeSend
-from bot.flood import FloodControl
+from bot.flood import FloodControl, FloodNotice
 from bot.i18n import KoreanParticles, LocaleMiddleware, make_i18n
 from bot.middlewares import (
     ArrivalStamp,
@@ -30,6 +30,7 @@ from bot.middlewares import (
     ProfileMiddleware,
     StaleCallbackAnswer,
 )
+from bot.person_lock import RedisPersonLocks
 from bot.polling import InboxDispatcher
 from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
@@ -210,12 +211,13 @@ def cache_is_coherent(settings: Settings) -> bool:
     return settings.database_url.startswith("sqlite") or bool(settings.redis_url)
 
 
-def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
-    """Per-person locks: in Redis (shared by every process) when the state lives there, else in process."""
-    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+def make_isolation(storage: BaseStorage, instance: str | None = None) -> BaseEventIsolation:
+    """Per-person locks: in Redis (shared by every process, naming their holder: bot/person_lock.py) when the
+    state lives there, else in process."""
+    from aiogram.fsm.storage.redis import RedisStorage
 
     if isinstance(storage, RedisStorage):
-        return RedisEventIsolation(redis=storage.redis)  # closed with the storage
+        return RedisPersonLocks(storage.redis, instance=instance, key_builder=storage.key_builder)
     return SimpleEventIsolation()
 
 
@@ -233,16 +235,29 @@ async def build_app(
     await migrate(engine)
     caches = enable_caches(engine) if cache_is_coherent(settings) else None
     sessions = make_sessionmaker(engine)
+    from storage.quiz import ensure_secret
+
+    # The quiz's plans depend on a server-side secret: kept before any update is handled.
+    await ensure_secret(sessions, settings.quiz_secret.get_secret_value() if settings.quiz_secret else None)
     storage = storage or make_storage(settings, sessions)
     i18n = i18n or make_i18n()
 
     # One update at a time per person: the next one waits until the previous one has committed its state.
     # aiogram's FSM middleware is registered by hand, after the session is open, so it reads the state in the
     # update's own transaction; the per-person lock it would take is taken first, by PersonLockMiddleware.
-    isolation = make_isolation(storage)
+    isolation = make_isolation(storage, settings.instance_name)
+    if isinstance(isolation, RedisPersonLocks):
+        await isolation.clear_own()  # a restart frees the people its previous life held (issue 17 item 7)
     dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    # aiogram closes the storage first thing at shutdown, while the cache sync's listener, the person locks
+    # and the delivery engine still use its Redis client: a traceback at every stop (issue 17 item 11).
+    # App.close closes it last instead.
+    dp.shutdown.handlers[:] = [h for h in dp.shutdown.handlers if h.callback != dp.fsm.close]
     dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
+    # Before any work (the lock, the session): a flooding person's updates stop here (bot/flood.py).
+    flood = FloodControl(burst=settings.flood_burst, rate=settings.flood_rate)
+    dp.update.outer_middleware(flood)
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     if caches is not None and isinstance(storage, SQLStorage):
@@ -250,9 +265,7 @@ async def build_app(
     dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
-    # After the locale (its one notice is translated); a flooding person's updates stop here.
-    flood = FloodControl(burst=settings.flood_burst, rate=settings.flood_rate)
-    dp.update.outer_middleware(flood)
+    dp.update.outer_middleware(FloodNotice())  # after the locale: the flood's one notice is translated
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
@@ -279,6 +292,12 @@ async def build_app(
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions,
                             sources=sources)
+    # The quiz: players at once in private chats, and when a reply went out (its question's time starts then).
+    from delivery.limiter import SentClock
+    from domain.quiz import capacity
+
+    dp.workflow_data.update(sent_at=SentClock(clock), quiz_capacity=(
+        settings.quiz_capacity or capacity(settings.send_rate, event.quiz.seconds) if event.quiz else None))
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)
     return app
@@ -453,18 +472,17 @@ def keep_response_models() -> None:
 def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter: Limiter | None = None,
              strict: bool = False) -> Bot:
     """A Bot whose every sending call passes the one rate limiter (`limiter`, or one made from SEND_RATE and
-    REDIS_URL). The in-process API (tests, the offline chat) has no rate limit: it is not paced unless a
-    limiter is given. `strict` (tests) fails a reply sent before its update's work was committed."""
-    from bot.local_api import LocalSession
-
+    REDIS_URL). A `session` given by the caller (the in-process API of tests and the offline chat) has no rate
+    limit: it is not paced unless a limiter is given. `strict` (tests) fails a reply sent before its update's
+    work was committed."""
     keep_response_models()
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        if limiter is None:
+            limiter = Limiter.from_settings(settings)
     session.middleware(DurableBeforeSend(strict=strict))
     session.middleware(StaleCallbackAnswer())
     session.middleware(KoreanParticles())
-    if limiter is None and not isinstance(session, LocalSession):
-        limiter = Limiter.from_settings(settings)
     if limiter is not None:
         session.middleware(LimiterMiddleware(limiter))
     return Bot(token=settings.token or "0:offline", session=session,

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///delegate-bot.db"
     redis_url: str | None = None
+    # Names this process's Redis person locks across its restarts (default: the host name); one per worker.
+    instance_name: str | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     event_file: Path = DEFAULT_EVENT_FILE
     clock_start: datetime | None = None
@@ -33,6 +35,10 @@ class Settings(BaseSettings):
     # Flood control: updates one person may send at once, then per second on average (0 turns it off).
     flood_burst: int = Field(default=20, ge=0, le=10_000)
     flood_rate: float = Field(default=1.0, gt=0, le=1000)
+    # The Smart City Quiz: players at once in private chats (0: derived from SEND_RATE, domain.quiz.capacity),
+    # and the server-side secret in every plan's seed (unset: generated once and kept in the database).
+    quiz_capacity: int = Field(default=0, ge=0, le=1_000_000)
+    quiz_secret: SecretStr | None = None
     log_level: str = "INFO"
     # The organisers' web console (console/): served on WEB_HOST:WEB_PORT by the bot's own process (no port:
     # not served); PUBLIC_URL is the address organisers open (the sign-in links point there; https makes the
@@ -47,7 +53,7 @@ class Settings(BaseSettings):
     offline_files: Path = Path("offline-files")
 
     @field_validator("bot_token", "redis_url", "clock_start", "web_port", "public_url", "console_secret",
-                     mode="before")
+                     "quiz_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

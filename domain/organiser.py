@@ -5,12 +5,11 @@ No framework, no database: values the services pass around and rules they apply.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -191,6 +190,53 @@ class Audience:
         return " ".join(parts) or "everyone"
 
 
+# -- HTML typed in the console ----------------------------------------------------------------------------------
+
+# What Telegram's HTML parse mode accepts (https://core.telegram.org/bots/api#html-style).
+HTML_TAGS = frozenset({"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                       "blockquote", "tg-spoiler", "span"})
+BAD_HTML = N_("Telegram would refuse this formatting: {problem}. Use <b>, <i>, <u>, <s>, <a href=\"…\">, "
+              "<code>, <pre> or <blockquote>, each closed, and write & as &amp; and < as &lt;.")
+
+
+class _HtmlCheck(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.problem = ""
+        self.length = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in HTML_TAGS:
+            self.problem = self.problem or f"<{tag}>"
+        elif tag == "a" and not any(k == "href" and v for k, v in attrs):
+            self.problem = self.problem or "<a> without href"
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problem = self.problem or f"</{tag}>"
+        else:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.length += len(data.encode("utf-16-le")) // 2
+
+
+def check_html(html: str, *, with_media: bool = False) -> str:
+    """HTML an organiser typed, as Telegram will parse it: only its tags, each closed; within the length limit.
+    Returns it stripped."""
+    parser = _HtmlCheck()
+    parser.feed(html)
+    parser.close()
+    if parser.open and not parser.problem:
+        parser.problem = f"<{parser.open[-1]}>"
+    if parser.problem:
+        raise ServiceError("bad_html", BAD_HTML, problem=parser.problem)
+    check_part(Part(html.strip(), parser.length), with_media=with_media)
+    return html.strip()
+
+
 # -- URL buttons and "send at" --------------------------------------------------------------------------------
 
 URL_BUTTONS_MAX = 6
@@ -341,24 +387,6 @@ class Stats:
     blocked: int = 0
     # Figures other features provide (quiz participants, meetings booked), by msgid label.
     extra: list[tuple[str, int]] = field(default_factory=list)
-
-
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """A CSV file Excel opens correctly: UTF-8 with a byte-order mark, CRLF line ends."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else _cell(v) for v in row])
-    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    text = str(value)
-    # A cell starting with = + - @ is a formula to Excel: quote it so a name cannot run anything.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def top(counts: dict[str, int], n: int | None = None) -> list[tuple[str, int]]:

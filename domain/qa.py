@@ -13,6 +13,7 @@ makes up a time: times come from the matched item.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -21,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
+from domain.casual import expand
 from domain.event import Event
 from domain.i18n_marks import N_
 from domain.text import normalize
@@ -30,6 +33,8 @@ from domain.text import normalize
 CONFIDENT = 2.0
 # A runner-up about another item scoring at least this share of the best is offered as a second button.
 RUNNER_UP = 0.8
+# Closer than this share, the bot asks which of the two was meant (two buttons) instead of answering one.
+ASK = 0.95
 
 # The FAQ entry that sums up the program: its answer also offers /program in the reader's time zone.
 PROGRAM_FAQ = "program"
@@ -84,6 +89,7 @@ _CYR_LAT = str.maketrans({
     "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch", "ъ": "", "ы": "y", "ь": "", "э": "e",
     "ю": "yu", "я": "ya",
 })
+@functools.lru_cache(maxsize=65536)
 def _script(word: str) -> Literal["ko", "ru", "lat"]:
     for ch in word:
         if "\uac00" <= ch <= "\ud7a3":
@@ -93,6 +99,7 @@ def _script(word: str) -> Literal["ko", "ru", "lat"]:
     return "lat"
 
 
+@functools.lru_cache(maxsize=65536)
 def _ko_stem(word: str) -> str:
     for suffix in _KO_SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 2:
@@ -122,11 +129,29 @@ def _simplify(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", word)
 
 
+@functools.cache
+def _morph() -> object:
+    """pymorphy3's Russian analyser (about 20 MB, loaded on the first Russian word)."""
+    import pymorphy3
+
+    return pymorphy3.MorphAnalyzer()
+
+
+@functools.lru_cache(maxsize=65536)
+def ru_lemma(word: str) -> tuple[str, str]:
+    """A Russian word's most likely lemma and part of speech: "участвовать" for "участвует" (a verb)."""
+    parsed = _morph().parse(word)[0]  # type: ignore[attr-defined]
+    return str(parsed.normal_form).replace("ё", "е"), str(parsed.tag.POS)
+
+
 def similarity(q: str, d: str) -> float:
     """How well query word `q` matches document word `d`, 0..1."""
     if q == d:
         return 1.0
     sq, sd = _script(q), _script(d)
+    if sq == sd == "ru" and ru_lemma(q)[0] == ru_lemma(d)[0]:
+        # The same word in another form ("участвует", "участвовать"; "дирижёр", "дирижёра").
+        return 0.95
     if sq == "ko" or sd == "ko":
         if sq != sd:
             return 0.0
@@ -191,6 +216,7 @@ def strip_my_time(text: str) -> str:
 _STOP_TRANSLIT = frozenset(_simplify(_translit(w)) for w in _STOP if _script(w) == "ru")
 
 
+@functools.lru_cache(maxsize=65536)
 def is_stop(word: str) -> bool:
     """A question word ("when", "во сколько", "언제"): it shapes the answer but does not pick the topic."""
     if word in _STOP or _ko_stem(word) in _STOP:
@@ -249,6 +275,11 @@ class Answer:
     best: Match | None
     # A close runner-up about something else, offered as a second button.
     also: Match | None
+    # Details the question asks about that the event file does not know ("prizes" in "what are the quiz
+    # prizes"): the answer says "I don't know that" with the organisers' contact, and `best` only as help.
+    missing: tuple[str, ...] = ()
+    # `best` and `also` score so close that the bot asks which one was meant instead of guessing.
+    ask: bool = False
 
     @property
     def confident(self) -> bool:
@@ -286,7 +317,23 @@ class Index:
         for w in self._vocab:
             self._by_script[_script(w)].append(w)
         self._simple = {w: _simplify(_translit(w)) for w in self._vocab if _script(w) != "ko"}
+        self._others = [w for w in self._vocab if w in self._simple]
+        self._forms = [self._simple[w] for w in self._others]
+        # Korean words by syllable: every Korean match shares one (same stem, a compound part, a typo of a
+        # longer word), so only those are compared.
+        self._by_syllable: dict[str, list[str]] = {}
+        for w in self._by_script["ko"]:
+            for ch in set(w):
+                self._by_syllable.setdefault(ch, []).append(w)
         self._cache: dict[str, dict[str, float]] = {}
+        # Each document's keyword phrases with the bonus a phrase found whole adds (the mean idf of its content).
+        self._phrases: list[list[tuple[frozenset[str], float]]] = []
+        for doc in self.docs:
+            made = []
+            for phrase in doc.phrases:
+                content = [p for p in phrase if not is_stop(p)]
+                made.append((frozenset(phrase), PHRASE_BONUS * sum(self.idf[p] for p in content) / len(content)))
+            self._phrases.append(made)
 
     def related(self, q: str) -> dict[str, float]:
         """The vocabulary's words that match query word `q`, with their similarity."""
@@ -296,14 +343,12 @@ class Index:
         script = _script(q)
         found: dict[str, float] = {}
         if script == "ko":
-            candidates: list[str] = self._by_script["ko"]
+            candidates: list[str] = list(dict.fromkeys(w for ch in set(q) for w in self._by_syllable.get(ch, ())))
         else:
             # A cheap filter first (edit similarity on the simplified Latin form), then the exact rules.
             simple = _simplify(_translit(q))
-            others = [w for w in self._vocab if w in self._simple]
-            forms = [self._simple[w] for w in others]
-            picked = process.extract(simple, forms, scorer=fuzz.ratio, score_cutoff=50, limit=None)
-            candidates = [others[i] for _, _, i in picked]
+            picked = process.extract(simple, self._forms, scorer=fuzz.ratio, score_cutoff=50, limit=None)
+            candidates = [self._others[i] for _, _, i in picked]
         for w in candidates:
             s = similarity(q, w)
             if s > 0:
@@ -314,8 +359,9 @@ class Index:
         return found
 
     def score(self, query: str, doc: Doc) -> float:
-        words = list(dict.fromkeys(tokens(strip_my_time(query))))
-        return self._score(words, [self.related(q) for q in words], doc)
+        words = list(dict.fromkeys(tokens(strip_my_time(expand(query)))))
+        related = [self.related(q) for q in words]
+        return self._score(words, related, doc, _strong(related))
 
     def coverage(self, words: list[str], related: list[dict[str, float]]) -> float:
         """The share of the question's content words that the event file knows at all."""
@@ -324,24 +370,25 @@ class Index:
                    if not is_stop(q) and not (_script(q) == "ko" and len(_ko_stem(q)) < 2)]
         return sum(content) / len(content) if content else 0.0
 
-    def _score(self, words: list[str], related: list[dict[str, float]], doc: Doc) -> float:
+    def _score(self, words: list[str], related: list[dict[str, float]], doc: Doc, strong: set[str]) -> float:
         total = 0.0
+        dw = doc.words
         for q, rel in zip(words, related, strict=True):
-            best = max((s * doc.words[w] * self.idf[w] for w, s in rel.items() if w in doc.words), default=0.0)
+            best = max((s * dw[w] * self.idf[w] for w, s in rel.items() if w in dw), default=0.0)
             total += best * (W_STOP if is_stop(q) else 1.0)
-        for phrase in doc.phrases:
-            if all(any(rel.get(p, 0.0) >= 0.8 for rel in related) for p in phrase):
-                content = [p for p in phrase if not is_stop(p)]
-                total += PHRASE_BONUS * sum(self.idf[p] for p in content) / len(content)
+        for phrase, bonus in self._phrases[doc.order]:
+            if phrase <= strong:
+                total += bonus
         return total
 
     def search(self, query: str) -> list[Match]:
         """Every document with a positive score, best first (ties: the event file's order)."""
-        words = list(dict.fromkeys(tokens(strip_my_time(query))))[:40]
+        words = list(dict.fromkeys(tokens(strip_my_time(expand(query)))))[:40]
         related = [self.related(q) for q in words]
         # Unknown words lower the confidence: "bitcoin price" is not a question about the fee.
         trust = 0.5 + 0.5 * self.coverage(words, related)
-        scored = [(round(self._score(words, related, d) * trust, 4), d) for d in self.docs]
+        strong = _strong(related)
+        scored = [(round(self._score(words, related, d, strong) * trust, 4), d) for d in self.docs]
         scored = [(s, d) for s, d in scored if s > 0]
         scored.sort(key=lambda sd: (-sd[0], sd[1].order))
         return [Match(d.kind, d.id, d.item, s) for s, d in scored]
@@ -354,7 +401,57 @@ class Index:
         also = next((m for m in matches[1:] if _topic(m) != _topic(best)), None)
         if also is not None and also.score < best.score * RUNNER_UP:
             also = None
-        return Answer(best, also)
+        missing = self.missing(query)
+        ask = also is not None and not missing and also.score >= best.score * ASK
+        return Answer(best, also, missing, ask)
+
+    def missing(self, query: str) -> tuple[str, ...]:
+        """The question's detail words that nothing in the event file matches (a typo of a known word does)."""
+        out = []
+        for q in dict.fromkeys(tokens(strip_my_time(expand(query)))):
+            if not _detail_word(q):
+                continue
+            rel = self.related(q)
+            if any(s >= 0.8 for s in rel.values()):
+                continue
+            typos = 1 if len(q) <= 5 else 2
+            if _script(q) != "ko" and any(
+                    Levenshtein.distance(_simplify(_translit(q)), self._simple.get(w, w)) <= typos for w in rel):
+                continue  # a typo ("plenery"), not another word ("membership" is not "members")
+            out.append(q)
+        return tuple(out)
+
+
+# Casual words that are neither a topic nor a detail the bot could be missing.
+_FILLER: frozenset[str] = frozenset("""
+like gonna going exactly anyone someone anything something really actually even ever yet guys dear sir
+madam maybe probably still already again kind sort lot lots much many more most very please thanks
+there here way thing things stuff able possible allowed need needs
+ли вообще типа короче просто вот кстати можно нужно надо будет будут есть это этот эта эти такой такая
+где куда откуда какие какой какая какое каких кто что чем кого кому очень пожалуйста ребят всем
+""".split())
+# A Korean word ending like a verb or an adjective ("받을", "들어갈", "있어요"): not a detail noun.
+_KO_VERBAL_END = frozenset("요 다 까 죠 고 서 면 지 게 는 을 니 네 래 줘 야 나 가 해 돼 된 할 한 함 됨 임".split())
+
+
+def _detail_word(word: str) -> bool:
+    """Whether a word could name a detail the question asks about (a noun-like content word)."""
+    if is_stop(word) or word in _FILLER or word.isdigit():
+        return False
+    if _script(word) == "ru":
+        # A noun, or a word the dictionary does not know; not a verb ("говорит") or an adjective.
+        return len(word) >= 4 and ru_lemma(word)[1] in ("NOUN", "None")
+    if _script(word) == "ko":
+        stem = _ko_stem(word)
+        last = stem[-1]
+        # A final ㄹ on the last syllable is the future adnominal ("볼", "들어갈").
+        return len(stem) >= 2 and last not in _KO_VERBAL_END and (ord(last) - 0xAC00) % 28 != 8
+    return len(word) >= 4
+
+
+def _strong(related: list[dict[str, float]]) -> set[str]:
+    """The vocabulary words that some query word matches closely (a keyword phrase counts only with these)."""
+    return {w for rel in related for w, s in rel.items() if s >= 0.8}
 
 
 def _topic(m: Match) -> str:

@@ -25,6 +25,11 @@ from domain.event import Event, Quiz, QuizQuestion
 
 # -- score ----------------------------------------------------------------------------------------
 
+# A question whose message never went out (the edit failed, the bot was killed while sending it) times out
+# this long after it was queued, so the attempt moves on; the send queue never holds a message this long
+# while the number of players is within `capacity`.
+UNSHOWN_WAIT = timedelta(minutes=5)
+
 RIGHT_POINTS = 100
 MAX_BONUS = 50
 
@@ -97,40 +102,43 @@ class PlayedQuestion:
         return [question.options[i].get(lang) for i in self.order]
 
 
-def plan(quiz: Quiz, seed: int | str, *, shuffle_options: bool = True) -> tuple[PlayedQuestion, ...]:
+def plan(quiz: Quiz, seed: int | str, *, secret: str = "", shuffle_options: bool = True) -> tuple[PlayedQuestion, ...]:
     """The `quiz.per_play` questions a person plays, in order.
 
-    Decided: questions are ranked by SHA-256 of (seed, question id) and the first `per_play` are played
-    in that order; with `shuffle_options`, each question's options are ordered by SHA-256 of (seed,
-    question id, option index). The seed is the person's Telegram id, so a restart recomputes the very
-    same sequence; neighbours get different questions and different button positions. Ranking by
+    Decided: questions are ranked by SHA-256 of (secret, seed, question id) and the first `per_play` are
+    played in that order; with `shuffle_options`, each question's options are ordered by SHA-256 of (secret,
+    seed, question id, option index). The seed is the person's Telegram id and the secret the bot's own
+    (generated once and kept in the database, or the QUIZ_SECRET setting): a restart recomputes the very same
+    sequence, but nobody can compute it from their id and the public event file (issue 17: a script pressed
+    all ten right answers that way). Neighbours get different questions and button positions. Ranking by
     question id (not by position in the file) keeps a person's plan when questions are reordered.
     Group mode posts one poll to everyone: pass the chat id and `shuffle_options=False` (polls show
     the file's order).
     """
-    chosen = sorted(quiz.questions, key=lambda q: _draw("question", seed, q.id))[: quiz.per_play]
+    chosen = sorted(quiz.questions, key=lambda q: _draw("question", secret, seed, q.id))[: quiz.per_play]
     played = []
     for q in chosen:
         order = list(range(len(q.options)))
         if shuffle_options:
-            order.sort(key=functools.partial(_draw, "option", seed, q.id))
+            order.sort(key=functools.partial(_draw, "option", secret, seed, q.id))
         played.append(PlayedQuestion(q.id, tuple(order), order.index(q.right)))
     return tuple(played)
 
 
-_PLANS: dict[tuple[int, int], tuple[Quiz, tuple[PlayedQuestion, ...]]] = {}
+_PLANS: dict[tuple[int, int, str], tuple[Quiz, tuple[PlayedQuestion, ...]]] = {}
 _PLANS_MAX = 50_000
 
 
-def person_plan(quiz: Quiz, user_id: int) -> tuple[PlayedQuestion, ...]:
-    """`plan(quiz, user_id)`, remembered: every press rebuilds the attempt (SHA-256 per question and option)."""
-    key = (id(quiz), user_id)
+def person_plan(quiz: Quiz, user_id: int, secret: str) -> tuple[PlayedQuestion, ...]:
+    """`plan(quiz, user_id, secret=secret)`, remembered: every press rebuilds the attempt (SHA-256 per question
+    and option)."""
+    key = (id(quiz), user_id, secret)
     found = _PLANS.get(key)
     if found is not None and found[0] is quiz:
         return found[1]
     if len(_PLANS) >= _PLANS_MAX:
         _PLANS.clear()
-    made = plan(quiz, user_id)
+    made = plan(quiz, user_id, secret=secret)
     _PLANS[key] = (quiz, made)
     return made
 
@@ -299,6 +307,9 @@ class Outcome(StrEnum):
     LATE = "late"
     # Cannot come from a button the bot sent: an unknown position or option, or a question not asked yet.
     INVALID = "invalid"
+    # The current question, but the press arrived before the question went out to the person (a script that
+    # presses ahead, or a press queued behind the previous answer): refused, nothing changes.
+    EARLY = "early"
 
 
 @dataclass(frozen=True)
@@ -345,18 +356,21 @@ class Attempt:
     plan: tuple[PlayedQuestion, ...]
     seconds: int
     index: int
+    # While `shown` is False: when the question was queued; once shown: when it went out to the person (its
+    # time starts then: issue 17, a question that waited 40 s in the send queue had its 20 s used up).
     asked_at: datetime
     answers: tuple[AnswerRecord, ...] = ()
     finished_at: datetime | None = None
+    shown: bool = True
 
     @classmethod
-    def start(cls, plan: tuple[PlayedQuestion, ...], seconds: int, now: datetime) -> Attempt:
-        """A new attempt whose first question is asked at `now`."""
+    def start(cls, plan: tuple[PlayedQuestion, ...], seconds: int, now: datetime, *, shown: bool = True) -> Attempt:
+        """A new attempt whose first question is asked at `now` (queued then, when `shown` is False)."""
         if not plan:
             raise ValueError("an attempt needs at least one question")
         if seconds <= 0:
             raise ValueError("the time limit must be positive")
-        return cls(plan=plan, seconds=seconds, index=0, asked_at=now)
+        return cls(plan=plan, seconds=seconds, index=0, asked_at=now, shown=shown)
 
     # -- state --
 
@@ -375,8 +389,10 @@ class Attempt:
 
     @property
     def deadline(self) -> datetime:
-        """The first instant at which an answer to the current question is late."""
-        return self.asked_at + timedelta(seconds=self.seconds)
+        """The first instant at which an answer to the current question is late. A question not shown yet
+        times out only if its message never went out (UNSHOWN_WAIT after it was queued)."""
+        limit = timedelta(seconds=self.seconds)
+        return self.asked_at + limit if self.shown else self.asked_at + limit + UNSHOWN_WAIT
 
     @property
     def score(self) -> int:
@@ -408,6 +424,8 @@ class Attempt:
         if self.resolved:
             late = self.answers[self.index].choice is None
             return Press(Outcome.LATE if late else Outcome.DUPLICATE, self)
+        if not self.shown or now < self.asked_at:
+            return Press(Outcome.EARLY, self)
         if is_late(now, self.asked_at, self.seconds):
             attempt, record = self._resolve(None, None)
             return Press(Outcome.LATE, attempt, record)
@@ -423,19 +441,27 @@ class Attempt:
             return self, None
         return self._resolve(None, None)
 
-    def advance(self, now: datetime, window_open: bool) -> Attempt:
-        """After the current question is resolved: ask the next one at `now`, or finish.
+    def advance(self, now: datetime, window_open: bool = True) -> Attempt:
+        """After the current question is resolved: queue the next one at `now` (its time starts when it is
+        shown: `show`), or finish after the last one.
 
-        The attempt finishes after the last question, and also when the window has closed (no new
-        question is asked after the close; the question already running was still answerable).
+        Decided (issue 20): a person who started before the close finishes every question of their plan, so
+        `window_open` no longer ends an attempt early; it is kept for callers that still pass it.
         """
         if self.finished:
             return self
         if not self.resolved:
             raise ValueError("the current question is not answered or timed out yet")
-        if self.index + 1 >= len(self.plan) or not window_open:
+        if self.index + 1 >= len(self.plan):
             return replace(self, finished_at=now)
-        return replace(self, index=self.index + 1, asked_at=now)
+        return replace(self, index=self.index + 1, asked_at=now, shown=False)
+
+    def show(self, at: datetime) -> Attempt:
+        """The current question went out to the person at `at`: its time starts then. Showing a question again
+        (a resend after /quiz) does not restart its time."""
+        if self.finished or self.resolved or self.shown:
+            return self
+        return replace(self, asked_at=max(at, self.asked_at), shown=True)
 
     def resume(self, now: datetime, window_open: bool) -> tuple[Attempt, Resume]:
         """Continue after a restart: a question that ran out while the bot was down scores 0, and the
@@ -484,15 +510,18 @@ class StoredAttempt:
     started_at: datetime
     finished_at: datetime | None
     answers: tuple[AnswerRecord, ...] = ()
+    shown: bool = True
 
-    def attempt(self, quiz: Quiz) -> Attempt:
-        return Attempt(plan=person_plan(quiz, self.user_id), seconds=quiz.seconds, index=self.index,
-                       asked_at=self.asked_at, answers=self.answers, finished_at=self.finished_at)
+    def attempt(self, quiz: Quiz, secret: str) -> Attempt:
+        return Attempt(plan=person_plan(quiz, self.user_id, secret), seconds=quiz.seconds, index=self.index,
+                       asked_at=self.asked_at, answers=self.answers, finished_at=self.finished_at,
+                       shown=self.shown)
 
 
 @dataclass(frozen=True)
 class Standing:
-    """A participant's place: `name`, `city` and `country` from the registration, else the Telegram name."""
+    """A participant's place. `name`, `city` and `country` are for the organisers (the registration, else the
+    Telegram name); `shown_as` is what everyone else sees (`public_name`)."""
 
     rank: int
     user_id: int
@@ -504,6 +533,10 @@ class Standing:
     time_ms: int
     finished_at: datetime | None
     registered: bool
+    # How the person chose to appear on the public leaderboard; None: never chose (the default: first name).
+    shown_as: ShownAs | None = None
+    nickname: str | None = None
+    first_name: str = ""
 
     @property
     def result(self) -> Result:
@@ -529,3 +562,62 @@ class PollRef:
     index: int
     asked_at: datetime
     seconds: int
+
+
+# -- how a player appears on the public leaderboard (issue 17 item 4, issue 20) ------------------------
+
+
+class ShownAs(StrEnum):
+    """Chosen before the first question. Decided: the default (never chose, e.g. a group poll player) is the
+    first name only: never a surname, city or country."""
+
+    FIRST_NAME = "first"
+    NICKNAME = "nick"
+    ANONYMOUS = "anon"
+
+
+NICKNAME_MAX = 24
+
+
+def clean_nickname(text: str) -> str | None:
+    """A nickname as typed: one line, printable, 2-24 characters after trimming; None when it is not one."""
+    nick = " ".join(text.split())
+    if not 2 <= len(nick) <= NICKNAME_MAX or not all(c.isprintable() for c in nick):
+        return None
+    if nick.startswith("/") or "@" in nick or "://" in nick or "t.me/" in nick.casefold():
+        return None  # a command, a username or a link is not a name others should be shown
+    return nick
+
+
+def public_name(shown_as: ShownAs | None, nickname: str | None, first_name: str) -> str | None:
+    """The name the public leaderboard shows, or None for "anonymous" (the caller says so in the reader's
+    language)."""
+    if shown_as is ShownAs.ANONYMOUS:
+        return None
+    if shown_as is ShownAs.NICKNAME and nickname:
+        return nickname
+    return first_name.strip() or None
+
+
+# -- how many people can play in private chats at once ----------------------------------------------
+
+# Decided: a player needs one message (the feedback and next question, an edit) per answer, and players
+# answer in 5-10 s of a 20 s question (the bench's paced players: 1-4 s of reading plus the way there and
+# back), so one message every `seconds * 0.4` s (8 s of 20) per player is the planning figure.
+PACE_SHARE = 0.4
+
+
+def capacity(send_rate: float, seconds: int) -> int:
+    """Players Telegram's rate lets the bot serve at once in private chats: at SEND_RATE 25/s and 20 s
+    questions, 200 (the range is 125 at 5 s a question to 250 at 10 s)."""
+    return max(1, int(send_rate * seconds * PACE_SHARE))
+
+
+def wait_for_place(finishes: Sequence[datetime], limit: int, now: datetime) -> timedelta:
+    """How long until one of the players running now leaves a place free, given when each running attempt
+    will be over at the latest (`finishes`) and the number of places (`limit`)."""
+    over = len(finishes) - limit
+    if over < 0:
+        return timedelta(0)
+    ordered = sorted(finishes)
+    return max(ordered[min(over, len(ordered) - 1)] - now, timedelta(0))

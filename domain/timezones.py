@@ -261,7 +261,76 @@ def resolve(text: str, event: Event | None = None) -> ZoneMatch | None:
         best = process.extractOne(key, names.keys(), scorer=fuzz.ratio, score_cutoff=85)
         if best:
             return ZoneMatch(names[best[0]], "city", cand.strip(), _event_city(best[0], event))
+    # A city the list does not know, with its country ("Kazan, Russia"): the capital's zone, to confirm.
+    return resolve_country(raw)
+
+
+# The capital's zone of countries that span several zones (a one-zone country has only that one).
+_CAPITAL_ZONES = {
+    "RU": "Europe/Moscow", "US": "America/New_York", "CA": "America/Toronto", "BR": "America/Sao_Paulo",
+    "MX": "America/Mexico_City", "AU": "Australia/Sydney", "ID": "Asia/Jakarta", "KZ": "Asia/Almaty",
+    "CN": "Asia/Shanghai", "AR": "America/Argentina/Buenos_Aires", "CL": "America/Santiago",
+    "MN": "Asia/Ulaanbaatar", "UA": "Europe/Kyiv", "ES": "Europe/Madrid", "PT": "Europe/Lisbon",
+    "NZ": "Pacific/Auckland", "CD": "Africa/Kinshasa", "MY": "Asia/Kuala_Lumpur", "EC": "America/Guayaquil",
+    "DE": "Europe/Berlin", "UZ": "Asia/Tashkent", "GL": "America/Nuuk", "FM": "Pacific/Pohnpei",
+    "KI": "Pacific/Tarawa", "PF": "Pacific/Tahiti", "PG": "Pacific/Port_Moresby",
+}
+# Short names people type for a country, beside CLDR's ("Korea" is CLDR's "South Korea").
+_COUNTRY_ALIASES = {
+    "korea": "KR", "republic of korea": "KR", "корея": "KR", "южная корея": "KR", "한국": "KR", "남한": "KR",
+    "usa": "US", "us": "US",
+    "america": "US", "сша": "US", "америка": "US", "uk": "GB", "britain": "GB", "england": "GB", "рф": "RU",
+    "russian federation": "RU", "российская федерация": "RU", "uae": "AE", "оаэ": "AE", "турция": "TR",
+    "turkiye": "TR", "vietnam": "VN", "вьетнам": "VN", "베트남": "VN",
+}
+
+
+@cache
+def _countries() -> dict[str, tuple[str, bool]]:
+    """Normalised country name (en, ru, ko, and common short forms) -> (its capital's zone, whether the country
+    has several zones)."""
+    from babel.core import get_global
+
+    zones: dict[str, list[str]] = get_global("territory_zones")
+    out: dict[str, tuple[str, bool]] = {}
+
+    def zone_of(code: str) -> tuple[str, bool] | None:
+        listed = zones.get(code) or []
+        zone = _CAPITAL_ZONES.get(code) or (listed[0] if len(listed) == 1 else None)
+        return (zone, len(listed) > 1) if zone and is_valid_zone(zone) else None
+
+    for lang in LANGS:
+        for code, name in Locale.parse(lang).territories.items():
+            found = zone_of(code) if len(code) == 2 else None
+            if found:
+                out.setdefault(normalize(name), found)
+    for name, code in _COUNTRY_ALIASES.items():
+        found = zone_of(code)
+        if found:
+            out[normalize(name)] = found
+    return out
+
+
+def resolve_country(text: str, *, capitals: bool = False) -> ZoneMatch | None:
+    """A country named in `text` ("Lyon, France", "Busan South Korea", "Россия") -> its zone.
+
+    A country with one zone is that zone. One with several (Russia, the USA) is not guessed unless `capitals`:
+    then its capital's zone is an offer the person confirms (registration suggests it for a city the zone
+    list does not know, such as "Kazan, Russia")."""
+    countries = _countries()
+    parts = [p for p in re.split(r"[,;/()]", text) if p.strip()]
+    for part in reversed(parts):
+        words = [w for w in normalize(part).split() if not _RU_COUNTRY.match(w)]
+        # The whole part, then its last two words, then its last word ("Busan South Korea" -> "south korea").
+        for key in (" ".join(words), " ".join(words[-2:]), " ".join(words[-1:])):
+            for cand in (key, *(_ru_cases(key) if " " not in key else [])):
+                found = countries.get(cand)
+                if found is not None and (capitals or not found[1]):
+                    return ZoneMatch(found[0], "country", part.strip())
     return None
+
+
+_RU_COUNTRY = re.compile(r"^(?:из|в)$")
 
 
 @cache
@@ -313,6 +382,12 @@ def fmt_date(instant: datetime, zone: str, lang: str) -> str:
 def fmt_long_date(instant: datetime, zone: str, lang: str) -> str:
     """"November 17, 2020", "17 ноября 2020 г.", "2020년 11월 17일"."""
     return format_date(to_local(instant, zone).date(), "long", locale=lang)
+
+
+def fmt_full_date(instant: datetime, zone: str, lang: str) -> str:
+    """The date with its weekday: "Tuesday, November 17, 2020", "вторник, 17 ноября 2020 г.", "2020년 11월 17일
+    화요일"."""
+    return format_date(to_local(instant, zone).date(), "full", locale=lang)
 
 
 def fmt_datetime(instant: datetime, zone: str, lang: str) -> str:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
 
 from domain import qa
 from domain import timezones as tzs
+from domain.casual import expand
 from domain.event import Event, ProgramItem
 
 # A named item needs at least this score from the matcher (on the question without its time words).
@@ -31,6 +32,10 @@ class Intent(StrEnum):
     UNTIL = "until"  # how long until an item (or the event) starts, or ends when `WhenQuery.end`
     AT = "at"  # what is on at a given time
     START_TIME = "start_time"  # when an item (or the event) starts, or ends when `WhenQuery.end`
+    LEFT = "left"  # how much time is left of what is on now ("how much time is left", "сколько осталось")
+    DURATION = "duration"  # how long an item (or the event) lasts
+    DIFF = "diff"  # the time difference between the reader's zone (or a named one) and the event's
+    DAY = "day"  # what day and time it is now at the event (or in a named zone)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,12 @@ class WhenQuery:
     # NEXT: what comes after the named item ("what's after the quiz", "что после концерта", "퀴즈 다음에
     # 뭐예요"), not the next occurrence of it ("the next coffee break").
     after: bool = False
+    # A day named relative to the reader's today: 0 "today", 1 "tomorrow", 2 "the day after", -1 "yesterday".
+    day: int | None = None
+    # AT: the hour as typed when it had no am/pm and no minutes ("at 9"): the answer says which hour it took.
+    said: str | None = None
+    # DIFF: a second place named ("New York and Moscow"): the difference is between `zone` and it.
+    other: tzs.ZoneMatch | None = None
 
 
 class State(StrEnum):
@@ -66,6 +77,9 @@ class State(StrEnum):
     # it is over too when `items` is not empty).
     OVER = "over"
     NOTHING = "nothing"  # NOW/AT: nothing is on at that instant (`next` says what follows, if anything)
+    # The day the question names (tomorrow, завтра, 내일) is not the event's day in the reader's zone.
+    OTHER_DAY = "other_day"
+    FACT = "fact"  # DURATION, DIFF, DAY: a computed value (`length`, `offset`, `instant`)
 
 
 @dataclass(frozen=True)
@@ -94,17 +108,23 @@ class WhenAnswer:
     in_event: bool = True
     # NEXT after a named item: that item ("after the quiz"); `items` empty then means nothing follows it.
     following: ProgramItem | None = None
+    # DURATION: how long the item (or the event) lasts.
+    length: timedelta | None = None
+    # DIFF: the named or reader's zone minus `against` (the event's zone unless two places were named).
+    offset: timedelta | None = None
+    against: str | None = None
 
 
 # -- recognising the question ---------------------------------------------------------------------
 
 _EN_UNTIL = (r"how\s+(?:long|soon|much\s+(?:more\s+)?time|many\s+(?:more\s+)?(?:minutes|mins|hours))"
-             r"(?:\s+(?:is\s+it|do\s+(?:i|we)\s+have|left|remains?|more))*\s*(?:until|till|til|untill|before|to|left)"
-             r"|time\s+left\s+(?:until|till|before|to)|countdown\s+to|how\s+long\s+(?:to\s+wait|left)")
+             r"(?:\s+(?:is\s+it|is|are|do\s+(?:i|we)\s+have|left|remains?|more))*\s*(?:until|till|til|untill|before|to|left)"
+             r"|time\s+left\s+(?:until|till|before|to)|countdown\s+to|how\s+long\s+(?:to\s+wait|left)"
+             r"|how\s+much\s+longer|how\s+long\s+(?:more|still)")
 _RU_UNTIL = (r"сколько\s+(?:(?:еще|ещё|осталось|остается|времени|ждать|минут|часов)\s+)*до"
              r"|(?:скока|скоко|сколько)\s+(?:еще\s+|ещё\s+)?(?:осталось|ждать)|через\s+сколько"
-             r"|долго\s+(?:еще\s+|ещё\s+)?(?:до|ждать)")
-_KO_UNTIL = r"(?:얼마나\s*남|몇\s*분\s*남|몇\s*시간\s*남|남았|까지\s*얼마|얼마\s*후|얼마나\s*기다)\S*"
+             r"|долго\s+(?:еще\s+|ещё\s+)?(?:до|ждать)|сколько\s+(?:еще|ещё)\s+(?:идет|будет\s+идти|длится)")
+_KO_UNTIL = r"(?:얼마나\s*남|몇\s*분\s*남|몇\s*시간\s*남|남았|까지\s*얼마|얼마\s*후|얼마나\s*기다|얼마나\s*더)\S*"
 _UNTIL = re.compile(rf"\b(?:{_EN_UNTIL})\b|\b(?:{_RU_UNTIL})\b|{_KO_UNTIL}")
 
 _NOW = re.compile(
@@ -129,12 +149,40 @@ _START = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|kick\s*o
 _END = re.compile(r"\b(?:end|ends|ending|finish|finishes|over|wrap\s+up|until\s+when|till\s+when)\b"
                   r"|\b(?:конец|конца|окончани\w*|закончи\w*|заканчива\w*|кончи\w*|кончает\w*|завершит\w*"
                   r"|завершает\w*|до\s+скольки|до\s+какого\s+времени)\b|끝\S*|마치\S*|종료\S*")
+# Time left of what is on ("how much time is left", "сколько осталось", "몇 분 남았어요").
+_LEFT = re.compile(r"\b(?:left|remain\w*)\b|\b(?:осталось|остается|остаётся)\b|남")
+# How long an item lasts ("how long does the quiz last", "скока длится концерт", "콘서트는 얼마나 해요").
+_DURATION = re.compile(
+    r"\bhow\s+long\b(?=.*\b(?:last|lasts|take|takes|run|runs|go\s+on|goes\s+on)\b)|\bduration\b"
+    r"|\bhow\s+long\s+(?:is|are)\s+(?!it\s+until|there\b)"
+    r"|\b(?:длит\w*|продолжительн\w*)\b|\bкак\s+долго\s+(?:идет|будет|продлится)"
+    r"|얼마나\s*(?:해|하|걸|진행|길|계속)\S*|얼마\s*동안|몇\s*(?:분|시간)\s*(?:동안|짜리)")
+# The time difference ("time difference between me and moscow", "разница во времени", "시차").
+_DIFF = re.compile(r"\btime\s+diff\w*|\bdiff\w*\s+(?:in|of)\s+time\b|\bhours?\s+(?:ahead|behind)\b"
+                   r"|\bразниц\w*\s+(?:во|по)\s+времени|\bразниц\w*\s+(?:с|между)\b|\bна\s+сколько\s+часов\b"
+                   r"|시차")
+# What day it is there ("what day is it in moscow", "какой сейчас день в москве", "지금 무슨 요일").
+_DAY = re.compile(r"\bwhat\s+(?:day|date)\s+is\s+(?:it|today)\b|\bwhich\s+day\s+is\s+it\b"
+                  r"|\bwhat\s+is\s+(?:the\s+)?(?:date|day)\s+(?:today|now|there)\b"
+                  r"|\bкак(?:ой|ое)\s+(?:(?:сейчас|сегодня|там)\s+)+(?:день|число)\b"
+                  r"|\bкак(?:ой|ое)\s+(?:день|число)\s+(?:сейчас|сегодня|там)\b"
+                  r"|(?:지금|오늘|현재|거기)\s*(?:\S+\s+)?(?:무슨\s*요일|며칠|몇\s*일)")
+# "Where": a place, not a time ("where is the next excom" is about another edition, not the next item).
+_WHERE = re.compile(r"\bwhere\b|\bгде\b|\bкуда\b|어디")
+# Days named relative to today, longest first.
+_REL_DAYS = (
+    (re.compile(r"\bday\s+after\s+tomorrow\b|\bпослезавтра\b|모레"), 2),
+    (re.compile(r"\btomorrow\b|\bзавтра\b|내일"), 1),
+    (re.compile(r"\byesterday\b|\bвчера\b|어제"), -1),
+    (re.compile(r"\btoday\b|\btonight\b|\bсегодня\b|오늘"), 0),
+)
+
 # Words that name no item: "the next session", "что сейчас идёт", "지금 진행 중인 세션".
 _GENERIC = frozenset("""
 session sessions event events item program programme thing things on happening going live left wait
-today day conference excom part
+today day conference excom part all everything whole it last lasts take takes run runs remaining
 сессия сессии сессию мероприятие мероприятия программа программе сегодня идет идёт будет проходит
-там вообще дня какое каково который которая которое все всё это
+там вообще дня какое каково который которая которое все всё это длится продлится идти осталось
 까지 부터 세션 행사 순서 일정 프로그램 오늘 진행 진행중 중 중인 하는 뭐하는 뭐해요 중이에요
 있어요 있나요 하고 있어 할 해 뭘
 """.split())
@@ -150,14 +198,17 @@ _TIMES = (
     re.compile(r"(?:(?P<ap>오전|오후|아침|저녁|밤|낮|새벽)\s*)?(?P<h>\d{1,2})\s*시(?:\s*(?P<m>\d{1,2})\s*분|\s*(?P<half>반))?"),
     re.compile(r"\b(?:в|во|к|на|at|around|by)\s+(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?"
                r"(?:\s*(?:час\w*|ч|h|o\s?clock))?(?:\s+(?P<ap>утра|дня|вечера|ночи))?\b"),
-    re.compile(r"\b(?P<h>\d{1,2}):(?P<m>\d{2})\b"),
+    re.compile(r"(?<![\d:])(?P<h>\d{1,2}):(?P<m>\d{2})(?!\d)"),
     re.compile(r"\bв\s+(?P<h>час)(?:\s+(?P<ap>дня|ночи))?\b"),
     re.compile(r"\b(?P<noon>noon|midday|полдень|в\s+полдень)\b|정오"),
 )
 
 
 def _find_time(text: str) -> tuple[time, bool, tuple[int, int]] | None:
-    """The first clock time in `text`: (time, whether am/pm was said, the span to remove)."""
+    """The first clock time in `text`: (time, whether it is exact, the span to remove).
+
+    Exact: am/pm (утра/вечера, 오전/오후) was said, or minutes were written ("9:00", "21:00" are 24-hour
+    times, never turned into the other half of the day); a bare "9" may be 09:00 or 21:00."""
     for pattern in _TIMES:
         for m in pattern.finditer(text):
             groups = m.groupdict()
@@ -166,7 +217,7 @@ def _find_time(text: str) -> tuple[time, bool, tuple[int, int]] | None:
             h = 1 if groups.get("h") == "час" else int(groups["h"])
             minute = 30 if groups.get("half") else int(groups.get("m") or 0)
             ap = (groups.get("ap") or "").replace(".", "").strip()
-            meridiem = bool(ap)
+            meridiem = bool(ap) or (groups.get("m") is not None and ":" in m.group(0))
             if ap in _NIGHT:
                 if 6 <= h < 12:
                     h += 12
@@ -189,8 +240,6 @@ _AFTER_ZONE = frozenset({"time", "время", "времени", "시간", "시�
 _KO_MARK = ("시간", "기준")
 # "In Korean" is a language, not Seoul time ("Korean time" is still a zone).
 _LANGUAGE_NAMES = frozenset("english russian korean japanese chinese английском русском корейском".split())
-# The event is one day: a question about another day is not answered with the event's times.
-_OTHER_DAY = re.compile(r"\b(?:tomorrow|yesterday|завтра|вчера|послезавтра)\b|내일|어제|모레")
 
 
 def _find_zone(words: list[str], event: Event) -> tuple[tzs.ZoneMatch, int, int] | None:
@@ -219,6 +268,27 @@ def _find_zone(words: list[str], event: Event) -> tuple[tzs.ZoneMatch, int, int]
             if match is not None:
                 return match, i - before, j + after
     return None
+
+
+def _places(words: list[str], event: Event) -> list[tzs.ZoneMatch]:
+    """Every place the words name as a zone, in order ("뉴욕이랑" is New York: the particle goes)."""
+    found: list[tzs.ZoneMatch] = []
+    n = len(words)
+    i = 0
+    while i < n:
+        for length in (2, 1):
+            span = " ".join(words[i:i + length])
+            if length > n - i or span in _LANGUAGE_NAMES or qa.is_stop(span):
+                continue
+            match = tzs.resolve_exact(span, event) or (tzs.resolve_exact(qa._ko_stem(span), event)
+                                                       if length == 1 and span[:1] >= "\uac00" else None)
+            if match is not None and match.how in ("city", "alias", "iana"):
+                if all(m.zone != match.zone for m in found):
+                    found.append(match)
+                i += length - 1
+                break
+        i += 1
+    return found
 
 
 # -- the parser -------------------------------------------------------------------------------------
@@ -253,7 +323,9 @@ def _subject(rest: str, event: Event) -> _Subject:
     # is the matcher's (the date), "when does EXCOM 2020 start" is the event's start.
     own_name = {w for lang in ("en", "ru", "ko") for w in qa.tokens(event.name.get(lang))}
     words = qa.tokens(rest)
-    named = any(w in own_name for w in words)
+    # "экском" is "excom" in Cyrillic.
+    named = any(w in own_name or (not w.isdigit() and any(qa.similarity(w, o) >= 0.85 for o in own_name))
+                for w in words)
     content = [w for w in words if not qa.is_stop(w) and w not in _GENERIC and w not in own_name
                and qa._ko_stem(w) not in _GENERIC and not (len(w) == 1 and not w.isdigit())]
     if not content:
@@ -305,14 +377,23 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
     if len(text) > 300:
         return None
     lang = _lang(text, lang_hint)
-    s = _prepare(text)
-    if _OTHER_DAY.search(s):
-        return None
+    s = _prepare(expand(text))
+    asks_day = bool(_DAY.search(s))
+    day: int | None = None
+    for pattern, offset in _REL_DAYS:
+        found_day = pattern.search(s)
+        if found_day is not None:
+            day = offset
+            s = s[: found_day.start()] + " " + s[found_day.end():]
+            break
     found_time = _find_time(s)
     at: time | None = None
     meridiem = False
+    said: str | None = None
     if found_time is not None:
         at, meridiem, (a, b) = found_time
+        if not meridiem:
+            said = re.sub(r"\D", "", s[a:b])
         s = s[:a] + " " + s[b:]
     words = s.split()
     zone_found = _find_zone(words, event)
@@ -334,16 +415,35 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
     def make(intent: Intent, subject: _Subject | None = None, *, on_event: bool = False) -> WhenQuery:
         items = subject.items if subject is not None else ()
         timed = intent in (Intent.UNTIL, Intent.START_TIME)
-        return WhenQuery(intent, lang, items, on_event, end and timed, at if intent is Intent.AT else None,
-                         meridiem if intent is Intent.AT else False, zone)
+        is_at = intent is Intent.AT
+        return WhenQuery(intent, lang, items, on_event, end and timed, at if is_at else None,
+                         meridiem if is_at else False, zone, day=day, said=said if is_at else None)
 
+    if asks_day and at is None:
+        return make(Intent.DAY)
+    if _DIFF.search(s) and at is None:
+        # "뉴욕이랑 모스크바 시차", "difference between seoul and new york": places named without "in"/"по".
+        places = _places(words, event)
+        if zone is None and places:
+            zone = places[0]
+        other = next((p for p in places if p.zone != (zone.zone if zone else "")), None)
+        return replace(make(Intent.DIFF), zone=zone, other=other)
     if _UNTIL.search(s):
-        subject = _subject(rest(_UNTIL, _TIME_Q, _NOW, _NEXT, _START, _END), event)
+        subject = _subject(rest(_UNTIL, _TIME_Q, _NOW, _NEXT, _START, _END, _LEFT), event)
         if subject.kind == "items":
             return make(Intent.UNTIL, subject)
-        # "How long until it starts / ends"; "how long left" alone says neither, and is not guessed.
+        # "How long until it starts / ends"; "how much time is left" (of what is on now).
         if subject.kind == "none" and edge:
             return make(Intent.UNTIL, on_event=True)
+        if subject.kind == "none" and _LEFT.search(s):
+            return make(Intent.LEFT)
+        return None
+    if _DURATION.search(s) and at is None:
+        subject = _subject(rest(_DURATION, _TIME_Q, _WHAT), event)
+        if subject.kind == "items":
+            return make(Intent.DURATION, subject)
+        if subject.kind == "none":
+            return make(Intent.DURATION, on_event=True)
         return None
     if _CLOCK.search(s) and not found_time and _subject(rest(_CLOCK, _NOW), event).kind == "none":
         return make(Intent.NOW)
@@ -359,7 +459,7 @@ def parse_when(text: str, lang_hint: str, event: Event) -> WhenQuery | None:
         subject = _subject(rest(_AFTER, _NEXT, _WHAT, _TIME_Q, _END), event)
         if subject.kind == "items":
             return replace(make(Intent.NEXT, subject), after=True)
-    if _NEXT.search(s):
+    if _NEXT.search(s) and not _WHERE.search(s):
         subject = _subject(rest(_NEXT, _WHAT, _TIME_Q), event)
         # "When is the next WeGO EXCOM?" asks about another edition of the event, not the next item.
         if subject.kind != "faq" and not subject.own_name:
@@ -388,18 +488,20 @@ def _named(event: Event, ids: tuple[str, ...], now: datetime, *, later: bool = F
     return live[0] if live else items[0]
 
 
-def _at_instant(event: Event, at: time, zone: str, meridiem: bool) -> tuple[datetime, bool]:
+def _at_instant(event: Event, at: time, zone: str, meridiem: bool, on: date | None = None
+                ) -> tuple[datetime, bool]:
     """The instant of a local time on the event's day as seen in `zone`, and whether it is within the event.
 
     The event's day may be the day before or after in the reader's zone: of the three candidate dates
-    the one that falls within the event wins. Without am/pm, "at 9" is 21:00 when only that is in it.
+    the one that falls within the event wins (only `on` when the question named the day). Without am/pm or
+    minutes, "at 9" is 21:00 when only that is in it.
     """
     tz = tzs.get_tz(zone)
     hours = [at.hour] + ([at.hour + 12] if not meridiem and 1 <= at.hour < 12 else [])
     candidates = []
+    dates = [on] if on is not None else [event.date + timedelta(days=d) for d in (0, -1, 1)]
     for hour in hours:
-        for days in (0, -1, 1):
-            day = event.date + timedelta(days=days)
+        for day in dates:
             local = datetime(day.year, day.month, day.day, hour, at.minute, tzinfo=tz)
             candidates.append(local.astimezone(event.starts.tzinfo))
     for c in candidates:
@@ -408,13 +510,51 @@ def _at_instant(event: Event, at: time, zone: str, meridiem: bool) -> tuple[date
     return candidates[0], False
 
 
+def event_dates(event: Event, zone: str) -> list[date]:
+    """The dates the event runs on as seen in `zone` (two when it crosses midnight there)."""
+    first = tzs.to_local(event.starts, zone).date()
+    last = tzs.to_local(event.ends - timedelta(microseconds=1), zone).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str) -> WhenAnswer:
     """The answer to a question about time at `now`, for a reader in `reader_zone` (both pure inputs)."""
     zone = query.zone.zone if query.zone is not None else reader_zone
     intent = query.intent
+    on_day: date | None = None
+    if query.day is not None and intent is not Intent.DAY:
+        on_day = tzs.to_local(now, reader_zone).date() + timedelta(days=query.day)
+        if on_day not in event_dates(event, reader_zone):
+            # "What's on tomorrow" when tomorrow is not the event's day: say when it is instead.
+            return WhenAnswer(query, State.OTHER_DAY, reader_zone, event.starts,
+                              tuple(i for i in event.program if i.starts == event.starts))
+        if zone != reader_zone:
+            on_day = None
+    if intent is Intent.DAY:
+        there = query.zone.zone if query.zone is not None else event.timezone
+        return WhenAnswer(query, State.FACT, there, now)
+    if intent is Intent.DIFF:
+        # One place named: it against the event's zone (the reader's, when it is the event's own); two: the
+        # first against the second; none: the reader's zone against the event's.
+        there = zone if query.zone is not None and zone != event.timezone else reader_zone
+        against = event.timezone
+        if query.other is not None:
+            there, against = zone, query.other.zone
+            if there == event.timezone:
+                there, against = against, there
+        offset = tzs.to_local(event.starts, there).utcoffset()
+        base = tzs.to_local(event.starts, against).utcoffset()
+        assert offset is not None and base is not None
+        return WhenAnswer(query, State.FACT, there, event.starts, offset=offset - base, against=against)
+    if intent is Intent.LEFT:
+        on = tuple(event.now_on(now))
+        if on:
+            left = replace(query, intent=Intent.UNTIL, items=tuple(i.id for i in on), end=True)
+            return answer_when(event, left, now, reader_zone)
+        return answer_when(event, replace(query, intent=Intent.NOW), now, reader_zone)
     if intent is Intent.AT:
         assert query.at is not None
-        instant, inside = _at_instant(event, query.at, zone, query.meridiem)
+        instant, inside = _at_instant(event, query.at, zone, query.meridiem, on_day)
         on = tuple(event.now_on(instant))
         after = tuple(event.up_next(instant)) if inside else ()
         return WhenAnswer(query, State.ON if on else State.NOTHING, zone, instant, on, after, None, inside)
@@ -443,7 +583,7 @@ def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str)
         if not after:
             return WhenAnswer(query, State.OVER, zone, now)
         return WhenAnswer(query, State.UPCOMING, zone, after[0].starts, after, (), after[0].starts - now)
-    # UNTIL, START_TIME, and NEXT with a name ("the next coffee break"): one item, or the event itself.
+    # UNTIL, START_TIME, DURATION, and NEXT with a name ("the next coffee break"): one item, or the event.
     if query.event or not query.items:
         # The event's first items, or for its end the items that end it ("until the end": the concert).
         edge = event.ends if query.end else event.starts
@@ -462,4 +602,5 @@ def answer_when(event: Event, query: WhenQuery, now: datetime, reader_zone: str)
     else:
         state = State.OVER
     instant = end if query.end else start
-    return WhenAnswer(query, state, zone, instant, first, (), instant - now if state is not State.OVER else None)
+    return WhenAnswer(query, state, zone, instant, first, (), instant - now if state is not State.OVER else None,
+                      length=end - start if intent is Intent.DURATION else None)

@@ -13,7 +13,6 @@ import contextlib
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
@@ -25,19 +24,19 @@ from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Stats
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
-from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser, rows
+from handlers.ui import ButtonData, Id, Page, button, esc, grid, on_a_message, pager, refuse_non_organiser, rows
 from services import organiser as org
 from services.errors import ServiceError
 from services.organiser import Sources
 from services.ports import UnitOfWork
 
 
-class OrgCb(CallbackData, prefix="og"):
+class OrgCb(ButtonData, prefix="og"):
     """A button of /people (page "pg", card "card", EXCOM "ok"/"no", fix "fix" with a field) or /export ("ex")."""
 
     action: str
-    uid: int = 0
-    page: int = 0
+    uid: Id = 0
+    page: Page = 0
     value: str = ""
 
 
@@ -225,8 +224,8 @@ async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sour
     await message.answer(_stats_text(s))
     if not s.registered:
         return
-    # The chart's font has no Hangul: a Korean reader's chart is labelled in English (the text above is Korean).
-    with i18n.use_locale("en" if lang == "ko" else lang):
+    # In the reader's language: the chart falls back to Noto Sans CJK for Hangul (services.organiser.CHART_FONTS).
+    with i18n.use_locale(lang):
         titles = {"title": _("Registrations: {n}").format(n=s.registered), "by_day": _("By day (UTC)"),
                   "by_type": _("By participant type"), "by_language": _("By language"),
                   "by_country": _("By country")}

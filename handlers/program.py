@@ -30,7 +30,7 @@ from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_f
 from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers import matchmaking as mm_handlers
-from handlers.ui import FollowCb, button, esc, grid
+from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid
 from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
@@ -42,26 +42,26 @@ from services.ports import UnitOfWork
 LABEL_CHARS = 30
 
 
-class ProgramCb(CallbackData, prefix="pg"):
+class ProgramCb(ButtonData, prefix="pg"):
     """A page of /program (-1: the page with what is on now); `edit` replaces the message it is on."""
 
-    n: int
+    n: Index
     edit: bool = True
 
 
-class CardCb(CallbackData, prefix="card"):
+class CardCb(ButtonData, prefix="card"):
     """Open a session card."""
 
     item: str
 
 
-class IcsCb(CallbackData, prefix="ics"):
+class IcsCb(ButtonData, prefix="ics"):
     """A calendar file for one item, or "*" for the whole program."""
 
     item: str
 
 
-class TopicCb(CallbackData, prefix="faq"):
+class TopicCb(ButtonData, prefix="faq"):
     """An FAQ entry (or the program) offered when a question was not understood."""
 
     id: str
@@ -520,6 +520,19 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
     best = answer.best
     if best is None:
         return _not_sure(conf, lang)
+    if answer.ask and answer.also is not None:
+        # Two answers score alike: ask rather than guess.
+        text = _("I can answer this in two ways. Which do you mean?")
+        pair = [button(_label(conf, m, lang), CardCb(item=m.id) if m.kind == "item" else TopicCb(id=m.id))
+                for m in (best, answer.also)]
+        return text, InlineKeyboardMarkup(inline_keyboard=grid(pair, 1))
+    if answer.missing:
+        # An unknown detail of a known topic: say so, who knows, and what the bot does know as help.
+        text, markup = render_answer(conf, Answer(best, answer.also), profile, lang, view=view, now=now)
+        head = _("I don't know that: the event materials do not say. The organisers can tell you:") + "\n" + \
+            _contact_line(conf, lang)
+        known = _("What I know about it:")
+        return f"{head}\n\n{known}\n\n{text}", markup
     buttons: list[InlineKeyboardButton | None] = []
     item = conf.item(best.item) if best.item else None
     if best.kind == "faq":
@@ -561,43 +574,118 @@ def _not_sure(conf: Event, lang: str) -> tuple[str, InlineKeyboardMarkup]:
 def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str, now: datetime
                 ) -> tuple[str, InlineKeyboardMarkup]:
     """The reply to a question about time ("what's on now", "how long until the quiz", "what's on at 1pm in
-    Seoul"), from the bot's clock, in the reader's zone or the zone the question named."""
+    Seoul", "how long does the concert last", "what day is it there"), from the bot's clock, in the reader's
+    zone or the zone the question named."""
     q = wa.query
     view = View(wa.zone, True) if q.zone is not None else prog.reader_view(conf, profile)
-    named = wa.items[0] if wa.items and not q.event and (q.intent in (Intent.UNTIL, Intent.START_TIME) or q.after) \
-        else None
     zone = esc(_zone_label(conf, view, lang))
+    if wa.state == State.OTHER_DAY:
+        return _other_day(conf, wa, view, lang), _cards_keyboard(wa.items, lang)
+    if q.intent == Intent.DAY:
+        return _day_there(conf, wa, profile, lang), _cards_keyboard((), lang)
+    if q.intent == Intent.DIFF:
+        return _difference(conf, wa, lang), _cards_keyboard((), lang)
+    named = wa.items[0] if wa.items and not q.event and (
+        q.intent in (Intent.UNTIL, Intent.START_TIME, Intent.DURATION) or q.after) else None
     if q.intent == Intent.AT:
         at = tzs.fmt_time(wa.instant, view.zone, lang)
+        took = [_("(I took “{said}” as {time}, {zone}.)").format(said=esc(q.said), time=at, zone=zone)] \
+            if q.said else []
         if wa.items:
             lines = [_("<b>At {time}</b> ({zone}):").format(time=at, zone=zone),
-                     *(_line(conf, i, view, lang) for i in wa.items)]
+                     *(_line(conf, i, view, lang) for i in wa.items), *took]
             return "\n".join(lines), _cards_keyboard(wa.items, lang)
         blocks = [_("Nothing is on at {time} ({zone}).").format(time=at, zone=zone)]
         if wa.next:
             blocks.append("\n".join([_("Next after that, at {time}:").format(
                 time=tzs.fmt_when(wa.next[0].starts, view.zone, lang, conf.starts, conf.timezone)),
                 *(_line(conf, i, view, lang) for i in wa.next)]))
+        blocks += took
         return "\n\n".join(blocks), _cards_keyboard(wa.next, lang)
+    if q.event and q.intent == Intent.DURATION:
+        text = _("<b>{event}</b> lasts {duration}: {start}–{end} ({zone}).").format(
+            event=esc(conf.name.get(lang)), duration=_duration(conf.ends - conf.starts),
+            start=tzs.fmt_when(conf.starts, view.zone, lang, conf.starts, conf.timezone),
+            end=tzs.fmt_when(conf.ends, view.zone, lang, conf.starts, conf.timezone), zone=zone)
+        return text, _cards_keyboard(wa.items, lang)
     if q.event and wa.state == State.ON:
         text = _("<b>{event}</b> began at {time} ({zone}) and runs until {end}.").format(
             event=esc(conf.name.get(lang)), time=tzs.fmt_when(conf.starts, view.zone, lang, conf.starts, conf.timezone),
             zone=zone, end=tzs.fmt_when(conf.ends, view.zone, lang, conf.starts, conf.timezone))
         status, shown = _status(conf, now, profile, lang, with_now=True, view=view)
         return f"{text}\n\n{status}", _cards_keyboard(shown, lang)
+    if q.event and q.end and wa.state == State.UPCOMING:
+        # "When does it all end": the end of the day, not the start (nor the closing ceremony).
+        text = _("<b>{event}</b> ends at {time} ({zone}), with “{title}”.").format(
+            event=esc(conf.name.get(lang)), time=tzs.fmt_when(conf.ends, view.zone, lang, conf.starts, conf.timezone),
+            zone=zone, title=esc(wa.items[0].title.get(lang)) if wa.items else "")
+        return text, _cards_keyboard(wa.items, lang)
     if named is None:  # now, next, or the event itself before it starts or after it ended
         status, shown = _status(conf, now, profile, lang, with_now=q.intent != Intent.NEXT, view=view)
         return status, _cards_keyboard(shown, lang)
     text, markup = render_answer(conf, Answer(Match("item", named.id, named.id, 0.0), None), profile, lang,
                                  view=view, now=now)
     if wa.state == State.ON:
-        line = _("▶️ On now, until {time}.").format(time=tzs.fmt_time(named.ends, view.zone, lang))
+        line = _("▶️ On now, until {time}: {duration} left.").format(
+            time=tzs.fmt_time(named.ends, view.zone, lang), duration=_duration(named.ends - now))
     elif wa.state == State.OVER:
         line = _("✓ This session is over.")
     else:
         line = _("⏳ Starts in {duration}.").format(duration=_duration(named.starts - now))
+    if q.intent == Intent.DURATION:
+        line = _("⏱ It lasts {duration}.").format(duration=_duration(named.ends - named.starts)) + "\n" + line
     head, _sep, rest = text.partition("\n\n")
     return f"{head}\n{line}\n\n{rest}" if rest else f"{head}\n{line}", markup
+
+
+def _other_day(conf: Event, wa: WhenAnswer, view: View, lang: str) -> str:
+    """The question named a day (tomorrow, завтра, 내일) that is not the event's: when the event is."""
+    return _("That day is not the event's. <b>{event}</b> runs on {date}, {start}–{end} ({zone}).").format(
+        event=esc(conf.name.get(lang)), date=tzs.fmt_long_date(conf.starts, view.zone, lang),
+        start=tzs.fmt_time(conf.starts, view.zone, lang),
+        end=tzs.fmt_when(conf.ends, view.zone, lang, conf.starts, view.zone), zone=esc(_zone_label(conf, view, lang)))
+
+
+def _day_there(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str) -> str:
+    """What day and time it is now at the event (or in the zone the question named), and the reader's own."""
+    lines = [_("In {zone} it is now {date}, {time}.").format(
+        zone=esc(tzs.zone_name(wa.zone, lang, wa.instant)), date=tzs.fmt_full_date(wa.instant, wa.zone, lang),
+        time=tzs.fmt_time(wa.instant, wa.zone, lang))]
+    mine = prog.reader_view(conf, profile)
+    if mine.own and mine.zone != wa.zone:
+        lines.append(_("Your time: {date}, {time} ({zone}).").format(
+            date=tzs.fmt_full_date(wa.instant, mine.zone, lang), time=tzs.fmt_time(wa.instant, mine.zone, lang),
+            zone=esc(tzs.zone_name(mine.zone, lang, wa.instant))))
+    return "\n".join(lines)
+
+
+def _difference(conf: Event, wa: WhenAnswer, lang: str) -> str:
+    """The time difference between a zone and the event's, with the event's start in both as an example."""
+    assert wa.offset is not None
+    there = esc(tzs.zone_name(wa.zone, lang, conf.starts))
+    event_zone = esc(conf.tz_label)
+    if wa.against is not None and wa.against != conf.timezone:
+        # Two places named, neither the event's: "Seoul is 14 hours ahead of New York (GMT-5)."
+        other = esc(tzs.zone_name(wa.against, lang, conf.starts))
+        if wa.offset > timedelta(0):
+            return _("{zone} is {duration} ahead of {other}.").format(
+                zone=there, duration=_duration(wa.offset), other=other)
+        if wa.offset < timedelta(0):
+            return _("{zone} is {duration} behind {other}.").format(
+                zone=there, duration=_duration(-wa.offset), other=other)
+        return _("{zone} has the same time as {other}.").format(zone=there, other=other)
+    if wa.offset > timedelta(0):
+        head = _("{zone} is {duration} ahead of the event's time ({event_zone}).").format(
+            zone=there, duration=_duration(wa.offset), event_zone=event_zone)
+    elif wa.offset < timedelta(0):
+        head = _("{zone} is {duration} behind the event's time ({event_zone}).").format(
+            zone=there, duration=_duration(-wa.offset), event_zone=event_zone)
+    else:
+        head = _("{zone} has the same time as the event ({event_zone}).").format(zone=there, event_zone=event_zone)
+    example = _("When the event starts at {event_time} ({event_zone}), it is {time} in {zone}.").format(
+        event_time=tzs.fmt_time(conf.starts, conf.timezone, lang), event_zone=event_zone,
+        time=tzs.fmt_when(conf.starts, wa.zone, lang, conf.starts, conf.timezone), zone=there)
+    return f"{head}\n{example}"
 
 
 async def free_answer(text: str, conf: Event, now: datetime, profile: Profile | None, lang: str, i18n: I18n,

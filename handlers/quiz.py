@@ -6,39 +6,51 @@ group router. The use cases and the quiz message's text are in services/quiz.py.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, PollAnswer
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from domain.clock import Clock
 from domain.event import Event
-from domain.quiz import Outcome
+from domain.quiz import Outcome, ShownAs
 from domain.registration import Profile
 from domain.timezones import fmt_when
-from handlers.ui import esc, on_a_message, refuse_non_organiser
+from handlers.ui import ButtonData, Index, esc, on_a_message, refuse_non_organiser
 from services import quiz as uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
 
 
-class QuizCb(CallbackData, prefix="qz"):
+class QuizCb(ButtonData, prefix="qz"):
     """An answer: question `i` of the person's plan, its id `q`, the option shown at position `c`."""
 
-    i: int
+    i: Index
     q: str
-    c: int
+    c: Index
 
 
-class QuizStartCb(CallbackData, prefix="qzgo"):
+class QuizStartCb(ButtonData, prefix="qzgo"):
     """"Start the quiz" on the announcement."""
 
-    v: int = 1
+    v: Index = 1
+
+
+class QuizNameCb(ButtonData, prefix="qzname"):
+    """How the leaderboard shows the player (domain.quiz.ShownAs), chosen before the first question."""
+
+    s: ShownAs
+
+
+# Handlers get `quiz_capacity` (players at once in private chats, bot/app.py: QUIZ_CAPACITY, else from SEND_RATE)
+# and `sent_at` (when the reply just made went out: delivery.limiter.SentClock) from the Dispatcher.
+SentAt = Callable[[], datetime]
 
 
 def _markup(v: uc.View) -> InlineKeyboardMarkup | None:
@@ -54,15 +66,20 @@ def _zone(profile: Profile | None, conf: Event) -> str:
 
 def _refusal(err: ServiceError, conf: Event, lang: str, profile: Profile | None, now: datetime) -> str:
     params = dict(err.params)
+    if err.code == "full":
+        return ngettext(*uc.FULL, n=params["n"]).format(**params)
+    if err.code == "group":
+        return ngettext(*uc.PLAYED_IN_GROUP, n=params["n"]).format(**params)
     if isinstance(params.get("at"), datetime):
         zone = _zone(profile, conf)
         params["at"] = fmt_when(params["at"], zone, lang, now, zone)
     return _(err.message).format(**params)
 
 
-async def _show(message: Message, step: uc.Step, uow: UnitOfWork, i18n: I18n, lang: str, conf: Event, *,
-                edit: bool) -> None:
-    """Show the quiz message: edit `message` in place, or send a new one; remember it for the time-outs."""
+async def _show(message: Message, step: uc.Step, uow: UnitOfWork, i18n: I18n, lang: str, conf: Event,
+                sent_at: SentAt | None, clock: Clock, *, edit: bool) -> None:
+    """Show the quiz message: edit `message` in place, or send a new one; remember it for the time-outs; the
+    question's time starts when this went out."""
     v = uc.view(i18n, lang, conf, step)
     shown = message
     if edit:
@@ -70,37 +87,88 @@ async def _show(message: Message, step: uc.Step, uow: UnitOfWork, i18n: I18n, la
             await message.edit_text(v.text, reply_markup=_markup(v))
     else:
         shown = await message.answer(v.text, reply_markup=_markup(v))
+    at = sent_at() if sent_at is not None else clock.now()
     if not step.finished and step.message_id != shown.message_id:
         await uc.remember_message(uow, step.user_id, shown.message_id)
+    if not step.finished and not step.attempt.shown:
+        await uc.shown(uow, conf, step.user_id, step.attempt.index, at)
 
 
-async def on_quiz(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n, lang: str,
-                  profile: Profile | None) -> None:
-    """/quiz: the first question (in one message edited in place), or where the person's attempt stands;
-    outside the window, when it opens in the reader's time."""
-    assert message.from_user is not None
+async def _begin(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n, lang: str,
+                 profile: Profile | None, quiz_capacity: int | None, sent_at: SentAt | None,
+                 user: tuple[int, str], *, edit: bool) -> None:
+    """Start (or resume) the person's quiz and show it: the name choice first, a refusal, or the question."""
     now = clock.now()
     try:
-        step = await uc.start(uow, conf, message.from_user.id, name=message.from_user.full_name, lang=lang,
-                              now=now)
+        step = await uc.start(uow, conf, user[0], name=user[1], lang=lang, now=now,
+                              capacity=quiz_capacity)
     except ServiceError as err:
         await message.answer(_refusal(err, conf, lang, profile, now))
         return
-    await _show(message, step, uow, i18n, lang, conf, edit=False)
+    if isinstance(step, uc.ChooseName):
+        v = uc.choose_name_view(i18n, lang, step)
+        if edit:
+            await message.edit_text(v.text, reply_markup=_markup(v))
+        else:
+            await message.answer(v.text, reply_markup=_markup(v))
+        return
+    await _show(message, step, uow, i18n, lang, conf, sent_at, clock, edit=edit and not step.finished)
+
+
+async def on_quiz(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n, lang: str,
+                  profile: Profile | None, quiz_capacity: int | None = None,
+                  sent_at: SentAt | None = None) -> None:
+    """/quiz: how to appear on the leaderboard (once), then the first question (in one message edited in
+    place), or where the person's attempt stands; outside the window, when it opens in the reader's time."""
+    assert message.from_user is not None
+    await _begin(message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
+                 (message.from_user.id, message.from_user.full_name), edit=False)
 
 
 async def on_start_button(query: CallbackQuery, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n,
-                          lang: str, profile: Profile | None) -> None:
+                          lang: str, profile: Profile | None, quiz_capacity: int | None = None,
+                          sent_at: SentAt | None = None) -> None:
     """"Start the quiz" on the announcement: the announcement becomes the quiz message."""
-    now = clock.now()
-    try:
-        step = await uc.start(uow, conf, query.from_user.id, name=query.from_user.full_name, lang=lang, now=now)
-    except ServiceError as err:
-        await query.answer(_refusal(err, conf, lang, profile, now), show_alert=True)
-        return
     await query.answer()
     assert isinstance(query.message, Message)
-    await _show(query.message, step, uow, i18n, lang, conf, edit=not step.finished)
+    await _begin(query.message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
+                 (query.from_user.id, query.from_user.full_name), edit=True)
+
+
+async def on_name(query: CallbackQuery, callback_data: QuizNameCb, uow: UnitOfWork, state: FSMContext, conf: Event,
+                  clock: Clock, i18n: I18n, lang: str, profile: Profile | None, quiz_capacity: int | None = None,
+                  sent_at: SentAt | None = None) -> None:
+    """A choice of how the leaderboard shows the player: the quiz starts in the same message, or a nickname is
+    asked for."""
+    assert isinstance(query.message, Message)
+    try:
+        stored = await uc.choose_name(uow, state, query.from_user.id, shown_as=callback_data.s,
+                                      first_name=query.from_user.first_name, now=clock.now())
+    except ServiceError as err:
+        await query.answer(_(err.message), show_alert=True)
+        return
+    await query.answer()
+    if not stored:
+        with contextlib.suppress(TelegramBadRequest):
+            await query.message.edit_text(_(uc.ASK_NICKNAME))
+        return
+    await _begin(query.message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
+                 (query.from_user.id, query.from_user.full_name), edit=True)
+
+
+async def on_nickname(message: Message, uow: UnitOfWork, state: FSMContext, conf: Event, clock: Clock, i18n: I18n,
+                      lang: str, profile: Profile | None, quiz_capacity: int | None = None,
+                      sent_at: SentAt | None = None) -> None:
+    """The nickname typed after "A nickname": stored, then the first question."""
+    assert message.from_user is not None
+    try:
+        await uc.set_nickname(uow, state, message.from_user.id, text=message.text or "",
+                              first_name=message.from_user.first_name, now=clock.now())
+    except ServiceError as err:
+        await message.answer(_(err.message))
+        return
+    await _begin(message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
+                 (message.from_user.id, message.from_user.full_name), edit=False)
 
 
 def _unchanged(outcome: Outcome | None, finished: bool) -> str:
@@ -112,19 +180,28 @@ def _unchanged(outcome: Outcome | None, finished: bool) -> str:
         return _("This question is over. Your quiz goes on in its newest message.")
     if outcome is Outcome.LATE:
         return _("Too late for this question: its time was up.")
+    if outcome is Outcome.EARLY:
+        return _("This question has not reached you yet: wait until it is shown, then answer.")
     return _("This button is not part of your quiz.")
 
 
 async def on_answer(query: CallbackQuery, callback_data: QuizCb, uow: UnitOfWork, conf: Event, clock: Clock,
-                    i18n: I18n, lang: str, arrived_at: datetime | None = None) -> None:
+                    i18n: I18n, lang: str, profile: Profile | None, arrived_at: datetime | None = None,
+                    sent_at: SentAt | None = None) -> None:
     """A press on an answer: scored by when the press arrived, then feedback and the next question in the same
-    message. A second press, an old or forged button: a polite line, nothing changes."""
+    message. A second press, an old or forged button, someone else's quiz message: a polite line, nothing
+    changes."""
+    assert isinstance(query.message, Message)
     now = clock.now()
+    if query.message.chat.id != query.from_user.id:  # not the presser's own chat: never their quiz message
+        await query.answer(_("This button is not part of your quiz."))
+        return
     try:
         step = await uc.answer(uow, conf, query.from_user.id, index=callback_data.i, question_id=callback_data.q,
-                               choice=callback_data.c, arrived_at=arrived_at or now, now=now)
+                               choice=callback_data.c, arrived_at=arrived_at or now, now=now,
+                               message_id=query.message.message_id)
     except ServiceError as err:
-        await query.answer(_(err.message).format(**err.params), show_alert=True)
+        await query.answer(_refusal(err, conf, lang, profile, now), show_alert=True)
         return
     if not step.changed:
         await query.answer(_unchanged(step.outcome, step.finished))
@@ -132,31 +209,35 @@ async def on_answer(query: CallbackQuery, callback_data: QuizCb, uow: UnitOfWork
     record = step.record
     if record is not None and record.right:
         await query.answer(_("✅ +{points}").format(points=record.points))
+    elif record is not None and record.choice is not None:
+        await query.answer(_("❌ Not quite: 0 points"))
     else:
-        await query.answer()
-    assert isinstance(query.message, Message)
-    await _show(query.message, step, uow, i18n, lang, conf, edit=True)
+        await query.answer(_("⏰ Too late: 0 points"))
+    await _show(query.message, step, uow, i18n, lang, conf, sent_at, clock, edit=True)
 
 
 async def on_leaderboard(message: Message, uow: UnitOfWork, i18n: I18n, lang: str) -> None:
-    """/leaderboard: the top 10 (name, city) and the reader's own place."""
+    """/leaderboard: the top 10 by the names the players chose (never a surname, city or country) and the
+    reader's own place."""
     assert message.from_user is not None
-    board = await uc.leaderboard(uow, message.from_user.id)
+    board = await uc.public_leaderboard(uow, message.from_user.id)
     if not board.top:
         await message.answer(_("Nobody has played the Smart City Quiz yet."))
         return
-    lines = [_("🏆 <b>Smart City Quiz: leaderboard</b> ({count} participants)").format(count=board.count), ""]
-    lines += [uc.standing_line(i18n, lang, s) for s in board.top]
+    lines = uc.public_text(i18n, lang, board)
     lines.append("")
     if board.mine is None:
         lines.append(_("You have not played yet: send /quiz while the quiz is open."))
     else:
-        lines.append(_("Your place: <b>{rank}</b> of {count}, {score} points ({right} right).").format(
-            rank=board.mine.rank, count=board.count, score=board.mine.score, right=board.mine.right))
+        lines.append(ngettext("Your place: <b>{rank}</b> of {count}, {n} point ({right} right).",
+                              "Your place: <b>{rank}</b> of {count}, {n} points ({right} right).",
+                              board.mine.score).format(rank=board.mine.rank, count=board.count, n=board.mine.score,
+                                                       right=board.mine.right))
     await message.answer("\n".join(lines))
 
 
-async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool) -> None:
+async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
+                       quiz_capacity: int | None = None, sent_at: SentAt | None = None) -> None:
     """/quiz_open (organisers): open the quiz now; the announcement goes out if it has not."""
     if not is_admin:
         await refuse_non_organiser(message)
@@ -170,7 +251,11 @@ async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Cl
     if not done.changed:
         await message.answer(_(uc.ALREADY_OPEN))
         return
-    await message.answer(_("The quiz is open. Announcements queued: {n}.").format(n=done.announced))
+    await message.answer(_("The quiz is open. Announcements queued: {n}. Telegram's sending limit lets me serve "
+                           "about {players} players at once in private chats; whoever starts past that is told "
+                           "how long to wait. For a larger room, run /quiz_group in the room's group chat: "
+                           "everyone answers the same quiz polls there.").format(
+        n=done.announced, players=quiz_capacity))
 
 
 async def on_quiz_close(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
@@ -190,8 +275,8 @@ async def on_quiz_close(message: Message, uow: UnitOfWork, conf: Event, clock: C
         await message.answer(_(uc.ALREADY_CLOSED))
         return
     zone = _zone(profile, conf)
-    await message.answer(_("The quiz is closed: no new questions are asked. Final results, the winners and the "
-                           "CSV go out within a minute after {at}.").format(
+    await message.answer(_("The quiz is closed: nobody new can start, and those playing finish the questions they "
+                           "started. Final results, the winners and the CSV go out within a minute after {at}.").format(
         at=fmt_when(done.results_at, zone, lang, now, zone)))
 
 
@@ -243,5 +328,7 @@ def make_router() -> Router:
     router.message.register(on_quiz_open, Command("quiz_open"))
     router.message.register(on_quiz_close, Command("quiz_close"))
     router.callback_query.register(on_start_button, QuizStartCb.filter(), on_a_message)
+    router.callback_query.register(on_name, QuizNameCb.filter(), on_a_message)
+    router.message.register(on_nickname, StateFilter(uc.S_NICKNAME), F.text, ~F.text.startswith("/"))
     router.callback_query.register(on_answer, QuizCb.filter(), on_a_message)
     return router

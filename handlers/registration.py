@@ -33,15 +33,12 @@ from domain import registration as reg
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import LANGS, Event
-from domain.i18n_marks import N_
 from domain.languages import LANGUAGE_NAMES, LANGUAGES
 from domain.registration import InputError, Profile
 from domain.text import normalize
-from domain.when import parse_when
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
 from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
-from services import matchmaking as mm_uc
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -67,13 +64,11 @@ class Reg(StatesGroup):
 
 
 STEP_STATES: dict[str, State] = {s: getattr(Reg, s) for s in reg.STEPS}
-TEXT_STEPS = ("full_name", "position", "organisation", "city", "email", "timezone")
+TEXT_STEPS = flow.TEXT_STEPS
 ALL_STATES = tuple(Reg.__all_states__)
 # Where buttons are expected: typed text is matched to them (in every language).
 BUTTON_STATES = ("language", "participant_type", "matchmaking", "consent", "timezone_confirm", "summary",
                  "choose_field", "forget")
-# Text steps where a question is answered instead of being taken as the answer.
-QUESTION_STEPS = ("full_name", "position", "organisation", "city", "email", "timezone")
 # Steps whose own keyboard shares a location (Back is a keyboard button there, not an inline one).
 LOCATION_STEPS = ("city", "timezone")
 # Button labels cut to this in "Use «…» as my name" and "Keep «…»".
@@ -167,7 +162,8 @@ def _with_nav(step: str, answers: dict[str, Any], conf: Event, *, nav: bool, ins
     if kept is not None:
         extra.append(button(_("✔️ Keep «{value}»").format(value=_short(kept)), RegCb(action="keep", value=step)))
     if back:
-        extra.append(button(_("↩️ Back"), RegCb(action="prev")))
+        # The step it was shown at: pressed later, on another step, it is stale (issue 20 bug 7).
+        extra.append(button(_("↩️ Back"), RegCb(action="prev", value=step)))
     if not extra:
         return base
     own = base.inline_keyboard if isinstance(base, InlineKeyboardMarkup) else []
@@ -182,30 +178,8 @@ def _guess_zone(answers: dict[str, Any], conf: Event, hint: str | None = None) -
         match = tzs.resolve(text, conf) if text.strip(", ") else None
         if match:
             return match
-    return None
-
-
-async def ask(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event, *,
-              note: str | None = None, insist: str | None = None) -> None:
-    """Put the conversation on `step` and ask its question (after an optional note, e.g. an error).
-
-    During the registration the question shows the answer given before, if any, with "Keep" and "Back";
-    `insist` is a text that read as a question and was answered: a button takes it as the answer after all."""
-    d = await flow.go_to(uow, state, step)
-    answers = d.answers
-    nav = d.mode == "register"
-    text = _question(step)
-    if nav and step != "language":
-        n, total = reg.step_number(step, answers)
-        text = _("Step {n} of {total}.").format(n=n, total=total) + "\n" + text
-    kept = _kept(step, answers) if nav else None
-    if kept is not None:
-        text += "\n\n" + _("Your answer so far: {value}").format(value=f"<b>{esc(kept)}</b>")
-    if note:
-        text = f"{note}\n\n{text}"
-    await message.answer(text, reply_markup=_with_nav(step, answers, conf, nav=nav, insist=insist))
-    if step in LOCATION_STEPS and insist is None:
-        await _location_step_extras(message, step, answers, d.data, conf, kept)
+    # A city the zone list does not know ("Kazan, Russia"): the zone of the country's capital, as an offer.
+    return tzs.resolve_country(str(answers.get("country") or ""), capitals=True)
 
 
 async def _location_step_extras(message: Message, step: str, answers: dict[str, Any], data: dict[str, Any],
@@ -230,29 +204,6 @@ def _lang() -> str:
     from aiogram.utils.i18n import get_i18n
 
     return get_i18n().current_locale
-
-
-async def reprompt(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
-                   note: str | None = None) -> bool:
-    """Ask the current step's question again; False when the person is not in this conversation."""
-    d = await flow.draft(state)
-    if d.step is None:
-        return False
-    if d.step in STEP_STATES:
-        await ask(message, state, uow, d.step, conf, note=note)
-    elif d.step == flow.TIMEZONE_CONFIRM:
-        pending = d.data.get("tz_pending") or {}
-        if pending.get("zone"):
-            await _confirm_zone(message, state, uow, pending["zone"], note=note, place=pending.get("place"))
-        else:  # never offer a default zone that "Yes" would store
-            await ask(message, state, uow, "timezone", conf, note=note)
-    elif d.step == flow.SUMMARY:
-        await show_summary(message, state, uow, note=note)
-    elif d.step == flow.CHOOSE_FIELD:
-        await _choose_field(message, state, uow, note=note)
-    elif d.step == flow.FORGET:
-        await _ask_forget(message, note=note)
-    return True
 
 
 # -- summary and saving --------------------------------------------------------------------------------
@@ -280,53 +231,6 @@ def profile_lines(answers: dict[str, Any], now: datetime) -> str:
     )
 
 
-async def show_summary(message: Message, state: FSMContext, uow: UnitOfWork, note: str | None = None) -> None:
-    d = await flow.to_summary(uow, state)
-    text = _("Please check your registration:") + "\n\n" + profile_lines(d.answers, Clock.wall_now())
-    if note:
-        text = f"{note}\n\n{text}"
-    await message.answer(text, reply_markup=rows(button(_("✅ Confirm"), RegCb(action="confirm")),
-                                                 button(_("✏️ Edit"), RegCb(action="edit"))))
-
-
-async def _choose_field(message: Message, state: FSMContext, uow: UnitOfWork, note: str | None = None) -> None:
-    d = await flow.go_to(uow, state, flow.CHOOSE_FIELD)
-    fields = [f for f in reg.EDITABLE if reg.applies(f, d.answers)]
-    markup = rows(*(button(_(reg.FIELD_LABELS[f]), RegCb(action="field", value=f)) for f in fields),
-                  button(_("↩️ Back"), RegCb(action="back")), width=2)
-    text = _("Which field do you want to change?")
-    await message.answer(f"{note}\n\n{text}" if note else text, reply_markup=markup)
-
-
-async def _after_answer(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event,
-                        clock: Clock, user_id: int) -> None:
-    """Move on after a valid answer, according to the mode: the next step, the summary, or the saved edit."""
-    await _render_next(message, state, uow, step, conf, await _advance(uow, state, step, user_id, clock))
-
-
-async def _advance(uow: UnitOfWork, state: FSMContext, step: str, user_id: int, clock: Clock
-                   ) -> flow.Next | ServiceError:
-    try:
-        return await flow.after_answer(uow, state, step, user_id, clock.now())
-    except ServiceError as err:  # a profile edit of someone no longer registered
-        return err
-
-
-async def _render_next(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event,
-                       nxt: flow.Next | ServiceError) -> None:
-    if isinstance(nxt, ServiceError):
-        await message.answer(_(nxt.message), reply_markup=ReplyKeyboardRemove())
-        return
-    if nxt.saved is not None:
-        await message.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(step, step)))),
-                             reply_markup=main_menu())
-        await show_profile(message, nxt.saved)
-    elif nxt.summary:
-        await show_summary(message, state, uow)
-    elif nxt.step is not None:
-        await ask(message, state, uow, nxt.step, conf)
-
-
 async def show_profile(message: Message, profile: Profile) -> None:
     text = _("<b>Your registration</b>") + "\n\n" + profile_lines(reg.answers_from(profile), Clock.wall_now())
     if (claim := excom.status_text(profile)) is not None:
@@ -334,23 +238,6 @@ async def show_profile(message: Message, profile: Profile) -> None:
     markup = rows(button(_("✏️ Edit a field"), RegCb(action="pedit")),
                   button(_("🗑 Delete my data"), RegCb(action="forget")))
     await message.answer(text, reply_markup=markup)
-
-
-async def _confirm_zone(message: Message, state: FSMContext, uow: UnitOfWork, zone: str, note: str | None = None,
-                        place: str | None = None) -> None:
-    await flow.propose_zone(uow, state, zone, place)
-    # The person compares this with their own watch, so it is the real time, not the rehearsal clock.
-    now = Clock.wall_now()
-    shown = f"{place} ({tzs.utc_offset_label(now, zone)})" if place else tzs.zone_name(zone, _lang(), now)
-    text = _("In {place} it is now <b>{time}</b> ({date}). Is that your time zone?").format(
-        place=esc(shown),
-        time=tzs.fmt_time(now, zone, _lang()),
-        date=tzs.fmt_date(now, zone, _lang()),
-    )
-    if note:
-        text = f"{note}\n\n{text}"
-    await message.answer(text, reply_markup=rows(button(_("Yes"), RegCb(action="tz_ok")),
-                                                 button(_("No, another one"), RegCb(action="tz_no"))))
 
 
 # -- handlers --------------------------------------------------------------------------------------------
@@ -407,363 +294,13 @@ async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
             button(_("📋 Program"), program_handlers.ProgramCb(n=-1, edit=False)), width=1))
         return
     step = await flow.begin(uow, state, clock.now())
+    d = await flow.draft(state)
     await message.answer(_(
         "Hello! I am the assistant of {event} — “{theme}”, online, {date}.\n\n"
         "I will register you in a few short steps, then show you the program in your own time zone."
     ).format(event=esc(conf.name.get(lang)), theme=esc(conf.theme.get(lang)),
              date=esc(tzs.fmt_long_date(conf.starts, conf.timezone, lang))))
-    await ask(message, state, uow, step, conf)
-
-
-async def _take_language(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
-                         user_id: int, lang: str) -> None:
-    """The language step answered (a button, or the language typed)."""
-    from aiogram.utils.i18n import get_i18n
-
-    # The answer and the next step commit together, before anything is said about them.
-    await flow.choose_language(uow, state, lang)
-    nxt = await _advance(uow, state, "language", user_id, clock)
-    with get_i18n().use_locale(lang):
-        # The language confirmation also clears a keyboard left from an earlier step or a paused registration.
-        await msg.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]), reply_markup=ReplyKeyboardRemove())
-        await _render_next(msg, state, uow, "language", conf, nxt)
-
-
-async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state: FSMContext, uow: UnitOfWork,
-                             conf: Event, clock: Clock) -> None:
-    """A language button during registration."""
-    try:
-        lang = reg.check_language(callback_data.code)
-    except InputError as err:
-        await query.answer(_(err.message), show_alert=True)
-        return
-    await query.answer()
-    assert isinstance(query.message, Message)
-    await _take_language(query.message, state, uow, conf, clock, _person(query), lang)
-
-
-def _reads_as_question(text: str, conf: Event) -> bool:
-    """Conservative: a question mark, an interrogative word (en, ru, ko) or a question about time."""
-    return choices.reads_as_question(text) or parse_when(text, _lang(), conf) is not None
-
-
-async def _answer_question(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
-                           profile: Profile | None, i18n: I18n, step: str, text: str) -> None:
-    """Text that reads as a question at a text step: the free-question answer, then the step again, with a
-    button that takes the text as the answer after all (typing it again does too)."""
-    reply, markup = await program_handlers.free_answer(text, conf, clock.now(), profile, _lang(), i18n, uow)
-    await flow.hold(uow, state, step, text)
-    await message.answer(reply, reply_markup=markup)
-    if step in ("full_name", "position", "organisation", "city"):
-        note = _("☝️ That read like a question, so I answered it. If it was your answer, press the button "
-                 "below or send it again.")
-    else:
-        note = _("☝️ That read like a question, so I answered it. Now back to the registration:")
-    await ask(message, state, uow, step, conf, note=note, insist=text)
-
-
-async def _take_text(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
-                     user_id: int, step: str, text: str | None) -> None:
-    """Validate and store a typed answer, move on; re-ask with the reason when invalid."""
-    try:
-        if step in ("full_name", "position", "organisation"):
-            await flow.record(state, **{step: reg.clean_text(text)})
-        elif step == "city":
-            city, country = reg.split_city(text or "")
-            city_id = reg.match_city(conf, city)
-            known = conf.city(city_id) if city_id else None
-            if not country:
-                if known is None:
-                    raise InputError("no_country", N_("Please add the country after a comma, for example: "
-                                                   "Kazan, Russia."))
-                country = known.country.get(_lang())
-            country = reg.clean_text(country)
-            await flow.record(state, city=city, country=country, city_id=city_id)
-        elif step == "email":
-            await flow.record(state, email=reg.clean_email(text))
-        elif step == "timezone":
-            match = tzs.resolve(text or "", conf)
-            if match is None:
-                raise InputError("bad_zone", N_("I could not find a time zone for “{value}”. Try your city, "
-                                             "a zone like Europe/Moscow, an offset like UTC+3, "
-                                             "or share your location."), value=(text or "")[:60])
-            place = conf.city(match.city_id) if match.city_id else None
-            await _confirm_zone(message, state, uow, match.zone, place=place.name.get(_lang()) if place else None)
-            return
-        else:  # a button step answered with text
-            await reprompt(message, state, uow, conf, note=_("Please use the buttons below."))
-            return
-    except InputError as err:
-        await ask(message, state, uow, step, conf, note="⚠️ " + esc(_(err.message).format(**err.params)))
-        return
-    await _after_answer(message, state, uow, step, conf, clock, user_id)
-
-
-def _is_back(text: str) -> bool:
-    """"Back" typed or tapped (exactly: a name such as "Назар" is not "назад")."""
-    return normalize(text) in {normalize(w) for w in (*choices.BACK, _("↩️ Back"))}
-
-
-async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
-                       profile: Profile | None, i18n: I18n) -> None:
-    """A typed answer to a text step: "Back", a question (answered, the step asked again), or the answer."""
-    step = flow.step_of(await state.get_state()) or ""
-    text = message.text or ""
-    d = await flow.draft(state)
-    if d.mode == "register" and _is_back(text) and await _go_back(message, state, uow, conf):
-        return
-    if step in QUESTION_STEPS and text.strip() != (await flow.held(state, step) or "").strip() \
-            and _reads_as_question(text, conf):
-        valid_email = False
-        if step == "email":
-            with contextlib.suppress(InputError):
-                reg.clean_email(text)
-                valid_email = True
-        if step == "timezone":
-            valid_email = tzs.resolve(text, conf) is not None  # a zone typed with a "?" is still a zone
-        if not valid_email:
-            await _answer_question(message, state, uow, conf, clock, profile, i18n, step, text)
-            return
-    await _take_text(message, state, uow, conf, clock, _person(message), step, text)
-
-
-async def _go_back(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> bool:
-    prev = await flow.back(uow, state)
-    if prev is None:
-        return False
-    await ask(message, state, uow, prev, conf)
-    return True
-
-
-async def on_back(query: CallbackQuery, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
-    """"Back": the previous step of the registration, with its answer shown and kept."""
-    assert isinstance(query.message, Message)
-    await query.answer()
-    if not await _go_back(query.message, state, uow, conf):
-        await reprompt(query.message, state, uow, conf)
-
-
-async def on_use_held(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
-                      clock: Clock) -> None:
-    """"Use «…» as my name": the text that read as a question is the answer after all."""
-    assert isinstance(query.message, Message)
-    text = await flow.held(state, callback_data.value)
-    if text is None:
-        await query.answer(_("This button is no longer active."))
-        await reprompt(query.message, state, uow, conf)
-        return
-    await query.answer()
-    await _take_text(query.message, state, uow, conf, clock, _person(query), callback_data.value, text)
-
-
-async def on_keep(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
-                  clock: Clock) -> None:
-    """"Keep «…»" on a step the person came back to: the answer stays, the conversation moves on."""
-    assert isinstance(query.message, Message)
-    d = await flow.draft(state)
-    if d.step != callback_data.value or callback_data.value not in d.answers:
-        await query.answer(_("This button is no longer active."))
-        await reprompt(query.message, state, uow, conf)
-        return
-    await query.answer()
-    await _after_answer(query.message, state, uow, callback_data.value, conf, clock, _person(query))
-
-
-async def on_location(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
-    """A shared location at the time zone step."""
-    assert message.location is not None
-    match = tzs.from_location(message.location.latitude, message.location.longitude)
-    if match is None:
-        await ask(message, state, uow, "timezone", conf,
-                  note="⚠️ " + _("I could not find a time zone at that location. Please type your city."))
-        return
-    await _confirm_zone(message, state, uow, match.zone)
-
-
-async def on_city_location(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
-    """A shared location at the city step: the city its time zone is named after, to confirm (a location
-    says the zone, not the town: the person says whether the city is right)."""
-    assert message.location is not None
-    match = tzs.from_location(message.location.latitude, message.location.longitude)
-    place = tzs.place_of_zone(match.zone, _lang()) if match else None
-    if match is None or place is None:
-        await ask(message, state, uow, "city", conf,
-                  note="⚠️ " + _("I could not tell the city from that location. Please type your city and country."))
-        return
-    city, country = place
-    city_id = reg.match_city(conf, city)
-    known = conf.city(city_id) if city_id else None
-    if known is not None:
-        city, country = known.name.get(_lang()), known.country.get(_lang())
-    await flow.propose_city(uow, state, city, country, city_id, match.zone)
-    shown = f"{city}, {country}" if country else city
-    await message.answer(
-        _("Your location is in the time zone of <b>{place}</b>. Shall I write that as your city?").format(
-            place=esc(shown)),
-        reply_markup=rows(button(_("Yes"), RegCb(action="city_ok")),
-                          button(_("No, I will type it"), RegCb(action="city_no")), width=1))
-
-
-async def on_city_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
-                         conf: Event, clock: Clock) -> None:
-    """Yes / No on the city found from a shared location."""
-    assert isinstance(query.message, Message)
-    await query.answer()
-    if callback_data.action == "city_ok" and await flow.accept_city(state) is not None:
-        nxt = await _advance(uow, state, "city", _person(query), clock)  # commits the city with the next step
-        with contextlib.suppress(TelegramBadRequest):
-            await query.message.edit_reply_markup(reply_markup=None)
-        await _render_next(query.message, state, uow, "city", conf, nxt)
-        return
-    await ask(query.message, state, uow, "city", conf)
-
-
-async def _take_zone(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock, user_id: int,
-                     action: str, value: str = "") -> None:
-    """Yes / No on the time zone check, or the suggested zone (a button, or "yes"/"no" typed)."""
-    if action == "tz_use":
-        if not tzs.is_valid_zone(value):
-            await ask(msg, state, uow, "timezone", conf)
-            return
-        await _confirm_zone(msg, state, uow, value)
-        return
-    if action == "tz_no":
-        await ask(msg, state, uow, "timezone", conf)
-        return
-    zone = await flow.accept_zone(state, tzs.is_valid_zone)
-    if zone is None:
-        await ask(msg, state, uow, "timezone", conf)
-        return
-    # The next step commits the zone before anything more is said; "Time zone set" follows that commit.
-    nxt = await _advance(uow, state, "timezone", user_id, clock)
-    await msg.answer(_("Time zone set: {zone}.").format(zone=esc(tzs.zone_name(zone, _lang()))),
-                     reply_markup=ReplyKeyboardRemove())
-    await _render_next(msg, state, uow, "timezone", conf, nxt)
-
-
-async def on_zone_answer(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
-                         conf: Event, clock: Clock) -> None:
-    """Yes / No on the time zone check, or the suggested zone button."""
-    await query.answer()
-    assert isinstance(query.message, Message)
-    await _take_zone(query.message, state, uow, conf, clock, _person(query), callback_data.action,
-                     callback_data.value)
-
-
-async def _take_choice(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock, user_id: int,
-                       action: str, value: str, *, edit: bool) -> None:
-    """Participant type, matchmaking or consent (a button, or typed); `edit` takes the buttons off the
-    message they were on."""
-    async def unbutton() -> None:
-        if edit:
-            await msg.edit_reply_markup(reply_markup=None)
-
-    if action == "type":
-        if value not in reg.PARTICIPANT_TYPES:
-            await reprompt(msg, state, uow, conf)
-            return
-        await flow.record(state, participant_type=value)
-        nxt = await _advance(uow, state, "participant_type", user_id, clock)
-        await unbutton()
-        await msg.answer("✔️ " + esc(_(reg.PARTICIPANT_LABELS[value])))
-        await _render_next(msg, state, uow, "participant_type", conf, nxt)
-    elif action == "mm":
-        await flow.record(state, matchmaking=value == "1")
-        nxt = await _advance(uow, state, "matchmaking", user_id, clock)
-        await unbutton()
-        await _render_next(msg, state, uow, "matchmaking", conf, nxt)
-    elif value != "1":
-        await flow.decline_consent(uow, state)
-        await unbutton()
-        await msg.answer(_("Understood: nothing has been stored. You can still ask me about the program "
-                           "with /program. If you change your mind, send /start."),
-                         reply_markup=ReplyKeyboardRemove())
-    else:
-        await flow.record(state, consent=True)
-        await flow.to_summary(uow, state)
-        await unbutton()
-        await show_summary(msg, state, uow)
-
-
-async def on_choice(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
-                    clock: Clock) -> None:
-    """Participant type, matchmaking and consent buttons."""
-    assert isinstance(query.message, Message)
-    msg = query.message
-    current = await state.get_state()
-    expected = {"type": Reg.participant_type, "mm": Reg.matchmaking, "consent": Reg.consent}[callback_data.action]
-    if current != expected.state:
-        await query.answer(_("This button is no longer active."))
-        await reprompt(msg, state, uow, conf)
-        return
-    await query.answer()
-    await _take_choice(msg, state, uow, conf, clock, _person(query), callback_data.action, callback_data.value,
-                       edit=True)
-
-
-async def _take_summary(msg: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
-                        is_admin: bool, user_id: int, username: str | None, action: str, value: str, *,
-                        edit: bool) -> None:
-    """Confirm, Edit, a field to edit, or Back, on the summary (a button, or typed)."""
-    d = await flow.draft(state)
-    if action == "edit":
-        await _choose_field(msg, state, uow)
-        return
-    if action == "back":
-        if d.mode == "profile":
-            profile = await flow.leave_edit(uow, state, user_id)
-            if profile:
-                await show_profile(msg, profile)
-            return
-        await show_summary(msg, state, uow)
-        return
-    if action == "field":
-        if value not in reg.EDITABLE:
-            await _choose_field(msg, state, uow)
-            return
-        await ask(msg, state, uow, value, conf)
-        return
-    try:
-        done = await flow.complete(uow, state, conf, user_id, username, clock.now(), is_admin=is_admin)
-    except ServiceError as err:
-        await msg.answer(_(err.message))
-        return
-    if isinstance(done, str):  # a step is still unanswered: ask it
-        await ask(msg, state, uow, done, conf)
-        return
-    if edit:
-        await msg.edit_reply_markup(reply_markup=None)
-    lang = done.language
-    text = _(
-        "🎉 You are registered for {event}, {name}!\n\n"
-        "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
-        "is on, /profile to see or change your data, /help for everything else."
-    ).format(event=esc(conf.name.get(lang)), name=esc(done.full_name),
-             zone=esc(tzs.zone_name(done.timezone, lang)))
-    if done.is_excom and not done.is_member:
-        text += "\n\n" + _(excom.AFTER_REGISTERING)
-    if (meetings := mm_uc.after_registering(conf, done, clock.now())) is not None:
-        text += "\n\n" + _(meetings.message).format(**meetings.params)
-    # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
-    await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
-    await msg.answer(text, reply_markup=follow_all_markup())
-
-
-async def on_summary(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork,
-                     conf: Event, clock: Clock, is_admin: bool) -> None:
-    """Confirm, Edit, a field to edit, or Back, on the summary."""
-    assert isinstance(query.message, Message)
-    msg = query.message
-    d = await flow.draft(state)
-    action = callback_data.action
-    valid = {"confirm": flow.SUMMARY, "edit": flow.SUMMARY, "field": flow.CHOOSE_FIELD, "back": flow.CHOOSE_FIELD}
-    if d.step != valid[action]:
-        await query.answer(_("This button is no longer active."))
-        await reprompt(msg, state, uow, conf)
-        return
-    await query.answer()
-    await _take_summary(msg, state, uow, conf, clock, is_admin, query.from_user.id, query.from_user.username,
-                        action, callback_data.value, edit=True)
+    await _show_step(message, d, step, conf)
 
 
 async def on_profile(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
@@ -790,7 +327,7 @@ async def on_profile_action(query: CallbackQuery, callback_data: RegCb, state: F
         await _ask_forget(query.message)
         return
     await flow.begin_edit(uow, state, profile)
-    await _choose_field(query.message, state, uow)
+    await _choose_field(query.message, await flow.draft(state))
 
 
 async def _ask_forget(message: Message, note: str | None = None) -> None:
@@ -883,39 +420,6 @@ def _typed_options(step: str, answers: dict[str, Any], i18n: I18n) -> tuple[dict
     return opts, [*(_(reg.FIELD_LABELS[f]) for f in fields), _("↩️ Back")]
 
 
-async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
-                         is_admin: bool, i18n: I18n) -> None:
-    """Text typed where buttons are expected: taken as the button it names ("yes", "да", "네", "EXCOM member",
-    "член EXCOM", a button's number), else the buttons are named and shown again."""
-    d = await flow.draft(state)
-    step = d.step or ""
-    text = message.text or ""
-    user = message.from_user
-    assert user is not None
-    if d.mode == "register" and step != "choose_field" and _is_back(text) and await _go_back(message, state, uow,
-                                                                                            conf):
-        return
-    options, shown = _typed_options(step, d.answers, i18n)
-    picked = choices.match(text, options)
-    if picked is None:
-        note = _("Please press one of the buttons below: {buttons}.").format(
-            buttons=", ".join(f"«{esc(label)}»" for label in shown))
-        await reprompt(message, state, uow, conf, note="⚠️ " + note)
-        return
-    action, _sep, value = picked.partition(":")
-    if action == "lang":
-        await _take_language(message, state, uow, conf, clock, user.id, value)
-    elif action in ("type", "mm", "consent"):
-        await _take_choice(message, state, uow, conf, clock, user.id, action, value, edit=False)
-    elif action in ("tz_ok", "tz_no"):
-        await _take_zone(message, state, uow, conf, clock, user.id, action)
-    elif action in ("forget_yes", "forget_no"):
-        await _take_forget(message, state, uow, conf, clock, user.id, action, edit=False)
-    else:
-        await _take_summary(message, state, uow, conf, clock, is_admin, user.id, user.username, action, value,
-                            edit=False)
-
-
 async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
     """A sticker, photo, voice note, command or anything unexpected in the middle of a step."""
     step = flow.step_of(await state.get_state())
@@ -928,11 +432,282 @@ async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, c
     await reprompt(message, state, uow, conf, note="⚠️ " + note)
 
 
-async def on_stale_button(query: CallbackQuery, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
-    """A registration button that no longer applies (an old message, or a forged one)."""
-    await query.answer(_("This button is no longer active."))
-    if isinstance(query.message, Message):
-        await reprompt(query.message, state, uow, conf)
+# -- rendering what the use case decided -----------------------------------------------------------------
+
+def _note(err: ServiceError | None) -> str | None:
+    """A refused answer's reason, shown above the question asked again."""
+    return None if err is None else "⚠️ " + esc(_(err.message).format(**err.params))
+
+
+async def _show_step(message: Message, d: flow.Draft, step: str, conf: Event, *, note: str | None = None,
+                     insist: str | None = None) -> None:
+    """Ask `step`'s question (after an optional note, e.g. an error). During the registration the question
+    shows the answer given before, if any, with "Keep" and "Back"; `insist` is a text that read as a question
+    and was answered: a button takes it as the answer after all."""
+    answers = d.answers
+    nav = d.mode == "register"
+    text = _question(step)
+    if nav and step != "language":
+        n, total = reg.step_number(step, answers)
+        text = _("Step {n} of {total}.").format(n=n, total=total) + "\n" + text
+    kept = _kept(step, answers) if nav else None
+    if kept is not None:
+        text += "\n\n" + _("Your answer so far: {value}").format(value=f"<b>{esc(kept)}</b>")
+    if note:
+        text = f"{note}\n\n{text}"
+    await message.answer(text, reply_markup=_with_nav(step, answers, conf, nav=nav, insist=insist))
+    if step in LOCATION_STEPS and insist is None:
+        await _location_step_extras(message, step, answers, d.data, conf, kept)
+
+
+async def ask(message: Message, state: FSMContext, uow: UnitOfWork, step: str, conf: Event, *,
+              note: str | None = None, insist: str | None = None) -> None:
+    """Put the conversation on `step` and ask its question (other features hand a person over with it)."""
+    result = await flow.ask_step(uow, state, step)
+    await _show_step(message, result.draft, step, conf, note=note, insist=insist)
+
+
+async def reprompt(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
+                   note: str | None = None) -> bool:
+    """Ask the current step's question again; False when the person is not in this conversation."""
+    result = await flow.current(state)
+    if result is None:
+        return False
+    await render(message, result, conf, note=note)
+    return True
+
+
+async def show_summary(message: Message, d: flow.Draft, note: str | None = None) -> None:
+    text = _("Please check your registration:") + "\n\n" + profile_lines(d.answers, Clock.wall_now())
+    if note:
+        text = f"{note}\n\n{text}"
+    await message.answer(text, reply_markup=rows(button(_("✅ Confirm"), RegCb(action="confirm")),
+                                                 button(_("✏️ Edit"), RegCb(action="edit"))))
+
+
+async def _choose_field(message: Message, d: flow.Draft, note: str | None = None) -> None:
+    fields = [f for f in reg.EDITABLE if reg.applies(f, d.answers)]
+    markup = rows(*(button(_(reg.FIELD_LABELS[f]), RegCb(action="field", value=f)) for f in fields),
+                  button(_("↩️ Back"), RegCb(action="back")), width=2)
+    text = _("Which field do you want to change?")
+    await message.answer(f"{note}\n\n{text}" if note else text, reply_markup=markup)
+
+
+async def _confirm_zone(message: Message, zone: str, clock: Clock | None, note: str | None = None,
+                        place: str | None = None) -> None:
+    # The person compares this with their own watch: the real time of day (on a rehearsal's date).
+    now = clock.watch_now(tzs.get_tz(zone)) if clock else Clock.wall_now()
+    shown = f"{place} ({tzs.utc_offset_label(now, zone)})" if place else tzs.zone_name(zone, _lang(), now)
+    text = _("In {place} it is now <b>{time}</b> ({date}). Is that your time zone?").format(
+        place=esc(shown),
+        time=tzs.fmt_time(now, zone, _lang()),
+        date=tzs.fmt_date(now, zone, _lang()),
+    )
+    if note:
+        text = f"{note}\n\n{text}"
+    await message.answer(text, reply_markup=rows(button(_("Yes"), RegCb(action="tz_ok")),
+                                                 button(_("No, another one"), RegCb(action="tz_no"))))
+
+
+async def _unbutton(message: Message) -> None:
+    """Take the buttons off the message that was answered (already without them: nothing to do)."""
+    with contextlib.suppress(TelegramBadRequest):
+        await message.edit_reply_markup(reply_markup=None)
+
+
+async def render(msg: Message, result: flow.Result, conf: Event, *, note: str | None = None,
+                 pressed: bool = False, free: Any = None, clock: Clock | None = None) -> None:
+    """Show what `flow.answer` decided. `pressed`: the result answers a button on `msg`, whose buttons go once
+    it is answered; `note` (the handler's own, e.g. "use the buttons") replaces the result's; `free` answers a
+    text that read as a question (QUESTION)."""
+    from aiogram.utils.i18n import get_i18n
+
+    if result.accepted == "language":
+        lang = str(result.draft.answers.get("language") or _lang())
+        with get_i18n().use_locale(lang):
+            # The language confirmation also clears a keyboard left from an earlier step or a paused registration.
+            await msg.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]),
+                             reply_markup=ReplyKeyboardRemove())
+            await _render(msg, result, conf, note, pressed, free, clock)
+        return
+    await _render(msg, result, conf, note, pressed, free, clock)
+
+
+async def _render(msg: Message, result: flow.Result, conf: Event, note: str | None, pressed: bool,
+                  free: Any, clock: Clock | None) -> None:
+    d = result.draft
+    note = note or _note(result.note)
+    if pressed and not result.stale and result.accepted in ("participant_type", "matchmaking", "consent", "city"):
+        await _unbutton(msg)
+    if result.accepted == "participant_type":
+        await msg.answer("✔️ " + esc(_(reg.PARTICIPANT_LABELS[str(d.answers.get("participant_type"))])))
+    elif result.accepted == "timezone" and result.show != flow.REFUSED:
+        zone = str(d.answers.get("timezone") or "")
+        await msg.answer(_("Time zone set: {zone}.").format(zone=esc(tzs.zone_name(zone, _lang()))),
+                         reply_markup=ReplyKeyboardRemove())
+    show = result.show
+    if show == flow.ASK:
+        assert result.step is not None
+        await _show_step(msg, d, result.step, conf, note=note, insist=result.insist)
+    elif show == flow.QUESTION:
+        assert result.step is not None and result.insist is not None
+        reply, markup = free
+        await msg.answer(reply, reply_markup=markup)
+        if result.step in ("full_name", "position", "organisation", "city"):
+            note = _("☝️ That read like a question, so I answered it. If it was your answer, press the button "
+                     "below or send it again.")
+        else:
+            note = _("☝️ That read like a question, so I answered it. Now back to the registration:")
+        await _show_step(msg, d, result.step, conf, note=note, insist=result.insist)
+    elif show == flow.CONFIRM_ZONE:
+        assert result.zone is not None
+        await _confirm_zone(msg, result.zone, clock, note=note, place=result.place)
+    elif show == flow.CONFIRM_CITY:
+        shown = f"{result.city}, {result.country}" if result.country else str(result.city)
+        await msg.answer(
+            _("Your location is in the time zone of <b>{place}</b>. Shall I write that as your city?").format(
+                place=esc(shown)),
+            reply_markup=rows(button(_("Yes"), RegCb(action="city_ok")),
+                              button(_("No, I will type it"), RegCb(action="city_no")), width=1))
+    elif show == flow.SHOW_SUMMARY:
+        await show_summary(msg, d, note=note)
+    elif show == flow.FIELDS:
+        await _choose_field(msg, d, note=note)
+    elif show == flow.SAVED:
+        assert result.profile is not None and result.step is not None
+        await msg.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(result.step, result.step)))),
+                         reply_markup=main_menu())
+        await show_profile(msg, result.profile)
+    elif show == flow.PROFILE:
+        if result.profile is not None:
+            await show_profile(msg, result.profile)
+    elif show == flow.REFUSED:
+        assert result.error is not None
+        await msg.answer(_(result.error.message), reply_markup=ReplyKeyboardRemove())
+    elif show == flow.DECLINED:
+        if pressed:
+            await _unbutton(msg)
+        await msg.answer(_("Understood: nothing has been stored. You can still ask me about the program "
+                           "with /program. If you change your mind, send /start."),
+                         reply_markup=ReplyKeyboardRemove())
+    elif show == flow.REGISTERED:
+        assert result.profile is not None
+        if pressed:
+            await _unbutton(msg)
+        await _welcome(msg, result.profile, conf, result.notice)
+
+
+async def _welcome(msg: Message, done: Profile, conf: Event, notice: ServiceError | None) -> None:
+    lang = done.language
+    text = _(
+        "🎉 You are registered for {event}, {name}!\n\n"
+        "All times I show you are in your time zone: {zone}. Try /program for the program, /now for what "
+        "is on, /profile to see or change your data, /help for everything else."
+    ).format(event=esc(conf.name.get(lang)), name=esc(done.full_name),
+             zone=esc(tzs.zone_name(done.timezone, lang)))
+    if done.is_excom and not done.is_member:
+        text += "\n\n" + _(excom.AFTER_REGISTERING)
+    if notice is not None:
+        text += "\n\n" + _(notice.message).format(**notice.params)
+    # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
+    await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
+    await msg.answer(text, reply_markup=follow_all_markup())
+
+
+# -- one call in, one result out: every answer goes through flow.answer ------------------------------------
+
+async def _answer(msg: Message, user: Any, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                  given: flow.Given, *, is_admin: bool = False) -> flow.Result:
+    return await flow.answer(uow, state, conf, given, user_id=user.id, username=user.username, lang=_lang(),
+                             now=clock.now(), is_admin=is_admin)
+
+
+async def _free(result: flow.Result, conf: Event, clock: Clock, profile: Profile | None, i18n: I18n,
+                uow: UnitOfWork) -> Any:
+    """The free-question answer to a text that read as a question (QUESTION), else nothing."""
+    if result.show != flow.QUESTION or result.insist is None:
+        return None
+    return await program_handlers.free_answer(result.insist, conf, clock.now(), profile, _lang(), i18n, uow)
+
+
+async def on_press(query: CallbackQuery, callback_data: RegCb, state: FSMContext, uow: UnitOfWork, conf: Event,
+                   clock: Clock, is_admin: bool, profile: Profile | None, i18n: I18n) -> None:
+    """Every button of the registration steps (a stale one, from an earlier step, changes nothing)."""
+    assert isinstance(query.message, Message)
+    given = flow.Given(action=callback_data.action, value=callback_data.value)
+    result = await _answer(query.message, query.from_user, state, uow, conf, clock, given, is_admin=is_admin)
+    await query.answer(_("This button is no longer active.") if result.stale else None)
+    await render(query.message, result, conf, pressed=True,
+                 free=await _free(result, conf, clock, profile, i18n, uow), clock=clock)
+
+
+async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state: FSMContext, uow: UnitOfWork,
+                             conf: Event, clock: Clock) -> None:
+    """A language button during registration."""
+    try:
+        lang = reg.check_language(callback_data.code)
+    except InputError as err:
+        await query.answer(_(err.message), show_alert=True)
+        return
+    assert isinstance(query.message, Message)
+    result = await _answer(query.message, query.from_user, state, uow, conf, clock,
+                           flow.Given(action="lang", value=lang))
+    await query.answer(_("This button is no longer active.") if result.stale else None)
+    await render(query.message, result, conf, clock=clock)
+
+
+def _is_back(text: str) -> bool:
+    """"Back" typed or tapped (exactly: a name such as "Назар" is not "назад")."""
+    return normalize(text) in {normalize(w) for w in (*choices.BACK, _("↩️ Back"))}
+
+
+async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                       profile: Profile | None, i18n: I18n) -> None:
+    """A typed answer to a text step: "Back", a question (answered, the step asked again), or the answer."""
+    assert message.from_user is not None
+    text = message.text or ""
+    given = flow.Given(text=text, back=_is_back(text))
+    result = await _answer(message, message.from_user, state, uow, conf, clock, given)
+    await render(message, result, conf, free=await _free(result, conf, clock, profile, i18n, uow), clock=clock)
+
+
+async def on_location(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock) -> None:
+    """A shared location at the city step (the city its zone is named after, to confirm: a location says the
+    zone, not the town) or at the time zone step."""
+    assert message.location is not None and message.from_user is not None
+    given = flow.Given(latitude=message.location.latitude, longitude=message.location.longitude)
+    await render(message, await _answer(message, message.from_user, state, uow, conf, clock, given), conf,
+                 clock=clock)
+
+
+async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
+                         is_admin: bool, i18n: I18n) -> None:
+    """Text typed where buttons are expected: taken as the button it names ("yes", "да", "네", "EXCOM member",
+    "член EXCOM", a button's number), else the buttons are named and shown again."""
+    d = await flow.draft(state)
+    step = d.step or ""
+    text = message.text or ""
+    user = message.from_user
+    assert user is not None
+    if d.mode == "register" and step != flow.CHOOSE_FIELD and _is_back(text):
+        result = await _answer(message, user, state, uow, conf, clock, flow.Given(action="prev"))
+        if not result.stale:
+            await render(message, result, conf, clock=clock)
+            return
+    options, shown = _typed_options(step, d.answers, i18n)
+    picked = choices.match(text, options)
+    if picked is None:
+        note = _("Please press one of the buttons below: {buttons}.").format(
+            buttons=", ".join(f"«{esc(label)}»" for label in shown))
+        await reprompt(message, state, uow, conf, note="⚠️ " + note)
+        return
+    action, _sep, value = picked.partition(":")
+    if action in ("forget_yes", "forget_no"):
+        await _take_forget(message, state, uow, conf, clock, user.id, action, edit=False)
+        return
+    given = flow.Given(action=action, value=value)
+    await render(message, await _answer(message, user, state, uow, conf, clock, given, is_admin=is_admin), conf,
+                 clock=clock)
 
 
 def make_router() -> Router:
@@ -943,21 +718,11 @@ def make_router() -> Router:
     router.message.register(on_profile, Command("profile"))
     router.message.register(on_forget, Command("forget"))
     router.callback_query.register(on_language_chosen, LangCb.filter(), StateFilter(Reg.language))
-    router.callback_query.register(on_zone_answer, RegCb.filter(F.action.in_({"tz_ok", "tz_no"})),
-                                   StateFilter(Reg.timezone_confirm))
-    router.callback_query.register(on_zone_answer, RegCb.filter(F.action == "tz_use"), StateFilter(Reg.timezone))
-    router.callback_query.register(on_choice, RegCb.filter(F.action.in_({"type", "mm", "consent"})))
-    router.callback_query.register(on_summary, RegCb.filter(F.action.in_({"confirm", "edit", "field", "back"})))
     router.callback_query.register(on_profile_action, RegCb.filter(F.action.in_({"pedit", "forget"})))
     router.callback_query.register(on_forget_answer, RegCb.filter(F.action.in_({"forget_yes", "forget_no"})))
-    router.callback_query.register(on_back, RegCb.filter(F.action == "prev"), StateFilter(*ALL_STATES))
-    router.callback_query.register(on_use_held, RegCb.filter(F.action == "use"))
-    router.callback_query.register(on_keep, RegCb.filter(F.action == "keep"))
-    router.callback_query.register(on_city_answer, RegCb.filter(F.action.in_({"city_ok", "city_no"})),
-                                   StateFilter(Reg.city))
-    router.callback_query.register(on_stale_button, RegCb.filter())
-    router.message.register(on_location, StateFilter(Reg.timezone), F.location)
-    router.message.register(on_city_location, StateFilter(Reg.city), F.location)
+    # Every other registration button: flow.answer decides, a button of an earlier step is stale.
+    router.callback_query.register(on_press, RegCb.filter())
+    router.message.register(on_location, StateFilter(Reg.timezone, Reg.city), F.location)
     router.message.register(on_text_step, StateFilter(*(STEP_STATES[s] for s in TEXT_STEPS)), F.text,
                             ~F.text.startswith("/"))
     router.message.register(on_button_text, StateFilter(*(getattr(Reg, s) for s in BUTTON_STATES)), F.text,

@@ -307,6 +307,11 @@ async def send_test(uow: UnitOfWork, conv: Conversation, *, by: int, lang: str, 
     """"Send a test to me": the draft goes to the organiser alone, through the outbox like every copy (their
     language's variant, the buttons), before anyone else gets it. The draft stays."""
     d = await _need_draft(conv)
+    await test_to(uow, d, by=by, lang=lang, now=now)
+
+
+async def test_to(uow: UnitOfWork, d: Draft, *, by: int, lang: str, now: datetime) -> None:
+    """A draft's test copy to organiser `by` (the chat's and the console's "Send a test to me"); commits."""
     await uow.outbox.add([NewMessage(f"broadcast-test:{by}:{now:%Y%m%dT%H%M%S%f}", by, KIND_TEST,
                                      f"broadcast-test:{by}", now,
                                      {"texts": d.texts, "media": d.media, "lang": lang,
@@ -314,6 +319,24 @@ async def send_test(uow: UnitOfWork, conv: Conversation, *, by: int, lang: str, 
                                      priority=Priority.INTERACTIVE,
                                      expires_at=now + timedelta(minutes=10))], now)
     await uow.commit()
+
+
+def compose(texts: dict[str, str], buttons_text: str, audience: Audience, send_at: datetime | None, now: datetime
+            ) -> Draft:
+    """A draft from the console's form: the default text and the variants (Telegram HTML, checked), link buttons
+    typed one a line, the audience, and "send at" (a past instant is refused)."""
+    checked = {}
+    for key, html in texts.items():
+        if not html.strip():
+            continue
+        checked[key] = rules.check_html(html)
+    if rules.DEFAULT not in checked:
+        raise ServiceError("empty", rules.EMPTY)
+    buttons = rules.parse_url_buttons(buttons_text) if buttons_text.strip() else ()
+    if send_at is not None and send_at <= now:
+        raise ServiceError("send_at_past", rules.SEND_AT_PAST, when=f"{send_at:%Y-%m-%d %H:%M} UTC",
+                           now=f"{now:%Y-%m-%d %H:%M} UTC")
+    return Draft(checked, None, audience, None, buttons, send_at)
 
 
 # -- what recipients see ---------------------------------------------------------------------------------------
@@ -354,6 +377,19 @@ async def start(uow: UnitOfWork, conv: Conversation, sources: Sources, *, by: in
     d = await _need_draft(conv)
     if d.audience is None or await conv.get_state() != S_CONFIRM:
         raise ServiceError("no_draft", NO_DRAFT)
+    data = await conv.get_data()
+    data.pop("bc", None)
+    await conv.set_data(data)
+    await conv.set_state(None)
+    return await send(uow, d, sources, by=by, lang=lang, now=now)
+
+
+async def send(uow: UnitOfWork, d: Draft, sources: Sources, *, by: int, lang: str, now: datetime
+               ) -> tuple[int, int]:
+    """A complete draft sent (the chat's confirmation, the console's Send): the broadcast row, one outbox row per
+    recipient (due at "send at", if later), the audit entry; commits. Returns (broadcast id, recipients)."""
+    if d.audience is None:
+        raise ServiceError("no_draft", NO_DRAFT)
     who = await recipients(uow, d.audience, sources)
     if not who:
         raise ServiceError("nobody", NOBODY)
@@ -367,10 +403,6 @@ async def start(uow: UnitOfWork, conv: Conversation, sources: Sources, *, by: in
     when = f" at {send_at:%Y-%m-%d %H:%M} UTC" if send_at else ""
     await organiser.audit(uow, by, organiser.BROADCAST,
                           f"#{bid} to {d.audience.summary()}{when}: {len(who)} recipients", now)
-    data = await conv.get_data()
-    data.pop("bc", None)
-    await conv.set_data(data)
-    await conv.set_state(None)
     await uow.commit()
     return bid, len(who)
 

@@ -257,13 +257,15 @@ def _hangul(text: str) -> bool:
     return any("\uac00" <= ch <= "\ud7a3" for ch in text)
 
 
-def screen_name(standing: Any) -> str:
-    """How a player appears on the shared screen: the name they chose to show when the quiz has that choice
-    (`shown_name`), else their first name only (a Korean name written as one word loses its family name):
-    no surname, no city, no organisation."""
-    chosen = getattr(standing, "shown_name", None) or getattr(standing, "display_name", None)
-    if isinstance(chosen, str) and chosen.strip():
-        return chosen.strip()[:40]
+def screen_name(standing: Any) -> str | None:
+    """How a player appears on the shared screen: the name they chose to show (a first name or a nickname;
+    None: anonymous, said in the screen's language), else, never asked, their first name only (a Korean name
+    written as one word loses its family name): no surname, no city, no organisation."""
+    shown_as = getattr(standing, "shown_as", None)
+    if shown_as is not None:
+        from domain.quiz import public_name
+
+        return public_name(shown_as, standing.nickname, standing.first_name)
     first = (str(standing.name or "").split() or ["?"])[0]
     if _hangul(first) and len(first) >= 3:
         return first[1:]
@@ -273,7 +275,7 @@ def screen_name(standing: Any) -> str:
 @dataclass(frozen=True)
 class ScreenRow:
     rank: int
-    name: str
+    name: str | None  # None: anonymous
     score: int
     right: int
 
@@ -286,6 +288,7 @@ class Screen:
     seconds_left: int | None
     players: int
     top: list[ScreenRow]
+    answers: int = 0
 
 
 async def screen(uow: UnitOfWork, event: Event, now: datetime, n: int = 10) -> Screen:
@@ -294,7 +297,7 @@ async def screen(uow: UnitOfWork, event: Event, now: datetime, n: int = 10) -> S
     if state is not None and state.open and state.closes_at is not None:
         left = max(0, int((state.closes_at - now).total_seconds()))
     rows = [ScreenRow(s.rank, screen_name(s), s.score, s.right) for s in await uow.quiz.top(n)]
-    return Screen(bool(state and state.open), left, await uow.quiz.count(), rows)
+    return Screen(bool(state and state.open), left, await uow.quiz.count(), rows, await uow.quiz.answered())
 
 
 # -- the audit log --------------------------------------------------------------------------------------------------

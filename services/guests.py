@@ -15,8 +15,7 @@ from services.errors import ServiceError
 from services.ports import UnitOfWork
 
 REGISTER_INSTEAD = N_("Registration is open: your time zone is part of it. Send /start to register.")
-BAD_ZONE = N_("I could not find a time zone for “{value}”. Try your city, a zone like Europe/Moscow, an offset "
-              "like UTC+3, or share your location.")
+BAD_ZONE = flow.BAD_ZONE  # the same answer as at the registration's time zone step
 
 
 async def can_be_guest(uow: UnitOfWork, event: Event, user_id: int, now: datetime, *, is_admin: bool) -> bool:

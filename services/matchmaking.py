@@ -10,9 +10,7 @@ and commits with its outbox rows.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from domain import matchmaking as rules
 from domain import timezones as tzs
 from domain.calendar import build_meetings_ics
+from domain.csvfile import csv_bytes
 from domain.event import Event
 from domain.i18n_marks import N_
 from domain.matchmaking import Action, Board, CityProfile, Meeting, Phase, Slot, SlotUnavailable
@@ -688,13 +687,11 @@ async def meetings_csv(uow: UnitOfWork, event: Event) -> bytes:
         user_ids={m.host for m in meetings} | {m.requester for m in meetings})}
     published = await uow.matchmaking.published_at(event.id)
     known = {s.id: s for s in rules.slots(event)}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADERS)
+    rows = []
     for m in sorted(meetings, key=lambda m: (m.slot, m.host)):
         slot = known.get(m.slot)
         host, req = people.get(m.host), people.get(m.requester)
-        writer.writerow([
+        rows.append([
             f"{slot.starts:%Y-%m-%d %H:%M}" if slot else m.slot,
             f"{slot.starts.astimezone(event.tz):%H:%M}" if slot else m.slot,
             host.full_name if host else "", host.city if host else "",
@@ -702,7 +699,7 @@ async def meetings_csv(uow: UnitOfWork, event: Event) -> bytes:
             "published" if published else "confirmed",
             f"{m.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
         ])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return csv_bytes(CSV_HEADERS, rows)
 
 
 # -- the directory opening (a planner: one fan-out at the availability deadline) --------------------------------

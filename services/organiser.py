@@ -7,16 +7,18 @@ figure for /stats and a file for /export by registering a function in `Sources` 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain import registration as reg
+from domain.csvfile import csv_bytes
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
 from domain.messages import Drop, NewMessage, Priority, Rendered
-from domain.organiser import Stats, csv_bytes, top
+from domain.organiser import Stats, top
 from domain.text import translate
 from domain.timezones import fmt_long_date
 from services import excom as excom_uc
@@ -33,6 +35,8 @@ from services.audit import (
 
 __all__ = ["ADMIT", "BROADCAST", "BROADCAST_CANCEL", "EXCOM_DECISION", "EXPORT", "PROFILE_FIX", "RETENTION",
            "Sources", "audit"]
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from domain.event import Event
@@ -243,6 +247,12 @@ async def stats(uow: UnitOfWork, sources: Sources) -> Stats:
                  following=await uow.people.following(), blocked=await uow.people.blocked(), extra=extra)
 
 
+# Fonts the chart draws with, in order: DejaVu Sans (Latin, Cyrillic; matplotlib's own) then Noto Sans CJK
+# for Hangul (Debian's fonts-noto-cjk, installed by `make system-packages`); matplotlib falls back glyph by glyph.
+CHART_FONTS = ["DejaVu Sans", "Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC", "NanumGothic",
+               "Malgun Gothic", "Apple SD Gothic Neo"]
+
+
 def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> bytes:
     """A tall PNG (reads on a phone): registrations by day, then by participant type, language and country.
     CPU work: run it in a thread (`asyncio.to_thread`)."""
@@ -255,6 +265,12 @@ def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> 
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 11), dpi=150, layout="constrained")
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    # Named families, only installed ones (matplotlib logs a warning for every family it cannot find); a
+    # generic "sans-serif" would resolve to its first font only, with no fallback for Hangul.
+    matplotlib.rcParams["font.family"] = [f for f in CHART_FONTS if f in installed] or ["DejaVu Sans"]
     axes = fig.subplots(4, 1, height_ratios=(3, 2.2, 1.4, 3))
     fig.suptitle(titles["title"], fontsize=15, fontweight="bold")
     panels = [
@@ -263,8 +279,8 @@ def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> 
         (titles["by_language"], [k for k, _ in s.by_language], [n for _, n in s.by_language], "h"),
         (titles["by_country"], [k for k, _ in s.by_country], [n for _, n in s.by_country], "h"),
     ]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a glyph the font lacks (Hangul) is drawn as a box, not an error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         for ax, (title, labels, values, orient) in zip(axes, panels, strict=True):
             ax.set_title(title, fontsize=12, loc="left")
             ax.spines[["top", "right"]].set_visible(False)
@@ -284,6 +300,9 @@ def chart_png(s: Stats, titles: dict[str, str], type_labels: dict[str, str]) -> 
                 ax.bar_label(bars, fontsize=9, padding=2)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
+    missing = sorted({str(w.message) for w in caught if "missing from font" in str(w.message)})
+    if missing:  # drawn as boxes: the CJK font is not installed (make system-packages)
+        log.warning("the /stats chart lacks %d glyphs, e.g. %s", len(missing), missing[0])
     return buffer.getvalue()
 
 
@@ -385,11 +404,14 @@ async def unfinished(uow: UnitOfWork, sources: Sources | None = None) -> dict[in
 async def apply_retention(uow: UnitOfWork, event: Event, now: datetime, admin_ids: Iterable[int] = (),
                           sources: Sources | None = None) -> int:
     """On the deletion date (`deletion_date`): delete every person's data (storage forget: their rows in every
-    table, delivery records included) and the conversation states; commits. Returns how many people."""
+    table, delivery records included) and the conversation states; commits. Returns how many people.
+
+    Everyone with a row counts, not only delegates (issue 17 item 5): unregistered and group quiz players
+    (names, answers), guests (language, zone, follows) and whoever an outbox row was for."""
     when = await deletion_date(uow, event, admin_ids)
     if when is None or now < when:
         return 0
-    people = set(await uow.people.everyone()) | set(await unfinished(uow, sources))
+    people = set(await uow.people.known()) | set(await unfinished(uow, sources))
     for uid in sorted(people):
         await uow.forget(uid)
     await uow.people.clear_states()

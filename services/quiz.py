@@ -9,13 +9,14 @@ never the client's clock nor when a busy handler got to it; the next question is
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from babel.numbers import format_decimal
+
+from domain.csvfile import csv_bytes
 from domain.event import Event, Quiz
 from domain.i18n_marks import N_
 from domain.messages import Button, Buttons, Document, Drop, Edit, FileRef, NewMessage, Poll, Priority, Rendered
@@ -25,13 +26,17 @@ from domain.quiz import (
     Outcome,
     QuizWindow,
     Resume,
+    ShownAs,
     Standing,
     StoredAttempt,
     answer_time_ms,
+    clean_nickname,
     plan,
+    public_name,
     score,
+    wait_for_place,
 )
-from domain.text import Translator, esc, translate
+from domain.text import Translator, esc, translate, translate_plural
 from domain.timezones import fmt_when
 from services.audit import audit
 from services.errors import ServiceError
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from delivery.jobs import Jobs
     from delivery.rendering import RenderContext, Renderers
     from domain.messages import OutboxRow, Recipient, Sent
-    from services.ports import UnitOfWork
+    from services.ports import Conversation, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -62,40 +67,85 @@ KIND_GROUP_END = "quiz_group_end"
 # Callback data of the quiz's buttons (handlers/quiz.py has the matching CallbackData factories: a test
 # checks they pack alike): an answer is qz:<plan index>:<question id>:<shown position>.
 START_DATA = "qzgo:1"
+# The conversation step waiting for a nickname.
+S_NICKNAME = "QuizName:nickname"
+
+def ngettext(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a plural message for extraction (`ngettext` is the extractor's keyword); chosen by n when shown."""
+    return singular, plural
+
 
 NO_QUIZ = N_("There is no quiz at this event.")
 CLOSED = N_("The Smart City Quiz is not open now. It opens at {at} (your time).")
 CLOSED_FOR_GOOD = N_("The Smart City Quiz is closed. Send /leaderboard to see the results.")
 NO_ATTEMPT = N_("This quiz button is no longer active. Send /quiz to continue.")
-PLAYED_IN_GROUP = N_("You took part in the quiz in a group chat, and everyone plays once. Your score: {score} "
-                     "points. Send /leaderboard to see where you stand.")
+PLAYED_IN_GROUP = ngettext("You took part in the quiz in a group chat, and everyone plays once. Your score: {n} "
+                           "point. Send /leaderboard to see where you stand.",
+                           "You took part in the quiz in a group chat, and everyone plays once. Your score: {n} "
+                           "points. Send /leaderboard to see where you stand.")
 ALREADY_OPEN = N_("The quiz is open already.")
 ALREADY_CLOSED = N_("The quiz is closed already.")
 
-RIGHT = N_("✅ Right! +{points} points.")
+RIGHT = ngettext("✅ Right! +{n} point.", "✅ Right! +{n} points.")
 WRONG = N_("❌ Not quite. The answer is: <b>{answer}</b>.")
 TIME_UP = N_("⏰ Time is up. The answer is: <b>{answer}</b>.")
 LATE = N_("⏰ Too late: that answer came after the time was up. The answer is: <b>{answer}</b>.")
-QUESTION = N_("<b>Question {n} of {total}</b> · {seconds} seconds")
-FINISHED = N_("🏁 That was the last question. Your score: <b>{score}</b> points, {right} of {total} right. "
-              "Send /leaderboard to see where you stand.")
-FINISHED_CLOSED = N_("🏁 The quiz has closed, so that was your last question. Your score: <b>{score}</b> "
-                     "points, {right} of {total} right. Send /leaderboard to see where you stand.")
-ANNOUNCE = N_("🧠 <b>The Smart City Quiz is open!</b> {questions} questions about WeGO, Moscow and smart "
-              "cities, {seconds} seconds each. Right answers score 100 points, plus up to 50 for speed. "
-              "One try each, until {until} (your time).")
-ANNOUNCE_OPEN_ENDED = N_("🧠 <b>The Smart City Quiz is open!</b> {questions} questions about WeGO, Moscow and "
-                         "smart cities, {seconds} seconds each. Right answers score 100 points, plus up to 50 for "
-                         "speed. One try each.")
+QUESTION = ngettext("<b>Question {index} of {total}</b> · ⏱ {n} second",
+                    "<b>Question {index} of {total}</b> · ⏱ {n} seconds")
+FINISHED = ngettext("🏁 That was the last question. Your score: <b>{n}</b> point, {right} of {total} right.",
+                    "🏁 That was the last question. Your score: <b>{n}</b> points, {right} of {total} right.")
+FINISHED_PLACE = N_("Your place: <b>{rank}</b> of {count}.")
+FINISHED_TOP3 = N_("<b>Top 3 so far:</b>")
+FINISHED_MORE = N_("Send /leaderboard for the whole top 10.")
+# Shown with the first question when the quiz closes within a minute (issue 20).
+CLOSING_SOON = ngettext("⏳ The quiz closes in less than a minute, but you can still answer all of your {n} "
+                        "question.",
+                        "⏳ The quiz closes in less than a minute, but you can still answer all of your {n} "
+                        "questions.")
+ANNOUNCE = ngettext("🧠 <b>The Smart City Quiz is open!</b> {n} question about WeGO, Moscow and smart "
+                    "cities, {seconds} seconds. Right answers score 100 points, plus up to 50 for speed. "
+                    "One try each, until {until} (your time).",
+                    "🧠 <b>The Smart City Quiz is open!</b> {n} questions about WeGO, Moscow and smart "
+                    "cities, {seconds} seconds each. Right answers score 100 points, plus up to 50 for speed. "
+                    "One try each, until {until} (your time).")
+ANNOUNCE_OPEN_ENDED = ngettext("🧠 <b>The Smart City Quiz is open!</b> {n} question about WeGO, Moscow and "
+                               "smart cities, {seconds} seconds. Right answers score 100 points, plus up to 50 "
+                               "for speed. One try each.",
+                               "🧠 <b>The Smart City Quiz is open!</b> {n} questions about WeGO, Moscow and "
+                               "smart cities, {seconds} seconds each. Right answers score 100 points, plus up to "
+                               "50 for speed. One try each.")
+# Before the first question: how the person appears on the public leaderboard (issue 20).
+CHOOSE_NAME = N_("🧠 Before the first question: how should the public leaderboard show you? Everyone who "
+                 "sends /leaderboard sees it. Your surname, city and country are never shown there.")
+NAME_FIRST = N_("👤 As {name}")
+NAME_NICK = N_("✏️ A nickname")
+NAME_ANON = N_("🕶 Anonymously")
+ASK_NICKNAME = N_("Send me the nickname to show on the leaderboard (2-24 characters, no links or @names).")
+BAD_NICKNAME = N_("That cannot be a nickname: use 2-24 characters, without links, @names or a leading /. "
+                  "Send another one.")
+ANONYMOUS = N_("Anonymous player")
+NICKNAME_LATER = N_("You are in the middle of another step, so a nickname cannot be typed now: choose your first "
+                    "name or anonymously, or finish that step and send /quiz again.")
+FULL = ngettext("🧠 {players} people are playing the quiz right now: as many as Telegram lets me serve at once. "
+                "You can begin in about {n} minute: send /quiz again then.",
+                "🧠 {players} people are playing the quiz right now: as many as Telegram lets me serve at once. "
+                "You can begin in about {n} minutes: send /quiz again then.")
 START_BUTTON = N_("▶️ Start the quiz")
-FINAL = N_("🏁 <b>The Smart City Quiz is closed.</b> Your final score: <b>{score}</b> points, {right} of "
-           "{total} right. Your place: <b>{rank}</b> of {count}. Thank you for playing!")
-WINNERS = N_("🏆 <b>Smart City Quiz: the winners</b> ({count} participants)")
+FINAL = ngettext("🏁 <b>The Smart City Quiz is closed.</b> Your final score: <b>{n}</b> point, {right} of "
+                 "{total} right. Your place: <b>{rank}</b> of {count}. Thank you for playing!",
+                 "🏁 <b>The Smart City Quiz is closed.</b> Your final score: <b>{n}</b> points, {right} of "
+                 "{total} right. Your place: <b>{rank}</b> of {count}. Thank you for playing!")
+WINNERS = ngettext("🏆 <b>Smart City Quiz: the winners</b> ({n} participant)",
+                   "🏆 <b>Smart City Quiz: the winners</b> ({n} participants)")
+LEADERBOARD = ngettext("🏆 <b>Smart City Quiz: leaderboard</b> ({n} participant)",
+                       "🏆 <b>Smart City Quiz: leaderboard</b> ({n} participants)")
 WINNERS_TOP3 = N_("<b>Top 3</b>, to read out:")
 WINNERS_TOP10 = N_("<b>Top 10</b>:")
 WINNERS_NONE = N_("🏆 The Smart City Quiz closed without participants.")
 CSV_CAPTION = N_("All results of the Smart City Quiz (CSV).")
-POINTS_LINE = N_("{rank}. {name}{place} — {score} points ({right} right, {seconds} s)")
+POINTS_LINE = ngettext("{rank}. {name}{place} — {n} point ({right} right, {seconds} s)",
+                       "{rank}. {name}{place} — {n} points ({right} right, {seconds} s)")
+PUBLIC_LINE = ngettext("{rank}. {name} — {n} point", "{rank}. {name} — {n} points")
 GROUP_END = N_("🏁 That was the last question of the Smart City Quiz. Thank you! Scores count in the same "
                "leaderboard as the private quiz: send me /leaderboard in a private chat.")
 
@@ -149,14 +199,31 @@ class Step:
     outcome: Outcome | None = None
     record: AnswerRecord | None = None
     changed: bool = True
-    # The attempt finished because the window closed (not after its last question).
+    # Kept for callers: an attempt no longer ends at the close (a started player finishes every question).
     closed: bool = False
     # The record was made by a press that came after the time was up (not by the time-out).
     late_press: bool = False
+    # A new attempt started within a minute of the window's close (said with the first question).
+    closing_soon: bool = False
+    # When finished: the person's place and the top 3 (issue 20: rank and top 3 after the last question).
+    standing: Standing | None = None
+    top3: tuple[PublicEntry, ...] = ()
+    count: int = 0
 
     @property
     def finished(self) -> bool:
         return self.attempt.finished
+
+
+@dataclass(frozen=True)
+class ChooseName:
+    """/quiz before the person said how the public leaderboard shows them: ask first (issue 20)."""
+
+    first_name: str
+
+
+# The window closes within this of a start: the first question says so.
+CLOSING_SOON_WITHIN = timedelta(minutes=1)
 
 
 def _timeout_topic(user_id: int) -> str:
@@ -168,7 +235,7 @@ def _timeout_row(user_id: int, attempt: Attempt, *, own: bool = False) -> NewMes
     place for each question; `own` names a row for this question alone (when the person's row is claimed by
     the sender at that instant)."""
     due = attempt.deadline + GRACE
-    key = f"quiz:to:{user_id}:{attempt.index}:{_stamp(attempt.asked_at)}" if own else f"quiz:to:{user_id}"
+    key = f"quiz:to:{user_id}:{attempt.index}" if own else f"quiz:to:{user_id}"
     return NewMessage(key, user_id, KIND_TIMEOUT, _timeout_topic(user_id), due, {"index": attempt.index},
                       priority=Priority.INTERACTIVE)
 
@@ -178,13 +245,19 @@ async def _arm(uow: UnitOfWork, user_id: int, attempt: Attempt, now: datetime) -
     holds that row right now (an earlier question's time-out being rendered: it will find the question
     answered and drop itself), a row of its own."""
     if not await uow.outbox.rearm(_timeout_row(user_id, attempt), now):
-        await uow.outbox.add([_timeout_row(user_id, attempt, own=True)], now)
+        # Re-armed in place too: the question's row is made when it is queued and moved when it is shown.
+        await uow.outbox.rearm(_timeout_row(user_id, attempt, own=True), now)
+
+
+async def secret(uow: UnitOfWork) -> str:
+    """The server-side secret in every person's plan (kept in the database; QUIZ_SECRET sets it)."""
+    return await uow.quiz.secret()
 
 
 async def _private(uow: UnitOfWork, user_id: int) -> StoredAttempt | None:
     stored = await uow.quiz.get(user_id)
     if stored is not None and stored.group_chat is not None:
-        raise ServiceError("group", PLAYED_IN_GROUP, score=stored.score)
+        raise ServiceError("group", PLAYED_IN_GROUP, n=stored.score)
     return stored
 
 
@@ -197,25 +270,37 @@ async def _save(uow: UnitOfWork, stored: StoredAttempt, new: Attempt, now: datet
     if len(records) == 1 and moved:  # a press or a time-out: two statements
         if not await uow.quiz.record_and_move(stored.user_id, records[0], now, from_index=stored.index,
                                               index=new.index, asked_at=new.asked_at,
-                                              finished_at=new.finished_at):
+                                              finished_at=new.finished_at, shown=new.shown):
             return False
     else:
         for record in records:
             if not await uow.quiz.record(stored.user_id, record, now):
                 return False
         if moved and not await uow.quiz.move(stored.user_id, from_index=stored.index, index=new.index,
-                                             asked_at=new.asked_at, finished_at=new.finished_at):
+                                             asked_at=new.asked_at, finished_at=new.finished_at, shown=new.shown):
             return False
     if not new.finished and not new.resolved and new.index != stored.index:
-        # A new question: its time-out replaces the answered one's (re-armed in place, never claimed).
+        # A new question (queued: its time-out is re-armed for its real deadline once it is shown).
         await _arm(uow, stored.user_id, new, now)
     elif records:  # the resolved question's time-out has nothing left to do: the sender never claims it
         await uow.outbox.cancel(_timeout_topic(stored.user_id), now)
     return True
 
 
-async def start(uow: UnitOfWork, event: Event, user_id: int, *, name: str, lang: str, now: datetime) -> Step:
-    """/quiz or "Start the quiz": the first question, or where the person's one attempt stands; commits."""
+async def _with_results(uow: UnitOfWork, step: Step) -> Step:
+    """A finished step gets the person's place and the top 3 (read after the commit)."""
+    if not step.finished:
+        return step
+    board = await public_leaderboard(uow, step.user_id, n=3)
+    return replace(step, standing=await uow.quiz.standing(step.user_id), top3=tuple(board.top), count=board.count)
+
+
+async def start(uow: UnitOfWork, event: Event, user_id: int, *, name: str, lang: str, now: datetime,
+                capacity: int | None = None) -> Step | ChooseName:
+    """/quiz or "Start the quiz": how the person appears on the leaderboard (asked once, before the first
+    question), then the first question (queued: its time starts when `shown` is told it went out), or where
+    the person's one attempt stands. A new player past `capacity` players running at once is told how long
+    until a place frees. Commits."""
     quiz = _quiz(event)
     w = await window(uow, event)
     if not w.is_open(now):
@@ -225,83 +310,149 @@ async def start(uow: UnitOfWork, event: Event, user_id: int, *, name: str, lang:
         if opens is None:
             raise ServiceError("closed_for_good", CLOSED_FOR_GOOD)
         raise ServiceError("closed", CLOSED, at=opens)
-    # The common case first: a new attempt (the insert is the check: one per person).
-    if not await uow.quiz.create(user_id, name=name, lang=lang, asked_at=now, now=now):
+    if await _private(uow, user_id) is not None:
+        return await resume(uow, event, user_id, now)
+    if not await uow.quiz.name_chosen(user_id):
+        return ChooseName(name.split(" ")[0] if name else "")
+    if capacity is not None:
+        running = await uow.quiz.running_count()
+        if running >= capacity:
+            finishes = [_latest_finish(quiz, index, at, shown) for index, at, shown in await uow.quiz.running()]
+            wait = wait_for_place(finishes, capacity, now)
+            minutes = max(1, -(-int(wait.total_seconds()) // 60))
+            raise ServiceError("full", FULL[1], n=minutes, players=running)
+    # The insert is the check: one attempt per person.
+    if not await uow.quiz.create(user_id, name=name, lang=lang, asked_at=now, now=now, shown=False):
         await uow.rollback()
         return await resume(uow, event, user_id, now)
-    attempt = Attempt.start(plan(quiz, user_id), quiz.seconds, now)
+    attempt = Attempt.start(plan(quiz, user_id, secret=await secret(uow)), quiz.seconds, now, shown=False)
     await _arm(uow, user_id, attempt, now)
     await uow.commit()
-    return Step(user_id, attempt, None)
+    closes = w.closes_at(now)
+    return Step(user_id, attempt, None, closing_soon=closes is not None and closes - now <= CLOSING_SOON_WITHIN)
+
+
+def _latest_finish(quiz: Quiz, index: int, at: datetime, shown: bool) -> datetime:
+    """When an attempt on question `index` (asked or queued at `at`) is over at the latest."""
+    per_question = timedelta(seconds=quiz.seconds) + GRACE
+    return at + (quiz.per_play - index) * per_question
+
+
+async def choose_name(uow: UnitOfWork, conv: Conversation, user_id: int, *, shown_as: ShownAs, first_name: str,
+                      now: datetime) -> bool:
+    """The person's choice of how the leaderboard shows them. A nickname is asked for next (returns False:
+    the conversation waits for it); the others are stored (True). Commits."""
+    if shown_as is ShownAs.NICKNAME:
+        if (await conv.get_state()) not in (None, S_NICKNAME):  # typing it would end the step they are on
+            raise ServiceError("in_a_step", NICKNAME_LATER)
+        await conv.set_state(S_NICKNAME)
+        await uow.commit()
+        return False
+    if await conv.get_state() == S_NICKNAME:  # asked for a nickname, then chose another way after all
+        await conv.set_state(None)
+    await uow.quiz.set_name(user_id, shown_as, None, first_name, now)
+    await uow.commit()
+    return True
+
+
+async def set_nickname(uow: UnitOfWork, conv: Conversation, user_id: int, *, text: str, first_name: str,
+                       now: datetime) -> str:
+    """The nickname typed after "A nickname": stored, the conversation step ends. Commits."""
+    nick = clean_nickname(text)
+    if nick is None:
+        raise ServiceError("bad_nickname", BAD_NICKNAME)
+    await uow.quiz.set_name(user_id, ShownAs.NICKNAME, nick, first_name, now)
+    await conv.set_state(None)
+    await uow.commit()
+    return nick
+
+
+async def shown(uow: UnitOfWork, event: Event, user_id: int, index: int, at: datetime) -> bool:
+    """Question `index` went out to the person at `at` (the edit or message passed the send limiter): its
+    time starts then, and its time-out is armed for then plus the seconds. Showing it again changes nothing.
+    Commits."""
+    quiz = _quiz(event)
+    if not await uow.quiz.show(user_id, index, at):
+        return False
+    stored = await uow.quiz.get(user_id)
+    if stored is None or stored.finished_at is not None:
+        await uow.commit()
+        return True
+    await _arm(uow, user_id, stored.attempt(quiz, await secret(uow)), at)
+    await uow.commit()
+    return True
 
 
 async def resume(uow: UnitOfWork, event: Event, user_id: int, now: datetime) -> Step:
     """/quiz with an attempt under way (also after a restart): the running question again, or, if its time
     ran out meanwhile, the next one; a finished attempt shows its score. Commits what changed."""
     quiz = _quiz(event)
+    key = await secret(uow)
     for _ in range(3):
         stored = await _private(uow, user_id)
         if stored is None:
             raise ServiceError("no_attempt", NO_ATTEMPT)
-        attempt = stored.attempt(quiz)
+        attempt = stored.attempt(quiz, key)
         if attempt.finished:
-            return Step(user_id, attempt, stored.message_id, changed=False)
-        is_open = (await window(uow, event)).is_open(now)
-        new, how = attempt.resume(now, is_open)
+            return await _with_results(uow, Step(user_id, attempt, stored.message_id, changed=False))
+        new, how = attempt.resume(now, True)
         if how is Resume.WAIT:
             return Step(user_id, new, stored.message_id, changed=False)
         record = new.answers[-1] if len(new.answers) > len(attempt.answers) else None
         if await _save(uow, stored, new, now):
             await uow.commit()
-            return Step(user_id, new, stored.message_id, Outcome.LATE if record else None, record,
-                        closed=new.finished and not is_open)
+            return await _with_results(uow, Step(user_id, new, stored.message_id, Outcome.LATE if record else None,
+                                                 record))
         await uow.rollback()
     raise ServiceError("busy", NO_ATTEMPT)
 
 
 async def answer(uow: UnitOfWork, event: Event, user_id: int, *, index: int, question_id: str, choice: int,
-                 arrived_at: datetime, now: datetime) -> Step:
-    """A press on an answer button. Scored by `arrived_at`; the next question is asked at `now`. A second
-    press, an earlier question's button, a forged one: nothing changes (`changed` False). Commits."""
+                 arrived_at: datetime, now: datetime, message_id: int | None = None) -> Step:
+    """A press on an answer button. Scored by `arrived_at` against when the question went out; the next question
+    is queued at `now`. A second press, an earlier question's button, a forged one, a press before the question
+    went out, a button on another message than the person's quiz message: nothing changes (`changed` False).
+    Commits."""
     quiz = _quiz(event)
+    key = await secret(uow)
     for _ in range(3):
         stored = await _private(uow, user_id)
         if stored is None:
             raise ServiceError("no_attempt", NO_ATTEMPT)
-        attempt = stored.attempt(quiz)
+        attempt = stored.attempt(quiz, key)
         press = attempt.press(index, choice, arrived_at, question_id)
+        if press.record is not None and message_id is not None and stored.message_id is not None \
+                and message_id != stored.message_id:
+            # Not the person's own quiz message (a forwarded copy of someone else's): it never scores.
+            return Step(user_id, attempt, stored.message_id, Outcome.INVALID, changed=False)
         if press.record is None:
             return Step(user_id, attempt, stored.message_id, press.outcome, changed=False)
-        is_open = (await window(uow, event)).is_open(now)
-        new = press.attempt.advance(now, is_open)
+        new = press.attempt.advance(now)
         if await _save(uow, stored, new, now):
             await uow.commit()
-            return Step(user_id, new, stored.message_id, press.outcome, press.record,
-                        closed=new.finished and not is_open and new.index + 1 < len(new.plan),
-                        late_press=press.outcome is Outcome.LATE)
+            return await _with_results(uow, Step(user_id, new, stored.message_id, press.outcome, press.record,
+                                                 late_press=press.outcome is Outcome.LATE))
         await uow.rollback()  # a time-out or another press recorded this question first: look again
     raise ServiceError("busy", NO_ATTEMPT)
 
 
 async def time_out(uow: UnitOfWork, event: Event, user_id: int, index: int, now: datetime) -> Step | None:
-    """The time-out of question `index`: if nobody answered, record it unanswered (0) and ask the next one.
+    """The time-out of question `index`: if nobody answered, record it unanswered (0) and queue the next one.
     None when it was answered (or the attempt is gone). Commits."""
     quiz = _quiz(event)
     stored = await uow.quiz.get(user_id)
     if stored is None or stored.group_chat is not None or stored.finished_at is not None or stored.index != index:
         return None
-    attempt = stored.attempt(quiz)
+    attempt = stored.attempt(quiz, await secret(uow))
     timed, record = attempt.time_out(now)
     if record is None:
         return None
-    is_open = (await window(uow, event)).is_open(now)
-    new = timed.advance(now, is_open)
+    new = timed.advance(now)
     if not await _save(uow, stored, new, now):
         await uow.rollback()
         return None
     await uow.commit()
-    return Step(user_id, new, stored.message_id, Outcome.LATE, record,
-                closed=new.finished and not is_open and new.index + 1 < len(new.plan))
+    return await _with_results(uow, Step(user_id, new, stored.message_id, Outcome.LATE, record))
 
 
 async def remember_message(uow: UnitOfWork, user_id: int, message_id: int) -> None:
@@ -322,9 +473,23 @@ def answer_data(index: int, question_id: str, shown: int) -> str:
     return f"qz:{index}:{question_id}:{shown}"
 
 
+NAME_DATA = "qzname:{}"
+
+
+def choose_name_view(tr: Translator, lang: str, choice: ChooseName) -> View:
+    """The three ways to appear on the leaderboard, as buttons."""
+    first = (Button(translate(tr, lang, NAME_FIRST, name=choice.first_name), NAME_DATA.format(ShownAs.FIRST_NAME)),) \
+        if choice.first_name else ()
+    return View(translate(tr, lang, CHOOSE_NAME), (
+        first, (Button(translate(tr, lang, NAME_NICK), NAME_DATA.format(ShownAs.NICKNAME)),),
+        (Button(translate(tr, lang, NAME_ANON), NAME_DATA.format(ShownAs.ANONYMOUS)),)) if first else (
+        (Button(translate(tr, lang, NAME_NICK), NAME_DATA.format(ShownAs.NICKNAME)),),
+        (Button(translate(tr, lang, NAME_ANON), NAME_DATA.format(ShownAs.ANONYMOUS)),)))
+
+
 def view(tr: Translator, lang: str, event: Event, step: Step) -> View:
     """The quiz message for `step` in `lang`: feedback on the question just resolved with its explanation,
-    then the current question with its four buttons, or the score at the end."""
+    then the current question with its four buttons, or the score, the person's place and the top 3."""
     quiz = _quiz(event)
     attempt = step.attempt
     parts: list[str] = []
@@ -335,7 +500,7 @@ def view(tr: Translator, lang: str, event: Event, step: Step) -> View:
         if q is not None:
             right_text = esc(played.options(q, lang)[played.right])
             if record.right:
-                parts.append(translate(tr, lang, RIGHT, points=record.points))
+                parts.append(translate_plural(tr, lang, RIGHT, record.points))
             elif record.choice is not None:
                 parts.append(translate(tr, lang, WRONG, answer=right_text))
             elif step.late_press:
@@ -347,13 +512,21 @@ def view(tr: Translator, lang: str, event: Event, step: Step) -> View:
     if attempt.finished:
         total = len(attempt.plan)
         right = sum(1 for a in attempt.answers if a.right)
-        parts.append(translate(tr, lang, FINISHED_CLOSED if step.closed else FINISHED, score=attempt.score,
-                               right=right, total=total))
+        parts.append(translate_plural(tr, lang, FINISHED, attempt.score, right=right, total=total))
+        if step.standing is not None:
+            lines = [translate(tr, lang, FINISHED_PLACE, rank=step.standing.rank, count=step.count)]
+            if step.top3:
+                lines += ["", translate(tr, lang, FINISHED_TOP3)]
+                lines += [public_line(tr, lang, e) for e in step.top3]
+            lines += ["", translate(tr, lang, FINISHED_MORE)]
+            parts.append("\n".join(lines))
     else:
         q = quiz.question(attempt.current.question_id)
         if q is not None:
-            parts.append(translate(tr, lang, QUESTION, n=attempt.index + 1, total=len(attempt.plan),
-                                   seconds=attempt.seconds) + "\n" + esc(q.question.get(lang)))
+            if step.closing_soon:
+                parts.append(translate_plural(tr, lang, CLOSING_SOON, len(attempt.plan)))
+            parts.append(translate_plural(tr, lang, QUESTION, attempt.seconds, index=attempt.index + 1,
+                                          total=len(attempt.plan)) + "\n" + esc(q.question.get(lang)))
             buttons = tuple((Button(text, answer_data(attempt.index, q.id, shown)),)
                             for shown, text in enumerate(attempt.current.options(q, lang)))
     return View("\n\n".join(parts), buttons)
@@ -362,23 +535,60 @@ def view(tr: Translator, lang: str, event: Event, step: Step) -> View:
 # -- the leaderboard ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Board:
-    top: list[Standing]
-    mine: Standing | None
+class PublicEntry:
+    """One line of the leaderboard as the public sees it: the name the player chose (None: anonymous), never a
+    surname, city, country or Telegram id."""
+
+    rank: int
+    name: str | None
+    score: int
+    right: int
+    time_ms: int
+    # The reader's own line (the console has no reader: always False there).
+    mine: bool = False
+
+
+@dataclass(frozen=True)
+class PublicBoard:
+    top: list[PublicEntry]
+    mine: PublicEntry | None
     count: int
 
 
-async def leaderboard(uow: UnitOfWork, user_id: int) -> Board:
-    """The top 10 and the reader's own place: two indexed queries and a count, whatever the size."""
-    top = await uow.quiz.top(TOP)
-    mine = next((s for s in top if s.user_id == user_id), None) or await uow.quiz.standing(user_id)
-    return Board(top, mine, await uow.quiz.count())
+def _public(s: Standing, reader: int | None) -> PublicEntry:
+    return PublicEntry(s.rank, public_name(s.shown_as, s.nickname, s.first_name), s.score, s.right, s.time_ms,
+                       mine=s.user_id == reader)
+
+
+async def public_leaderboard(uow: UnitOfWork, reader: int | None = None, *, n: int = TOP) -> PublicBoard:
+    """The leaderboard as everyone sees it (/leaderboard, the console's live screen): the top `n` by the names
+    the players chose, the reader's own place, the number of players. Organisers' views (winners, CSV) use
+    `uow.quiz.top` with the registration's names instead."""
+    top = await uow.quiz.top(n)
+    mine = None
+    if reader is not None:
+        mine = next((s for s in top if s.user_id == reader), None) or await uow.quiz.standing(reader)
+    return PublicBoard([_public(s, reader) for s in top], _public(mine, reader) if mine else None,
+                       await uow.quiz.count())
+
+
+def public_line(tr: Translator, lang: str, e: PublicEntry) -> str:
+    name = esc(e.name) if e.name is not None else translate(tr, lang, ANONYMOUS)
+    return translate_plural(tr, lang, PUBLIC_LINE, e.score, rank=e.rank, name=f"<b>{name}</b>" if e.mine else name)
+
+
+def public_text(tr: Translator, lang: str, board: PublicBoard) -> list[str]:
+    """The leaderboard's header and lines (the reader's own place is added by the handler)."""
+    return [translate_plural(tr, lang, LEADERBOARD, board.count), "", *(public_line(tr, lang, e) for e in board.top)]
 
 
 def standing_line(tr: Translator, lang: str, s: Standing) -> str:
+    """An organiser's line (winners): the registration's name, city and country."""
     place = ", ".join(p for p in (s.city, s.country) if p)
-    return translate(tr, lang, POINTS_LINE, rank=s.rank, name=esc(s.name), place=f" ({esc(place)})" if place else "",
-                     score=s.score, right=s.right, seconds=f"{s.time_ms / 1000:.1f}")
+    return translate_plural(tr, lang, POINTS_LINE, s.score, rank=s.rank, name=esc(s.name),
+                            place=f" ({esc(place)})" if place else "", right=s.right,
+                            seconds=format_decimal(round(s.time_ms / 1000, 1), format="0.0", locale=lang))
+
 
 
 # -- for the organiser tools (wired by the lead) --------------------------------------------------
@@ -395,14 +605,10 @@ async def participant_count(uow: UnitOfWork) -> int:
 
 async def results_csv(uow: UnitOfWork, event: Event) -> bytes:
     """All results in rank order, UTF-8 with a BOM (spreadsheets open it right), English headers."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADERS)
-    for s in await uow.quiz.standings():
-        writer.writerow([s.rank, s.name, s.city or "", s.country or "", s.score, s.right,
-                         f"{s.time_ms / 1000:.3f}",
-                         s.finished_at.strftime("%Y-%m-%d %H:%M:%S") if s.finished_at else ""])
-    return ("\ufeff" + out.getvalue()).encode()
+    return csv_bytes(CSV_HEADERS, (
+        [s.rank, s.name, s.city, s.country, s.score, s.right, f"{s.time_ms / 1000:.3f}",
+         s.finished_at.strftime("%Y-%m-%d %H:%M:%S") if s.finished_at else None]
+        for s in await uow.quiz.standings()))
 
 
 # -- opening and closing --------------------------------------------------------------------------
@@ -455,7 +661,14 @@ async def close_quiz(uow: UnitOfWork, event: Event, *, by: int, now: datetime) -
     await uow.quiz.set_switch(False, now, by)
     await audit(uow, by, "quiz_close", "", now)
     await uow.commit()
-    return Switched(True, results_at=now + timedelta(seconds=quiz.seconds) + GRACE)
+    return Switched(True, results_at=now + _results_after(quiz, running=await uow.quiz.running_count() > 0))
+
+
+def _results_after(quiz: Quiz, *, running: bool) -> timedelta:
+    """How long after a closing the final results are due: the question running then, or, while anyone is still
+    playing (a started player finishes every question), the longest a whole attempt can take."""
+    per_question = timedelta(seconds=quiz.seconds) + GRACE
+    return per_question * (quiz.per_play if running else 1)
 
 
 @dataclass(frozen=True)
@@ -478,7 +691,8 @@ async def tick(uow: UnitOfWork, event: Event, now: datetime, organisers: frozens
         announced = await _announce(uow, event, now, w)
     closing = w.closed_since(now)
     if closing is not None and control.finalised_for != closing \
-            and now >= closing + timedelta(seconds=quiz.seconds) + GRACE:
+            and now >= closing + _results_after(quiz, running=False) \
+            and (now >= closing + _results_after(quiz, running=True) or not await uow.quiz.running_count()):
         finalised = await _finalise(uow, event, now, closing, organisers)
     await uow.commit()
     return Tick(announced, finalised)
@@ -487,11 +701,12 @@ async def tick(uow: UnitOfWork, event: Event, now: datetime, organisers: frozens
 async def _finalise(uow: UnitOfWork, event: Event, now: datetime, closing: datetime,
                     organisers: frozenset[int]) -> int:
     quiz = _quiz(event)
+    key = await secret(uow)
     for stored in await uow.quiz.unfinished():
         if stored.group_chat is not None:
             await uow.quiz.finish(stored.user_id, now)
             continue
-        attempt = stored.attempt(quiz)
+        attempt = stored.attempt(quiz, key)
         _, record = attempt.time_out(now)
         if record is not None:
             await uow.quiz.record(stored.user_id, record, now)
@@ -532,7 +747,7 @@ async def start_group(uow: UnitOfWork, event: Event, chat_id: int, *, lang: str,
     step = timedelta(seconds=quiz.seconds) + GROUP_GAP
     stamp = _stamp(now)
     rows = []
-    played = plan(quiz, chat_id, shuffle_options=False)
+    played = plan(quiz, chat_id, secret=await secret(uow), shuffle_options=False)
     for i, p in enumerate(played):
         due = now + i * step
         rows.append(NewMessage(f"quiz:poll:{chat_id}:{stamp}:{i}", None, KIND_POLL, f"quiz:group:{chat_id}", due,
@@ -560,12 +775,14 @@ async def poll_answer(uow: UnitOfWork, event: Event, *, poll_id: str, user_id: i
     question = quiz.question(ref.question_id)
     if question is None:
         return False
+    choice = option_ids[0]
+    if not 0 <= choice < len(question.options):
+        return False  # a vote for an option the poll does not have (a forged update) uses up nothing
     stored = await uow.quiz.get(user_id)
     if stored is None:
         await uow.quiz.create(user_id, name=name, lang=lang, asked_at=ref.asked_at, now=now, group_chat=ref.chat_id)
     elif stored.group_chat is None:
         return False
-    choice = option_ids[0]
     right = choice == question.right
     record = AnswerRecord(index=ref.index, question_id=ref.question_id, choice=choice, right=right,
                           points=score(right, arrived_at, ref.asked_at, ref.seconds),
@@ -600,6 +817,17 @@ async def render_timeout(ctx: RenderContext, row: OutboxRow, who: Recipient | No
     return Rendered(v.text, v.buttons)
 
 
+async def timeout_sent(ctx: RenderContext, row: OutboxRow, sent: Sent) -> None:
+    """The time-out's edit (with the next question) went out: that question's time starts now."""
+    assert row.user_id is not None
+    async with ctx.uows() as uow:
+        await shown(uow, ctx.event, row.user_id, int(row.payload.get("index", -1)) + 1, ctx.now)
+        if sent.message_id is not None:
+            stored = await uow.quiz.get(row.user_id)
+            if stored is not None and stored.message_id is None:
+                await remember_message(uow, row.user_id, sent.message_id)
+
+
 async def render_announce(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
     if who is None or ctx.event.quiz is None:
         return Drop("not registered")
@@ -613,11 +841,10 @@ async def render_announce(ctx: RenderContext, row: OutboxRow, who: Recipient | N
     closes = w.closes_at(ctx.now)
     quiz = ctx.event.quiz
     if closes is None:  # opened by an organiser after the item's end: open until /quiz_close
-        text = translate(ctx.i18n, who.language, ANNOUNCE_OPEN_ENDED, questions=quiz.per_play, seconds=quiz.seconds)
+        text = translate_plural(ctx.i18n, who.language, ANNOUNCE_OPEN_ENDED, quiz.per_play, seconds=quiz.seconds)
     else:
         until = fmt_when(closes, who.timezone, who.language, ctx.now, who.timezone)
-        text = translate(ctx.i18n, who.language, ANNOUNCE, questions=quiz.per_play, seconds=quiz.seconds,
-                         until=until)
+        text = translate_plural(ctx.i18n, who.language, ANNOUNCE, quiz.per_play, seconds=quiz.seconds, until=until)
     return Rendered(text, ((Button(translate(ctx.i18n, who.language, START_BUTTON), START_DATA),),))
 
 
@@ -633,14 +860,14 @@ async def render_final(ctx: RenderContext, row: OutboxRow, who: Recipient | None
         return Drop("played in a group, no private chat")
     lang = _lang(who, stored.lang)
     quiz = _quiz(ctx.event)
-    return Rendered(translate(ctx.i18n, lang, FINAL, score=mine.score, right=mine.right, total=quiz.per_play,
-                              rank=mine.rank, count=count))
+    return Rendered(translate_plural(ctx.i18n, lang, FINAL, mine.score, right=mine.right, total=quiz.per_play,
+                                     rank=mine.rank, count=count))
 
 
 def winners_text(tr: Translator, lang: str, top: list[Standing], count: int) -> str:
     if not top:
         return translate(tr, lang, WINNERS_NONE)
-    lines = [translate(tr, lang, WINNERS, count=count), "", translate(tr, lang, WINNERS_TOP3)]
+    lines = [translate_plural(tr, lang, WINNERS, count), "", translate(tr, lang, WINNERS_TOP3)]
     lines += [standing_line(tr, lang, s) for s in top if s.rank <= 3]
     lines += ["", translate(tr, lang, WINNERS_TOP10)]
     lines += [standing_line(tr, lang, s) for s in top]
@@ -706,7 +933,8 @@ class QuizPlanner:
             return
         w = QuizWindow.for_event(self.event)
         now = jobs.now()
-        for at in (w.starts, w.ends + timedelta(seconds=quiz.seconds) + GRACE):
+        for at in (w.starts, w.ends + _results_after(quiz, running=False),
+                   w.ends + _results_after(quiz, running=True)):
             if at > now:
                 jobs.at(f"quiz:tick:{_stamp(at)}", at, self.tick)
 
@@ -723,7 +951,7 @@ class QuizPlanner:
 
 
 def register_renderers(renderers: Renderers) -> None:
-    renderers.register(KIND_TIMEOUT, render_timeout)
+    renderers.register(KIND_TIMEOUT, render_timeout, after_sent=timeout_sent)
     renderers.register(KIND_ANNOUNCE, render_announce)
     renderers.register(KIND_FINAL, render_final)
     renderers.register(KIND_WINNERS, render_winners)

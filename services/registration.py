@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain import choices
 from domain import registration as reg
+from domain import timezones as tzs
 from domain.event import Event
 from domain.i18n_marks import N_
 from domain.matchmaking import can_host
-from domain.registration import Profile
+from domain.registration import InputError, Profile
+from domain.when import parse_when
 from services import matchmaking
 from services.errors import ServiceError
 from services.ports import Conversation, UnitOfWork
@@ -333,3 +336,273 @@ async def discard(uow: UnitOfWork, conv: Conversation) -> None:
     """/forget from someone not registered: an unfinished registration is discarded."""
     await conv.clear()
     await uow.commit()
+
+
+# -- one call in, one result out ------------------------------------------------------------------------------
+#
+# The conversation's steps are decided here: the handler parses what the person did into a `Given` (a typed
+# text, a button, a shared location), calls `answer` once, and renders the `Result` it returns.
+
+ASK, CONFIRM_ZONE, CONFIRM_CITY, SHOW_SUMMARY, FIELDS, SAVED, REGISTERED, DECLINED, REFUSED, QUESTION, PROFILE = (
+    "ask", "confirm_zone", "confirm_city", "summary", "fields", "saved", "registered", "declined", "refused",
+    "question", "profile")
+NOTHING = "nothing"  # a stale button outside the conversation: only the notice
+TEXT_STEPS = ("full_name", "position", "organisation", "city", "email", "timezone")
+# Text steps where a typed question is answered instead of being taken as the answer.
+QUESTION_STEPS = TEXT_STEPS
+NO_COUNTRY = N_("Please add the country after a comma, for example: Kazan, Russia.")
+BAD_ZONE = N_("I could not find a time zone for “{value}”. Type a nearby big city, or your city and country after "
+              "a comma (for example: Kazan, Russia), a zone like Europe/Moscow, an offset like UTC+3, or share "
+              "your location.")
+NO_ZONE_THERE = N_("I could not find a time zone at that location. Please type your city.")
+NO_CITY_THERE = N_("I could not tell the city from that location. Please type your city and country.")
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the person did at a registration step: typed `text`, pressed (or named by typing) the button
+    `action` with `value`, or shared a location (`latitude`, `longitude`)."""
+
+    text: str | None = None
+    action: str | None = None
+    value: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    # The text is "Back" in some language: the previous step, if there is one (else the text is the answer).
+    back: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    """What to show after `answer`.
+
+    `show` is one of ASK (the question of `step`, after `note` if an answer was refused, with a "Use «…»"
+    button for `insist`), CONFIRM_ZONE (`zone`, `place`), CONFIRM_CITY (`city`, `country`), SHOW_SUMMARY,
+    FIELDS (which field to change), SAVED (a profile edit stored: `profile`, the field `step`), REGISTERED
+    (`profile`), DECLINED (consent refused, nothing stored), REFUSED (`error`), QUESTION (`insist` read as a
+    question at `step`: answer it, then ask the step again), PROFILE (an edit left: show `profile`).
+    `accepted` names the step whose answer was just taken (the handler confirms it: language, type, zone).
+    `stale`: the button belonged to an earlier step; nothing changed, the current step is shown again."""
+
+    show: str
+    draft: Draft
+    step: str | None = None
+    accepted: str | None = None
+    note: ServiceError | None = None
+    insist: str | None = None
+    zone: str | None = None
+    place: str | None = None
+    city: str | None = None
+    country: str | None = None
+    profile: Profile | None = None
+    error: ServiceError | None = None
+    stale: bool = False
+    # What the welcome adds (REGISTERED): a host city's slots, or that organisers decide after the deadline.
+    notice: ServiceError | None = None
+
+
+async def current(conv: Conversation, *, note: ServiceError | None = None, stale: bool = False) -> Result | None:
+    """The step the person is on, to show again (None: not in the registration conversation)."""
+    d = await draft(conv)
+    if d.step is None:
+        return None
+    if d.step == TIMEZONE_CONFIRM:
+        pending = d.data.get("tz_pending") or {}
+        if pending.get("zone"):
+            return Result(CONFIRM_ZONE, d, note=note, zone=pending["zone"], place=pending.get("place"), stale=stale)
+        return Result(ASK, d, step="timezone", note=note, stale=stale)  # never a default zone "Yes" would store
+    if d.step == SUMMARY:
+        return Result(SHOW_SUMMARY, d, note=note, stale=stale)
+    if d.step == CHOOSE_FIELD:
+        return Result(FIELDS, d, note=note, stale=stale)
+    return Result(ASK, d, step=d.step, note=note, stale=stale)
+
+
+async def ask_step(uow: UnitOfWork, conv: Conversation, step: str, *, note: ServiceError | None = None,
+                   insist: str | None = None, accepted: str | None = None) -> Result:
+    """Put the conversation on `step` and say to ask it."""
+    return Result(ASK, await go_to(uow, conv, step), step=step, note=note, insist=insist, accepted=accepted)
+
+
+async def _stale(conv: Conversation) -> Result:
+    return await current(conv, stale=True) or Result(NOTHING, await draft(conv), stale=True)
+
+
+async def _moved_on(uow: UnitOfWork, conv: Conversation, step: str, user_id: int, now: datetime) -> Result:
+    """After a valid answer to `step`: the next step, the summary, or the saved edit (committed)."""
+    try:
+        nxt = await after_answer(uow, conv, step, user_id, now)
+    except ServiceError as err:  # a profile edit of someone no longer registered
+        return Result(REFUSED, await draft(conv), error=err, accepted=step)
+    if nxt.saved is not None:
+        return Result(SAVED, await draft(conv), step=step, profile=nxt.saved, accepted=step)
+    if nxt.summary:
+        return Result(SHOW_SUMMARY, await draft(conv), accepted=step)
+    assert nxt.step is not None
+    return Result(ASK, await draft(conv), step=nxt.step, accepted=step)
+
+
+def _reads_as_question(step: str, text: str, event: Event, lang: str) -> bool:
+    """Conservative: a question mark, an interrogative word (en, ru, ko) or a question about time; at the
+    e-mail and time zone steps a valid address or zone typed with a "?" is still the answer."""
+    if not (choices.reads_as_question(text) or parse_when(text, lang, event) is not None):
+        return False
+    if step == "email":
+        try:
+            reg.clean_email(text)
+            return False
+        except InputError:
+            return True
+    if step == "timezone":
+        return tzs.resolve(text, event) is None
+    return True
+
+
+async def _take_text(uow: UnitOfWork, conv: Conversation, event: Event, user_id: int, step: str, text: str,
+                     lang: str, now: datetime) -> Result:
+    try:
+        if step in ("full_name", "position", "organisation"):
+            await record(conv, **{step: reg.clean_text(text)})
+        elif step == "city":
+            city, country = reg.split_city(text)
+            city_id = reg.match_city(event, city)
+            known = event.city(city_id) if city_id else None
+            if not country:
+                if known is None:
+                    raise InputError("no_country", NO_COUNTRY)
+                country = known.country.get(lang)
+            await record(conv, city=city, country=reg.clean_text(country), city_id=city_id)
+        elif step == "email":
+            await record(conv, email=reg.clean_email(text))
+        else:  # timezone: "is that your zone?" before it is taken
+            match = tzs.resolve(text, event)
+            if match is None:
+                raise InputError("bad_zone", BAD_ZONE, value=text[:60])
+            city = event.city(match.city_id) if match.city_id else None
+            return await _propose_zone(uow, conv, match.zone, city.name.get(lang) if city else None)
+    except InputError as err:
+        return await ask_step(uow, conv, step, note=err)
+    return await _moved_on(uow, conv, step, user_id, now)
+
+
+async def _propose_zone(uow: UnitOfWork, conv: Conversation, zone: str, place: str | None) -> Result:
+    await propose_zone(uow, conv, zone, place)
+    return Result(CONFIRM_ZONE, await draft(conv), zone=zone, place=place)
+
+
+async def answer(uow: UnitOfWork, conv: Conversation, event: Event, given: Given, *, user_id: int,
+                 username: str | None, lang: str, now: datetime, is_admin: bool = False) -> Result:
+    """Whatever the person did at a registration step, decided in one place and committed: returns what to
+    show. Buttons of an earlier step are stale (`Result.stale`): they change nothing."""
+    d = await draft(conv)
+    step = d.step
+    action, value = given.action, given.value
+    if action is None and given.latitude is not None and given.longitude is not None:
+        match = tzs.from_location(given.latitude, given.longitude)
+        if step == "timezone":
+            if match is None:
+                return await ask_step(uow, conv, "timezone", note=ServiceError("no_zone", NO_ZONE_THERE))
+            return await _propose_zone(uow, conv, match.zone, None)
+        place = tzs.place_of_zone(match.zone, lang) if match else None
+        if match is None or place is None:
+            return await ask_step(uow, conv, "city", note=ServiceError("no_city", NO_CITY_THERE))
+        city, country = place
+        city_id = reg.match_city(event, city)
+        known = event.city(city_id) if city_id else None
+        if known is not None:
+            city, country = known.name.get(lang), known.country.get(lang)
+        await propose_city(uow, conv, city, country, city_id, match.zone)
+        return Result(CONFIRM_CITY, await draft(conv), city=city, country=country)
+    if action is None:
+        text = given.text or ""
+        if given.back and d.mode == "register" and (prev := await back(uow, conv)) is not None:
+            return Result(ASK, await draft(conv), step=prev)
+        if step not in TEXT_STEPS:
+            return await _stale(conv)
+        if step in QUESTION_STEPS and text.strip() != (await held(conv, step) or "").strip() \
+                and _reads_as_question(step, text, event, lang):
+            await hold(uow, conv, step, text)
+            return Result(QUESTION, await draft(conv), step=step, insist=text)
+        return await _take_text(uow, conv, event, user_id, step, text, lang, now)
+    if action == "prev":
+        # A Back button carries the step it was shown at: one from an earlier step is stale (issue 20 bug 7).
+        if value and value != step:
+            return await _stale(conv)
+        prev = await back(uow, conv)
+        if prev is None:
+            return await _stale(conv)
+        return Result(ASK, await draft(conv), step=prev)
+    if action == "use":
+        text = await held(conv, value)
+        if text is None:
+            return await _stale(conv)
+        return await _take_text(uow, conv, event, user_id, value, text, lang, now)
+    if action == "keep":
+        if step != value or value not in d.answers:
+            return await _stale(conv)
+        return await _moved_on(uow, conv, value, user_id, now)
+    if action == "lang":
+        if step != "language":
+            return await _stale(conv)
+        await choose_language(uow, conv, value)
+        return await _moved_on(uow, conv, "language", user_id, now)
+    if action in ("type", "mm", "consent"):
+        expected = {"type": "participant_type", "mm": "matchmaking", "consent": "consent"}[action]
+        if step != expected:
+            return await _stale(conv)
+        if action == "type":
+            if value not in reg.PARTICIPANT_TYPES:
+                return await _stale(conv)
+            await record(conv, participant_type=value)
+            return await _moved_on(uow, conv, "participant_type", user_id, now)
+        if action == "mm":
+            await record(conv, matchmaking=value == "1")
+            return await _moved_on(uow, conv, "matchmaking", user_id, now)
+        if value != "1":
+            await decline_consent(uow, conv)
+            return Result(DECLINED, await draft(conv))
+        await record(conv, consent=True)
+        return Result(SHOW_SUMMARY, await to_summary(uow, conv), accepted="consent")
+    if action in ("tz_ok", "tz_no", "tz_use"):
+        if action == "tz_use":
+            if step != "timezone":
+                return await _stale(conv)
+            if not tzs.is_valid_zone(value):
+                return await ask_step(uow, conv, "timezone")
+            return await _propose_zone(uow, conv, value, None)
+        if step != TIMEZONE_CONFIRM:
+            return await _stale(conv)
+        zone = await accept_zone(conv, tzs.is_valid_zone) if action == "tz_ok" else None
+        if zone is None:
+            return await ask_step(uow, conv, "timezone")
+        return await _moved_on(uow, conv, "timezone", user_id, now)
+    if action in ("city_ok", "city_no"):
+        if step != "city":
+            return await _stale(conv)
+        if action == "city_ok" and await accept_city(conv) is not None:
+            return await _moved_on(uow, conv, "city", user_id, now)
+        return await ask_step(uow, conv, "city")
+    if action in ("confirm", "edit"):
+        if step != SUMMARY:
+            return await _stale(conv)
+        if action == "edit":
+            return Result(FIELDS, await go_to(uow, conv, CHOOSE_FIELD))
+        try:
+            done = await complete(uow, conv, event, user_id, username, now, is_admin=is_admin)
+        except ServiceError as err:
+            return Result(REFUSED, await draft(conv), error=err)
+        if isinstance(done, str):  # a step is still unanswered: ask it
+            return Result(ASK, await draft(conv), step=done)
+        return Result(REGISTERED, await draft(conv), profile=done,
+                      notice=matchmaking.after_registering(event, done, now))
+    if action in ("field", "back"):
+        if step != CHOOSE_FIELD:
+            return await _stale(conv)
+        if action == "field":
+            if value not in reg.EDITABLE:
+                return Result(FIELDS, d)
+            return await ask_step(uow, conv, value)
+        if d.mode == "profile":
+            return Result(PROFILE, d, profile=await leave_edit(uow, conv, user_id))
+        return Result(SHOW_SUMMARY, await to_summary(uow, conv))
+    return await _stale(conv)

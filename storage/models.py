@@ -334,6 +334,22 @@ class QuizAttempt(Base):
     right: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # False while the current question waits to go out (its time starts when it is shown: `asked_at` then).
+    shown: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+
+
+class QuizName(Base):
+    """How a player appears on the public leaderboard, chosen before their first question (issue 20)."""
+
+    __tablename__ = "quiz_names"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # domain.quiz.ShownAs: "first", "nick" or "anon".
+    shown_as: Mapped[str] = mapped_column(String(8))
+    nickname: Mapped[str | None] = mapped_column(String(32))
+    # The Telegram first name at the choice (never the surname).
+    first_name: Mapped[str] = mapped_column(String(64), default="")
+    chosen_at: Mapped[datetime]
 
 
 class QuizAnswer(Base):
@@ -367,6 +383,8 @@ class QuizState(Base):
     announced_at: Mapped[datetime | None]
     # The closing instant whose final results were sent.
     finalised_for: Mapped[datetime | None]
+    # The server-side secret in every plan's seed (issue 17): generated once unless QUIZ_SECRET is set.
+    secret: Mapped[str | None] = mapped_column(String(128))
 
 
 class QuizPoll(Base):

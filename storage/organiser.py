@@ -195,10 +195,12 @@ class People:
         number is also a Telegram id), filters, one sort column (then the id), a page, and the total."""
         q = select(Delegate)
         words = query.lower().split()
+        # One lower() of the fields joined, not one per field: on SQLite lower() is a Python function (bot's
+        # storage.db), called once per row this way.
+        haystack = func.lower(Delegate.full_name + "\n" + Delegate.email + "\n" + Delegate.city + "\n"
+                              + Delegate.country + "\n" + Delegate.organisation)
         for word in words[:5]:
-            like = f"%{word}%"
-            match = or_(*(func.lower(c).like(like) for c in (
-                Delegate.full_name, Delegate.email, Delegate.city, Delegate.country, Delegate.organisation)))
+            match = haystack.contains(word, autoescape=True)
             if word.isascii() and word.isdigit() and len(word) < 17:
                 match = or_(match, Delegate.user_id == int(word))
             q = q.where(match)
@@ -214,10 +216,19 @@ class People:
             q = q.where(Delegate.registered_at >= registered_from)
         if registered_to is not None:
             q = q.where(Delegate.registered_at < registered_to)
-        total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
         column = {"name": Delegate.full_name, "city": Delegate.city, "country": Delegate.country,
                   "type": Delegate.participant_type, "language": Delegate.language}.get(sort, Delegate.registered_at)
         order = (column.desc(), Delegate.user_id.desc()) if descending else (column.asc(), Delegate.user_id.asc())
+        if words:
+            # A search reads every row once (lower() on SQLite is a Python call per row): the page and the
+            # total from one pass (a window count) instead of a count and a page.
+            paged = q.add_columns(func.count().over().label("total")).order_by(*order).offset(offset).limit(limit)
+            found = (await self.s.execute(paged)).all()
+            if found:
+                return [profile_of(r[0]) for r in found], int(found[0].total)
+        total = int(await self.s.scalar(select(func.count()).select_from(q.subquery())) or 0)
+        if total <= offset:
+            return [], total
         rows = await self.s.scalars(q.order_by(*order).offset(offset).limit(limit))
         return [profile_of(r) for r in rows], total
 
@@ -252,6 +263,19 @@ class People:
 
     async def everyone(self) -> list[int]:
         return list(await self.s.scalars(select(Delegate.user_id)))
+
+    async def known(self) -> list[int]:
+        """Everyone the database keeps a row about: every table with a user_id column (delegates, guests and
+        their follows, quiz players in private chats and in groups, features added later), the same rule as
+        `forget_person`, which then deletes their outbox rows too. The outbox alone makes nobody known: the
+        organisers' retention notices stay, the record that they were warned (and are not sent again)."""
+        from storage.models import Base
+
+        found: set[int] = set()
+        for table in Base.metadata.sorted_tables:
+            if "user_id" in table.c and table.name != OutboxMessage.__tablename__:
+                found.update(u for u in await self.s.scalars(select(table.c.user_id).distinct()) if u is not None)
+        return sorted(found)
 
     async def language_hint(self, user_id: int) -> str | None:
         """The language a person not registered chose when they started registering (private chat state)."""

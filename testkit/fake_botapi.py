@@ -11,6 +11,11 @@ Simulated users push updates into a long-polling ``getUpdates`` queue, every bot
 recorded, and faults (429/4xx/5xx, blocked users, slow answers, Telegram-like rate limits)
 can be injected for the delivery-engine tests and load benchmarks.
 
+What Telegram does with a call (messages, edits, "message is not modified", polls, files, command menus) is
+`bot.offline.telegram.TelegramServer`, shared with the in-process API; this module adds HTTP, long polling,
+webhooks, callback queries, rate limits and faults. A method neither knows is answered 404 and recorded in
+``unexpected``: leaving ``async with FakeBotAPI()`` then fails the test, as the in-process API does.
+
 It only ever listens on 127.0.0.1. ``python -m testkit.fake_botapi --port 8081`` runs it by hand.
 """
 
@@ -21,11 +26,9 @@ import asyncio
 import contextlib
 import copy
 import hashlib
-import html
 import itertools
 import json
 import math
-import mimetypes
 import random
 import re
 import sys
@@ -38,7 +41,20 @@ from typing import Any, Self, TypeVar
 
 from aiohttp import BodyPartReader, web
 
-__all__ = ["ApiError", "FakeBotAPI", "Record", "Stats", "UploadedFile"]
+from bot.offline.telegram import (
+    BLOCKED,
+    NOT_MODIFIED,
+    ApiError,
+    TelegramServer,
+    UnknownMethod,
+    Upload,
+    commands_key,
+    decode_param,
+    parse_html,
+    utf16_len,
+)
+
+__all__ = ["NOT_MODIFIED", "ApiError", "FakeBotAPI", "Record", "Stats", "UnknownMethod", "UploadedFile", "parse_html"]
 
 JSONDict = dict[str, Any]
 ChatId = int | str
@@ -53,21 +69,12 @@ def _words(text: str) -> frozenset[str]:
 
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-MAX_TEXT_LENGTH = 4096
-MAX_CAPTION_LENGTH = 1024
-MAX_CALLBACK_DATA_BYTES = 64
 
 #: Methods that deliver a message; only these are rate limited and counted as "delivered".
 DELIVERY_METHODS = frozenset({"sendMessage", "sendDocument"})
-#: Methods answered with 403 once the user has blocked the bot.
+#: Methods answered with 403 once the user has blocked the bot (counted in ``stats.blocked``).
 BLOCKABLE_METHODS = frozenset(
     {"sendMessage", "sendDocument", "sendChatAction", "editMessageText", "editMessageReplyMarkup"}
-)
-#: Parameters that are plain strings and must never be JSON-decoded (``text="123"`` stays a str).
-STRING_PARAMS = _words(
-    "text caption parse_mode callback_query_id action url language_code inline_message_id "
-    "secret_token ip_address business_connection_id message_effect_id description "
-    "short_description title name emoji document thumbnail certificate"
 )
 DEFAULT_ALLOWED_UPDATES = _words(
     "message edited_message channel_post edited_channel_post business_connection business_message "
@@ -75,18 +82,6 @@ DEFAULT_ALLOWED_UPDATES = _words(
     "callback_query shipping_query pre_checkout_query purchased_paid_media poll poll_answer "
     "my_chat_member chat_join_request chat_boost removed_chat_boost"
 )
-CHAT_ACTIONS = _words(
-    "typing upload_photo record_video upload_video record_voice upload_voice upload_document "
-    "choose_sticker find_location record_video_note upload_video_note"
-)
-HTML_TAGS = _words("b strong i em u ins s strike del span tg-spoiler a code pre blockquote tg-emoji")
-INLINE_BUTTON_ACTIONS = _words(
-    "callback_data url web_app login_url switch_inline_query switch_inline_query_current_chat "
-    "switch_inline_query_chosen_chat copy_text callback_game pay"
-)
-COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
-TAG_RE = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(\s[^<>]*)?>")
-
 DEFAULT_DESCRIPTIONS: dict[int, str] = {
     400: "Bad Request: chat not found",
     401: "Unauthorized",
@@ -98,23 +93,6 @@ DEFAULT_DESCRIPTIONS: dict[int, str] = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-BLOCKED = "Forbidden: bot was blocked by the user"
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are exactly "
-    "the same as a current content and reply markup of the message"
-)
-
-
-class ApiError(Exception):
-    """An error answer: raise it from a custom method handler to answer ``{"ok": false, ...}``."""
-
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
-        super().__init__(f"{status} {description}")
-        self.status = status
-        self.description = description
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class UploadedFile:
     """A file the bot uploaded in a multipart request."""
@@ -296,17 +274,6 @@ def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _decode_param(key: str, value: Any) -> Any:
-    """Decode a form value as Telegram does: JSON for everything but plain-string parameters."""
-    if not isinstance(value, str) or key in STRING_PARAMS:
-        return value
-    try:
-        decoded = json.loads(value)
-    except ValueError:
-        return value
-    return value if isinstance(decoded, str) else decoded
-
-
 def _normalize_chat_id(value: Any) -> ChatId | None:
     if value is None or isinstance(value, bool):
         return None
@@ -319,46 +286,6 @@ def _normalize_chat_id(value: Any) -> ChatId | None:
             return int(value)
         return value
     return None
-
-
-def parse_html(text: str) -> str:
-    """Check Telegram HTML markup like the server does and return the plain text.
-
-    Raises ApiError with Telegram's "can't parse entities" descriptions.
-    """
-
-    def fail(reason: str, index: int) -> ApiError:
-        offset = len(text[:index].encode("utf-8"))
-        return ApiError(400, f"Bad Request: can't parse entities: {reason} at byte offset {offset}")
-
-    stack: list[str] = []
-    plain: list[str] = []
-    pos = 0
-    while (start := text.find("<", pos)) != -1:
-        plain.append(text[pos:start])
-        match = TAG_RE.match(text, start)
-        if match is None:
-            raise fail("Unexpected end of name token" if text[start + 1 : start + 2] else "Unclosed start tag", start)
-        closing, name = match.group(1) == "/", match.group(2).lower()
-        if name not in HTML_TAGS:
-            kind = "end" if closing else "start"
-            raise fail(f'Unsupported {kind} tag "{name}"', start)
-        if closing:
-            if not stack:
-                raise fail(f'Unexpected end tag "{name}"', start)
-            expected = stack.pop()
-            if expected != name:
-                raise fail(f'Unmatched end tag "{name}", expected "</{expected}>"', start)
-        else:
-            stack.append(name)
-        pos = match.end()
-    plain.append(text[pos:])
-    if stack:
-        raise ApiError(
-            400,
-            f"Bad Request: can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\"",
-        )
-    return html.unescape("".join(plain))
 
 
 class FakeBotAPI:
@@ -410,10 +337,11 @@ class FakeBotAPI:
         self.stats = Stats()
         self.calls: list[Record] = []
         self.webhook: JSONDict = {}
-        self.my_commands: dict[tuple[str, str], list[JSONDict]] = {}
-        self.blocked: set[ChatId] = set()
         self.users: dict[int, JSONDict] = {}
-        self.uploads: dict[str, UploadedFile] = {}
+        # Messages, files, polls, command menus and blocked users, with Telegram's rules for them.
+        self.server = TelegramServer(self.bot_user, chat=self._chat, admit=self._admit_delivery)
+        #: Calls of methods nobody implements: leaving ``async with`` fails the test on them.
+        self.unexpected: list[UnknownMethod] = []
 
         self._limiter = _RateLimiter(global_rate, per_chat_rate)
         self._rng = random.Random(seed)
@@ -422,8 +350,6 @@ class FakeBotAPI:
         self._update_ids = itertools.count(1)
         self._callback_ids = itertools.count(4_200_000_000_000_000_001)
         self._file_ids = itertools.count(1)
-        self._next_message_id: Counter[ChatId] = Counter()
-        self._messages: dict[tuple[ChatId, int], JSONDict] = {}
         self._callbacks: dict[str, JSONDict] = {}
         self._updates: list[JSONDict] = []
         self._allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
@@ -447,17 +373,7 @@ class FakeBotAPI:
                 "setWebhook": self._set_webhook,
                 "deleteWebhook": self._delete_webhook,
                 "getWebhookInfo": self._get_webhook_info,
-                "setMyCommands": self._set_my_commands,
-                "getMyCommands": self._get_my_commands,
-                "deleteMyCommands": self._delete_my_commands,
-                "sendMessage": self._send_message,
-                "sendDocument": self._send_document,
-                "editMessageText": self._edit_message_text,
-                "editMessageReplyMarkup": self._edit_message_reply_markup,
-                "deleteMessage": self._delete_message,
                 "answerCallbackQuery": self._answer_callback_query,
-                "sendChatAction": self._send_chat_action,
-                "getChat": self._get_chat,
             }.items()
         }
 
@@ -472,6 +388,7 @@ class FakeBotAPI:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
         app.router.add_route("GET", "/bot{token}/{method}", self._handle)
         app.router.add_route("POST", "/bot{token}/{method}", self._handle)
+        app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -503,8 +420,29 @@ class FakeBotAPI:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         await self.stop()
+        if exc_type is None:
+            self.raise_unexpected()
+
+    def raise_unexpected(self) -> None:
+        """Fail on a call of a method this fake does not implement (the bot only saw a 404)."""
+        if self.unexpected:
+            first, *rest = self.unexpected
+            self.unexpected.clear()
+            raise UnknownMethod(f"{first}" + (f" (and {len(rest)} more)" if rest else "")) from first
+
+    # ------------------------------------------------------------------ state shared with the in-process API
+
+    @property
+    def blocked(self) -> set[int]:
+        """Users who blocked the bot."""
+        return self.server.blocked
+
+    @property
+    def my_commands(self) -> dict[tuple[str, str], list[JSONDict]]:
+        """Command menus by (scope as JSON, language)."""
+        return self.server.commands
 
     # ------------------------------------------------------------------ simulated users
 
@@ -556,7 +494,7 @@ class FakeBotAPI:
         """A user writes ``text`` (a private chat unless ``chat_id`` names a group)."""
         extra: JSONDict = {"text": text}
         if command := re.match(r"/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?", text):
-            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": _utf16_len(command.group())}]
+            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command.group())}]
         user = self.add_user(
             user_id,
             first_name=first_name,
@@ -566,7 +504,7 @@ class FakeBotAPI:
         )
         chat = chat_id if chat_id is not None else user_id
         if reply_to_message_id is not None:
-            replied = self._messages.get((chat, reply_to_message_id))
+            replied = self.server.messages.get((chat, reply_to_message_id))
             if replied is None:
                 raise LookupError(f"no message {reply_to_message_id} in chat {chat}")
             extra["reply_to_message"] = copy.deepcopy(replied)
@@ -691,13 +629,13 @@ class FakeBotAPI:
     def block(self, user_id: ChatId) -> None:
         """The user blocks the bot: later sends/edits to that chat answer 403."""
         chat = _normalize_chat_id(user_id)
-        if chat is not None:
+        if isinstance(chat, int):
             self.blocked.add(chat)
 
     def unblock(self, user_id: ChatId) -> None:
         """The user unblocks the bot."""
         chat = _normalize_chat_id(user_id)
-        if chat is not None:
+        if isinstance(chat, int):
             self.blocked.discard(chat)
 
     def clear_faults(self) -> None:
@@ -742,16 +680,16 @@ class FakeBotAPI:
     def message(self, chat_id: ChatId, message_id: int) -> JSONDict | None:
         """The current state of a message (after edits), or None if unknown or deleted."""
         chat = _normalize_chat_id(chat_id)
-        return None if chat is None else self._messages.get((chat, message_id))
+        return None if not isinstance(chat, int) else self.server.messages.get((chat, message_id))
 
     def messages(self, chat_id: ChatId) -> list[JSONDict]:
         """Current messages of a chat (the user's and the bot's), oldest first."""
         chat = _normalize_chat_id(chat_id)
-        return [msg for (c, _), msg in sorted(self._messages.items(), key=lambda kv: kv[0][1]) if c == chat]
+        return [msg for (c, _), msg in sorted(self.server.messages.items(), key=lambda kv: kv[0][1]) if c == chat]
 
     def commands(self, language_code: str = "", scope: JSONDict | None = None) -> list[JSONDict]:
         """Commands set with setMyCommands for that language and scope (default scope if None)."""
-        return list(self.my_commands.get(_commands_key(scope, language_code), []))
+        return list(self.my_commands.get(commands_key(scope, language_code), []))
 
     def delivered_per_chat(self) -> Counter[ChatId]:
         """Number of delivered messages per chat."""
@@ -890,7 +828,7 @@ class FakeBotAPI:
                         params[part.name] = await part.text()
             else:
                 params.update(await request.post())
-        return {key: _decode_param(key, value) for key, value in params.items()}, files
+        return {key: decode_param(key, value) for key, value in params.items()}, files
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         received, received_mono = time.time(), time.monotonic()
@@ -902,8 +840,11 @@ class FakeBotAPI:
         if entry is None and name.lower() in self._custom:
             canonical, custom = self._custom[name.lower()]
             entry = (canonical, lambda rec: _maybe_await(custom(rec.params)))
+        if entry is None and (canonical := self.server.knows(name)):
+            entry = (canonical, self._on_server)
         if entry is None:
             self._count(404)
+            self.unexpected.append(UnknownMethod(f"the bot called {name}: not implemented by the fake Bot API"))
             return self._envelope_error(404, "Not Found: method not found")
         method, handler = entry
         try:
@@ -1015,28 +956,16 @@ class FakeBotAPI:
             raise ApiError(400, "Bad Request: chat_id is empty")
         if not isinstance(chat_id, int):
             raise ApiError(400, "Bad Request: chat not found")
-        if self.known_chats_only and chat_id not in self.users and chat_id not in self._next_message_id:
+        if self.known_chats_only and chat_id not in self.users and all(c != chat_id for c, _ in self.server.messages):
             raise ApiError(400, "Bad Request: chat not found")
         return chat_id
 
     def _bot_sender(self) -> JSONDict:
         """The bot as it appears in Message.from (getMe-only fields omitted)."""
-        return {key: self.bot_user[key] for key in ("id", "is_bot", "first_name", "username")}
-
-    def _new_message(self, chat_id: int, sender: JSONDict, extra: JSONDict) -> JSONDict:
-        self._next_message_id[chat_id] += 1
-        message = {
-            "message_id": self._next_message_id[chat_id],
-            "from": dict(sender),
-            "chat": self._chat(chat_id),
-            "date": int(time.time()),
-            **extra,
-        }
-        self._messages[(chat_id, message["message_id"])] = message
-        return copy.deepcopy(message)
+        return self.server.bot_sender()
 
     def _push_user_message(self, user: JSONDict, chat_id: int, extra: JSONDict) -> JSONDict:
-        message = self._new_message(chat_id, user, extra)
+        message = self.server.new_message(chat_id, user, extra)
         return self.push_update({"message": copy.deepcopy(message)})
 
     def _find_callback_message(self, chat: int, data: str, message_id: int | None, strict: bool) -> JSONDict:
@@ -1056,84 +985,6 @@ class FakeBotAPI:
                 return msg
         found = [(msg["message_id"], button_list(msg.get("reply_markup"))) for msg in candidates[-5:]]
         raise LookupError(f"no inline button with callback_data={data!r} in chat {chat}; messages: {found}")
-
-    def _text_and_markup(self, rec: Record, key: str = "text") -> tuple[str, JSONDict | None]:
-        """Validate text/caption, parse_mode and reply_markup; return plain text and inline markup."""
-        raw = rec.params.get(key)
-        text = "" if raw is None else str(raw)
-        parse_mode = rec.params.get("parse_mode")
-        if parse_mode is not None and str(parse_mode).lower() not in ("html", "markdown", "markdownv2"):
-            raise ApiError(400, f"Bad Request: unsupported parse_mode {parse_mode}")
-        plain = parse_html(text) if str(parse_mode).lower() == "html" else text
-        if key == "text":
-            if not plain.strip():
-                raise ApiError(400, "Bad Request: message text is empty")
-            if _utf16_len(plain) > MAX_TEXT_LENGTH:
-                raise ApiError(400, "Bad Request: message is too long")
-        elif _utf16_len(plain) > MAX_CAPTION_LENGTH:
-            raise ApiError(400, "Bad Request: message caption is too long")
-        return plain, self._inline_markup(rec.params.get("reply_markup"))
-
-    @staticmethod
-    def _inline_markup(markup: Any) -> JSONDict | None:
-        """Validate a reply_markup; return it if it is an inline keyboard (the part kept on the message)."""
-        if markup is None:
-            return None
-        if not isinstance(markup, dict):
-            raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
-        if "inline_keyboard" not in markup:
-            if not any(k in markup for k in ("keyboard", "remove_keyboard", "force_reply")):
-                raise ApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
-            return None
-        rows = markup["inline_keyboard"]
-        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-            raise ApiError(400, "Bad Request: can't parse inline keyboard markup JSON object")
-        for row in rows:
-            for button in row:
-                if not isinstance(button, dict) or not button.get("text"):
-                    raise ApiError(400, "Bad Request: can't parse inline keyboard button: Text must be non-empty")
-                actions = [a for a in INLINE_BUTTON_ACTIONS if a in button]
-                if not actions:
-                    raise ApiError(
-                        400,
-                        "Bad Request: can't parse inline keyboard button: "
-                        "Text buttons are unallowed in the inline keyboard",
-                    )
-                data = button.get("callback_data")
-                if data is not None and not (1 <= len(str(data).encode("utf-8")) <= MAX_CALLBACK_DATA_BYTES):
-                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
-        return markup if rows else None
-
-    def _reply_to(self, rec: Record, chat_id: int) -> JSONDict | None:
-        params = rec.params
-        reply_parameters = params.get("reply_parameters")
-        reply_id = params.get("reply_to_message_id")
-        allow_missing = bool(params.get("allow_sending_without_reply"))
-        if isinstance(reply_parameters, dict):
-            reply_id = reply_parameters.get("message_id")
-            allow_missing = allow_missing or bool(reply_parameters.get("allow_sending_without_reply"))
-        if reply_id is None:
-            return None
-        replied = self._messages.get((chat_id, int(reply_id)))
-        if replied is None and not allow_missing:
-            raise ApiError(400, "Bad Request: message to be replied not found")
-        if replied is None:
-            return None
-        return copy.deepcopy({k: v for k, v in replied.items() if k != "reply_to_message"})
-
-    def _editable(self, rec: Record) -> JSONDict:
-        if rec.params.get("inline_message_id"):
-            raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
-        chat_id = self._require_chat(rec)
-        message_id = rec.params.get("message_id")
-        if message_id is None:
-            raise ApiError(400, "Bad Request: message identifier is not specified")
-        message = self._messages.get((chat_id, int(message_id)))
-        if message is None:
-            raise ApiError(400, "Bad Request: message to edit not found")
-        if message["from"]["id"] != self.bot_user["id"]:
-            raise ApiError(400, "Bad Request: message can't be edited")
-        return message
 
     # ------------------------------------------------------------------ internals: methods
 
@@ -1214,117 +1065,26 @@ class FakeBotAPI:
             "pending_update_count": len(self._updates),
         }
 
-    async def _set_my_commands(self, rec: Record) -> bool:
-        commands = rec.params.get("commands")
-        if not isinstance(commands, list):
-            raise ApiError(400, "Bad Request: can't parse commands JSON object")
-        if len(commands) > 100:
-            raise ApiError(400, "Bad Request: too many commands specified")
-        for command in commands:
-            if not isinstance(command, dict) or not COMMAND_RE.match(str(command.get("command", ""))):
-                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
-            if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
-                raise ApiError(400, "Bad Request: command description is empty")
-        key = _commands_key(rec.params.get("scope"), rec.params.get("language_code"))
-        if commands:
-            self.my_commands[key] = [{"command": c["command"], "description": c["description"]} for c in commands]
-        else:
-            self.my_commands.pop(key, None)
-        return True
+    async def _on_server(self, rec: Record) -> Any:
+        """A method of the shared server semantics (messages, files, polls, menus)."""
+        if self.known_chats_only and rec.params.get("chat_id") is not None:
+            self._require_chat(rec)
+        uploads = {key: Upload(f.filename, f.data, f.content_type) for key, f in rec.files.items()}
+        try:
+            return self.server.call(rec.method, rec.params, uploads)
+        finally:
+            # The uploaded file under the name of its parameter (the attach:// key is random).
+            for key in ("document", "photo"):
+                ref = rec.params.get(key)
+                if isinstance(ref, str) and ref.startswith("attach://") and ref[9:] in rec.files:
+                    rec.files[key] = rec.files.pop(ref[9:])
 
-    async def _get_my_commands(self, rec: Record) -> list[JSONDict]:
-        return list(self.my_commands.get(_commands_key(rec.params.get("scope"), rec.params.get("language_code")), []))
-
-    async def _delete_my_commands(self, rec: Record) -> bool:
-        self.my_commands.pop(_commands_key(rec.params.get("scope"), rec.params.get("language_code")), None)
-        return True
-
-    async def _send_message(self, rec: Record) -> JSONDict:
-        chat_id = self._require_chat(rec)
-        text, markup = self._text_and_markup(rec)
-        reply_to = self._reply_to(rec, chat_id)
-        self._admit_delivery(chat_id)
-        extra: JSONDict = {"text": text}
-        if reply_to is not None:
-            extra["reply_to_message"] = reply_to
-        if markup is not None:
-            extra["reply_markup"] = markup
-        return self._new_message(chat_id, self._bot_sender(), extra)
-
-    async def _send_document(self, rec: Record) -> JSONDict:
-        chat_id = self._require_chat(rec)
-        ref = rec.params.get("document")
-        upload: UploadedFile | None = rec.files.get("document")
-        if isinstance(ref, str) and ref.startswith("attach://"):
-            upload = rec.files.pop(ref.removeprefix("attach://"), None)
-            if upload is None:
-                raise ApiError(400, "Bad Request: there is no document in the request")
-        if upload is not None:
-            if not upload.data:
-                raise ApiError(400, "Bad Request: file must be non-empty")
-            rec.files["document"] = upload
-        elif not isinstance(ref, str) or not ref:
-            raise ApiError(400, "Bad Request: there is no document in the request")
-        elif ref not in self.uploads and not ref.startswith(("http://", "https://")):
-            raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
-        else:
-            upload = self.uploads.get(ref) or UploadedFile("document", ref.rsplit("/", 1)[-1], "", b"")
-        caption, markup = self._text_and_markup(rec, key="caption")
-        reply_to = self._reply_to(rec, chat_id)
-        self._admit_delivery(chat_id)
-        n = next(self._file_ids)
-        file_id = f"BQACAgIAAxkDAAI{n:08d}"
-        self.uploads.setdefault(file_id, upload)
-        document: JSONDict = {
-            "file_id": file_id,
-            "file_unique_id": f"AgAD{n:06d}",
-            "file_name": upload.filename,
-        }
-        mime = mimetypes.guess_type(upload.filename)[0] or (
-            upload.content_type if upload.content_type not in ("", "application/octet-stream") else None
-        )
-        if mime:
-            document["mime_type"] = mime
-        if upload.data:
-            document["file_size"] = upload.size
-        extra: JSONDict = {"document": document}
-        if caption:
-            extra["caption"] = caption
-        if reply_to is not None:
-            extra["reply_to_message"] = reply_to
-        if markup is not None:
-            extra["reply_markup"] = markup
-        return self._new_message(chat_id, self._bot_sender(), extra)
-
-    async def _edit_message_text(self, rec: Record) -> JSONDict:
-        message = self._editable(rec)
-        if "text" not in message:
-            raise ApiError(400, "Bad Request: there is no text in the message to edit")
-        text, markup = self._text_and_markup(rec)
-        if text == message["text"] and markup == message.get("reply_markup"):
-            raise ApiError(400, NOT_MODIFIED)
-        message["text"] = text
-        message["edit_date"] = int(time.time())
-        _set_markup(message, markup)  # omitting reply_markup removes the inline keyboard, as on Telegram
-        return copy.deepcopy(message)
-
-    async def _edit_message_reply_markup(self, rec: Record) -> JSONDict:
-        message = self._editable(rec)
-        markup = self._inline_markup(rec.params.get("reply_markup"))
-        if markup == message.get("reply_markup"):
-            raise ApiError(400, NOT_MODIFIED)
-        message["edit_date"] = int(time.time())
-        _set_markup(message, markup)
-        return copy.deepcopy(message)
-
-    async def _delete_message(self, rec: Record) -> bool:
-        chat_id = self._require_chat(rec)
-        message_id = rec.params.get("message_id")
-        if message_id is None:
-            raise ApiError(400, "Bad Request: message identifier is not specified")
-        if self._messages.pop((chat_id, int(message_id)), None) is None:
-            raise ApiError(400, "Bad Request: message to delete not found")
-        return True
+    async def _download(self, request: web.Request) -> web.Response:
+        """A file by the ``file_path`` getFile gave."""
+        data = self.server.download(request.match_info["path"])
+        if data is None:
+            return self._envelope_error(404, "Not Found")
+        return web.Response(body=data, content_type="application/octet-stream")
 
     async def _answer_callback_query(self, rec: Record) -> bool:
         query_id = str(rec.params.get("callback_query_id") or "")
@@ -1337,46 +1097,6 @@ class FakeBotAPI:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         query["answered"] = True
         return True
-
-    async def _send_chat_action(self, rec: Record) -> bool:
-        self._require_chat(rec)
-        if rec.params.get("action") not in CHAT_ACTIONS:
-            raise ApiError(400, "Bad Request: wrong parameter action in request")
-        return True
-
-    async def _get_chat(self, rec: Record) -> JSONDict:
-        chat_id = self._require_chat(rec)
-        info = self._chat(chat_id)
-        info.update(
-            accent_color_id=chat_id % 7 if chat_id > 0 else 0,
-            max_reaction_count=11,
-            accepted_gift_types={
-                "unlimited_gifts": True,
-                "limited_gifts": True,
-                "unique_gifts": True,
-                "premium_subscription": True,
-                "gifts_from_channels": True,
-            },
-        )
-        return info
-
-
-def _utf16_len(text: str) -> int:
-    """Length in UTF-16 code units, the unit Telegram counts in."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _commands_key(scope: Any, language_code: Any) -> tuple[str, str]:
-    scope = scope if isinstance(scope, dict) and scope else {"type": "default"}
-    return json.dumps(scope, sort_keys=True), str(language_code or "")
-
-
-def _set_markup(message: JSONDict, markup: JSONDict | None) -> None:
-    if markup is None:
-        message.pop("reply_markup", None)
-    else:
-        message["reply_markup"] = markup
-
 
 def _default_duplicate_key(rec: Record) -> tuple[Any, ...]:
     document = rec.document

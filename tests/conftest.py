@@ -29,6 +29,19 @@ async def harness(settings) -> AsyncIterator[Harness]:
     await h.close()
 
 
+@pytest.fixture
+async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The bot wired as in production on a fresh SQLite file, one organiser (999), the rehearsal clock.
+
+    A module (`pytestmark`) or a test changes how it is made with `@pytest.mark.harness(...)`: the keyword
+    arguments of `Harness.create` (`at=`, `record_errors=`, ...) and of `make_settings` under `settings=`."""
+    marker = request.node.get_closest_marker("harness")
+    options = dict(marker.kwargs) if marker else {}
+    harness = await Harness.create(make_settings(tmp_path, **options.pop("settings", {})), **options)
+    yield harness
+    await harness.close()
+
+
 def pytest_report_header() -> list[str]:
     lines = []
     for var in ("TEST_DATABASE_URL", "TEST_REDIS_URL"):

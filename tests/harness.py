@@ -11,7 +11,7 @@ from aiogram.types import ErrorEvent
 
 from bot.app import App, build_app, make_bot
 from bot.config import Settings
-from bot.local_api import LocalSession, Request, UnexpectedRequest, UpdateFactory
+from bot.offline.local_api import LocalSession, Request, UnexpectedRequest, UpdateFactory
 from domain.clock import FrozenClock
 from testkit.people import delegate, offline_settings
 
@@ -32,7 +32,7 @@ class Harness:
         self.clock = clock
         self.session = LocalSession()
         self.bot = make_bot(app.settings, self.session, strict=True)
-        self.updates = UpdateFactory()
+        self.updates = UpdateFactory(self.session.server)
         self.lang: dict[int, str | None] = {}
         # With record_errors: every exception that escaped a handler, with the update that caused it.
         self.errors: list[tuple[dict[str, Any], BaseException]] = []

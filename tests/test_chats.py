@@ -140,7 +140,8 @@ async def test_group_help_mentions_and_chatter(harness: Harness) -> None:
     assert await h.send(UID, "when is the quiz?", chat=g) == []
     assert await h.send(UID, "/profile@some_other_bot", chat=g) == []
     # A reply to the bot's own message counts as talking to it.
-    bot_message = next(m for m in reversed(h.session.messages.values()) if m["chat"]["id"] == GROUP_ID)
+    bot_message = next(m for m in reversed(h.session.messages.values())
+                       if m["chat"]["id"] == GROUP_ID and m["from"]["is_bot"])
     await h.feed(h.updates.text(UID, "and the program?", chat=g, reply_to=bot_message))
     assert LINK in h.last_text(GROUP_ID)
 

@@ -271,6 +271,18 @@ async def test_the_screen_shows_first_names_only_and_updates(h: Harness, web_cli
     data = await (await web_client.get("/console/quiz/screen.json")).json()
     assert [(r["rank"], r["name"], r["score"]) for r in data["top"]] == [(1, "서울", 400), (2, "Ann", 300)]
     assert data["players"] == 2
+    # The name a player chose to show: a nickname, or anonymous (said in the screen's language).
+    from domain.quiz import ShownAs
+    from storage.quiz import QuizRepo
+
+    async with h.app.sessions() as s:
+        await QuizRepo(s).set_name(1, ShownAs.ANONYMOUS, None, "Ann", h.clock.now())
+        await QuizRepo(s).set_name(2, ShownAs.NICKNAME, "Seoulite", "서울", h.clock.now())
+        await s.commit()
+    data = await (await web_client.get("/console/quiz/screen.json")).json()
+    assert [r["name"] for r in data["top"]] == ["Seoulite", None]
+    screen = await (await web_client.get("/console/quiz/screen")).text()
+    assert "Seoulite" in screen and "Anonymous player" in screen
     static = await web_client.get("/console/static/console.js")
     assert static.status == 200 and "textContent" in await static.text()
 

@@ -213,7 +213,7 @@ async def test_queue_pages(h: Harness) -> None:
 # -- a list the organisers send ---------------------------------------------------------------------------
 
 async def upload(h: Harness, uid: int, content: bytes, name: str = "excom.csv") -> list:
-    h.session.files["f1"] = content
+    h.session.put_file("f1", content, name)
     return await h.feed(h.updates.document(uid, "f1", name, size=len(content), mime_type="text/csv"))
 
 
@@ -247,7 +247,7 @@ async def test_lists_that_cannot_be_used(h: Harness) -> None:
     await upload(h, ORGANISER, b"just words\nno ids here\n")
     assert "could not find any e-mail address" in h.last_text(ORGANISER)
     await upload(h, ORGANISER, b"%PDF-1.4", name="list.pdf")
-    h.session.files.clear()
+    h.session.server.files.clear()
     assert "send a CSV or TXT file" in h.last_text(ORGANISER)
     # A file Telegram no longer has.
     await h.feed(h.updates.document(ORGANISER, "gone", "list.csv", size=10))

@@ -33,7 +33,7 @@ from aiogram.types import (
     Message,
 )
 
-from testkit.fake_botapi import FakeBotAPI
+from testkit.fake_botapi import FakeBotAPI, UnknownMethod
 
 TOKEN = "42:TEST"
 
@@ -411,7 +411,18 @@ async def test_raw_http_requests() -> None:
         async with http.post(f"{base}/sendMessage", data={"chat_id": "5", "text": "x"}) as resp:
             assert resp.status == 429
             assert (await resp.json())["parameters"] == {"retry_after": 4}
+        assert [str(e) for e in api.unexpected] == ["the bot called fooBar: not implemented by the fake Bot API"]
+        api.unexpected.clear()
     assert [rec.params["text"] for rec in api.sent(5)] == ["json body", "123"]
+
+
+async def test_an_unknown_method_fails_the_test_as_in_process() -> None:
+    """The bot only sees a 404, which its error handling may swallow: leaving the fake fails the test."""
+    api = FakeBotAPI()
+    with pytest.raises(UnknownMethod, match="sendGift"):
+        async with api, aiohttp.ClientSession() as http, \
+                http.post(f"{api.url}/bot{TOKEN}/sendGift", json={"chat_id": 5}) as resp:
+            assert resp.status == 404
 
 
 async def test_webhook_conflicts_with_get_updates(api: FakeBotAPI, bot: Bot) -> None:

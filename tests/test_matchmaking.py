@@ -5,6 +5,8 @@ by the database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +22,7 @@ from domain.errors import ServiceError
 from domain.matchmaking import SlotUnavailable
 from handlers.matchmaking import MmAct, MmAvail, MmBook
 from services import matchmaking as mm_uc
-from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmSeat
+from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmProfile, MmSeat
 from storage.uow import UnitOfWorkFactory
 from testkit.databases import throwaway_database
 from tests.harness import Harness, make_settings, register
@@ -613,11 +615,14 @@ async def test_forget_removes_matchmaking_rows_and_tells_the_other_side(h: Harne
     await offer(h, SEOUL, "1040", "1050")
     await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
     await h.press_data(SEOUL, MmBook(host=SEOUL, slot="1050").pack())
+    async with UnitOfWorkFactory(h.app.sessions)() as uow:  # the city's directory profile goes too
+        await uow.matchmaking.set_profile(SEOUL, rules.CityProfile(("open_gov",), "Open data"), h.clock.now())
+        await uow.commit()
     await drain(h)
     await h.send(SEOUL, "/forget")
     await h.press(SEOUL, "Yes, delete everything")
     async with h.app.sessions() as s:
-        for model in (MmAvailability, MmBooking, MmSeat):
+        for model in (MmAvailability, MmBooking, MmSeat, MmProfile):
             assert await s.scalar(select(func.count()).select_from(model)) == 0, model
     sent = await drain(h)
     [(chat, text)] = [(c, t) for c, t in sent if "cancelled" in t]
@@ -865,3 +870,21 @@ async def test_bench_smoke(tmp_path, capsys) -> None:
     await bench.run(f"sqlite+aiosqlite:///{tmp_path / 'bench.db'}", hosts=3, requesters=53, rounds=2)
     out = capsys.readouterr().out
     assert "directory (/meet)" in out and "50 presses on one slot at once: 1 booking" in out
+
+
+async def test_meetings_csv_keeps_a_formula_looking_name_as_text(tmp_path) -> None:
+    """Issue 20 bug 10: the meetings export skipped the formula guard."""
+    h = await Harness.create(make_settings(tmp_path), at=BOOKING_OPEN)
+    try:
+        await register(h, SEOUL, participant_type="excom", city="Seoul", city_id="seoul", matchmaking=True,
+                       full_name="=HYPERLINK(\"http://evil.example\")")
+        await register(h, ACME, participant_type="partner", city="+Berlin", full_name="-Ada", timezone="Asia/Seoul")
+        await offer(h, SEOUL, "1040")
+        await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
+        await h.send(ORGANISER, "/matchmaking")
+        await h.press(ORGANISER, "Export CSV")
+        [doc] = [r for r in h.session.requests if r.method == "sendDocument"]
+        rows = list(csv.reader(io.StringIO(next(iter(doc.files.values())).decode("utf-8-sig"))))
+        assert rows[1][2:6] == ['\'=HYPERLINK("http://evil.example")', "Seoul", "'-Ada", "'+Berlin"]
+    finally:
+        await h.close()

@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import build_app
 from bot.config import ConfigError, load_settings
-from bot.offline import OfflineChat
+from bot.offline.chat import OfflineChat
 from domain.clock import FrozenClock
 from storage.repo import Delegates
 from testkit.people import delegate

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from domain.event import EventFileError, load_event
 from handlers.organiser import OrgCb
@@ -319,6 +320,40 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
     assert ("retention", "2 people's data deleted") in await audit_actions(h)
 
 
+async def test_retention_forgets_quiz_players_guests_and_their_outbox_rows(h: Harness) -> None:
+    """Not only delegates (issue 17 item 5): a quiz player who never registered (private chat and group), a
+    guest with their language, zone and follows, and the outbox rows of each are deleted too."""
+    from domain.messages import NewMessage
+    from storage.models import Follow, Guest, QuizAnswer, QuizAttempt
+
+    solo, grouped, guest = 7301, 7302, 7303
+    now = h.clock.now()
+    async with h.app.sessions() as s:
+        for uid, chat in ((solo, None), (grouped, -100777)):
+            s.add(QuizAttempt(user_id=uid, name=f"Player {uid}", lang="en", group_chat=chat, index=1, asked_at=now,
+                              started_at=now))
+            await s.flush()
+            s.add(QuizAnswer(user_id=uid, index=0, question_id="q1", choice=1, right=True, points=100,
+                             time_ms=900, answered_at=now, created_at=now))
+        s.add(Guest(user_id=guest, language="ko", timezone="Asia/Seoul", zone_chosen=True, created_at=now,
+                    updated_at=now))
+        s.add(Follow(user_id=guest, item_id=h.app.event.program[0].id, created_at=now))
+        await Outbox(s).add([NewMessage(f"t:{uid}", uid, "t", "t", now, {}) for uid in (solo, grouped, guest)], now)
+        await s.commit()
+    delivery = h.app.delivery
+    planner = delivery.planners["retention"]
+    h.clock.set(h.app.event.retention_date - timedelta(days=7))
+    await planner.sync(delivery)
+    h.clock.set(h.app.event.retention_date)
+    await planner.sync(delivery)
+    async with h.app.sessions() as s:
+        for model in (QuizAttempt, QuizAnswer, Guest, Follow):
+            assert (await s.scalars(select(model))).all() == [], model.__name__
+        for uid in (solo, grouped, guest):
+            assert await Outbox(s).rows(user_id=uid) == []
+    assert ("retention", "3 people's data deleted") in await audit_actions(h)
+
+
 async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_week_later(h: Harness) -> None:
     when = h.app.event.retention_date
     assert when is not None
@@ -442,3 +477,36 @@ async def test_a_korean_organiser_gets_korean_figures_and_a_chart(h: Harness) ->
     text, chart = h.session.sent(ORGANISER)[-2:]
     assert "<b>등록: 1명</b>" in text.text and "참가자 유형별" in text.text
     assert chart.method == "sendPhoto"
+
+
+async def test_every_chart_label_renders_in_korean_and_russian(h: Harness, monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 20, bug 4: the /stats chart drew Korean labels as empty boxes (its font had no Hangul)."""
+    import warnings
+
+    from domain.registration import PARTICIPANT_LABELS
+
+    await register(h, 1, participant_type="partner", city="서울")
+    await register(h, 2, participant_type="excom", city="Казань")
+    async with h.app.sessions() as s:
+        await s.execute(Delegate.__table__.update().values(country="대한민국").where(Delegate.user_id == 1))
+        await s.execute(Delegate.__table__.update().values(country="Россия").where(Delegate.user_id == 2))
+        await s.commit()
+    async with h.app.sessions() as s:
+        from storage.uow import SqlUnitOfWork
+
+        stats = await org.stats(SqlUnitOfWork(s), sources(h))
+    i18n = h.app.i18n
+    for lang in ("ko", "ru"):
+        titles = {k: i18n.gettext(v, locale=lang) for k, v in (
+            ("title", "By participant type"), ("by_day", "By day (UTC)"), ("by_type", "By participant type"),
+            ("by_language", "By language"), ("by_country", "By country"))}
+        types = {k: i18n.gettext(v, locale=lang) for k, v in PARTICIPANT_LABELS.items()}
+        # The chart may silence matplotlib's warnings; here every one of them reaches the test.
+        monkeypatch.setattr(warnings, "simplefilter", lambda *a, **k: None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.filterwarnings("always")
+            assert org.chart_png(stats, titles, types).startswith(b"\x89PNG")
+        missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+        missing += [r.getMessage() for r in caplog.records if "glyphs" in r.getMessage()]
+        assert missing == [], (lang, missing)

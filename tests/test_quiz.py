@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from domain.quiz import AnswerRecord, plan
+from domain.quiz import AnswerRecord, ShownAs, plan
 from handlers.quiz import QuizCb, QuizStartCb
 from services import quiz as uc
 from storage.models import QuizAnswer, QuizAttempt
@@ -39,17 +38,39 @@ def quiz_of(h: Harness) -> Any:
     return h.app.event.quiz
 
 
+def secret_of(h: Harness) -> str:
+    """The bot's own secret in every plan (what a player cannot know)."""
+    from storage.quiz import _secrets
+
+    return _secrets[str(h.app.engine.url)]
+
+
+def plan_of(h: Harness, uid: int) -> tuple:
+    return plan(quiz_of(h), uid, secret=secret_of(h))
+
+
+async def send_quiz(h: Harness, uid: int, lang: str = "en", *, shown_as: str = "first") -> list:
+    """/quiz, and the first time, how the leaderboard shows the player (their first name unless told)."""
+    sent = await h.send(uid, "/quiz", lang=lang)
+    choice = next((m for m in reversed(list(h.session.messages.values())) if m["chat"]["id"] == uid
+                   and any(b.get("callback_data", "").startswith("qzname:")
+                           for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row)), None)
+    if choice is not None and choice is h.session.messages[max(h.session.messages)]:
+        sent += await h.feed(h.updates.callback(uid, f"qzname:{shown_as}", choice, language_code=lang))
+    return sent
+
+
 def option_text(h: Harness, uid: int, index: int, *, right: bool, lang: str = "en") -> str:
     """The text of the right (or a wrong) button of question `index` as `uid` sees it."""
     quiz = quiz_of(h)
-    played = plan(quiz, uid)[index]
+    played = plan_of(h, uid)[index]
     q = quiz.question(played.question_id)
     options = played.options(q, lang)
     return options[played.right] if right else options[(played.right + 1) % 4]
 
 
 def answer_data(h: Harness, uid: int, index: int, *, right: bool) -> str:
-    played = plan(quiz_of(h), uid)[index]
+    played = plan_of(h, uid)[index]
     shown = played.right if right else (played.right + 1) % 4
     return QuizCb(i=index, q=played.question_id, c=shown).pack()
 
@@ -64,10 +85,12 @@ async def press_answer(h: Harness, uid: int, index: int, *, right: bool) -> list
 
 
 def quiz_message(h: Harness, uid: int) -> str:
-    """The quiz message's current text (the newest message to `uid` that says "Question" or has a score)."""
-    for m in reversed(list(h.session.messages.values())):
-        if m["chat"]["id"] == uid and m.get("text") and ("Question" in m["text"] or "score" in m["text"]):
-            return str(m["text"])
+    """The quiz message's current text as the bot sent it, with its HTML (the newest text sent or edited in to
+    `uid` that says "Question" or has a score)."""
+    for r in reversed(h.session.requests):
+        if r.chat_id == uid and r.method in ("sendMessage", "editMessageText") and r.text \
+                and ("Question" in r.text or "score" in r.text):
+            return r.text
     return ""
 
 
@@ -95,10 +118,10 @@ async def test_outside_the_window_quiz_says_when_it_opens_in_the_readers_time(tm
     h = await Harness.create(make_settings(tmp_path), at=msk(13))
     try:
         await register(h, 1, timezone="Asia/Seoul")
-        await h.send(1, "/quiz")
+        await send_quiz(h, 1)
         assert "not open now" in h.last_text(1) and "20:15" in h.last_text(1)  # 14:15 GMT+3 = 20:15 in Seoul
         await register(h, 2, language="ru", timezone="Europe/Moscow")
-        await h.send(2, "/quiz", lang="ru")
+        await send_quiz(h, 2, lang="ru")
         assert "14:15" in h.last_text(2) and "Викторина" in h.last_text(2)
         assert await attempt_row(h, 1) is None
     finally:
@@ -107,7 +130,7 @@ async def test_outside_the_window_quiz_says_when_it_opens_in_the_readers_time(tm
 
 async def test_a_right_answer_scores_100_plus_the_speed_bonus_and_the_next_question_follows(h: Harness) -> None:
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     assert "Question 1 of 10" in h.last_text(1) and "20 seconds" in h.last_text(1)
     assert len(h.buttons(1)) == 4
     h.clock.advance(seconds=5)  # 15 of 20 seconds left: 100 + round(50 * 15 / 20) = 138
@@ -130,7 +153,7 @@ async def test_a_right_answer_scores_100_plus_the_speed_bonus_and_the_next_quest
 
 async def test_the_score_comes_from_the_arrival_not_from_when_the_handler_ran(h: Harness) -> None:
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     h.clock.advance(seconds=19)
     update = h.updates.callback(1, answer_data(h, 1, 0, right=True), h.session.messages[max(h.session.messages)])
     # The press arrived 1 s after the question (as stamped on arrival), the handler ran 19 s later.
@@ -150,7 +173,7 @@ async def _feed_arrived(h: Harness, update: dict[str, Any], arrived: datetime) -
 
 async def test_double_presses_old_and_forged_buttons_are_answered_politely_and_change_nothing(h: Harness) -> None:
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     h.clock.advance(seconds=2)
     await press_answer(h, 1, 0, right=True)
     scored = (await attempt_row(h, 1)).score  # type: ignore[union-attr]
@@ -159,9 +182,9 @@ async def test_double_presses_old_and_forged_buttons_are_answered_politely_and_c
     assert callback_answers(sent) == ["This question is over. Your quiz goes on in its newest message."]
     assert not [r for r in sent if r.method in ("editMessageText", "sendMessage")]
     # A question not asked yet, another question's id, an option that does not exist, garbage.
-    later = plan(quiz_of(h), 1)[5]
+    later = plan_of(h, 1)[5]
     for data in (QuizCb(i=5, q=later.question_id, c=0).pack(), QuizCb(i=1, q="no-such-question", c=0).pack(),
-                 QuizCb(i=1, q=plan(quiz_of(h), 1)[1].question_id, c=7).pack()):
+                 QuizCb(i=1, q=plan_of(h, 1)[1].question_id, c=7).pack()):
         sent = await h.press_data(1, data)
         assert callback_answers(sent) == ["This button is not part of your quiz."]
     sent = await h.press_data(1, "qz:x:y")
@@ -176,7 +199,7 @@ async def test_double_presses_old_and_forged_buttons_are_answered_politely_and_c
 
 async def test_when_nobody_presses_the_question_times_out_with_0_and_the_next_one_follows(h: Harness) -> None:
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     h.clock.advance(seconds=15)
     assert await drain(h) == []  # not due yet
     h.clock.advance(seconds=7)  # 20 s + the 2 s grace
@@ -193,7 +216,7 @@ async def test_when_nobody_presses_the_question_times_out_with_0_and_the_next_on
 
 async def test_a_press_after_the_time_scores_0_and_says_it_was_late(h: Harness) -> None:
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     h.clock.advance(seconds=21)  # past the limit, before the time-out ran
     await press_answer(h, 1, 0, right=True)
     assert "Too late" in quiz_message(h, 1) and "Question 2 of 10" in quiz_message(h, 1)
@@ -208,7 +231,7 @@ async def test_a_quiz_interrupted_by_a_restart_continues_with_the_next_question(
     h = await Harness.create(settings, at=OPEN)
     try:
         await register(h, 1)
-        await h.send(1, "/quiz")
+        await send_quiz(h, 1)
         for i in range(2):
             h.clock.advance(seconds=3)
             await press_answer(h, 1, i, right=True)
@@ -218,14 +241,14 @@ async def test_a_quiz_interrupted_by_a_restart_continues_with_the_next_question(
     # The bot was down for a minute: question 3 ran out meanwhile.
     h = await Harness.create(settings, at=OPEN + timedelta(seconds=66))
     try:
-        await h.send(1, "/quiz")
+        await send_quiz(h, 1)
         assert "Time is up" in h.last_text(1) and "Question 4 of 10" in h.last_text(1)
         assert [a.index for a in await answer_rows(h, 1)] == [0, 1, 2]
         h.clock.advance(seconds=4)
         await press_answer(h, 1, 3, right=True)
         assert "Question 5 of 10" in quiz_message(h, 1)
         # /quiz while a question runs shows it again, with the same deadline.
-        await h.send(1, "/quiz")
+        await send_quiz(h, 1)
         assert "Question 5 of 10" in h.last_text(1)
         row = await attempt_row(h, 1)
         assert row is not None and row.index == 4 and row.right == 3
@@ -235,7 +258,7 @@ async def test_a_quiz_interrupted_by_a_restart_continues_with_the_next_question(
 
 async def test_ten_answers_finish_the_quiz_and_a_second_try_is_refused(h: Harness) -> None:
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     for i in range(10):
         h.clock.advance(seconds=2)
         await press_answer(h, 1, i, right=True)
@@ -243,7 +266,7 @@ async def test_ten_answers_finish_the_quiz_and_a_second_try_is_refused(h: Harnes
     assert "That was the last question" in text and "10 of 10 right" in text
     row = await attempt_row(h, 1)
     assert row is not None and row.finished_at is not None and row.score == 10 * 145  # 100 + round(50 * 18/20)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     assert "That was the last question" in h.last_text(1) and "Question" not in h.last_text(1)
     assert len(await answer_rows(h, 1)) == 10
 
@@ -271,14 +294,36 @@ async def test_the_leaderboard_ranks_ties_by_time_then_by_who_finished_first(h: 
     await seed(h, 3, 1200, 60_000, OPEN + timedelta(minutes=4))  # Ann's score and time, finished first
     await seed(h, 4, 1200, 60_000, OPEN + timedelta(minutes=4))  # an exact tie with Chen: the same rank
     await seed(h, 5, 900, 70_000, None, name="Tom from the group")
+    async with h.app.sessions() as ses:  # how each chose to appear (4 and 5 never chose: the first name)
+        repo = QuizRepo(ses)
+        await repo.set_name(1, ShownAs.FIRST_NAME, None, "Ann", OPEN)
+        await repo.set_name(2, ShownAs.NICKNAME, "Borya", "Boris", OPEN)
+        await repo.set_name(3, ShownAs.ANONYMOUS, None, "Chen", OPEN)
+        await ses.commit()
     await h.send(4, "/leaderboard")
     text = h.last_text(4)
     lines = [line for line in text.splitlines() if " — " in line]
-    assert [re.split(r" \(| —", line)[0] for line in lines] == ["1. Boris Ivanov", "2. Chen Wei", "2. Dana Park",
-                                                       "4. Ann Lee", "5. Tom from the group"]
-    assert "Moscow" in lines[0] and "Your place: <b>2</b> of 5, 1200 points" in text
+    assert [line.split(" —")[0] for line in lines] == ["1. Borya", "2. Anonymous player", "2. <b>Tg</b>", "4. Ann",
+                                                      "5. Tom"]
+    assert "Your place: <b>2</b> of 5, 1200 points" in text and "(5 participants)" in text
+    # Issue 17 item 4: anyone may read it: no surname, city or country of anybody.
+    for private in ("Ivanov", "Lee", "Wei", "Park", "Moscow", "Seoul", "Chengdu", "Busan", "Korea", "Russia",
+                    "from the group"):
+        assert private not in text
     await h.send(6, "/leaderboard")
     assert "You have not played yet" in h.last_text(6)
+
+
+async def test_one_participant_is_one_participant_in_every_language(h: Harness) -> None:
+    # Issue 20 bug 5: "(1 participants)".
+    await seed(h, 5, 150, 1000, OPEN)
+    await h.send(6, "/leaderboard")
+    assert "(1 participant)" in h.last_text(6) and "150 points" in h.last_text(6)
+    await h.send(7, "/leaderboard", lang="ru")
+    assert "1 участник" in h.last_text(7) and "150 очков" in h.last_text(7)
+    await seed(h, 8, 101, 1000, OPEN)
+    await h.send(7, "/leaderboard", lang="ru")
+    assert "2 участника" in h.last_text(7) and "101 очко" in h.last_text(7)
 
 
 async def test_the_leaderboard_reads_the_top_with_two_queries_however_many_play(h: Harness) -> None:
@@ -288,10 +333,15 @@ async def test_the_leaderboard_reads_the_top_with_two_queries_however_many_play(
             await QuizRepo(s).record(uid, AnswerRecord(0, "q", 0, True, uid % 97, 1000, OPEN), OPEN)
         await s.commit()
     async with h.app.sessions() as s:
-        board = await uc.leaderboard(_Uow(s), 250)
+        board = await uc.public_leaderboard(_Uow(s), 250)
     assert len(board.top) == 10 and board.count == 300
-    assert board.top[0].score == 96 and board.mine is not None and board.mine.user_id == 250
+    assert board.top[0].score == 96 and board.mine is not None and board.mine.mine
     assert board.mine.rank == 1 + sum(1 for u in range(100, 400) if u % 97 > 250 % 97)
+    # As the public sees it (the console's live screen has no reader): names only, no ids.
+    async with h.app.sessions() as s:
+        public = await uc.public_leaderboard(_Uow(s))
+    assert public.mine is None and not any(e.mine for e in public.top)
+    assert {f for f in uc.PublicEntry.__dataclass_fields__} == {"rank", "name", "score", "right", "time_ms", "mine"}
 
 
 class _Uow:
@@ -320,10 +370,13 @@ async def test_at_the_items_start_registered_people_are_announced_and_start_from
         assert "20:45" in h.last_text(2) and "퀴즈" in h.last_text(2)
         assert h.buttons(1) == ["▶️ Start the quiz"]
         sent = await h.press(1, "Start the quiz")
+        sent += await h.press(1, "As ")  # how the leaderboard shows them, asked once, in the same message
         edits = [r for r in sent if r.method == "editMessageText"]
-        assert edits and "Question 1 of 10" in edits[0].text  # the announcement became the quiz message
+        assert "how should the public leaderboard show you" in edits[0].text
+        assert "Question 1 of 10" in edits[-1].text  # the announcement became the quiz message
         row = await attempt_row(h, 1)
-        assert row is not None and row.message_id == int(edits[0].params["message_id"])
+        assert row is not None and row.message_id == int(edits[-1].params["message_id"])
+        assert edits[0].params["message_id"] == edits[-1].params["message_id"]
     finally:
         await h.close()
 
@@ -333,7 +386,7 @@ async def test_at_the_close_participants_get_their_result_and_organisers_the_win
     await register(h, 2, full_name="Boris Ivanov", language="ru")
     await register(h, ORGANISER, full_name="Organiser")
     for uid in (1, 2):
-        await h.send(uid, "/quiz", lang="ru" if uid == 2 else "en")
+        await send_quiz(h, uid, lang="ru" if uid == 2 else "en")
     h.clock.advance(seconds=1)
     await press_answer(h, 1, 0, right=True)
     h.clock.advance(seconds=2)
@@ -342,6 +395,8 @@ async def test_at_the_close_participants_get_their_result_and_organisers_the_win
     h.clock.set(msk(14, 45) + timedelta(seconds=10))
     assert (await tick(h)).finalised == 0  # the questions running at the close may still be answered
     h.clock.set(msk(14, 45) + timedelta(seconds=23))
+    assert (await tick(h)).finalised == 0  # both are still playing: whoever started finishes their questions
+    h.clock.set(msk(14, 45) + timedelta(seconds=10 * 22))
     assert (await tick(h)).finalised == 4  # two participants, the winners and the CSV for the organiser
     assert (await tick(h)).finalised == 0
     await drain(h)
@@ -391,15 +446,15 @@ async def test_only_organisers_open_and_close_the_quiz(tmp_path) -> None:
         assert "The quiz is open. Announcements queued: 1." in h.last_text(ORGANISER)
         await h.send(ORGANISER, "/quiz_open")
         assert h.last_text(ORGANISER) == "The quiz is open already."
-        await h.send(1, "/quiz")
+        await send_quiz(h, 1)
         assert "Question 1 of 10" in h.last_text(1)
         h.clock.advance(seconds=3)
         await h.send(ORGANISER, "/quiz_close")
         assert "The quiz is closed" in h.last_text(ORGANISER)
         # The question running at the close can still be answered; no new one is asked.
         await press_answer(h, 1, 0, right=True)
-        assert "The quiz has closed, so that was your last question" in quiz_message(h, 1)
-        await h.send(2, "/quiz")
+        assert "Question 2 of 10" in quiz_message(h, 1)  # a started player finishes their questions (issue 20)
+        await send_quiz(h, 2)
         assert "It opens at 14:15" in h.last_text(2)  # the scheduled opening still comes
     finally:
         await h.close()
@@ -427,7 +482,7 @@ async def test_group_mode_posts_quiz_polls_and_scores_poll_answers_into_the_same
     assert p["type"] == "quiz" and p["is_anonymous"] in (False, "false") and int(p["open_period"]) == 20
     assert p.get("explanation")
     quiz = quiz_of(h)
-    first = plan(quiz, group["id"], shuffle_options=False)[0]
+    first = plan(quiz, group["id"], secret=secret_of(h), shuffle_options=False)[0]
     question = quiz.question(first.question_id)
     poll_id = next(m["poll"]["id"] for m in h.session.messages.values() if "poll" in m)
     h.clock.advance(seconds=2)
@@ -436,19 +491,38 @@ async def test_group_mode_posts_quiz_polls_and_scores_poll_answers_into_the_same
     await register(h, 1, full_name="Ann Lee")
     await h.feed(poll_answer(h, poll_id, 1, (question.right + 1) % 4, "Ann"))
     await h.feed(poll_answer(h, "unknown-poll", 2, 0, "Bo"))
+    # Issue 17 item 11: a vote for an option the poll does not have uses up nothing.
+    await h.feed(poll_answer(h, poll_id, 3, 7, "Cy"))
     rows = await answer_rows(h, 555)
     assert [(a.index, a.right, a.points) for a in rows] == [(0, True, 145)]
-    assert await attempt_row(h, 2) is None
+    assert await attempt_row(h, 2) is None and await attempt_row(h, 3) is None
     # The next polls follow, each after the previous one closed.
     h.clock.advance(seconds=24)
     await drain(h)
     assert len(h.session.sent(group["id"], "sendPoll")) == 2
     await h.send(1, "/leaderboard")
     text = h.last_text(1)
-    assert "1. Mina" in text and "2. Ann Lee" in text
+    assert "1. Mina" in text and "2. <b>Ann</b>" in text and "Lee" not in text  # group players: first names
     # A group player who then tries /quiz in private: one try each.
-    await h.send(555, "/quiz")
+    await send_quiz(h, 555)
     assert "You took part in the quiz in a group chat" in h.last_text(555)
+
+
+async def test_a_vote_for_an_option_the_poll_does_not_have_uses_up_no_try(h: Harness) -> None:
+    """Issue 17 item 11: option 7 of a four-option poll created the person's attempt (their one try) and
+    recorded a wrong answer; it is no answer at all, and their real vote then counts."""
+    group = h.updates.group()
+    await h.send(ORGANISER, "/quiz_group", chat=group)
+    await drain(h)
+    quiz = quiz_of(h)
+    question = quiz.question(plan(quiz, group["id"], secret=secret_of(h), shuffle_options=False)[0].question_id)
+    poll_id = next(m["poll"]["id"] for m in h.session.messages.values() if "poll" in m)
+    h.clock.advance(seconds=2)
+    for option in (7, -1, 10**6):
+        await h.feed(poll_answer(h, poll_id, 556, option, "Mina"))
+    assert await attempt_row(h, 556) is None
+    await h.feed(poll_answer(h, poll_id, 556, question.right, "Mina"))
+    assert [(a.index, a.right) for a in await answer_rows(h, 556)] == [(0, True)]
 
 
 async def test_poll_answers_are_requested_from_telegram(h: Harness) -> None:
@@ -459,7 +533,7 @@ async def test_poll_answers_are_requested_from_telegram(h: Harness) -> None:
 
 async def test_forget_deletes_the_quiz_rows_of_a_person(h: Harness) -> None:
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     h.clock.advance(seconds=2)
     await press_answer(h, 1, 0, right=True)
     async with h.app.sessions() as s:
@@ -481,7 +555,7 @@ async def test_the_quiz_on_postgresql_records_once_and_ranks_in_sql(tmp_path, pg
         await register(h, 1, full_name="Ann Lee")
         await register(h, 2, full_name="Boris Ivanov")
         for uid in (1, 2):
-            await h.send(uid, "/quiz")
+            await send_quiz(h, uid)
         h.clock.advance(seconds=4)
         await press_answer(h, 1, 0, right=True)
         await h.press_data(1, answer_data(h, 1, 0, right=True))  # a double press: recorded once
@@ -489,7 +563,8 @@ async def test_the_quiz_on_postgresql_records_once_and_ranks_in_sql(tmp_path, pg
         await drain(h)  # Boris's first question times out
         assert "Time is up" in quiz_message(h, 2)
         await h.send(2, "/leaderboard")
-        assert "1. Ann Lee" in h.last_text(2) and "Your place: <b>2</b> of 2, 0 points" in h.last_text(2)
+        assert "1. Alex — 140 points" in h.last_text(2) and "Your place: <b>2</b> of 2, 0 points" in h.last_text(2)
+        assert "Lee" not in h.last_text(2)
         assert [a.points for a in await answer_rows(h, 1)] == [140]
         async with h.app.sessions() as s:
             await forget_person(s, 1)
@@ -514,7 +589,7 @@ async def test_an_answered_questions_time_out_is_rearmed_for_the_next_and_never_
     from storage.outbox import Outbox
 
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     await press_answer(h, 1, 0, right=True)  # in the same instant: the next question still gets its time-out
     h.clock.advance(seconds=2)
     await press_answer(h, 1, 1, right=False)
@@ -546,7 +621,7 @@ async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_que
     from storage.outbox import Outbox
 
     await register(h, 1)
-    await h.send(1, "/quiz")
+    await send_quiz(h, 1)
     h.clock.advance(seconds=20)  # question 1's time is up; its time-out row falls due 2 s later
     async with h.app.sessions() as s:
         h.clock.advance(seconds=2)
@@ -562,3 +637,169 @@ async def test_a_press_while_the_sender_holds_the_time_out_row_arms_the_next_que
     await drain(h)  # the sender's claim is still on: question 2's own row times it out
     assert "Time is up" in quiz_message(h, 1) and "Question 3 of 10" in quiz_message(h, 1)
     assert [a.points for a in await answer_rows(h, 1)] == [0, 0]
+
+
+async def test_results_csv_keeps_a_formula_looking_name_as_text(h: Harness) -> None:
+    """Issue 20 bug 10: a player named `=HYPERLINK(...)` was a live formula in the organisers' spreadsheet."""
+    await seed(h, 7, 150, 4_000, None, name='=HYPERLINK("http://evil.example","prize")')
+    await seed(h, 8, 100, 4_000, None, name="@SUM(A1)")
+    async with h.app.sessions() as s:
+        data = await uc.results_csv(_Uow(s), h.app.event)  # type: ignore[arg-type]
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r[1] for r in rows[1:]] == ['\'=HYPERLINK("http://evil.example","prize")', "'@SUM(A1)"]
+
+
+# -- issue 17: a script cannot win, the clock starts when the question went out, players at once ------------
+
+def quiz_msg(h: Harness, uid: int) -> dict[str, Any]:
+    return next(m for m in reversed(list(h.session.messages.values())) if m["chat"]["id"] == uid
+                and any(b["callback_data"].startswith("qz:")
+                        for row in (m.get("reply_markup") or {}).get("inline_keyboard", []) for b in row))
+
+
+async def test_a_burst_of_right_presses_scores_only_the_question_shown(h: Harness) -> None:
+    # Issue 17 item 2: all ten right answers pressed in one burst scored 1,500: a press that arrived before its
+    # question was shown counted as instant.
+    await register(h, 1)
+    await send_quiz(h, 1)
+    msg = quiz_msg(h, 1)
+    h.clock.advance(seconds=1)
+    arrived = h.clock.now()
+    burst = [h.updates.callback(1, answer_data(h, 1, i, right=True), msg) for i in range(10)]
+    for update in burst:  # all arrived at once; handled one after the other (the person's lock)
+        await _feed_arrived(h, update, arrived)
+    rows = await answer_rows(h, 1)
+    assert [(a.index, a.right) for a in rows] == [(0, True)]
+    row = await attempt_row(h, 1)
+    assert row is not None and row.score == 148 and row.index == 1
+
+
+async def test_a_press_on_someone_elses_quiz_message_never_scores(h: Harness) -> None:
+    await register(h, 1)
+    await register(h, 2)
+    await send_quiz(h, 1)
+    await send_quiz(h, 2)
+    # Ann forwards her quiz message to Boris; he presses her right answer on the copy in his chat.
+    copy = dict(quiz_msg(h, 1), chat={"id": 2, "type": "private", "first_name": "Boris"}, message_id=90_000)
+    sent = await h.feed(h.updates.callback(2, answer_data(h, 1, 0, right=True), copy))
+    assert callback_answers(sent) == ["This button is not part of your quiz."]
+    assert await answer_rows(h, 2) == [] and await answer_rows(h, 1) == []
+
+
+async def test_a_questions_time_starts_when_it_went_out_not_when_it_was_queued(h: Harness) -> None:
+    # Issue 17 item 3: at 1,000 players the edit with the next question waited ~40 s in the limiter, and its
+    # 20 s started when it was queued: 0 of 9,992 answers in time.
+    await register(h, 1)
+    await send_quiz(h, 1)
+    h.clock.advance(seconds=2)
+    limiter_wait = timedelta(seconds=40)
+    h.app.dp.workflow_data["sent_at"] = lambda: h.clock.now() + limiter_wait
+    await press_answer(h, 1, 0, right=True)
+    h.app.dp.workflow_data["sent_at"] = h.clock.now
+    row = await attempt_row(h, 1)
+    assert row is not None and row.index == 1 and row.shown and row.asked_at == OPEN + timedelta(seconds=42)
+    h.clock.advance(seconds=40 + 5)  # the player saw question 2 at +42 s and answered 5 s later
+    assert await drain(h) == []  # no time-out: its 20 s are not over
+    await press_answer(h, 1, 1, right=True)
+    assert [a.points for a in await answer_rows(h, 1)] == [145, 138]
+
+
+async def test_past_the_players_telegram_lets_the_bot_serve_a_new_player_is_told_how_long(h: Harness) -> None:
+    h.app.dp.workflow_data["quiz_capacity"] = 2
+    for uid in (1, 2, 3):
+        await register(h, uid, language="ru" if uid == 3 else "en")
+    await send_quiz(h, 1)
+    await send_quiz(h, 2)
+    await send_quiz(h, 3, lang="ru")
+    assert "играют 2 чел." in h.last_text(3) and "через 4 минуты" in h.last_text(3)  # 10 x 22 s, rounded up
+    assert await attempt_row(h, 3) is None
+
+
+async def test_the_organisers_are_told_how_many_can_play_at_once(tmp_path) -> None:
+    h = await Harness.create(make_settings(tmp_path), at=msk(14))
+    try:
+        await register(h, ORGANISER)
+        await h.send(ORGANISER, "/quiz_open")
+        text = h.last_text(ORGANISER)
+        assert "about 200 players at once" in text and "/quiz_group" in text  # SEND_RATE 25/s, 20 s questions
+    finally:
+        await h.close()
+
+
+# -- issue 20: the quiz as @QuizBot and Kahoot players expect -------------------------------------------------
+
+async def test_players_choose_how_the_leaderboard_shows_them_before_the_first_question(h: Harness) -> None:
+    await register(h, 1, full_name="Ann Lee", city="Seoul")
+    await h.send(1, "/quiz")
+    assert "how should the public leaderboard show you" in h.last_text(1)
+    assert h.buttons(1) == ["👤 As Alex", "✏️ A nickname", "🕶 Anonymously"]  # the Telegram first name
+    await h.press(1, "A nickname")
+    assert "Send me the nickname" in quiz_or_last(h, 1)
+    await h.send(1, "https://t.me/spam")
+    assert "That cannot be a nickname" in h.last_text(1)
+    await h.send(1, "  Smart  Ann ")
+    assert "Question 1 of 10" in h.last_text(1)
+    h.clock.advance(seconds=1)
+    await press_answer(h, 1, 0, right=True)
+    await h.send(2, "/leaderboard")
+    assert "1. Smart Ann — 148 points" in h.last_text(2) and "Lee" not in h.last_text(2)
+    # Korean: anonymous.
+    await register(h, 3, language="ko")
+    await h.send(3, "/quiz", lang="ko")
+    assert "순위표" in h.last_text(3)
+    await h.press(3, "익명", lang="ko")
+    assert "문제 1/10" in quiz_message_any(h, 3)
+    await h.send(3, "/leaderboard", lang="ko")
+    assert "익명 참가자" in h.last_text(3) and "(참가자 2명)" in h.last_text(3)
+
+
+def quiz_or_last(h: Harness, uid: int) -> str:
+    return h.last_text(uid)
+
+
+def quiz_message_any(h: Harness, uid: int) -> str:
+    return next(str(m.get("text")) for m in reversed(list(h.session.messages.values())) if m["chat"]["id"] == uid)
+
+
+async def test_a_wrong_answer_gets_a_notice_and_the_last_question_shows_the_rank_and_the_top_3(h: Harness) -> None:
+    await register(h, 1)
+    await send_quiz(h, 1)
+    h.clock.advance(seconds=1)
+    sent = await press_answer(h, 1, 0, right=False)
+    assert callback_answers(sent) == ["❌ Not quite: 0 points"]
+    for i in range(1, 10):
+        h.clock.advance(seconds=1)
+        await press_answer(h, 1, i, right=True)
+    text = quiz_message(h, 1)
+    assert "That was the last question" in text and "Your place: <b>1</b> of 1." in text
+    assert "Top 3 so far" in text and "1. <b>Alex</b> — 1332 points" in text
+
+
+async def test_starting_within_a_minute_of_the_close_says_so_and_the_player_finishes(tmp_path) -> None:
+    h = await Harness.create(make_settings(tmp_path), at=msk(14, 44) + timedelta(seconds=30))
+    try:
+        await register(h, 1, language="ru")
+        await send_quiz(h, 1, lang="ru")
+        assert "закроется меньше чем через минуту" in h.last_text(1) and "Вопрос 1 из 10" in h.last_text(1)
+        for i in range(10):
+            h.clock.advance(seconds=5)
+            await press_answer(h, 1, i, right=True)
+        row = await attempt_row(h, 1)
+        assert row is not None and row.finished_at is not None and row.right == 10  # all ten after the close
+    finally:
+        await h.close()
+
+
+async def test_the_consoles_screen_shows_the_name_each_player_chose(h: Harness) -> None:
+    from services.console import screen
+
+    await register(h, 1, full_name="Ann Lee")
+    await register(h, 2, full_name="Boris Ivanov")
+    await seed(h, 1, 300, 10_000, None)
+    await seed(h, 2, 200, 10_000, None)
+    async with h.app.sessions() as s:
+        await QuizRepo(s).set_name(1, ShownAs.ANONYMOUS, None, "Ann", OPEN)
+        await QuizRepo(s).set_name(2, ShownAs.NICKNAME, "Bo", "Boris", OPEN)
+        await s.commit()
+        shown = await screen(_Uow(s), h.app.event, OPEN)  # type: ignore[arg-type]
+    assert [(r.rank, r.name) for r in shown.top] == [(1, None), (2, "Bo")]  # None: "anonymous" in its language

@@ -9,6 +9,7 @@ import random
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from domain.event import LANGS, Event, EventFileError, Quiz, QuizQuestion, Text, load_event
 from domain.quiz import (
+    UNSHOWN_WAIT,
     Attempt,
     Outcome,
     QuizWindow,
@@ -273,7 +275,20 @@ def test_plan_is_pinned() -> None:
     assert [(p.question_id, p.order, p.right) for p in played] == PINNED
 
 
-PINNED = [("q2", (2, 0, 3, 1), 0), ("q0", (1, 2, 3, 0), 3), ("q4", (0, 1, 2, 3), 0)]
+PINNED = [("q4", (3, 2, 0, 1), 2), ("q5", (2, 3, 0, 1), 3), ("q3", (2, 3, 1, 0), 1)]
+
+
+def test_without_the_servers_secret_the_plan_cannot_be_computed() -> None:
+    # Issue 17: question order and the right button's position followed from the id and the public event file.
+    quiz = load_event(EVENT_FILE).quiz
+    assert quiz is not None
+    mine = plan(quiz, 1001, secret="the bot's own")
+    assert mine == plan(quiz, 1001, secret="the bot's own")  # stable for the bot (restarts, other processes)
+    guesses = [plan(quiz, 1001, secret=guess) for guess in ("", "0", "secret", "1001")]
+    assert all(g != mine for g in guesses)
+    rights = [p.right for p in mine]
+    assert sum(1 for g in guesses for a, b in zip(g, mine, strict=True) if a == b) < len(mine)
+    assert rights
 
 
 def test_plan_does_not_depend_on_the_order_of_the_file() -> None:
@@ -423,7 +438,7 @@ def test_a_right_answer_is_accepted_once(attempt: Attempt) -> None:
     assert press.outcome is Outcome.ACCEPTED
     assert press.record is not None
     assert (press.record.question_id, press.record.right, press.record.points, press.record.time_ms) == (
-        "q2", True, 138, 5000)
+        "q4", True, 138, 5000)
     a = press.attempt
     assert a.resolved and a.score == 138
     again = a.press(0, wrong(a), at(6))
@@ -432,12 +447,12 @@ def test_a_right_answer_is_accepted_once(attempt: Attempt) -> None:
 
 
 def test_the_shown_position_decides_not_the_files_index(attempt: Attempt) -> None:
-    # q2's right option is option 2 in the file; this person sees the options in the order (2, 0, 3, 1),
-    # so it is the first button, and the third button (the file's index 2) is wrong.
+    # q4's right option is option 0 in the file; this person sees the options in the order (3, 2, 0, 1),
+    # so it is the third button, and the first button (the file's index 3) is wrong.
     p = attempt.current
-    assert (p.question_id, p.order, p.right) == ("q2", (2, 0, 3, 1), 0)
-    assert attempt.press(0, 2, at(1)).record.right is False  # type: ignore[union-attr]
-    assert attempt.press(0, 0, at(1)).record.right is True  # type: ignore[union-attr]
+    assert (p.question_id, p.order, p.right) == ("q4", (3, 2, 0, 1), 2)
+    assert attempt.press(0, 0, at(1)).record.right is False  # type: ignore[union-attr]
+    assert attempt.press(0, 2, at(1)).record.right is True  # type: ignore[union-attr]
 
 
 def test_a_wrong_answer_scores_nothing_but_counts_its_time(attempt: Attempt) -> None:
@@ -469,8 +484,15 @@ def test_timer(attempt: Attempt) -> None:
 
 
 def test_stale_and_forged_presses(attempt: Attempt) -> None:
-    a = attempt.press(0, 0, at(1)).attempt.advance(at(2), window_open=True)
-    assert a.index == 1 and a.asked_at == at(2)
+    queued = attempt.press(0, 0, at(1)).attempt.advance(at(2), window_open=True)
+    assert queued.index == 1 and queued.asked_at == at(2) and not queued.shown
+    # Issue 17: a press for a question that has not gone out yet is refused (a script pressing ahead).
+    assert queued.press(1, queued.current.right, at(2.5)).outcome is Outcome.EARLY
+    a = queued.show(at(2.8))
+    assert a.shown and a.asked_at == at(2.8) and a.show(at(9)) is a  # showing it again restarts nothing
+    # A press that arrived before the question went out (queued behind the previous answer) is refused too.
+    assert a.press(1, a.current.right, at(2.7)).outcome is Outcome.EARLY
+    a = replace(a, asked_at=at(2))
     assert a.press(0, 1, at(3)).outcome is Outcome.STALE  # an earlier question's button
     assert a.press(2, 0, at(3)).outcome is Outcome.INVALID  # a question not asked yet
     assert a.press(3, 0, at(3)).outcome is Outcome.INVALID  # beyond the plan
@@ -494,6 +516,7 @@ def test_a_full_attempt(attempt: Attempt) -> None:
         asked = a.asked_at
         a = a.press(n, a.current.right, asked + timedelta(seconds=n * 9)).attempt
         a = a.advance(asked + timedelta(seconds=n * 9 + 1), window_open=True)
+        a = a.show(a.asked_at)
     assert a.finished and a.finished_at == at(30)  # asked at 0, 1 and 11 s; answered after 0, 9 and 18 s
     assert [r.points for r in a.answers] == [150, 128, 105]
     assert a.result(77) == Result(77, 383, 27_000, a.finished_at)
@@ -501,10 +524,23 @@ def test_a_full_attempt(attempt: Attempt) -> None:
     assert a.advance(at(60), window_open=True) is a
 
 
-def test_the_close_ends_the_attempt_after_the_running_question(attempt: Attempt) -> None:
-    # The window closed while question 0 ran: its answer counts, no further question is asked.
+def test_a_player_who_started_before_the_close_finishes_every_question(attempt: Attempt) -> None:
+    # Issue 20: the window closed while question 0 ran: the next question is still asked.
     a = attempt.press(0, attempt.current.right, at(10)).attempt.advance(at(11), window_open=False)
-    assert a.finished and len(a.answers) == 1 and a.score == 125
+    assert not a.finished and a.index == 1 and a.score == 125
+
+
+def test_the_time_of_a_question_starts_when_it_went_out(attempt: Attempt) -> None:
+    # Issue 17: the next question waited 40 s in the send queue; its 20 s start when it is shown.
+    a = attempt.press(0, attempt.current.right, at(1)).attempt.advance(at(1))
+    assert a.time_out(at(25)) == (a, None)  # not shown: no time-out while it waits to go out
+    a = a.show(at(41))
+    press = a.press(1, a.current.right, at(46))
+    assert press.outcome is Outcome.ACCEPTED and press.record is not None and press.record.points == 138
+    # A question whose message never went out times out after UNSHOWN_WAIT, so the attempt moves on.
+    lost = attempt.press(0, attempt.current.right, at(1)).attempt.advance(at(1))
+    assert lost.time_out(at(1) + UNSHOWN_WAIT)[1] is None
+    assert lost.time_out(at(21) + UNSHOWN_WAIT)[1] is not None
 
 
 def test_resume_after_a_restart(attempt: Attempt) -> None:
@@ -519,8 +555,24 @@ def test_resume_after_a_restart(attempt: Attempt) -> None:
     answered = attempt.press(0, attempt.current.right, at(1)).attempt
     a, todo = answered.resume(at(3), window_open=True)
     assert todo is Resume.ASK and a.index == 1 and a.score == 148
-    # Resumed after the close: finished with what was answered.
+    # Resumed after the close: the player goes on with the questions they started.
     a, todo = answered.resume(at(3), window_open=False)
-    assert todo is Resume.FINISHED and a.finished and a.score == 148
+    assert todo is Resume.ASK and not a.finished and a.score == 148
     # A finished attempt stays finished.
+    for n in (1, 2):
+        a = a.show(a.asked_at)
+        a = a.press(n, a.current.right, a.asked_at).attempt.advance(a.asked_at)
     assert a.resume(at(99), window_open=True) == (a, Resume.FINISHED)
+
+
+def test_an_organiser_s_winners_line_writes_seconds_as_the_reader_s_language_does() -> None:
+    """Issue 20 bug 11: Russian read "12.5 с"; a Russian decimal has a comma."""
+    from bot.i18n import make_i18n
+    from domain.quiz import Standing
+    from services.quiz import standing_line
+
+    i18n = make_i18n()
+    ann = Standing(rank=1, user_id=1, name="Ann Lee", city="Seoul", country="Korea", score=140, right=1,
+                   time_ms=12_500, finished_at=None, registered=True)
+    assert "12,5 с" in standing_line(i18n, "ru", ann)
+    assert "12.5 s" in standing_line(i18n, "en", ann)

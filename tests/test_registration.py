@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -448,3 +449,49 @@ async def test_two_quick_messages_are_taken_one_after_the_other(harness: Harness
     assert data["answers"]["full_name"] == "Ada Lovelace"
     assert data["answers"]["position"] == "Chief Digital Officer"
     assert "Which organisation do you represent?" in h.last_text(UID)
+
+
+async def test_a_back_button_of_an_earlier_step_is_stale(h: Harness) -> None:
+    """Issue 20 bug 7: an old "Back" acted on whatever step the person was on now."""
+    await walk_to(h, "organisation")  # the position step's message had a Back button
+    position_message = next(m for m in reversed(h.session.messages.values())
+                            if m["chat"]["id"] == UID and "position" in m.get("text", ""))
+    [(_label, old_back)] = [(b["text"], b["callback_data"]) for row in position_message["reply_markup"]
+                            ["inline_keyboard"] for b in row if "Back" in b["text"]]
+    await h.send(UID, "Seoul Metropolitan Government")  # now at the city step
+    sent = await h.feed(h.updates.callback(UID, old_back, position_message))
+    assert [r.params.get("text") for r in sent if r.method == "answerCallbackQuery"] == [
+        "This button is no longer active."]
+    assert "Which city and country are you from?" in h.last_text(UID)  # asked again, not the step before it
+    assert await h.app.dp.storage.get_state(h.state_key(UID)) == "Reg:city"
+    # The Back of the step the person is on (a keyboard button at the city step) still works.
+    await h.send(UID, "↩️ Back")
+    assert "Which organisation do you represent?" in h.last_text(UID)
+
+
+async def test_a_city_the_zone_list_does_not_know_gets_its_countrys_capital_offered(harness: Harness) -> None:
+    """Issue 20 bug 11: Kazan is no zone name; with its country (asked at the city step) the capital's zone is
+    offered, and typing "Kazan" alone at the time zone step asks for a nearby big city, not a dead end."""
+    h = harness
+    await walk_to(h, "city")
+    await h.send(UID, "Kazan, Russia")
+    await h.press(UID, "EXCOM member city")
+    await h.send(UID, "ada@example.org")
+    assert h.buttons(UID) == ["Use Moscow (GMT+3)"]
+    await h.send(UID, "Kazan")
+    question = h.texts(UID)[-2]
+    assert "Type a nearby big city" in question and "Kazan, Russia" in question
+    await h.press(UID, "Use Moscow (GMT+3)")
+    assert "it is now" in h.last_text(UID) and "GMT+3" in h.last_text(UID)
+
+
+async def test_a_rehearsal_time_zone_check_shows_the_rehearsal_date_and_the_real_time_of_day(harness: Harness
+                                                                                             ) -> None:
+    """Issue 20 bug 6: replaying 1 Nov 2020, the check said "it is now 20:35 (6 Dec)" (the machine's date)."""
+    await walk_to(harness, "timezone")
+    await harness.send(UID, "Seoul")
+    text = harness.last_text(UID)
+    assert "(1 Nov)" in text, text
+    real = datetime.now(ZoneInfo("Asia/Seoul"))
+    shown = {f"{t:%H:%M}" for t in (real, real - timedelta(minutes=1))}  # a minute may turn meanwhile
+    assert any(f"<b>{hm}</b>" in text for hm in shown), text

@@ -9,7 +9,7 @@ from aiogram import Bot
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot.local_api import UnexpectedRequest
+from bot.offline.local_api import UnexpectedRequest
 from tests.harness import Harness, make_settings
 
 

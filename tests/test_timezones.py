@@ -55,3 +55,27 @@ async def test_an_abbreviation_or_a_region_is_confirmed_at_registration(harness:
     text = harness.last_text(UID)
     assert shown in text, text
     assert len(harness.buttons(UID)) == 2  # yes / another one: nothing is stored before the person confirms
+
+
+@pytest.mark.parametrize(("typed", "zone"), [
+    ("Busan, South Korea", "Asia/Seoul"), ("Busan Korea", "Asia/Seoul"), ("부산, 한국", "Asia/Seoul"),
+    ("Пусан, Корея", "Asia/Seoul"), ("Lyon, France", "Europe/Paris"), ("Nantes, Франция", "Europe/Paris"),
+])
+def test_a_city_outside_the_lists_with_a_one_zone_country_gets_its_zone(typed: str, zone: str) -> None:
+    """Issue 20 bug 11: cities that are neither event cities nor CLDR exemplar cities are no dead end."""
+    match = tzs.resolve(typed)
+    assert match is not None and match.zone == zone
+
+
+@pytest.mark.parametrize(("typed", "zone"), [
+    ("Kazan, Russia", "Europe/Moscow"), ("Казань, Россия", "Europe/Moscow"), ("Казань, РФ", "Europe/Moscow"),
+    ("Springfield, USA", "America/New_York"), ("카잔, 러시아", "Europe/Moscow"),
+])
+def test_a_country_with_several_zones_offers_its_capitals_zone_only_as_an_offer(typed: str, zone: str) -> None:
+    assert tzs.resolve(typed) is None  # not guessed where a zone is taken as typed
+    match = tzs.resolve_country(typed, capitals=True)
+    assert match is not None and match.zone == zone
+
+
+def test_a_city_outside_the_lists_alone_is_not_guessed() -> None:
+    assert tzs.resolve("Busan") is None and tzs.resolve("Kazan") is None

@@ -159,7 +159,7 @@ def test_how_long_until_the_quiz_is_the_quiz_not_the_registration_deadline() -> 
 @pytest.mark.parametrize("text", [
     "when is the registration deadline", "registration deadline??", "how long until the registration deadline",
     "when will we know the matchmaking schedule", "마감일이 언제예요?", "до какого числа можно зарегистрироваться",
-    "can I register now", "how long is the concert",
+    "can I register now",
 ])
 def test_faq_questions_are_left_to_the_matcher(text: str) -> None:
     assert parse_when(text, "en", CONF) is None
@@ -316,17 +316,19 @@ def test_exact_resolution_does_not_guess_typos_but_resolve_still_does() -> None:
     ("what time is the plenary in russian?", "en", ("none", "", "")),
     ("is the opening in korean", "en", ("none", "", "")),
     ("what time is the plenary in korean time?", "en", ("start_time", "item:plenary", "Asia/Seoul")),
-    # The event has one day: another day's question is not answered with its times.
-    ("what's on at 10am tomorrow", "en", ("none", "", "")),
-    ("что будет завтра в 10", "ru", ("none", "", "")),
+    # Relative days are read against the reader's today (issue 21; answer_when says so when that day is not
+    # the event's).
+    ("what's on at 10am tomorrow", "en", ("at", "at:10:00", "")),
+    ("что будет завтра в 10", "ru", ("at", "at:10:00", "")),
     # The next edition of the event is not the next item.
     ("when is the next wego excom", "en", ("none", "", "")),
     # Offsets and UTC as named zones.
     ("what time is the opening in GMT+9", "en", ("start_time", "item:opening", "Etc/GMT-9")),
     ("what's on at 15:00 utc", "en", ("at", "at:15:00", "UTC")),
     ("во сколько открытие по Гринвичу", "ru", ("start_time", "item:opening", "UTC")),
-    # "How long left" says neither start nor end: not guessed.
-    ("how long left", "en", ("none", "", "")),
+    # "How long left": of what is on now (issue 21).
+    ("how long left", "en", ("left", "", "")),
+    ("how long is the concert", "en", ("duration", "item:concert", "")),
 ])
 def test_more_question_shapes(text: str, lang: str, expected: tuple[str, str, str]) -> None:
     assert _got(parse_when(text, lang, CONF)) == expected
@@ -441,3 +443,22 @@ def test_answers_never_invent_a_time() -> None:
                 assert a.zone == (query.zone.zone if query.zone else zone)
                 checked += 1
     assert checked > 1000
+
+
+@pytest.mark.parametrize(("text", "lang", "hours"), [
+    ("뉴욕이랑 모스크바 시차", "ko", -8),  # New York against the event's zone, whoever asks
+    ("time difference between me and moscow?", "en", 6),  # the Seoul reader against the event
+    ("какая разница во времени с москвой", "ru", 6),
+])
+def test_the_time_difference_between_the_places_named(text: str, lang: str, hours: int) -> None:
+    q = parse_when(text, lang, CONF)
+    assert q is not None and q.intent is Intent.DIFF
+    a = answer_when(CONF, q, msk(10), "Asia/Seoul")
+    assert a.offset == timedelta(hours=hours)
+
+
+def test_how_much_longer_is_the_time_left_of_an_item_on_now() -> None:
+    q = parse_when("how much longer is the plenary", "en", CONF)
+    assert q is not None and q.intent is Intent.UNTIL and q.items[0] == "plenary"
+    a = answer_when(CONF, q, msk(10), "America/New_York")
+    assert a.state is State.ON

@@ -136,3 +136,52 @@ async def test_now_is_made_once_a_minute_and_moves_with_the_clock(day: Harness) 
 async def test_the_issues_examples_in_three_languages(day: Harness, text: str, lang: str, expected: str) -> None:
     await day.send(SEOUL_READER, text, lang=lang)
     assert expected in day.last_text(SEOUL_READER)
+
+
+# -- issue 21: computed answers, 24-hour times, bare hours, relative days, unknown details -------------
+
+async def test_a_24_hour_time_is_never_turned_into_the_other_half_of_the_day(day: Harness) -> None:
+    await day.send(SEOUL_READER, "what is on at 9:00 seoul time")
+    text = day.last_text(SEOUL_READER)
+    assert "Nothing is on at 09:00" in text and "21:00" not in text
+    await day.send(SEOUL_READER, "что в 21:00 по москве", lang="ru")
+    assert "21:00" in day.last_text(SEOUL_READER) and "09:00" not in day.last_text(SEOUL_READER)
+
+
+async def test_a_bare_hour_is_read_as_the_hour_the_event_is_on_and_says_so(day: Harness) -> None:
+    await day.send(SEOUL_READER, "what's on at 9")
+    text = day.last_text(SEOUL_READER)
+    assert "At 21:00" in text and "Smart City Driver" in text
+    assert "(I took “9” as 21:00, Seoul (GMT+9).)" in text
+
+
+async def test_time_left_duration_difference_and_the_day_there(day: Harness) -> None:
+    # 13:00 GMT+3 (19:00 in Seoul): "(Re)connection" and the Closed Session run until 14:15.
+    await day.send(SEOUL_READER, "how much time is left")
+    assert "1 hour 15 minutes left" in day.last_text(SEOUL_READER)
+    await day.send(SEOUL_READER, "скока длится концерт", lang="ru")
+    assert "Длится 1 час 30 минут" in day.last_text(SEOUL_READER)
+    await day.send(SEOUL_READER, "모스크바랑 시차 몇시간이에요", lang="ko")
+    assert "6시간 빨라요" in day.last_text(SEOUL_READER)
+    await day.send(SEOUL_READER, "what day is it in moscow rn")
+    text = day.last_text(SEOUL_READER)
+    assert "Tuesday, November 17, 2020, 13:00" in text and "Your time" in text
+
+
+async def test_relative_days(settings) -> None:
+    h = await Harness.create(settings, at=datetime.fromisoformat("2020-11-16T12:00:00+03:00"))
+    try:
+        await register(h, SEOUL_READER, timezone="Asia/Seoul")
+        await h.send(SEOUL_READER, "내일 몇시에 시작해요", lang="ko")
+        assert "14:00" in h.last_text(SEOUL_READER)
+        await h.send(SEOUL_READER, "what's on today at 3pm")
+        assert "not the event's" in h.last_text(SEOUL_READER)
+    finally:
+        await h.close()
+
+
+async def test_an_unknown_detail_of_a_known_topic_says_so_with_the_contact_and_the_card(day: Harness) -> None:
+    await day.send(SEOUL_READER, "what are the quiz prizes")
+    text = day.last_text(SEOUL_READER)
+    assert text.startswith("I don't know that") and "regina@we-gov.org" in text
+    assert "Smart City Quiz" in text

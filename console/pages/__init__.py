@@ -13,9 +13,10 @@ from console.core import Page
 
 
 def _pages() -> list[Page]:
-    from console.pages import audit, exports, matchmaking, people, quiz, signin, today
+    from console.pages import audit, broadcasts, exports, matchmaking, people, quiz, signin, today
 
-    return [today.PAGE, people.PAGE, matchmaking.PAGE, quiz.PAGE, exports.PAGE, audit.PAGE, signin.PAGE]
+    return [today.PAGE, people.PAGE, broadcasts.PAGE, matchmaking.PAGE, quiz.PAGE, exports.PAGE, audit.PAGE,
+            signin.PAGE]
 
 
 PAGES: list[Page] = []

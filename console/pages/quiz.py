@@ -4,6 +4,8 @@ console/static/console.js polling /quiz/screen.json)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from console.core import LANG, SESSION, UOW, Page, console_of, error_text, render, tr
@@ -52,12 +54,10 @@ async def switch(request: web.Request) -> web.Response:
     return await _page(request, text)
 
 
-def _wake(console: object) -> None:
+def _wake(console: Any) -> None:
     """The delivery engine sends the announcement now rather than at its next poll."""
-    delivery = getattr(console, "extras", {}).get("delivery")
-    wake = getattr(delivery, "wake", None)
-    if callable(wake):
-        wake()
+    if console.wake is not None:
+        console.wake()
 
 
 async def screen(request: web.Request) -> web.Response:
@@ -70,7 +70,7 @@ async def screen_json(request: web.Request) -> web.Response:
     console = console_of(request)
     state = await console_uc.screen(request[UOW], console.event, console.clock.now())
     return web.json_response({
-        "open": state.open, "seconds_left": state.seconds_left, "players": state.players,
+        "open": state.open, "seconds_left": state.seconds_left, "players": state.players, "answers": state.answers,
         "top": [{"rank": r.rank, "name": r.name, "score": r.score, "right": r.right} for r in state.top]})
 
 

@@ -26,7 +26,7 @@
       var li = document.createElement("li");
       var name = document.createElement("span");
       name.className = "name";
-      name.textContent = row.name;
+      name.textContent = row.name === null ? board.getAttribute("data-anonymous") : row.name;
       var score = document.createElement("span");
       score.className = "score";
       score.textContent = fill(board.getAttribute("data-points"), { score: row.score });
@@ -44,6 +44,60 @@
       .then(show)
       .catch(function () { /* the next poll tries again */ })
       .then(function () { window.setTimeout(poll, 1000); });
+  }
+  window.setTimeout(poll, 1000);
+}());
+
+// Broadcasts: the composer's live recipient count, asked as the audience's boxes are ticked.
+(function () {
+  "use strict";
+  var form = document.getElementById("composer");
+  if (!form) { return; }
+  var out = document.getElementById("count");
+  var pending = null;
+  function ask() {
+    var params = new URLSearchParams();
+    ["country", "type", "language", "group", "members", "unfinished"].forEach(function (name) {
+      form.querySelectorAll("input[name='" + name + "']:checked").forEach(function (box) {
+        params.append(name, box.value);
+      });
+    });
+    fetch(form.getAttribute("data-count") + "?" + params.toString(), { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (data) { out.textContent = data.text; out.setAttribute("data-n", String(data.n)); })
+      .catch(function () { /* the next change asks again */ });
+  }
+  form.addEventListener("change", function () {
+    if (pending) { window.clearTimeout(pending); }
+    pending = window.setTimeout(ask, 150);
+  });
+  ask();
+}());
+
+// Broadcasts: one broadcast's live progress bar, asked every second until it has settled.
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live) { return; }
+  function show(data) {
+    var bar = document.getElementById("bar");
+    bar.max = data.total;
+    bar.value = data.total - data.left;
+    ["sent", "failed", "blocked", "left", "cancelled", "total"].forEach(function (key) {
+      document.getElementById(key).textContent = String(data[key]);
+    });
+    if (data.done) {
+      var cancel = document.getElementById("cancel-form");
+      if (cancel) { cancel.remove(); }
+    }
+    return data.done;
+  }
+  function poll() {
+    fetch(live.getAttribute("data-live"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(show)
+      .catch(function () { return false; })
+      .then(function (done) { if (!done) { window.setTimeout(poll, 1000); } });
   }
   window.setTimeout(poll, 1000);
 }());

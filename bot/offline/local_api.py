@@ -1,18 +1,19 @@
 """An in-process Bot API: an aiogram session that answers requests itself, without a network.
 
 The offline terminal chat prints what it receives; tests read what it recorded. It answers the way
-Telegram does (full JSON envelopes parsed by aiogram's own response models), so handlers run exactly as
+Telegram does (full JSON envelopes parsed by aiogram's own response models) with the same server semantics
+as the HTTP fake (`bot/offline/telegram.py`: messages, edits, polls, files), so handlers run exactly as
 they would against the real API. A method it does not know fails loudly instead of passing silently.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from aiogram.client.session.base import BaseSession
@@ -23,10 +24,9 @@ from aiogram.types import InputFile
 if TYPE_CHECKING:
     from aiogram import Bot
 
+from bot.offline.telegram import ApiError, TelegramServer, UnknownMethod, Upload, decode_param
+
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "Delegate Bot", "username": "delegate_test_bot"}
-SEND_METHODS = {"sendMessage", "sendDocument", "sendPhoto", "sendPoll", "editMessageText"}
-NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are exactly "
-                "the same as a current content and reply markup of the message")
 
 
 def chat_of(chat_id: int) -> dict[str, Any]:
@@ -35,8 +35,8 @@ def chat_of(chat_id: int) -> dict[str, Any]:
                                                                   "title": "Group"}
 
 
-class UnexpectedRequest(AssertionError):
-    """The bot called a Bot API method this fake does not implement."""
+UnexpectedRequest = UnknownMethod
+"""The bot called a Bot API method this fake does not implement."""
 
 
 @dataclass
@@ -80,25 +80,48 @@ class Fault:
     times: int
 
 
+# Calls the in-process API answers itself (the HTTP fake has its own: webhooks, long polling).
+_TRANSPORT_METHODS = {"deleteWebhook", "answerCallbackQuery"}
+
+
 class LocalSession(BaseSession):
     """Answers Bot API calls in process; `on_request` sees every call (the terminal chat prints them)."""
 
     def __init__(self, on_request: Callable[[Request], None] | None = None) -> None:
         super().__init__()
         self.requests: list[Request] = []
-        self.messages: dict[int, dict[str, Any]] = {}
+        # Message ids unique across chats: tests and the offline chat address a message by its id alone.
+        self.server = TelegramServer(dict(BOT_USER), per_chat_ids=False, first_message_id=1000, chat=chat_of)
         self.on_request = on_request
-        self._next_message_id = 1000
         self._faults: list[Fault] = []
-        self.blocked: set[int] = set()
-        self.commands: dict[str, list[dict[str, Any]]] = {}
-        # Files people "uploaded" (file_id -> bytes): getFile and the download answer with them.
-        self.files: dict[str, bytes] = {}
         # Calls it could not answer, kept because the bot's error handler swallows the exception: a test
         # harness fails the test on them (tests/harness.py).
         self.unexpected: list[UnexpectedRequest] = []
 
     # -- test helpers ------------------------------------------------------------------------------
+
+    @property
+    def messages(self) -> dict[int, dict[str, Any]]:
+        """Every stored message by id (the bot's and, for the offline chat, restored ones)."""
+        return {mid: msg for (_chat, mid), msg in self.server.messages.items()}
+
+    @property
+    def blocked(self) -> set[int]:
+        return self.server.blocked
+
+    @property
+    def commands(self) -> dict[str, list[dict[str, Any]]]:
+        """Command menus keyed by language; a per-chat menu (organisers') as "chat:<id>:<language>"."""
+        menus = {}
+        for (scope_json, lang), commands in self.server.commands.items():
+            scope = json.loads(scope_json)
+            prefix = f"chat:{scope.get('chat_id')}:" if scope.get("type") == "chat" else ""
+            menus[prefix + lang] = commands
+        return menus
+
+    def put_file(self, file_id: str, data: bytes, file_name: str = "file") -> None:
+        """A file a person sent (see `UpdateFactory.document`): getFile and the download answer with it."""
+        self.server.files[file_id] = Upload(file_name, data)
 
     def fail_next(self, method: str = "sendMessage", *, chat_id: int | None = None, status: int = 429,
                   description: str | None = None, retry_after: int | None = None, times: int = 1) -> None:
@@ -121,8 +144,7 @@ class LocalSession(BaseSession):
         """Messages sent by an earlier run (the offline chat keeps them): they can be pressed and edited, and
         new messages get ids after theirs."""
         for msg in messages:
-            self.messages[int(msg["message_id"])] = msg
-            self._next_message_id = max(self._next_message_id, int(msg["message_id"]))
+            self.server.restore(msg)
 
     # -- BaseSession ---------------------------------------------------------------------------------
 
@@ -132,11 +154,11 @@ class LocalSession(BaseSession):
     async def stream_content(self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30,
                              chunk_size: int = 65536, raise_for_status: bool = True
                              ) -> AsyncGenerator[bytes, None]:
-        file_id = url.rsplit("/", 1)[-1]
-        if file_id not in self.files:
-            self.unexpected.append(UnexpectedRequest(f"download of an unknown file: {file_id}"))
+        data = self.server.download(url.rsplit("/", 1)[-1])
+        if data is None:
+            self.unexpected.append(UnexpectedRequest(f"download of an unknown file: {url}"))
             raise self.unexpected[-1]
-        yield self.files[file_id]
+        yield data
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
                            ) -> TelegramType:
@@ -147,17 +169,19 @@ class LocalSession(BaseSession):
             prepared = self.prepare_value(value, bot=bot, files=files)
             if prepared is None or prepared == "":
                 continue
-            if isinstance(prepared, str) and prepared[:1] in "[{":
-                with contextlib.suppress(ValueError):
-                    prepared = json.loads(prepared)
-            params[key] = prepared
+            if isinstance(prepared, Enum):  # as on the wire: ParseMode.HTML is "HTML"
+                prepared = prepared.value
+            params[key] = decode_param(key, prepared)
+        uploads: dict[str, Upload] = {}
         raw_files = {}
         for key, f in files.items():
+            data = b"".join([chunk async for chunk in f.read(bot)])
+            uploads[key] = Upload(f.filename or key, data)
             # Keyed by the file name the bot gave (the attach:// key is random).
-            raw_files[f.filename or key] = b"".join([chunk async for chunk in f.read(bot)])
+            raw_files[f.filename or key] = data
         request = Request(name, params, raw_files)
         try:
-            status, payload = self._answer(request)
+            status, payload = self._answer(request, uploads)
         except UnexpectedRequest as e:
             self.unexpected.append(e)
             raise
@@ -167,9 +191,9 @@ class LocalSession(BaseSession):
             if self.on_request:
                 self.on_request(request)
         response = self.check_response(bot, method, status, json.dumps(payload))
-        return response.result  # type: ignore[return-value]  # set: check_response raised otherwise
+        return response.result  # type: ignore[return-value]
 
-    # -- the fake API --------------------------------------------------------------------------------
+    # -- faults, then the shared server semantics -----------------------------------------------------
 
     def _fault_for(self, request: Request) -> Fault | None:
         for fault in self._faults:
@@ -180,113 +204,42 @@ class LocalSession(BaseSession):
                 return fault
         return None
 
-    def _message(self, chat_id: int, **extra: Any) -> dict[str, Any]:
-        self._next_message_id += 1
-        msg = {"message_id": self._next_message_id, "date": int(time.time()),
-               "chat": chat_of(chat_id), "from": BOT_USER, **extra}
-        self.messages[self._next_message_id] = msg
-        return msg
-
-    def _answer(self, r: Request) -> tuple[int, dict[str, Any]]:
+    def _answer(self, r: Request, uploads: dict[str, Upload]) -> tuple[int, dict[str, Any]]:
         fault = self._fault_for(r)
-        if fault is None and r.method in SEND_METHODS and r.chat_id in self.blocked:
-            fault = Fault(r.method, r.chat_id, 403, "Forbidden: bot was blocked by the user", None, 1)
         if fault is not None:
-            body: dict[str, Any] = {"ok": False, "error_code": fault.status, "description": fault.description}
-            if fault.retry_after:
-                body["parameters"] = {"retry_after": fault.retry_after}
-            return fault.status, body
-        p = r.params
-        ok: Callable[[Any], tuple[int, dict[str, Any]]] = lambda result: (200, {"ok": True, "result": result})  # noqa: E731
-        match r.method:
-            case "getMe":
-                return ok(BOT_USER)
-            case "deleteWebhook" | "answerCallbackQuery" | "sendChatAction" | "deleteMessage":
-                return ok(True)
-            case "setMyCommands":
-                # Keyed by language; a per-chat menu (organisers') as "chat:<id>:<language>".
-                scope = p.get("scope")
-                scope = scope if isinstance(scope, dict) else {}
-                prefix = f"chat:{scope.get('chat_id')}:" if scope.get("type") == "chat" else ""
-                self.commands[prefix + str(p.get("language_code", ""))] = list(p.get("commands") or [])
-                return ok(True)
-            case "getFile":
-                file_id = str(p.get("file_id", ""))
-                if file_id not in self.files:
-                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
-                return ok({"file_id": file_id, "file_unique_id": file_id, "file_size": len(self.files[file_id]),
-                           "file_path": file_id})
-            case "sendMessage":
-                if not str(p.get("text", "")).strip():
-                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
-                extra = {"text": p["text"]}
-                if isinstance(p.get("reply_markup"), dict) and "inline_keyboard" in p["reply_markup"]:
-                    extra["reply_markup"] = p["reply_markup"]
-                return ok(self._message(int(p["chat_id"]), **extra))
-            case "sendDocument":
-                name = next(iter(r.files), "file")
-                doc = {"file_id": f"doc{self._next_message_id}", "file_unique_id": "u", "file_name": name}
-                return ok(self._message(int(p["chat_id"]), document=doc, caption=p.get("caption")))
-            case "sendPhoto":
-                photo = p.get("photo")
-                file_id = photo if isinstance(photo, str) and not photo.startswith("attach://") else \
-                    f"photo{self._next_message_id}"
-                sizes = [{"file_id": file_id, "file_unique_id": "p", "width": 640, "height": 480}]
-                extra = {"photo": sizes, "caption": p.get("caption")}
-                if isinstance(p.get("reply_markup"), dict):
-                    extra["reply_markup"] = p["reply_markup"]
-                return ok(self._message(int(p["chat_id"]), **extra))
-            case "sendPoll":
-                options = [o if isinstance(o, str) else o.get("text", "") for o in p.get("options") or []]
-                if not str(p.get("question", "")).strip() or not 2 <= len(options) <= 10:
-                    return 400, {"ok": False, "error_code": 400, "description": "Bad Request: poll must have 2-10 "
-                                 "options and a question"}
-                # Scalars arrive as aiogram serialises them for the wire: "0", "false", "30".
-                for key in ("correct_option_id", "open_period"):
-                    if key in p:
-                        p[key] = int(p[key])
-                for key in ("is_anonymous", "allows_multiple_answers"):
-                    if key in p:
-                        p[key] = p[key] in (True, "true")
-                quiz = p.get("type") == "quiz"
-                if quiz and not isinstance(p.get("correct_option_id"), int):
-                    return 400, {"ok": False, "error_code": 400,
-                                 "description": "Bad Request: wrong correct option ID specified"}
-                poll = {"id": f"poll{self._next_message_id}", "question": p["question"],
-                        "options": [{"persistent_id": str(i), "text": o, "voter_count": 0}
-                                    for i, o in enumerate(options)], "total_voter_count": 0,
-                        "is_closed": False, "is_anonymous": bool(p.get("is_anonymous", True)),
-                        "type": "quiz" if quiz else "regular",
-                        "allows_multiple_answers": bool(p.get("allows_multiple_answers", False)),
-                        "allows_revoting": False, "members_only": False}
-                for key in ("correct_option_id", "explanation", "open_period"):
-                    if key in p:
-                        poll[key] = p[key]
-                return ok(self._message(int(p["chat_id"]), poll=poll))
-            case "editMessageText" | "editMessageReplyMarkup":
-                msg = self.messages.get(int(p.get("message_id", 0)))
-                if msg is None:
-                    return 400, {"ok": False, "error_code": 400,
-                                 "description": "Bad Request: message to edit not found"}
-                markup = p.get("reply_markup") if isinstance(p.get("reply_markup"), dict) else None
-                if msg.get("text") == p.get("text", msg.get("text")) and msg.get("reply_markup") == markup:
-                    return 400, {"ok": False, "error_code": 400, "description": NOT_MODIFIED}
-                if "text" in p:
-                    msg["text"] = p["text"]
-                if markup is not None:
-                    msg["reply_markup"] = markup
-                else:
-                    msg.pop("reply_markup", None)
-                return ok(msg)
-        raise UnexpectedRequest(f"the bot called {r.method} with {p}: not implemented by the local API")
+            return _error(ApiError(fault.status, fault.description, fault.retry_after))
+        if r.method in _TRANSPORT_METHODS:
+            return 200, {"ok": True, "result": True}
+        try:
+            result = self.server.call(r.method, r.params, uploads)
+        except ApiError as e:
+            return _error(e)
+        return 200, {"ok": True, "result": result}
+
+
+def _error(e: ApiError) -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = {"ok": False, "error_code": e.status, "description": e.description}
+    if e.retry_after:
+        body["parameters"] = {"retry_after": e.retry_after}
+    return e.status, body
 
 
 class UpdateFactory:
     """Builds the raw updates a person's actions produce (for the terminal chat and for tests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: TelegramServer | None = None) -> None:
         self._update_id = 0
         self._message_id = 0
+        # With the session's server, a person's messages are stored as Telegram stores them (the bot can
+        # reply to them) and take ids from the same sequence as the bot's.
+        self.server = server
+
+    def _stored(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if self.server is not None:
+            chat_id = int(msg["chat"]["id"])
+            msg["message_id"] = self.server.next_message_id(chat_id)
+            self.server.messages[(chat_id, msg["message_id"])] = msg
+        return msg
 
     @staticmethod
     def group(chat_id: int = -1001234567890, *, title: str = "EXCOM delegates", kind: str = "supergroup"
@@ -300,8 +253,14 @@ class UpdateFactory:
         user = {"id": user_id, "is_bot": False, "first_name": first_name}
         if language_code:
             user["language_code"] = language_code
-        return {"message_id": self._message_id, "date": int(time.time()),
-                "chat": chat or {"id": user_id, "type": "private", "first_name": first_name}, "from": user}
+        return self._stored({"message_id": self._message_id, "date": int(time.time()),
+                             "chat": chat or {"id": user_id, "type": "private", "first_name": first_name},
+                             "from": user})
+
+    def _file(self, file_id: str, name: str) -> None:
+        """A file the person sent: the bot can send it on by its file_id."""
+        if self.server is not None:
+            self.server.file_names.setdefault(file_id, name)
 
     def _wrap(self, **payload: Any) -> dict[str, Any]:
         self._update_id += 1
@@ -327,8 +286,8 @@ class UpdateFactory:
     def channel_post(self, chat: dict[str, Any], text: str) -> dict[str, Any]:
         """A post in a channel (no sender user: Telegram gives the channel as `sender_chat`)."""
         self._message_id += 1
-        post = {"message_id": self._message_id, "date": int(time.time()), "chat": chat, "sender_chat": chat,
-                "text": text}
+        post = self._stored({"message_id": self._message_id, "date": int(time.time()), "chat": chat,
+                             "sender_chat": chat, "text": text})
         if text.startswith("/"):
             post["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         return self._wrap(channel_post=post)
@@ -341,8 +300,9 @@ class UpdateFactory:
 
     def document(self, user_id: int, file_id: str, file_name: str, *, size: int = 0, mime_type: str | None = None,
                  language_code: str | None = "en", chat: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A file sent by `user_id` (put its bytes in `LocalSession.files[file_id]` to make it downloadable)."""
+        """A file sent by `user_id` (`LocalSession.put_file(file_id, bytes)` makes it downloadable)."""
         msg = self._base(user_id, language_code, "Alex", chat)
+        self._file(file_id, file_name)
         msg["document"] = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": file_name,
                            "file_size": size}
         if mime_type:
@@ -352,6 +312,7 @@ class UpdateFactory:
     def sticker(self, user_id: int, *, language_code: str | None = "en", chat: dict[str, Any] | None = None
                 ) -> dict[str, Any]:
         msg = self._base(user_id, language_code, "Alex", chat)
+        self._file("stk", "sticker.webp")
         msg["sticker"] = {"file_id": "stk", "file_unique_id": "stk1", "type": "regular", "width": 512,
                           "height": 512, "is_animated": False, "is_video": False}
         return self._wrap(message=msg)
@@ -359,12 +320,14 @@ class UpdateFactory:
     def photo(self, user_id: int, *, language_code: str | None = "en", chat: dict[str, Any] | None = None
               ) -> dict[str, Any]:
         msg = self._base(user_id, language_code, "Alex", chat)
+        self._file("ph", "photo.jpg")
         msg["photo"] = [{"file_id": "ph", "file_unique_id": "ph1", "width": 90, "height": 90}]
         return self._wrap(message=msg)
 
     def voice(self, user_id: int, *, language_code: str | None = "en", chat: dict[str, Any] | None = None
               ) -> dict[str, Any]:
         msg = self._base(user_id, language_code, "Alex", chat)
+        self._file("vc", "voice.ogg")
         msg["voice"] = {"file_id": "vc", "file_unique_id": "vc1", "duration": 3}
         return self._wrap(message=msg)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, make_bot
-from bot.local_api import LocalSession, Request, UpdateFactory
+from bot.offline.local_api import LocalSession, Request, UpdateFactory
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class OfflineChat:
         self.files_dir = Path(files_dir if files_dir is not None else "offline-files")
         self.session = LocalSession(on_request=self._show)
         self.bot = make_bot(app.settings, self.session)
-        self.updates = UpdateFactory()
+        self.updates = UpdateFactory(self.session.server)
         # Message number (as printed) -> the bot's message id; the latest numbered message has buttons.
         self.numbers: dict[int, int] = {}
         self._by_message: dict[int, int] = {}
