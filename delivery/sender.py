@@ -542,8 +542,8 @@ class Sender:
                 if not await self.limiter.acquire(row.priority, row.chat_id, order=_order(row),
                                                   deadline=self._turn_deadline(row)):
                     now = self.clock.now()
-                    await self._settle(lambda o, now=now, tries=tries: o.retry_later(
-                        row, now, now, "429: no turn within the lease", tries))
+                    await self._settle(functools.partial(Outbox.retry_later, row=row, now=now, next_at=now,
+                                                         error="429: no turn within the lease", attempts=tries))
                     return
                 await self._start_attempt(row, tries + 1)
                 continue

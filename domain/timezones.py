@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import cache
@@ -291,7 +292,7 @@ def _countries() -> dict[str, tuple[str, bool]]:
     has several zones)."""
     from babel.core import get_global
 
-    zones: dict[str, list[str]] = get_global("territory_zones")
+    zones: Mapping[str, list[str]] = get_global("territory_zones")
     out: dict[str, tuple[str, bool]] = {}
 
     def zone_of(code: str) -> tuple[str, bool] | None:

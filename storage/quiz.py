@@ -174,7 +174,7 @@ class QuizRepo:
         """Private attempts still running: (current index, asked or queued at, shown)."""
         q = select(QuizAttempt.index, QuizAttempt.asked_at, QuizAttempt.shown).where(
             QuizAttempt.finished_at.is_(None), QuizAttempt.group_chat.is_(None))
-        return [(r.index, r.asked_at, bool(r.shown)) for r in (await self.s.execute(q)).all()]
+        return [(r._mapping["index"], r.asked_at, bool(r.shown)) for r in (await self.s.execute(q)).all()]
 
     async def running_count(self) -> int:
         q = select(func.count()).select_from(QuizAttempt).where(QuizAttempt.finished_at.is_(None),

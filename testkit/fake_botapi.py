@@ -840,8 +840,8 @@ class FakeBotAPI:
         if entry is None and name.lower() in self._custom:
             canonical, custom = self._custom[name.lower()]
             entry = (canonical, lambda rec: _maybe_await(custom(rec.params)))
-        if entry is None and (canonical := self.server.knows(name)):
-            entry = (canonical, self._on_server)
+        if entry is None and (known := self.server.knows(name)):
+            entry = (known, self._on_server)
         if entry is None:
             self._count(404)
             self.unexpected.append(UnknownMethod(f"the bot called {name}: not implemented by the fake Bot API"))
