@@ -256,6 +256,11 @@ async def build_app(
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     # After the locale (its one notice is translated); a flooding person's updates stop here.
     flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
+    # The one rights check, after each handler's filters: flags=ORGANISER_ONLY handlers are the organisers'.
+    from handlers.ui import OrganiserOnly
+
+    dp.message.middleware(OrganiserOnly())
+    dp.callback_query.middleware(OrganiserOnly())
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
