@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///delegate-bot.db"
     redis_url: str | None = None
+    # Names this process's Redis person locks across its restarts (default: the host name); one per worker.
+    instance_name: str | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     event_file: Path = DEFAULT_EVENT_FILE
     clock_start: datetime | None = None

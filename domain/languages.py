@@ -84,6 +84,10 @@ def supported(code: str | None) -> str:
     return base if base in LANGUAGES else DEFAULT
 
 
+# Letters a character of the script is worth when telling a message's language (a Hangul syllable ~ two).
+_WEIGHT = {"hangul": 2}
+
+
 def _script(ch: str) -> str | None:
     o = ord(ch)
     for script, ranges in SCRIPTS.items():
@@ -95,23 +99,23 @@ def _script(ch: str) -> str | None:
 
 
 def detect_language(text: str, fallback: str) -> str:
-    """The language a message is written in, by script: the non-Latin script with the most letters (ties go
-    to the script listed first in SCRIPTS); Latin text (two letters or more) with no other script is the
-    reader's own language when that is written in Latin, else the first Latin-script language; anything else
-    (digits, emoji) keeps the fallback. Within a script the fallback wins when it is written in it, else the
-    first language registered with that script."""
+    """The language a message is written in: the script with the most letters (a Hangul syllable counts as
+    two: it holds about as much as two Latin letters; ties go to the fallback's script, then to SCRIPTS'
+    order, Latin last); fewer than two letters (digits, emoji) keep the fallback. Within a script the
+    fallback wins when it is written in it, else the first language registered with that script.
+
+    By majority, not by the first foreign letter: an English summary quoting a name typed in Cyrillic, or
+    /help naming "Русский, 한국어", is English (issue 17 item 11: an English speaker answered in Russian)."""
     counts: dict[str, int] = {}
     for ch in text:
-        script = _script(ch)
-        if script is not None:
-            counts[script] = counts.get(script, 0) + 1
-    other = [s for s in SCRIPTS if counts.get(s)]
-    if other:
-        script = max(other, key=lambda s: counts[s])  # max keeps the first of equals: SCRIPTS' order
-    elif counts.get(LATIN, 0) >= 2:
-        script = LATIN
-    else:
+        found = _script(ch)
+        if found is not None:
+            counts[found] = counts.get(found, 0) + _WEIGHT.get(found, 1)
+    if max(counts.values(), default=0) < 2:
         return fallback
+    own = LANGUAGES[fallback].script if fallback in LANGUAGES else None
+    # max keeps the first of equals: SCRIPTS' order, then Latin.
+    script = max([*SCRIPTS, LATIN], key=lambda s: (counts.get(s, 0), s == own))
     if fallback in LANGUAGES and LANGUAGES[fallback].script == script:
         return fallback
     return next((code for code, lang in LANGUAGES.items() if lang.script == script), fallback)

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -26,14 +25,14 @@ from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Audience, BroadcastInfo, Part
 from domain.registration import PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime, zone_name
-from handlers.ui import ORGANISER_ONLY, button, esc, grid, on_a_message, pager
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, button, esc, grid, on_a_message, pager
 from services import broadcasts as bc
 from services.errors import ServiceError
 from services.organiser import Sources
 from services.ports import UnitOfWork
 
 
-class BcCb(CallbackData, prefix="bc"):
+class BcCb(ButtonData, prefix="bc"):
     """A button of the /broadcast conversation or of /broadcasts."""
 
     action: str
@@ -41,10 +40,10 @@ class BcCb(CallbackData, prefix="bc"):
     kind: str = ""
 
 
-class BcCancel(CallbackData, prefix="bcx"):
+class BcCancel(ButtonData, prefix="bcx"):
     """The Cancel button of a running broadcast's progress message."""
 
-    id: int
+    id: Id
 
 
 def _markup(*buttons: object, width: int = 1) -> InlineKeyboardMarkup:
@@ -229,12 +228,12 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                                      "For example:\n<code>Program - https://wego.example/program</code>"))
             case "more":
                 d = await bc.to_audience(uow, state, keep=True)
-                n = await bc.count(uow, d.audience or Audience(), sources)
+                so_far = d.audience or Audience()  # an old button after "Change the audience": from everyone
+                n = await bc.count(uow, so_far, sources)
                 await query.answer()
-                assert d.audience is not None
                 await _edit(query, _("So far: {audience} ({n}). Each choice narrows it further; a second value of "
                                      "the same kind (another country) adds to it.").format(
-                    audience=audience_label(d.audience, sources), n=n), _audience_keyboard(sources))
+                    audience=audience_label(so_far, sources), n=n), _audience_keyboard(sources))
             case "test":
                 await bc.send_test(uow, state, by=query.from_user.id, lang=lang, now=clock.now())
                 await query.answer(_("A test is on its way to you. Nobody else gets anything yet."), show_alert=True)

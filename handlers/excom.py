@@ -12,7 +12,6 @@ import io
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
@@ -20,18 +19,18 @@ from aiogram.utils.i18n import ngettext
 from domain import excom as rules
 from domain.clock import Clock
 from domain.event import Event
-from handlers.ui import ORGANISER_ONLY, button, esc, grid, on_a_message, pager
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager
 from services import excom as excom_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
 
 
-class ExcomCb(CallbackData, prefix="xc"):
+class ExcomCb(ButtonData, prefix="xc"):
     """A button of the queue: confirm ("ok") or reject ("no") the claim of `uid`, or show `page` ("pg")."""
 
     action: str
-    uid: int = 0
-    page: int = 0
+    uid: Id = 0
+    page: Page = 0
 
 
 def _queue_text(q: excom_uc.Queue) -> str:

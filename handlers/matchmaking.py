@@ -13,7 +13,6 @@ from datetime import datetime
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -25,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.matchmaking import CityProfile, Phase, SlotUnavailable
 from domain.registration import Profile
-from handlers.ui import ORGANISER_ONLY, button, esc, grid, on_a_message, pager
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Index, Page, button, esc, grid, on_a_message, pager
 from services import matchmaking as mm_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -36,21 +35,21 @@ GRID_CHARS = 3000
 OUTSIDE_SHOWN = 10
 
 
-class MmList(CallbackData, prefix="mml"):
+class MmList(ButtonData, prefix="mml"):
     """A page of the directory; `c` is the index of a country filter, `t` of a topic filter (-1: all)."""
 
-    page: int = 0
-    c: int = -1
-    t: int = -1
+    page: Page = 0
+    c: Index = -1
+    t: Index = -1
 
 
-class MmTopics(CallbackData, prefix="mmt"):
+class MmTopics(ButtonData, prefix="mmt"):
     """Show the topic filter."""
 
-    x: int = 0
+    x: Index = 0
 
 
-class MmProf(CallbackData, prefix="mmp"):
+class MmProf(ButtonData, prefix="mmp"):
     """A city's directory profile: topics (show the list), t (toggle topic `t`), about (type the line),
     back (to /availability)."""
 
@@ -58,40 +57,40 @@ class MmProf(CallbackData, prefix="mmp"):
     t: str = ""
 
 
-class MmCountries(CallbackData, prefix="mmc"):
+class MmCountries(ButtonData, prefix="mmc"):
     """Show the country filter."""
 
-    x: int = 0
+    x: Index = 0
 
 
-class MmHost(CallbackData, prefix="mmh"):
+class MmHost(ButtonData, prefix="mmh"):
     """A host city's card."""
 
-    host: int
+    host: Id
 
 
-class MmBook(CallbackData, prefix="mmb"):
+class MmBook(ButtonData, prefix="mmb"):
     """Book `host` at `slot` (one tap)."""
 
-    host: int
+    host: Id
     slot: str
 
 
-class MmAct(CallbackData, prefix="mmx"):
+class MmAct(ButtonData, prefix="mmx"):
     """dec (host declines booking `id`), can (cancel booking `id`), out (ask host `id` to meet outside the
     event), my (my meetings)."""
 
     action: str
-    id: int = 0
+    id: Id = 0
 
 
-class MmAvail(CallbackData, prefix="mma"):
+class MmAvail(ButtonData, prefix="mma"):
     """Toggle the host's own slot."""
 
     slot: str
 
 
-class MmOrg(CallbackData, prefix="mmo"):
+class MmOrg(ButtonData, prefix="mmo"):
     """Organisers: csv, pub (ask to confirm), yes (publish), no, grid."""
 
     action: str

@@ -13,7 +13,6 @@ import contextlib
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
@@ -24,19 +23,19 @@ from domain.event import Event
 from domain.languages import LANGUAGE_NAMES
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
-from handlers.ui import ORGANISER_ONLY, button, esc, grid, on_a_message, pager, rows
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager, rows
 from services import organiser as org
 from services.errors import ServiceError
 from services.organiser import Sources
 from services.ports import UnitOfWork
 
 
-class OrgCb(CallbackData, prefix="og"):
+class OrgCb(ButtonData, prefix="og"):
     """A button of /people (page "pg", card "card", EXCOM "ok"/"no", fix "fix" with a field) or /export ("ex")."""
 
     action: str
-    uid: int = 0
-    page: int = 0
+    uid: Id = 0
+    page: Page = 0
     value: str = ""
 
 

@@ -30,7 +30,7 @@ from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_f
 from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers import matchmaking as mm_handlers
-from handlers.ui import FollowCb, button, esc, grid
+from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid
 from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
@@ -42,26 +42,26 @@ from services.ports import UnitOfWork
 LABEL_CHARS = 30
 
 
-class ProgramCb(CallbackData, prefix="pg"):
+class ProgramCb(ButtonData, prefix="pg"):
     """A page of /program (-1: the page with what is on now); `edit` replaces the message it is on."""
 
-    n: int
+    n: Index
     edit: bool = True
 
 
-class CardCb(CallbackData, prefix="card"):
+class CardCb(ButtonData, prefix="card"):
     """Open a session card."""
 
     item: str
 
 
-class IcsCb(CallbackData, prefix="ics"):
+class IcsCb(ButtonData, prefix="ics"):
     """A calendar file for one item, or "*" for the whole program."""
 
     item: str
 
 
-class TopicCb(CallbackData, prefix="faq"):
+class TopicCb(ButtonData, prefix="faq"):
     """An FAQ entry (or the program) offered when a question was not understood."""
 
     id: str

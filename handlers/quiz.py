@@ -12,7 +12,6 @@ from datetime import datetime
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, PollAnswer
 from aiogram.utils.i18n import I18n, ngettext
@@ -23,27 +22,27 @@ from domain.event import Event
 from domain.quiz import Outcome, ShownAs
 from domain.registration import Profile
 from domain.timezones import fmt_when
-from handlers.ui import ORGANISER_ONLY, esc, on_a_message
+from handlers.ui import ORGANISER_ONLY, ButtonData, Index, esc, on_a_message
 from services import quiz as uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
 
 
-class QuizCb(CallbackData, prefix="qz"):
+class QuizCb(ButtonData, prefix="qz"):
     """An answer: question `i` of the person's plan, its id `q`, the option shown at position `c`."""
 
-    i: int
+    i: Index
     q: str
-    c: int
+    c: Index
 
 
-class QuizStartCb(CallbackData, prefix="qzgo"):
+class QuizStartCb(ButtonData, prefix="qzgo"):
     """"Start the quiz" on the announcement."""
 
-    v: int = 1
+    v: Index = 1
 
 
-class QuizNameCb(CallbackData, prefix="qzname"):
+class QuizNameCb(ButtonData, prefix="qzname"):
     """How the leaderboard shows the player (domain.quiz.ShownAs), chosen before the first question."""
 
     s: ShownAs

@@ -740,3 +740,21 @@ async def test_send_at_a_later_instant_on_the_bots_clock(h: Harness) -> None:
     h.clock.set(datetime.fromisoformat("2020-11-03T09:01:00+03:00"))
     await drain(h)
     assert [t for t in h.texts(1) if t == "Second"] == []
+
+
+async def test_new_buttons_without_a_draft_or_out_of_order_answer_politely(tmp_path) -> None:
+    h = await Harness.create(make_settings(tmp_path), record_errors=True)
+    try:
+        await register(h, 1)
+        for action in ("more", "test", "at", "now", "back", "btn"):  # no draft at all
+            requests = await h.press_data(ORGANISER, BcCb(action=action).pack())
+            answers = [r for r in requests if r.method == "answerCallbackQuery"]
+            said = answers[0].params.get("text", "") if answers else ""
+            assert "no longer" in said or "gone" in said, action
+        await compose(h)
+        await h.press(ORGANISER, "Change the audience")
+        requests = await h.press_data(ORGANISER, BcCb(action="more").pack())  # an old "Add a condition" button
+        assert [r.method for r in requests] == ["answerCallbackQuery"]  # answered; the menu is shown in place
+        assert h.errors == []
+    finally:
+        await h.close()
