@@ -112,6 +112,12 @@ bench-quiz: $(STAMP) catalogs
 bench-quiz-ranking: $(STAMP)
 	$(PY) -m bench.quiz_ranking
 
+# The web console (issue 19): the People page at 10,000 registrations; the quiz screen while players answer.
+.PHONY: bench-console
+bench-console: $(STAMP) catalogs
+	$(PY) -m bench.console_people
+	$(PY) -m bench.console_screen --players 200
+
 bench-http: $(STAMP) catalogs
 	$(PY) -m bench.http
 
