@@ -573,7 +573,9 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
         _("Slots (GMT+3): {slots}. ✅ booked, ▫️ free, · not offered.").format(slots=head)]
     for shown, (p, offered, booked) in enumerate(ov.hosts):
         if sum(map(len, lines)) > GRID_CHARS:  # one message holds about 60 cities: the CSV has them all
-            lines.append(_("… and {n} more cities (all of them are in the CSV).").format(n=len(ov.hosts) - shown))
+            more = len(ov.hosts) - shown
+            lines.append(ngettext("… and {n} more city (all of them are in the CSV).",
+                                  "… and {n} more cities (all of them are in the CSV).", more).format(n=more))
             break
         marks = "".join("✅" if s.id in booked else "▫️" if s.id in offered else "·" for s in slots)
         lines.append(f"<code>{marks}</code> {esc(mm_uc.city_name(conf, p, lang))} ({len(booked)}/{len(offered)})")
