@@ -31,7 +31,6 @@ from bot.middlewares import (
     StaleCallbackAnswer,
 )
 from bot.person_lock import RedisPersonLocks
-from bot.polling import InboxDispatcher
 from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
@@ -98,7 +97,8 @@ class App:
     sessions: async_sessionmaker[AsyncSession]
     i18n: I18n
     storage: BaseStorage
-    dp: InboxDispatcher
+    dp: Dispatcher
+    inbox: Inbox  # used by the transports (bot.polling, bot.webhook); tests feed updates directly
     # The delivery engine (outbox sender and scheduler) and what features give the organiser tools.
     delivery: Delivery
     sources: Sources
@@ -179,7 +179,7 @@ def inline_sync_filters(dp: Dispatcher) -> int:
 
     for router in dp.chain_tail:
         for observer in router.observers.values():
-            for handler in (observer._handler, *observer.handlers):
+            for handler in observer.handlers:  # router-level filters are coroutines (groups.PrivateChat)
                 for f in handler.filters or ():
                     inline(f)
     return changed
@@ -248,12 +248,11 @@ async def build_app(
     isolation = make_isolation(storage, settings.instance_name)
     if isinstance(isolation, RedisPersonLocks):
         await isolation.clear_own()  # a restart frees the people its previous life held (issue 17 item 7)
-    dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    dp = Dispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
     # aiogram closes the storage first thing at shutdown, while the cache sync's listener, the person locks
     # and the delivery engine still use its Redis client: a traceback at every stop (issue 17 item 11).
     # App.close closes it last instead.
     dp.shutdown.handlers[:] = [h for h in dp.shutdown.handlers if h.callback != dp.fsm.close]
-    dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
     # Before any work (the lock, the session): a flooding person's updates stop here (bot/flood.py).
     flood = FloodControl(burst=settings.flood_burst, rate=settings.flood_rate)
@@ -266,6 +265,11 @@ async def build_app(
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(FloodNotice())  # after the locale: the flood's one notice is translated
+    # The one rights check, after each handler's filters: flags=ORGANISER_ONLY handlers are the organisers'.
+    from handlers.ui import OrganiserOnly
+
+    dp.message.middleware(OrganiserOnly())
+    dp.callback_query.middleware(OrganiserOnly())
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
@@ -285,7 +289,7 @@ async def build_app(
     from services.console import secret_key
 
     secret = settings.console_secret.get_secret_value() if settings.console_secret else None
-    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, delivery, sources, flood,
+    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, Inbox(sessions), delivery, sources, flood,
               secret_key(secret, settings.token), caches, isolation=isolation)
     if caches is not None and settings.redis_url:
         await start_cache_sync(app, caches)
