@@ -45,6 +45,15 @@ check-catalogs: $(STAMP)
 run: $(STAMP) .env catalogs
 	$(PY) -m bot
 
+# Production shape on one host (docs/deploy.md): the migrations once, then WORKERS webhook workers under
+# gunicorn on WEB_PORT; DATABASE_URL, REDIS_URL, WEBHOOK_URL, WEBHOOK_SECRET from the environment or .env.
+.PHONY: serve migrate
+migrate: $(STAMP)
+	$(PY) -m bot migrate
+
+serve: $(STAMP) catalogs
+	$(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py bot.serve:serve
+
 # Debian packages the tests and the /stats chart need: headless Chromium and its driver (the console's browser
 # tests) and Noto CJK (Hangul in the chart). Installed only when missing; needs root (CI runs as root).
 SYSTEM_PACKAGES := chromium chromium-driver fonts-noto-cjk
@@ -73,6 +82,12 @@ test: $(STAMP) catalogs system-packages
 	$(PY) -m tools.catalogs check
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The edit-run loop: everything but the tests that start processes, kill them or wait through an outage
+# (marker e2e), the benchmarks' smoke runs and the fuzz test (marker slow); no ruff, catalogs or contracts.
+.PHONY: test-fast
+test-fast: $(STAMP) catalogs
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -q -m "not e2e and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP) catalogs
 	$(PY) -m bench.reminders
@@ -106,10 +121,22 @@ bench-quiz: $(STAMP) catalogs
 bench-quiz-ranking: $(STAMP)
 	$(PY) -m bench.quiz_ranking
 
+# The web console (issue 19): the People page at 10,000 registrations; the quiz screen while players answer.
+.PHONY: bench-console
+bench-console: $(STAMP) catalogs
+	$(PY) -m bench.console_people
+	$(PY) -m bench.console_screen --players 200
+
 bench-http: $(STAMP) catalogs
 	$(PY) -m bench.http
 
 bench-fastpath: bench-updates bench-quiz-shaped bench-http
+
+# Webhook workers on PostgreSQL and Redis (issue 18): updates/s with 1 and 2 workers, the shared send rate,
+# memory (ARGS="--pg postgresql+asyncpg://... --redis redis://..." or TEST_DATABASE_URL/TEST_REDIS_URL).
+.PHONY: bench-webhook
+bench-webhook: $(STAMP) catalogs
+	$(PY) -m bench.webhook $(ARGS)
 
 # Matchmaking use cases with 300 host cities (add ARGS="--url postgresql+asyncpg://..." for PostgreSQL).
 .PHONY: bench-matchmaking

@@ -133,7 +133,7 @@ async def play(api: FakeBotAPI, players: Players, run: Run, uid: int, lang: str,
             run.unanswered += 1
             return
     run.opening.append(t1 - t0)
-    if "qz:" not in str(rec.params.get("reply_markup")) and "🧠" in str(rec.params.get("text")):  # the quiz is full
+    if not rec.params.get("reply_markup") and "🧠" in str(rec.params.get("text")):  # the quiz is full
         run.full += 1
         return
     while True:

@@ -1,83 +1,32 @@
 """Entry point: `python -m bot` (what `make run` runs).
 
 With BOT_TOKEN set it long-polls the Bot API at TELEGRAM_API_URL; without it, it starts the offline chat.
+`python -m bot webhook` runs one webhook worker (bot/webhook.py; `make serve` runs several under gunicorn);
+`python -m bot migrate` brings the database to the newest migration and exits (once per release).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
-import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
 
 from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, serve_console, set_commands
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, check_webhook, load_settings
+from bot.polling import Poller
+from bot.reach import BadToken, Stopping, until_reachable
 from delivery.limiter import limiter_of
 from domain.event import EventFileError
 from infra import logsafe
 from storage.db import DatabaseInUse, hold_sqlite_lock
 
 log = logging.getLogger("bot")
-T = TypeVar("T")
-
-# Start-up waits for an unreachable Bot API: the delay doubles up to this cap; a log line at most this often.
-START_RETRY_CAP = 60.0
-START_LOG_EVERY = 60.0
-# Failures that go away by themselves (network, a proxy's error page, 5xx, 429): wait and try again.
-TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, ClientDecodeError, OSError,
-             asyncio.TimeoutError)
-
-
-class BadToken(Exception):
-    """The Bot API refused the token: nothing will work until BOT_TOKEN is fixed."""
-
-
-class Stopping(Exception):
-    """SIGTERM or SIGINT arrived while the bot was still starting."""
-
-
-async def until_reachable(call: Callable[[], Awaitable[T]], what: str, api_url: str, stop: asyncio.Event,
-                          *, first_delay: float = 1.0) -> T:
-    """Run `call` until the Bot API answers it; wait with backoff (capped) and log at most once a minute."""
-    delay, last_log, failures = first_delay, -START_LOG_EVERY, 0
-    while True:
-        try:
-            result = await call()
-        except TelegramUnauthorizedError as exc:
-            raise BadToken(str(exc)) from None
-        except TRANSIENT as exc:
-            failures += 1
-            if time.monotonic() - last_log >= START_LOG_EVERY:
-                last_log = time.monotonic()
-                log.warning("the Bot API at %s is unreachable (%s: %s: %s); %d tries so far, still trying",
-                            api_url, what, type(exc).__name__, exc, failures)
-            # A 429 says how long to wait: never less than that.
-            wait = max(delay, float(exc.retry_after)) if isinstance(exc, TelegramRetryAfter) else delay
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
-            if stop.is_set():
-                raise Stopping from None
-            delay = min(delay * 2, START_RETRY_CAP)
-            continue
-        if failures:
-            log.info("the Bot API at %s answers again after %d failed tries", api_url, failures)
-        return result
-
 
 async def connect(bot: Bot, app: App) -> None:
+    """Polling: getMe, deleteWebhook (polling and a webhook exclude each other), the command menu."""
     """Start-up calls to the Bot API, each retried until it answers (the server may not be up yet)."""
     url = app.settings.telegram_api_url
     stop = asyncio.Event()
@@ -107,14 +56,13 @@ async def run_polling(app: App) -> None:
             await bot.session.close()
             raise
         runner = await serve_console(app, bot) if app.settings.web_port is not None else None
-        # aiogram's polling retries getUpdates by itself (backoff up to 5 s) when the server goes away later.
+        # The poller retries getUpdates by itself (backoff up to 5 s) when the server goes away later.
         try:
-            await app.dp.start_polling(bot, handle_signals=True, close_bot_session=True,
-                                       allowed_updates=app.dp.resolve_used_update_types(),
-                                       tasks_concurrency_limit=UPDATE_CONCURRENCY)
+            await Poller(app.dp, bot, app.inbox, limit=UPDATE_CONCURRENCY).run(handle_signals=True)
         finally:
             if runner is not None:
                 await runner.cleanup()
+            await bot.session.close()
     finally:
         if (limiter := limiter_of(bot)) is not None:
             await limiter.close()
@@ -142,12 +90,48 @@ async def amain(settings: Settings) -> None:
         await run_offline(app)
 
 
-def main() -> int:
+async def run_migrate(settings: Settings) -> None:
+    from storage.db import make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    mode = args[0] if args else "run"
+    if mode not in ("run", "webhook", "migrate") or len(args) > 1:
+        print("usage: python -m bot [webhook | migrate]", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
+        if mode == "webhook":
+            check_webhook(settings)
     except ConfigError as exc:
         print(f"delegate-bot: configuration error: {exc}", file=sys.stderr)
         return 2
+    if mode == "migrate":
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        asyncio.run(run_migrate(settings))
+        return 0
+    if mode == "webhook":
+        from bot.serve import run_webhook
+        from bot.webhook import configure_logging
+
+        configure_logging(settings)
+        try:
+            with hold_sqlite_lock(settings.database_url):
+                run_webhook(settings)
+        except DatabaseInUse as exc:
+            print(f"delegate-bot: {exc}", file=sys.stderr)
+            return 2
+        except EventFileError as exc:
+            print(f"delegate-bot: invalid event file: {exc}", file=sys.stderr)
+            return 2
+        return 0
     # Offline, the log would interleave with the chat: keep it to warnings.
     level = settings.log_level.upper() if settings.token else "WARNING"
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

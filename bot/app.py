@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.durability import DurableBeforeSend
-from bot.flood import FloodControl
+from bot.flood import FloodControl, FloodNotice
 from bot.i18n import KoreanParticles, LocaleMiddleware, make_i18n
 from bot.middlewares import (
     ArrivalStamp,
@@ -30,7 +30,7 @@ from bot.middlewares import (
     ProfileMiddleware,
     StaleCallbackAnswer,
 )
-from bot.polling import InboxDispatcher
+from bot.person_lock import RedisPersonLocks
 from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
@@ -97,7 +97,8 @@ class App:
     sessions: async_sessionmaker[AsyncSession]
     i18n: I18n
     storage: BaseStorage
-    dp: InboxDispatcher
+    dp: Dispatcher
+    inbox: Inbox  # used by the transports (bot.polling, bot.webhook); tests feed updates directly
     # The delivery engine (outbox sender and scheduler) and what features give the organiser tools.
     delivery: Delivery
     sources: Sources
@@ -178,7 +179,7 @@ def inline_sync_filters(dp: Dispatcher) -> int:
 
     for router in dp.chain_tail:
         for observer in router.observers.values():
-            for handler in (observer._handler, *observer.handlers):
+            for handler in observer.handlers:  # router-level filters are coroutines (groups.PrivateChat)
                 for f in handler.filters or ():
                     inline(f)
     return changed
@@ -210,12 +211,13 @@ def cache_is_coherent(settings: Settings) -> bool:
     return settings.database_url.startswith("sqlite") or bool(settings.redis_url)
 
 
-def make_isolation(storage: BaseStorage) -> BaseEventIsolation:
-    """Per-person locks: in Redis (shared by every process) when the state lives there, else in process."""
-    from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+def make_isolation(storage: BaseStorage, instance: str | None = None) -> BaseEventIsolation:
+    """Per-person locks: in Redis (shared by every process, naming their holder: bot/person_lock.py) when the
+    state lives there, else in process."""
+    from aiogram.fsm.storage.redis import RedisStorage
 
     if isinstance(storage, RedisStorage):
-        return RedisEventIsolation(redis=storage.redis)  # closed with the storage
+        return RedisPersonLocks(storage.redis, instance=instance, key_builder=storage.key_builder)
     return SimpleEventIsolation()
 
 
@@ -243,10 +245,17 @@ async def build_app(
     # One update at a time per person: the next one waits until the previous one has committed its state.
     # aiogram's FSM middleware is registered by hand, after the session is open, so it reads the state in the
     # update's own transaction; the per-person lock it would take is taken first, by PersonLockMiddleware.
-    isolation = make_isolation(storage)
-    dp = InboxDispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
-    dp.inbox = Inbox(sessions)  # used by polling only (bot.polling); tests feed updates directly
+    isolation = make_isolation(storage, settings.instance_name)
+    if isinstance(isolation, RedisPersonLocks):
+        await isolation.clear_own()  # a restart frees the people its previous life held (issue 17 item 7)
+    dp = Dispatcher(storage=storage, events_isolation=DisabledEventIsolation(), disable_fsm=True)
+    # aiogram closes the storage first thing at shutdown, while the cache sync's listener, the person locks
+    # and the delivery engine still use its Redis client: a traceback at every stop (issue 17 item 11).
+    # App.close closes it last instead.
+    dp.shutdown.handlers[:] = [h for h in dp.shutdown.handlers if h.callback != dp.fsm.close]
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
+    # Before any work (the lock, the session): a flooding person's updates stop here (bot/flood.py).
+    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     if caches is not None and isinstance(storage, SQLStorage):
@@ -254,8 +263,12 @@ async def build_app(
     dp.update.outer_middleware(dp.fsm)
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
-    # After the locale (its one notice is translated); a flooding person's updates stop here.
-    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
+    dp.update.outer_middleware(FloodNotice())  # after the locale: the flood's one notice is translated
+    # The one rights check, after each handler's filters: flags=ORGANISER_ONLY handlers are the organisers'.
+    from handlers.ui import OrganiserOnly
+
+    dp.message.middleware(OrganiserOnly())
+    dp.callback_query.middleware(OrganiserOnly())
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
@@ -275,7 +288,7 @@ async def build_app(
     from services.console import secret_key
 
     secret = settings.console_secret.get_secret_value() if settings.console_secret else None
-    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, delivery, sources, flood,
+    app = App(settings, event, clock, engine, sessions, i18n, storage, dp, Inbox(sessions), delivery, sources, flood,
               secret_key(secret, settings.token), caches, isolation=isolation)
     if caches is not None and settings.redis_url:
         await start_cache_sync(app, caches)

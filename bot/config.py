@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,12 +26,16 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite+aiosqlite:///delegate-bot.db"
     redis_url: str | None = None
+    # Names this process's Redis person locks across its restarts (default: the host name); one per worker.
+    instance_name: str | None = None
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     event_file: Path = DEFAULT_EVENT_FILE
     clock_start: datetime | None = None
     clock_speed: float = Field(default=1.0, gt=0, le=10_000)
     # Delivery engine: global send rate (Telegram allows about 30/s in bulk).
     send_rate: float = Field(default=25.0, gt=0, le=1000)
+    # Seconds a sender holds the outbox rows it claimed; a dead worker's rows go to another one after it.
+    sender_lease: float = Field(default=120.0, ge=5, le=3600)
     # Flood control: updates one person may send at once, then per second on average (0 turns it off).
     flood_burst: int = Field(default=20, ge=0, le=10_000)
     flood_rate: float = Field(default=1.0, gt=0, le=1000)
@@ -38,6 +44,12 @@ class Settings(BaseSettings):
     quiz_capacity: int = Field(default=0, ge=0, le=1_000_000)
     quiz_secret: SecretStr | None = None
     log_level: str = "INFO"
+    # Webhook mode (`python -m bot webhook`, `make serve`): the public address Telegram is told, the secret
+    # it sends back in X-Telegram-Bot-Api-Secret-Token, where the workers listen, how many of them.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    workers: int = Field(default=1, ge=1, le=64)
     # The organisers' web console (console/): served on WEB_HOST:WEB_PORT by the bot's own process (no port:
     # not served); PUBLIC_URL is the address organisers open (the sign-in links point there; https makes the
     # session cookie Secure); CONSOLE_SECRET signs the links (default: derived from BOT_TOKEN).
@@ -51,7 +63,7 @@ class Settings(BaseSettings):
     offline_files: Path = Path("offline-files")
 
     @field_validator("bot_token", "redis_url", "clock_start", "web_port", "public_url", "console_secret",
-                     "quiz_secret", mode="before")
+                     "quiz_secret", "webhook_url", "webhook_secret", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -75,6 +87,21 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected a base URL such as http://127.0.0.1:8081")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("https://") and not value.startswith("http://"):
+            raise ValueError("expected the public address Telegram posts to, e.g. https://bot.example.org/tg/webhook")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("expected 1-256 characters A-Z, a-z, 0-9, _ or -")
         return value
 
     @field_validator("public_url")
@@ -113,6 +140,30 @@ class Settings(BaseSettings):
     @property
     def token(self) -> str | None:
         return self.bot_token.get_secret_value() if self.bot_token else None
+
+    @property
+    def secret(self) -> str | None:
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else None
+
+    @property
+    def webhook_path(self) -> str:
+        return urlsplit(self.webhook_url or "").path or "/"
+
+
+def check_webhook(settings: Settings) -> None:
+    """Webhook mode needs what it tells Telegram, and a configuration several workers can share: one line
+    naming what is missing (ConfigError)."""
+    if not settings.token:
+        raise ConfigError("BOT_TOKEN: webhook mode needs the bot's token")
+    if not settings.webhook_url:
+        raise ConfigError("WEBHOOK_URL: webhook mode needs the public address Telegram posts updates to")
+    if not settings.webhook_secret:
+        raise ConfigError("WEBHOOK_SECRET: webhook mode needs a secret token (1-256 characters A-Z, a-z, 0-9, _, -)")
+    if settings.workers > 1 and settings.database_url.startswith("sqlite"):
+        raise ConfigError(f"DATABASE_URL: {settings.workers} workers need PostgreSQL (SQLite serves one process)")
+    if settings.workers > 1 and not settings.redis_url:
+        raise ConfigError(f"REDIS_URL: {settings.workers} workers need Redis (per-person locks, the shared rate "
+                          "limit, cache invalidation)")
 
 
 def load_settings(**overrides: object) -> Settings:

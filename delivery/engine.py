@@ -40,7 +40,7 @@ class DeliverySettings(Protocol):
     redis_url: str | None
 
 # How often (real seconds) the leader tries to take over when another process leads.
-LEADER_RETRY = 30.0
+LEADER_RETRY = 3.0  # a dead leader's lock is free at once (its connection closed): take over within seconds
 JOB_GRACE = 5.0  # seconds a running job may take to finish when the engine stops
 
 
@@ -121,7 +121,8 @@ class Delivery:
     async def start(self, bot: Bot) -> None:
         if self.sender is not None:
             return
-        self.sender = self.make_sender(bot)
+        # Rows a dead process had claimed are claimed again once their lease ends (SENDER_LEASE).
+        self.sender = self.make_sender(bot, lease=getattr(self.settings, "sender_lease", 120.0))
         if self.single_process:
             # Rows still claimed were claimed by this bot before it stopped (or was killed): claim them again.
             async with self.sessions() as s:

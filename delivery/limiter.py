@@ -4,10 +4,18 @@
   tokens, so idle time never turns into a second's worth of messages at once. With REDIS_URL the bucket is
   a Redis key updated by a Lua script (with Redis's own clock), shared by every process of the bot.
 - Waiters are served by priority (domain.messages.Priority: replies, then interactive, then time-bound,
-  then bulk), so a reply never queues behind a broadcast; equal priorities in the order given.
+  then bulk), so a reply never queues behind a broadcast; equal priorities in the order given. Time-bound
+  waiters (reminders, meeting notices) are never starved by replies and quiz edits: while one waits, at
+  least `timely_share` of the slots (a quarter by default) go to them (issue 17 item 1: under 15 updates a
+  second of chatter, reminders went out 22 minutes late).
+- A waiter may carry a deadline: when it passes before a slot is granted, the waiter gets False and gives
+  up its place (the sender then hands the row back instead of holding it past its lease).
 - Per-chat spacing: about one message a second to a private chat, 20 a minute to a group (Telegram's
-  limits). Replies wait for it only in groups: in a private chat the person is waiting for the answer and
-  a handler's two messages in a row are allowed; the outbox keeps its distance from replies.
+  limits). Replies wait for it only in groups, or after an outbox message to that chat: in a private chat
+  the person is waiting for the answer and a handler's two messages in a row are allowed; the outbox keeps
+  its distance from replies, and a reply its distance from a reminder or broadcast that just went to the
+  same person (else Telegram's 429 for that chat, and a second one elsewhere, pause every send for a
+  second: under a broadcast the chatter's replies took a second more).
 - A 429 carries retry_after: nothing more goes to that chat for exactly that long. Telegram does not say
   whether the limit met was the chat's or the bot's: a second 429 for another chat within that time means
   the bot's, and then every send pauses for retry_after (in every process, with Redis). Pausing everything
@@ -47,6 +55,8 @@ log = logging.getLogger(__name__)
 
 PRIVATE_INTERVAL = 1.0      # about one message a second to one person
 GROUP_INTERVAL = 60.0 / 20  # 20 a minute to one group
+# The least share of the slots time-bound messages get while they wait, whatever the reply load.
+TIMELY_SHARE = 0.25
 # Methods that put something into a chat: they pass the limiter. Not answerCallbackQuery, getMe, getUpdates,
 # setMyCommands and the like: Telegram does not count them against the sending limits.
 SENDING_METHODS = frozenset({
@@ -202,7 +212,9 @@ class _Waiter:
     order: tuple[float, int]
     seq: int
     chat_id: int | None = field(compare=False)
-    future: asyncio.Future[None] = field(compare=False)
+    future: asyncio.Future[bool] = field(compare=False)
+    # On the limiter's timer: past it, the waiter is answered False instead of waiting on.
+    deadline: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -217,6 +229,9 @@ class LimiterStats:
     pauses: int = 0
     chat_pauses: int = 0
     retried_replies: int = 0
+    # Slots given to a time-bound waiter ahead of a higher priority (its guaranteed share).
+    floor_grants: int = 0
+    expired: int = 0
 
 
 class Limiter:
@@ -224,8 +239,14 @@ class Limiter:
 
     def __init__(self, rate: float, *, timer: Timer | None = None, burst: float = 2.0,
                  private_interval: float = PRIVATE_INTERVAL, group_interval: float = GROUP_INTERVAL,
-                 bucket: Bucket | None = None) -> None:
+                 bucket: Bucket | None = None, timely_share: float = TIMELY_SHARE) -> None:
+        if not 0 <= timely_share <= 1:
+            raise ValueError("timely_share is a fraction of the slots")
         self.rate = rate
+        self.timely_share = timely_share
+        # Grows by timely_share for each slot a higher priority took while a time-bound waiter was ready;
+        # at 1 the next slot is the time-bound one's. Never banked while no time-bound waiter waits.
+        self._timely_credit = 0.0
         self.timer = timer or Timer()
         self.bucket: Bucket = bucket or LocalBucket(rate, self.timer, burst)
         self.private_interval = private_interval
@@ -234,6 +255,8 @@ class Limiter:
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
         self._last: dict[int, float] = {}
+        # Chats the outbox (not a reply) sent to last: a reply there keeps the chat's spacing.
+        self._outbox_last: set[int] = set()
         self._pause_until = 0.0
         self._pauses = 0
         self._chat_pause: dict[int, float] = {}
@@ -271,12 +294,17 @@ class Limiter:
             wait = max(wait, last + self.interval_for(chat_id) - now)
         return wait
 
-    def mark_chat(self, chat_id: int) -> None:
+    def mark_chat(self, chat_id: int, *, outbox: bool = False) -> None:
         now = self.timer.monotonic()
         self._last[chat_id] = now
+        if outbox:
+            self._outbox_last.add(chat_id)
+        else:
+            self._outbox_last.discard(chat_id)
         if len(self._last) > 50_000:  # forget chats that are ready again
             self._last = {c: t for c, t in self._last.items() if t + self.interval_for(c) > now}
             self._chat_pause = {c: t for c, t in self._chat_pause.items() if t > now}
+            self._outbox_last &= self._last.keys()
 
     # -- pauses ----------------------------------------------------------------------------------------------------
 
@@ -312,34 +340,39 @@ class Limiter:
     # -- acquiring -------------------------------------------------------------------------------------------------
 
     async def acquire(self, priority: int = Priority.REPLY, chat_id: int | None = None, *,
-                      order: tuple[float, int] = (0.0, 0), space_chat: bool = True) -> None:
+                      order: tuple[float, int] = (0.0, 0), space_chat: bool = True,
+                      deadline: float | None = None) -> bool:
         """Wait for a send slot. Higher priorities (lower numbers) are served first, then lower `order`.
 
         `space_chat`: also wait until the chat may receive a message (one a second, 20 a minute in groups).
+        `deadline` (on the timer's monotonic scale): give up then; returns False when it did.
         """
-        await self.wait(self.queue(priority, chat_id, order=order, space_chat=space_chat))
+        return await self.wait(self.queue(priority, chat_id, order=order, space_chat=space_chat,
+                                          deadline=deadline))
 
     def queue(self, priority: int = Priority.REPLY, chat_id: int | None = None, *,
-              order: tuple[float, int] = (0.0, 0), space_chat: bool = True) -> Ticket:
+              order: tuple[float, int] = (0.0, 0), space_chat: bool = True,
+              deadline: float | None = None) -> Ticket:
         """Take a place in the line now (without waiting yet); `wait` for it later."""
-        waiter = _Waiter(int(priority), order, next(self._seq),
-                         chat_id if space_chat or (chat_id is not None and is_group(chat_id)) else None,
-                         asyncio.get_running_loop().create_future())
+        spaced = space_chat or (chat_id is not None and (is_group(chat_id) or chat_id in self._outbox_last))
+        waiter = _Waiter(int(priority), order, next(self._seq), chat_id if spaced else None,
+                         asyncio.get_running_loop().create_future(), deadline)
         heapq.heappush(self._waiters, waiter)
         self._arrived.set()
         self._kick()
         return Ticket(waiter, chat_id)
 
-    async def wait(self, ticket: Ticket) -> None:
+    async def wait(self, ticket: Ticket) -> bool:
         future = ticket.waiter.future
         try:
-            await future
+            granted = await future
         except asyncio.CancelledError:
             if not future.done():
                 future.cancel()
             raise
-        if ticket.chat_id is not None:
-            self.mark_chat(ticket.chat_id)
+        if granted and ticket.chat_id is not None:
+            self.mark_chat(ticket.chat_id, outbox=ticket.waiter.priority != Priority.REPLY)
+        return granted
 
     def _kick(self) -> None:
         if self._waiters and (self._task is None or self._task.done()):
@@ -349,12 +382,40 @@ class Limiter:
         return (w for w in self._waiters if not w.future.done())
 
     def _best_ready(self) -> _Waiter | None:
+        """The best waiter whose chat is ready; a time-bound one instead when its share is due."""
         ready = [w for w in self._live() if self.chat_wait(w.chat_id) <= 0]
-        return min(ready) if ready else None
+        if not ready:
+            return None
+        best = min(ready)
+        timely = [w for w in ready if w.priority == Priority.TIMELY]
+        if not timely or best.priority >= Priority.TIMELY:
+            self._timely_credit = 0.0  # nothing held back: nothing to make up for later
+            return best
+        self._timely_credit += self.timely_share
+        if self._timely_credit >= 1.0 - 1e-9:
+            self._timely_credit -= 1.0
+            self.stats.floor_grants += 1
+            return min(timely)
+        return best
+
+    def _expire(self) -> float | None:
+        """Answer False to waiters whose deadline passed; returns the seconds to the next deadline."""
+        now = self.timer.monotonic()
+        nearest: float | None = None
+        for w in self._live():
+            if w.deadline is None:
+                continue
+            if w.deadline <= now:
+                w.future.set_result(False)
+                self.stats.expired += 1
+            elif nearest is None or w.deadline - now < nearest:
+                nearest = w.deadline - now
+        return nearest
 
     async def _grant(self) -> None:
         """Hand out slots one by one, each to the best waiter whose chat is ready, until nobody waits."""
         while True:
+            next_deadline = self._expire()
             self._waiters = [w for w in self._waiters if not w.future.done()]
             heapq.heapify(self._waiters)
             if not self._waiters:
@@ -362,6 +423,8 @@ class Limiter:
             # Spend no slot while every waiter's chat must wait.
             chat_wait = min(self.chat_wait(w.chat_id) for w in self._waiters)
             if chat_wait > 0:
+                if next_deadline is not None:
+                    chat_wait = min(chat_wait, next_deadline)
                 # A newcomer (a reply) may be ready at once: do not make it wait for another chat.
                 self._arrived.clear()
                 if type(self.timer) is Timer:
@@ -380,10 +443,11 @@ class Limiter:
                 await self.timer.sleep(wait)
             if self._pauses != pauses:  # a 429 arrived meanwhile: its pause applies to this slot too
                 continue
+            self._expire()
             waiter = self._best_ready()
             if waiter is None:
                 continue
-            waiter.future.set_result(None)
+            waiter.future.set_result(True)
             self.stats.granted[waiter.priority] = self.stats.granted.get(waiter.priority, 0) + 1
             # Let the granted sender start its request before the next slot is handed out.
             await asyncio.sleep(0)

@@ -21,6 +21,11 @@ in flight at that instant (`max_in_flight`); rows claimed but not started are se
 be duplicates. A request whose outcome is unknown (a timeout, a connection lost mid-request, a kill) is not
 sent again until `request_timeout + UNKNOWN_MARGIN` have passed, so a first attempt that still lands is not
 doubled by a hasty retry.
+
+A claimed row is held by one claim of one process at a time (issue 17 item 1): a claim never returns a row
+this sender still holds, and a row that cannot get its turn at the limiter before its lease ends (replies
+taking the rate, a long pause) is handed back untried (`release`), due again at once, instead of being
+claimed again behind the sender's back. Time-bound rows get their share of the rate from the limiter.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ __all__ = ["Backoff", "Sender", "SenderStats", "Timer", "Verdict", "classify", "
 log = logging.getLogger(__name__)
 # Seconds added to the request timeout before a request whose outcome is unknown is made again.
 UNKNOWN_MARGIN = 5.0
+# A claimed row must have its turn at the limiter this long before its lease ends, or it is handed back.
+LEASE_MARGIN = 10.0
 NOT_MODIFIED = "message is not modified"
 
 
@@ -235,7 +242,10 @@ class Sender:
         self._in_flight: set[asyncio.Task[None]] = set()
         # Outcomes and marks being committed right now (tests' virtual timers wait for them before moving on).
         self.writing = 0
-        self._attempts: dict[int, int] = {}
+        # Ids of the rows this sender holds (claimed, not yet settled or released): never claimed twice.
+        self._held: set[int] = set()
+        # When each held row's claim was made, on the timer (the lease ends `lease` later).
+        self._claimed_mono: dict[int, float] = {}
         # The next claim, made while the last rows of the current one are sent.
         self._next: asyncio.Task[tuple[list[OutboxRow], dict[int, Recipient]]] | None = None
         self.prefetch_at = 2
@@ -316,15 +326,32 @@ class Sender:
     async def claim(self) -> tuple[list[OutboxRow], dict[int, Recipient]]:
         """Claim due rows, higher priorities first; bulk rows only a second's worth at a time."""
         now, wall = self.clock.now(), self.clock.wall_now()
+        mono = self.timer.monotonic()
+        held = frozenset(self._held)
         async with self.sessions() as s:
             outbox = Outbox(s)
-            rows = await outbox.claim(now, wall, self.lease, self.batch, priorities=(0, Priority.BULK - 1))
+            rows = await outbox.claim(now, wall, self.lease, self.batch, priorities=(0, Priority.BULK - 1),
+                                      exclude=held)
             if len(rows) < self.batch:
                 rows += await outbox.claim(now, wall, self.lease, min(self.bulk_batch, self.batch - len(rows)),
-                                           priorities=(Priority.BULK, 1_000))
+                                           priorities=(Priority.BULK, 1_000), exclude=held)
             who = await outbox.recipients(r.user_id for r in rows) if rows else {}
             await s.commit()
+        for r in rows:
+            self._held.add(r.id)
+            self._claimed_mono[r.id] = mono
         return rows, who
+
+    def _let_go(self, row: OutboxRow) -> None:
+        self._held.discard(row.id)
+        self._claimed_mono.pop(row.id, None)
+
+    def _turn_deadline(self, row: OutboxRow) -> float | None:
+        """On the timer: the latest instant the row's request may start within its lease."""
+        claimed = self._claimed_mono.get(row.id)
+        if claimed is None:
+            return None
+        return claimed + self.lease.total_seconds() - min(LEASE_MARGIN, self.lease.total_seconds() / 4)
 
     async def drain_once(self) -> int:
         """Send one claim of due rows; settle each of them (sent, retried later, failed, blocked or dropped).
@@ -343,8 +370,6 @@ class Sender:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
             return 0
         queue: deque[OutboxRow] = deque(rows)
-        for r in rows:
-            self._attempts[r.id] = r.attempts
         while queue:
             if self._stopping or self.limiter.paused_for() > self.lease.total_seconds() / 2:
                 await self._release(list(queue))
@@ -361,9 +386,17 @@ class Sender:
             payload = await self._prepare(row, who.get(row.user_id) if row.user_id is not None else None)
             if payload is None:
                 continue
-            await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
-            await self._start_attempt(row, self._attempts[row.id] + 1)
-            task = asyncio.create_task(self._deliver(row, payload, self._attempts))
+            if not await self.limiter.acquire(row.priority, row.chat_id, order=_order(row),
+                                              deadline=self._turn_deadline(row)):
+                # No turn before the lease ends: hand it back (and the rest of this claim, later still)
+                # rather than hold rows another claim would take again.
+                log.warning("outbox: %d claimed rows had no turn within their lease; handed back",
+                            len(queue) + 1)
+                await self._release([row, *queue])
+                queue.clear()
+                break
+            await self._start_attempt(row, row.attempts + 1)
+            task = asyncio.create_task(self._deliver(row, payload))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return len(rows)
@@ -387,6 +420,7 @@ class Sender:
         now = self.clock.now()
         later = now + timedelta(seconds=self.limiter.chat_wait(row.chat_id) * self.clock.speed)
         await self._settle(lambda o: o.postpone(row, now, later))
+        self._let_go(row)
         self.stats.postponed += 1
         return None
 
@@ -395,6 +429,12 @@ class Sender:
 
     async def _prepare(self, row: OutboxRow, who: Recipient | None) -> Payload | None:
         """Render the row, or settle it without sending (expired, blocked, dropped by its renderer)."""
+        payload = await self._render(row, who)
+        if payload is None:
+            self._let_go(row)
+        return payload
+
+    async def _render(self, row: OutboxRow, who: Recipient | None) -> Payload | None:
         now = self.clock.now()
         outcome: Payload | Drop
         if row.chat_id in self._blocked or (who is not None and who.blocked and row.chat_id == who.user_id):
@@ -465,11 +505,18 @@ class Sender:
             return Sent(None)
         return Sent(result.message_id, result.poll.id if result.poll is not None else None)
 
-    async def _deliver(self, row: OutboxRow, payload: Payload, attempts: dict[int, int]) -> None:
+    async def _deliver(self, row: OutboxRow, payload: Payload) -> None:
+        """Send one claimed row until it is settled (429s retried in place); the row is let go after."""
+        try:
+            await self._deliver_held(row, payload)
+        finally:
+            self._let_go(row)
+
+    async def _deliver_held(self, row: OutboxRow, payload: Payload) -> None:
         PACED.set(True)  # this task's own context: the request middleware does not pace it again
+        tries = row.attempts  # this claim's count; the row's own is settled with the outcome
         while True:
-            attempts[row.id] += 1
-            tries = attempts[row.id]
+            tries += 1
             try:
                 sent = await self._send(row.chat_id, payload)
             except asyncio.CancelledError:
@@ -477,7 +524,6 @@ class Sender:
             except Exception as exc:
                 verdict = classify(exc)
                 if verdict.action != "retry_after":
-                    attempts.pop(row.id, None)
                     await self._failed(row, verdict, tries)
                     return
                 # Exactly retry_after for this chat (for every chat when the limit met is the bot's), then
@@ -492,10 +538,14 @@ class Sender:
                     return
                 # Its place in the line at once, ahead of the rows that fell due after it (the try is counted
                 # when the row is settled).
-                await self.limiter.acquire(row.priority, row.chat_id, order=_order(row))
+                if not await self.limiter.acquire(row.priority, row.chat_id, order=_order(row),
+                                                  deadline=self._turn_deadline(row)):
+                    now = self.clock.now()
+                    await self._settle(lambda o, now=now, tries=tries: o.retry_later(
+                        row, now, now, "429: no turn within the lease", tries))
+                    return
                 await self._start_attempt(row, tries + 1)
                 continue
-            attempts.pop(row.id, None)
             now = self.clock.now()
             sent_id = sent.message_id
             await self._settle(lambda o, now=now, sent_id=sent_id, tries=tries: o.mark_sent(row, now, sent_id, tries))
@@ -561,6 +611,8 @@ class Sender:
             async with self.sessions() as s:
                 await Outbox(s).release(rows, self.clock.now())
                 await s.commit()
+            for row in rows:
+                self._let_go(row)
 
 
 def _order(row: OutboxRow) -> tuple[float, int]:

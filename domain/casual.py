@@ -3,7 +3,8 @@
 A question is read after `expand` ("whats on rn" -> "what is on right now", "скока стоит" -> "сколько
 стоит", "폰으로 볼수있나요" -> "휴대폰으로 볼 수 있나요"), by the time-question parser and the matcher alike,
 so neither has to know every way people shorten a word. Only whole words are replaced (Korean: a word's
-start or end, since particles and endings are glued to it).
+start or end, since particles and endings are glued to it). The word lists live in the language registry
+(domain/languages.py, `Language.casual`); the Korean starts, ends and glued words below are grammar.
 """
 
 from __future__ import annotations
@@ -11,34 +12,12 @@ from __future__ import annotations
 import functools
 import re
 
+from domain.languages import LANGUAGES
+
 # Whole words (after lower-casing; apostrophes already dropped: "what's" is "whats").
-_WORDS: dict[str, str] = {
-    # English
-    "rn": "right now", "atm": "at the moment", "r": "are", "u": "you", "ur": "your", "pls": "please",
-    "plz": "please", "smth": "something", "sth": "something", "ppl": "people", "abt": "about", "yr": "year",
-    "tmrw": "tomorrow", "tmr": "tomorrow", "tmrow": "tomorrow", "tomorow": "tomorrow", "2moro": "tomorrow",
-    "2day": "today", "tdy": "today", "whos": "who is", "whens": "when is", "whats": "what is", "wats": "what is",
-    "wat": "what", "wht": "what", "wheres": "where is", "hows": "how is", "till": "until", "til": "until",
-    "untill": "until", "mins": "minutes", "min": "minutes", "hrs": "hours", "hr": "hours", "thx": "thanks",
-    "gonna": "going to", "wanna": "want to", "gotta": "have to", "info": "information", "cuz": "because",
-    "nxt": "next", "reg": "registration", "regist": "registration",
-    "b4": "before", "bc": "because", "w": "with", "msg": "message", "asap": "soon",
-    "hmm": "", "ok": "", "okay": "",
-    # Russian
-    "щас": "сейчас", "ща": "сейчас", "счас": "сейчас", "чё": "что", "че": "что", "чо": "что", "шо": "что",
-    "скока": "сколько", "скоко": "сколько", "сколко": "сколько", "комп": "компьютер", "компа": "компьютера",
-    "компе": "компьютере", "зарегаться": "зарегистрироваться", "регаться": "регистрироваться",
-    "зарегиться": "зарегистрироваться", "зарегался": "зарегистрировался", "рега": "регистрация",
-    "качать": "скачать", "инфа": "информация", "плиз": "пожалуйста",
-    "пжл": "пожалуйста", "пж": "пожалуйста", "плз": "пожалуйста", "прога": "программа", "тел": "телефон",
-    "мин": "минут", "ч": "час", "спс": "спасибо", "норм": "", "кст": "кстати", "оч": "очень",
-    "тыща": "тысяча", "мб": "может быть", "нзч": "", "щя": "сейчас", "седня": "сегодня", "сёдня": "сегодня",
-    "севодня": "сегодня", "завтро": "завтра",
-    # Korean (whole words)
-    "폰": "휴대폰", "머": "뭐", "머야": "뭐예요", "뭐야": "뭐예요", "뭐임": "뭐예요", "뭐에요": "뭐예요",
-    "몇시임": "몇 시예요", "언제임": "언제예요", "어케": "어떻게", "어캐": "어떻게", "얼마임": "얼마예요",
-    "넘": "너무", "젤": "제일",
-}
+# Whole words, from every language of the registry (after lower-casing; apostrophes already dropped: "what's"
+# is "whats").
+_WORDS: dict[str, str] = {short: full for lang in LANGUAGES.values() for short, full in lang.casual}
 
 # Korean word starts and ends: slang stems and casual endings ("무료임" -> "무료예요", "깔아야" -> "설치해야").
 _KO_START = (("폰으로", "휴대폰으로"), ("폰에서", "휴대폰에서"), ("폰도", "휴대폰도"), ("깔아", "설치해"),

@@ -7,7 +7,7 @@ organisers can replay the event day. Everything that asks "what time is it" asks
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 
 class Clock:
@@ -39,6 +39,17 @@ class Clock:
     def wall_now() -> datetime:
         """The real current instant: only to show a person their own wall clock (time zone check)."""
         return datetime.now(UTC)
+
+    def watch_now(self, tz: tzinfo) -> datetime:
+        """The instant to show a person to compare with their own watch in zone `tz` (the time-zone check): the
+        real time of day, and during a rehearsal on the rehearsal clock's date there, so a replay of 17 Nov
+        does not say "6 Dec"."""
+        wall = self.wall_now()
+        if not self.is_rehearsal:
+            return wall
+        day = self.now().astimezone(tz).date()
+        # The same wall time on the rehearsal's date; the zone's offset on that date (summer time) applies.
+        return wall.astimezone(tz).replace(year=day.year, month=day.month, day=day.day).astimezone(UTC)
 
     def real_delay(self, instant: datetime) -> float:
         """Real seconds to wait until the bot's clock reaches `instant` (0 if already past)."""

@@ -34,6 +34,9 @@ class Language:
     back: tuple[str, ...]       # typed at a registration step: the previous step
     hello: tuple[str, ...]      # a whole message that is a greeting
     thanks: tuple[str, ...]     # a whole message that is thanks
+    # Phone-casual words written out before a question is read ("rn" -> "right now", "скока" -> "сколько",
+    # "폰" -> "휴대폰"): whole words, domain/casual.py applies them (with Korean word starts and ends).
+    casual: tuple[tuple[str, str], ...] = ()
 
 
 LANGUAGES: dict[str, Language] = {
@@ -47,6 +50,19 @@ LANGUAGES: dict[str, Language] = {
                "hello there"),
         thanks=("thanks", "thank you", "thx", "ty", "thanks a lot", "thank you very much", "many thanks",
                 "great thanks"),
+        casual=(
+            ("rn", "right now"), ("atm", "at the moment"), ("r", "are"), ("u", "you"), ("ur", "your"),
+            ("pls", "please"), ("plz", "please"), ("smth", "something"), ("sth", "something"), ("ppl", "people"),
+            ("abt", "about"), ("yr", "year"), ("tmrw", "tomorrow"), ("tmr", "tomorrow"), ("tmrow", "tomorrow"),
+            ("tomorow", "tomorrow"), ("2moro", "tomorrow"), ("2day", "today"), ("tdy", "today"), ("whos", "who is"),
+            ("whens", "when is"), ("whats", "what is"), ("wats", "what is"), ("wat", "what"), ("wht", "what"),
+            ("wheres", "where is"), ("hows", "how is"), ("till", "until"), ("til", "until"), ("untill", "until"),
+            ("mins", "minutes"), ("min", "minutes"), ("hrs", "hours"), ("hr", "hours"), ("thx", "thanks"),
+            ("gonna", "going to"), ("wanna", "want to"), ("gotta", "have to"), ("info", "information"),
+            ("cuz", "because"), ("nxt", "next"), ("reg", "registration"), ("regist", "registration"),
+            ("b4", "before"), ("bc", "because"), ("w", "with"), ("msg", "message"), ("asap", "soon"), ("hmm", ""),
+            ("ok", ""), ("okay", ""),
+        ),
     ),
     "ru": Language(
         code="ru", name="Русский", script="cyrillic",
@@ -57,6 +73,18 @@ LANGUAGES: dict[str, Language] = {
         hello=("привет", "здравствуйте", "здравствуй", "добрый день", "доброе утро", "добрый вечер",
                "приветствую"),
         thanks=("спасибо", "спасибо большое", "большое спасибо", "благодарю", "спс"),
+        casual=(
+            ("щас", "сейчас"), ("ща", "сейчас"), ("счас", "сейчас"), ("чё", "что"), ("че", "что"), ("чо", "что"),
+            ("шо", "что"), ("скока", "сколько"), ("скоко", "сколько"), ("сколко", "сколько"), ("комп", "компьютер"),
+            ("компа", "компьютера"), ("компе", "компьютере"), ("зарегаться", "зарегистрироваться"),
+            ("регаться", "регистрироваться"), ("зарегиться", "зарегистрироваться"),
+            ("зарегался", "зарегистрировался"), ("рега", "регистрация"), ("качать", "скачать"),
+            ("инфа", "информация"), ("плиз", "пожалуйста"), ("пжл", "пожалуйста"), ("пж", "пожалуйста"),
+            ("плз", "пожалуйста"), ("прога", "программа"), ("тел", "телефон"), ("мин", "минут"), ("ч", "час"),
+            ("спс", "спасибо"), ("норм", ""), ("кст", "кстати"), ("оч", "очень"), ("тыща", "тысяча"),
+            ("мб", "может быть"), ("нзч", ""), ("щя", "сейчас"), ("седня", "сегодня"), ("сёдня", "сегодня"),
+            ("севодня", "сегодня"), ("завтро", "завтра"),
+        ),
     ),
     "ko": Language(
         code="ko", name="한국어", script="hangul",
@@ -66,6 +94,12 @@ LANGUAGES: dict[str, Language] = {
         back=("뒤로", "이전", "돌아가기", "뒤로 가기"),
         hello=("안녕", "안녕하세요", "안녕하십니까", "반가워요", "반갑습니다"),
         thanks=("감사합니다", "고마워요", "고맙습니다", "감사해요", "땡큐"),
+        casual=(
+            ("폰", "휴대폰"), ("머", "뭐"), ("머야", "뭐예요"), ("뭐야", "뭐예요"),
+            ("뭐임", "뭐예요"), ("뭐에요", "뭐예요"), ("몇시임", "몇 시예요"), ("언제임", "언제예요"),
+            ("어케", "어떻게"), ("어캐", "어떻게"), ("얼마임", "얼마예요"), ("넘", "너무"),
+            ("젤", "제일"),
+        ),
     ),
 }
 LANGS: tuple[str, ...] = tuple(LANGUAGES)
@@ -84,6 +118,10 @@ def supported(code: str | None) -> str:
     return base if base in LANGUAGES else DEFAULT
 
 
+# Letters a character of the script is worth when telling a message's language (a Hangul syllable ~ two).
+_WEIGHT = {"hangul": 2}
+
+
 def _script(ch: str) -> str | None:
     o = ord(ch)
     for script, ranges in SCRIPTS.items():
@@ -94,24 +132,29 @@ def _script(ch: str) -> str | None:
     return None
 
 
+def letters(text: str, script: str) -> int:
+    """How many letters of `text` are written in `script` (a key of SCRIPTS, or LATIN)."""
+    return sum(1 for ch in text if _script(ch) == script)
+
+
 def detect_language(text: str, fallback: str) -> str:
-    """The language a message is written in, by script: the non-Latin script with the most letters (ties go
-    to the script listed first in SCRIPTS); Latin text (two letters or more) with no other script is the
-    reader's own language when that is written in Latin, else the first Latin-script language; anything else
-    (digits, emoji) keeps the fallback. Within a script the fallback wins when it is written in it, else the
-    first language registered with that script."""
+    """The language a message is written in: the script with the most letters (a Hangul syllable counts as
+    two: it holds about as much as two Latin letters; ties go to the fallback's script, then to SCRIPTS'
+    order, Latin last); fewer than two letters (digits, emoji) keep the fallback. Within a script the
+    fallback wins when it is written in it, else the first language registered with that script.
+
+    By majority, not by the first foreign letter: an English summary quoting a name typed in Cyrillic, or
+    /help naming "Русский, 한국어", is English (issue 17 item 11: an English speaker answered in Russian)."""
     counts: dict[str, int] = {}
     for ch in text:
-        script = _script(ch)
-        if script is not None:
-            counts[script] = counts.get(script, 0) + 1
-    other = [s for s in SCRIPTS if counts.get(s)]
-    if other:
-        script = max(other, key=lambda s: counts[s])  # max keeps the first of equals: SCRIPTS' order
-    elif counts.get(LATIN, 0) >= 2:
-        script = LATIN
-    else:
+        found = _script(ch)
+        if found is not None:
+            counts[found] = counts.get(found, 0) + _WEIGHT.get(found, 1)
+    if max(counts.values(), default=0) < 2:
         return fallback
+    own = LANGUAGES[fallback].script if fallback in LANGUAGES else None
+    # max keeps the first of equals: SCRIPTS' order, then Latin.
+    script = max([*SCRIPTS, LATIN], key=lambda s: (counts.get(s, 0), s == own))
     if fallback in LANGUAGES and LANGUAGES[fallback].script == script:
         return fallback
     return next((code for code, lang in LANGUAGES.items() if lang.script == script), fallback)

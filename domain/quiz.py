@@ -541,15 +541,6 @@ class Standing:
     def result(self) -> Result:
         return Result(self.user_id, self.score, self.time_ms, self.finished_at)
 
-    @property
-    def shown_name(self) -> str | None:
-        """The name the player chose to show, without a language (the console's shared screen): "🕶" for
-        anonymous, None when they never chose (the screen then shows a first name). The bot's /leaderboard
-        says "Anonymous player" in the reader's language instead (services.quiz.public_leaderboard)."""
-        if self.shown_as is None:
-            return None
-        return public_name(self.shown_as, self.nickname, self.first_name) or "🕶"
-
 
 @dataclass(frozen=True)
 class QuizControl:

@@ -27,11 +27,19 @@ GROUP_CHATS = (ChatType.GROUP, ChatType.SUPERGROUP)
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+class PrivateChat(Filter):
+    """A message in a private chat, or a press of a button on a private message. A coroutine, so aiogram runs
+    it on the event loop (a plain predicate would go to a worker thread on every update)."""
+
+    async def __call__(self, event: Message | CallbackQuery) -> bool:
+        chat = event.chat if isinstance(event, Message) else (event.message.chat if event.message else None)
+        return chat is not None and chat.type == ChatType.PRIVATE
+
+
 def private_only(router: Router) -> Router:
     """Let `router` see only messages in private chats and presses of buttons on private messages."""
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.edited_message.filter(F.chat.type == ChatType.PRIVATE)
-    router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    for observer in (router.message, router.edited_message, router.callback_query):
+        observer.filter(PrivateChat())
     return router
 
 

@@ -89,7 +89,7 @@ async def _save(message: Message, state: FSMContext, uow: UnitOfWork, conf: Even
         await uow.commit()  # leaves the step
         await message.answer(_(err.message).format(**err.params), reply_markup=ReplyKeyboardRemove())
         return
-    now = Clock.wall_now()  # the person compares it with their own watch
+    now = clock.watch_now(tzs.get_tz(saved.timezone))  # the person compares it with their own watch
     await message.answer(
         _("Time zone set: {zone}. It is now {time} there. /program shows the program in your time, and "
           "“Remind me” on a session reminds you before it.").format(

@@ -13,7 +13,6 @@ from datetime import datetime
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
@@ -25,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.matchmaking import CityProfile, Phase, SlotUnavailable
 from domain.registration import Profile
-from handlers.ui import button, esc, grid, on_a_message, pager, refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Index, Page, button, esc, grid, on_a_message, pager
 from services import matchmaking as mm_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -36,21 +35,21 @@ GRID_CHARS = 3000
 OUTSIDE_SHOWN = 10
 
 
-class MmList(CallbackData, prefix="mml"):
+class MmList(ButtonData, prefix="mml"):
     """A page of the directory; `c` is the index of a country filter, `t` of a topic filter (-1: all)."""
 
-    page: int = 0
-    c: int = -1
-    t: int = -1
+    page: Page = 0
+    c: Index = -1
+    t: Index = -1
 
 
-class MmTopics(CallbackData, prefix="mmt"):
+class MmTopics(ButtonData, prefix="mmt"):
     """Show the topic filter."""
 
-    x: int = 0
+    x: Index = 0
 
 
-class MmProf(CallbackData, prefix="mmp"):
+class MmProf(ButtonData, prefix="mmp"):
     """A city's directory profile: topics (show the list), t (toggle topic `t`), about (type the line),
     back (to /availability)."""
 
@@ -58,40 +57,40 @@ class MmProf(CallbackData, prefix="mmp"):
     t: str = ""
 
 
-class MmCountries(CallbackData, prefix="mmc"):
+class MmCountries(ButtonData, prefix="mmc"):
     """Show the country filter."""
 
-    x: int = 0
+    x: Index = 0
 
 
-class MmHost(CallbackData, prefix="mmh"):
+class MmHost(ButtonData, prefix="mmh"):
     """A host city's card."""
 
-    host: int
+    host: Id
 
 
-class MmBook(CallbackData, prefix="mmb"):
+class MmBook(ButtonData, prefix="mmb"):
     """Book `host` at `slot` (one tap)."""
 
-    host: int
+    host: Id
     slot: str
 
 
-class MmAct(CallbackData, prefix="mmx"):
+class MmAct(ButtonData, prefix="mmx"):
     """dec (host declines booking `id`), can (cancel booking `id`), out (ask host `id` to meet outside the
     event), my (my meetings)."""
 
     action: str
-    id: int = 0
+    id: Id = 0
 
 
-class MmAvail(CallbackData, prefix="mma"):
+class MmAvail(ButtonData, prefix="mma"):
     """Toggle the host's own slot."""
 
     slot: str
 
 
-class MmOrg(CallbackData, prefix="mmo"):
+class MmOrg(ButtonData, prefix="mmo"):
     """Organisers: csv, pub (ask to confirm), yes (publish), no, grid."""
 
     action: str
@@ -574,7 +573,9 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
         _("Slots (GMT+3): {slots}. ✅ booked, ▫️ free, · not offered.").format(slots=head)]
     for shown, (p, offered, booked) in enumerate(ov.hosts):
         if sum(map(len, lines)) > GRID_CHARS:  # one message holds about 60 cities: the CSV has them all
-            lines.append(_("… and {n} more cities (all of them are in the CSV).").format(n=len(ov.hosts) - shown))
+            more = len(ov.hosts) - shown
+            lines.append(ngettext("… and {n} more city (all of them are in the CSV).",
+                                  "… and {n} more cities (all of them are in the CSV).", more).format(n=more))
             break
         marks = "".join("✅" if s.id in booked else "▫️" if s.id in offered else "·" for s in slots)
         lines.append(f"<code>{marks}</code> {esc(mm_uc.city_name(conf, p, lang))} ({len(booked)}/{len(offered)})")
@@ -597,9 +598,6 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
 async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                          lang: str) -> None:
     """/matchmaking: the organisers' grid (others get the organisers-only line)."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     if conf.matchmaking is None:
         await message.answer(_(rules.NO_MATCHMAKING))
         return
@@ -610,9 +608,6 @@ async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: 
 async def on_open_city_text(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                             lang: str, profile: Profile | None, state: FSMContext) -> None:
     """An organiser opens a city for meetings: its delegate's e-mail or Telegram id."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     try:
         opened = await mm_uc.open_city(uow, state, conf, message.from_user.id if message.from_user else 0,
                                        message.text or "", clock.now())
@@ -626,9 +621,6 @@ async def on_open_city_text(message: Message, uow: UnitOfWork, conf: Event, cloc
 async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWork, conf: Event, clock: Clock,
                        is_admin: bool, lang: str, profile: Profile | None, state: FSMContext) -> None:
     """CSV export, Publish schedule (with a confirmation)."""
-    if not is_admin:
-        await refuse_non_organiser(query)
-        return
     assert isinstance(query.message, Message)
     action = callback_data.action
     if action == "csv":
@@ -678,11 +670,12 @@ def make_router() -> Router:
     router = Router(name="matchmaking")
     router.message.register(on_meet, Command("meet"))
     router.message.register(on_availability, Command("availability"))
-    router.message.register(on_matchmaking, Command("matchmaking"))
+    router.message.register(on_matchmaking, Command("matchmaking"), flags=ORGANISER_ONLY)
     router.callback_query.register(on_list, MmList.filter(), on_a_message)
     router.message.register(on_about_text, StateFilter(mm_uc.S_ABOUT), F.text, ~F.text.startswith("/"))
     router.message.register(on_note_text, StateFilter(mm_uc.S_NOTE), F.text, ~F.text.startswith("/"))
-    router.message.register(on_open_city_text, StateFilter(mm_uc.S_OPEN_CITY), F.text, ~F.text.startswith("/"))
+    router.message.register(on_open_city_text, StateFilter(mm_uc.S_OPEN_CITY), F.text, ~F.text.startswith("/"),
+                            flags=ORGANISER_ONLY)
     router.callback_query.register(on_countries, MmCountries.filter(), on_a_message)
     router.callback_query.register(on_topics, MmTopics.filter(), on_a_message)
     router.callback_query.register(on_profile, MmProf.filter(), on_a_message)
@@ -690,7 +683,7 @@ def make_router() -> Router:
     router.callback_query.register(on_book, MmBook.filter(), on_a_message)
     router.callback_query.register(on_action, MmAct.filter(), on_a_message)
     router.callback_query.register(on_toggle, MmAvail.filter(), on_a_message)
-    router.callback_query.register(on_organiser, MmOrg.filter(), on_a_message)
+    router.callback_query.register(on_organiser, MmOrg.filter(), on_a_message, flags=ORGANISER_ONLY)
     return router
 
 

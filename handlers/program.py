@@ -24,13 +24,13 @@ from domain import program as prog
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event, FaqEntry, ProgramItem
-from domain.languages import detect_language
+from domain.languages import LANGUAGES, detect_language, letters
 from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers import matchmaking as mm_handlers
-from handlers.ui import FollowCb, button, esc, grid
+from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid
 from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
@@ -42,26 +42,26 @@ from services.ports import UnitOfWork
 LABEL_CHARS = 30
 
 
-class ProgramCb(CallbackData, prefix="pg"):
+class ProgramCb(ButtonData, prefix="pg"):
     """A page of /program (-1: the page with what is on now); `edit` replaces the message it is on."""
 
-    n: int
+    n: Index
     edit: bool = True
 
 
-class CardCb(CallbackData, prefix="card"):
+class CardCb(ButtonData, prefix="card"):
     """Open a session card."""
 
     item: str
 
 
-class IcsCb(CallbackData, prefix="ics"):
+class IcsCb(ButtonData, prefix="ics"):
     """A calendar file for one item, or "*" for the whole program."""
 
     item: str
 
 
-class TopicCb(CallbackData, prefix="faq"):
+class TopicCb(ButtonData, prefix="faq"):
     """An FAQ entry (or the program) offered when a question was not understood."""
 
     id: str
@@ -693,6 +693,10 @@ async def free_answer(text: str, conf: Event, now: datetime, profile: Profile | 
     """The reply to free text: small talk, a question about time (from the clock) or about the event (the
     program and the FAQ), in the language it was written in. Registration steps answer questions with it."""
     qlang = detect_language(text, fallback=lang)
+    if qlang != lang and lang in LANGUAGES and letters(text, LANGUAGES[lang].script) >= 2:
+        # "что за воркшоп smart city driver": a question in the reader's own language quoting a name in
+        # another script is answered in the reader's language, whichever script has more letters.
+        qlang = lang
     if (chat := smalltalk.kind(text)) is not None:
         with i18n.use_locale(qlang):
             reply = _("Hello! Ask me about the program, for example “What is on now?”, or send /help.") \

@@ -12,7 +12,6 @@ from datetime import datetime
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, PollAnswer
 from aiogram.utils.i18n import I18n, ngettext
@@ -23,27 +22,27 @@ from domain.event import Event
 from domain.quiz import Outcome, ShownAs
 from domain.registration import Profile
 from domain.timezones import fmt_when
-from handlers.ui import esc, on_a_message, refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY, ButtonData, Index, esc, on_a_message
 from services import quiz as uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
 
 
-class QuizCb(CallbackData, prefix="qz"):
+class QuizCb(ButtonData, prefix="qz"):
     """An answer: question `i` of the person's plan, its id `q`, the option shown at position `c`."""
 
-    i: int
+    i: Index
     q: str
-    c: int
+    c: Index
 
 
-class QuizStartCb(CallbackData, prefix="qzgo"):
+class QuizStartCb(ButtonData, prefix="qzgo"):
     """"Start the quiz" on the announcement."""
 
-    v: int = 1
+    v: Index = 1
 
 
-class QuizNameCb(CallbackData, prefix="qzname"):
+class QuizNameCb(ButtonData, prefix="qzname"):
     """How the leaderboard shows the player (domain.quiz.ShownAs), chosen before the first question."""
 
     s: ShownAs
@@ -240,9 +239,6 @@ async def on_leaderboard(message: Message, uow: UnitOfWork, i18n: I18n, lang: st
 async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                        quiz_capacity: int | None = None, sent_at: SentAt | None = None) -> None:
     """/quiz_open (organisers): open the quiz now; the announcement goes out if it has not."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     assert message.from_user is not None
     try:
         done = await uc.open_quiz(uow, conf, by=message.from_user.id, now=clock.now())
@@ -262,9 +258,6 @@ async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Cl
 async def on_quiz_close(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                         profile: Profile | None, lang: str) -> None:
     """/quiz_close (organisers): no new questions; final results once the running ones are over."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     assert message.from_user is not None
     now = clock.now()
     try:
@@ -326,8 +319,8 @@ def make_router() -> Router:
     router = Router(name="quiz")
     router.message.register(on_quiz, Command("quiz"))
     router.message.register(on_leaderboard, Command("leaderboard"))
-    router.message.register(on_quiz_open, Command("quiz_open"))
-    router.message.register(on_quiz_close, Command("quiz_close"))
+    router.message.register(on_quiz_open, Command("quiz_open"), flags=ORGANISER_ONLY)
+    router.message.register(on_quiz_close, Command("quiz_close"), flags=ORGANISER_ONLY)
     router.callback_query.register(on_start_button, QuizStartCb.filter(), on_a_message)
     router.callback_query.register(on_name, QuizNameCb.filter(), on_a_message)
     router.message.register(on_nickname, StateFilter(uc.S_NICKNAME), F.text, ~F.text.startswith("/"))

@@ -493,9 +493,10 @@ async def _choose_field(message: Message, d: flow.Draft, note: str | None = None
     await message.answer(f"{note}\n\n{text}" if note else text, reply_markup=markup)
 
 
-async def _confirm_zone(message: Message, zone: str, note: str | None = None, place: str | None = None) -> None:
-    # The person compares this with their own watch, so it is the real time, not the rehearsal clock.
-    now = Clock.wall_now()
+async def _confirm_zone(message: Message, zone: str, clock: Clock | None, note: str | None = None,
+                        place: str | None = None) -> None:
+    # The person compares this with their own watch: the real time of day (on a rehearsal's date).
+    now = clock.watch_now(tzs.get_tz(zone)) if clock else Clock.wall_now()
     shown = f"{place} ({tzs.utc_offset_label(now, zone)})" if place else tzs.zone_name(zone, _lang(), now)
     text = _("In {place} it is now <b>{time}</b> ({date}). Is that your time zone?").format(
         place=esc(shown),
@@ -515,7 +516,7 @@ async def _unbutton(message: Message) -> None:
 
 
 async def render(msg: Message, result: flow.Result, conf: Event, *, note: str | None = None,
-                 pressed: bool = False, free: Any = None) -> None:
+                 pressed: bool = False, free: Any = None, clock: Clock | None = None) -> None:
     """Show what `flow.answer` decided. `pressed`: the result answers a button on `msg`, whose buttons go once
     it is answered; `note` (the handler's own, e.g. "use the buttons") replaces the result's; `free` answers a
     text that read as a question (QUESTION)."""
@@ -527,13 +528,13 @@ async def render(msg: Message, result: flow.Result, conf: Event, *, note: str | 
             # The language confirmation also clears a keyboard left from an earlier step or a paused registration.
             await msg.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]),
                              reply_markup=ReplyKeyboardRemove())
-            await _render(msg, result, conf, note, pressed, free)
+            await _render(msg, result, conf, note, pressed, free, clock)
         return
-    await _render(msg, result, conf, note, pressed, free)
+    await _render(msg, result, conf, note, pressed, free, clock)
 
 
 async def _render(msg: Message, result: flow.Result, conf: Event, note: str | None, pressed: bool,
-                  free: Any) -> None:
+                  free: Any, clock: Clock | None) -> None:
     d = result.draft
     note = note or _note(result.note)
     if pressed and not result.stale and result.accepted in ("participant_type", "matchmaking", "consent", "city"):
@@ -560,7 +561,7 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
         await _show_step(msg, d, result.step, conf, note=note, insist=result.insist)
     elif show == flow.CONFIRM_ZONE:
         assert result.zone is not None
-        await _confirm_zone(msg, result.zone, note=note, place=result.place)
+        await _confirm_zone(msg, result.zone, clock, note=note, place=result.place)
     elif show == flow.CONFIRM_CITY:
         shown = f"{result.city}, {result.country}" if result.country else str(result.city)
         await msg.answer(
@@ -637,7 +638,7 @@ async def on_press(query: CallbackQuery, callback_data: RegCb, state: FSMContext
     result = await _answer(query.message, query.from_user, state, uow, conf, clock, given, is_admin=is_admin)
     await query.answer(_("This button is no longer active.") if result.stale else None)
     await render(query.message, result, conf, pressed=True,
-                 free=await _free(result, conf, clock, profile, i18n, uow))
+                 free=await _free(result, conf, clock, profile, i18n, uow), clock=clock)
 
 
 async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state: FSMContext, uow: UnitOfWork,
@@ -652,7 +653,7 @@ async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state:
     result = await _answer(query.message, query.from_user, state, uow, conf, clock,
                            flow.Given(action="lang", value=lang))
     await query.answer(_("This button is no longer active.") if result.stale else None)
-    await render(query.message, result, conf)
+    await render(query.message, result, conf, clock=clock)
 
 
 def _is_back(text: str) -> bool:
@@ -667,7 +668,7 @@ async def on_text_step(message: Message, state: FSMContext, uow: UnitOfWork, con
     text = message.text or ""
     given = flow.Given(text=text, back=_is_back(text))
     result = await _answer(message, message.from_user, state, uow, conf, clock, given)
-    await render(message, result, conf, free=await _free(result, conf, clock, profile, i18n, uow))
+    await render(message, result, conf, free=await _free(result, conf, clock, profile, i18n, uow), clock=clock)
 
 
 async def on_location(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock) -> None:
@@ -675,7 +676,8 @@ async def on_location(message: Message, state: FSMContext, uow: UnitOfWork, conf
     zone, not the town) or at the time zone step."""
     assert message.location is not None and message.from_user is not None
     given = flow.Given(latitude=message.location.latitude, longitude=message.location.longitude)
-    await render(message, await _answer(message, message.from_user, state, uow, conf, clock, given), conf)
+    await render(message, await _answer(message, message.from_user, state, uow, conf, clock, given), conf,
+                 clock=clock)
 
 
 async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
@@ -690,7 +692,7 @@ async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, c
     if d.mode == "register" and step != flow.CHOOSE_FIELD and _is_back(text):
         result = await _answer(message, user, state, uow, conf, clock, flow.Given(action="prev"))
         if not result.stale:
-            await render(message, result, conf)
+            await render(message, result, conf, clock=clock)
             return
     options, shown = _typed_options(step, d.answers, i18n)
     picked = choices.match(text, options)
@@ -704,7 +706,8 @@ async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, c
         await _take_forget(message, state, uow, conf, clock, user.id, action, edit=False)
         return
     given = flow.Given(action=action, value=value)
-    await render(message, await _answer(message, user, state, uow, conf, clock, given, is_admin=is_admin), conf)
+    await render(message, await _answer(message, user, state, uow, conf, clock, given, is_admin=is_admin), conf,
+                 clock=clock)
 
 
 def make_router() -> Router:

@@ -7,7 +7,6 @@ import contextlib
 from aiogram import Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import ngettext
@@ -16,14 +15,14 @@ from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event
 from domain.registration import Profile
-from handlers.ui import button, esc, grid
+from handlers.ui import ButtonData, button, esc, grid
 from services import preferences as prefs
 from services import reminders as rem
 from services.ports import UnitOfWork
 from services.preferences import Preferences
 
 
-class RemCb(CallbackData, prefix="rem"):
+class RemCb(ButtonData, prefix="rem"):
     """A button of the reminder settings (and "Reminder settings" under a reminder)."""
 
     # open | lead | all | on | unf (unfollow an item) | reg (follow everything, from the registration's end)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
 
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
@@ -14,21 +17,50 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 from aiogram.utils.i18n import gettext as _
+from pydantic import Field, field_validator
 
 from domain import menu
 from domain.languages import LANGUAGE_NAMES
 from domain.text import esc
 
-__all__ = ["FollowCb", "GuestCb", "LangCb", "RegCb", "button", "esc", "grid", "language_keyboard", "main_menu", "rows"]
+__all__ = ["ButtonData", "FollowCb", "GuestCb", "Id", "Index", "LangCb", "Page", "RegCb", "button", "esc", "grid",
+           "language_keyboard", "main_menu", "rows"]
+
+INT64_MAX = 2**63 - 1
 
 
-class LangCb(CallbackData, prefix="lang"):
+class ButtonData(CallbackData, prefix="~"):
+    """The base of every button's callback data (never packed itself).
+
+    Callback data come from the client and can be forged: an int field outside signed 64 bits reached the
+    database as an OverflowError (SQLite) or a DataError quoting the value (PostgreSQL) (issue 17 item 9).
+    Every int field is bounded here, at parsing, so a forged value fails aiogram's filter like any unknown
+    button (the fallback's polite answer); `Id`, `Page` and `Index` narrow a field to its real range.
+    """
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _within_int64(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            raise ValueError("out of range")
+        return value
+
+
+# A row's or a person's id (0: none).
+Id = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# A page of a list.
+Page = Annotated[int, Field(ge=0, le=9_999)]
+# A position in a short list (a question, an option, a day, a country filter; -1: none or "now").
+Index = Annotated[int, Field(ge=-1, le=999)]
+
+
+class LangCb(ButtonData, prefix="lang"):
     """A language button (/language and the first registration step)."""
 
     code: str
 
 
-class RegCb(CallbackData, prefix="reg"):
+class RegCb(ButtonData, prefix="reg"):
     """A button inside the registration conversation or the profile editor."""
 
     action: str
@@ -80,13 +112,13 @@ def rows(*buttons: InlineKeyboardButton | None, width: int = 2) -> InlineKeyboar
     return InlineKeyboardMarkup(inline_keyboard=grid(buttons, width))
 
 
-class GuestCb(CallbackData, prefix="gst"):
+class GuestCb(ButtonData, prefix="gst"):
     """"Set my time zone" for someone who cannot register any more (handlers/guests.py)."""
 
     action: str
 
 
-class FollowCb(CallbackData, prefix="fol"):
+class FollowCb(ButtonData, prefix="fol"):
     """"Remind me" / "Don't remind me" on a session card."""
 
     item: str
@@ -99,6 +131,24 @@ def main_menu() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=_(menu.LABELS[action])) for action in row] for row in menu.LAYOUT],
         resize_keyboard=True, is_persistent=True)
+
+
+# `flags=ORGANISER_ONLY` on a handler's registration: only organisers run it (`OrganiserOnly`).
+ORGANISER_ONLY: dict[str, Any] = {"organiser_only": True}
+
+
+class OrganiserOnly(BaseMiddleware):
+    """The one rights check: an inner middleware (on the Dispatcher's message and callback_query observers, so
+    every router's handlers pass it after their filters matched) that lets a handler registered with
+    `flags=ORGANISER_ONLY` run for an organiser only (`is_admin`, set by ProfileMiddleware); everyone else gets
+    the neutral line and nothing else happens. tests/test_rights.py enumerates the flagged handlers."""
+
+    async def __call__(self, handler: Callable[[Any, dict[str, Any]], Awaitable[Any]], event: Any,
+                       data: dict[str, Any]) -> Any:
+        if get_flag(data, "organiser_only") and not data.get("is_admin"):
+            await refuse_non_organiser(event)
+            return None
+        return await handler(event, data)
 
 
 async def refuse_non_organiser(event: Message | CallbackQuery) -> None:

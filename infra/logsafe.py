@@ -24,6 +24,10 @@ EMAIL_MASK = "<e-mail>"
 _URL_TOKEN = re.compile(r"/bot[^/\s'\"<>]+/")
 # The shape of a Telegram bot token: the bot's numeric id, a colon, 30+ url-safe characters.
 _TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
+# asyncpg quotes a parameter it cannot encode ("invalid input for query argument $1: <value> (value out of
+# int64 range)"), whatever SQLAlchemy's hide_parameters says: the value is masked.
+_DRIVER_ARGUMENT = re.compile(r"(query argument \$\d+: ).*?( \(|$)", re.MULTILINE)
+PARAMETER_MASK = "<value>"
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 # Loggers whose records at these levels carry SQL parameters (names, e-mails): raised to the level given.
@@ -53,6 +57,7 @@ class Redactor:
                 text = text.replace(secret, TOKEN_MASK)
         text = _URL_TOKEN.sub(f"/bot{TOKEN_MASK}/", text)
         text = _TOKEN_SHAPE.sub(TOKEN_MASK, text)
+        text = _DRIVER_ARGUMENT.sub(rf"\g<1>{PARAMETER_MASK}\g<2>", text)
         return _EMAIL.sub(EMAIL_MASK, text)
 
 

@@ -288,6 +288,7 @@ class Screen:
     seconds_left: int | None
     players: int
     top: list[ScreenRow]
+    answers: int = 0
 
 
 async def screen(uow: UnitOfWork, event: Event, now: datetime, n: int = 10) -> Screen:
@@ -296,7 +297,7 @@ async def screen(uow: UnitOfWork, event: Event, now: datetime, n: int = 10) -> S
     if state is not None and state.open and state.closes_at is not None:
         left = max(0, int((state.closes_at - now).total_seconds()))
     rows = [ScreenRow(s.rank, screen_name(s), s.score, s.right) for s in await uow.quiz.top(n)]
-    return Screen(bool(state and state.open), left, await uow.quiz.count(), rows)
+    return Screen(bool(state and state.open), left, await uow.quiz.count(), rows, await uow.quiz.answered())
 
 
 # -- the audit log --------------------------------------------------------------------------------------------------

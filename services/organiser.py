@@ -402,11 +402,14 @@ async def unfinished(uow: UnitOfWork, sources: Sources | None = None) -> dict[in
 async def apply_retention(uow: UnitOfWork, event: Event, now: datetime, admin_ids: Iterable[int] = (),
                           sources: Sources | None = None) -> int:
     """On the deletion date (`deletion_date`): delete every person's data (storage forget: their rows in every
-    table, delivery records included) and the conversation states; commits. Returns how many people."""
+    table, delivery records included) and the conversation states; commits. Returns how many people.
+
+    Everyone with a row counts, not only delegates (issue 17 item 5): unregistered and group quiz players
+    (names, answers), guests (language, zone, follows) and whoever an outbox row was for."""
     when = await deletion_date(uow, event, admin_ids)
     if when is None or now < when:
         return 0
-    people = set(await uow.people.everyone()) | set(await unfinished(uow, sources))
+    people = set(await uow.people.known()) | set(await unfinished(uow, sources))
     for uid in sorted(people):
         await uow.forget(uid)
     await uow.people.clear_states()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from babel.numbers import format_decimal
+
 from domain.csvfile import csv_bytes
 from domain.event import Event, Quiz
 from domain.i18n_marks import N_
@@ -585,7 +587,7 @@ def standing_line(tr: Translator, lang: str, s: Standing) -> str:
     place = ", ".join(p for p in (s.city, s.country) if p)
     return translate_plural(tr, lang, POINTS_LINE, s.score, rank=s.rank, name=esc(s.name),
                             place=f" ({esc(place)})" if place else "", right=s.right,
-                            seconds=f"{s.time_ms / 1000:.1f}")
+                            seconds=format_decimal(round(s.time_ms / 1000, 1), format="0.0", locale=lang))
 
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, make_url
+from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -283,7 +283,12 @@ def _upgrade(conn: Connection) -> None:
     command.upgrade(cfg, "head")
 
 
+MIGRATION_LOCK = 0x6D696772  # pg_advisory_xact_lock key: "migr"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest migration (run at start-up)."""
+    """Bring the schema to the newest migration (run at start-up, and by `python -m bot migrate`)."""
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # workers starting together migrate one after the other
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)

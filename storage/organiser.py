@@ -263,6 +263,19 @@ class People:
     async def everyone(self) -> list[int]:
         return list(await self.s.scalars(select(Delegate.user_id)))
 
+    async def known(self) -> list[int]:
+        """Everyone the database keeps a row about: every table with a user_id column (delegates, guests and
+        their follows, quiz players in private chats and in groups, features added later), the same rule as
+        `forget_person`, which then deletes their outbox rows too. The outbox alone makes nobody known: the
+        organisers' retention notices stay, the record that they were warned (and are not sent again)."""
+        from storage.models import Base
+
+        found: set[int] = set()
+        for table in Base.metadata.sorted_tables:
+            if "user_id" in table.c and table.name != OutboxMessage.__tablename__:
+                found.update(u for u in await self.s.scalars(select(table.c.user_id).distinct()) if u is not None)
+        return sorted(found)
+
     async def language_hint(self, user_id: int) -> str | None:
         """The language a person not registered chose when they started registering (private chat state)."""
         data = await self.s.scalar(select(FsmRecord.data).where(FsmRecord.key == f"fsm:{user_id}:{user_id}:default"))

@@ -148,12 +148,14 @@ class Outbox:
         return set(await self.s.scalars(select(OutboxMessage.key).where(OutboxMessage.topic == topic)))
 
     async def claim(self, now: datetime, wall: datetime, lease: timedelta, limit: int, *,
-                    priorities: tuple[int, int] | None = None) -> list[OutboxRow]:
+                    priorities: tuple[int, int] | None = None,
+                    exclude: frozenset[int] = frozenset()) -> list[OutboxRow]:
         """Mark up to `limit` due rows as being sent by this sender and return them: highest priority first,
         then oldest due. `priorities` (lowest, highest number) restricts the claim to a range of priorities.
 
         Due: pending with next_at <= now, or claimed by a sender whose lease ran out. On PostgreSQL the rows
-        are locked with FOR UPDATE SKIP LOCKED, so concurrent senders claim disjoint rows.
+        are locked with FOR UPDATE SKIP LOCKED, so concurrent senders claim disjoint rows. `exclude`: ids the
+        caller still holds (never claimed twice by one sender, even past their lease).
         """
         if limit <= 0:
             return []
@@ -170,6 +172,8 @@ class Outbox:
         )
         if priorities is not None:
             due = due.where(OutboxMessage.priority.between(*priorities))
+        if exclude:
+            due = due.where(OutboxMessage.id.not_in(sorted(exclude)))
         stmt = (
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due.scalar_subquery()))

@@ -284,6 +284,11 @@ class QuizRepo:
     async def count(self) -> int:
         return int(await self.s.scalar(select(func.count()).select_from(QuizAttempt)) or 0)
 
+    async def answered(self) -> int:
+        """Answers pressed so far, everyone's (the console's quiz screen shows the count)."""
+        q = select(func.count()).select_from(QuizAnswer).where(QuizAnswer.choice.is_not(None))
+        return int(await self.s.scalar(q) or 0)
+
     async def registered_ids(self) -> set[int]:
         q = select(QuizAttempt.user_id).join(Delegate, Delegate.user_id == QuizAttempt.user_id)
         return set(await self.s.scalars(q))

@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
+import aiohttp
 from aiohttp import BodyPartReader, web
 
 from bot.offline.telegram import (
@@ -69,6 +70,9 @@ def _words(text: str) -> frozenset[str]:
 
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+# Webhook delivery: a POST that gets no 200 within this long, or another status, is tried again after a pause.
+WEBHOOK_TIMEOUT = 30.0
+WEBHOOK_RETRY = 0.5
 
 #: Methods that deliver a message; only these are rate limited and counted as "delivered".
 DELIVERY_METHODS = frozenset({"sendMessage", "sendDocument"})
@@ -365,6 +369,12 @@ class FakeBotAPI:
         self._changed = asyncio.Event()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        #: Webhook delivery (after setWebhook): where updates are posted in turns (default: the webhook's url),
+        #: and every attempt as (update_id, target, HTTP status or 0 for no answer).
+        self.webhook_targets: list[str] = []
+        self.webhook_attempts: list[tuple[int, str, int]] = []
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._retry_at: dict[int, float] = {}
         self._methods: dict[str, tuple[str, Callable[[Record], Awaitable[Any]]]] = {
             name.lower(): (name, handler)
             for name, handler in {
@@ -396,12 +406,18 @@ class FakeBotAPI:
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         self.url = f"http://{HOST}:{self.port}"
+        self._webhook_task = asyncio.create_task(self._webhook_loop())
         return self.url
 
     async def stop(self) -> None:
         """Release waiting long polls and delayed calls, then stop listening."""
         self._closing.set()
         self._notify()
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+            self._webhook_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -1043,6 +1059,71 @@ class FakeBotAPI:
             if len(batch) >= limit:
                 break
         return batch
+
+    # ------------------------------------------------------------------ webhook delivery
+
+    def deliver_to(self, *urls: str) -> None:
+        """Post the webhook's updates to these addresses in turns (as a proxy in front of several workers
+        would spread them) instead of the url setWebhook named."""
+        self.webhook_targets = list(urls)
+
+    async def _webhook_loop(self) -> None:
+        """As Telegram does once a webhook is set: post each pending update (with the secret token header),
+        up to max_connections at once; an update is done when answered 200, else posted again later."""
+        in_flight: dict[int, asyncio.Task[None]] = {}
+        turn = itertools.count()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT)) as session:
+            try:
+                while not self._closing.is_set():
+                    changed = self._changed
+                    url = self.webhook.get("url")
+                    if url:
+                        limit = int(self.webhook.get("max_connections") or 40)
+                        allowed = self.webhook.get("allowed_updates")
+                        allowed = frozenset(allowed) if isinstance(allowed, list) and allowed \
+                            else DEFAULT_ALLOWED_UPDATES
+                        now = time.monotonic()
+                        for update in list(self._updates):
+                            if len(in_flight) >= limit:
+                                break
+                            uid = update["update_id"]
+                            if uid in in_flight or self._retry_at.get(uid, 0.0) > now:
+                                continue
+                            if next((k for k in update if k != "update_id"), "") not in allowed:
+                                self._updates.remove(update)
+                                continue
+                            targets = self.webhook_targets or [str(url)]
+                            target = targets[next(turn) % len(targets)]
+                            task = asyncio.create_task(self._post_update(session, target, update))
+                            in_flight[uid] = task
+                            task.add_done_callback(lambda _t, uid=uid: in_flight.pop(uid, None))
+                    pause = 0.05 if self._retry_at else 1.0
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), pause)
+            finally:
+                for task in list(in_flight.values()):
+                    task.cancel()
+                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+
+    async def _post_update(self, session: aiohttp.ClientSession, target: str, update: JSONDict) -> None:
+        headers = {}
+        if secret := self.webhook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = str(secret)
+        uid = update["update_id"]
+        try:
+            async with session.post(target, json=update, headers=headers) as response:
+                status = response.status
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            status = 0
+        self.webhook_attempts.append((uid, target, status))
+        if status == 200:
+            self._retry_at.pop(uid, None)
+            with contextlib.suppress(ValueError):
+                self._updates.remove(update)
+        else:
+            self._retry_at[uid] = time.monotonic() + WEBHOOK_RETRY
+        self._notify()
 
     async def _set_webhook(self, rec: Record) -> bool:
         if not rec.params.get("url"):

@@ -304,3 +304,94 @@ async def test_the_redis_bucket_is_shared_by_processes(redis_url: str) -> None:
         await a.redis.delete(*a.keys)
         await a.close()
         await b.close()
+
+
+# -- time-bound rows under a flood of replies (issue 17 item 1) ----------------------------------------------
+
+async def _reply_flood(limiter: Limiter, people: int, until: float, grants: list[float]) -> None:
+    """`people` conversations each asking for a reply slot again as soon as they got one, until `until` on
+    the limiter's timer: more replies than the rate allows, all the time."""
+    async def person() -> None:
+        while limiter.timer.monotonic() < until:
+            await limiter.acquire(Priority.REPLY, space_chat=False)
+            grants.append(limiter.timer.monotonic())
+    await asyncio.gather(*(person() for _ in range(people)))
+
+
+async def test_reminders_go_out_on_time_while_replies_saturate_the_rate(h: Harness) -> None:
+    """120 reminders for a session 10 minutes away, fanned out while replies alone would take every slot:
+    each reminder goes out once, before the session starts; replies keep most of the rate."""
+    await add(h, *(msg(f"r{i:03}", 2000 + i, f"⏰ plenary {i}") for i in range(120)))
+    timer = VirtualTimer()
+    sent_at: dict[str, list[float]] = {}
+    h.session.on_request = lambda r: sent_at.setdefault(r.text, []).append(timer.now)
+    s = sender(h, timer, rate=25)
+    start = timer.now
+    session_starts = start + 600
+    replies: list[float] = []
+    flood = asyncio.ensure_future(_reply_flood(s.limiter, 40, session_starts + 60, replies))
+    await drain(s)
+    reminders_done = timer.now
+    await flood
+    assert len(sent_at) == 120 and all(len(times) == 1 for times in sent_at.values())
+    assert max(t for times in sent_at.values() for t in times) < session_starts
+    # The reminders took their floor share (a quarter of 25 a second): about 20 s, not 10 minutes.
+    assert reminders_done - start < 30
+    # Replies kept the rest of the rate meanwhile.
+    during = [t for t in replies if t <= reminders_done]
+    assert len(during) >= 0.7 * (len(during) + 120)
+    assert {r.status for r in (await rows(h)).values()} == {SENT}
+
+
+async def test_a_claimed_row_without_a_turn_before_its_lease_ends_is_handed_back(h: Harness) -> None:
+    """With no share for time-bound rows at all (a limiter that serves replies only), claimed rows are handed
+    back before their lease ends instead of staying in `sending`, and are sent once when the rate frees."""
+    await add(h, *(msg(f"r{i:02}", 3000 + i) for i in range(10)))
+    timer = VirtualTimer()
+    limiter = Limiter(25, timer=timer, timely_share=0)
+    s = sender(h, timer, limiter=limiter, lease=30)
+    replies: list[float] = []
+    flood_ends = timer.now + 100
+    flood = asyncio.ensure_future(_reply_flood(limiter, 40, flood_ends, replies))
+    first = await s.drain_once()
+    assert first == 10
+    # Handed back within the lease (its last 7.5 s kept as a margin), untried.
+    assert timer.now < flood_ends
+    assert {(r.status, r.attempts) for r in (await rows(h)).values()} == {(PENDING, 0)}
+    assert not s._held
+    await drain(s)
+    await flood
+    assert sorted(r.text for r in h.session.sent()) == [f"r{i:02}" for i in range(10)]
+    assert {(r.status, r.attempts) for r in (await rows(h)).values()} == {(SENT, 1)}
+
+
+async def test_a_sender_never_claims_a_row_it_still_holds(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its lease, a row still held by this sender is not claimed again by it (the KeyError in
+    drain_once, and a second send, came from that)."""
+    await add(h, msg("a", 1))
+    s = sender(h, lease=60)
+    rows_, _ = await s.claim()
+    assert [r.key for r in rows_] == ["a"]
+    later = h.clock.wall_now() + timedelta(minutes=5)  # the lease ran out (it is on the real clock)
+    monkeypatch.setattr(s.clock, "wall_now", lambda: later)
+    again, _ = await s.claim()
+    assert again == []
+    await s._release(rows_)
+    assert [r.key for r in (await s.claim())[0]] == ["a"]
+
+
+async def test_a_reply_keeps_its_distance_from_an_outbox_message_to_the_same_person() -> None:
+    """A reply right after a reminder to the same chat met Telegram's per-chat 429, and a second such 429
+    elsewhere paused every send for a second (the mixed load bench): it waits out the chat's second instead;
+    replies to other chats, and a reply after a reply, do not wait."""
+    timer = VirtualTimer()
+    limiter = Limiter(1000, timer=timer)
+    await limiter.acquire(Priority.TIMELY, 7)
+    start = timer.now
+    await limiter.acquire(Priority.REPLY, 8, space_chat=False)
+    assert timer.now - start == pytest.approx(0, abs=0.01)
+    await limiter.acquire(Priority.REPLY, 7, space_chat=False)
+    assert timer.now - start == pytest.approx(1.0, abs=0.01)
+    before = timer.now
+    await limiter.acquire(Priority.REPLY, 7, space_chat=False)  # a handler's second message in a row
+    assert timer.now - before == pytest.approx(0, abs=0.01)

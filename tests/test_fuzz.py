@@ -1,7 +1,9 @@
 """Property-based fuzzing: random updates, in random conversation states, through the real Dispatcher.
 
 Each example takes a new person, puts them in a conversation state captured from a real registration
-(part-way through, at the summary, editing the profile, about to forget, registered, or new) and sends
+(part-way through, at the summary, editing the profile, about to forget, registered, or new), or in front of
+a feature's buttons reached by its commands (a quiz question, the matchmaking directory, an organiser's
+lists, a broadcast draft, the EXCOM queue: organisers for the organiser features), and sends
 them a few random updates: texts of any script and length, commands with junk arguments, media, contacts,
 locations, edited messages, callback queries with random or forged data (real prefixes, junk values) on
 accessible, inaccessible or missing messages, and group and channel messages.
@@ -44,7 +46,10 @@ PROFILE = os.environ.get("FUZZ_PROFILE", "default")
 COMMANDS = ("start", "help", "program", "now", "next", "profile", "reminders", "language", "cancel", "forget",
             "myid", "admit", "quiz", "settings", "meet", "availability", "matchmaking",
             "", "START", "start@delegate_test_bot", "help@other_bot",
-            "broadcast", "broadcasts", "people", "stats", "export", "audit")
+            "broadcast", "broadcasts", "people", "stats", "export", "audit", "leaderboard", "quiz_open",
+            "quiz_close", "quiz_group", "excom", "timezone")
+# Oversized and boundary values for every field (issue 17 item 9: a 23-digit id raised in the database).
+HUGE = ("12345678901234567890123", str(2**63), str(-(2**63) - 1), str(2**63 - 1), "-0", "1e3", "0x10", "٣")
 # Real callback prefixes and what their fields look like (the junk strategy covers the rest).
 CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "lang": (("en", "ru", "ko", "xx", ""),),
@@ -73,11 +78,26 @@ CALLBACK_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "bcx": (("1", "0", "-1", "x", "999999999999999999999"),),
     "og": (("pg", "card", "ok", "no", "fix", "ex", "nope"), ("1", "0", "-1", "x"), ("0", "1", "-5"),
            ("", "email", "city", "registrations", "deliveries", "nope")),
+    # The quiz (handlers/quiz.py): question index, question id, shown position; the start button.
+    "qz": (("0", "1", "9", "10", "-1", "x"), ("q1", "q2", "q10", "nope", ""), ("0", "1", "3", "4", "-1", "x")),
+    "qzgo": (("1", "0", "2", "x"),),
+    # The EXCOM queue (handlers/excom.py) and a guest's zone button.
+    "xc": (("ok", "no", "pg", "nope"), ("1", "0", "-1", "x"), ("0", "1", "-1", "x")),
+    "gst": (("tz", "zone", "nope", ""),),
 }
 # Conversation states to start an example from (captured from a real registration at setup).
+# Feature stages: a registered person (an organiser for the organiser ones) who sent these, facing the newest
+# message with buttons they got (a quiz question, the directory, a list, a draft).
+FEATURE_STAGES: dict[str, tuple[str, ...]] = {
+    "quiz": ("/quiz",), "quiz_unregistered": ("/quiz",), "leaderboard": ("/leaderboard",), "meet": ("/meet",),
+    "availability": ("/availability",), "people": ("/people",), "excom": ("/excom",),
+    "broadcast_draft": ("/broadcast", "Dear delegates, the plenary moves to hall B."),
+    "broadcasts": ("/broadcasts",), "matchmaking_org": ("/matchmaking",),
+}
+ORGANISER_STAGES = frozenset({"people", "excom", "broadcast_draft", "broadcasts", "matchmaking_org"})
 STAGES = ("new", "language", "full_name", "position", "organisation", "city", "participant_type", "email",
           "timezone", "timezone_confirm", "matchmaking", "consent", "summary", "choose_field", "paused",
-          "registered", "profile_edit", "forget")
+          "registered", "profile_edit", "forget", *FEATURE_STAGES)
 
 any_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=300)
 long_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=300, max_size=5000)
@@ -92,7 +112,9 @@ def callback_data(draw: st.DrawFn) -> str:
     if kind == "raw":
         return draw(st.sampled_from(("", ":", "reg", "reg:", "reg::", "lang:", "pg:1:1:1", "a" * 64)))
     prefix = draw(st.sampled_from(sorted(CALLBACK_SHAPES)))
-    values = [draw(st.one_of(st.sampled_from(choices), junk)) for choices in CALLBACK_SHAPES[prefix]]
+    values = [draw(st.one_of(st.sampled_from(choices), st.sampled_from(choices), junk, st.sampled_from(HUGE),
+                             st.text(min_size=30, max_size=64)))
+              for choices in CALLBACK_SHAPES[prefix]]
     return ":".join([prefix, *values])[:64]
 
 
@@ -206,7 +228,8 @@ class Fuzzer:
         self.h = h
         self.updates = Updates()
         self.base = base
-        self.uids = itertools.count(base + 1_000)
+        self.uids = itertools.count(base + 1_001)  # base + 1_000: the organiser who opens the quiz
+        self.admins = organisers(base)
         self.snapshots: dict[str, tuple[str | None, dict[str, Any]]] = {}
         # The newest message with buttons the template person had at each stage.
         self.stage_messages: dict[str, dict[str, Any]] = {}
@@ -260,12 +283,30 @@ class Fuzzer:
         await h.send(uid, "/cancel")
         await h.send(uid, "/forget")
         await self._snapshot("forget", uid)
+        # The quiz open for everyone (an organiser's switch), and a booking request a host can decline.
+        organiser = min(self.admins)
+        await register(h, organiser)
+        await h.send(organiser, "/quiz_open")
         assert h.errors == [], h.errors
-        missing = set(STAGES) - set(self.snapshots) - {"new", "registered"}
+        missing = set(STAGES) - set(self.snapshots) - {"new", "registered", *FEATURE_STAGES}
         assert not missing, missing
+
+    def person_for(self, stage: str) -> int:
+        """A new person; an organiser (every fourth id) for the organiser stages."""
+        while True:
+            uid = next(self.uids)
+            if stage not in ORGANISER_STAGES or uid in self.admins:
+                return uid
 
     async def put(self, uid: int, stage: str) -> None:
         if stage == "new":
+            return
+        if stage in FEATURE_STAGES:
+            if stage != "quiz_unregistered":
+                await register(self.h, uid, participant_type="excom" if stage == "availability" else "wego_member",
+                               matchmaking=True)
+            for text in FEATURE_STAGES[stage]:
+                await self.h.send(uid, text)
             return
         if stage in ("registered", "profile_edit", "forget"):
             await register(self.h, uid)
@@ -279,11 +320,14 @@ class Fuzzer:
 
     async def play(self, stage: str, script: list[Action]) -> None:
         h = self.h
-        uid = next(self.uids)
+        uid = self.person_for(stage)
         self.examples += 1
         await self.put(uid, stage)
+        assert h.errors == [], f"{stage}: setting up raised {h.errors[0][1]!r}"
         bot_message: dict[str, Any] | None = None
-        if stage in self.stage_messages:
+        if stage in FEATURE_STAGES:
+            bot_message = self.newest_with_buttons(uid)
+        elif stage in self.stage_messages:
             # The stage's message as this person's own (a message id is a message in one chat only).
             template = self.stage_messages[stage]
             bot_message = copy.deepcopy(h.session._message(uid, text=template.get("text", ""),

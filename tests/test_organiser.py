@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from domain.event import EventFileError, load_event
 from handlers.organiser import OrgCb
@@ -317,6 +318,40 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
         assert await Outbox(s).rows(user_id=1) == []
     assert await h.app.storage.get_data(h.state_key(2)) == {}
     assert ("retention", "2 people's data deleted") in await audit_actions(h)
+
+
+async def test_retention_forgets_quiz_players_guests_and_their_outbox_rows(h: Harness) -> None:
+    """Not only delegates (issue 17 item 5): a quiz player who never registered (private chat and group), a
+    guest with their language, zone and follows, and the outbox rows of each are deleted too."""
+    from domain.messages import NewMessage
+    from storage.models import Follow, Guest, QuizAnswer, QuizAttempt
+
+    solo, grouped, guest = 7301, 7302, 7303
+    now = h.clock.now()
+    async with h.app.sessions() as s:
+        for uid, chat in ((solo, None), (grouped, -100777)):
+            s.add(QuizAttempt(user_id=uid, name=f"Player {uid}", lang="en", group_chat=chat, index=1, asked_at=now,
+                              started_at=now))
+            await s.flush()
+            s.add(QuizAnswer(user_id=uid, index=0, question_id="q1", choice=1, right=True, points=100,
+                             time_ms=900, answered_at=now, created_at=now))
+        s.add(Guest(user_id=guest, language="ko", timezone="Asia/Seoul", zone_chosen=True, created_at=now,
+                    updated_at=now))
+        s.add(Follow(user_id=guest, item_id=h.app.event.program[0].id, created_at=now))
+        await Outbox(s).add([NewMessage(f"t:{uid}", uid, "t", "t", now, {}) for uid in (solo, grouped, guest)], now)
+        await s.commit()
+    delivery = h.app.delivery
+    planner = delivery.planners["retention"]
+    h.clock.set(h.app.event.retention_date - timedelta(days=7))
+    await planner.sync(delivery)
+    h.clock.set(h.app.event.retention_date)
+    await planner.sync(delivery)
+    async with h.app.sessions() as s:
+        for model in (QuizAttempt, QuizAnswer, Guest, Follow):
+            assert (await s.scalars(select(model))).all() == [], model.__name__
+        for uid in (solo, grouped, guest):
+            assert await Outbox(s).rows(user_id=uid) == []
+    assert ("retention", "3 people's data deleted") in await audit_actions(h)
 
 
 async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_week_later(h: Harness) -> None:

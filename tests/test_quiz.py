@@ -508,6 +508,23 @@ async def test_group_mode_posts_quiz_polls_and_scores_poll_answers_into_the_same
     assert "You took part in the quiz in a group chat" in h.last_text(555)
 
 
+async def test_a_vote_for_an_option_the_poll_does_not_have_uses_up_no_try(h: Harness) -> None:
+    """Issue 17 item 11: option 7 of a four-option poll created the person's attempt (their one try) and
+    recorded a wrong answer; it is no answer at all, and their real vote then counts."""
+    group = h.updates.group()
+    await h.send(ORGANISER, "/quiz_group", chat=group)
+    await drain(h)
+    quiz = quiz_of(h)
+    question = quiz.question(plan(quiz, group["id"], secret=secret_of(h), shuffle_options=False)[0].question_id)
+    poll_id = next(m["poll"]["id"] for m in h.session.messages.values() if "poll" in m)
+    h.clock.advance(seconds=2)
+    for option in (7, -1, 10**6):
+        await h.feed(poll_answer(h, poll_id, 556, option, "Mina"))
+    assert await attempt_row(h, 556) is None
+    await h.feed(poll_answer(h, poll_id, 556, question.right, "Mina"))
+    assert [(a.index, a.right) for a in await answer_rows(h, 556)] == [(0, True)]
+
+
 async def test_poll_answers_are_requested_from_telegram(h: Harness) -> None:
     assert "poll_answer" in h.app.dp.resolve_used_update_types()
 
@@ -785,4 +802,4 @@ async def test_the_consoles_screen_shows_the_name_each_player_chose(h: Harness) 
         await QuizRepo(s).set_name(2, ShownAs.NICKNAME, "Bo", "Boris", OPEN)
         await s.commit()
         shown = await screen(_Uow(s), h.app.event, OPEN)  # type: ignore[arg-type]
-    assert [(r.rank, r.name) for r in shown.top] == [(1, "🕶"), (2, "Bo")]
+    assert [(r.rank, r.name) for r in shown.top] == [(1, None), (2, "Bo")]  # None: "anonymous" in its language

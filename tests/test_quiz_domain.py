@@ -563,3 +563,16 @@ def test_resume_after_a_restart(attempt: Attempt) -> None:
         a = a.show(a.asked_at)
         a = a.press(n, a.current.right, a.asked_at).attempt.advance(a.asked_at)
     assert a.resume(at(99), window_open=True) == (a, Resume.FINISHED)
+
+
+def test_an_organiser_s_winners_line_writes_seconds_as_the_reader_s_language_does() -> None:
+    """Issue 20 bug 11: Russian read "12.5 с"; a Russian decimal has a comma."""
+    from bot.i18n import make_i18n
+    from domain.quiz import Standing
+    from services.quiz import standing_line
+
+    i18n = make_i18n()
+    ann = Standing(rank=1, user_id=1, name="Ann Lee", city="Seoul", country="Korea", score=140, right=1,
+                   time_ms=12_500, finished_at=None, registered=True)
+    assert "12,5 с" in standing_line(i18n, "ru", ann)
+    assert "12.5 s" in standing_line(i18n, "en", ann)

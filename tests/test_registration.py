@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -482,3 +483,15 @@ async def test_a_city_the_zone_list_does_not_know_gets_its_countrys_capital_offe
     assert "Type a nearby big city" in question and "Kazan, Russia" in question
     await h.press(UID, "Use Moscow (GMT+3)")
     assert "it is now" in h.last_text(UID) and "GMT+3" in h.last_text(UID)
+
+
+async def test_a_rehearsal_time_zone_check_shows_the_rehearsal_date_and_the_real_time_of_day(harness: Harness
+                                                                                             ) -> None:
+    """Issue 20 bug 6: replaying 1 Nov 2020, the check said "it is now 20:35 (6 Dec)" (the machine's date)."""
+    await walk_to(harness, "timezone")
+    await harness.send(UID, "Seoul")
+    text = harness.last_text(UID)
+    assert "(1 Nov)" in text, text
+    real = datetime.now(ZoneInfo("Asia/Seoul"))
+    shown = {f"{t:%H:%M}" for t in (real, real - timedelta(minutes=1))}  # a minute may turn meanwhile
+    assert any(f"<b>{hm}</b>" in text for hm in shown), text

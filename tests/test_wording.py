@@ -108,3 +108,34 @@ async def test_after_forget_an_old_button_answers_in_the_persons_last_language(s
         assert "내 시간대로 시간을 보려면 /timezone" in h.last_text(1)  # registration closed on 10 Nov
     finally:
         await h.close()
+
+
+def test_a_message_s_language_is_its_main_script_not_its_first_foreign_letter() -> None:
+    from domain.languages import detect_language
+
+    summary = ("Please check your registration:\nName: Иван Петров\nPosition: Mayor\nOrganisation: City Hall\n"
+               "City: Ulyanovsk\nTime zone: Europe/Ulyanovsk")
+    assert detect_language(summary, "en") == "en"
+    assert detect_language("/language — change the language (English, Русский, 한국어)", "en") == "en"
+    assert detect_language("Проверьте, пожалуйста, регистрацию: WeGO EXCOM 2020", "en") == "ru"
+    assert detect_language("개회식\n11월 17일 10:00–10:30 (서울)\nWeGO EXCOM 2020", "en") == "ko"
+    assert detect_language("12:00 ✅", "ru") == "ru"
+
+
+async def test_an_english_speaker_with_a_cyrillic_name_is_answered_in_english_after_forget(settings) -> None:
+    """Issue 17 item 11: a button on their old English profile, which quotes their name in Cyrillic, was
+    answered in Russian once nothing was stored about them."""
+    from tests.harness import register
+
+    h = await Harness.create(settings)
+    try:
+        await register(h, 1, language="en", full_name="Иван Петров")
+        await h.send(1, "/profile")
+        profile_msg, data = h._message_with(1, "Edit a field")
+        await h.send(1, "/forget")
+        await h.press(1, "Yes, delete everything")
+        calls = await h.feed(h.updates.callback(1, data, profile_msg, language_code="en"))
+        said = " ".join(str(c.params.get("text", "")) for c in calls)
+        assert said and not any("\u0400" <= ch <= "\u04ff" for ch in said.replace("Иван Петров", "")), said
+    finally:
+        await h.close()

@@ -70,7 +70,7 @@ async def screen_json(request: web.Request) -> web.Response:
     console = console_of(request)
     state = await console_uc.screen(request[UOW], console.event, console.clock.now())
     return web.json_response({
-        "open": state.open, "seconds_left": state.seconds_left, "players": state.players,
+        "open": state.open, "seconds_left": state.seconds_left, "players": state.players, "answers": state.answers,
         "top": [{"rank": r.rank, "name": r.name, "score": r.score, "right": r.right} for r in state.top]})
 
 

@@ -1,0 +1,123 @@
+"""Redis person locks name their holder, are cleared by a restart and expire quickly (issue 17 item 7).
+
+A process killed mid-update left aiogram's 60-second Redis lock behind: after the restart that person's next
+message waited up to a minute (28 s measured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from redis.asyncio import Redis
+
+from bot.person_lock import RedisPersonLocks
+
+pytestmark = pytest.mark.redis
+KEY = StorageKey(bot_id=42, chat_id=7, user_id=7)
+
+
+async def _taken(locks: RedisPersonLocks, key: StorageKey, within: float) -> bool:
+    async def take() -> None:
+        async with locks.lock(key):
+            pass
+    try:
+        await asyncio.wait_for(take(), within)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _kill(locks: RedisPersonLocks, key: StorageKey) -> asyncio.Task[None]:
+    """Take the lock in a task that never releases it, then stop renewing: a process killed mid-update."""
+    held = asyncio.Event()
+
+    async def hold() -> None:
+        async with locks.lock(key):
+            held.set()
+            await asyncio.Event().wait()
+    task = asyncio.create_task(hold())
+    await held.wait()
+    await locks.close()  # its renewal stops with the process
+    return task
+
+
+async def _bury(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def test_a_restart_frees_the_people_its_previous_life_held(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    instance = f"worker-{uuid.uuid4().hex[:6]}"
+    key = StorageKey(bot_id=42, chat_id=7, user_id=int(uuid.uuid4().int % 10**9))
+    try:
+        first = RedisPersonLocks(redis, instance=instance, lease=60)
+        dead = await _kill(first, key)
+        holder = await redis.get(first.key_builder.build(key, "lock"))
+        assert holder is not None and holder.decode().startswith(f"{instance}#")
+        # Another worker does not clear it: the holder might be alive.
+        other = RedisPersonLocks(redis, instance=f"{instance}-other", lease=60)
+        assert await other.clear_own() == 0
+        assert not await _taken(other, key, 0.3)
+        # The same worker restarted: its own leftover lock goes at once, no 60 s wait.
+        restarted = RedisPersonLocks(redis, instance=instance, lease=60)
+        assert await restarted.clear_own() == 1
+        assert await _taken(restarted, key, 0.5)
+        await _bury(dead)
+        await restarted.close()
+        await other.close()
+    finally:
+        await redis.aclose()
+
+
+async def test_a_lock_lives_while_its_holder_does_and_expires_soon_after(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    key = StorageKey(bot_id=42, chat_id=8, user_id=int(uuid.uuid4().int % 10**9))
+    try:
+        alive = RedisPersonLocks(redis, instance=f"a-{uuid.uuid4().hex[:6]}", lease=1.0)
+        other = RedisPersonLocks(redis, instance=f"b-{uuid.uuid4().hex[:6]}", lease=1.0)
+        release = asyncio.Event()
+        held = asyncio.Event()
+
+        async def long_update() -> None:
+            async with alive.lock(key):
+                held.set()
+                await release.wait()
+        task = asyncio.create_task(long_update())
+        await held.wait()
+        # Three leases long, renewed all the while: nobody else gets the person.
+        assert not await _taken(other, key, 3.0)
+        release.set()
+        await task
+        assert await _taken(other, key, 2.0)
+        # A holder that dies without a restart: free within about a lease, not a minute.
+        dead = await _kill(alive, key)
+        assert await _taken(other, key, 6.0)
+        await _bury(dead)
+        await other.close()
+    finally:
+        await redis.aclose()
+
+
+async def test_a_shutdown_logs_no_redis_traceback(tmp_path: Any, redis_url: str,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """aiogram's own shutdown hook closed the Redis client while the cache sync still listened on it: a
+    'cache invalidation channel lost' traceback at every stop (issue 17 item 11)."""
+    from tests.harness import Harness, make_settings
+
+    h = await Harness.create(make_settings(tmp_path, redis_url=redis_url))
+    try:
+        await h.send(5, "/help")
+        await h.app.dp.emit_shutdown(bot=h.bot, **h.app.dp.workflow_data)
+        await asyncio.sleep(0.3)  # the listener would have noticed by now
+        assert [r for r in caplog.records if r.exc_info] == []
+        await h.app.storage.get_state(h.state_key(5))  # the client is still open
+    finally:
+        await h.close()
+    assert [r for r in caplog.records if r.exc_info] == []
