@@ -211,7 +211,7 @@ async def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.people, args.updates, args.burst, args.paced = 300, 1000, 0, 300
     print(f"{platform.python_version()} on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"{args.people} delegates, {args.updates} updates at once, pacing lifted (SEND_RATE=1000, the most settings allow)", flush=True)
+          f"{args.people} delegates, {args.updates} updates at once, pacing lifted (SEND_RATE=1000)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         rows = {}
         for workers in (1, 2):
