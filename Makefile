@@ -83,6 +83,12 @@ test: $(STAMP) catalogs system-packages
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
+# The edit-run loop: everything but the tests that start processes, kill them or wait through an outage
+# (marker e2e), the benchmarks' smoke runs and the fuzz test (marker slow); no ruff, catalogs or contracts.
+.PHONY: test-fast
+test-fast: $(STAMP) catalogs
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -q -m "not e2e and not slow" $(PYTEST_ARGS)
+
 bench: $(STAMP) catalogs
 	$(PY) -m bench.reminders
 

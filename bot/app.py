@@ -264,6 +264,11 @@ async def build_app(
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(FloodNotice())  # after the locale: the flood's one notice is translated
+    # The one rights check, after each handler's filters: flags=ORGANISER_ONLY handlers are the organisers'.
+    from handlers.ui import OrganiserOnly
+
+    dp.message.middleware(OrganiserOnly())
+    dp.callback_query.middleware(OrganiserOnly())
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
