@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint contracts catalogs catalogs-update check-catalogs bench clean
+.PHONY: run test lint contracts typecheck catalogs catalogs-update check-catalogs bench clean
 
 # Installs are reproducible: every package at the version of the lock file (requirements.lock, made by
 # `make lock` from pyproject.toml), then the project itself without resolving anything again.
@@ -70,6 +70,11 @@ browsers: system-packages
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
+# The type checker ([tool.mypy] in pyproject.toml): strict on domain/ and services/, mypy's defaults elsewhere;
+# bot/conformance.py makes it check the storage implementations against services/ports.py.
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
 # The layer rules of docs/architecture.md as import-linter contracts ([tool.importlinter] in pyproject.toml).
 contracts: $(STAMP)
 	$(VENV)/bin/lint-imports
@@ -81,7 +86,14 @@ test: $(STAMP) catalogs system-packages
 	$(PY) -m ruff check .
 	$(PY) -m tools.catalogs check
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# The edit-run loop: everything but the tests that start processes, kill them or wait through an outage
+# (marker e2e), the benchmarks' smoke runs and the fuzz test (marker slow); no ruff, catalogs or contracts.
+.PHONY: test-fast
+test-fast: $(STAMP) catalogs
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal -q -m "not e2e and not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP) catalogs
 	$(PY) -m bench.reminders

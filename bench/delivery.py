@@ -102,7 +102,7 @@ class Result:
 
 
 def _settings(tmp: Path, api_url: str, rate: float) -> Settings:
-    return Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp / 'bench.db'}",  # type: ignore[call-arg]
+    return Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp / 'bench.db'}",
                     bot_token="42:BENCH", telegram_api_url=api_url, redis_url=None, admin_ids="",
                     clock_start=None, clock_speed=1, send_rate=rate, log_level="WARNING")
 
@@ -151,7 +151,7 @@ async def run_case(recipients: int, *, chatters: int = 40, send_rate: float = 28
 
                 def on_record(rec: Record) -> None:
                     if rec.ok and rec.method == "sendMessage" and rec.chat_id in replies:
-                        fut = replies[rec.chat_id]  # type: ignore[index]
+                        fut = replies[rec.chat_id]
                         if not fut.done():
                             fut.set_result(rec)
 

@@ -8,7 +8,7 @@ For 1 and then 2 workers, each on a fresh database holding the delegates:
 - idle RSS of each worker once ready;
 - updates/s: every delegate sends once (first contact, not measured), then `--updates` updates (`/now` or a free
   question, half each, from the same delegates) are pushed at once; throughput = updates / time to the last
-  answer. The send pacing is lifted (SEND_RATE=5000) so the figure is the update path, not the limiter;
+  answer. The send pacing is lifted (SEND_RATE=1000) so the figure is the update path, not the limiter;
 - with --burst: peak RSS of each worker (VmHWM, reset first) while `--burst` updates are handled.
 Then the shared rate limit: 2 workers answering `--paced` updates with SEND_RATE=30 against a fake enforcing
 30 messages a second: the rate reached over the span of the sends, and the 429s the fake answered.
@@ -152,7 +152,7 @@ async def throughput_case(base: str, redis: str, workers: int, people: int, upda
     async with throwaway_database(base, prefix="bench") as db, FakeBotAPI() as api:
         await flush_redis(redis)
         await prepare(db, people)
-        procs = await start_workers(workers, worker_env(api, db, redis, workers, 5000), workdir)
+        procs = await start_workers(workers, worker_env(api, db, redis, workers, 1000), workdir)
         try:
             api.deliver_to(*(f"http://127.0.0.1:{port}{PATH}" for _p, port in procs))
             answers = Answers(api)
@@ -211,7 +211,7 @@ async def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.people, args.updates, args.burst, args.paced = 300, 1000, 0, 300
     print(f"{platform.python_version()} on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"{args.people} delegates, {args.updates} updates at once, pacing lifted (SEND_RATE=5000)", flush=True)
+          f"{args.people} delegates, {args.updates} updates at once, pacing lifted (SEND_RATE=1000)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         rows = {}
         for workers in (1, 2):

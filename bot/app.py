@@ -195,7 +195,7 @@ def remember_answers(event: Event, size: int = 4096) -> None:
 
     index = index_for(event)
     if not hasattr(index.answer, "cache_info"):
-        index.answer = functools.lru_cache(maxsize=size)(index.answer)  # type: ignore[method-assign]
+        index.answer = functools.lru_cache(maxsize=size)(index.answer)  # type: ignore[method-assign]  # memoised in place
 
 
 def make_storage(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> BaseStorage:
@@ -255,7 +255,8 @@ async def build_app(
     dp.shutdown.handlers[:] = [h for h in dp.shutdown.handlers if h.callback != dp.fsm.close]
     dp.update.outer_middleware(ArrivalStamp(clock))  # first: the quiz scores by arrival, not by handling
     # Before any work (the lock, the session): a flooding person's updates stop here (bot/flood.py).
-    flood = dp.update.outer_middleware(FloodControl(burst=settings.flood_burst, rate=settings.flood_rate))
+    flood = FloodControl(burst=settings.flood_burst, rate=settings.flood_rate)
+    dp.update.outer_middleware(flood)
     dp.update.outer_middleware(PersonLockMiddleware(dp.fsm, isolation))
     dp.update.outer_middleware(DbSessionMiddleware(sessions))
     if caches is not None and isinstance(storage, SQLStorage):
@@ -264,6 +265,11 @@ async def build_app(
     dp.update.outer_middleware(ProfileMiddleware(settings.admin_ids))
     dp.update.outer_middleware(LocaleMiddleware(i18n))
     dp.update.outer_middleware(FloodNotice())  # after the locale: the flood's one notice is translated
+    # The one rights check, after each handler's filters: flags=ORGANISER_ONLY handlers are the organisers'.
+    from handlers.ui import OrganiserOnly
+
+    dp.message.middleware(OrganiserOnly())
+    dp.callback_query.middleware(OrganiserOnly())
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
     remember_answers(event)
@@ -354,19 +360,19 @@ class PersonConversation:
                 CURRENT_SESSION.reset(token)
 
     async def get_state(self) -> str | None:
-        return await self._in_session(self._ctx.get_state)  # type: ignore[no-any-return]
+        return await self._in_session(self._ctx.get_state)
 
     async def set_state(self, state: Any = None) -> None:
         await self._in_session(self._ctx.set_state, state)
 
     async def get_data(self) -> dict[str, Any]:
-        return await self._in_session(self._ctx.get_data)  # type: ignore[no-any-return]
+        return await self._in_session(self._ctx.get_data)
 
     async def set_data(self, data: Any) -> None:
         await self._in_session(self._ctx.set_data, data)
 
     async def update_data(self, data: Any = None, **kwargs: Any) -> dict[str, Any]:
-        return await self._in_session(lambda: self._ctx.update_data(data, **kwargs))  # type: ignore[no-any-return]
+        return await self._in_session(lambda: self._ctx.update_data(data, **kwargs))
 
     async def clear(self) -> None:
         await self._in_session(self._ctx.clear)
@@ -464,7 +470,7 @@ def keep_response_models() -> None:
 
     for cls in vars(aiogram.methods).values():
         if inspect.isclass(cls) and issubclass(cls, TelegramMethod) and cls is not TelegramMethod:
-            _RESPONSE_MODELS.append(Response[cls.__returning__])  # type: ignore[name-defined]
+            _RESPONSE_MODELS.append(Response[cls.__returning__])  # type: ignore[name-defined]  # a run-time type argument
 
 
 def make_bot(settings: Settings, session: BaseSession | None = None, *, limiter: Limiter | None = None,

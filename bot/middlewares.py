@@ -175,7 +175,7 @@ class StaleCallbackAnswer(BaseRequestMiddleware):
         except TelegramBadRequest as exc:
             if isinstance(method, AnswerCallbackQuery) and "query is too old" in exc.message:
                 log.info("callback query %s answered too late: %s", method.callback_query_id, exc.message)
-                return Response[bool](ok=True, result=True)  # type: ignore[return-value]
+                return Response[bool](ok=True, result=True)  # type: ignore[return-value]  # this method returns bool
             raise
 
 

@@ -35,7 +35,7 @@ from delivery.limiter import limiter_of
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-WORKER = web.AppKey("webhook_worker", "WebhookWorker")
+WORKER: web.AppKey[WebhookWorker] = web.AppKey("webhook_worker")
 
 
 def configure_logging(settings: Settings) -> None:

@@ -127,9 +127,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
                                                now=console.clock.now())
             if session is None:
                 if request.method in ("GET", "HEAD"):
-                    response: web.StreamResponse = web.HTTPSeeOther("/console/signin")
-                    response.del_cookie(COOKIE, path="/console")
-                    raise response  # type: ignore[misc]
+                    to_signin = web.HTTPSeeOther("/console/signin")
+                    to_signin.del_cookie(COOKIE, path="/console")
+                    raise to_signin
                 raise web.HTTPForbidden(text="signed out")
             request[SESSION] = session
             if request.method == "POST":

@@ -45,7 +45,7 @@ JOB_GRACE = 5.0  # seconds a running job may take to finish when the engine stop
 
 
 # What a feature does at wiring time: register its kinds and planners with the engine.
-Feature = Callable[["Delivery"], None]
+Feature = Callable[["Delivery"], object]
 
 
 class Delivery:

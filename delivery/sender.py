@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Iterable
@@ -396,9 +397,9 @@ class Sender:
                 queue.clear()
                 break
             await self._start_attempt(row, row.attempts + 1)
-            task = asyncio.create_task(self._deliver(row, payload))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            sending = asyncio.create_task(self._deliver(row, payload))
+            self._in_flight.add(sending)
+            sending.add_done_callback(self._in_flight.discard)
         return len(rows)
 
     async def _pick(self, queue: deque[OutboxRow]) -> OutboxRow | None:
@@ -533,22 +534,23 @@ class Sender:
                 self.stats.rate_limited += 1
                 log.warning("429 from Telegram for chat %s: waiting %s s", row.chat_id, verdict.retry_after)
                 if self._stopping or self.limiter.paused_for() > self.lease.total_seconds() / 2:
-                    await self._settle(lambda o, now=now, tries=tries: o.retry_later(
-                        row, now, now, "429: paused for long", tries))
+                    await self._settle(functools.partial(Outbox.retry_later, row=row, now=now, next_at=now,
+                                                         error="429: paused for long", attempts=tries))
                     return
                 # Its place in the line at once, ahead of the rows that fell due after it (the try is counted
                 # when the row is settled).
                 if not await self.limiter.acquire(row.priority, row.chat_id, order=_order(row),
                                                   deadline=self._turn_deadline(row)):
                     now = self.clock.now()
-                    await self._settle(lambda o, now=now, tries=tries: o.retry_later(
-                        row, now, now, "429: no turn within the lease", tries))
+                    await self._settle(functools.partial(Outbox.retry_later, row=row, now=now, next_at=now,
+                                                         error="429: no turn within the lease", attempts=tries))
                     return
                 await self._start_attempt(row, tries + 1)
                 continue
             now = self.clock.now()
             sent_id = sent.message_id
-            await self._settle(lambda o, now=now, sent_id=sent_id, tries=tries: o.mark_sent(row, now, sent_id, tries))
+            await self._settle(functools.partial(Outbox.mark_sent, row=row, now=now, message_id=sent_id,
+                                                 attempts=tries))
             self.stats.sent += 1
             if (after := self.renderers.after_sent(row.kind)) is not None:
                 try:

@@ -64,7 +64,7 @@ def _calendar(conf: Event, lang: str) -> Calendar:
 def _finished(cal: Calendar, conf: Event) -> bytes:
     # A VTIMEZONE covering the year around the event (enough for every item, small for every client).
     cal.add_missing_timezones(first_date=conf.date - timedelta(days=366), last_date=conf.date + timedelta(days=366))
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def _alarm(ev: VEvent, minutes: int | None, summary: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -501,7 +501,7 @@ def _unique(what: str, ids: list[str]) -> None:
         seen.add(i)
 
 
-def _describe(loc: tuple[int | str, ...], raw: dict) -> str:
+def _describe(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
     """Turn a pydantic location into "program[3] 'opening' > title > ko"."""
     parts: list[str] = []
     node: object = raw

@@ -132,6 +132,11 @@ def _script(ch: str) -> str | None:
     return None
 
 
+def letters(text: str, script: str) -> int:
+    """How many letters of `text` are written in `script` (a key of SCRIPTS, or LATIN)."""
+    return sum(1 for ch in text if _script(ch) == script)
+
+
 def detect_language(text: str, fallback: str) -> str:
     """The language a message is written in: the script with the most letters (a Hangul syllable counts as
     two: it holds about as much as two Latin letters; ties go to the fallback's script, then to SCRIPTS'

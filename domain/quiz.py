@@ -13,6 +13,7 @@ All instants are aware datetimes from the bot's clock (`bot.clock`), never from 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 from collections.abc import Iterable, Sequence
@@ -119,7 +120,7 @@ def plan(quiz: Quiz, seed: int | str, *, secret: str = "", shuffle_options: bool
     for q in chosen:
         order = list(range(len(q.options)))
         if shuffle_options:
-            order.sort(key=lambda i, q=q: _draw("option", secret, seed, q.id, i))
+            order.sort(key=functools.partial(_draw, "option", secret, seed, q.id))
         played.append(PlayedQuestion(q.id, tuple(order), order.index(q.right)))
     return tuple(played)
 

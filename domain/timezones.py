@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import cache
+from typing import TYPE_CHECKING
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
@@ -18,6 +20,9 @@ from rapidfuzz import fuzz, process
 
 from domain.event import LANGS, Event
 from domain.text import normalize
+
+if TYPE_CHECKING:
+    from timezonefinder import TimezoneFinder
 
 _OFFSET = re.compile(
     r"^(?:utc|gmt|мск|всемирное|협정|세계)?\s*([+\-−–])\s*(\d{1,2})(?:[:.h ]?(\d{2}))?\s*(?:h|ч|시)?$",
@@ -287,7 +292,7 @@ def _countries() -> dict[str, tuple[str, bool]]:
     has several zones)."""
     from babel.core import get_global
 
-    zones: dict[str, list[str]] = get_global("territory_zones")
+    zones: Mapping[str, list[str]] = get_global("territory_zones")
     out: dict[str, tuple[str, bool]] = {}
 
     def zone_of(code: str) -> tuple[str, bool] | None:
@@ -330,7 +335,7 @@ _RU_COUNTRY = re.compile(r"^(?:из|в)$")
 
 
 @cache
-def _finder() -> object:
+def _finder() -> TimezoneFinder:
     from timezonefinder import TimezoneFinder
 
     return TimezoneFinder(in_memory=True)
@@ -340,7 +345,7 @@ def from_location(latitude: float, longitude: float) -> ZoneMatch | None:
     """The zone at a shared location (offline lookup)."""
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
-    zone = _finder().timezone_at(lng=longitude, lat=latitude)  # type: ignore[attr-defined]
+    zone = _finder().timezone_at(lng=longitude, lat=latitude)
     if not zone:
         return None
     return ZoneMatch(zone, "location", zone)

@@ -10,7 +10,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from domain.clock import Clock
-from handlers.ui import refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY
 from services import admin as people
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -23,9 +23,6 @@ USER_ID = re.compile(r"[0-9]{1,16}")
 async def on_admit(message: Message, command: CommandObject, bot: Bot, uow: UnitOfWork, clock: Clock,
                    sources: Sources, is_admin: bool) -> None:
     """/admit <user id>: let a person register after the deadline, and tell them."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     assert message.from_user is not None
     me = await bot.me()
     try:
@@ -53,6 +50,6 @@ async def on_myid(message: Message) -> None:
 
 def make_router() -> Router:
     router = Router(name="admin")
-    router.message.register(on_admit, Command("admit"))
+    router.message.register(on_admit, Command("admit"), flags=ORGANISER_ONLY)
     router.message.register(on_myid, Command("myid"))
     return router

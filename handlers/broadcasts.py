@@ -25,7 +25,7 @@ from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Audience, BroadcastInfo, Part
 from domain.registration import PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime, zone_name
-from handlers.ui import ButtonData, Id, button, esc, grid, on_a_message, pager, refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, button, esc, grid, on_a_message, pager
 from services import broadcasts as bc
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -46,8 +46,8 @@ class BcCancel(ButtonData, prefix="bcx"):
     id: Id
 
 
-def _markup(*buttons: object, width: int = 1) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=grid(list(buttons), width))  # type: ignore[arg-type]
+def _markup(*buttons: InlineKeyboardButton | None, width: int = 1) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=grid(list(buttons), width))
 
 
 # -- the message and its variants ------------------------------------------------------------------------------
@@ -75,9 +75,6 @@ def _url_rows(d: bc.Draft) -> InlineKeyboardMarkup | None:
 
 async def on_broadcast(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
     """/broadcast: start a new broadcast draft."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     await bc.begin(uow, state)
     await message.answer(_("📣 <b>New broadcast.</b> Send me the message as recipients should see it: text with "
                            "formatting, or a photo or a document with a caption. /cancel stops."))
@@ -100,9 +97,6 @@ def _media(message: Message) -> dict[str, str] | None:
 
 async def on_message(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
     """The broadcast's message (text, or a photo or a document with a caption)."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     if message.text is None and not message.photo and not message.document:
         await message.answer(_("Please send text, or a photo or a document with a caption."))
         return
@@ -117,9 +111,6 @@ async def on_message(message: Message, state: FSMContext, uow: UnitOfWork, is_ad
 
 async def on_variant_text(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
     """The text of a language variant."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     if message.text is None and message.caption is None:
         await message.answer(_("Please send the text of this language's variant."))
         return
@@ -134,9 +125,6 @@ async def on_variant_text(message: Message, state: FSMContext, uow: UnitOfWork, 
 
 async def on_buttons_text(message: Message, state: FSMContext, uow: UnitOfWork, is_admin: bool) -> None:
     """The link buttons, typed one a line."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     try:
         d = await bc.take_buttons(uow, state, message.text or "")
     except ServiceError as err:
@@ -229,9 +217,6 @@ async def _confirm(query: CallbackQuery, d: bc.Draft, n: int, sources: Sources, 
 async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext, uow: UnitOfWork, clock: Clock,
                     conf: Event, sources: Sources, is_admin: bool, lang: str, profile: Profile | None) -> None:
     """The buttons of the /broadcast conversation."""
-    if not is_admin:
-        await refuse_non_organiser(query)
-        return
     action, value = callback_data.action, callback_data.value
     zone = _zone(conf, profile)
     try:
@@ -286,12 +271,12 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                 await query.answer()
                 await _confirm(query, d, n, sources, zone, lang)
             case "send":
-                d = await bc.draft(state)
+                draft = await bc.draft(state)
                 bid, n = await bc.start(uow, state, sources, by=query.from_user.id, lang=lang, now=clock.now())
                 await query.answer()
                 assert isinstance(query.message, Message)
-                if d is not None and d.send_at is not None and d.send_at > clock.now():
-                    when = fmt_datetime(d.send_at, zone, lang)
+                if draft is not None and draft.send_at is not None and draft.send_at > clock.now():
+                    when = fmt_datetime(draft.send_at, zone, lang)
                     await _edit(query, ngettext("Scheduled for {n} person on {when}.",
                                                 "Scheduled for {n} people on {when}.", n).format(n=n, when=when))
                     first = _("📣 <b>Broadcast #{id}</b>: scheduled for {when}\nRecipients: {n}").format(
@@ -331,9 +316,6 @@ async def _values_keyboard(uow: UnitOfWork, kind: str) -> InlineKeyboardMarkup:
 async def on_send_at_text(message: Message, state: FSMContext, uow: UnitOfWork, clock: Clock, conf: Event,
                           sources: Sources, is_admin: bool, lang: str, profile: Profile | None) -> None:
     """"Send later": the date and time typed."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     zone = _zone(conf, profile)
     try:
         d = await bc.take_send_at(uow, state, message.text or "", zone, clock.now(), lang)
@@ -348,9 +330,6 @@ async def on_send_at_text(message: Message, state: FSMContext, uow: UnitOfWork, 
 async def on_cancel_button(query: CallbackQuery, callback_data: BcCancel, uow: UnitOfWork, clock: Clock,
                            sources: Sources, is_admin: bool) -> None:
     """Cancel on a progress message: the rows not sent yet are cancelled."""
-    if not is_admin:
-        await refuse_non_organiser(query)
-        return
     try:
         n = await bc.cancel(uow, callback_data.id, by=query.from_user.id, now=clock.now())
     except ServiceError as err:
@@ -375,9 +354,6 @@ def _summary_line(b: BroadcastInfo, sources: Sources, lang: str, zone: str, now:
 async def on_list(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, sources: Sources, is_admin: bool,
                   lang: str) -> None:
     """/broadcasts: the latest broadcasts with their figures; a button opens each."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     text, markup = await _list(uow, conf, sources, lang, 0, clock.now())
     await message.answer(text, reply_markup=markup)
 
@@ -399,9 +375,6 @@ async def _list(uow: UnitOfWork, conf: Event, sources: Sources, lang: str, page:
 async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfWork, conf: Event, clock: Clock,
                          sources: Sources, is_admin: bool, lang: str) -> None:
     """A page of /broadcasts, or one broadcast's report."""
-    if not is_admin:
-        await refuse_non_organiser(query)
-        return
     if not callback_data.value.isdigit():
         await query.answer(_("This button is no longer active."))
         return
@@ -436,23 +409,23 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
 
 async def on_stray_input(message: Message, is_admin: bool) -> None:
     """Something typed while the draft waits for a button."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     await message.answer(_("Please use the buttons above, or send /cancel to drop the draft."))
 
 
 def make_router() -> Router:
     router = Router(name="broadcasts")
-    router.message.register(on_broadcast, Command("broadcast"))
-    router.message.register(on_list, Command("broadcasts"))
-    router.message.register(on_message, StateFilter(bc.S_MESSAGE), ~F.text.startswith("/"))
-    router.message.register(on_variant_text, StateFilter(bc.S_VARIANT), ~F.text.startswith("/"))
-    router.message.register(on_buttons_text, StateFilter(bc.S_BUTTONS), F.text, ~F.text.startswith("/"))
-    router.message.register(on_send_at_text, StateFilter(bc.S_SEND_AT), F.text, ~F.text.startswith("/"))
+    router.message.register(on_broadcast, Command("broadcast"), flags=ORGANISER_ONLY)
+    router.message.register(on_list, Command("broadcasts"), flags=ORGANISER_ONLY)
+    router.message.register(on_message, StateFilter(bc.S_MESSAGE), ~F.text.startswith("/"), flags=ORGANISER_ONLY)
+    router.message.register(on_variant_text, StateFilter(bc.S_VARIANT), ~F.text.startswith("/"), flags=ORGANISER_ONLY)
+    router.message.register(on_buttons_text, StateFilter(bc.S_BUTTONS), F.text, ~F.text.startswith("/"),
+                            flags=ORGANISER_ONLY)
+    router.message.register(on_send_at_text, StateFilter(bc.S_SEND_AT), F.text, ~F.text.startswith("/"),
+                            flags=ORGANISER_ONLY)
     router.message.register(on_stray_input, StateFilter(bc.S_VARIANTS, bc.S_AUDIENCE, bc.S_CONFIRM, bc.S_BUTTONS,
-                                                        bc.S_SEND_AT), ~F.text.startswith("/"))
-    router.callback_query.register(on_list_button, BcCb.filter(F.action.in_({"open", "page"})), on_a_message)
-    router.callback_query.register(on_button, BcCb.filter(), on_a_message)
-    router.callback_query.register(on_cancel_button, BcCancel.filter())
+                                                        bc.S_SEND_AT), ~F.text.startswith("/"), flags=ORGANISER_ONLY)
+    router.callback_query.register(on_list_button, BcCb.filter(F.action.in_({"open", "page"})), on_a_message,
+                                   flags=ORGANISER_ONLY)
+    router.callback_query.register(on_button, BcCb.filter(), on_a_message, flags=ORGANISER_ONLY)
+    router.callback_query.register(on_cancel_button, BcCancel.filter(), flags=ORGANISER_ONLY)
     return router

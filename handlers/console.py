@@ -10,7 +10,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from domain.clock import Clock
-from handlers.ui import refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY
 from services import console as console_uc
 from services.ports import UnitOfWork
 
@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 async def on_console(message: Message, uow: UnitOfWork, clock: Clock, settings: Settings, app: Any,
                      is_admin: bool) -> None:
     """/console from an organiser: a sign-in link (10 minutes, once); everyone else: the neutral line."""
-    if not is_admin or message.from_user is None:
-        await refuse_non_organiser(message)
-        return
+    assert message.from_user is not None  # a private chat's message has its sender
     address = app.console_url or (settings.public_url if settings.web_port is not None else None)
     if not address:
         await message.answer(_("The web console is not served by this bot (WEB_PORT is not set)."))
@@ -41,5 +39,5 @@ async def on_console(message: Message, uow: UnitOfWork, clock: Clock, settings: 
 
 def make_router() -> Router:
     router = Router(name="console")
-    router.message.register(on_console, Command("console"))
+    router.message.register(on_console, Command("console"), flags=ORGANISER_ONLY)
     return router

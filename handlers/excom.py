@@ -19,7 +19,7 @@ from aiogram.utils.i18n import ngettext
 from domain import excom as rules
 from domain.clock import Clock
 from domain.event import Event
-from handlers.ui import ButtonData, Id, Page, button, esc, grid, on_a_message, pager, refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager
 from services import excom as excom_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -65,9 +65,6 @@ def _queue_keyboard(q: excom_uc.Queue) -> InlineKeyboardMarkup:
 
 async def on_excom(message: Message, uow: UnitOfWork, conf: Event, is_admin: bool) -> None:
     """/excom: the organisers' queue of EXCOM claims (others get the organisers-only line)."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     q = await excom_uc.queue(uow, conf)
     await message.answer(_queue_text(q), reply_markup=_queue_keyboard(q))
 
@@ -75,9 +72,6 @@ async def on_excom(message: Message, uow: UnitOfWork, conf: Event, is_admin: boo
 async def on_queue_button(query: CallbackQuery, callback_data: ExcomCb, uow: UnitOfWork, conf: Event,
                           clock: Clock, is_admin: bool) -> None:
     """Confirm / Reject / a page button of the /excom queue."""
-    if not is_admin:  # a forwarded or forged button: decisions are the organisers'
-        await refuse_non_organiser(query)
-        return
     note = None
     if callback_data.action in ("ok", "no"):
         try:
@@ -148,7 +142,7 @@ async def on_list_file(message: Message, bot: Bot, uow: UnitOfWork, clock: Clock
 
 def make_router() -> Router:
     router = Router(name="excom")
-    router.message.register(on_excom, Command("excom"))
-    router.callback_query.register(on_queue_button, ExcomCb.filter(), on_a_message)
+    router.message.register(on_excom, Command("excom"), flags=ORGANISER_ONLY)
+    router.callback_query.register(on_queue_button, ExcomCb.filter(), on_a_message, flags=ORGANISER_ONLY)
     router.message.register(on_list_file, F.document, _from_organiser)
     return router

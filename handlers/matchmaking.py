@@ -24,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.matchmaking import CityProfile, Phase, SlotUnavailable
 from domain.registration import Profile
-from handlers.ui import ButtonData, Id, Index, Page, button, esc, grid, on_a_message, pager, refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Index, Page, button, esc, grid, on_a_message, pager
 from services import matchmaking as mm_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -598,9 +598,6 @@ def _overview(conf: Event, ov: mm_uc.Overview, lang: str) -> tuple[str, InlineKe
 async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                          lang: str) -> None:
     """/matchmaking: the organisers' grid (others get the organisers-only line)."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     if conf.matchmaking is None:
         await message.answer(_(rules.NO_MATCHMAKING))
         return
@@ -611,9 +608,6 @@ async def on_matchmaking(message: Message, uow: UnitOfWork, conf: Event, clock: 
 async def on_open_city_text(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                             lang: str, profile: Profile | None, state: FSMContext) -> None:
     """An organiser opens a city for meetings: its delegate's e-mail or Telegram id."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     try:
         opened = await mm_uc.open_city(uow, state, conf, message.from_user.id if message.from_user else 0,
                                        message.text or "", clock.now())
@@ -627,9 +621,6 @@ async def on_open_city_text(message: Message, uow: UnitOfWork, conf: Event, cloc
 async def on_organiser(query: CallbackQuery, callback_data: MmOrg, uow: UnitOfWork, conf: Event, clock: Clock,
                        is_admin: bool, lang: str, profile: Profile | None, state: FSMContext) -> None:
     """CSV export, Publish schedule (with a confirmation)."""
-    if not is_admin:
-        await refuse_non_organiser(query)
-        return
     assert isinstance(query.message, Message)
     action = callback_data.action
     if action == "csv":
@@ -679,11 +670,12 @@ def make_router() -> Router:
     router = Router(name="matchmaking")
     router.message.register(on_meet, Command("meet"))
     router.message.register(on_availability, Command("availability"))
-    router.message.register(on_matchmaking, Command("matchmaking"))
+    router.message.register(on_matchmaking, Command("matchmaking"), flags=ORGANISER_ONLY)
     router.callback_query.register(on_list, MmList.filter(), on_a_message)
     router.message.register(on_about_text, StateFilter(mm_uc.S_ABOUT), F.text, ~F.text.startswith("/"))
     router.message.register(on_note_text, StateFilter(mm_uc.S_NOTE), F.text, ~F.text.startswith("/"))
-    router.message.register(on_open_city_text, StateFilter(mm_uc.S_OPEN_CITY), F.text, ~F.text.startswith("/"))
+    router.message.register(on_open_city_text, StateFilter(mm_uc.S_OPEN_CITY), F.text, ~F.text.startswith("/"),
+                            flags=ORGANISER_ONLY)
     router.callback_query.register(on_countries, MmCountries.filter(), on_a_message)
     router.callback_query.register(on_topics, MmTopics.filter(), on_a_message)
     router.callback_query.register(on_profile, MmProf.filter(), on_a_message)
@@ -691,7 +683,7 @@ def make_router() -> Router:
     router.callback_query.register(on_book, MmBook.filter(), on_a_message)
     router.callback_query.register(on_action, MmAct.filter(), on_a_message)
     router.callback_query.register(on_toggle, MmAvail.filter(), on_a_message)
-    router.callback_query.register(on_organiser, MmOrg.filter(), on_a_message)
+    router.callback_query.register(on_organiser, MmOrg.filter(), on_a_message, flags=ORGANISER_ONLY)
     return router
 
 

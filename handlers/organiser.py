@@ -21,9 +21,10 @@ from aiogram.utils.i18n import gettext as _
 from domain.clock import Clock
 from domain.event import Event
 from domain.languages import LANGUAGE_NAMES
+from domain.organiser import Stats
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
-from handlers.ui import ButtonData, Id, Page, button, esc, grid, on_a_message, pager, refuse_non_organiser, rows
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager, rows
 from services import organiser as org
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -72,9 +73,6 @@ def _page_view(p: org.Page) -> tuple[str, InlineKeyboardMarkup]:
 
 async def on_people(message: Message, command: CommandObject, uow: UnitOfWork, is_admin: bool) -> None:
     """/people [search]: registrations, newest first; a button opens a person's card."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     text, markup = _page_view(await org.registrations(uow, command.args or ""))
     await message.answer(text, reply_markup=markup)
 
@@ -110,9 +108,6 @@ def _card_view(p: Profile, conf: Event, lang: str) -> tuple[str, InlineKeyboardM
 async def on_people_button(query: CallbackQuery, callback_data: OrgCb, state: FSMContext, uow: UnitOfWork,
                            conf: Event, clock: Clock, is_admin: bool, lang: str) -> None:
     """A page, a card, an EXCOM decision or "Fix" on a card."""
-    if not is_admin:
-        await refuse_non_organiser(query)
-        return
     cb = callback_data
     assert isinstance(query.message, Message)
     try:
@@ -164,9 +159,6 @@ def _current(p: Profile, field_name: str) -> str:
 async def on_fix_value(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
                        is_admin: bool, lang: str) -> None:
     """The corrected value of a field (after "Fix" on a card)."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     assert message.from_user is not None
     try:
         person = await org.fix(uow, state, conf, message.text, by=message.from_user.id, now=clock.now())
@@ -194,7 +186,7 @@ def _claim_change_text(err: ServiceError) -> str:
 DAYS_IN_TEXT = 21
 
 
-def _stats_text(s: org.Stats) -> str:
+def _stats_text(s: Stats) -> str:
     def block(title: str, items: list[tuple[str, int]], label: dict[str, str] | None = None) -> str:
         body = "\n".join(f"  {esc(label.get(k, k) if label else k)}: {n}" for k, n in items) or "  —"
         return f"<b>{title}</b>\n{body}"
@@ -216,9 +208,6 @@ def _stats_text(s: org.Stats) -> str:
 async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sources, i18n: I18n, lang: str,
                    is_admin: bool) -> None:
     """/stats: the figures as text, then as a chart."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     s = await org.stats(uow, sources)
     await message.answer(_stats_text(s))
     if not s.registered:
@@ -237,9 +226,6 @@ async def on_stats(message: Message, uow: UnitOfWork, conf: Event, sources: Sour
 
 async def on_export(message: Message, sources: Sources, is_admin: bool) -> None:
     """/export: a button per CSV file."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     buttons = [button(_(source.label), OrgCb(action="ex", value=name)) for name, source in org.exports(sources).items()]
     await message.answer(_("Which file? (CSV, UTF-8, opens in Excel; headers in English.)"),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=grid(buttons, 1)))
@@ -247,9 +233,6 @@ async def on_export(message: Message, sources: Sources, is_admin: bool) -> None:
 
 async def on_export_button(query: CallbackQuery, callback_data: OrgCb, uow: UnitOfWork, conf: Event, clock: Clock,
                            sources: Sources, is_admin: bool) -> None:
-    if not is_admin:
-        await refuse_non_organiser(query)
-        return
     try:
         filename, data = await org.export(uow, conf, sources, callback_data.value, by=query.from_user.id,
                                           now=clock.now())
@@ -266,9 +249,6 @@ async def on_export_button(query: CallbackQuery, callback_data: OrgCb, uow: Unit
 
 async def on_audit(message: Message, uow: UnitOfWork, conf: Event, is_admin: bool, lang: str) -> None:
     """/audit: the latest organiser actions (who, what, when)."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     items = await org.latest_actions(uow, 20)
     if not items:
         await message.answer(_("No organiser action has been recorded yet."))
@@ -282,11 +262,11 @@ async def on_audit(message: Message, uow: UnitOfWork, conf: Event, is_admin: boo
 
 def make_router() -> Router:
     router = Router(name="organiser")
-    router.message.register(on_people, Command("people"))
-    router.message.register(on_stats, Command("stats"))
-    router.message.register(on_export, Command("export"))
-    router.message.register(on_audit, Command("audit"))
-    router.message.register(on_fix_value, StateFilter(org.S_FIX), ~F.text.startswith("/"))
-    router.callback_query.register(on_export_button, OrgCb.filter(F.action == "ex"), on_a_message)
-    router.callback_query.register(on_people_button, OrgCb.filter(), on_a_message)
+    router.message.register(on_people, Command("people"), flags=ORGANISER_ONLY)
+    router.message.register(on_stats, Command("stats"), flags=ORGANISER_ONLY)
+    router.message.register(on_export, Command("export"), flags=ORGANISER_ONLY)
+    router.message.register(on_audit, Command("audit"), flags=ORGANISER_ONLY)
+    router.message.register(on_fix_value, StateFilter(org.S_FIX), ~F.text.startswith("/"), flags=ORGANISER_ONLY)
+    router.callback_query.register(on_export_button, OrgCb.filter(F.action == "ex"), on_a_message, flags=ORGANISER_ONLY)
+    router.callback_query.register(on_people_button, OrgCb.filter(), on_a_message, flags=ORGANISER_ONLY)
     return router

@@ -24,7 +24,7 @@ from domain import program as prog
 from domain import timezones as tzs
 from domain.clock import Clock
 from domain.event import Event, FaqEntry, ProgramItem
-from domain.languages import detect_language
+from domain.languages import LANGUAGES, detect_language, letters
 from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import EXCOM_REJECTED, Profile
@@ -693,6 +693,10 @@ async def free_answer(text: str, conf: Event, now: datetime, profile: Profile | 
     """The reply to free text: small talk, a question about time (from the clock) or about the event (the
     program and the FAQ), in the language it was written in. Registration steps answer questions with it."""
     qlang = detect_language(text, fallback=lang)
+    if qlang != lang and lang in LANGUAGES and letters(text, LANGUAGES[lang].script) >= 2:
+        # "что за воркшоп smart city driver": a question in the reader's own language quoting a name in
+        # another script is answered in the reader's language, whichever script has more letters.
+        qlang = lang
     if (chat := smalltalk.kind(text)) is not None:
         with i18n.use_locale(qlang):
             reply = _("Hello! Ask me about the program, for example “What is on now?”, or send /help.") \

@@ -22,7 +22,7 @@ from domain.event import Event
 from domain.quiz import Outcome, ShownAs
 from domain.registration import Profile
 from domain.timezones import fmt_when
-from handlers.ui import ButtonData, Index, esc, on_a_message, refuse_non_organiser
+from handlers.ui import ORGANISER_ONLY, ButtonData, Index, esc, on_a_message
 from services import quiz as uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -239,9 +239,6 @@ async def on_leaderboard(message: Message, uow: UnitOfWork, i18n: I18n, lang: st
 async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                        quiz_capacity: int | None = None, sent_at: SentAt | None = None) -> None:
     """/quiz_open (organisers): open the quiz now; the announcement goes out if it has not."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     assert message.from_user is not None
     try:
         done = await uc.open_quiz(uow, conf, by=message.from_user.id, now=clock.now())
@@ -261,9 +258,6 @@ async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Cl
 async def on_quiz_close(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, is_admin: bool,
                         profile: Profile | None, lang: str) -> None:
     """/quiz_close (organisers): no new questions; final results once the running ones are over."""
-    if not is_admin:
-        await refuse_non_organiser(message)
-        return
     assert message.from_user is not None
     now = clock.now()
     try:
@@ -325,8 +319,8 @@ def make_router() -> Router:
     router = Router(name="quiz")
     router.message.register(on_quiz, Command("quiz"))
     router.message.register(on_leaderboard, Command("leaderboard"))
-    router.message.register(on_quiz_open, Command("quiz_open"))
-    router.message.register(on_quiz_close, Command("quiz_close"))
+    router.message.register(on_quiz_open, Command("quiz_open"), flags=ORGANISER_ONLY)
+    router.message.register(on_quiz_close, Command("quiz_close"), flags=ORGANISER_ONLY)
     router.callback_query.register(on_start_button, QuizStartCb.filter(), on_a_message)
     router.callback_query.register(on_name, QuizNameCb.filter(), on_a_message)
     router.message.register(on_nickname, StateFilter(uc.S_NICKNAME), F.text, ~F.text.startswith("/"))

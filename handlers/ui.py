@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
@@ -129,6 +131,24 @@ def main_menu() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[[KeyboardButton(text=_(menu.LABELS[action])) for action in row] for row in menu.LAYOUT],
         resize_keyboard=True, is_persistent=True)
+
+
+# `flags=ORGANISER_ONLY` on a handler's registration: only organisers run it (`OrganiserOnly`).
+ORGANISER_ONLY: dict[str, Any] = {"organiser_only": True}
+
+
+class OrganiserOnly(BaseMiddleware):
+    """The one rights check: an inner middleware (on the Dispatcher's message and callback_query observers, so
+    every router's handlers pass it after their filters matched) that lets a handler registered with
+    `flags=ORGANISER_ONLY` run for an organiser only (`is_admin`, set by ProfileMiddleware); everyone else gets
+    the neutral line and nothing else happens. tests/test_rights.py enumerates the flagged handlers."""
+
+    async def __call__(self, handler: Callable[[Any, dict[str, Any]], Awaitable[Any]], event: Any,
+                       data: dict[str, Any]) -> Any:
+        if get_flag(data, "organiser_only") and not data.get("is_admin"):
+            await refuse_non_organiser(event)
+            return None
+        return await handler(event, data)
 
 
 async def refuse_non_organiser(event: Message | CallbackQuery) -> None:

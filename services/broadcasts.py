@@ -515,7 +515,7 @@ async def wait_before_tick(uow: UnitOfWork, broadcast_id: int, now: datetime) ->
     info = await uow.broadcasts.get(broadcast_id)
     if info is None or not scheduled(info, now) or info.send_at is None:
         return 0.0
-    return (info.send_at - now).total_seconds()
+    return float((info.send_at - now).total_seconds())
 
 
 async def report(uow: UnitOfWork, broadcast_id: int, limit: int = 30) -> tuple[BroadcastInfo, Progress, list[Any]]:

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from domain import matchmaking as rules
 from domain import timezones as tzs
@@ -102,8 +102,8 @@ def _undo_on_refusal(use_case: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
         try:
             return await use_case(*args, **kwargs)
         except ServiceError:
-            uow = args[0]
-            await uow.rollback()  # type: ignore[attr-defined]
+            uow = cast("UnitOfWork", args[0])  # every use case takes the unit of work first
+            await uow.rollback()
             raise
     return run
 

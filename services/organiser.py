@@ -388,14 +388,16 @@ async def deletion_date(uow: UnitOfWork, event: Event, admin_ids: Iterable[int])
     notices = await uow.outbox.rows(topic=f"retention:{event.id}")
     if not notices:
         return None
-    return max(when, min(r.created_at for r in notices) + timedelta(days=7))
+    first: datetime = min(r.created_at for r in notices)
+    return max(when, first + timedelta(days=7))
 
 
 async def unfinished(uow: UnitOfWork, sources: Sources | None = None) -> dict[int, str | None]:
     """People who started registering and did not finish, with the language they chose (wherever the
     conversation state lives)."""
     if sources is not None and sources.conversations is not None:
-        return await sources.conversations.unfinished(set(await uow.people.everyone()))
+        found: dict[int, str | None] = await sources.conversations.unfinished(set(await uow.people.everyone()))
+        return found
     return await uow.people.unfinished()
 
 

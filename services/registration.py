@@ -478,8 +478,8 @@ async def _take_text(uow: UnitOfWork, conv: Conversation, event: Event, user_id:
             match = tzs.resolve(text, event)
             if match is None:
                 raise InputError("bad_zone", BAD_ZONE, value=text[:60])
-            city = event.city(match.city_id) if match.city_id else None
-            return await _propose_zone(uow, conv, match.zone, city.name.get(lang) if city else None)
+            place = event.city(match.city_id) if match.city_id else None
+            return await _propose_zone(uow, conv, match.zone, place.name.get(lang) if place else None)
     except InputError as err:
         return await ask_step(uow, conv, step, note=err)
     return await _moved_on(uow, conv, step, user_id, now)
@@ -533,10 +533,10 @@ async def answer(uow: UnitOfWork, conv: Conversation, event: Event, given: Given
             return await _stale(conv)
         return Result(ASK, await draft(conv), step=prev)
     if action == "use":
-        text = await held(conv, value)
-        if text is None:
+        kept = await held(conv, value)
+        if kept is None:
             return await _stale(conv)
-        return await _take_text(uow, conv, event, user_id, value, text, lang, now)
+        return await _take_text(uow, conv, event, user_id, value, kept, lang, now)
     if action == "keep":
         if step != value or value not in d.answers:
             return await _stale(conv)

@@ -228,7 +228,7 @@ async def read_through(session: AsyncSession | Session, kind: str, table: Callab
         cached = table(caches).get(key)
         if cached is not MISSING:
             caches.hits += 1
-            return cached  # type: ignore[no-any-return]
+            return cached
         caches.misses += 1
         generation = caches.generation
     value = await load()

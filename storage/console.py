@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import rowcount
 from storage.models import ConsoleToken
 
 LINK, SESSION = "link", "session"
@@ -30,7 +31,7 @@ class ConsoleTokens:
             .where(ConsoleToken.id == token_hash, ConsoleToken.kind == LINK, ConsoleToken.user_id == user_id,
                    ConsoleToken.used_at.is_(None), ConsoleToken.expires_at > now)
             .values(used_at=now).execution_options(synchronize_session=False))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(result))
 
     async def session(self, token_hash: str, now: datetime) -> tuple[int, str] | None:
         """(organiser id, CSRF token) of a live session."""
@@ -40,8 +41,8 @@ class ConsoleTokens:
 
     async def end(self, token_hash: str) -> int:
         result = await self.s.execute(delete(ConsoleToken).where(ConsoleToken.id == token_hash))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     async def end_expired(self, now: datetime) -> int:
         result = await self.s.execute(delete(ConsoleToken).where(ConsoleToken.expires_at <= now))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)

@@ -9,12 +9,12 @@ import stat
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, make_url, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -181,8 +181,8 @@ class _WriteGate:
             finally:
                 self._end(dbapi_connection)
 
-        dialect.do_commit = do_commit  # type: ignore[method-assign]
-        dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+        dialect.do_commit = do_commit  # type: ignore[method-assign]  # wrapped in place for this engine
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign]  # wrapped in place for this engine
         event.listen(sync.pool, "checkin", self._checkin)
         event.listen(sync.pool, "invalidate", self._checkin)
 
@@ -260,7 +260,7 @@ def _mark_saved(session: Session) -> None:
 
 
 
-def has_unsaved_work(session: AsyncSession) -> bool:
+def has_unsaved_work(session: AsyncSession | Session) -> bool:
     """Whether the session holds changes not yet committed (pending objects or flushed statements)."""
     return bool(session.new or session.dirty or session.deleted or session.info.get("unsaved"))
 
@@ -292,3 +292,9 @@ async def migrate(engine: AsyncEngine) -> None:
         if engine.dialect.name == "postgresql":  # workers starting together migrate one after the other
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         await conn.run_sync(_upgrade)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. SQLAlchemy types `execute()` as a `Result`; for such statements it
+    is a `CursorResult`, which has the count (0 when the driver does not say)."""
+    return cast("CursorResult[Any]", result).rowcount or 0

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, event, func, null, select, update
+from sqlalchemy import Table, bindparam, delete, event, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -65,7 +65,7 @@ def attach(session: AsyncSession, ticket: Ticket) -> None:
 
 
 # Every update's first commit runs one of these: built once, with bound parameters.
-_T = InboxUpdate.__table__
+_T = cast(Table, InboxUpdate.__table__)  # a Table (declarative models type __table__ as a FromClause)
 _MARK_COMMITTED = update(_T).where(_T.c.update_id == bindparam("i_id")).values(
     payload=bindparam("i_payload", type_=_T.c.payload.type))
 _TOP = select(func.max(_T.c.update_id))
@@ -80,7 +80,7 @@ def _mark_with_the_first_commit(session: Session) -> None:
         return
     from storage.db import has_unsaved_work
 
-    if not has_unsaved_work(session):  # type: ignore[arg-type]
+    if not has_unsaved_work(session):
         return  # nothing to commit: no statement, no connection
     if ticket.who is not None:  # committed; "handled" once the reply is out (Inbox.mark_handled)
         session.execute(_MARK_COMMITTED, {"i_id": ticket.key, "i_payload": {RESUME: ticket.who}})
@@ -168,10 +168,12 @@ class Inbox:
                             .values(received_at=datetime.now(UTC)))
 
     async def prune(self) -> int:
+        from storage.db import rowcount
+
         async with self.sessions() as s, s.begin():
             before = datetime.now(UTC) - KEEP_HANDLED
             result = await s.execute(delete(InboxUpdate).where(InboxUpdate.handled_at < before))
-            return result.rowcount or 0
+            return rowcount(result)
 
 
 def key_of(update_id: int, numbering: int = 0) -> int:

@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Executable, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.matchmaking import Board, Booking, CityProfile, Meeting, OutsideRequest
+from storage.db import rowcount
 from storage.models import Delegate, MmAvailability, MmBooking, MmOutsideRequest, MmProfile, MmSeat, MmState
 
 
@@ -37,11 +38,11 @@ class MatchmakingRepo:
     def _dialect(self) -> str:
         return self.s.get_bind().dialect.name
 
-    def _upsert_state(self, event_id: str, *, bump: bool) -> object:
+    def _upsert_state(self, event_id: str, *, bump: bool) -> Executable:
         if self._dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API in SQLite's dialect
         stmt = insert(MmState).values(event_id=event_id, writes=0)
         if bump:
             return stmt.on_conflict_do_update(index_elements=["event_id"], set_={"writes": MmState.writes + 1})
@@ -50,7 +51,7 @@ class MatchmakingRepo:
     async def lock(self, event_id: str, person: int | None = None, *, exclusive: bool = False) -> datetime | None:
         """Take the locks of a matchmaking change (see the module docstring); returns published_at."""
         sqlite = self._dialect == "sqlite"
-        await self.s.execute(self._upsert_state(event_id, bump=sqlite))  # type: ignore[arg-type]
+        await self.s.execute(self._upsert_state(event_id, bump=sqlite))
         q = select(MmState.published_at).where(MmState.event_id == event_id)
         if not sqlite:
             q = q.with_for_update(read=not exclusive)
@@ -118,7 +119,7 @@ class MatchmakingRepo:
         booked = select(MmBooking.slot_id).where(MmBooking.host_id == host)
         result = await self.s.execute(delete(MmAvailability).where(MmAvailability.user_id == host,
                                                                     MmAvailability.slot_id.not_in(booked)))
-        return result.rowcount or 0
+        return rowcount(result)
 
     # -- bookings ---------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.messages import SENT
 from domain.organiser import Audience, AuditItem, BroadcastInfo, Reader, Unreached, UrlButton
 from domain.registration import Profile, is_member
+from storage.db import rowcount
 from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage
 from storage.repo import profile_of
 
@@ -69,7 +70,7 @@ class Broadcasts:
             update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == "sending")
             .values(status=status, finished_at=now, sent=sent, failed=failed, blocked=blocked, cancelled=cancelled)
             .execution_options(synchronize_session=False))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(result))
 
     async def set_status(self, broadcast_id: int, status: str) -> None:
         await self.s.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=status)
@@ -286,7 +287,7 @@ class People:
     async def clear_states(self) -> int:
         """Delete every conversation state (retention: unfinished registrations hold personal data too)."""
         result = await self.s.execute(delete(FsmRecord))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
 
 class RedisConversations:

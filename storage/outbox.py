@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.messages import (
@@ -45,6 +45,7 @@ from domain.messages import (
     TopicCounts,
 )
 from domain.registration import GUEST, is_member
+from storage.db import rowcount
 from storage.models import Delegate, Guest, OutboxMessage
 
 _INSERT_CHUNK = 1000
@@ -58,7 +59,7 @@ def _insert_ignoring_duplicates(dialect: str) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API in SQLite's dialect
     return insert(OutboxMessage).on_conflict_do_nothing(index_elements=["key"]).returning(OutboxMessage.id)
 
 
@@ -76,10 +77,10 @@ def _rearm_statement(dialect: str) -> Any:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    table = OutboxMessage.__table__
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API in SQLite's dialect
+    table = cast(Table, OutboxMessage.__table__)  # a Table (declarative models type __table__ as a FromClause)
     stmt = insert(table).values({c: bindparam(f"r_{c}", type_=table.c[c].type) for c in _REARM_COLUMNS})
-    again = {c: stmt.excluded[c] for c in _REARM_COLUMNS if c not in ("key", "created_at")}
+    again: dict[str, Any] = {c: stmt.excluded[c] for c in _REARM_COLUMNS if c not in ("key", "created_at")}
     again.update(claimed_at=None, lease_until=None, sent_at=None, message_id=None, error=None)
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_=again,
                                       where=table.c.status != SENDING).returning(table.c.id)
@@ -194,7 +195,7 @@ class Outbox:
         result = await self.s.execute(
             update(OutboxMessage).where(self._mine(row)).values(**values)
             .execution_options(synchronize_session=False))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(rowcount(result))
 
     async def mark_sent(self, row: OutboxRow, now: datetime, message_id: int | None, attempts: int) -> bool:
         return await self._finish(row, status=SENT, sent_at=now, message_id=message_id, attempts=attempts,
@@ -249,7 +250,7 @@ class Outbox:
             update(OutboxMessage).where(OutboxMessage.status == SENDING)
             .values(status=PENDING, claimed_at=None, lease_until=None, updated_at=now)
             .execution_options(synchronize_session=False))
-        released = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        released = rowcount(result)
         return released - int(started), int(started)
 
     async def block_pending_for(self, chat_id: int, now: datetime, reason: str) -> int:
@@ -258,7 +259,7 @@ class Outbox:
             update(OutboxMessage).where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING)
             .values(status=BLOCKED, error=_clip(reason), updated_at=now)
             .execution_options(synchronize_session=False))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     async def cancel(self, topic: str, now: datetime) -> int:
         """Cancel what of a topic is not sent yet: its pending rows become `cancelled`; returns how many.
@@ -269,7 +270,7 @@ class Outbox:
             update(OutboxMessage).where(OutboxMessage.topic == topic, OutboxMessage.status == PENDING)
             .values(status=CANCELLED, error="cancelled", updated_at=now)
             .execution_options(synchronize_session=False))
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return rowcount(result)
 
     async def counts(self, topic: str) -> TopicCounts:
         """The live count of a topic's rows in each state."""

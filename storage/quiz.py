@@ -12,9 +12,9 @@ import secrets
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.quiz import (
@@ -27,6 +27,7 @@ from domain.quiz import (
     Switch,
     leaderboard,
 )
+from storage.db import rowcount
 from storage.models import Delegate, QuizAnswer, QuizAttempt, QuizName, QuizPoll, QuizState
 
 _STATE_ID = "quiz"
@@ -38,8 +39,9 @@ _STANDING_COLUMNS = (QuizAttempt.user_id, QuizAttempt.name, QuizAttempt.score, Q
                      Delegate.country, QuizName.shown_as, QuizName.nickname, QuizName.first_name)
 
 
-_A = QuizAttempt.__table__
-_B = QuizAnswer.__table__
+# Tables (declarative models type __table__ as a FromClause; these are Tables).
+_A = cast(Table, QuizAttempt.__table__)
+_B = cast(Table, QuizAnswer.__table__)
 _ATTEMPT_WITH_ANSWERS = (
     select(_A, _B.c.index.label("a_index"), _B.c.question_id.label("a_question_id"), _B.c.choice.label("a_choice"),
            _B.c.right.label("a_right"), _B.c.points.label("a_points"), _B.c.time_ms.label("a_time_ms"),
@@ -113,7 +115,7 @@ def _insert(session: AsyncSession, model: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API in SQLite's dialect
     return insert(model)
 
 
@@ -149,8 +151,8 @@ class QuizRepo:
                                      right=bool(r.a_right), points=r.a_points, time_ms=r.a_time_ms,
                                      answered_at=r.a_answered_at) for r in rows if r.a_index is not None)
         return StoredAttempt(user_id=row.user_id, name=row.name, lang=row.lang, group_chat=row.group_chat,
-                             index=row.index, asked_at=row.asked_at, message_id=row.message_id, score=row.score,
-                             time_ms=row.time_ms, right=row.right, started_at=row.started_at,
+                             index=row._mapping["index"], asked_at=row.asked_at, message_id=row.message_id,
+                             score=row.score, time_ms=row.time_ms, right=row.right, started_at=row.started_at,
                              finished_at=row.finished_at, answers=answers, shown=bool(row.shown))
 
     async def create(self, user_id: int, *, name: str, lang: str, asked_at: datetime, now: datetime,
@@ -160,19 +162,19 @@ class QuizRepo:
             "c_user_id": user_id, "c_name": name[:100], "c_lang": lang, "c_group_chat": group_chat, "c_index": 0,
             "c_asked_at": asked_at, "c_score": 0, "c_time_ms": 0, "c_right": 0, "c_started_at": now,
             "c_shown": shown})
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def show(self, user_id: int, index: int, at: datetime) -> bool:
         """Question `index` went out at `at`: its time starts then. False when it was shown already, or the
         attempt moved on."""
         result = await self.s.execute(_SHOW, {"p_user": user_id, "p_index": index, "p_asked": at})
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def running(self) -> list[tuple[int, datetime, bool]]:
         """Private attempts still running: (current index, asked or queued at, shown)."""
         q = select(QuizAttempt.index, QuizAttempt.asked_at, QuizAttempt.shown).where(
             QuizAttempt.finished_at.is_(None), QuizAttempt.group_chat.is_(None))
-        return [(r.index, r.asked_at, bool(r.shown)) for r in (await self.s.execute(q)).all()]
+        return [(r._mapping["index"], r.asked_at, bool(r.shown)) for r in (await self.s.execute(q)).all()]
 
     async def running_count(self) -> int:
         q = select(func.count()).select_from(QuizAttempt).where(QuizAttempt.finished_at.is_(None),
@@ -199,7 +201,7 @@ class QuizRepo:
             user_id=user_id, index=record.index, question_id=record.question_id, choice=record.choice,
             right=record.right, points=record.points, time_ms=record.time_ms, answered_at=record.answered_at,
             created_at=now).on_conflict_do_nothing(index_elements=["user_id", "index"])
-        if not (await self.s.execute(stmt)).rowcount:
+        if not rowcount(await self.s.execute(stmt)):
             return False
         await self.s.execute(update(QuizAttempt).where(QuizAttempt.user_id == user_id).values(
             score=QuizAttempt.score + record.points, time_ms=QuizAttempt.time_ms + record.time_ms,
@@ -211,13 +213,13 @@ class QuizRepo:
                               shown: bool = True) -> bool:
         """`record` and `move` in two statements (a press): False when the question already had its outcome or
         the attempt moved on meanwhile (the caller rolls back)."""
-        if not (await self.s.execute(_answer_insert(self.s), _answer_params(user_id, record, now))).rowcount:
+        if not rowcount(await self.s.execute(_answer_insert(self.s), _answer_params(user_id, record, now))):
             return False
         result = await self.s.execute(_MOVE_SCORED, {
             "p_user": user_id, "p_from": from_index, "p_points": record.points, "p_ms": record.time_ms,
             "p_right": int(record.right), "p_index": index, "p_asked": asked_at, "p_finished": finished_at,
             "p_shown": shown})
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def move(self, user_id: int, *, from_index: int, index: int, asked_at: datetime,
                    finished_at: datetime | None, shown: bool = True) -> bool:
@@ -226,13 +228,13 @@ class QuizRepo:
             update(QuizAttempt).where(QuizAttempt.user_id == user_id, QuizAttempt.index == from_index,
                                       QuizAttempt.finished_at.is_(None))
             .values(index=index, asked_at=asked_at, finished_at=finished_at, shown=shown))
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def finish(self, user_id: int, at: datetime, *, add_time_ms: int = 0) -> bool:
         result = await self.s.execute(
             update(QuizAttempt).where(QuizAttempt.user_id == user_id, QuizAttempt.finished_at.is_(None))
             .values(finished_at=at, time_ms=QuizAttempt.time_ms + add_time_ms))
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def set_message(self, user_id: int, message_id: int) -> None:
         await self.s.execute(_SET_MESSAGE, {"p_user": user_id, "p_message": message_id})
@@ -331,7 +333,7 @@ class QuizRepo:
     # -- the organisers' switch --
 
     def _control_key(self) -> str:
-        return str(self.s.get_bind().url)
+        return str(self.s.get_bind().engine.url)
 
     async def control(self) -> QuizControl:
         key = self._control_key()

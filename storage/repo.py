@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.registration import Profile, guest_profile
 from storage.cache import FOLLOWS, MISSING, PROFILES, caches_of, read_through, touch, touched
+from storage.db import rowcount
 from storage.models import Base, Delegate, Follow, Guest, LatePass, ProgramSnapshot
 
 _PROFILE_FIELDS = (
@@ -132,7 +133,7 @@ class Delegates:
                              execution_options={"cache_keys_declared": True})
         result = await self.s.execute(delete(Delegate).where(Delegate.user_id == user_id),
                                       execution_options={"cache_keys_declared": True})
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def count(self) -> int:
         return int(await self.s.scalar(select(func.count()).select_from(Delegate)) or 0)
@@ -236,7 +237,7 @@ async def forget_person(session: AsyncSession, user_id: int) -> int:
         if "user_id" in table.c:
             result = await session.execute(delete(table).where(table.c.user_id == user_id),
                                            execution_options={"cache_keys_declared": True})
-            deleted += result.rowcount or 0
+            deleted += rowcount(result)
     return deleted
 
 
@@ -271,7 +272,7 @@ class Follows:
         touch(self.s, FOLLOWS, user_id)
         result = await self.s.execute(delete(Follow).where(Follow.user_id == user_id, Follow.item_id == item_id),
                                       execution_options={"cache_keys_declared": True})
-        return bool(result.rowcount)
+        return bool(rowcount(result))
 
     async def followers(self, item_id: str) -> list[int]:
         rows = await self.s.scalars(select(Follow.user_id).where(Follow.item_id == item_id))
@@ -320,7 +321,7 @@ class Reminders:
     @staticmethod
     def _followers(item_id: str, *, covered_by_all: bool, members_only: bool,
                    matchmaking: bool = False, table: type[Delegate] | type[Guest] = Delegate
-                   ) -> Select[tuple[int]]:
+                   ) -> Select[int]:
         followed = exists().where(Follow.user_id == table.user_id, Follow.item_id == item_id)
         whole: ColumnElement[bool] = table.follow_all.is_(True)
         if matchmaking:  # "the whole program" leaves matchmaking out for those who said No to it
@@ -334,7 +335,7 @@ class Reminders:
             q = q.where(Delegate.participant_type == "excom", Delegate.excom_status == "confirmed")
         return q
 
-    async def _both(self, make: Callable[[type[Delegate] | type[Guest]], Select[tuple[int]]]) -> list[int]:
+    async def _both(self, make: Callable[[type[Delegate] | type[Guest]], Select[int]]) -> list[int]:
         """Delegates and guests alike (a person is in one of the two tables)."""
         found = set(await self.s.scalars(make(Delegate)))
         found |= set(await self.s.scalars(make(Guest)))
@@ -343,7 +344,7 @@ class Reminders:
     async def to_remind(self, item_id: str, lead: int, *, covered_by_all: bool, members_only: bool,
                         matchmaking: bool = False) -> list[int]:
         """Who gets the reminder `lead` minutes before an item: followers with that lead and reminders on."""
-        def make(table: type[Delegate] | type[Guest]) -> Select[tuple[int]]:
+        def make(table: type[Delegate] | type[Guest]) -> Select[int]:
             q = self._followers(item_id, covered_by_all=covered_by_all, members_only=members_only,
                                 matchmaking=matchmaking, table=table)
             return q.where(table.reminders_on.is_(True), table.reminder_lead == lead)
@@ -367,7 +368,7 @@ class Reminders:
 
     async def in_zones(self, zones: list[str]) -> list[int]:
         """People with reminders on in these zones who follow something."""
-        def make(table: type[Delegate] | type[Guest]) -> Select[tuple[int]]:
+        def make(table: type[Delegate] | type[Guest]) -> Select[int]:
             follows_any = exists().where(Follow.user_id == table.user_id)
             return select(table.user_id).where(table.reminders_on.is_(True), table.blocked_at.is_(None),
                                                table.timezone.in_(zones),

@@ -856,8 +856,8 @@ class FakeBotAPI:
         if entry is None and name.lower() in self._custom:
             canonical, custom = self._custom[name.lower()]
             entry = (canonical, lambda rec: _maybe_await(custom(rec.params)))
-        if entry is None and (canonical := self.server.knows(name)):
-            entry = (canonical, self._on_server)
+        if entry is None and (known := self.server.knows(name)):
+            entry = (known, self._on_server)
         if entry is None:
             self._count(404)
             self.unexpected.append(UnknownMethod(f"the bot called {name}: not implemented by the fake Bot API"))
@@ -1096,7 +1096,7 @@ class FakeBotAPI:
                             target = targets[next(turn) % len(targets)]
                             task = asyncio.create_task(self._post_update(session, target, update))
                             in_flight[uid] = task
-                            task.add_done_callback(lambda _t, uid=uid: in_flight.pop(uid, None))
+                            task.add_done_callback(lambda _t, uid=uid: in_flight.pop(uid, None))  # type: ignore[misc]  # default-argument lambda
                     pause = 0.05 if self._retry_at else 1.0
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(changed.wait(), pause)

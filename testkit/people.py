@@ -13,7 +13,7 @@ def offline_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": database_url, "bot_token": None, "redis_url": None,
                               "admin_ids": "", "clock_start": None, "clock_speed": 1}
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def delegate(user_id: int, **overrides: Any) -> Profile:

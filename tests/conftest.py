@@ -42,6 +42,20 @@ async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Har
     await harness.close()
 
 
+# Modules left out of `make test-fast` besides the e2e ones (processes, kills, outages): benchmarks' smoke
+# runs and the 1,000-example fuzz test.
+SLOW_MODULES = ("test_bench_", "_bench", "test_fuzz")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`slow` on the benchmark and fuzz modules and on tests that wait on real time (`make test-fast` skips
+    them with `-m "not e2e and not slow"`); `e2e` already marks the tests with processes."""
+    for item in items:
+        name = item.path.stem
+        if any(part in name for part in SLOW_MODULES) or "bench" in item.name:
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_report_header() -> list[str]:
     lines = []
     for var in ("TEST_DATABASE_URL", "TEST_REDIS_URL"):

@@ -417,6 +417,7 @@ REMINDER_AFTER = 2.0     # a reminder's fan-out falls due this long after Send i
 AFTER_REMINDER = 3.0     # the broadcast keeps running this long after the reminder's instant, then is cancelled
 
 
+@pytest.mark.slow  # 2,000 messages through the fake Bot API at its real rate limit
 async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadcast_runs(tmp_path) -> None:
     """The organiser starts a broadcast to 2,000 people through /broadcast (over HTTP, against the fake Bot API
     enforcing 30 messages a second overall and one a second per chat); while it runs at full speed, ten people

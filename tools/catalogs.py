@@ -164,7 +164,7 @@ def check() -> list[str]:
                     problems.append(f"{where}: not translated" + (" (fuzzy)" if have.fuzzy else ""))
                     continue
                 ids = [msg.id] if isinstance(msg.id, str) else list(msg.id)
-                strings = [have.string] if isinstance(have.string, str) else list(have.string)
+                strings = [have.string] if isinstance(have.string, str) else list(have.string or ())
                 want = set().union(*(_placeholders(i) for i in ids))
                 for s in strings:
                     if _placeholders(s) != want:

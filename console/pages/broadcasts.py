@@ -165,7 +165,7 @@ async def one(request: web.Request, *, message: str = "") -> web.Response:
     return render(request, "broadcast.html", info=info, p=p, missed=missed, state=state, message=message,
                   running=info.status == rules.SENDING and p.left > 0,
                   audience=_audience_text(request, info.audience), when=fmt_datetime(info.created_at, zone, lang),
-                  reason=lambda s: tr(request, REASONS.get(s, s)), previews=bc.previews(
+                  reason=lambda s: tr(request, str(REASONS.get(s, s))), previews=bc.previews(
                       bc.Draft(info.texts, info.media, info.audience, None, info.buttons, info.send_at)))
 
 

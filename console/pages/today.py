@@ -3,6 +3,8 @@ quiz's state, meetings booked and blocked users; the charts are SVG in the page 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
 from console.core import LANG, UOW, Page, console_of, render, tr
@@ -19,8 +21,8 @@ async def today(request: web.Request) -> web.Response:
     t = await console_uc.today(request[UOW], console.event, console.sources, now)
     zone = console.event.timezone
 
-    def when(at: object) -> str:
-        return fmt_datetime(at, zone, lang) if at is not None else ""  # type: ignore[arg-type]
+    def when(at: datetime | None) -> str:
+        return fmt_datetime(at, zone, lang) if at is not None else ""
 
     return render(request, "today.html", t=t, now=when(now),
                   quiz_opens=when(t.quiz.opens_at) if t.quiz else "",
