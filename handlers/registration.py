@@ -497,7 +497,10 @@ async def _confirm_zone(message: Message, zone: str, clock: Clock | None, note: 
                         place: str | None = None) -> None:
     # The person compares this with their own watch: the real time of day (on a rehearsal's date).
     now = clock.watch_now(tzs.get_tz(zone)) if clock else Clock.wall_now()
-    shown = f"{place} ({tzs.utc_offset_label(now, zone)})" if place else tzs.zone_name(zone, _lang(), now)
+    # The zone's offset as the bot's clock has it (a rehearsal's date), not at the watch time: near a summer-time
+    # change the two can differ by an hour, and the offset is what the program will be shown in.
+    at = clock.now() if clock else now
+    shown = f"{place} ({tzs.utc_offset_label(at, zone)})" if place else tzs.zone_name(zone, _lang(), at)
     text = _("In {place} it is now <b>{time}</b> ({date}). Is that your time zone?").format(
         place=esc(shown),
         time=tzs.fmt_time(now, zone, _lang()),
