@@ -37,6 +37,7 @@ from aiogram.types import CallbackQuery, Message
 from bench.updates import AT, LANGS, QUESTIONS, machine, quiet_logging
 from bot.app import build_app, make_bot
 from bot.offline.local_api import LocalSession, Request, UpdateFactory
+from bot.offline.telegram import Upload
 from domain.clock import FrozenClock
 from domain.registration import Profile
 from storage.repo import Delegates
@@ -58,15 +59,14 @@ class Session(LocalSession):
         self.recording: dict[tuple[str, str], list[Request]] | None = None
         self.step: tuple[str, str] | None = None
 
-    def _message(self, chat_id: int, **extra: Any) -> dict[str, Any]:
-        msg = super()._message(chat_id, **extra)
-        self.last[chat_id] = msg
-        return msg
-
-    def _answer(self, r: Request) -> tuple[int, dict[str, Any]]:
+    def _answer(self, r: Request, uploads: dict[str, Upload]) -> tuple[int, dict[str, Any]]:
         if self.recording is not None and self.step is not None:
             self.recording.setdefault(self.step, []).append(r)
-        return super()._answer(r)
+        status, body = super()._answer(r, uploads)
+        sent = body.get("result")
+        if r.method.startswith("send") and isinstance(sent, dict) and "message_id" in sent:
+            self.last[int(sent["chat"]["id"])] = sent
+        return status, body
 
 
 @dataclass
