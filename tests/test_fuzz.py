@@ -343,6 +343,12 @@ class Fuzzer:
                 times = 2 if action.kind == "press2" else 1
                 action = Action("callback", buttons[action.payload % len(buttons)], "private", action.message)
             update = self.updates.message(uid, action, bot_message)
+            for kind in ("message", "edited_message"):
+                msg = update.get(kind)
+                # A person's message exists at Telegram (the bot may reply to it in a group): the in-process
+                # server knows it as it knows the bot's own (an id it already holds is left alone).
+                if msg and (msg["chat"]["id"], msg["message_id"]) not in h.session.server.messages:
+                    h.session.server.restore(copy.deepcopy(msg))
             for _ in range(times):
                 calls = await h.feed(update)
                 assert h.errors == [], f"{stage}: {update!r} raised {h.errors[0][1]!r}"
