@@ -109,6 +109,21 @@ async def test_gunicorn_workers_replace_the_dead_and_restart_without_loss(pg_url
             await asyncio.sleep(2)
             for uid in asked:
                 assert _asked_language(api, uid) == 1, (uid, [r.text for r in api.sent(uid)])
+            # What the killed worker held (answered, its handled mark lost with it) is taken over by a live
+            # worker once its 20 s lease runs out: the inbox drains before the stop.
+            engine = make_engine(pg_url)
+            try:
+                for _ in range(120):
+                    async with engine.connect() as conn:
+                        left = await conn.scalar(select(func.count()).select_from(InboxUpdate)
+                                                 .where(InboxUpdate.handled_at.is_(None)))
+                    if left == 0:
+                        break
+                    await asyncio.sleep(0.5)
+            finally:
+                await engine.dispose()
+            for uid in asked:
+                assert _asked_language(api, uid) == 1, (uid, [r.text for r in api.sent(uid)])
         finally:
             if master.returncode is None:
                 master.send_signal(signal.SIGTERM)
