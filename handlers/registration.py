@@ -526,7 +526,7 @@ async def render(msg: Message, result: flow.Result, conf: Event, *, note: str | 
     from aiogram.utils.i18n import get_i18n
 
     if result.accepted == "language":
-        lang = str(result.draft.answers.get("language") or _lang())
+        lang = str(result.value or result.draft.answers.get("language") or _lang())
         with get_i18n().use_locale(lang):
             # The language confirmation also clears a keyboard left from an earlier step or a paused registration.
             await msg.answer(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]),
@@ -542,10 +542,10 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
     note = note or _note(result.note)
     if pressed and not result.stale and result.accepted in ("participant_type", "matchmaking", "consent", "city"):
         await _unbutton(msg)
-    if result.accepted == "participant_type":
-        await msg.answer("✔️ " + esc(_(reg.PARTICIPANT_LABELS[str(d.answers.get("participant_type"))])))
-    elif result.accepted == "timezone" and result.show != flow.REFUSED:
-        zone = str(d.answers.get("timezone") or "")
+    if result.accepted == "participant_type" and result.value in reg.PARTICIPANT_LABELS:
+        await msg.answer("✔️ " + esc(_(reg.PARTICIPANT_LABELS[result.value])))
+    elif result.accepted == "timezone" and result.show != flow.REFUSED and result.value:
+        zone = str(result.value)
         await msg.answer(_("Time zone set: {zone}.").format(zone=esc(tzs.zone_name(zone, _lang()))),
                          reply_markup=ReplyKeyboardRemove())
     show = result.show

@@ -381,13 +381,15 @@ class Result:
     FIELDS (which field to change), SAVED (a profile edit stored: `profile`, the field `step`), REGISTERED
     (`profile`), DECLINED (consent refused, nothing stored), REFUSED (`error`), QUESTION (`insist` read as a
     question at `step`: answer it, then ask the step again), PROFILE (an edit left: show `profile`).
-    `accepted` names the step whose answer was just taken (the handler confirms it: language, type, zone).
+    `accepted` names the step whose answer was just taken and `value` that answer (the handler confirms it:
+    language, type, zone; a saved profile edit has ended its draft, so the draft no longer holds it).
     `stale`: the button belonged to an earlier step; nothing changed, the current step is shown again."""
 
     show: str
     draft: Draft
     step: str | None = None
     accepted: str | None = None
+    value: Any = None
     note: ServiceError | None = None
     insist: str | None = None
     zone: str | None = None
@@ -430,16 +432,17 @@ async def _stale(conv: Conversation) -> Result:
 
 async def _moved_on(uow: UnitOfWork, conv: Conversation, step: str, user_id: int, now: datetime) -> Result:
     """After a valid answer to `step`: the next step, the summary, or the saved edit (committed)."""
+    value = (await draft(conv)).answers.get(step)
     try:
         nxt = await after_answer(uow, conv, step, user_id, now)
     except ServiceError as err:  # a profile edit of someone no longer registered
-        return Result(REFUSED, await draft(conv), error=err, accepted=step)
+        return Result(REFUSED, await draft(conv), error=err, accepted=step, value=value)
     if nxt.saved is not None:
-        return Result(SAVED, await draft(conv), step=step, profile=nxt.saved, accepted=step)
+        return Result(SAVED, await draft(conv), step=step, profile=nxt.saved, accepted=step, value=value)
     if nxt.summary:
-        return Result(SHOW_SUMMARY, await draft(conv), accepted=step)
+        return Result(SHOW_SUMMARY, await draft(conv), accepted=step, value=value)
     assert nxt.step is not None
-    return Result(ASK, await draft(conv), step=nxt.step, accepted=step)
+    return Result(ASK, await draft(conv), step=nxt.step, accepted=step, value=value)
 
 
 def _reads_as_question(step: str, text: str, event: Event, lang: str) -> bool:

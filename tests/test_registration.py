@@ -289,6 +289,26 @@ async def test_profile_shows_and_edits_a_field(harness: Harness) -> None:
     assert "Mexico City" in h.last_text(UID)
 
 
+async def test_profile_edit_of_the_type_confirms_the_new_type(harness: Harness) -> None:
+    """A saved edit ends its draft: the confirmation still names the type pressed (it raised KeyError 'None'),
+    and a change of language is confirmed in the new language."""
+    h = harness
+    await register(h, UID)
+    await h.send(UID, "/profile")
+    await h.press(UID, "Edit a field")
+    await h.press(UID, "Participant type")
+    sent = await h.press(UID, "Partner or sponsor company")
+    texts = [r.text for r in sent if r.text]
+    assert "✔️ Partner or sponsor company" in texts
+    assert any(t.startswith("Saved: Participant type") for t in texts)
+    row = await stored(h)
+    assert row is not None and row.participant_type == "partner"
+    await h.press(UID, "Edit a field")
+    await h.press(UID, "Language")
+    sent = await h.press(UID, "Русский")
+    assert tr(h, "Language: {name}.", "ru").format(name="Русский") in [r.text for r in sent]
+
+
 async def test_profile_edit_validates(harness: Harness) -> None:
     h = harness
     await register(h, UID)
