@@ -241,7 +241,8 @@ class Sender:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
-        # Outcomes and marks being committed right now (tests' virtual timers wait for them before moving on).
+        # Claims, outcomes and marks under way in the database right now (tests' virtual timers wait for them
+        # before moving on: time must not jump while a thread does the database's work).
         self.writing = 0
         # Ids of the rows this sender holds (claimed, not yet settled or released): never claimed twice.
         self._held: set[int] = set()
@@ -329,15 +330,20 @@ class Sender:
         now, wall = self.clock.now(), self.clock.wall_now()
         mono = self.timer.monotonic()
         held = frozenset(self._held)
-        async with self.sessions() as s:
-            outbox = Outbox(s)
-            rows = await outbox.claim(now, wall, self.lease, self.batch, priorities=(0, Priority.BULK - 1),
-                                      exclude=held)
-            if len(rows) < self.batch:
-                rows += await outbox.claim(now, wall, self.lease, min(self.bulk_batch, self.batch - len(rows)),
-                                           priorities=(Priority.BULK, 1_000), exclude=held)
-            who = await outbox.recipients(r.user_id for r in rows) if rows else {}
-            await s.commit()
+        self.writing += 1
+        try:
+            async with self.sessions() as s:
+                outbox = Outbox(s)
+                rows = await outbox.claim(now, wall, self.lease, self.batch, priorities=(0, Priority.BULK - 1),
+                                          exclude=held)
+                if len(rows) < self.batch:
+                    rows += await outbox.claim(now, wall, self.lease,
+                                               min(self.bulk_batch, self.batch - len(rows)),
+                                               priorities=(Priority.BULK, 1_000), exclude=held)
+                who = await outbox.recipients(r.user_id for r in rows) if rows else {}
+                await s.commit()
+        finally:
+            self.writing -= 1
         for r in rows:
             self._held.add(r.id)
             self._claimed_mono[r.id] = mono
@@ -610,9 +616,7 @@ class Sender:
     async def _release(self, rows: Iterable[OutboxRow]) -> None:
         rows = list(rows)
         if rows:
-            async with self.sessions() as s:
-                await Outbox(s).release(rows, self.clock.now())
-                await s.commit()
+            await self._settle(lambda o: o.release(rows, self.clock.now()))
             for row in rows:
                 self._let_go(row)
 
