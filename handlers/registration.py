@@ -25,7 +25,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from domain import choices, excom, menu
@@ -39,6 +39,7 @@ from domain.text import normalize
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
 from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
+from services import matchmaking
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -583,8 +584,10 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
         await _choose_field(msg, d, note=note)
     elif show == flow.SAVED:
         assert result.profile is not None and result.step is not None
-        await msg.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(result.step, result.step)))),
-                         reply_markup=main_menu())
+        text = _("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(result.step, result.step))))
+        for line in _hosting_lines(result.hosting):
+            text += "\n\n" + line
+        await msg.answer(text, reply_markup=main_menu())
         await show_profile(msg, result.profile)
     elif show == flow.PROFILE:
         if result.profile is not None:
@@ -603,6 +606,19 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
         if pressed:
             await _unbutton(msg)
         await _welcome(msg, result.profile, conf, result.notice)
+
+
+def _hosting_lines(change: matchmaking.HostingChange | None) -> list[str]:
+    """What a saved profile edit did to the city's matchmaking: every slot offered (or, after the deadline, the
+    organisers decide), or out of the directory with the booked meetings kept."""
+    if change is None:
+        return []
+    if change.opened is not None:
+        return [_(change.opened.message).format(**change.opened.params)]
+    lines = [_(matchmaking.STOPPED)]
+    if change.kept:
+        lines.append(ngettext(*matchmaking.STOPPED_KEPT, n=change.kept).format(n=change.kept))
+    return lines
 
 
 async def _welcome(msg: Message, done: Profile, conf: Event, notice: ServiceError | None) -> None:
