@@ -236,3 +236,9 @@ def test_two_close_answers_are_asked_about_rather_than_guessed() -> None:
     # The event's theme and the plenary (whose title is its topic) score within 10 %: two buttons.
     answer = index_for(CONF).answer("тема пленарки какая")
     assert answer.ask and {answer.best.id, answer.also.id} == {"theme", "plenary"}  # type: ignore[union-attr]
+
+
+def test_korean_loanwords_for_open_and_closed() -> None:
+    # "오픈 세션" is the open session ("공개 세션" in the event file).
+    best = index_for(CONF).answer("오픈 세션 뭐예요").best
+    assert best is not None and best.item == "open-session"
