@@ -80,6 +80,10 @@ class Browser:
                 field.submit()
         await self.run(do)
 
+    async def attach(self, css: str, path: Path) -> None:
+        """Choose a file in a file input (what a person does through the file dialog)."""
+        await self.run(lambda: self.driver.find_element("css selector", css).send_keys(str(path)))
+
     async def select(self, css: str, value: str) -> None:
         from selenium.webdriver.support.ui import Select
 
