@@ -68,6 +68,10 @@ class Browser:
                 return ""
         return str(await self.run(read))
 
+    async def text_of(self, css: str) -> str:
+        """The visible text of one element."""
+        return str(await self.run(lambda: self.driver.find_element("css selector", css).text))
+
     async def click(self, css: str) -> None:
         await self.run(lambda: self.driver.find_element("css selector", css).click())
 
