@@ -17,7 +17,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.app import make_bot
 from bot.offline.local_api import LocalSession
 from delivery.limiter import Limiter, LimiterMiddleware, RedisBucket, limiter_of
-from delivery.sender import Backoff, Sender
+from delivery.sender import Sender
 from domain.messages import (
     CANCELLED,
     PENDING,
@@ -33,6 +33,7 @@ from domain.messages import (
     Rendered,
     TopicCounts,
 )
+from infra.backoff import Backoff
 from storage.outbox import Outbox
 from testkit.fake_botapi import FakeBotAPI
 from tests.harness import REHEARSAL_START, Harness

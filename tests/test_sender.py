@@ -22,8 +22,9 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMessage
 
 from delivery.limiter import Limiter, Timer
-from delivery.sender import UNKNOWN_MARGIN, Backoff, Sender, classify
+from delivery.sender import UNKNOWN_MARGIN, Sender, classify
 from domain.messages import BLOCKED, DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Priority, Rendered
+from infra.backoff import POLLING, SENDER, START, Backoff
 from storage.models import Delegate
 from storage.outbox import Outbox
 from testkit.fake_botapi import FakeBotAPI
@@ -99,6 +100,13 @@ def test_backoff_is_capped_and_never_gives_up() -> None:
     b = Backoff(base=2, factor=2, cap=60)
     assert [b.delay(n) for n in range(1, 10)] == [2, 4, 8, 16, 32, 60, 60, 60, 60]
     assert b.delay(10_000) == 60
+
+
+def test_one_backoff_for_sender_start_up_and_polling() -> None:
+    """The sender, the start-up calls and the poller share one computation (infra.backoff), with their numbers."""
+    assert [SENDER.delay(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
+    assert [START.delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert [round(POLLING.delay(n), 2) for n in range(1, 9)] == [1, 1.3, 1.69, 2.2, 2.86, 3.71, 4.83, 5]
 
 
 def test_classify() -> None:
