@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,37 +20,14 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import SendMessage
 
-from delivery.limiter import Limiter, Timer
+from delivery.limiter import Limiter
 from delivery.sender import UNKNOWN_MARGIN, Sender, classify
 from domain.messages import BLOCKED, DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Priority, Rendered
 from infra.backoff import POLLING, SENDER, START, Backoff
 from storage.models import Delegate
 from storage.outbox import Outbox
 from testkit.fake_botapi import FakeBotAPI
-from tests.harness import REHEARSAL_START, Harness, register
-
-
-class VirtualTimer(Timer):
-    """Time that moves only when someone sleeps: waits are asserted, never spent."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        # Whether no database write is under way (set by `_sender`): the sender commits "request started"
-        # right before each request, and time must not jump while such a commit runs in a thread.
-        self.quiet: Callable[[], bool] = lambda: True
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        await asyncio.sleep(0)  # what was started before the sleep runs at the time it was started
-        while not self.quiet():  # noqa: ASYNC110 - the commit runs in aiosqlite's thread: nothing to await
-            await asyncio.sleep(0.001)
-        self.now += seconds
-        await asyncio.sleep(0)
-
+from tests.harness import REHEARSAL_START, Harness, VirtualTimer, register
 
 # -- policy ---------------------------------------------------------------------------------------------------
 
