@@ -139,3 +139,11 @@ async def test_an_english_speaker_with_a_cyrillic_name_is_answered_in_english_af
         assert said and not any("\u0400" <= ch <= "\u04ff" for ch in said.replace("Иван Петров", "")), said
     finally:
         await h.close()
+
+
+@pytest.mark.parametrize("lang", ["ru", "ko"])
+def test_no_translation_holds_two_versions_of_itself(lang: str) -> None:
+    """The union merge driver of locales/*.po keeps both sides of an entry changed on two branches: the Russian
+    late-city notice read its two versions one after the other ("…({contact}).Города сообщали…")."""
+    doubled = [where for where, text in _strings(lang) if len(text) >= 40 and text.count(text[:25]) > 1]
+    assert doubled == []
