@@ -100,7 +100,8 @@ async def _begin(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i
     if isinstance(step, uc.ChooseName):
         v = uc.choose_name_view(i18n, lang, step)
         if edit:
-            await message.edit_text(v.text, reply_markup=_markup(v))
+            with contextlib.suppress(TelegramBadRequest):  # a second tap: "message is not modified"
+                await message.edit_text(v.text, reply_markup=_markup(v))
         else:
             await message.answer(v.text, reply_markup=_markup(v))
         return
