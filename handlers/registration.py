@@ -722,7 +722,7 @@ async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, c
     picked = choices.match(text, options)
     if picked is None:
         note = _("Please press one of the buttons below: {buttons}.").format(
-            buttons=", ".join(f"«{esc(label)}»" for label in shown))
+            buttons=", ".join(_("«{text}»").format(text=esc(label)) for label in shown))  # each language's quotes
         await reprompt(message, state, uow, conf, clock, note="⚠️ " + note)
         return
     action, _sep, value = picked.partition(":")
