@@ -25,8 +25,8 @@ from services import matchmaking as mm_uc
 from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmProfile, MmSeat
 from storage.uow import UnitOfWorkFactory
 from testkit.databases import throwaway_database
-from tests.harness import Harness, make_settings, register
-from tests.test_reminders import drain, follow, outbox_rows
+from tests.harness import Harness, drain, make_settings, register
+from tests.test_reminders import follow, outbox_rows
 
 MSK = ZoneInfo("Europe/Moscow")
 ORGANISER = 999

@@ -242,3 +242,9 @@ def test_korean_loanwords_for_open_and_closed() -> None:
     # "오픈 세션" is the open session ("공개 세션" in the event file).
     best = index_for(CONF).answer("오픈 세션 뭐예요").best
     assert best is not None and best.item == "open-session"
+
+
+@pytest.mark.parametrize("question", ["참석자 몇명 정도 와요", "примерно сколько участников будет"])
+def test_approximately_is_no_detail_the_bot_could_be_missing(question: str) -> None:
+    # "정도" ("about") made "I don't know that" of a question the event file answers.
+    assert not index_for(CONF).answer(question).missing
