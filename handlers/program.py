@@ -30,7 +30,7 @@ from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_f
 from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers import matchmaking as mm_handlers
-from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid
+from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid, refusal
 from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
@@ -354,7 +354,7 @@ async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, 
         item = await program_uc.follow(uow, conf, profile, callback_data.item, callback_data.on, now)
     except ServiceError as err:
         await uow.rollback()  # a guest record made for this follow is not kept
-        await query.answer(_(err.message), show_alert=err.code in ("not_registered", "members_only"))
+        await query.answer(refusal(err, html=False), show_alert=err.code in ("not_registered", "members_only"))
         return
     title = item.title.get(lang)
     if callback_data.on:
