@@ -68,7 +68,7 @@ class Uploads:
 
     async def delete_all(self) -> int:
         """Every stored file (the retention deletion: a photo may show people). Returns how many."""
-        return int((await self.s.execute(delete(Upload))).rowcount or 0)
+        return rowcount(await self.s.execute(delete(Upload)))
 
 
 class Broadcasts:
