@@ -11,7 +11,11 @@ the current numbering is not handled again.
 At most `limit` updates are handled at once: `submit` waits for a free slot, so a flood waits at Telegram
 (the poller asks for more only when its batch is started; a webhook request is answered once its update has a
 slot) instead of in memory. Updates are started in arrival order; PersonLockMiddleware keeps each person's in
-that order.
+that order. A handler whose reply must wait for the send limiter gives its slot back for that wait
+(`delivery.limiter.ON_WAIT`; at most `waiting_limit` at once): waiting for Telegram's rate costs no work, and
+while 64 handlers waited there (a 1,000-player quiz at 25 messages a second) the poller stopped taking
+updates, so quiz presses reached the bot, and were stamped `arrived_at`, a minute after they were made
+(issue 17 item 3).
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from aiogram.enums import ChatType
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
+from delivery.limiter import ON_WAIT
 from storage.inbox import RESUME, Inbox, Ticket
 
 log = logging.getLogger(__name__)
 DEFAULT_LIMIT = 64
+# Handlers waiting for the send limiter without a slot, at most (each is a task and its update in memory).
+WAITING_PER_SLOT = 32
 FLUSH_DELAY = 0.05  # read-only updates are marked handled in batches, this long after the first one ends
 PRUNE_EVERY = 3600.0
 # Several processes: an update in hand is renewed this often; one not renewed for LEASE is taken over.
@@ -65,10 +72,14 @@ class Intake:
     """Store, then handle at least once with one effect per update, whatever brought the update."""
 
     def __init__(self, dp: Dispatcher, bot: Bot, inbox: Inbox, *, limit: int = DEFAULT_LIMIT,
-                 shared: bool = False, lease: timedelta = LEASE, data: dict[str, Any] | None = None) -> None:
+                 shared: bool = False, lease: timedelta = LEASE, data: dict[str, Any] | None = None,
+                 waiting_limit: int | None = None) -> None:
         self.dp, self.bot, self.inbox = dp, bot, inbox
         self.data = data or {}
         self.limit = limit
+        self.waiting_limit = limit * WAITING_PER_SLOT if waiting_limit is None else waiting_limit
+        self.waiting = 0  # handlers that gave their slot back while they wait for the send limiter
+        self.given_back = 0
         self.shared = shared  # several processes take updates from one inbox (webhook workers)
         self.lease = lease
         self.slots = asyncio.Semaphore(limit)
@@ -162,6 +173,18 @@ class Intake:
             extra["resumed"] = True
         else:
             extra["inbox_ticket"] = ticket
+        held = True
+
+        def give_back() -> None:
+            """The handler waits for the send limiter: the next update may start meanwhile."""
+            nonlocal held
+            if held and self.waiting < self.waiting_limit:
+                held = False
+                self.waiting += 1
+                self.given_back += 1
+                self.slots.release()
+
+        ON_WAIT.set(give_back)  # this task's own context
         try:
             # A handler's exception is logged (and answered by our error handler): the update counts as
             # handled, so a poisonous update is not retried forever.
@@ -171,7 +194,10 @@ class Intake:
         except Exception:
             log.exception("update %s failed", update.update_id)
         finally:
-            self.slots.release()
+            if held:
+                self.slots.release()
+            else:
+                self.waiting -= 1
             self.handled += 1
             if ticket is None or ticket.answered_later:
                 self.done.append(key)
