@@ -12,7 +12,8 @@ At most `limit` updates are handled at once: `submit` waits for a free slot, so 
 (the poller asks for more only when its batch is started; a webhook request is answered once its update has a
 slot) instead of in memory. Updates are started in arrival order; PersonLockMiddleware keeps each person's in
 that order. A handler whose reply must wait for the send limiter gives its slot back for that wait
-(`delivery.limiter.ON_WAIT`; at most `waiting_limit` at once): waiting for Telegram's rate costs no work, and
+(`delivery.limiter.ON_WAIT`; at most `waiting_limit` at once; a session that only read is ended first, so
+that waiting handlers hold no database connection): waiting for Telegram's rate costs no work, and
 while 64 handlers waited there (a 1,000-player quiz at 25 messages a second) the poller stopped taking
 updates, so quiz presses reached the bot, and were stamped `arrived_at`, a minute after they were made
 (issue 17 item 3).
@@ -33,6 +34,8 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
 from delivery.limiter import ON_WAIT
+from storage.db import has_unsaved_work
+from storage.fsm import CURRENT_SESSION
 from storage.inbox import RESUME, Inbox, Ticket
 
 log = logging.getLogger(__name__)
@@ -175,14 +178,26 @@ class Intake:
             extra["inbox_ticket"] = ticket
         held = True
 
-        def give_back() -> None:
-            """The handler waits for the send limiter: the next update may start meanwhile."""
+        async def give_back() -> None:
+            """The handler waits for the send limiter: the next update may start meanwhile. A session that only
+            read is ended first (its connection goes back to the pool, which has a few); one with writes not
+            committed (a bug DurableBeforeSend reports) keeps its slot."""
             nonlocal held
-            if held and self.waiting < self.waiting_limit:
-                held = False
-                self.waiting += 1
-                self.given_back += 1
-                self.slots.release()
+            if not held or self.waiting >= self.waiting_limit:
+                return
+            session = CURRENT_SESSION.get()
+            if session is not None and session.in_transaction():
+                if has_unsaved_work(session):
+                    return
+                try:
+                    await session.commit()
+                except Exception:
+                    log.warning("could not end a session before waiting for the limiter", exc_info=True)
+                    return
+            held = False
+            self.waiting += 1
+            self.given_back += 1
+            self.slots.release()
 
         ON_WAIT.set(give_back)  # this task's own context
         try:
