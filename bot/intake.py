@@ -12,11 +12,11 @@ At most `limit` updates are handled at once: `submit` waits for a free slot, so 
 (the poller asks for more only when its batch is started; a webhook request is answered once its update has a
 slot) instead of in memory. Updates are started in arrival order; PersonLockMiddleware keeps each person's in
 that order. A handler whose reply must wait for the send limiter gives its slot back for that wait
-(`delivery.limiter.ON_WAIT`; at most `waiting_limit` at once; a session that only read is ended first, so
-that waiting handlers hold no database connection): waiting for Telegram's rate costs no work, and
-while 64 handlers waited there (a 1,000-player quiz at 25 messages a second) the poller stopped taking
-updates, so quiz presses reached the bot, and were stamped `arrived_at`, a minute after they were made
-(issue 17 item 3).
+(`delivery.limiter.ON_WAIT`; at most `waiting_limit` at once; not while its session holds a database
+connection, except one that only read with Core statements, which is rolled back first): waiting for
+Telegram's rate costs no work, and while 64 handlers waited there (a 1,000-player quiz at 25 messages a
+second) the poller stopped taking updates, so quiz presses reached the bot, and were stamped `arrived_at`, a
+minute after they were made (issue 17 item 3).
 """
 
 from __future__ import annotations
@@ -179,18 +179,19 @@ class Intake:
         held = True
 
         async def give_back() -> None:
-            """The handler waits for the send limiter: the next update may start meanwhile. A session that only
-            read is ended first (its connection goes back to the pool, which has a few); one with writes not
-            committed (a bug DurableBeforeSend reports) keeps its slot."""
+            """The handler waits for the send limiter: the next update may start meanwhile, unless it holds a
+            database connection (the pool has a few). A session that only read with Core statements (no ORM
+            object to expire) is rolled back first, which ends its transaction at no cost; one with writes not
+            committed, or with ORM objects it may still use, keeps its slot."""
             nonlocal held
             if not held or self.waiting >= self.waiting_limit:
                 return
             session = CURRENT_SESSION.get()
             if session is not None and session.in_transaction():
-                if has_unsaved_work(session):
+                if has_unsaved_work(session) or len(session.identity_map):
                     return
                 try:
-                    await session.commit()
+                    await session.rollback()
                 except Exception:
                     log.warning("could not end a session before waiting for the limiter", exc_info=True)
                     return

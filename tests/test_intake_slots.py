@@ -115,3 +115,54 @@ async def test_past_the_waiting_limit_a_handler_keeps_its_slot(paced: tuple[Bot,
             second.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await second
+
+
+async def test_a_handler_that_only_read_ends_its_transaction_before_it_gives_its_slot_back(
+        paced: tuple[Bot, Limiter], tmp_path) -> None:
+    """The pool has a few connections: 1,000 handlers waiting with a read transaction open took them all."""
+    from sqlalchemy import text
+
+    from storage.db import make_engine, make_sessionmaker
+    from storage.fsm import CURRENT_SESSION
+
+    bot, limiter = paced
+    limiter.pause(3600)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/slots.db")
+    sessions = make_sessionmaker(engine)
+    seen: dict[str, bool] = {}
+    waiting = asyncio.Event()
+    dp = Dispatcher()
+
+    @dp.message(F.text.in_({"read", "write"}))
+    async def reply(message: Message) -> None:
+        async with sessions() as session:
+            token = CURRENT_SESSION.set(session)
+            try:
+                if message.text == "read":
+                    await session.execute(text("SELECT 1"))
+                else:
+                    await session.execute(text("CREATE TABLE IF NOT EXISTS t (x int)"))
+                    await session.execute(text("INSERT INTO t VALUES (1)"))
+                    session.info["unsaved"] = True
+                task = asyncio.ensure_future(message.answer("..."))
+                for _ in range(5):  # its turn is not granted: the limiter is paused
+                    await asyncio.sleep(0)
+                seen[str(message.text)] = session.in_transaction()
+                waiting.set()
+                await task
+            finally:
+                CURRENT_SESSION.reset(token)
+
+    inbox: Any = _Inbox()
+    intake = Intake(dp, bot, inbox, limit=2)
+    try:
+        await asyncio.wait_for(intake.submit(_update(1, 501, "read", bot), 1), GUARD)
+        await asyncio.wait_for(waiting.wait(), GUARD)
+        assert seen == {"read": False} and intake.given_back == 1  # rolled back, then the slot given back
+        waiting.clear()
+        await asyncio.wait_for(intake.submit(_update(2, 502, "write", bot), 2), GUARD)
+        await asyncio.wait_for(waiting.wait(), GUARD)
+        assert seen["write"] is True and intake.given_back == 1  # uncommitted writes: it keeps its slot
+    finally:
+        await _cancel(intake)
+        await engine.dispose()
