@@ -223,14 +223,32 @@ class _HtmlCheck(HTMLParser):
         self.length += len(data.encode("utf-16-le")) // 2
 
 
+# A "<" that starts no tag, or an "&" that starts no entity Telegram knows: Telegram refuses the whole message
+# ("can't parse entities"), and a broadcast would fail for every recipient.
+_BARE_LT = re.compile(r"<(?![A-Za-z/])")
+_BARE_AMP = re.compile(r"&(?!(?:lt|gt|amp|quot|#\d+|#x[0-9A-Fa-f]+);)")
+
+
+def _word_at(text: str, i: int) -> str:
+    """The word around position `i` ("<3", "Q&A"): enough to find the problem in a long text."""
+    start, end = i, i
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return text[start:end]
+
+
 def check_html(html: str, *, with_media: bool = False) -> str:
-    """HTML an organiser typed, as Telegram will parse it: only its tags, each closed; within the length limit.
-    Returns it stripped."""
+    """HTML an organiser typed, as Telegram will parse it: only its tags, each closed, "<" and "&" escaped;
+    within the length limit. Returns it stripped."""
     parser = _HtmlCheck()
     parser.feed(html)
     parser.close()
     if parser.open and not parser.problem:
         parser.problem = f"<{parser.open[-1]}>"
+    if not parser.problem and (bare := _BARE_LT.search(html) or _BARE_AMP.search(html)):
+        parser.problem = _word_at(html, bare.start())
     if parser.problem:
         raise ServiceError("bad_html", BAD_HTML, problem=parser.problem)
     check_part(Part(html.strip(), parser.length), with_media=with_media)

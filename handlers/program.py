@@ -594,6 +594,13 @@ def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str,
         if wa.items:
             lines = [_("<b>At {time}</b> ({zone}):").format(time=at, zone=zone),
                      *(_line(conf, i, view, lang) for i in wa.items), *took]
+            mine = prog.reader_view(conf, profile)
+            if q.zone is not None and mine.own and mine.zone != view.zone:
+                # "что будет в 16:00 по москве" from Seoul: the same, in the reader's own time too.
+                lines += ["", _("Your time ({zone}): {time}").format(
+                    zone=esc(_zone_label(conf, mine, lang)), time=tzs.fmt_when(wa.instant, mine.zone, lang,
+                                                                               conf.starts, conf.timezone)),
+                          *(_line(conf, i, mine, lang) for i in wa.items)]
             return "\n".join(lines), _cards_keyboard(wa.items, lang)
         blocks = [_("Nothing is on at {time} ({zone}).").format(time=at, zone=zone)]
         if wa.next:

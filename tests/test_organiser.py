@@ -510,3 +510,20 @@ async def test_every_chart_label_renders_in_korean_and_russian(h: Harness, monke
         missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
         missing += [r.getMessage() for r in caplog.records if "glyphs" in r.getMessage()]
         assert missing == [], (lang, missing)
+
+
+@pytest.mark.parametrize(("html", "problem"), [
+    ("Coffee break: 15 min <3", "<3"),
+    ("Moscow < Seoul", "<"),
+    ("Join the Q&A at 16:00", "Q&A"),
+])
+def test_a_bare_lt_or_amp_in_console_html_is_refused_before_sending(html: str, problem: str) -> None:
+    """Telegram refuses a message whose "<" starts no tag or whose "&" starts no entity: the composer says so
+    (naming where) instead of a broadcast that fails for every recipient."""
+    from domain.organiser import check_html
+    from services.errors import ServiceError
+
+    with pytest.raises(ServiceError) as err:
+        check_html(html)
+    assert err.value.code == "bad_html" and err.value.params["problem"] == problem
+    assert check_html("Q&amp;A &lt;3 <b>now</b> &#33;") == "Q&amp;A &lt;3 <b>now</b> &#33;"

@@ -4,35 +4,14 @@ progress with Cancel, and the history with who was not reached."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from multidict import MultiDict
 
-from bot.app import make_console
-from console import mount
-from tests.harness import Harness, make_settings, register
+from tests.console.support import ORGANISER, audit_actions, sign_in
+from tests.harness import Harness, register
 from tests.test_broadcasts import _from, drain, rows
-from tests.test_console import ORGANISER, audit_actions, sign_in
-
-
-@pytest.fixture
-async def h(tmp_path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path))
-    harness.app.console_url = "http://console.test"
-    yield harness
-    await harness.close()
-
-
-@pytest.fixture
-async def web_client(h: Harness) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(mount(web.Application(), make_console(h.app))))
-    await client.start_server()
-    yield client
-    await client.close()
 
 
 def form(csrf: str, action: str, text: str = "Hello <b>all</b>", **extra: Any) -> MultiDict[str]:
