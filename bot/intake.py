@@ -83,6 +83,7 @@ class Intake:
         self.waiting_limit = limit * WAITING_PER_SLOT if waiting_limit is None else waiting_limit
         self.waiting = 0  # handlers that gave their slot back while they wait for the send limiter
         self.given_back = 0
+        self.kept = 0  # handlers that waited for the limiter holding their slot (their session held work)
         self.shared = shared  # several processes take updates from one inbox (webhook workers)
         self.lease = lease
         self.slots = asyncio.Semaphore(limit)
@@ -189,6 +190,12 @@ class Intake:
             session = CURRENT_SESSION.get()
             if session is not None and session.in_transaction():
                 if has_unsaved_work(session) or len(session.identity_map):
+                    self.kept += 1
+                    if self.kept in (1, 100, 1000):
+                        log.warning("a handler waits for the send limiter holding its update slot and a database "
+                                    "connection (%d so far): its session holds %s", self.kept,
+                                    "unsaved writes" if has_unsaved_work(session) else
+                                    sorted({type(o).__name__ for o in session.identity_map.values()}))
                     return
                 try:
                     await session.rollback()

@@ -101,10 +101,13 @@ async def _show(message: Message, step: uc.Step, uow: UnitOfWork, i18n: I18n, la
         else:
             shown = await message.answer(v.text, reply_markup=_markup(v))
     at = sent_at() if sent_at is not None else clock.now()
-    if not step.finished and step.message_id != shown.message_id:
-        await uc.remember_message(uow, step.user_id, shown.message_id)
-    if not step.finished and not step.attempt.shown:
-        await uc.shown(uow, conf, step.user_id, step.attempt.index, at)
+    if step.finished:
+        return
+    moved = shown.message_id if step.message_id != shown.message_id else None
+    if not step.attempt.shown:  # one commit: the question's time starts, and the message it is in
+        await uc.shown(uow, conf, step.user_id, step.attempt.index, at, message_id=moved)
+    elif moved is not None:
+        await uc.remember_message(uow, step.user_id, moved)
 
 
 async def _begin(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n, lang: str,

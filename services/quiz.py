@@ -371,12 +371,16 @@ async def set_nickname(uow: UnitOfWork, conv: Conversation, user_id: int, *, tex
     return nick
 
 
-async def shown(uow: UnitOfWork, event: Event, user_id: int, index: int, at: datetime) -> bool:
+async def shown(uow: UnitOfWork, event: Event, user_id: int, index: int, at: datetime, *,
+                message_id: int | None = None) -> bool:
     """Question `index` went out to the person at `at` (the edit or message passed the send limiter): its
     time starts then, and its time-out is armed for then plus the seconds. Showing it again changes nothing.
-    Commits."""
+    `message_id`: the quiz message is now this one (remembered in the same commit). Commits."""
     quiz = _quiz(event)
+    if message_id is not None:
+        await uow.quiz.set_message(user_id, message_id)
     if not await uow.quiz.show(user_id, index, at):
+        await uow.commit()
         return False
     stored = await uow.quiz.get(user_id)
     if stored is None or stored.finished_at is not None:
