@@ -24,6 +24,7 @@ from domain.errors import ServiceError
 from domain.event import LANGS, Event
 from domain.i18n_marks import N_
 from domain.languages import LANGUAGE_NAMES
+from domain.organiser import UPLOAD_LIMIT
 from services import console as console_uc
 from services.organiser import Sources
 
@@ -34,6 +35,11 @@ PUBLIC = ("signin", "lang", "static/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FORBIDDEN = N_("This form has expired. Go back, reload the page and try again.")
+TOO_LARGE = N_("This form is too large to send (a file may have at most {limit} MB). Go back and choose a smaller "
+               "file.")
+# The largest request the console reads: an attachment at its limit and the form's texts (the application that
+# serves the console must allow this much: bot/app.py, bot/web.py).
+MAX_REQUEST = UPLOAD_LIMIT + 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,11 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
                 raise web.HTTPForbidden(text="signed out")
             request[SESSION] = session
             if request.method == "POST":
-                form = await request.post()
+                try:
+                    form = await request.post()
+                except web.HTTPRequestEntityTooLarge:
+                    return render(request, "error.html", status=413,
+                                  message=tr(request, TOO_LARGE, limit=UPLOAD_LIMIT // 2**20))
                 sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
                 if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                     return render(request, "error.html", status=403, message=tr(request, FORBIDDEN))

@@ -510,7 +510,9 @@ class Sender:
                 raise TypeError(f"not a payload the sender knows: {payload!r}")
         if not isinstance(result, Message):
             return Sent(None)
-        return Sent(result.message_id, result.poll.id if result.poll is not None else None)
+        file_id = result.photo[-1].file_id if result.photo else (
+            result.document.file_id if result.document is not None else None)
+        return Sent(result.message_id, result.poll.id if result.poll is not None else None, file_id)
 
     async def _deliver(self, row: OutboxRow, payload: Payload) -> None:
         """Send one claimed row until it is settled (429s retried in place); the row is let go after."""

@@ -21,7 +21,9 @@ _WORDS: dict[str, str] = {short: full for lang in LANGUAGES.values() for short, 
 
 # Korean word starts and ends: slang stems and casual endings ("무료임" -> "무료예요", "깔아야" -> "설치해야").
 _KO_START = (("폰으로", "휴대폰으로"), ("폰에서", "휴대폰에서"), ("폰도", "휴대폰도"), ("깔아", "설치해"),
-             ("깔야", "설치해야"), ("깔면", "설치하면"))
+             ("깔야", "설치해야"), ("깔면", "설치하면"),
+             # English loanwords typed for the Korean words the event file uses ("오픈세션": the open session).
+             ("오픈", "공개 "), ("클로즈드", "비공개 "), ("클로즈", "비공개 "))
 _KO_END = (("는거에요", "나요"), ("는거예요", "나요"), ("는거임", "나요"), ("는건가요", "나요"),
            ("남음", "남았어요"), ("됨", "돼요"), ("함", "해요"), ("임", "예요"), ("에요", "예요"))
 # Words typed together: "볼수있나요" -> "볼 수 있나요", "어디있어요" -> "어디 있어요".

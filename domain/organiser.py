@@ -414,3 +414,57 @@ def top(counts: dict[str, int], n: int | None = None) -> list[tuple[str, int]]:
         return ordered
     rest = sum(v for _, v in ordered[n - 1:])
     return [*ordered[: n - 1], ("…", rest)]
+
+
+# -- a broadcast's attachment uploaded from the console -----------------------------------------------------------
+
+# Telegram takes photos up to 10 MB by upload; the console takes documents up to the same size.
+UPLOAD_LIMIT = 10 * 1024 * 1024
+# What a photo is, by its first bytes (the browser's content type is only a hint): JPEG, PNG, WebP.
+_PHOTO_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+DOCUMENT_EXTENSIONS = (".pdf", ".docx", ".doc", ".xlsx", ".xls", ".pptx", ".ppt", ".odt", ".ods", ".odp", ".txt",
+                       ".csv", ".rtf", ".zip", ".ics", ".jpg", ".jpeg", ".png", ".webp", ".gif")
+UPLOAD_TOO_BIG = N_("The file “{name}” is too large ({size} MB): at most {limit} MB, please.")
+UPLOAD_EMPTY = N_("The file “{name}” is empty.")
+UPLOAD_TYPE = N_("“{name}” cannot be attached: a photo (JPEG, PNG or WebP) or a document (PDF, Word, Excel, "
+                 "PowerPoint, OpenDocument, text, CSV, ZIP, calendar) please.")
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """A file an organiser attached to a broadcast; `file_id` once Telegram has it (later copies reuse it)."""
+
+    id: int
+    kind: str  # "photo" | "document"
+    filename: str
+    content_type: str
+    size: int
+    file_id: str | None = None
+    data: bytes | None = None  # read only where it is sent or shown
+
+
+def photo_type(data: bytes) -> str | None:
+    """The image's content type if `data` is a photo Telegram shows as one (JPEG, PNG, WebP)."""
+    for magic, kind in _PHOTO_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def check_upload(filename: str, data: bytes, *, as_document: bool = False) -> tuple[str, str, str]:
+    """An attachment's kind ("photo" or "document"), safe file name and content type; refuses what is too large,
+    empty, or neither a photo nor a document type. A photo may go as a document (`as_document`: full quality)."""
+    name = re.sub(r"[^\w.\- ()]+", "_", filename.replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")[:100] or "file"
+    if not data:
+        raise ServiceError("upload_empty", UPLOAD_EMPTY, name=name)
+    if len(data) > UPLOAD_LIMIT:
+        raise ServiceError("upload_too_big", UPLOAD_TOO_BIG, name=name, size=f"{len(data) / 2**20:.1f}",
+                           limit=UPLOAD_LIMIT // 2**20)
+    photo = photo_type(data)
+    if photo is not None and not as_document:
+        return "photo", name, photo
+    if not name.lower().endswith(DOCUMENT_EXTENSIONS):
+        raise ServiceError("upload_type", UPLOAD_TYPE, name=name)
+    return "document", name, photo or "application/octet-stream"

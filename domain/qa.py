@@ -34,7 +34,7 @@ CONFIDENT = 2.0
 # A runner-up about another item scoring at least this share of the best is offered as a second button.
 RUNNER_UP = 0.8
 # Closer than this share, the bot asks which of the two was meant (two buttons) instead of answering one.
-ASK = 0.95
+ASK = 0.9
 
 # The FAQ entry that sums up the program: its answer also offers /program in the reader's time zone.
 PROGRAM_FAQ = "program"
@@ -308,6 +308,8 @@ class Index:
                 doc.add_texts(W_TEXT, s.role)
             doc.add_keywords(item.keywords.all())
             self.docs.append(doc)
+        # FAQ entries that answer "how do I ...".
+        self._how_to = {e.id for e in conf.faq if any(_HOW_TO.search(normalize(q)) for q in _texts(e.question))}
         for entry in conf.faq:
             doc = Doc("faq", entry.id, entry.item, len(self.docs))
             doc.add_texts(W_QUESTION, entry.question)
@@ -412,7 +414,13 @@ class Index:
             runner = matches[1].score if len(matches) > 1 else 0.0
             missing = self.missing(query) if best.score >= HINT and runner <= best.score * 0.5 else ()
             return Answer(best, None, missing) if missing else Answer(None, None)
-        also = next((m for m in matches[1:] if _topic(m) != _topic(best)), None)
+        if best.kind == "item" and _HOW_TO.search(normalize(expand(query))):
+            # "How do I get a matchmaking meeting": the entry that says how, over the item's card.
+            how = next((m for m in matches[1:] if m.kind == "faq" and m.item == best.item and m.id in self._how_to
+                        and m.score >= best.score * RUNNER_UP), None)
+            if how is not None:
+                best = how
+        also = next((m for m in matches if _topic(m) != _topic(best)), None)
         if also is not None and also.score < best.score * RUNNER_UP:
             also = None
         missing = self.missing(query)
@@ -447,6 +455,9 @@ class Index:
             out.append(q)
         return tuple(out)
 
+
+# A how-to question ("how do i", "как записаться", "어떻게 신청해요"), not "how many/much/long".
+_HOW_TO = re.compile(r"\bhow\s+(?:do|can|could|should|to|does)\b|\bкак(?!\s+(?:долго|часто|много))\b|어떻게|방법")
 
 # Below CONFIDENT, a topic that leads clearly from this score on is offered as help with "I don't know that"
 # when the question asks a detail the event file does not have.

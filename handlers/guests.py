@@ -61,7 +61,7 @@ async def on_timezone(message: Message, state: FSMContext, uow: UnitOfWork, conf
     """/timezone: set the time zone (a guest's, or a delegate's profile)."""
     assert message.from_user is not None
     if flow.step_of(await state.get_state()) is not None:  # in the middle of the registration: finish it
-        await registration.reprompt(message, state, uow, conf,
+        await registration.reprompt(message, state, uow, conf, clock,
                                     note="⚠️ " + _("Let us finish this step first (or send /cancel to stop)."))
         return
     await _start(message, state, uow, conf, clock, message.from_user.id, profile, is_admin)
@@ -74,7 +74,7 @@ async def on_zone_button(query: CallbackQuery, state: FSMContext, uow: UnitOfWor
     if not isinstance(query.message, Message):
         return
     if flow.step_of(await state.get_state()) is not None:  # in the middle of the registration: its step
-        await registration.reprompt(query.message, state, uow, conf)
+        await registration.reprompt(query.message, state, uow, conf, clock)
         return
     await _start(query.message, state, uow, conf, clock, query.from_user.id, profile, is_admin)
 

@@ -256,7 +256,7 @@ async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang:
     if topics := _topics_line(conf, card.city, lang):
         lines.append(topics)
     if card.city.about:
-        lines.append(f"«{esc(card.city.about)}»")
+        lines.append(_("«{text}»").format(text=esc(card.city.about)))  # each language's quotes (ko: "…")
     rows: list[list[InlineKeyboardButton]] = []
     if card.met:
         lines.append(_(rules.PAIR_MET))
@@ -448,7 +448,7 @@ def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang:
         lines.append(_("📅 marks a slot with a meeting; to free it, decline the meeting in /meet → My meetings."))
     # What bookers see in the directory besides the city, country and organisation.
     shown = [x for x in (_topics_line(conf, view.city, lang),
-                         f"«{esc(view.city.about)}»" if view.city.about else "") if x]
+                         _("«{text}»").format(text=esc(view.city.about)) if view.city.about else "") if x]
     lines.append(_("<b>In the directory</b>: {profile}").format(profile="\n".join(shown)) if shown else
                  _("Tell bookers what your city would like to discuss: choose topics and add a line."))
     rows = grid(buttons, 1)

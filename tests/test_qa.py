@@ -222,3 +222,23 @@ def test_a_russian_verb_finds_the_noun_made_from_it() -> None:
     # "открывает" (opens) is the opening ("открытие"), not how to join the event.
     best = index_for(CONF).answer("кто открывает мероприятие").best
     assert best is not None and best.item == "opening"
+
+
+def test_a_how_to_question_gets_the_entry_that_says_how_over_the_items_card() -> None:
+    best = index_for(CONF).answer("how do i get a matchmaking meeting").best
+    assert best is not None and best.id == "matchmaking-apply"
+    # Not a how-to question: the item's card still.
+    best = index_for(CONF).answer("matchmaking meetings").best
+    assert best is not None and best.kind == "item" and best.id == "matchmaking"
+
+
+def test_two_close_answers_are_asked_about_rather_than_guessed() -> None:
+    # The event's theme and the plenary (whose title is its topic) score within 10 %: two buttons.
+    answer = index_for(CONF).answer("тема пленарки какая")
+    assert answer.ask and {answer.best.id, answer.also.id} == {"theme", "plenary"}  # type: ignore[union-attr]
+
+
+def test_korean_loanwords_for_open_and_closed() -> None:
+    # "오픈 세션" is the open session ("공개 세션" in the event file).
+    best = index_for(CONF).answer("오픈 세션 뭐예요").best
+    assert best is not None and best.item == "open-session"

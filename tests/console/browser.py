@@ -68,6 +68,10 @@ class Browser:
                 return ""
         return str(await self.run(read))
 
+    async def text_of(self, css: str) -> str:
+        """The visible text of one element."""
+        return str(await self.run(lambda: self.driver.find_element("css selector", css).text))
+
     async def click(self, css: str) -> None:
         await self.run(lambda: self.driver.find_element("css selector", css).click())
 
@@ -79,6 +83,10 @@ class Browser:
             if submit:
                 field.submit()
         await self.run(do)
+
+    async def attach(self, css: str, path: Path) -> None:
+        """Choose a file in a file input (what a person does through the file dialog)."""
+        await self.run(lambda: self.driver.find_element("css selector", css).send_keys(str(path)))
 
     async def select(self, css: str, value: str) -> None:
         from selenium.webdriver.support.ui import Select

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import make_console
-from console import mount
+from console import MAX_REQUEST, mount
 from testkit.fake_botapi import FakeBotAPI
 from tests.console.browser import CHROMIUM, DRIVER, Browser
 from tests.harness import Harness, make_settings
@@ -32,7 +32,7 @@ async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Har
 
 @pytest.fixture
 async def web_client(h: Harness) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(mount(web.Application(), make_console(h.app))))
+    client = TestClient(TestServer(mount(web.Application(client_max_size=MAX_REQUEST), make_console(h.app))))
     await client.start_server()
     yield client
     await client.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from testkit.fake_botapi import FakeBotAPI
+from testkit.files import PNG_1X1
 from testkit.people import delegate
 from tests.console.browser import ORGANISER, Browser, bot_process, console_link, needs_chromium
 
@@ -70,6 +71,30 @@ async def test_broadcasts_page_in_a_browser(tmp_path: Path, api: FakeBotAPI, bro
                 assert rec.text == "Привет, <b>все</b>"
             await browser.get(f"{base}/broadcasts")
             await browser.wait_text("Korea / Russia")
+
+            step = "photo"
+            poster = tmp_path / "poster.png"
+            poster.write_bytes(PNG_1X1)
+            await browser.get(f"{base}/broadcasts")
+            await browser.fill("#text", "Our <b>poster</b>")
+            await browser.attach("#media", poster)
+            await browser.click("input[name=country][value=Korea]")
+            await browser.wait_text("Recipients now: 2")
+            await browser.click("#preview")
+            await browser.wait_text("📎 poster.png")
+            width = await browser.run(lambda: browser.driver.execute_script(
+                "const i = document.querySelector('#previews img.attachment');"
+                "return i && i.complete && i.naturalWidth"))
+            assert width == 1  # the preview shows the photo itself
+            since = api.mark()
+            await browser.click("#send")
+            await browser.wait_text("Broadcast #2")
+            await browser.wait_text("Left: 0", timeout=30)
+            for chat in (1, 2):
+                [photo] = [r for r in api.sent(chat, "sendPhoto") if r.seq > since]
+                assert photo.text == "Our <b>poster</b>"
+                assert photo.photo is None or photo.photo.data == PNG_1X1
+            assert [r.chat_id for r in api.sent(method="sendMessage") if r.seq > since and r.chat_id in (1, 2)] == []
         except BaseException:
             await asyncio.to_thread(browser.screenshot, f"broadcasts-{step}")
             raise

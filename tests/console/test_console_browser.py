@@ -91,9 +91,57 @@ async def test_the_console_in_a_browser(tmp_path: Path, api: FakeBotAPI, browser
                 "fetch('/console/exports', {method: 'POST', body: f}).then(r => r.text()).then(done);"))
             assert "'=HYPERLINK" in csv and "<script>alert(1)</script>" in csv
 
+            step = "exports-page"
+            await browser.click("nav a[href='/console/exports']")
+            text = await browser.wait_text("A cell that would start a formula is written as text")
+            assert "Registrations" in text and "Quiz results" in text
+
+            step = "matchmaking"
+            await browser.click("nav a[href='/console/matchmaking']")
+            await browser.wait_text("Hosts and slots")
+            await browser.click("#publish")
+            await browser.wait_text("meet.example.org")  # refused while the link is the event file's placeholder
+
+            step = "admit-from-a-persons-page"
+            await browser.get(f"{base}/people/{STRANGER}")
+            await browser.wait_text("Not registered.")
+            await browser.click("#admit")
+            text = await browser.wait_text(f"User {STRANGER} can now register")
+            assert "Admitted: they can register after the deadline." in text
+
+            step = "delete"
+            await browser.get(f"{base}/people/4")
+            await browser.click("#delete")
+            await browser.wait_text("This cannot be undone")
+            await browser.click("#confirm-delete")
+            await browser.wait_text("""=HYPERLINK("x")'s data has been deleted.""")
+
+            step = "audit-log"
+            await browser.click("nav a[href='/console/audit']")
+            await browser.wait_text("console_sign_in")
+            table = await browser.text_of("#audit tbody")
+            assert all(what in table for what in ("console_sign_in", "profile_fix", "export", "admit", "forget")), table
+            await browser.select("#what", "admit")
+            await browser.click("form.filters button[type=submit]")
+            await browser.wait_text(f"user {STRANGER}")
+            table = await browser.text_of("#audit tbody")
+            assert "admit" in table and "profile_fix" not in table and "console_sign_in" not in table
+
+            step = "languages"
+            await browser.click("a[hreflang=ko]")
+            await browser.wait_text("작업 기록")
+            await browser.click("a[hreflang=ru]")
+            await browser.wait_text("Журнал действий")
+            await browser.click("a[hreflang=en]")
+            await browser.wait_text("Audit log")
+
+            step = "quiz-page"
+            await browser.click("nav a[href='/console/quiz']")
+            if "Open the quiz now" in await browser.wait_text("Leaderboard"):
+                await browser.click("#quiz-open")
+            await browser.wait_text("Close the quiz now")
+
             step = "quiz-screen"
-            await browser.get(f"{base}/quiz")
-            await browser.click("#quiz-open") if "Open the quiz now" in await browser.text() else None
             await browser.get(f"{base}/quiz/screen")
             await browser.wait_text("Players: 0")
             since = api.mark()
