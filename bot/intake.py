@@ -185,7 +185,10 @@ class Intake:
             object to expire) is rolled back first, which ends its transaction at no cost; one with writes not
             committed, or with ORM objects it may still use, keeps its slot."""
             nonlocal held
-            if not held or self.waiting >= self.waiting_limit:
+            if not held:
+                return
+            if self.waiting >= self.waiting_limit:
+                self.kept += 1
                 return
             session = CURRENT_SESSION.get()
             if session is not None and session.in_transaction():
