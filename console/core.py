@@ -26,6 +26,7 @@ from domain.i18n_marks import N_
 from domain.languages import LANGUAGE_NAMES
 from domain.organiser import UPLOAD_LIMIT
 from services import console as console_uc
+from services.errors import error_text as render_error
 from services.organiser import Sources
 
 HERE = Path(__file__).resolve().parent
@@ -167,9 +168,11 @@ def tr(request: web.Request, msgid: str, **params: Any) -> str:
 
 
 def error_text(request: web.Request, err: ServiceError) -> str:
-    """A use case's refusal in the reader's language (its params may hold msgids too, e.g. a status)."""
-    params = {k: (tr(request, v) if isinstance(v, str) and k == "status" and v else v) for k, v in err.params.items()}
-    return tr(request, err.message, **params)
+    """A use case's refusal in the reader's language (services.errors.error_text, the one renderer; the
+    templates escape it)."""
+    i18n, lang = console_of(request).i18n, request[LANG]
+    return render_error(err, lambda msgid: i18n.gettext(msgid, locale=lang),
+                        lambda singular, plural, n: i18n.gettext(singular, plural, n, locale=lang))
 
 
 def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
@@ -301,7 +300,7 @@ _SEND_AT = re.compile(r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})|(?P<d2
                       r"(?:\.(?P<y2>\d{4}))?)?\s*,?\s*(?P<hh>\d{1,2})[:.](?P<mm>\d{2})\s*$")
 
 
-def parse_send_at(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+def parse_send_at(text: str, zone: tzinfo, now: datetime) -> datetime | None:
     """"2020-11-17 09:00", "17.11 09:00", "17.11.2020 9:00" or "09:00" (the next one to come) in `zone`, as an
     aware UTC instant; None when it cannot be read. Whether it is later than now is the caller's check."""
     found = _SEND_AT.match(text)

@@ -73,14 +73,14 @@ hi hello hey thanks thank exactly actually just really also still then so ok oka
 то нибудь либо привет здравствуйте спасибо вообще именно тогда ещё еще же вот
 은 는 이 가 을 를 에 에서 의 도 로 으로 와 과 좀 제 저 나 내 우리 뭐 무엇 어떻게 어디 언제 누가 누구 왜 몇
 있나요 있어요 하나요 해요 인가요 예요 이에요 뭐예요 되나요 주세요 알려주세요 알려 수 있 하는 하면 할
-시 시에 몇시 몇시예요 몇시에 시간 시작 시작해요 시작하나요 언제예요 언제인가요
+시 시에 시까지 몇시 몇시예요 몇시에 몇시까지 시간 시작 시작해요 시작하나요 언제예요 언제인가요
 안녕하세요 감사합니다 혹시 그럼 근데 그리고
 """.split())
 
 # Korean particles and endings stripped from the end of a word before matching ("퀴즈는" -> "퀴즈").
 _KO_SUFFIXES = tuple(sorted("""
 은 는 이 가 을 를 에 에서 의 도 로 으로 와 과 만 부터 까지 이에요 예요 인가요 이요 요 나요 해요 하나요
-에요 이랑 랑 께서 한테 에게 으로도 로도 에는 에도 이나 나
+에요 이랑 랑 께서 한테 에게 으로도 로도 에는 에도 이나 나 보다
 """.split(), key=len, reverse=True))
 
 _CYR_LAT = str.maketrans({
@@ -288,6 +288,9 @@ class Answer:
     missing: tuple[str, ...] = ()
     # `best` and `also` score so close that the bot asks which one was meant instead of guessing.
     ask: bool = False
+    # Not sure (`best` is None): the closest answers (at most two, about different topics), offered as buttons
+    # before the main topics ("can i talk to someone in korean": interpretation, the contact's languages).
+    near: tuple[Match, ...] = ()
 
     @property
     def confident(self) -> bool:
@@ -413,7 +416,15 @@ class Index:
             # event file does not have ("где штаб-квартира wego"): then "I don't know that" with the topic.
             runner = matches[1].score if len(matches) > 1 else 0.0
             missing = self.missing(query) if best.score >= HINT and runner <= best.score * 0.5 else ()
-            return Answer(best, None, missing) if missing else Answer(None, None)
+            if missing:
+                return Answer(best, None, missing)
+            near: list[Match] = []
+            for m in matches:
+                if m.score < NEAR or len(near) == 2:
+                    break
+                if all(_topic(m) != _topic(n) for n in near):
+                    near.append(m)
+            return Answer(None, None, near=tuple(near))
         if best.kind == "item" and _HOW_TO.search(normalize(expand(query))):
             # "How do I get a matchmaking meeting": the entry that says how, over the item's card.
             how = next((m for m in matches[1:] if m.kind == "faq" and m.item == best.item and m.id in self._how_to
@@ -456,6 +467,9 @@ class Index:
         return tuple(out)
 
 
+# Below CONFIDENT, answers from this score on are offered as buttons with "not sure".
+NEAR = 1.2
+
 # A how-to question ("how do i", "как записаться", "어떻게 신청해요"), not "how many/much/long".
 _HOW_TO = re.compile(r"\bhow\s+(?:do|can|could|should|to|does)\b|\bкак(?!\s+(?:долго|часто|много))\b|어떻게|방법")
 
@@ -487,6 +501,9 @@ _FILLER: frozenset[str] = frozenset("""
 like gonna going exactly anyone someone anything something really actually even ever yet guys dear sir
 madam maybe probably still already again kind sort lot lots much many more most very please thanks
 there here way thing things stuff able possible allowed need needs
+approximately roughly approx around about
+примерно около приблизительно где-то
+정도 대략 약 쯤
 ли вообще типа короче просто вот кстати можно нужно надо будет будут есть это этот эта эти такой такая
 где куда откуда какие какой какая какое каких кто что чем кого кому очень пожалуйста ребят всем
 """.split())

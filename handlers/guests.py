@@ -17,7 +17,7 @@ from domain.event import Event
 from domain.registration import Profile
 from handlers import registration
 from handlers.program import ProgramCb
-from handlers.ui import GuestCb, button, esc, rows
+from handlers.ui import GuestCb, button, esc, refusal, rows
 from services import guests
 from services import registration as flow
 from services.errors import ServiceError
@@ -87,7 +87,7 @@ async def _save(message: Message, state: FSMContext, uow: UnitOfWork, conf: Even
         saved = await guests.set_zone(uow, conf, message.from_user.id, lang, zone, clock.now(), is_admin=is_admin)
     except ServiceError as err:
         await uow.commit()  # leaves the step
-        await message.answer(_(err.message).format(**err.params), reply_markup=ReplyKeyboardRemove())
+        await message.answer(refusal(err), reply_markup=ReplyKeyboardRemove())
         return
     now = clock.watch_now(tzs.get_tz(saved.timezone))  # the person compares it with their own watch
     await message.answer(

@@ -30,7 +30,7 @@ from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_f
 from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
 from handlers import matchmaking as mm_handlers
-from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid
+from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid, refusal
 from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
@@ -354,7 +354,7 @@ async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, 
         item = await program_uc.follow(uow, conf, profile, callback_data.item, callback_data.on, now)
     except ServiceError as err:
         await uow.rollback()  # a guest record made for this follow is not kept
-        await query.answer(_(err.message), show_alert=err.code in ("not_registered", "members_only"))
+        await query.answer(refusal(err, html=False), show_alert=err.code in ("not_registered", "members_only"))
         return
     title = item.title.get(lang)
     if callback_data.on:
@@ -519,7 +519,17 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
     view = view or prog.reader_view(conf, profile)
     best = answer.best
     if best is None:
-        return _not_sure(conf, lang)
+        text, markup = _not_sure(conf, lang)
+        if answer.near:
+            # The closest answers first, one a row, then the main topics (without repeating one of them).
+            near = [button(_label(conf, m, lang), CardCb(item=m.id) if m.kind == "item" else TopicCb(id=m.id))
+                    for m in answer.near]
+            ids = {m.id for m in answer.near}
+            topics = [[b for b in row if not (isinstance(b.callback_data, str) and b.callback_data.split(":")[-1]
+                                               in ids)] for row in markup.inline_keyboard]
+            rows = [[b] for b in near if b is not None] + [r for r in topics if r]
+            markup = InlineKeyboardMarkup(inline_keyboard=rows)
+        return text, markup
     if answer.ask and answer.also is not None:
         # Two answers score alike: ask rather than guess.
         text = _("I can answer this in two ways. Which do you mean?")

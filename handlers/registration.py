@@ -38,7 +38,7 @@ from domain.registration import InputError, Profile
 from domain.text import normalize
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
-from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
+from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, refusal, rows
 from services import matchmaking
 from services import registration as flow
 from services.errors import ServiceError
@@ -438,7 +438,7 @@ async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, c
 
 def _note(err: ServiceError | None) -> str | None:
     """A refused answer's reason, shown above the question asked again."""
-    return None if err is None else "⚠️ " + esc(_(err.message).format(**err.params))
+    return None if err is None else "⚠️ " + refusal(err)
 
 
 async def _show_step(message: Message, d: flow.Draft, step: str, conf: Event, *, note: str | None = None,
@@ -632,7 +632,7 @@ async def _welcome(msg: Message, done: Profile, conf: Event, notice: ServiceErro
     if done.is_excom and not done.is_member:
         text += "\n\n" + _(excom.AFTER_REGISTERING)
     if notice is not None:
-        text += "\n\n" + _(notice.message).format(**notice.params)
+        text += "\n\n" + refusal(notice)
     # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
     await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
     await msg.answer(text, reply_markup=follow_all_markup())
@@ -671,7 +671,7 @@ async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state:
     try:
         lang = reg.check_language(callback_data.code)
     except InputError as err:
-        await query.answer(_(err.message), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
         return
     assert isinstance(query.message, Message)
     result = await _answer(query.message, query.from_user, state, uow, conf, clock,

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from domain import organiser as rules
 from domain import timezones as tzs
@@ -272,7 +271,7 @@ async def take_send_at(uow: UnitOfWork, conv: Conversation, text: str, zone: str
                        ) -> Draft:
     """"Send at" a later instant on the bot's clock, typed in the organiser's zone."""
     d = await _need_draft(conv)
-    tz = ZoneInfo(zone)
+    tz = tzs.get_tz(zone)
     at = rules.parse_send_at(text, tz, now)
     if at is None:
         example = f"{(now + timedelta(hours=1)).astimezone(tz):%Y-%m-%d %H:00}"

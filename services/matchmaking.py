@@ -352,7 +352,7 @@ AFTER_YES = N_("🤝 Your city is open for matchmaking meetings and offers every
 def late_host(event: Event, profile: Profile | None) -> ServiceError:
     """After the availability deadline: organisers decide whether a city can still offer meetings."""
     mm = rules.config(event)
-    zone = profile.timezone if profile is not None else event.timezone
+    zone = tzs.reader_zone(profile, event)
     lang = profile.language if profile is not None else "en"
     return ServiceError("late_host", rules.LATE_HOST, deadline=deadline_text(mm.availability_deadline, zone, lang),
                         contact=event.contact.email)

@@ -52,12 +52,6 @@ def keyboard(*buttons: tuple[str, str]) -> InlineKeyboardMarkup:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
-        yield server
-
-
-@pytest.fixture
 async def bot(api: FakeBotAPI) -> AsyncIterator[Bot]:
     client = make_bot(api)
     try:

@@ -3,7 +3,6 @@ fixed), /stats with its chart, /export's CSV files, /audit, data retention, and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,24 +16,11 @@ from services.organiser import Sources
 from storage.models import AuditEntry, Delegate
 from storage.outbox import Outbox
 from storage.repo import Delegates
-from tests.harness import Harness, make_settings, register
-from tests.test_delivery_engine import drain as drain_sender
-from tests.test_delivery_engine import sender
+from tests.harness import Harness, drain, make_settings, register
 
 ORGANISER = 999
 REFUSED = "This command is for the organisers."
 BUTTON_REFUSED = "This button is for the organisers."
-
-
-@pytest.fixture
-async def h(tmp_path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path))
-    yield harness
-    await harness.close()
-
-
-async def drain(h: Harness) -> None:
-    await drain_sender(sender(h))
 
 
 def sources(h: Harness) -> Sources:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -23,7 +22,7 @@ from domain.i18n_marks import N_
 from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Audience
 from domain.registration import PARTICIPANT_LABELS, PARTICIPANT_TYPES
-from domain.timezones import fmt_datetime
+from domain.timezones import fmt_datetime, get_tz
 from services import broadcasts as bc
 
 TEST_SENT = N_("A test is on its way to your Telegram chat with the bot. Nobody else gets anything yet.")
@@ -51,7 +50,7 @@ def _send_at(form: Mapping[str, Any], zone: str) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(zone))
+        return datetime.fromisoformat(raw).replace(tzinfo=get_tz(zone))
     except ValueError:
         raise ServiceError("bad_time", BAD_TIME) from None
 
