@@ -121,7 +121,7 @@ async def _begin(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i
             await message.answer(v.text, reply_markup=_markup(v))
         return
     await _show(message, step, uow, i18n, lang, conf, sent_at, clock, edit=edit and not step.finished,
-                zone=_zone(profile, conf), reply_turn=reply_turn)
+                zone=reader_zone(profile, conf), reply_turn=reply_turn)
 
 
 async def on_quiz(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n, lang: str,
@@ -228,7 +228,7 @@ async def on_answer(query: CallbackQuery, callback_data: QuizCb, uow: UnitOfWork
     else:
         await query.answer(_("⏰ Too late: 0 points"))
     await _show(query.message, step, uow, i18n, lang, conf, sent_at, clock, edit=True,
-                zone=_zone(profile or guest, conf), reply_turn=reply_turn)
+                zone=reader_zone(profile or guest, conf), reply_turn=reply_turn)
 
 
 async def on_leaderboard(message: Message, uow: UnitOfWork, i18n: I18n, lang: str) -> None:

@@ -38,7 +38,7 @@ from domain.quiz import (
     wait_for_place,
 )
 from domain.text import Translator, esc, translate, translate_plural
-from domain.timezones import fmt_when, to_local
+from domain.timezones import fmt_when, reader_zone, to_local
 from services.audit import audit
 from services.errors import ServiceError
 
@@ -832,7 +832,7 @@ async def render_timeout(ctx: RenderContext, row: OutboxRow, who: Recipient | No
     if step is None or stored is None:
         return Drop("answered in time")
     # Rendered before its turn at the limiter: the clock time it shows is at most that wait early, never late.
-    v = view(ctx.i18n, _lang(who, stored.lang), ctx.event, step, zone=_zone(who, ctx.event), starts=ctx.now)
+    v = view(ctx.i18n, _lang(who, stored.lang), ctx.event, step, zone=reader_zone(who, ctx.event), starts=ctx.now)
     if step.message_id is not None:
         return Edit(step.message_id, v.text, v.buttons)
     return Rendered(v.text, v.buttons)
