@@ -24,7 +24,7 @@ from domain.event import Event
 from domain.i18n_marks import N_
 from domain.matchmaking import Action, Board, CityProfile, Meeting, Phase, Slot, SlotUnavailable
 from domain.messages import Button, Document, Drop, FileRef, NewMessage, Priority, Rendered
-from domain.registration import Profile, offers_matchmaking
+from domain.registration import InputError, Profile, clean_email, offers_matchmaking
 from domain.text import esc, normalize, translate
 from services.audit import audit
 from services.errors import ServiceError
@@ -458,7 +458,10 @@ async def open_city(uow: UnitOfWork, conv: Conversation, event: Event, by: int, 
         profile = await uow.delegates.get(int(text))
         found = [profile] if profile is not None else []
     elif "@" in text:
-        found = await uow.delegates.find(emails=[text])
+        try:  # only a well-formed address can be anyone's (and PostgreSQL refuses a NUL byte in a query)
+            found = await uow.delegates.find(emails=[clean_email(text)])
+        except InputError:
+            found = []
     if not found:
         raise ServiceError("nobody", rules.NOBODY_FOUND)
     profile = found[0]

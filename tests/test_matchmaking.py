@@ -979,3 +979,20 @@ async def test_meetings_csv_keeps_a_formula_looking_name_as_text(tmp_path) -> No
         assert rows[1][2:6] == ['\'=HYPERLINK("http://evil.example")', "Seoul", "'-Ada", "'+Berlin"]
     finally:
         await h.close()
+
+
+async def test_opening_a_city_by_a_text_with_a_nul_finds_nobody(tmp_path, pg_url: str) -> None:
+    """Found by the fuzz on PostgreSQL + Redis (7 Dec): "@\\x00" sent for "Open a city for meetings" reached the
+    e-mail lookup, and PostgreSQL refuses a NUL byte in a query ("invalid byte sequence for encoding UTF8")."""
+    h = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path), database_url=pg_url),
+                             at=BOOKING_OPEN, record_errors=True)
+    try:
+        await people(h)
+        for text in ("@\x00", "ada\x00@example.org", "@"):
+            await h.send(ORGANISER, "/matchmaking")
+            await h.press(ORGANISER, "Open a city for meetings")
+            await h.send(ORGANISER, text)
+            assert "No registered delegate has this e-mail" in h.last_text(ORGANISER), (text, h.last_text(ORGANISER))
+        assert h.errors == []
+    finally:
+        await h.close()
