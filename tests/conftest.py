@@ -60,6 +60,9 @@ async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Har
 # Modules left out of `make test-fast` besides the e2e ones (processes, kills, outages): benchmarks' smoke
 # runs and the 1,000-example fuzz test.
 SLOW_MODULES = ("test_bench_", "_bench", "test_fuzz")
+# Single tests that cost a large share of `make test-fast` on their own: the question ranking run over every
+# question of the QA sets twice (about 30 s of CPU on a loaded machine).
+SLOW_TESTS = ("test_ranking_is_deterministic",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,7 +70,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     them with `-m "not e2e and not slow"`); `e2e` already marks the tests with processes."""
     for item in items:
         name = item.path.stem
-        if any(part in name for part in SLOW_MODULES) or "bench" in item.name:
+        if any(part in name for part in SLOW_MODULES) or "bench" in item.name or item.name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 
