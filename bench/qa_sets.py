@@ -38,6 +38,7 @@ from domain.event import Event, load_event
 from domain.qa import index_for
 from handlers.program import free_answer
 from testkit.people import delegate
+from tools import catalogs
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT_FILE = ROOT / "events" / "excom2020.toml"
@@ -195,6 +196,9 @@ def main(argv: list[str]) -> None:
     if hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    # The replies are judged in the reader's language: without compiled catalogs every Russian and Korean
+    # reply would carry English lines (a fresh worktree has no messages.mo) and score far lower.
+    catalogs.compile_all()
     conf = load_event(EVENT_FILE)
     for path in paths:
         results = asyncio.run(run_set(conf, load_set(path)))

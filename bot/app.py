@@ -385,9 +385,10 @@ async def serve_console(app: App, bot: Bot | None = None) -> Any:
     The address organisers open is kept in `app.console_url` (with WEB_PORT=0, the port chosen)."""
     from aiohttp import web
 
-    from console import mount
+    from console import MAX_REQUEST, mount
 
-    runner = web.AppRunner(mount(web.Application(), make_console(app, bot)), access_log=None)
+    runner = web.AppRunner(mount(web.Application(client_max_size=MAX_REQUEST), make_console(app, bot)),
+                           access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, app.settings.web_host, app.settings.web_port or 0)
     await site.start()

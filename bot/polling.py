@@ -19,13 +19,12 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import GetUpdates
-from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from bot.intake import DEFAULT_LIMIT, Intake
+from infra.backoff import POLLING, Backoff
 from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
-BACKOFF = BackoffConfig(min_delay=1.0, max_delay=5.0, factor=1.3, jitter=0.1)
 
 
 class Poller:
@@ -33,12 +32,12 @@ class Poller:
 
     def __init__(self, dp: Dispatcher, bot: Bot, inbox: Inbox, *, limit: int = DEFAULT_LIMIT,
                  polling_timeout: int = 30, allowed_updates: list[str] | None = None,
-                 backoff_config: BackoffConfig = BACKOFF, **data: Any) -> None:
+                 backoff: Backoff = POLLING, **data: Any) -> None:
         self.dp, self.bot = dp, bot
         self.intake = Intake(dp, bot, inbox, limit=limit, data=data)
         self.polling_timeout = polling_timeout
         self.allowed_updates = dp.resolve_used_update_types() if allowed_updates is None else allowed_updates
-        self.backoff_config = backoff_config
+        self.backoff = backoff
         self.stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -76,7 +75,7 @@ class Poller:
                         loop.remove_signal_handler(sig)
 
     async def _poll(self) -> None:
-        backoff = Backoff(config=self.backoff_config)
+        failures = 0  # failed tries in a row (getUpdates or storing its batch), for the backoff
         get_updates = GetUpdates(timeout=self.polling_timeout, allowed_updates=self.allowed_updates)
         kwargs: dict[str, Any] = {}
         if self.bot.session.timeout:
@@ -85,13 +84,14 @@ class Poller:
             try:
                 updates = await self.bot(get_updates, **kwargs)
             except Exception as exc:  # Telegram unreachable: keep trying, never stop polling
-                log.error("failed to fetch updates - %s: %s; again in %.1f s", type(exc).__name__, exc,
-                          backoff.next_delay)
-                await backoff.asleep()
+                failures += 1
+                delay = self.backoff.delay(failures)
+                log.error("failed to fetch updates - %s: %s; again in %.1f s", type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
                 continue
             received = time.monotonic()  # the quiz scores by arrival (bot.middlewares.ArrivalStamp)
             if not updates:
-                backoff.reset()
+                failures = 0
                 continue
             batch = [(u.update_id, u.model_dump(mode="json", exclude_unset=True)) for u in updates]
             while True:
@@ -99,10 +99,12 @@ class Poller:
                     new = await self.intake.store(batch)
                     break
                 except Exception as exc:  # the database is away: do not acknowledge what is not stored
+                    failures += 1
+                    delay = self.backoff.delay(failures)
                     log.error("could not store received updates - %s: %s; again in %.1f s", type(exc).__name__,
-                              exc, backoff.next_delay)
-                    await backoff.asleep()
-            backoff.reset()
+                              exc, delay)
+                    await asyncio.sleep(delay)
+            failures = 0
             get_updates.offset = updates[-1].update_id + 1  # the next getUpdates acknowledges the batch
             for u in updates:
                 if u.update_id in new:

@@ -17,11 +17,13 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 
+from infra.backoff import START, Backoff
+
 log = logging.getLogger("bot")
 T = TypeVar("T")
 
-# Start-up waits for an unreachable Bot API: the delay doubles up to this cap; a log line at most this often.
-START_RETRY_CAP = 60.0
+# Start-up waits for an unreachable Bot API (`infra.backoff.START`: the delay doubles up to a minute) and
+# logs at most this often.
 START_LOG_EVERY = 60.0
 # Failures that go away by themselves (network, a proxy's error page, 5xx, 429): wait and try again.
 TRANSIENT = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, ClientDecodeError, OSError,
@@ -37,9 +39,9 @@ class Stopping(Exception):
 
 
 async def until_reachable(call: Callable[[], Awaitable[T]], what: str, api_url: str, stop: asyncio.Event,
-                          *, first_delay: float = 1.0) -> T:
+                          *, backoff: Backoff = START) -> T:
     """Run `call` until the Bot API answers it; wait with backoff (capped) and log at most once a minute."""
-    delay, last_log, failures = first_delay, -START_LOG_EVERY, 0
+    last_log, failures = -START_LOG_EVERY, 0
     while True:
         try:
             result = await call()
@@ -52,12 +54,12 @@ async def until_reachable(call: Callable[[], Awaitable[T]], what: str, api_url: 
                 log.warning("the Bot API at %s is unreachable (%s: %s: %s); %d tries so far, still trying",
                             api_url, what, type(exc).__name__, exc, failures)
             # A 429 says how long to wait: never less than that.
+            delay = backoff.delay(failures)
             wait = max(delay, float(exc.retry_after)) if isinstance(exc, TelegramRetryAfter) else delay
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
             if stop.is_set():
                 raise Stopping from None
-            delay = min(delay * 2, START_RETRY_CAP)
             continue
         if failures:
             log.info("the Bot API at %s answers again after %d failed tries", api_url, failures)

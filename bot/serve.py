@@ -8,7 +8,10 @@ to `parts` and is served by both commands.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+import time
 from typing import Any
 
 from aiogram import Bot
@@ -18,8 +21,12 @@ from bot.app import App, build_app, console_address, make_bot, make_console
 from bot.config import ConfigError, Settings, check_webhook, load_settings
 from bot.web import WebPart, build_web_app
 from bot.webhook import configure_logging, webhook_part
+from storage.db import DatabaseInUse, hold_sqlite_lock
 
 DEFAULT_PORT = 8080
+# On SQLite a gunicorn worker waits this long for the file's lock: SIGHUP starts the new worker before the old
+# one has stopped (gunicorn.conf.py's graceful_timeout is 30 s). Past it, another bot process holds the file.
+SQLITE_LOCK_WAIT = 35.0
 
 
 def parts(settings: Settings, app: App, bot: Bot, **webhook_options: Any) -> list[WebPart]:
@@ -53,7 +60,37 @@ async def serve() -> web.Application:
         print(f"delegate-bot: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings)
-    return await make_web_app(settings)
+    # SQLite serves one process (one scheduler, one sender), as `python -m bot` and `python -m bot webhook`
+    # enforce: the worker holds the file's lock for its life; the OS drops it however the worker ends.
+    lock = contextlib.ExitStack()
+    try:
+        await _hold_sqlite(lock, settings.database_url, SQLITE_LOCK_WAIT)
+    except DatabaseInUse as exc:
+        print(f"delegate-bot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        web_app = await make_web_app(settings)
+    except BaseException:
+        lock.close()
+        raise
+
+    async def release(_: web.Application) -> None:
+        lock.close()
+
+    web_app.on_cleanup.append(release)
+    return web_app
+
+
+async def _hold_sqlite(stack: contextlib.ExitStack, url: str, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            stack.enter_context(hold_sqlite_lock(url))
+            return
+        except DatabaseInUse:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def run_webhook(settings: Settings) -> None:

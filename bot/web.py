@@ -27,7 +27,9 @@ READY_TIMEOUT = 3.0
 
 def build_web_app(parts: Iterable[WebPart] = ()) -> web.Application:
     """/healthz (the process answers), /readyz (every readiness check passes), then each part."""
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    from console import MAX_REQUEST  # the console's uploads (a broadcast's photo or document)
+
+    app = web.Application(client_max_size=MAX_REQUEST)
     app[READY_CHECKS] = {}
     app[STOPPING] = asyncio.Event()
     app.router.add_get("/healthz", healthz)

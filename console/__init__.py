@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from console.core import CONSOLE, HERE, Console, console_middleware
+from console.core import CONSOLE, HERE, MAX_REQUEST, Console, console_middleware
 
-__all__ = ["Console", "make_app", "mount"]
+__all__ = ["MAX_REQUEST", "Console", "make_app", "mount"]
 
 
 def make_app(console: Console) -> web.Application:
     from console.pages import pages
 
-    app = web.Application(middlewares=[console_middleware], client_max_size=2 * 1024 * 1024)
+    app = web.Application(middlewares=[console_middleware], client_max_size=MAX_REQUEST)
     app[CONSOLE] = console
     console.nav = [(page.path, page.title) for page in pages() if page.title]
     routes = web.RouteTableDef()
@@ -32,7 +32,8 @@ async def _to_console(request: web.Request) -> web.StreamResponse:
 
 
 def mount(app: web.Application, console: Console) -> web.Application:
-    """Serve the console under /console/ of `app` (and send / there); returns `app`."""
+    """Serve the console under /console/ of `app` (and send / there); returns `app`. The requests `app` reads are
+    limited by its own client_max_size: make it MAX_REQUEST for the console's uploads."""
     app.add_subapp("/console/", make_app(console))
     app.router.add_get("/console", _to_console)
     app.router.add_get("/", _to_console)

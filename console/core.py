@@ -24,7 +24,9 @@ from domain.errors import ServiceError
 from domain.event import LANGS, Event
 from domain.i18n_marks import N_
 from domain.languages import LANGUAGE_NAMES
+from domain.organiser import UPLOAD_LIMIT
 from services import console as console_uc
+from services.errors import error_text as render_error
 from services.organiser import Sources
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +36,11 @@ PUBLIC = ("signin", "lang", "static/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 FORBIDDEN = N_("This form has expired. Go back, reload the page and try again.")
+TOO_LARGE = N_("This form is too large to send (a file may have at most {limit} MB). Go back and choose a smaller "
+               "file.")
+# The largest request the console reads: an attachment at its limit and the form's texts (the application that
+# serves the console must allow this much: bot/app.py, bot/web.py).
+MAX_REQUEST = UPLOAD_LIMIT + 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,11 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
                 raise web.HTTPForbidden(text="signed out")
             request[SESSION] = session
             if request.method == "POST":
-                form = await request.post()
+                try:
+                    form = await request.post()
+                except web.HTTPRequestEntityTooLarge:
+                    return render(request, "error.html", status=413,
+                                  message=tr(request, TOO_LARGE, limit=UPLOAD_LIMIT // 2**20))
                 sent = str(form.get("csrf") or request.headers.get("X-CSRF-Token") or "")
                 if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                     return render(request, "error.html", status=403, message=tr(request, FORBIDDEN))
@@ -157,9 +168,11 @@ def tr(request: web.Request, msgid: str, **params: Any) -> str:
 
 
 def error_text(request: web.Request, err: ServiceError) -> str:
-    """A use case's refusal in the reader's language (its params may hold msgids too, e.g. a status)."""
-    params = {k: (tr(request, v) if isinstance(v, str) and k == "status" and v else v) for k, v in err.params.items()}
-    return tr(request, err.message, **params)
+    """A use case's refusal in the reader's language (services.errors.error_text, the one renderer; the
+    templates escape it)."""
+    i18n, lang = console_of(request).i18n, request[LANG]
+    return render_error(err, lambda msgid: i18n.gettext(msgid, locale=lang),
+                        lambda singular, plural, n: i18n.gettext(singular, plural, n, locale=lang))
 
 
 def render(request: web.Request, template: str, *, status: int = 200, **context: Any) -> web.Response:

@@ -5,7 +5,7 @@ Policy first, in plain pieces that tests drive with a virtual timer:
   (one a second to a person, 20 a minute to a group), a 429's retry_after honoured exactly (for the chat,
   or for every chat when 429s show the limit met is the bot's);
 - `classify`: what an error means. 429: wait retry_after and send the same row again. Timeouts, network
-  errors and 5xx: retry later with backoff capped at about a minute (`Backoff`), for as long as the message
+  errors and 5xx: retry later with backoff capped at about a minute (`infra.backoff.SENDER`), for as long as the message
   is worth sending: until its expires_at, or, without one, until it is sent or its topic is cancelled.
   403: the person blocked the bot: the row is `blocked`, the person marked, nothing more is sent to them.
   400 and other refusals: record and do not retry.
@@ -72,6 +72,7 @@ from domain.messages import (
     Rendered,
     Sent,
 )
+from infra.backoff import SENDER, Backoff
 from infra.logsafe import Redactor
 from storage.outbox import Outbox
 from storage.repo import Delegates, Guests
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
 
     from domain.event import Event
 
-__all__ = ["Backoff", "Sender", "SenderStats", "Timer", "Verdict", "classify", "to_markup"]
+__all__ = ["Sender", "SenderStats", "Timer", "Verdict", "classify", "to_markup"]
 
 log = logging.getLogger(__name__)
 # Seconds added to the request timeout before a request whose outcome is unknown is made again.
@@ -94,22 +95,6 @@ NOT_MODIFIED = "message is not modified"
 
 
 # -- policy ----------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delays before retrying a transient failure: 2, 4, 8, 16, 32 s, then `cap` (a minute) every time.
-
-    There is no last try: a row is retried while it is worth sending (see the module docstring).
-    """
-
-    base: float = 2.0
-    factor: float = 2.0
-    cap: float = 60.0
-
-    def delay(self, attempts: int) -> float:
-        """Seconds to wait after `attempts` failed tries."""
-        return min(self.cap, self.base * self.factor ** min(30, max(0, attempts - 1)))
-
 
 Action = Literal["retry_after", "retry", "blocked", "rejected"]
 
@@ -220,7 +205,7 @@ class Sender:
         self.timer = timer or (limiter.timer if limiter else Timer())
         self.limiter = limiter or Limiter(rate, timer=self.timer, private_interval=chat_interval,
                                           group_interval=group_interval)
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or SENDER
         self.max_in_flight = max_in_flight
         rate = self.limiter.rate
         # About two seconds of sending per claim of time-bound rows, one second of bulk rows: a row that
@@ -510,7 +495,9 @@ class Sender:
                 raise TypeError(f"not a payload the sender knows: {payload!r}")
         if not isinstance(result, Message):
             return Sent(None)
-        return Sent(result.message_id, result.poll.id if result.poll is not None else None)
+        file_id = result.photo[-1].file_id if result.photo else (
+            result.document.file_id if result.document is not None else None)
+        return Sent(result.message_id, result.poll.id if result.poll is not None else None, file_id)
 
     async def _deliver(self, row: OutboxRow, payload: Payload) -> None:
         """Send one claimed row until it is settled (429s retried in place); the row is let go after."""

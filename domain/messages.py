@@ -135,10 +135,12 @@ Payload = Rendered | Photo | Document | Poll | Edit
 
 @dataclass(frozen=True)
 class Sent:
-    """What Telegram answered to a sent row: its message id, and the poll's id for a poll."""
+    """What Telegram answered to a sent row: its message id, the poll's id for a poll, and the file's id for a
+    photo or a document (an uploaded file is sent by this id from then on)."""
 
     message_id: int | None
     poll_id: str | None = None
+    file_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from domain.errors import ServiceError
 from domain.i18n_marks import N_
@@ -223,14 +222,32 @@ class _HtmlCheck(HTMLParser):
         self.length += len(data.encode("utf-16-le")) // 2
 
 
+# A "<" that starts no tag, or an "&" that starts no entity Telegram knows: Telegram refuses the whole message
+# ("can't parse entities"), and a broadcast would fail for every recipient.
+_BARE_LT = re.compile(r"<(?![A-Za-z/])")
+_BARE_AMP = re.compile(r"&(?!(?:lt|gt|amp|quot|#\d+|#x[0-9A-Fa-f]+);)")
+
+
+def _word_at(text: str, i: int) -> str:
+    """The word around position `i` ("<3", "Q&A"): enough to find the problem in a long text."""
+    start, end = i, i
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return text[start:end]
+
+
 def check_html(html: str, *, with_media: bool = False) -> str:
-    """HTML an organiser typed, as Telegram will parse it: only its tags, each closed; within the length limit.
-    Returns it stripped."""
+    """HTML an organiser typed, as Telegram will parse it: only its tags, each closed, "<" and "&" escaped;
+    within the length limit. Returns it stripped."""
     parser = _HtmlCheck()
     parser.feed(html)
     parser.close()
     if parser.open and not parser.problem:
         parser.problem = f"<{parser.open[-1]}>"
+    if not parser.problem and (bare := _BARE_LT.search(html) or _BARE_AMP.search(html)):
+        parser.problem = _word_at(html, bare.start())
     if parser.problem:
         raise ServiceError("bad_html", BAD_HTML, problem=parser.problem)
     check_part(Part(html.strip(), parser.length), with_media=with_media)
@@ -283,7 +300,7 @@ _SEND_AT = re.compile(r"^\s*(?:(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})|(?P<d2
                       r"(?:\.(?P<y2>\d{4}))?)?\s*,?\s*(?P<hh>\d{1,2})[:.](?P<mm>\d{2})\s*$")
 
 
-def parse_send_at(text: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+def parse_send_at(text: str, zone: tzinfo, now: datetime) -> datetime | None:
     """"2020-11-17 09:00", "17.11 09:00", "17.11.2020 9:00" or "09:00" (the next one to come) in `zone`, as an
     aware UTC instant; None when it cannot be read. Whether it is later than now is the caller's check."""
     found = _SEND_AT.match(text)
@@ -396,3 +413,57 @@ def top(counts: dict[str, int], n: int | None = None) -> list[tuple[str, int]]:
         return ordered
     rest = sum(v for _, v in ordered[n - 1:])
     return [*ordered[: n - 1], ("…", rest)]
+
+
+# -- a broadcast's attachment uploaded from the console -----------------------------------------------------------
+
+# Telegram takes photos up to 10 MB by upload; the console takes documents up to the same size.
+UPLOAD_LIMIT = 10 * 1024 * 1024
+# What a photo is, by its first bytes (the browser's content type is only a hint): JPEG, PNG, WebP.
+_PHOTO_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+DOCUMENT_EXTENSIONS = (".pdf", ".docx", ".doc", ".xlsx", ".xls", ".pptx", ".ppt", ".odt", ".ods", ".odp", ".txt",
+                       ".csv", ".rtf", ".zip", ".ics", ".jpg", ".jpeg", ".png", ".webp", ".gif")
+UPLOAD_TOO_BIG = N_("The file “{name}” is too large ({size} MB): at most {limit} MB, please.")
+UPLOAD_EMPTY = N_("The file “{name}” is empty.")
+UPLOAD_TYPE = N_("“{name}” cannot be attached: a photo (JPEG, PNG or WebP) or a document (PDF, Word, Excel, "
+                 "PowerPoint, OpenDocument, text, CSV, ZIP, calendar) please.")
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """A file an organiser attached to a broadcast; `file_id` once Telegram has it (later copies reuse it)."""
+
+    id: int
+    kind: str  # "photo" | "document"
+    filename: str
+    content_type: str
+    size: int
+    file_id: str | None = None
+    data: bytes | None = None  # read only where it is sent or shown
+
+
+def photo_type(data: bytes) -> str | None:
+    """The image's content type if `data` is a photo Telegram shows as one (JPEG, PNG, WebP)."""
+    for magic, kind in _PHOTO_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def check_upload(filename: str, data: bytes, *, as_document: bool = False) -> tuple[str, str, str]:
+    """An attachment's kind ("photo" or "document"), safe file name and content type; refuses what is too large,
+    empty, or neither a photo nor a document type. A photo may go as a document (`as_document`: full quality)."""
+    name = re.sub(r"[^\w.\- ()]+", "_", filename.replace("\\", "/").rsplit("/", 1)[-1]).strip(" .")[:100] or "file"
+    if not data:
+        raise ServiceError("upload_empty", UPLOAD_EMPTY, name=name)
+    if len(data) > UPLOAD_LIMIT:
+        raise ServiceError("upload_too_big", UPLOAD_TOO_BIG, name=name, size=f"{len(data) / 2**20:.1f}",
+                           limit=UPLOAD_LIMIT // 2**20)
+    photo = photo_type(data)
+    if photo is not None and not as_document:
+        return "photo", name, photo
+    if not name.lower().endswith(DOCUMENT_EXTENSIONS):
+        raise ServiceError("upload_type", UPLOAD_TYPE, name=name)
+    return "document", name, photo or "application/octet-stream"

@@ -34,7 +34,7 @@ CONFIDENT = 2.0
 # A runner-up about another item scoring at least this share of the best is offered as a second button.
 RUNNER_UP = 0.8
 # Closer than this share, the bot asks which of the two was meant (two buttons) instead of answering one.
-ASK = 0.95
+ASK = 0.9
 
 # The FAQ entry that sums up the program: its answer also offers /program in the reader's time zone.
 PROGRAM_FAQ = "program"
@@ -73,14 +73,14 @@ hi hello hey thanks thank exactly actually just really also still then so ok oka
 то нибудь либо привет здравствуйте спасибо вообще именно тогда ещё еще же вот
 은 는 이 가 을 를 에 에서 의 도 로 으로 와 과 좀 제 저 나 내 우리 뭐 무엇 어떻게 어디 언제 누가 누구 왜 몇
 있나요 있어요 하나요 해요 인가요 예요 이에요 뭐예요 되나요 주세요 알려주세요 알려 수 있 하는 하면 할
-시 시에 몇시 몇시예요 몇시에 시간 시작 시작해요 시작하나요 언제예요 언제인가요
+시 시에 시까지 몇시 몇시예요 몇시에 몇시까지 시간 시작 시작해요 시작하나요 언제예요 언제인가요
 안녕하세요 감사합니다 혹시 그럼 근데 그리고
 """.split())
 
 # Korean particles and endings stripped from the end of a word before matching ("퀴즈는" -> "퀴즈").
 _KO_SUFFIXES = tuple(sorted("""
 은 는 이 가 을 를 에 에서 의 도 로 으로 와 과 만 부터 까지 이에요 예요 인가요 이요 요 나요 해요 하나요
-에요 이랑 랑 께서 한테 에게 으로도 로도 에는 에도 이나 나
+에요 이랑 랑 께서 한테 에게 으로도 로도 에는 에도 이나 나 보다
 """.split(), key=len, reverse=True))
 
 _CYR_LAT = str.maketrans({
@@ -144,14 +144,22 @@ def ru_lemma(word: str) -> tuple[str, str]:
     return str(parsed.normal_form).replace("ё", "е"), str(parsed.tag.POS)
 
 
+_RU_VERB = frozenset({"VERB", "INFN"})
+
+
 def similarity(q: str, d: str) -> float:
     """How well query word `q` matches document word `d`, 0..1."""
     if q == d:
         return 1.0
     sq, sd = _script(q), _script(d)
-    if sq == sd == "ru" and ru_lemma(q)[0] == ru_lemma(d)[0]:
-        # The same word in another form ("участвует", "участвовать"; "дирижёр", "дирижёра").
-        return 0.95
+    if sq == sd == "ru":
+        (lq, pq), (ld, pd) = ru_lemma(q), ru_lemma(d)
+        if lq == ld:
+            # The same word in another form ("участвует", "участвовать"; "дирижёр", "дирижёра").
+            return 0.95
+        if {pq, pd} & _RU_VERB and "NOUN" in (pq, pd) and len(_common_prefix(lq, ld)) >= 5:
+            # A verb and the noun made from it: "открывает" and "открытие", "записаться" and "запись".
+            return 0.8
     if sq == "ko" or sd == "ko":
         if sq != sd:
             return 0.0
@@ -300,6 +308,8 @@ class Index:
                 doc.add_texts(W_TEXT, s.role)
             doc.add_keywords(item.keywords.all())
             self.docs.append(doc)
+        # FAQ entries that answer "how do I ...".
+        self._how_to = {e.id for e in conf.faq if any(_HOW_TO.search(normalize(q)) for q in _texts(e.question))}
         for entry in conf.faq:
             doc = Doc("faq", entry.id, entry.item, len(self.docs))
             doc.add_texts(W_QUESTION, entry.question)
@@ -395,10 +405,22 @@ class Index:
 
     def answer(self, query: str) -> Answer:
         matches = self.search(query)
-        if not matches or matches[0].score < CONFIDENT:
+        if not matches:
             return Answer(None, None)
         best = matches[0]
-        also = next((m for m in matches[1:] if _topic(m) != _topic(best)), None)
+        if best.score < CONFIDENT:
+            # Not sure what is asked, unless one topic clearly leads and the question asks a detail the
+            # event file does not have ("где штаб-квартира wego"): then "I don't know that" with the topic.
+            runner = matches[1].score if len(matches) > 1 else 0.0
+            missing = self.missing(query) if best.score >= HINT and runner <= best.score * 0.5 else ()
+            return Answer(best, None, missing) if missing else Answer(None, None)
+        if best.kind == "item" and _HOW_TO.search(normalize(expand(query))):
+            # "How do I get a matchmaking meeting": the entry that says how, over the item's card.
+            how = next((m for m in matches[1:] if m.kind == "faq" and m.item == best.item and m.id in self._how_to
+                        and m.score >= best.score * RUNNER_UP), None)
+            if how is not None:
+                best = how
+        also = next((m for m in matches if _topic(m) != _topic(best)), None)
         if also is not None and also.score < best.score * RUNNER_UP:
             also = None
         missing = self.missing(query)
@@ -406,10 +428,22 @@ class Index:
         return Answer(best, also, missing, ask)
 
     def missing(self, query: str) -> tuple[str, ...]:
-        """The question's detail words that nothing in the event file matches (a typo of a known word does)."""
-        out = []
+        """The question's detail words that nothing in the event file matches (a typo of a known word does),
+        and what the event file cannot know at all: a live count ("how many registered so far"), another
+        edition of the event ("where is the next excom")."""
+        text = normalize(expand(query))
+        out = [m.group(0) for m in (_LIVE_COUNT.search(text), _OTHER_EDITION.search(text)) if m is not None]
+        done: set[str] = set()
+        for m in _COMPOUND.finditer(unicodedata.normalize("NFKC", expand(query)).casefold().replace("ё", "е")):
+            # "дресс-код": one word; a part that is only a typo of a known word ("дресс", "адрес") is no match.
+            parts = [m.group(1), m.group(2)]
+            if any(is_stop(p) for p in parts):
+                continue
+            done.update(parts)
+            if not all(any(v >= 0.8 for v in self.related(p).values()) for p in parts):
+                out.append(f"{parts[0]}-{parts[1]}")
         for q in dict.fromkeys(tokens(strip_my_time(expand(query)))):
-            if not _detail_word(q):
+            if q in done or not _detail_word(q):
                 continue
             rel = self.related(q)
             if any(s >= 0.8 for s in rel.values()):
@@ -422,11 +456,40 @@ class Index:
         return tuple(out)
 
 
+# A how-to question ("how do i", "как записаться", "어떻게 신청해요"), not "how many/much/long".
+_HOW_TO = re.compile(r"\bhow\s+(?:do|can|could|should|to|does)\b|\bкак(?!\s+(?:долго|часто|много))\b|어떻게|방법")
+
+# Below CONFIDENT, a topic that leads clearly from this score on is offered as help with "I don't know that"
+# when the question asks a detail the event file does not have.
+HINT = 1.5
+
+# A live count the event file cannot know: "how many ppl registered so far", "сколько человек уже
+# зарегистрировалось", "지금까지 몇명 등록했어요" (the platform's capacity is not the answer).
+_LIVE_COUNT = re.compile(
+    r"\bhow\s+many\b(?=.*\b(?:so\s+far|yet|already|by\s+now|currently|to\s+date|at\s+the\s+moment)\b)"
+    r"|\b(?:so\s+far|already|currently|to\s+date)\b(?=.*\bhow\s+many\b)"
+    r"|\bсколько\s+(?:\w+\s+)?(?:человек|людей|участник\w*|делегат\w*|зарегистр\w*)\b"
+    r"(?=.*\b(?:уже|пока|сейчас|на\s+данный\s+момент|на\s+сегодня\w*)\b)"
+    r"|\b(?:уже|пока|сейчас)\b(?=.*\bсколько\s+(?:\w+\s+)?(?:человек|людей|участник\w*|зарегистр\w*))"
+    r"|(?:지금까지|현재까지|여태|벌써|아직|현재|지금)(?=.*몇\s*(?:명|분이))|몇\s*명(?=.*(?:지금까지|현재까지|여태|벌써))")
+# Another edition of the event: the event file knows only this one.
+_OTHER_EDITION = re.compile(
+    r"\b(?:next|last)\s+years?\b|\b(?:next|previous|past|following)\s+(?:wego\s+)?excom\b"
+    r"|\b(?:следующ\w*|прошл\w*|предыдущ\w*)\s+(?:год\w*|экском\w*|excom|исполком\w*)\b"
+    r"|\bв\s+(?:следующем|прошлом)\s+году\b|(?:다음|지난)\s*(?:번\s*)?(?:엑스콤|excom)|내년|작년")
+# Two words joined by a hyphen ("дресс-код", "dress-code"; not "что-то", "по-русски": stop words).
+_COMPOUND = re.compile(r"(?<![\w-])([^\W\d_]{3,})-([^\W\d_]{3,})(?![\w-])")
+# One-syllable Korean nouns a question may ask about ("곡": a piece of music, "상": a prize, "옷": clothes).
+_KO_NOUN1 = frozenset("곡 상 옷 밥 돈 표 책 술 약 꽃 선물".split())
+
 # Casual words that are neither a topic nor a detail the bot could be missing.
 _FILLER: frozenset[str] = frozenset("""
 like gonna going exactly anyone someone anything something really actually even ever yet guys dear sir
 madam maybe probably still already again kind sort lot lots much many more most very please thanks
 there here way thing things stuff able possible allowed need needs
+approximately roughly approx around about
+примерно около приблизительно где-то
+정도 대략 약 쯤
 ли вообще типа короче просто вот кстати можно нужно надо будет будут есть это этот эта эти такой такая
 где куда откуда какие какой какая какое каких кто что чем кого кому очень пожалуйста ребят всем
 """.split())
@@ -442,6 +505,8 @@ def _detail_word(word: str) -> bool:
         # A noun, or a word the dictionary does not know; not a verb ("говорит") or an adjective.
         return len(word) >= 4 and ru_lemma(word)[1] in ("NOUN", "None")
     if _script(word) == "ko":
+        if word in _KO_NOUN1 or (len(word) == 2 and word[0] in _KO_NOUN1 and word[1] in "은는이가을를도의"):
+            return True
         stem = _ko_stem(word)
         last = stem[-1]
         # A final ㄹ on the last syllable is the future adnominal ("볼", "들어갈").

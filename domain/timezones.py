@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
@@ -93,8 +93,22 @@ class ZoneMatch:
     city_id: str | None = None
 
 
+class HasZone(Protocol):
+    """A person as the layers see them (a `Profile`, a delivery `Recipient`): their chosen zone."""
+
+    @property
+    def timezone(self) -> str: ...
+
+
+def reader_zone(person: HasZone | None, event: Event) -> str:
+    """The zone to show times in: the person's, or the event's for someone unknown (not registered)."""
+    return person.timezone if person is not None else str(event.timezone)
+
+
 def get_tz(zone: str) -> tzinfo:
-    """The tzinfo for a stored zone string."""
+    """The tzinfo for a stored zone string: an IANA name or a fixed offset ("UTC+05:30", which ZoneInfo refuses).
+
+    The one way to turn a zone string into a tzinfo; nowhere else constructs ZoneInfo from a person's zone."""
     if zone.startswith("UTC") and len(zone) > 3:
         sign = -1 if zone[3] == "-" else 1
         hours, minutes = zone[4:].split(":")

@@ -123,7 +123,8 @@ _EN_UNTIL = (r"how\s+(?:long|soon|much\s+(?:more\s+)?time|many\s+(?:more\s+)?(?:
              r"|how\s+much\s+longer|how\s+long\s+(?:more|still)")
 _RU_UNTIL = (r"сколько\s+(?:(?:еще|ещё|осталось|остается|времени|ждать|минут|часов)\s+)*до"
              r"|(?:скока|скоко|сколько)\s+(?:еще\s+|ещё\s+)?(?:осталось|ждать)|через\s+сколько"
-             r"|долго\s+(?:еще\s+|ещё\s+)?(?:до|ждать)|сколько\s+(?:еще|ещё)\s+(?:идет|будет\s+идти|длится)")
+             r"|долго\s+(?:еще\s+|ещё\s+)?(?:до|ждать)|сколько\s+(?:еще|ещё)\s+(?:идет|будет\s+идти|длится)"
+             r"|долго\s+(?:еще|ещё)|(?:еще|ещё)\s+долго")
 _KO_UNTIL = r"(?:얼마나\s*남|몇\s*분\s*남|몇\s*시간\s*남|남았|까지\s*얼마|얼마\s*후|얼마나\s*기다|얼마나\s*더)\S*"
 _UNTIL = re.compile(rf"\b(?:{_EN_UNTIL})\b|\b(?:{_RU_UNTIL})\b|{_KO_UNTIL}")
 
@@ -148,19 +149,22 @@ _START = re.compile(r"\b(?:start|starts|starting|begin|begins|beginning|kick\s*o
                     r"|\b(?:начало|начала|начинается|начнется|начнётся|старт|стартует|старта)\b|시작\S*")
 _END = re.compile(r"\b(?:end|ends|ending|finish|finishes|over|wrap\s+up|until\s+when|till\s+when)\b"
                   r"|\b(?:конец|конца|окончани\w*|закончи\w*|заканчива\w*|кончи\w*|кончает\w*|завершит\w*"
-                  r"|завершает\w*|до\s+скольки|до\s+какого\s+времени)\b|끝\S*|마치\S*|종료\S*")
-# Time left of what is on ("how much time is left", "сколько осталось", "몇 분 남았어요").
-_LEFT = re.compile(r"\b(?:left|remain\w*)\b|\b(?:осталось|остается|остаётся)\b|남")
+                  r"|завершает\w*|до\s+скольки|до\s+какого\s+времени)\b|끝\S*|마치\S*|종료\S*|몇\s*시\s*까지")
+# Time left of what is on ("how much time is left", "сколько осталось", "몇 분 남았어요"), also asked as "how
+# much longer", "долго ещё", "얼마나 더" (more of what is on, when nothing else is named).
+_LEFT = re.compile(r"\b(?:left|remain\w*|longer|more|still)\b|\b(?:осталось|остается|остаётся|еще|ещё)\b|남|더")
 # How long an item lasts ("how long does the quiz last", "скока длится концерт", "콘서트는 얼마나 해요").
 _DURATION = re.compile(
     r"\bhow\s+long\b(?=.*\b(?:last|lasts|take|takes|run|runs|go\s+on|goes\s+on)\b)|\bduration\b"
     r"|\bhow\s+long\s+(?:is|are)\s+(?!it\s+until|there\b)"
     r"|\b(?:длит\w*|продолжительн\w*)\b|\bкак\s+долго\s+(?:идет|будет|продлится)"
+    r"|\bсколько\s+(?:по\s+времени\s+)?(?:идет|продолжается|займет)\b"
     r"|얼마나\s*(?:해|하|걸|진행|길|계속)\S*|얼마\s*동안|몇\s*(?:분|시간)\s*(?:동안|짜리)")
 # The time difference ("time difference between me and moscow", "разница во времени", "시차").
 _DIFF = re.compile(r"\btime\s+diff\w*|\bdiff\w*\s+(?:in|of)\s+time\b|\bhours?\s+(?:ahead|behind)\b"
                    r"|\bразниц\w*\s+(?:во|по)\s+времени|\bразниц\w*\s+(?:с|между)\b|\bна\s+сколько\s+часов\b"
-                   r"|시차")
+                   r"|\bhours?\s+diff\w*|\bчас\w*\s+разниц\w*|\bразниц\w*\s+в\s+час\w*"
+                   r"|시차|(?:몇\s*)?시간\s*차이?|차이\s*(?:가\s*)?몇\s*시간|몇\s*시간\s*(?:느|빠|빨|늦|이르|일러)\S*")
 # What day it is there ("what day is it in moscow", "какой сейчас день в москве", "지금 무슨 요일").
 _DAY = re.compile(r"\bwhat\s+(?:day|date)\s+is\s+(?:it|today)\b|\bwhich\s+day\s+is\s+it\b"
                   r"|\bwhat\s+is\s+(?:the\s+)?(?:date|day)\s+(?:today|now|there)\b"

@@ -10,7 +10,7 @@ from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 
 from domain.clock import Clock
-from handlers.ui import ORGANISER_ONLY
+from handlers.ui import ORGANISER_ONLY, refusal
 from services import admin as people
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -29,7 +29,7 @@ async def on_admit(message: Message, command: CommandObject, bot: Bot, uow: Unit
         result = await people.admit(uow, command.args or "", by=message.from_user.id, now=clock.now(),
                                     bot_username=me.username)
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     text = _("User {id} can now register with /start, even after the deadline.") if result.new else \
         _("User {id} could already register after the deadline.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -24,8 +23,8 @@ from domain.event import LANGS, Event
 from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Audience, BroadcastInfo, Part
 from domain.registration import PARTICIPANT_LABELS, Profile
-from domain.timezones import fmt_datetime, zone_name
-from handlers.ui import ORGANISER_ONLY, ButtonData, Id, button, esc, grid, on_a_message, pager
+from domain.timezones import fmt_datetime, get_tz, reader_zone, zone_name
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, button, esc, grid, on_a_message, pager, refusal
 from services import broadcasts as bc
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -103,7 +102,7 @@ async def on_message(message: Message, state: FSMContext, uow: UnitOfWork, is_ad
     try:
         d = await bc.take_message(uow, state, _part(message), _media(message))
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     text, markup = _variants_prompt(d)
     await message.answer(text, reply_markup=markup)
@@ -117,7 +116,7 @@ async def on_variant_text(message: Message, state: FSMContext, uow: UnitOfWork, 
     try:
         d = await bc.take_variant(uow, state, _part(message))
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     text, markup = _variants_prompt(d)
     await message.answer(text, reply_markup=markup)
@@ -128,7 +127,7 @@ async def on_buttons_text(message: Message, state: FSMContext, uow: UnitOfWork, 
     try:
         d = await bc.take_buttons(uow, state, message.text or "")
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     text, markup = _variants_prompt(d)
     await message.answer(text, reply_markup=markup)
@@ -179,10 +178,6 @@ async def _send_shown(message: Message, s: bc.Shown, markup: InlineKeyboardMarku
         await message.answer(s.text, reply_markup=markup)
 
 
-def _zone(conf: Event, profile: Profile | None) -> str:
-    return profile.timezone if profile is not None else conf.timezone
-
-
 def _question(d: bc.Draft, n: int, zone: str, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     """The confirmation: how many it reaches now, when, and the ways on."""
     if d.send_at is not None:
@@ -218,7 +213,7 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                     conf: Event, sources: Sources, is_admin: bool, lang: str, profile: Profile | None) -> None:
     """The buttons of the /broadcast conversation."""
     action, value = callback_data.action, callback_data.value
-    zone = _zone(conf, profile)
+    zone = reader_zone(profile, conf)
     try:
         match action:
             case "btn":
@@ -244,7 +239,7 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
                 await _edit(query, _("When should it go out? Send a date and time in your time zone ({zone}), for "
                                      "example {example}. By the bot's clock it is now {now}.").format(
                     zone=esc(zone_name(zone, lang, now)), now=fmt_datetime(now, zone, lang),
-                    example=f"<code>{(now + timedelta(days=1)).astimezone(ZoneInfo(zone)):%Y-%m-%d} 09:00</code>"),
+                    example=f"<code>{(now + timedelta(days=1)).astimezone(get_tz(zone)):%Y-%m-%d} 09:00</code>"),
                     _markup(button(_("↩️ Back"), BcCb(action="back"))))
             case "now" | "back":
                 d = await (bc.send_now_instead(uow, state) if action == "now" else bc.back_to_confirm(uow, state))
@@ -295,7 +290,7 @@ async def on_button(query: CallbackQuery, callback_data: BcCb, state: FSMContext
             case _:
                 await query.answer(_("This button is no longer active."))
     except ServiceError as err:
-        await query.answer(_(err.message).format(**err.params), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
 
 
 async def _values_keyboard(uow: UnitOfWork, kind: str) -> InlineKeyboardMarkup:
@@ -316,12 +311,12 @@ async def _values_keyboard(uow: UnitOfWork, kind: str) -> InlineKeyboardMarkup:
 async def on_send_at_text(message: Message, state: FSMContext, uow: UnitOfWork, clock: Clock, conf: Event,
                           sources: Sources, is_admin: bool, lang: str, profile: Profile | None) -> None:
     """"Send later": the date and time typed."""
-    zone = _zone(conf, profile)
+    zone = reader_zone(profile, conf)
     try:
         d = await bc.take_send_at(uow, state, message.text or "", zone, clock.now(), lang)
         n = await bc.count(uow, d.audience or Audience(), sources)
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     text, markup = _question(d, n, zone, lang)
     await message.answer(text, reply_markup=markup)
@@ -333,7 +328,7 @@ async def on_cancel_button(query: CallbackQuery, callback_data: BcCancel, uow: U
     try:
         n = await bc.cancel(uow, callback_data.id, by=query.from_user.id, now=clock.now())
     except ServiceError as err:
-        await query.answer(_(err.message).format(**err.params), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
         return
     sources.started(callback_data.id)  # a scheduled broadcast's progress message says so now, not at its time
     await query.answer(ngettext("Cancelled: {n} message will not be sent.", "Cancelled: {n} messages will not be sent.",
@@ -387,7 +382,7 @@ async def on_list_button(query: CallbackQuery, callback_data: BcCb, uow: UnitOfW
     try:
         info, p, missed = await bc.report(uow, number)
     except ServiceError as err:
-        await query.answer(_(err.message), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
         return
     await query.answer()
     lines = [_summary_line(info, sources, lang, conf.timezone, clock.now()),

@@ -62,22 +62,23 @@ def help_text(conf: Event, lang: str, registered: bool, is_admin: bool, *, close
     return "\n".join(lines)
 
 
-async def _closed(uow: UnitOfWork, conf: Event, message: Message, clock: Clock | None, is_admin: bool) -> bool:
+async def _closed(uow: UnitOfWork, conf: Event, message: Message, clock: Clock, is_admin: bool) -> bool:
     """The person cannot register any more (by the bot's clock; organisers and late passes can)."""
-    if clock is None or message.from_user is None or conf.registration_open(clock.now()):
+    if message.from_user is None or conf.registration_open(clock.now()):
         return False
     return not await flow.may_register(uow, conf, message.from_user.id, clock.now(), is_admin=is_admin)
 
 
 async def on_help(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, lang: str,
-                  profile: Profile | None, is_admin: bool, clock: Clock | None = None) -> None:
+                  profile: Profile | None, is_admin: bool, clock: Clock) -> None:
     """/help: what the bot can do; in the middle of a step, the step's question follows."""
     # A registered person outside a step gets the persistent menu with it (it may have been hidden).
     shows_menu = profile is not None and await state.get_state() is None
     closed = profile is None and await _closed(uow, conf, message, clock, is_admin)
     await message.answer(help_text(conf, lang, profile is not None, is_admin, closed=closed),
                          reply_markup=main_menu() if shows_menu else None)
-    await reg_handlers.reprompt(message, state, uow, conf, note=_("Your registration is waiting for this answer:"))
+    await reg_handlers.reprompt(message, state, uow, conf, clock,
+                                note=_("Your registration is waiting for this answer:"))
 
 
 async def on_language(message: Message) -> None:
@@ -101,7 +102,7 @@ async def on_language_set(query: CallbackQuery, callback_data: LangCb, state: FS
     with i18n.use_locale(lang):
         with contextlib.suppress(TelegramBadRequest):  # a double tap: "message is not modified"
             await query.message.edit_text(_("Language: {name}.").format(name=LANGUAGE_NAMES[lang]))
-        await reg_handlers.reprompt(query.message, state, uow, conf)
+        await reg_handlers.reprompt(query.message, state, uow, conf, clock)
 
 
 async def on_cancel(message: Message, state: FSMContext, uow: UnitOfWork, profile: Profile | None) -> None:
@@ -125,7 +126,7 @@ async def on_cancel(message: Message, state: FSMContext, uow: UnitOfWork, profil
 
 
 async def on_unhandled_text(message: Message, conf: Event, lang: str, profile: Profile | None,
-                            is_admin: bool, uow: UnitOfWork, clock: Clock | None = None) -> None:
+                            is_admin: bool, uow: UnitOfWork, clock: Clock) -> None:
     """Anything no feature claimed: say what the bot can do instead of staying silent."""
     closed = profile is None and await _closed(uow, conf, message, clock, is_admin)
     await message.answer(_("Sorry, I did not understand that.") + "\n\n"

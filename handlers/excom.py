@@ -19,7 +19,7 @@ from aiogram.utils.i18n import ngettext
 from domain import excom as rules
 from domain.clock import Clock
 from domain.event import Event
-from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager, refusal
 from services import excom as excom_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -78,7 +78,7 @@ async def on_queue_button(query: CallbackQuery, callback_data: ExcomCb, uow: Uni
             person = await excom_uc.decide(uow, callback_data.uid, confirm=callback_data.action == "ok",
                                            by=query.from_user.id, now=clock.now())
         except ServiceError as err:
-            note = _(err.message)
+            note = refusal(err, html=False)
         else:
             note = (_("Confirmed: {name}. They will be told.") if callback_data.action == "ok" else
                     _("Rejected: {name}. They will be told.")).format(name=person.full_name)
@@ -115,7 +115,7 @@ async def on_list_file(message: Message, bot: Bot, uow: UnitOfWork, clock: Clock
     try:
         result = await excom_uc.confirm_list(uow, buffer.getvalue(), by=message.from_user.id, now=clock.now())
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     lines = [ngettext("{n} person in the list is registered.", "{n} people in the list are registered.",
                       result.matched).format(n=result.matched),

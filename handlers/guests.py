@@ -17,7 +17,7 @@ from domain.event import Event
 from domain.registration import Profile
 from handlers import registration
 from handlers.program import ProgramCb
-from handlers.ui import GuestCb, button, esc, rows
+from handlers.ui import GuestCb, button, esc, refusal, rows
 from services import guests
 from services import registration as flow
 from services.errors import ServiceError
@@ -61,7 +61,7 @@ async def on_timezone(message: Message, state: FSMContext, uow: UnitOfWork, conf
     """/timezone: set the time zone (a guest's, or a delegate's profile)."""
     assert message.from_user is not None
     if flow.step_of(await state.get_state()) is not None:  # in the middle of the registration: finish it
-        await registration.reprompt(message, state, uow, conf,
+        await registration.reprompt(message, state, uow, conf, clock,
                                     note="⚠️ " + _("Let us finish this step first (or send /cancel to stop)."))
         return
     await _start(message, state, uow, conf, clock, message.from_user.id, profile, is_admin)
@@ -74,7 +74,7 @@ async def on_zone_button(query: CallbackQuery, state: FSMContext, uow: UnitOfWor
     if not isinstance(query.message, Message):
         return
     if flow.step_of(await state.get_state()) is not None:  # in the middle of the registration: its step
-        await registration.reprompt(query.message, state, uow, conf)
+        await registration.reprompt(query.message, state, uow, conf, clock)
         return
     await _start(query.message, state, uow, conf, clock, query.from_user.id, profile, is_admin)
 
@@ -87,7 +87,7 @@ async def _save(message: Message, state: FSMContext, uow: UnitOfWork, conf: Even
         saved = await guests.set_zone(uow, conf, message.from_user.id, lang, zone, clock.now(), is_admin=is_admin)
     except ServiceError as err:
         await uow.commit()  # leaves the step
-        await message.answer(_(err.message).format(**err.params), reply_markup=ReplyKeyboardRemove())
+        await message.answer(refusal(err), reply_markup=ReplyKeyboardRemove())
         return
     now = clock.watch_now(tzs.get_tz(saved.timezone))  # the person compares it with their own watch
     await message.answer(

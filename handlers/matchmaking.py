@@ -24,7 +24,7 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.matchmaking import CityProfile, Phase, SlotUnavailable
 from domain.registration import Profile
-from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Index, Page, button, esc, grid, on_a_message, pager
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Index, Page, button, esc, grid, on_a_message, pager, refusal
 from services import matchmaking as mm_uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -98,25 +98,20 @@ class MmOrg(ButtonData, prefix="mmo"):
 
 # -- shared pieces --------------------------------------------------------------------------------------------
 
-def _zone(conf: Event, profile: Profile | None) -> str:
-    return profile.timezone if profile is not None else conf.timezone
-
-
 _deadline = mm_uc.deadline_text
 
 
 def _error(conf: Event, err: ServiceError, profile: Profile | None, lang: str) -> str:
-    zone = _zone(conf, profile)
-    params = {k: _deadline(v, zone, lang) if isinstance(v, datetime) else v for k, v in err.params.items()}
-    return _(err.message).format(**params)
+    zone = tzs.reader_zone(profile, conf)
+    return refusal(err, shown={k: _deadline(v, zone, lang) for k, v in err.params.items() if isinstance(v, datetime)})
 
 
 def _slot_label(conf: Event, slot: rules.Slot, profile: Profile | None, lang: str, now: datetime) -> str:
-    return mm_uc.slot_label(slot, _zone(conf, profile), lang, now)
+    return mm_uc.slot_label(slot, tzs.reader_zone(profile, conf), lang, now)
 
 
 def _zone_name(conf: Event, profile: Profile | None, lang: str) -> str:
-    return tzs.zone_name(_zone(conf, profile), lang, conf.starts)
+    return tzs.zone_name(tzs.reader_zone(profile, conf), lang, conf.starts)
 
 
 async def _reply(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
@@ -256,7 +251,7 @@ async def _card(uow: UnitOfWork, conf: Event, profile: Profile, host: int, lang:
     if topics := _topics_line(conf, card.city, lang):
         lines.append(topics)
     if card.city.about:
-        lines.append(f"«{esc(card.city.about)}»")
+        lines.append(_("«{text}»").format(text=esc(card.city.about)))  # each language's quotes (ko: "…")
     rows: list[list[InlineKeyboardButton]] = []
     if card.met:
         lines.append(_(rules.PAIR_MET))
@@ -310,7 +305,7 @@ async def on_book(query: CallbackQuery, callback_data: MmBook, uow: UnitOfWork, 
         await query.answer()
         rows = grid([button(_slot_label(conf, s, profile, lang, now), MmBook(host=host, slot=s.id))
                      for s in err.alternatives], 2)
-        text = _(err.message)
+        text = refusal(err)
         if err.alternatives:
             text += "\n\n" + _("These slots of the city are still free for you; tap one to book it:")
         else:
@@ -330,7 +325,7 @@ async def on_book(query: CallbackQuery, callback_data: MmBook, uow: UnitOfWork, 
     text = _("✅ <b>Booked:</b> a meeting with {city} at {time} ({zone}). They are told now. WeGO announces the "
              "final schedule by {date}, with the meeting's link; I will remind you 5 minutes before.").format(
         city=esc(city), time=_slot_label(conf, slot, profile, lang, now), zone=esc(_zone_name(conf, profile, lang)),
-        date=_deadline(rules.config(conf).schedule_deadline, _zone(conf, profile), lang))
+        date=_deadline(rules.config(conf).schedule_deadline, tzs.reader_zone(profile, conf), lang))
     await _reply(query, text, _kb(grid([button(_("✏️ Add a note for the city"), MmAct(action="note", id=meeting.id))],
                                        1) + grid([button(_("⬅️ All cities"), MmList()),
                                                   button(_("📋 My meetings"), MmAct(action="my"))], 2)))
@@ -448,7 +443,7 @@ def _availability(conf: Event, view: mm_uc.Availability, profile: Profile, lang:
         lines.append(_("📅 marks a slot with a meeting; to free it, decline the meeting in /meet → My meetings."))
     # What bookers see in the directory besides the city, country and organisation.
     shown = [x for x in (_topics_line(conf, view.city, lang),
-                         f"«{esc(view.city.about)}»" if view.city.about else "") if x]
+                         _("«{text}»").format(text=esc(view.city.about)) if view.city.about else "") if x]
     lines.append(_("<b>In the directory</b>: {profile}").format(profile="\n".join(shown)) if shown else
                  _("Tell bookers what your city would like to discuss: choose topics and add a line."))
     rows = grid(buttons, 1)
@@ -697,7 +692,7 @@ def concerns_matchmaking(conf: Event, item_id: str | None) -> bool:
 def question_note(conf: Event, phase: Phase, now: datetime, profile: Profile | None, lang: str) -> str:
     """Where booking stands by the bot's clock, with the dates that apply (in the reader's zone)."""
     mm = rules.config(conf)
-    zone = _zone(conf, profile)
+    zone = tzs.reader_zone(profile, conf)
     today = tzs.fmt_long_date(now, zone, lang)
     availability = _deadline(mm.availability_deadline, zone, lang)
     schedule = _deadline(mm.schedule_deadline, zone, lang)

@@ -44,7 +44,7 @@ async def on_menu(message: Message, menu_action: str, state: FSMContext, uow: Un
         await common.on_help(message, state, uow, conf, lang, profile, is_admin, clock)
         return
     if menu_action == menu.PROFILE:
-        await registration.on_profile(message, state, uow, conf, profile)
+        await registration.on_profile(message, state, uow, conf, clock, profile)
         return
     if menu_action == menu.PROGRAM:
         await program.on_program(message, conf, clock, profile, lang, uow, guest)
@@ -52,7 +52,7 @@ async def on_menu(message: Message, menu_action: str, state: FSMContext, uow: Un
         await program.on_now(message, conf, clock, profile, lang, guest)
     else:
         await reminders.on_reminders(message, uow, conf, clock, profile, guest)
-    await registration.reprompt(message, state, uow, conf)  # in the middle of a step: ask it again
+    await registration.reprompt(message, state, uow, conf, clock)  # in the middle of a step: ask it again
 
 
 def make_router() -> Router:

@@ -24,7 +24,7 @@ from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Stats
 from domain.registration import EXCOM_PENDING, FIELD_LABELS, PARTICIPANT_LABELS, Profile
 from domain.timezones import fmt_datetime
-from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager, rows
+from handlers.ui import ORGANISER_ONLY, ButtonData, Id, Page, button, esc, grid, on_a_message, pager, refusal, rows
 from services import organiser as org
 from services.errors import ServiceError
 from services.organiser import Sources
@@ -147,7 +147,7 @@ async def on_people_button(query: CallbackQuery, callback_data: OrgCb, state: FS
             case _:
                 await query.answer(_("This button is no longer active."))
     except ServiceError as err:
-        await query.answer(_(err.message).format(**err.params), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
 
 
 def _current(p: Profile, field_name: str) -> str:
@@ -168,16 +168,14 @@ async def on_fix_value(message: Message, state: FSMContext, uow: UnitOfWork, con
                 button(_("Save anyway"), OrgCb(action="fixok")), button(_("Keep it as it was"),
                                                                         OrgCb(action="fixno"))))
             return
-        await message.answer(_(err.message).format(**err.params) + "\n" + _("Please type it again, or /cancel."))
+        await message.answer(refusal(err) + "\n" + _("Please type it again, or /cancel."))
         return
     text, markup = _card_view(person, conf, lang)
     await message.answer(_("Saved.") + "\n\n" + text, reply_markup=markup)
 
 
 def _claim_change_text(err: ServiceError) -> str:
-    params = {k: esc(str(v)) for k, v in err.params.items()}
-    params["status"] = _(str(err.params.get("status") or "")) if err.params.get("status") else ""
-    return _(err.message).format(**params)
+    return refusal(err)  # the status is a Msgid: translated
 
 
 # -- /stats ----------------------------------------------------------------------------------------------------
@@ -237,7 +235,7 @@ async def on_export_button(query: CallbackQuery, callback_data: OrgCb, uow: Unit
         filename, data = await org.export(uow, conf, sources, callback_data.value, by=query.from_user.id,
                                           now=clock.now())
     except ServiceError as err:
-        await query.answer(_(err.message).format(**err.params), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
         return
     await query.answer()
     assert isinstance(query.message, Message)

@@ -30,7 +30,7 @@ from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_f
 from domain.registration import EXCOM_REJECTED, Profile
 from domain.when import Intent, State, WhenAnswer, answer_when
 from handlers import matchmaking as mm_handlers
-from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid
+from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid, refusal
 from services import guests
 from services import matchmaking as mm_uc
 from services import program as program_uc
@@ -354,7 +354,7 @@ async def on_follow(query: CallbackQuery, callback_data: FollowCb, conf: Event, 
         item = await program_uc.follow(uow, conf, profile, callback_data.item, callback_data.on, now)
     except ServiceError as err:
         await uow.rollback()  # a guest record made for this follow is not kept
-        await query.answer(_(err.message), show_alert=err.code in ("not_registered", "members_only"))
+        await query.answer(refusal(err, html=False), show_alert=err.code in ("not_registered", "members_only"))
         return
     title = item.title.get(lang)
     if callback_data.on:
@@ -594,6 +594,13 @@ def render_when(conf: Event, wa: WhenAnswer, profile: Profile | None, lang: str,
         if wa.items:
             lines = [_("<b>At {time}</b> ({zone}):").format(time=at, zone=zone),
                      *(_line(conf, i, view, lang) for i in wa.items), *took]
+            mine = prog.reader_view(conf, profile)
+            if q.zone is not None and mine.own and mine.zone != view.zone:
+                # "что будет в 16:00 по москве" from Seoul: the same, in the reader's own time too.
+                lines += ["", _("Your time ({zone}): {time}").format(
+                    zone=esc(_zone_label(conf, mine, lang)), time=tzs.fmt_when(wa.instant, mine.zone, lang,
+                                                                               conf.starts, conf.timezone)),
+                          *(_line(conf, i, mine, lang) for i in wa.items)]
             return "\n".join(lines), _cards_keyboard(wa.items, lang)
         blocks = [_("Nothing is on at {time} ({zone}).").format(time=at, zone=zone)]
         if wa.next:

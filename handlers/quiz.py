@@ -21,8 +21,8 @@ from domain.clock import Clock
 from domain.event import Event
 from domain.quiz import Outcome, ShownAs
 from domain.registration import Profile
-from domain.timezones import fmt_when
-from handlers.ui import ORGANISER_ONLY, ButtonData, Index, esc, on_a_message
+from domain.timezones import fmt_when, reader_zone
+from handlers.ui import ORGANISER_ONLY, ButtonData, Index, esc, on_a_message, refusal
 from services import quiz as uc
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -60,20 +60,12 @@ def _markup(v: uc.View) -> InlineKeyboardMarkup | None:
                                                   for b in row] for row in v.buttons])
 
 
-def _zone(profile: Profile | None, conf: Event) -> str:
-    return profile.timezone if profile is not None else str(conf.timezone)
-
-
 def _refusal(err: ServiceError, conf: Event, lang: str, profile: Profile | None, now: datetime) -> str:
-    params = dict(err.params)
-    if err.code == "full":
-        return ngettext(*uc.FULL, n=params["n"]).format(**params)
-    if err.code == "group":
-        return ngettext(*uc.PLAYED_IN_GROUP, n=params["n"]).format(**params)
-    if isinstance(params.get("at"), datetime):
-        zone = _zone(profile, conf)
-        params["at"] = fmt_when(params["at"], zone, lang, now, zone)
-    return _(err.message).format(**params)
+    at = err.params.get("at")
+    if isinstance(at, datetime):
+        zone = reader_zone(profile, conf)
+        return refusal(err, shown={"at": fmt_when(at, zone, lang, now, zone)})
+    return refusal(err)
 
 
 async def _show(message: Message, step: uc.Step, uow: UnitOfWork, i18n: I18n, lang: str, conf: Event,
@@ -145,7 +137,7 @@ async def on_name(query: CallbackQuery, callback_data: QuizNameCb, uow: UnitOfWo
         stored = await uc.choose_name(uow, state, query.from_user.id, shown_as=callback_data.s,
                                       first_name=query.from_user.first_name, now=clock.now())
     except ServiceError as err:
-        await query.answer(_(err.message), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
         return
     await query.answer()
     if not stored:
@@ -165,7 +157,7 @@ async def on_nickname(message: Message, uow: UnitOfWork, state: FSMContext, conf
         await uc.set_nickname(uow, state, message.from_user.id, text=message.text or "",
                               first_name=message.from_user.first_name, now=clock.now())
     except ServiceError as err:
-        await message.answer(_(err.message))
+        await message.answer(refusal(err))
         return
     await _begin(message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
                  (message.from_user.id, message.from_user.full_name), edit=False)
@@ -243,7 +235,7 @@ async def on_quiz_open(message: Message, uow: UnitOfWork, conf: Event, clock: Cl
     try:
         done = await uc.open_quiz(uow, conf, by=message.from_user.id, now=clock.now())
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     if not done.changed:
         await message.answer(_(uc.ALREADY_OPEN))
@@ -263,12 +255,12 @@ async def on_quiz_close(message: Message, uow: UnitOfWork, conf: Event, clock: C
     try:
         done = await uc.close_quiz(uow, conf, by=message.from_user.id, now=now)
     except ServiceError as err:
-        await message.answer(_(err.message).format(**err.params))
+        await message.answer(refusal(err))
         return
     if not done.changed or done.results_at is None:
         await message.answer(_(uc.ALREADY_CLOSED))
         return
-    zone = _zone(profile, conf)
+    zone = reader_zone(profile, conf)
     await message.answer(_("The quiz is closed: nobody new can start, and those playing finish the questions they "
                            "started. Final results, the winners and the CSV go out within a minute after {at}.").format(
         at=fmt_when(done.results_at, zone, lang, now, zone)))
@@ -286,11 +278,11 @@ async def on_quiz_group(message: Message, uow: UnitOfWork, conf: Event, clock: C
     try:
         run = await uc.start_group(uow, conf, message.chat.id, lang=lang, now=now)
     except ServiceError as err:
-        params = dict(err.params)
-        if isinstance(params.get("at"), datetime):
+        shown = {}
+        if isinstance(err.params.get("at"), datetime):
             zone = str(conf.timezone)
-            params["at"] = f"{fmt_when(params['at'], zone, lang, now, zone)} {esc(conf.tz_label)}"
-        await message.reply(_(err.message).format(**params))
+            shown["at"] = f"{fmt_when(err.params['at'], zone, lang, now, zone)} {esc(conf.tz_label)}"
+        await message.reply(refusal(err, shown=shown))
         return
     await message.answer(_("🧠 <b>The Smart City Quiz starts now</b>: {n} questions as quiz polls, {seconds} "
                            "seconds each. Your answers count in the quiz's leaderboard (one try each).").format(

@@ -25,7 +25,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from domain import choices, excom, menu
@@ -38,7 +38,8 @@ from domain.registration import InputError, Profile
 from domain.text import normalize
 from handlers import program as program_handlers
 from handlers.reminders import follow_all_markup
-from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, rows
+from handlers.ui import GuestCb, LangCb, RegCb, button, esc, language_keyboard, main_menu, on_a_message, refusal, rows
+from services import matchmaking
 from services import registration as flow
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -253,9 +254,9 @@ def _resumed(_: Message, resumed: bool = False) -> bool:
     return resumed
 
 
-async def on_resumed(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
+async def on_resumed(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock) -> None:
     """After a kill: this person's last message was stored, but the answer may not have reached them."""
-    if await reprompt(message, state, uow, conf, note=_(
+    if await reprompt(message, state, uow, conf, clock, note=_(
             "Sorry, I restarted just as I was answering you. What you sent me was saved; let us go on from here.")):
         return
     await message.answer(_("Sorry, I restarted just as I was answering you. What you sent me was saved. "
@@ -274,7 +275,7 @@ async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
                          "/help for everything I can do."),
             reply_markup=main_menu())
         return
-    if await reprompt(message, state, uow, conf, note=_("Let us continue where you left off.")):
+    if await reprompt(message, state, uow, conf, clock, note=_("Let us continue where you left off.")):
         return
     lang = _lang()
     if not await flow.may_register(uow, conf, _person(message), clock.now(), is_admin=is_admin):
@@ -303,11 +304,12 @@ async def on_start(message: Message, state: FSMContext, uow: UnitOfWork, conf: E
     await _show_step(message, d, step, conf)
 
 
-async def on_profile(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
+async def on_profile(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
                      profile: Profile | None) -> None:
     """/profile: show the stored data with Edit and Delete buttons."""
     if profile is None:
-        if await reprompt(message, state, uow, conf, note=_("You are not registered yet. Let us finish first.")):
+        if await reprompt(message, state, uow, conf, clock,
+                          note=_("You are not registered yet. Let us finish first.")):
             return
         await message.answer(_(flow.NOT_REGISTERED))
         return
@@ -420,7 +422,7 @@ def _typed_options(step: str, answers: dict[str, Any], i18n: I18n) -> tuple[dict
     return opts, [*(_(reg.FIELD_LABELS[f]) for f in fields), _("↩️ Back")]
 
 
-async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event) -> None:
+async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock) -> None:
     """A sticker, photo, voice note, command or anything unexpected in the middle of a step."""
     step = flow.step_of(await state.get_state())
     if message.text and message.text.startswith("/"):
@@ -429,14 +431,14 @@ async def on_wrong_input(message: Message, state: FSMContext, uow: UnitOfWork, c
         note = _("Please use the buttons below.")
     else:
         note = _("I can only take a typed answer or a button here.")
-    await reprompt(message, state, uow, conf, note="⚠️ " + note)
+    await reprompt(message, state, uow, conf, clock, note="⚠️ " + note)
 
 
 # -- rendering what the use case decided -----------------------------------------------------------------
 
 def _note(err: ServiceError | None) -> str | None:
     """A refused answer's reason, shown above the question asked again."""
-    return None if err is None else "⚠️ " + esc(_(err.message).format(**err.params))
+    return None if err is None else "⚠️ " + refusal(err)
 
 
 async def _show_step(message: Message, d: flow.Draft, step: str, conf: Event, *, note: str | None = None,
@@ -467,13 +469,13 @@ async def ask(message: Message, state: FSMContext, uow: UnitOfWork, step: str, c
     await _show_step(message, result.draft, step, conf, note=note, insist=insist)
 
 
-async def reprompt(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event,
+async def reprompt(message: Message, state: FSMContext, uow: UnitOfWork, conf: Event, clock: Clock,
                    note: str | None = None) -> bool:
     """Ask the current step's question again; False when the person is not in this conversation."""
     result = await flow.current(state)
     if result is None:
         return False
-    await render(message, result, conf, note=note)
+    await render(message, result, conf, note=note, clock=clock)
     return True
 
 
@@ -493,13 +495,14 @@ async def _choose_field(message: Message, d: flow.Draft, note: str | None = None
     await message.answer(f"{note}\n\n{text}" if note else text, reply_markup=markup)
 
 
-async def _confirm_zone(message: Message, zone: str, clock: Clock | None, note: str | None = None,
+async def _confirm_zone(message: Message, zone: str, clock: Clock, note: str | None = None,
                         place: str | None = None) -> None:
-    # The person compares this with their own watch: the real time of day (on a rehearsal's date).
-    now = clock.watch_now(tzs.get_tz(zone)) if clock else Clock.wall_now()
+    # The person compares this with their own watch: the real time of day (on a rehearsal's date). The clock is
+    # required: a fallback to the machine's date showed "6 Dec" when the check was asked again in a rehearsal.
+    now = clock.watch_now(tzs.get_tz(zone))
     # The zone's offset as the bot's clock has it (a rehearsal's date), not at the watch time: near a summer-time
     # change the two can differ by an hour, and the offset is what the program will be shown in.
-    at = clock.now() if clock else now
+    at = clock.now()
     shown = f"{place} ({tzs.utc_offset_label(at, zone)})" if place else tzs.zone_name(zone, _lang(), at)
     text = _("In {place} it is now <b>{time}</b> ({date}). Is that your time zone?").format(
         place=esc(shown),
@@ -519,7 +522,7 @@ async def _unbutton(message: Message) -> None:
 
 
 async def render(msg: Message, result: flow.Result, conf: Event, *, note: str | None = None,
-                 pressed: bool = False, free: Any = None, clock: Clock | None = None) -> None:
+                 pressed: bool = False, free: Any = None, clock: Clock) -> None:
     """Show what `flow.answer` decided. `pressed`: the result answers a button on `msg`, whose buttons go once
     it is answered; `note` (the handler's own, e.g. "use the buttons") replaces the result's; `free` answers a
     text that read as a question (QUESTION)."""
@@ -537,7 +540,7 @@ async def render(msg: Message, result: flow.Result, conf: Event, *, note: str | 
 
 
 async def _render(msg: Message, result: flow.Result, conf: Event, note: str | None, pressed: bool,
-                  free: Any, clock: Clock | None) -> None:
+                  free: Any, clock: Clock) -> None:
     d = result.draft
     note = note or _note(result.note)
     if pressed and not result.stale and result.accepted in ("participant_type", "matchmaking", "consent", "city"):
@@ -581,8 +584,10 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
         await _choose_field(msg, d, note=note)
     elif show == flow.SAVED:
         assert result.profile is not None and result.step is not None
-        await msg.answer(_("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(result.step, result.step)))),
-                         reply_markup=main_menu())
+        text = _("Saved: {field}.").format(field=esc(_(reg.FIELD_LABELS.get(result.step, result.step))))
+        for line in _hosting_lines(result.hosting):
+            text += "\n\n" + line
+        await msg.answer(text, reply_markup=main_menu())
         await show_profile(msg, result.profile)
     elif show == flow.PROFILE:
         if result.profile is not None:
@@ -603,6 +608,19 @@ async def _render(msg: Message, result: flow.Result, conf: Event, note: str | No
         await _welcome(msg, result.profile, conf, result.notice)
 
 
+def _hosting_lines(change: matchmaking.HostingChange | None) -> list[str]:
+    """What a saved profile edit did to the city's matchmaking: every slot offered (or, after the deadline, the
+    organisers decide), or out of the directory with the booked meetings kept."""
+    if change is None:
+        return []
+    if change.opened is not None:
+        return [_(change.opened.message).format(**change.opened.params)]
+    lines = [_(matchmaking.STOPPED)]
+    if change.kept:
+        lines.append(ngettext(*matchmaking.STOPPED_KEPT, n=change.kept).format(n=change.kept))
+    return lines
+
+
 async def _welcome(msg: Message, done: Profile, conf: Event, notice: ServiceError | None) -> None:
     lang = done.language
     text = _(
@@ -614,7 +632,7 @@ async def _welcome(msg: Message, done: Profile, conf: Event, notice: ServiceErro
     if done.is_excom and not done.is_member:
         text += "\n\n" + _(excom.AFTER_REGISTERING)
     if notice is not None:
-        text += "\n\n" + _(notice.message).format(**notice.params)
+        text += "\n\n" + refusal(notice)
     # The persistent menu first (a reply keyboard), so the welcome with its offer to follow everything is last.
     await msg.answer(_(menu.MENU_NOTE), reply_markup=main_menu())
     await msg.answer(text, reply_markup=follow_all_markup())
@@ -653,7 +671,7 @@ async def on_language_chosen(query: CallbackQuery, callback_data: LangCb, state:
     try:
         lang = reg.check_language(callback_data.code)
     except InputError as err:
-        await query.answer(_(err.message), show_alert=True)
+        await query.answer(refusal(err, html=False), show_alert=True)
         return
     assert isinstance(query.message, Message)
     result = await _answer(query.message, query.from_user, state, uow, conf, clock,
@@ -704,8 +722,8 @@ async def on_button_text(message: Message, state: FSMContext, uow: UnitOfWork, c
     picked = choices.match(text, options)
     if picked is None:
         note = _("Please press one of the buttons below: {buttons}.").format(
-            buttons=", ".join(f"«{esc(label)}»" for label in shown))
-        await reprompt(message, state, uow, conf, note="⚠️ " + note)
+            buttons=", ".join(_("«{text}»").format(text=esc(label)) for label in shown))  # each language's quotes
+        await reprompt(message, state, uow, conf, clock, note="⚠️ " + note)
         return
     action, _sep, value = picked.partition(":")
     if action in ("forget_yes", "forget_no"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from aiogram import BaseMiddleware
@@ -17,16 +17,27 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import ngettext
 from pydantic import Field, field_validator
 
 from domain import menu
 from domain.languages import LANGUAGE_NAMES
 from domain.text import esc
+from services.errors import ServiceError, error_text
 
 __all__ = ["ButtonData", "FollowCb", "GuestCb", "Id", "Index", "LangCb", "Page", "RegCb", "button", "esc", "grid",
-           "language_keyboard", "main_menu", "rows"]
+           "language_keyboard", "main_menu", "refusal", "rows"]
 
 INT64_MAX = 2**63 - 1
+
+
+def refusal(err: ServiceError, *, html: bool = True, shown: Mapping[str, Any] | None = None) -> str:
+    """A use case's refusal in the person's language (services.errors.error_text, the one renderer).
+
+    `html`: for a message (parameters escaped); False for a callback answer or alert, which is plain text.
+    `shown`: parameters this handler rendered itself (a time in the reader's zone), used as they are.
+    """
+    return error_text(err, _, ngettext, escape=esc if html else None, shown=shown)
 
 
 class ButtonData(CallbackData, prefix="~"):

@@ -20,8 +20,8 @@ from urllib.parse import quote
 TOKEN_MASK = "<token>"
 EMAIL_MASK = "<e-mail>"
 
-# `/bot<anything>/` in a URL is always a token, whoever's it is.
-_URL_TOKEN = re.compile(r"/bot[^/\s'\"<>]+/")
+# `/bot<anything>/` in a URL path is always a token, whoever's it is; `//bot.example.org/` is a host.
+_URL_TOKEN = re.compile(r"(?<!/)/bot[^/\s'\"<>]+/")
 # The shape of a Telegram bot token: the bot's numeric id, a colon, 30+ url-safe characters.
 _TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
 # asyncpg quotes a parameter it cannot encode ("invalid input for query argument $1: <value> (value out of

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from domain import organiser as rules
 from domain import timezones as tzs
@@ -23,7 +22,7 @@ from domain.errors import ServiceError
 from domain.event import LANGS
 from domain.i18n_marks import N_
 from domain.messages import Button, Document, Drop, Edit, FileRef, NewMessage, Photo, Priority, Rendered
-from domain.organiser import Audience, BroadcastInfo, Part, Progress, UrlButton
+from domain.organiser import Audience, BroadcastInfo, Part, Progress, UploadInfo, UrlButton
 from domain.registration import PARTICIPANT_LABELS, PARTICIPANT_TYPES
 from domain.text import translate
 from services import organiser
@@ -32,7 +31,7 @@ from services.organiser import Sources
 if TYPE_CHECKING:
     from delivery.jobs import Jobs
     from delivery.rendering import RenderContext
-    from domain.messages import OutboxRow, Recipient
+    from domain.messages import OutboxRow, Recipient, Sent
     from services.ports import Conversation, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -272,7 +271,7 @@ async def take_send_at(uow: UnitOfWork, conv: Conversation, text: str, zone: str
                        ) -> Draft:
     """"Send at" a later instant on the bot's clock, typed in the organiser's zone."""
     d = await _need_draft(conv)
-    tz = ZoneInfo(zone)
+    tz = tzs.get_tz(zone)
     at = rules.parse_send_at(text, tz, now)
     if at is None:
         example = f"{(now + timedelta(hours=1)).astimezone(tz):%Y-%m-%d %H:00}"
@@ -321,39 +320,75 @@ async def test_to(uow: UnitOfWork, d: Draft, *, by: int, lang: str, now: datetim
     await uow.commit()
 
 
-def compose(texts: dict[str, str], buttons_text: str, audience: Audience, send_at: datetime | None, now: datetime
-            ) -> Draft:
-    """A draft from the console's form: the default text and the variants (Telegram HTML, checked), link buttons
-    typed one a line, the audience, and "send at" (a past instant is refused)."""
+def compose(texts: dict[str, str], buttons_text: str, audience: Audience, send_at: datetime | None, now: datetime,
+            media: dict[str, Any] | None = None) -> Draft:
+    """A draft from the console's form: the default text and the variants (Telegram HTML, checked; a caption's
+    limit with a photo or a document, which may also go without text), link buttons typed one a line, the
+    audience, and "send at" (a past instant is refused)."""
     checked = {}
     for key, html in texts.items():
         if not html.strip():
             continue
-        checked[key] = rules.check_html(html)
+        checked[key] = rules.check_html(html, with_media=media is not None)
     if rules.DEFAULT not in checked:
-        raise ServiceError("empty", rules.EMPTY)
+        if media is None:
+            raise ServiceError("empty", rules.EMPTY)
+        checked[rules.DEFAULT] = ""
     buttons = rules.parse_url_buttons(buttons_text) if buttons_text.strip() else ()
     if send_at is not None and send_at <= now:
         raise ServiceError("send_at_past", rules.SEND_AT_PAST, when=f"{send_at:%Y-%m-%d %H:%M} UTC",
                            now=f"{now:%Y-%m-%d %H:%M} UTC")
-    return Draft(checked, None, audience, None, buttons, send_at)
+    return Draft(checked, media, audience, None, buttons, send_at)
+
+
+async def upload(uow: UnitOfWork, filename: str, data: bytes, *, by: int, now: datetime, as_document: bool = False
+                 ) -> dict[str, Any]:
+    """A photo or a document attached in the console (checked: size, type), stored until Telegram has it;
+    returns the draft's media (`{"type", "upload", "name"}`, beside the chat's `{"type", "file_id"}`); commits."""
+    kind, name, content_type = rules.check_upload(filename, data, as_document=as_document)
+    info = await uow.uploads.add(kind=kind, filename=name, content_type=content_type, data=data, by=by, now=now)
+    await uow.commit()
+    return media_of(info)
+
+
+def media_of(info: UploadInfo) -> dict[str, Any]:
+    return {"type": info.kind, "upload": info.id, "name": info.filename}
+
+
+async def attached(uow: UnitOfWork, upload_id: str) -> dict[str, Any] | None:
+    """The draft's media from the form's hidden field (an upload's id), or None."""
+    if not upload_id.isdigit() or len(upload_id) > 9:
+        return None
+    info = await uow.uploads.get(int(upload_id))
+    return media_of(info) if info is not None else None
+
+
+async def attachment(uow: UnitOfWork, upload_id: int) -> UploadInfo | None:
+    """An attached file with its bytes (the console's preview shows it)."""
+    return await uow.uploads.get(upload_id, with_data=True)
 
 
 # -- what recipients see ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Shown:
-    """A broadcast as one reader sees it: HTML text, with a photo or a document (a Telegram file_id) or not."""
+    """A broadcast as one reader sees it: HTML text, with a photo or a document (a Telegram file_id, or a file
+    uploaded in the console) or not."""
 
     text: str
     media_type: str | None = None
     file_id: str | None = None
+    upload: int | None = None
+    name: str = ""
 
 
 def shown(texts: dict[str, str], media: dict[str, Any] | None, lang: str | None) -> Shown:
     text = rules.text_for(texts, lang)
-    if media and media.get("type") in rules.MEDIA_TYPES and media.get("file_id"):
-        return Shown(text, str(media["type"]), str(media["file_id"]))
+    if media and media.get("type") in rules.MEDIA_TYPES:
+        if media.get("file_id"):
+            return Shown(text, str(media["type"]), str(media["file_id"]))
+        if isinstance(media.get("upload"), int):
+            return Shown(text, str(media["type"]), None, int(media["upload"]), str(media.get("name") or ""))
     return Shown(text)
 
 
@@ -531,22 +566,25 @@ async def report(uow: UnitOfWork, broadcast_id: int, limit: int = 30) -> tuple[B
 _Content = tuple[dict[str, str], dict[str, Any] | None, tuple[UrlButton, ...]]
 
 
-def _message(content: _Content, lang: str | None) -> Rendered | Photo | Document:
+def _message(content: _Content, lang: str | None, file: FileRef | None) -> Rendered | Photo | Document:
     texts, media, url_buttons = content
     s = shown(texts, media, lang)
     buttons = tuple((Button(b.label, url=b.url),) for b in url_buttons)
-    if s.media_type == "photo" and s.file_id:
-        return Photo(FileRef(file_id=s.file_id), caption=s.text, buttons=buttons)
-    if s.media_type == "document" and s.file_id:
-        return Document(FileRef(file_id=s.file_id), caption=s.text, buttons=buttons)
+    if s.media_type == "photo" and file is not None:
+        return Photo(file, caption=s.text, buttons=buttons)
+    if s.media_type == "document" and file is not None:
+        return Document(file, caption=s.text, buttons=buttons)
     return Rendered(s.text, buttons)
 
 
 class Renderers:
-    """The broadcast's renderers; a broadcast's content never changes, so it is read once per process."""
+    """The broadcast's renderers; a broadcast's content never changes, so it is read once per process. A file
+    uploaded in the console goes up with the first copy; Telegram's file_id for it, learned then (after_sent),
+    sends every later copy (and is stored, for the other processes and a restart)."""
 
     def __init__(self) -> None:
         self._content: dict[int, _Content] = {}
+        self._file_ids: dict[int, str] = {}
 
     async def _load(self, ctx: RenderContext, bid: int) -> _Content | None:
         if bid not in self._content:
@@ -557,19 +595,60 @@ class Renderers:
             self._content[bid] = (info.texts, info.media, info.buttons)
         return self._content[bid]
 
+    async def _file(self, ctx: RenderContext, media: dict[str, Any] | None) -> FileRef | None:
+        s = shown({}, media, None)
+        if s.file_id is not None:
+            return FileRef(file_id=s.file_id)
+        if s.upload is None:
+            return None
+        if s.upload in self._file_ids:
+            return FileRef(file_id=self._file_ids[s.upload])
+        async with ctx.uows() as uow:
+            info = await uow.uploads.get(s.upload, with_data=True)
+        if info is None or info.data is None:
+            return None
+        if info.file_id:
+            self._file_ids[s.upload] = info.file_id
+            return FileRef(file_id=info.file_id)
+        return FileRef(data=info.data, filename=info.filename)
+
+    async def _learn(self, ctx: RenderContext, media: dict[str, Any] | None, sent: Sent) -> None:
+        s = shown({}, media, None)
+        if s.upload is None or not sent.file_id or s.upload in self._file_ids:
+            return
+        self._file_ids[s.upload] = sent.file_id
+        async with ctx.uows() as uow:
+            await uow.uploads.set_file_id(s.upload, sent.file_id)
+            await uow.commit()
+
     async def broadcast(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None
                         ) -> Rendered | Photo | Document | Drop:
         content = await self._load(ctx, int(row.payload.get("b", 0)))
         if content is None:
             return Drop("broadcast deleted")
-        return _message(content, who.language if who is not None else row.payload.get("lang"))
+        file = await self._file(ctx, content[1])
+        if content[1] is not None and file is None:
+            return Drop("attachment deleted")
+        return _message(content, who.language if who is not None else row.payload.get("lang"), file)
+
+    async def broadcast_sent(self, ctx: RenderContext, row: OutboxRow, sent: Sent) -> None:
+        content = self._content.get(int(row.payload.get("b", 0)))
+        if content is not None:
+            await self._learn(ctx, content[1], sent)
 
     async def test(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None
                    ) -> Rendered | Photo | Document | Drop:
         """"Send a test to me": the draft's content travels in the row (nothing is stored as a broadcast)."""
         p = row.payload
         buttons = tuple(UrlButton(str(label), str(url)) for label, url in p.get("buttons") or ())
-        return _message((dict(p.get("texts") or {}), p.get("media"), buttons), str(p.get("lang") or "") or None)
+        file = await self._file(ctx, p.get("media"))
+        if p.get("media") is not None and file is None:
+            return Drop("attachment deleted")
+        return _message((dict(p.get("texts") or {}), p.get("media"), buttons), str(p.get("lang") or "") or None,
+                        file)
+
+    async def test_sent(self, ctx: RenderContext, row: OutboxRow, sent: Sent) -> None:
+        await self._learn(ctx, row.payload.get("media"), sent)
 
     async def progress(self, ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Edit | Drop:
         bid = int(row.payload.get("b", 0))
@@ -631,9 +710,9 @@ def register(delivery: Any, sources: Sources | None = None) -> BroadcastPlanner:
     """Wiring (bot/app.py): the message kinds, the progress planner, and the hook that starts watching a new
     broadcast at once."""
     renderers = Renderers()
-    delivery.renderers.register(KIND, renderers.broadcast)
+    delivery.renderers.register(KIND, renderers.broadcast, after_sent=renderers.broadcast_sent)
     delivery.renderers.register(PROGRESS_KIND, renderers.progress)
-    delivery.renderers.register(KIND_TEST, renderers.test)
+    delivery.renderers.register(KIND_TEST, renderers.test, after_sent=renderers.test_sent)
     planner = BroadcastPlanner(delivery)
     delivery.add_planner(planner)
     if sources is not None:

@@ -234,6 +234,22 @@ async def people(uow: UnitOfWork, q: PeopleQuery, size: int = PEOPLE_PAGE) -> Pe
     return PeoplePage(found, total, page, pages, await uow.people.countries())
 
 
+@dataclass(frozen=True)
+class Unregistered:
+    """What the bot knows of someone without a registration (their page offers /admit)."""
+
+    user_id: int
+    language: str | None  # chosen when they started registering (None: not started, or not known)
+    late_pass: bool  # an organiser admitted them already
+
+
+async def unregistered(uow: UnitOfWork, user_id: int) -> Unregistered | None:
+    """A person's page for an id with no registration; None for a registered person or an impossible id."""
+    if not 0 < user_id < 2**52 or await uow.delegates.get(user_id) is not None:
+        return None
+    return Unregistered(user_id, await uow.people.language_hint(user_id), await uow.late_passes.has(user_id))
+
+
 DELETED = "forget"
 
 

@@ -85,6 +85,7 @@ KIND_NOTE = "mm_note"
 # Conversation states of the two one-line answers (handlers/matchmaking.py reads them).
 S_ABOUT, S_NOTE, S_OPEN_CITY = "Mm:about", "Mm:note", "Mm:open_city"
 KIND_OPENED = "mm_opened"
+KIND_HOST_STOPPED = "mm_host_stopped"
 OPENED_NOTICE = N_("🤝 The organisers opened your city for matchmaking meetings: every slot of the window is "
                    "offered to bookers. Send /availability to see your slots, narrow them, and describe your "
                    "city for the directory.")
@@ -351,7 +352,7 @@ AFTER_YES = N_("🤝 Your city is open for matchmaking meetings and offers every
 def late_host(event: Event, profile: Profile | None) -> ServiceError:
     """After the availability deadline: organisers decide whether a city can still offer meetings."""
     mm = rules.config(event)
-    zone = profile.timezone if profile is not None else event.timezone
+    zone = tzs.reader_zone(profile, event)
     lang = profile.language if profile is not None else "en"
     return ServiceError("late_host", rules.LATE_HOST, deadline=deadline_text(mm.availability_deadline, zone, lang),
                         contact=event.contact.email)
@@ -382,10 +383,63 @@ async def offer_every_slot(uow: UnitOfWork, event: Event, profile: Profile, now:
         return 0
     if not organiser and not rules.offers_by_itself(event, now):
         return 0
+    board = await uow.matchmaking.board((profile.user_id,))
     added = 0
     for slot in rules.slots(event):
+        held = board.busy(profile.user_id, slot.id)
+        if held is not None and held.requester == profile.user_id:
+            continue  # they are at another city's meeting then (as /availability refuses: busy_elsewhere)
         added += await uow.matchmaking.set_free(profile.user_id, slot.id, True, now)
     return added
+
+
+def ngettext(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a plural message for extraction (`ngettext` is the extractor's keyword); chosen by n when shown."""
+    return singular, plural
+
+
+STOPPED = N_("Your city is no longer in the matchmaking directory: nobody can book a new meeting with it.")
+STOPPED_KEPT = ngettext("Your {n} booked meeting stays: if you cannot hold it, cancel it in /meet (“My meetings”), "
+                        "and the other side is told.",
+                        "Your {n} booked meetings stay: if you cannot hold one, cancel it in /meet (“My "
+                        "meetings”), and the other side is told.")
+HOST_STOPPED_NOTICE = N_("🤝 {city} no longer takes new matchmaking meetings. Your meeting with them at {time} "
+                         "({zone}) stays booked.")
+
+
+@dataclass(frozen=True)
+class HostingChange:
+    """What a profile edit did to a city's matchmaking: it opened (`opened`: the note the welcome gives, every
+    slot offered or, after the deadline, organisers decide) or it stopped (`kept`: upcoming meetings booked
+    with it, which stay)."""
+
+    opened: ServiceError | None = None
+    stopped: bool = False
+    kept: int = 0
+
+
+async def hosting_changed(uow: UnitOfWork, event: Event, before: Profile, after: Profile, now: datetime
+                          ) -> HostingChange | None:
+    """After a profile edit (type or matchmaking answer): a "yes" by the availability deadline offers every slot
+    as at registration (seed: a city that says it is available is available); a "no" takes the city out of the
+    directory (its free slots go) and keeps the meetings already booked, telling each booker theirs stands.
+    None when the edit changed nothing here. Does not commit."""
+    if event.matchmaking is None or rules.can_host(before) == rules.can_host(after):
+        return None
+    if rules.can_host(after):
+        await offer_every_slot(uow, event, after, now)
+        return HostingChange(opened=after_registering(event, after, now))
+    await uow.matchmaking.clear_availability(after.user_id)
+    kept = []
+    for m in await uow.matchmaking.meetings_of(after.user_id):
+        slot = next((s for s in rules.slots(event) if s.id == m.slot), None)
+        if m.host == after.user_id and slot is not None and slot.starts > now:
+            kept.append(NewMessage(f"mm:stopped:{m.id}:{_stamp(now)}", m.requester, KIND_HOST_STOPPED,
+                                   f"mm:stopped:{m.requester}", now, _payload(m), expires_at=slot.starts,
+                                   priority=Priority.TIMELY))
+    if kept:
+        await uow.outbox.add(kept, now)
+    return HostingChange(stopped=True, kept=len(kept))
 
 
 @dataclass(frozen=True)
@@ -915,7 +969,21 @@ async def render_note(ctx: RenderContext, row: OutboxRow, who: Recipient | None)
                               city=esc(city_name(ctx.event, req, lang)), time=time, note=esc(m.note)))
 
 
+async def render_host_stopped(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Rendered | Drop:
+    if who is None:
+        return Drop("not registered")
+    async with ctx.uows() as uow:
+        m = await _same(uow, row.payload)
+        host = await uow.delegates.get(m.host) if m else None
+    if m is None or host is None:
+        return Drop("the meeting was cancelled before the notice was sent")
+    time, zone = _time(ctx, who, m.slot)
+    return Rendered(translate(ctx.i18n, who.language, HOST_STOPPED_NOTICE,
+                              city=esc(city_name(ctx.event, host, who.language)), time=time, zone=esc(zone)))
+
+
 def register_renderers(renderers: Renderers) -> None:
+    renderers.register(KIND_HOST_STOPPED, render_host_stopped)
     renderers.register(KIND_NOTE, render_note)
     renderers.register(KIND_OPENED, render_opened)
     renderers.register(KIND_BOOKED, render_booked)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from domain import registration as reg
 from domain.csvfile import csv_bytes
-from domain.errors import ServiceError
+from domain.errors import Msgid, ServiceError
 from domain.i18n_marks import N_
 from domain.messages import Drop, NewMessage, Priority, Rendered
 from domain.organiser import Stats, top
@@ -176,7 +176,7 @@ async def correct(uow: UnitOfWork, event: Event, user_id: int, field_name: str, 
         old_city = f"{before.city}, {before.country}" if before.country else before.city
         new_city = f"{values['city']}, {values['country']}" if values.get("country") else values["city"]
         raise ServiceError("claim_change", CLAIM_CHANGE, name=before.full_name, old=old_city, new=new_city,
-                           status=EXCOM_STATUS_LABELS.get(before.excom_status or "", ""))
+                           status=Msgid(EXCOM_STATUS_LABELS.get(before.excom_status or "", "")))
     profile = await uow.delegates.update_fields(user_id, now, **values)
     if profile is not None and new_claim:
         profile = await uow.delegates.set_excom_status(user_id, reg.claim_status(profile.participant_type),

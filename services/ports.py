@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from domain.matchmaking import Board, CityProfile, Meeting, OutsideRequest
-from domain.organiser import Reader
+from domain.organiser import Reader, UploadInfo
 from domain.quiz import AnswerRecord, PollRef, QuizControl, ShownAs, Standing, StoredAttempt
 from domain.registration import Profile
 
@@ -88,6 +88,13 @@ class BroadcastRepo(Protocol):
     async def set_status(self, broadcast_id: int, status: str) -> None: ...
     async def unreached(self, topic: str, *, limit: int = 50) -> list[Any]: ...
     async def deliveries(self) -> list[tuple[Any, ...]]: ...
+
+
+class UploadRepo(Protocol):
+    async def add(self, *, kind: str, filename: str, content_type: str, data: bytes, by: int, now: datetime
+                  ) -> UploadInfo: ...
+    async def get(self, upload_id: int, *, with_data: bool = False) -> UploadInfo | None: ...
+    async def set_file_id(self, upload_id: int, file_id: str) -> None: ...
 
 
 class AuditRepo(Protocol):
@@ -224,6 +231,8 @@ class UnitOfWork(Protocol):
     def people(self) -> PeopleRepo: ...
     @property
     def console(self) -> ConsoleRepo: ...
+    @property
+    def uploads(self) -> UploadRepo: ...
 
     async def forget(self, user_id: int) -> int:
         """Delete every row about a person (every table with a user_id); returns how many."""

@@ -257,7 +257,7 @@ async def secret(uow: UnitOfWork) -> str:
 async def _private(uow: UnitOfWork, user_id: int) -> StoredAttempt | None:
     stored = await uow.quiz.get(user_id)
     if stored is not None and stored.group_chat is not None:
-        raise ServiceError("group", PLAYED_IN_GROUP, n=stored.score)  # type: ignore[arg-type]  # a plural pair
+        raise ServiceError("group", *PLAYED_IN_GROUP, n=stored.score)
     return stored
 
 
@@ -320,7 +320,7 @@ async def start(uow: UnitOfWork, event: Event, user_id: int, *, name: str, lang:
             finishes = [_latest_finish(quiz, index, at, shown) for index, at, shown in await uow.quiz.running()]
             wait = wait_for_place(finishes, capacity, now)
             minutes = max(1, -(-int(wait.total_seconds()) // 60))
-            raise ServiceError("full", FULL[1], n=minutes, players=running)
+            raise ServiceError("full", *FULL, n=minutes, players=running)
     # The insert is the check: one attempt per person.
     if not await uow.quiz.create(user_id, name=name, lang=lang, asked_at=now, now=now, shown=False):
         await uow.rollback()
@@ -798,10 +798,6 @@ async def poll_answer(uow: UnitOfWork, event: Event, *, poll_id: str, user_id: i
 
 def _lang(who: Recipient | None, fallback: str) -> str:
     return who.language if who is not None else fallback
-
-
-def _zone(who: Recipient | None, event: Event) -> str:
-    return who.timezone if who is not None else str(event.timezone)
 
 
 async def render_timeout(ctx: RenderContext, row: OutboxRow, who: Recipient | None) -> Edit | Rendered | Drop:

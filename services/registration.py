@@ -154,16 +154,19 @@ class Next:
     step: str | None = None
     summary: bool = False
     saved: Profile | None = None
+    hosting: matchmaking.HostingChange | None = None  # what the saved edit did to the city's matchmaking
 
 
-async def after_answer(uow: UnitOfWork, conv: Conversation, step: str, user_id: int, now: datetime) -> Next:
+async def after_answer(uow: UnitOfWork, conv: Conversation, event: Event, step: str, user_id: int,
+                       now: datetime) -> Next:
     """Move on after a valid answer to `step`, according to the mode, and commit."""
     d = await draft(conv)
     if d.mode in ("profile", "summary") and step == "participant_type" and reg.needs_matchmaking_answer(d.answers):
         await go_to(uow, conv, "matchmaking")  # the new type asks for matchmaking
         return Next(step="matchmaking")
     if d.mode == "profile":
-        return Next(saved=await save_edit(uow, conv, user_id, now))
+        saved, hosting = await save_edit(uow, conv, event, user_id, now)
+        return Next(saved=saved, hosting=hosting)
     nxt = None if d.mode == "summary" else reg.next_step(d.answers, after=step)
     if nxt is None:
         await to_summary(uow, conv)
@@ -259,8 +262,10 @@ async def begin_edit(uow: UnitOfWork, conv: Conversation, profile: Profile) -> N
     await go_to(uow, conv, CHOOSE_FIELD)
 
 
-async def save_edit(uow: UnitOfWork, conv: Conversation, user_id: int, now: datetime) -> Profile:
-    """Store the edited answers of a registered person and end the edit."""
+async def save_edit(uow: UnitOfWork, conv: Conversation, event: Event, user_id: int, now: datetime
+                    ) -> tuple[Profile, matchmaking.HostingChange | None]:
+    """Store the edited answers of a registered person and end the edit; with what it did to their city's
+    matchmaking (a "yes" offers every slot as at registration, a "no" leaves the directory)."""
     answers = (await conv.get_data()).get("answers", {})
     values = reg.stored_values(answers)
     before = await uow.delegates.get(user_id)
@@ -269,15 +274,18 @@ async def save_edit(uow: UnitOfWork, conv: Conversation, user_id: int, now: date
         # A new type or city: pending again for an EXCOM member city (an organiser decides again), else none.
         profile = await uow.delegates.set_excom_status(user_id, reg.claim_status(values["participant_type"]),
                                                        by=None, at=None)
+    hosting = None
+    if profile is not None and before is not None:
+        hosting = await matchmaking.hosting_changed(uow, event, before, profile, now)
     if profile is not None and not can_host(profile):
-        # No longer a host city (type changed, or "not available" now): their free, unbooked slots go.
+        # Not a host city (type changed, or "not available" now): their free, unbooked slots go.
         await uow.matchmaking.clear_availability(user_id)
     await conv.set_state(None)
     await conv.set_data({})
     await uow.commit()
     if profile is None:
         raise ServiceError("not_registered", NOT_REGISTERED)
-    return profile
+    return profile, hosting
 
 
 async def leave_edit(uow: UnitOfWork, conv: Conversation, user_id: int) -> Profile | None:
@@ -401,6 +409,8 @@ class Result:
     stale: bool = False
     # What the welcome adds (REGISTERED): a host city's slots, or that organisers decide after the deadline.
     notice: ServiceError | None = None
+    # What a saved edit (SAVED) did to the city's matchmaking: opened (`opened`, as the welcome says) or stopped.
+    hosting: matchmaking.HostingChange | None = None
 
 
 async def current(conv: Conversation, *, note: ServiceError | None = None, stale: bool = False) -> Result | None:
@@ -430,15 +440,17 @@ async def _stale(conv: Conversation) -> Result:
     return await current(conv, stale=True) or Result(NOTHING, await draft(conv), stale=True)
 
 
-async def _moved_on(uow: UnitOfWork, conv: Conversation, step: str, user_id: int, now: datetime) -> Result:
+async def _moved_on(uow: UnitOfWork, conv: Conversation, event: Event, step: str, user_id: int, now: datetime
+                    ) -> Result:
     """After a valid answer to `step`: the next step, the summary, or the saved edit (committed)."""
     value = (await draft(conv)).answers.get(step)
     try:
-        nxt = await after_answer(uow, conv, step, user_id, now)
+        nxt = await after_answer(uow, conv, event, step, user_id, now)
     except ServiceError as err:  # a profile edit of someone no longer registered
         return Result(REFUSED, await draft(conv), error=err, accepted=step, value=value)
     if nxt.saved is not None:
-        return Result(SAVED, await draft(conv), step=step, profile=nxt.saved, accepted=step, value=value)
+        return Result(SAVED, await draft(conv), step=step, profile=nxt.saved, accepted=step, value=value,
+                      hosting=nxt.hosting)
     if nxt.summary:
         return Result(SHOW_SUMMARY, await draft(conv), accepted=step, value=value)
     assert nxt.step is not None
@@ -485,7 +497,7 @@ async def _take_text(uow: UnitOfWork, conv: Conversation, event: Event, user_id:
             return await _propose_zone(uow, conv, match.zone, place.name.get(lang) if place else None)
     except InputError as err:
         return await ask_step(uow, conv, step, note=err)
-    return await _moved_on(uow, conv, step, user_id, now)
+    return await _moved_on(uow, conv, event, step, user_id, now)
 
 
 async def _propose_zone(uow: UnitOfWork, conv: Conversation, zone: str, place: str | None) -> Result:
@@ -543,12 +555,12 @@ async def answer(uow: UnitOfWork, conv: Conversation, event: Event, given: Given
     if action == "keep":
         if step != value or value not in d.answers:
             return await _stale(conv)
-        return await _moved_on(uow, conv, value, user_id, now)
+        return await _moved_on(uow, conv, event, value, user_id, now)
     if action == "lang":
         if step != "language":
             return await _stale(conv)
         await choose_language(uow, conv, value)
-        return await _moved_on(uow, conv, "language", user_id, now)
+        return await _moved_on(uow, conv, event, "language", user_id, now)
     if action in ("type", "mm", "consent"):
         expected = {"type": "participant_type", "mm": "matchmaking", "consent": "consent"}[action]
         if step != expected:
@@ -557,10 +569,10 @@ async def answer(uow: UnitOfWork, conv: Conversation, event: Event, given: Given
             if value not in reg.PARTICIPANT_TYPES:
                 return await _stale(conv)
             await record(conv, participant_type=value)
-            return await _moved_on(uow, conv, "participant_type", user_id, now)
+            return await _moved_on(uow, conv, event, "participant_type", user_id, now)
         if action == "mm":
             await record(conv, matchmaking=value == "1")
-            return await _moved_on(uow, conv, "matchmaking", user_id, now)
+            return await _moved_on(uow, conv, event, "matchmaking", user_id, now)
         if value != "1":
             await decline_consent(uow, conv)
             return Result(DECLINED, await draft(conv))
@@ -578,12 +590,12 @@ async def answer(uow: UnitOfWork, conv: Conversation, event: Event, given: Given
         zone = await accept_zone(conv, tzs.is_valid_zone) if action == "tz_ok" else None
         if zone is None:
             return await ask_step(uow, conv, "timezone")
-        return await _moved_on(uow, conv, "timezone", user_id, now)
+        return await _moved_on(uow, conv, event, "timezone", user_id, now)
     if action in ("city_ok", "city_no"):
         if step != "city":
             return await _stale(conv)
         if action == "city_ok" and await accept_city(conv) is not None:
-            return await _moved_on(uow, conv, "city", user_id, now)
+            return await _moved_on(uow, conv, event, "city", user_id, now)
         return await ask_step(uow, conv, "city")
     if action in ("confirm", "edit"):
         if step != SUMMARY:

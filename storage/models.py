@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     TypeDecorator,
@@ -431,6 +432,25 @@ class Broadcast(Base):
     buttons: Mapped[list[Any] | None] = mapped_column(JSON)
     # "Send at": when its rows fall due (None: at once).
     send_at: Mapped[datetime | None]
+
+
+class Upload(Base):
+    """A file an organiser attached to a broadcast in the console: its bytes until Telegram has it, then its
+    `file_id` too (every later copy is sent by that id). The same file uploaded again is the same row (sha256)."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (UniqueConstraint("sha256", "kind", name="uq_uploads_sha256_kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # photo | document
+    filename: Mapped[str] = mapped_column(String(128))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    file_id: Mapped[str | None] = mapped_column(String(256))
+    created_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
 
 
 class AuditEntry(Base):

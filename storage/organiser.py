@@ -3,6 +3,7 @@ over the people (audiences, the registrations list, stats, exports). They flush 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from datetime import datetime
@@ -12,10 +13,10 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.messages import SENT
-from domain.organiser import Audience, AuditItem, BroadcastInfo, Reader, Unreached, UrlButton
+from domain.organiser import Audience, AuditItem, BroadcastInfo, Reader, Unreached, UploadInfo, UrlButton
 from domain.registration import Profile, is_member
 from storage.db import rowcount
-from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage
+from storage.models import AuditEntry, Broadcast, Delegate, Follow, FsmRecord, OutboxMessage, Upload
 from storage.repo import profile_of
 
 # Conversation states of an unfinished registration (handlers.registration.Reg), and the data it keeps.
@@ -28,6 +29,42 @@ def _info(row: Broadcast) -> BroadcastInfo:
                          Audience.from_dict(row.audience), row.recipients, row.status, row.progress_chat,
                          row.progress_message, row.finished_at, row.sent, row.failed, row.blocked, row.cancelled,
                          tuple(UrlButton(str(b[0]), str(b[1])) for b in row.buttons or ()), row.send_at)
+
+
+class Uploads:
+    """Files attached to broadcasts in the console (their bytes, then Telegram's file_id)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(self, *, kind: str, filename: str, content_type: str, data: bytes, by: int, now: datetime
+                  ) -> UploadInfo:
+        """Store a file; the same bytes again (same kind) are the stored row, with the file_id it may have."""
+        digest = hashlib.sha256(data).hexdigest()
+        found = await self.s.scalar(select(Upload).where(Upload.sha256 == digest, Upload.kind == kind))
+        if found is None:
+            found = Upload(kind=kind, filename=filename, content_type=content_type, size=len(data), sha256=digest,
+                           data=data, created_by=by, created_at=now)
+            self.s.add(found)
+            await self.s.flush()
+        return UploadInfo(found.id, found.kind, found.filename, found.content_type, found.size, found.file_id)
+
+    async def get(self, upload_id: int, *, with_data: bool = False) -> UploadInfo | None:
+        if not 0 < upload_id < 2**31:
+            return None
+        if with_data:
+            found = await self.s.get(Upload, upload_id)
+            return None if found is None else UploadInfo(found.id, found.kind, found.filename, found.content_type,
+                                                          found.size, found.file_id, found.data)
+        row = (await self.s.execute(select(Upload.id, Upload.kind, Upload.filename, Upload.content_type,
+                                           Upload.size, Upload.file_id).where(Upload.id == upload_id))).first()
+        return None if row is None else UploadInfo(row.id, row.kind, row.filename, row.content_type, row.size,
+                                                   row.file_id)
+
+    async def set_file_id(self, upload_id: int, file_id: str) -> None:
+        """Telegram's id of the file, learned from the first copy sent (kept if one is known already)."""
+        await self.s.execute(update(Upload).where(Upload.id == upload_id, Upload.file_id.is_(None))
+                             .values(file_id=file_id))
 
 
 class Broadcasts:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.console import ConsoleTokens
 from storage.db import has_unsaved_work
 from storage.matchmaking import MatchmakingRepo
-from storage.organiser import AuditLog, Broadcasts, People
+from storage.organiser import AuditLog, Broadcasts, People, Uploads
 from storage.outbox import Outbox
 from storage.quiz import QuizRepo
 from storage.repo import Delegates, Follows, Guests, LatePasses, Reminders, forget_person
@@ -35,6 +35,7 @@ class SqlUnitOfWork:
         self.audit = AuditLog(session)
         self.people = People(session)
         self.console = ConsoleTokens(session)
+        self.uploads = Uploads(session)
 
     async def forget(self, user_id: int) -> int:
         # Bookings first: their key to the host's availability would refuse forget_person's order.

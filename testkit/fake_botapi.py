@@ -42,6 +42,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 from aiohttp import BodyPartReader, web
 
+from bot.offline.telegram import BLOCKABLE_METHODS as SHARED_BLOCKABLE
 from bot.offline.telegram import (
     BLOCKED,
     NOT_MODIFIED,
@@ -74,12 +75,12 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 WEBHOOK_TIMEOUT = 30.0
 WEBHOOK_RETRY = 0.5
 
-#: Methods that deliver a message; only these are rate limited and counted as "delivered".
-DELIVERY_METHODS = frozenset({"sendMessage", "sendDocument"})
-#: Methods answered with 403 once the user has blocked the bot (counted in ``stats.blocked``).
-BLOCKABLE_METHODS = frozenset(
-    {"sendMessage", "sendDocument", "sendChatAction", "editMessageText", "editMessageReplyMarkup"}
-)
+#: Methods that deliver a message, counted as "delivered" (a photo or a document uploaded in a multipart
+#: request, or sent by file_id, counts like a text).
+DELIVERY_METHODS = frozenset({"sendMessage", "sendDocument", "sendPhoto"})
+#: Methods answered with 403 once the user has blocked the bot (counted in ``stats.blocked``): the shared
+#: semantics' list (bot/offline/telegram.py), so the in-process API and this server agree.
+BLOCKABLE_METHODS = SHARED_BLOCKABLE
 DEFAULT_ALLOWED_UPDATES = _words(
     "message edited_message channel_post edited_channel_post business_connection business_message "
     "edited_business_message deleted_business_messages inline_query chosen_inline_result "
@@ -154,6 +155,11 @@ class Record:
         """The uploaded document of a sendDocument call."""
         return self.files.get("document")
 
+    @property
+    def photo(self) -> UploadedFile | None:
+        """The uploaded photo of a sendPhoto call (None when it was sent by file_id)."""
+        return self.files.get("photo")
+
     def describe(self, t0: float = 0.0) -> str:
         """One human-readable line."""
         parts = [f"#{self.seq}", f"+{self.monotonic - t0:.3f}s", self.method]
@@ -164,8 +170,8 @@ class Record:
         parts.append(str(self.status) if self.ok else f"{self.status} {self.description!r}")
         if self.text is not None:
             parts.append(f"text={_shorten(self.text)!r}")
-        if self.document is not None:
-            parts.append(f"file={self.document.filename!r} ({self.document.size} B)")
+        if (upload := self.document or self.photo) is not None:
+            parts.append(f"file={upload.filename!r} ({upload.size} B)")
         buttons = button_list(self.params.get("reply_markup"))
         if buttons:
             parts.append(f"buttons={buttons!r}")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from domain.event import Event, load_event
 from testkit.databases import throwaway_database
-from tests.harness import Harness, make_settings
+from testkit.fake_botapi import FakeBotAPI
+from tests.harness import EVENT_FILE, Harness, make_settings
 from tools import catalogs
 
 
@@ -15,6 +17,19 @@ from tools import catalogs
 def compiled_catalogs() -> None:
     """Tests read the same compiled catalogs as the bot (make test compiles them too)."""
     catalogs.compile_all()
+
+
+@pytest.fixture(scope="module")
+def event() -> Event:
+    """The event file the tests read (events/excom2020.toml), loaded once per module."""
+    return load_event(EVENT_FILE)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    """A fake Bot API server over HTTP (testkit/fake_botapi.py), for bots in this process or in others."""
+    async with FakeBotAPI() as server:
+        yield server
 
 
 @pytest.fixture

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from aiogram import Bot
 from aiogram.fsm.storage.base import BaseStorage, StorageKey
 from aiogram.types import ErrorEvent
 
 from bot.app import App, build_app, make_bot
-from bot.config import Settings
+from bot.config import DEFAULT_EVENT_FILE, Settings
 from bot.offline.local_api import LocalSession, Request, UnexpectedRequest, UpdateFactory
+from delivery.limiter import Timer
+from delivery.sender import Sender
 from domain.clock import FrozenClock
 from testkit.people import delegate, offline_settings
 
 # 1 Nov 2020 10:00 GMT+3: registration open, the event ahead (what a fresh clone rehearses).
 REHEARSAL_START = datetime.fromisoformat("2020-11-01T10:00:00+03:00")
+# The event file the tests read (the conftest's `event` fixture loads it) and its zone.
+EVENT_FILE = DEFAULT_EVENT_FILE
+MSK = ZoneInfo("Europe/Moscow")
+
+
+def msk(hour: int, minute: int = 0, day: int = 17, month: int = 11, second: int = 0) -> datetime:
+    """An instant in the event's zone in 2020; the day defaults to the event's first (17 Nov)."""
+    return datetime(2020, month, day, hour, minute, second, tzinfo=MSK)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -146,3 +160,48 @@ async def register(h: Harness, user_id: int, *, language: str = "en", timezone: 
             timezone=timezone, matchmaking=matchmaking, city_id=city_id, excom_status=excom_status,
         ), h.clock.now())
         await s.commit()
+
+
+# -- sending what is due, on a virtual timer -------------------------------------------------------------------
+
+class VirtualTimer(Timer):
+    """Time that moves only when someone sleeps: waits are asserted, never spent."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        # Whether no database write is under way (set by `sender`): the sender commits "request started"
+        # right before each request, and time must not jump while such a commit runs in a thread.
+        self.quiet: Callable[[], bool] = lambda: True
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        await asyncio.sleep(0)  # what was started before the sleep runs at the time it was started
+        while not self.quiet():  # noqa: ASYNC110 - the commit runs in aiosqlite's thread: nothing to await
+            await asyncio.sleep(0.001)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def sender(h: Harness, timer: VirtualTimer | None = None, bot: Bot | None = None, **kw: Any) -> Sender:
+    """The app's sender on a virtual timer (time stands still while the sender writes)."""
+    timer = timer or VirtualTimer()
+    made = h.app.delivery.make_sender(bot or h.bot, timer=timer, **kw)
+    timer.quiet = lambda: not made.writing
+    return made
+
+
+async def drain_sender(s: Sender) -> None:
+    """Send everything due through `s`."""
+    while await s.drain_once():
+        pass
+
+
+async def drain(h: Harness) -> list[tuple[int, str]]:
+    """Send everything due; returns (chat, text) of what went out."""
+    before = len(h.session.sent())
+    await drain_sender(sender(h))
+    return [(r.chat_id or 0, r.text) for r in h.session.sent()[before:]]

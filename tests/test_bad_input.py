@@ -6,25 +6,20 @@ The harness records every exception that escapes a handler (instead of the bot's
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from storage.models import Delegate, LatePass
-from tests.harness import Harness, make_settings, register
+from tests.harness import Harness, register
 from tests.test_registration import walk_to
 
 UID = 6001
 ADMIN = 999
 
 
-@pytest.fixture
-async def h(tmp_path: Path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path), record_errors=True)
-    yield harness
-    await harness.close()
+# Exceptions that escape a handler fail the test (the conftest's `h`, with record_errors).
+pytestmark = pytest.mark.harness(record_errors=True)
 
 
 def inaccessible(uid: int) -> dict[str, Any]:

@@ -15,9 +15,8 @@ import pytest
 from services import reminder_jobs
 from storage.models import Delegate, Guest
 from storage.repo import Follows
-from tests.harness import Harness, make_settings, register
+from tests.harness import Harness, VirtualTimer, make_settings, register
 from tests.test_registration import stored, tr, walk_to
-from tests.test_sender import VirtualTimer
 
 UID = 7001
 OTHER = 7002

@@ -17,7 +17,6 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.app import make_bot
 from bot.offline.local_api import LocalSession
 from delivery.limiter import Limiter, LimiterMiddleware, RedisBucket, limiter_of
-from delivery.sender import Backoff, Sender
 from domain.messages import (
     CANCELLED,
     PENDING,
@@ -33,10 +32,10 @@ from domain.messages import (
     Rendered,
     TopicCounts,
 )
+from infra.backoff import Backoff
 from storage.outbox import Outbox
 from testkit.fake_botapi import FakeBotAPI
-from tests.harness import REHEARSAL_START, Harness
-from tests.test_sender import VirtualTimer
+from tests.harness import REHEARSAL_START, Harness, VirtualTimer, drain_sender, sender
 
 T0 = REHEARSAL_START.astimezone(UTC)
 GROUP = -1001234567890
@@ -83,24 +82,12 @@ async def rows(h: Harness, **kw: Any) -> dict[str, Any]:
         return {r.key: r for r in await Outbox(s).rows(**kw)}
 
 
-def sender(h: Harness, timer: VirtualTimer | None = None, bot: Bot | None = None, **kw: Any) -> Sender:
-    timer = timer or VirtualTimer()
-    made = h.app.delivery.make_sender(bot or h.bot, timer=timer, **kw)
-    timer.quiet = lambda: not made.writing
-    return made
-
-
-async def drain(s: Sender) -> None:
-    while await s.drain_once():
-        pass
-
-
 # -- priorities ---------------------------------------------------------------------------------------------
 
 async def test_rows_go_out_by_priority_then_due_time(h: Harness) -> None:
     await add(h, msg("bulk1", 1, priority=Priority.BULK), msg("bulk2", 2, priority=Priority.BULK),
               msg("reminder", 3, priority=Priority.TIMELY), msg("quiz", 4, priority=Priority.INTERACTIVE))
-    await drain(sender(h))
+    await drain_sender(sender(h))
     assert [r.text for r in h.session.sent()] == ["quiz", "reminder", "bulk1", "bulk2"]
     assert {r.priority for r in (await rows(h)).values()} == {1, 2, 3}
 
@@ -112,7 +99,7 @@ async def test_a_reminder_does_not_wait_behind_a_broadcast_in_progress(h: Harnes
     # A broadcast is claimed about a second of sending at a time, not all at once.
     assert first == s.bulk_batch == 25
     await add(h, msg("reminder", 7, "⏰ the plenary starts in 10 minutes"))
-    await drain(s)
+    await drain_sender(s)
     texts = [r.text for r in h.session.sent()]
     # Right after the bulk rows already claimed (this claim and the next, made while it was sent: two
     # seconds of sending at most), not behind the other 150.
@@ -152,7 +139,7 @@ async def test_a_topic_can_be_cancelled_while_it_runs_and_is_counted(h: Harness)
     delivery = h.app.delivery
     assert await delivery.counts("broadcast:7") == TopicCounts(queued=2, sent=2, blocked=1)
     assert await delivery.cancel("broadcast:7") == 2
-    await drain(s)
+    await drain_sender(s)
     counts = await delivery.counts("broadcast:7")
     assert counts == TopicCounts(sent=2, blocked=1, cancelled=2)
     assert (counts.total, counts.open) == (5, 0)
@@ -168,7 +155,7 @@ async def test_each_payload_kind_calls_its_bot_api_method(h: Harness) -> None:
     h.session.put_file("BQACAgIAAx0", b"%PDF agenda", "agenda.pdf")  # sent before: Telegram knows its file_id
     await add(h, msg("text", 1, "<b>hello</b>"), msg("photo", 2, "the chart", **{"as": "photo"}),
               msg("doc", 3, "the agenda", **{"as": "document"}), msg("quiz", GROUP, user_id=None, **{"as": "quiz"}))
-    await drain(sender(h))
+    await drain_sender(sender(h))
     by_method = {r.method: r for r in h.session.sent()}
     assert set(by_method) == {"sendMessage", "sendPhoto", "sendDocument", "sendPoll"}
     assert by_method["sendMessage"].params["text"] == "<b>hello</b>"
@@ -190,11 +177,11 @@ async def test_each_payload_kind_calls_its_bot_api_method(h: Harness) -> None:
 async def test_an_edit_updates_an_earlier_message_and_not_modified_counts_as_done(h: Harness) -> None:
     sent = await h.bot.send_message(5, "Progress: 0 of 10")
     await add(h, msg("p1", 5, "Progress: 5 of 10", **{"as": "edit", "message_id": sent.message_id}))
-    await drain(sender(h))
+    await drain_sender(sender(h))
     assert h.session.messages[sent.message_id]["text"] == "Progress: 5 of 10"
     h.clock.advance(seconds=2)
     await add(h, msg("p2", 5, "Progress: 5 of 10", **{"as": "edit", "message_id": sent.message_id}))
-    await drain(sender(h))
+    await drain_sender(sender(h))
     stored = await rows(h)
     assert (stored["p1"].status, stored["p2"].status) == (SENT, SENT)
     assert stored["p2"].message_id == sent.message_id
@@ -205,7 +192,7 @@ async def test_an_edit_updates_an_earlier_message_and_not_modified_counts_as_don
 async def test_a_group_gets_at_most_20_messages_a_minute_and_others_do_not_wait(h: Harness) -> None:
     await add(h, msg("g1", GROUP, user_id=None), msg("g2", GROUP, user_id=None), msg("person", 8))
     s = sender(h)
-    await drain(s)
+    await drain_sender(s)
     assert [r.text for r in h.session.sent()] == ["g1", "person"]
     g2 = (await rows(h))["g2"]
     # Back in the outbox until the group may receive again (3 s: 20 a minute), no try counted.
@@ -213,7 +200,7 @@ async def test_a_group_gets_at_most_20_messages_a_minute_and_others_do_not_wait(
     assert timedelta(seconds=2.5) < g2.next_at - h.clock.now() <= timedelta(seconds=3)
     s.timer.now += 3  # type: ignore[attr-defined]
     h.clock.advance(seconds=3)
-    await drain(s)
+    await drain_sender(s)
     assert [r.text for r in h.session.sent()] == ["g1", "person", "g2"]
 
 
@@ -236,7 +223,7 @@ async def test_the_outbox_is_paced_once_by_the_limiter_its_replies_share(h: Harn
     bot = make_bot(h.app.settings, h.session, limiter=limiter)
     assert limiter_of(bot) is limiter
     await add(h, msg("a", 1, priority=Priority.BULK), msg("b", 2), msg("c", 3))
-    await drain(h.app.delivery.make_sender(bot))
+    await drain_sender(h.app.delivery.make_sender(bot))
     # Each row was granted once, with its own priority: the reply middleware did not count them again.
     assert limiter.stats.granted == {Priority.TIMELY: 2, Priority.BULK: 1}
     await bot.send_message(4, "a direct reply")
@@ -261,7 +248,7 @@ async def test_an_outage_longer_than_five_tries_loses_nothing(h: Harness) -> Non
             await api.refuse_connections()
             s = sender(h, bot=bot, backoff=Backoff(base=2, factor=2, cap=60), request_timeout=2)
             for _ in range(9):  # 2+4+8+16+32+60+60+60 s: about four minutes of refused connections
-                await drain(s)
+                await drain_sender(s)
                 h.clock.advance(seconds=60)
             stored = await rows(h)
             assert {r.status for r in stored.values()} == {PENDING}
@@ -269,7 +256,7 @@ async def test_an_outage_longer_than_five_tries_loses_nothing(h: Harness) -> Non
             assert all("connect" in (r.error or "").lower() or "network" in (r.error or "").lower()
                        for r in stored.values())
             await api.accept_connections()
-            await drain(s)
+            await drain_sender(s)
             assert {r.status for r in (await rows(h)).values()} == {SENT}
             per_chat = api.delivered_per_chat()
             assert sorted(per_chat) == [300, 301, 302, 303, 304, 400]
@@ -330,7 +317,7 @@ async def test_reminders_go_out_on_time_while_replies_saturate_the_rate(h: Harne
     session_starts = start + 600
     replies: list[float] = []
     flood = asyncio.ensure_future(_reply_flood(s.limiter, 40, session_starts + 60, replies))
-    await drain(s)
+    await drain_sender(s)
     reminders_done = timer.now
     await flood
     assert len(sent_at) == 120 and all(len(times) == 1 for times in sent_at.values())
@@ -359,7 +346,7 @@ async def test_a_claimed_row_without_a_turn_before_its_lease_ends_is_handed_back
     assert timer.now < flood_ends
     assert {(r.status, r.attempts) for r in (await rows(h)).values()} == {(PENDING, 0)}
     assert not s._held
-    await drain(s)
+    await drain_sender(s)
     await flood
     assert sorted(r.text for r in h.session.sent()) == [f"r{i:02}" for i in range(10)]
     assert {(r.status, r.attempts) for r in (await rows(h)).values()} == {(SENT, 1)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,6 @@ pytestmark = pytest.mark.e2e
 def e2e_env(tmp_path: Path, api_url: str | None, **extra: str) -> dict[str, str]:
     return bot_env(f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}", api_url=api_url,
                    **{"CLOCK_START": "2020-11-01T10:00:00+03:00", **extra})
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
-        yield server
 
 
 async def start_bot(tmp_path: Path, api: FakeBotAPI) -> asyncio.subprocess.Process:

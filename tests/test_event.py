@@ -11,9 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from domain.event import LANGS, Event, EventFileError, Text, load_event
-
-EVENT_FILE = Path(__file__).resolve().parent.parent / "events" / "excom2020.toml"
-MSK = ZoneInfo("Europe/Moscow")
+from tests.harness import EVENT_FILE, MSK, msk
 
 PROGRAM_IDS = ["checkin", "opening", "plenary", "coffee1", "matchmaking", "open-session", "reconnection",
                "closed-session", "tour", "quiz", "workshop", "closing", "concert"]
@@ -27,15 +25,6 @@ WEBSITE_MEMBERS = [*BROCHURE_MEMBERS, "makati"]
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
-
-
-@pytest.fixture(scope="module")
-def event() -> Event:
-    return load_event(EVENT_FILE)
-
-
-def msk(hour: int, minute: int = 0) -> datetime:
-    return datetime(2020, 11, 17, hour, minute, tzinfo=MSK)
 
 
 def utc(hour: int, minute: int = 0) -> datetime:

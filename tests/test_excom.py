@@ -3,8 +3,6 @@ Session's join details, until an organiser confirms it in the /excom queue or wi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from alembic import command
 from icalendar import Calendar
@@ -18,21 +16,17 @@ from services import excom as excom_uc
 from storage.db import alembic_config, make_engine
 from storage.models import Delegate
 from storage.outbox import Outbox
-from tests.harness import Harness, make_settings, register
+from tests.harness import Harness, drain, make_settings, msk, register
 from tests.test_registration import tr, walk_to
-from tests.test_reminders import drain, jobs, msk
+from tests.test_reminders import jobs
 
 ORGANISER = 999
 JOIN = "EXCOM members join the closed session on DVMS"
 PENDING = "waiting for an organiser's confirmation"
 
 
-@pytest.fixture
-async def h(tmp_path) -> AsyncIterator[Harness]:
-    # 17 Nov, 07:00 GMT+3: the Closed Session (13:00) is ahead.
-    harness = await Harness.create(make_settings(tmp_path), at=msk(7))
-    yield harness
-    await harness.close()
+# 17 Nov, 07:00 GMT+3: the Closed Session (13:00) is ahead (the conftest's `h`).
+pytestmark = pytest.mark.harness(at=msk(7))
 
 
 async def row(h: Harness, uid: int) -> Delegate:

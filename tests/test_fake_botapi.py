@@ -34,6 +34,7 @@ from aiogram.types import (
 )
 
 from testkit.fake_botapi import FakeBotAPI, UnknownMethod
+from testkit.files import PNG_1X1
 
 TOKEN = "42:TEST"
 
@@ -48,12 +49,6 @@ def keyboard(*buttons: tuple[str, str]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[[InlineKeyboardButton(text=text, callback_data=data) for text, data in buttons]]
     )
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
-        yield server
 
 
 @pytest.fixture
@@ -221,6 +216,26 @@ async def test_send_document_records_upload(api: FakeBotAPI, bot: Bot) -> None:
     again = await bot.send_document(6, message.document.file_id)  # re-send by file_id, no upload
     assert again.document is not None and again.document.file_name == "programme.ics"
     assert api.stats.delivered == 2
+
+
+async def test_send_photo_records_a_multipart_upload_then_sends_by_file_id(api: FakeBotAPI, bot: Bot) -> None:
+    png = PNG_1X1
+    message = await bot.send_photo(5, BufferedInputFile(png, filename="poster.png"), caption="<b>Our</b> poster",
+                                   parse_mode="HTML", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
+                                       InlineKeyboardButton(text="Program", url="https://wego.example/p")]]))
+    assert message.photo and message.caption == "Our poster"
+    [record] = api.sent(5, "sendPhoto")
+    assert record.photo is not None and (record.photo.filename, record.photo.data) == ("poster.png", png)
+    assert record.text == "<b>Our</b> poster" and api.buttons(record) == [("Program", None)]
+    assert record.delivered and "poster.png" in record.describe()
+
+    again = await bot.send_photo(6, message.photo[-1].file_id, caption="again")  # by file_id: no upload
+    assert again.photo and again.photo[-1].file_id == message.photo[-1].file_id
+    assert api.sent(6, "sendPhoto")[0].photo is None and api.stats.delivered == 2
+    api.blocked.add(7)
+    with pytest.raises(TelegramForbiddenError):
+        await bot.send_photo(7, message.photo[-1].file_id)
+    assert api.stats.blocked == 1
 
 
 async def test_get_updates_long_polling(api: FakeBotAPI, bot: Bot) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import func, select, text, update
 
 from bot.app import build_app, make_bot
 from bot.config import Settings
@@ -58,7 +58,16 @@ async def test_after_the_bot_api_restarts_its_numbering_new_updates_are_answered
             await api.wait_for(lambda r: "choose your language" in (r.text or ""), method="sendMessage",
                                chat_id=uid, timeout=30)
         await api.wait_until(lambda: not api.pending_updates, timeout=30)
-        await asyncio.sleep(0.3)  # the marks of read-only updates are written in batches
+        # The marks of read-only updates are written in batches: wait until every update is marked handled.
+        for _ in range(3000):
+            async with app.sessions() as s:
+                left = await s.scalar(select(func.count()).select_from(InboxUpdate)
+                                      .where(InboxUpdate.handled_at.is_(None)))
+            if left == 0:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the read-only updates were never marked handled")
         async with app.sessions() as s:  # the first rehearsal ran an hour ago
             await s.execute(update(InboxUpdate).values(received_at=datetime.now(UTC) - timedelta(hours=1)))
             await s.commit()

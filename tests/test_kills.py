@@ -238,7 +238,7 @@ async def test_kills_during_a_scripted_day(tmp_path: Path) -> None:
         talking = asyncio.gather(*(p.run() for p in people))
         try:
             for _ in range(KILLS):
-                await asyncio.sleep(rng.uniform(0.3, 2.5))
+                await asyncio.sleep(rng.uniform(0.3, 2.5))  # the fault injected: a kill at a random moment
                 kills.append(await bot.kill())
                 at.append(f"kill {time.monotonic():.1f}")
                 await bot.start(bot.clock())

@@ -53,6 +53,15 @@ def test_a_token_shaped_string_and_any_bot_url_are_masked_without_knowing_the_to
     assert redact("write to ada.lovelace+bot@example.org now") == "write to <e-mail> now"
 
 
+def test_a_host_named_bot_is_not_taken_for_a_token() -> None:
+    """`https://bot.example.org/webhook` (a WEBHOOK_URL or PUBLIC_URL) stays readable in the log; the path
+    segment of a Bot API URL is still masked."""
+    redact = logsafe.Redactor()
+    assert redact("webhook set to https://bot.example.org/tg/hook") == "webhook set to https://bot.example.org/tg/hook"
+    assert (redact("POST https://api.example.org/bot42:TEST/sendMessage")
+            == "POST https://api.example.org/bot<token>/sendMessage")
+
+
 async def test_registration_at_debug_level_logs_no_name_or_email(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, redacting: logsafe.RedactingFilter) -> None:
     """Before: aiosqlite logs every SQL call with its parameters at DEBUG, names and e-mails included."""

@@ -25,8 +25,8 @@ from services import matchmaking as mm_uc
 from storage.models import MmAvailability, MmBooking, MmOutsideRequest, MmProfile, MmSeat
 from storage.uow import UnitOfWorkFactory
 from testkit.databases import throwaway_database
-from tests.harness import Harness, make_settings, register
-from tests.test_reminders import drain, follow, outbox_rows
+from tests.harness import Harness, drain, make_settings, register
+from tests.test_reminders import follow, outbox_rows
 
 MSK = ZoneInfo("Europe/Moscow")
 ORGANISER = 999
@@ -810,17 +810,106 @@ async def test_matchmaking_questions_get_steps_dates_by_the_clock_and_meet(tmp_p
 
 
 async def test_a_host_who_stops_offering_meetings_loses_free_slots_but_keeps_booked_ones(h: Harness) -> None:
+    """Issue 20: "No" in /profile takes the city out of the directory. A meeting already booked stays (both
+    sides agreed to it; the host can still cancel it in /meet, and the booker is then told): the host is told
+    so when saving, and the booker that the city takes no new meetings but theirs stands."""
     await offer(h, SEOUL, "1040", "1050")
     await h.press_data(ACME, MmBook(host=SEOUL, slot="1040").pack())
+    await drain(h)
     await h.send(SEOUL, "/profile")
     await h.press(SEOUL, "Edit a field")
     await h.press(SEOUL, "Matchmaking")
     await h.press(SEOUL, "No")
+    said = "\n".join(h.texts(SEOUL)[-3:])
+    assert "Your city is no longer in the matchmaking directory" in said, said
+    assert "Your 1 booked meeting stays" in said and "/meet" in said, said
     async with h.app.sessions() as s:
         assert list(await s.scalars(select(MmAvailability.slot_id))) == ["1040"]  # the booked one stays
     assert await bookings(h) == [(SEOUL, ACME, "1040")]
     await h.send(UNI, "/meet", lang="ru")
     assert "<b>Сеул</b>" not in h.last_text(UNI)
+    sent = await drain(h)
+    [(chat, text)] = [(c, t) for c, t in sent if "no longer takes new" in t]
+    assert chat == ACME and "Seoul" in text and "17 Nov, 16:40–16:50" in text and "stays booked" in text, text
+    assert "Sam" not in text
+    # A host with nothing booked is told only that it left the directory; nobody else hears of it.
+    await offer(h, HANOI, "1100")
+    await h.send(HANOI, "/profile")
+    await h.press(HANOI, "Edit a field")
+    await h.press(HANOI, "Matchmaking")
+    await h.press(HANOI, "No")
+    said = "\n".join(h.texts(HANOI)[-3:])
+    assert "Your city is no longer in the matchmaking directory" in said and "booked meeting" not in said, said
+    assert [t for _c, t in await drain(h)] == []
+
+
+async def _say_yes_in_profile(h: Harness, uid: int, lang: str = "en") -> str:
+    """/profile → Edit a field → Matchmaking → "Yes, available"; the replies to the last press."""
+    from tests.test_registration import tr
+
+    await h.send(uid, "/profile", lang=lang)
+    await h.press(uid, tr(h, "✏️ Edit a field", lang), lang=lang)
+    await h.press(uid, tr(h, "Matchmaking", lang), lang=lang)
+    before = len(h.texts(uid))
+    await h.press(uid, tr(h, "Yes, available", lang), lang=lang)
+    return "\n".join(h.texts(uid)[before:])
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "ko"])
+async def test_a_city_that_said_no_and_says_yes_in_profile_before_the_deadline_offers_every_slot(
+        tmp_path, lang: str) -> None:
+    """Issue 20: a "yes" given any way before the availability deadline makes the city bookable with every slot,
+    with the same "narrow it with /availability" note as at registration (a "no" at registration, then "yes" in
+    /profile, left the city out of the directory until it found /availability)."""
+    from tests.test_registration import tr
+
+    h = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=at(10, 20))
+    try:
+        await people(h)
+        city = 104
+        await register(h, city, participant_type="local_gov", city="Busan", matchmaking=False, language=lang,
+                       full_name="Bo Busan", timezone="Asia/Seoul")
+        said = await _say_yes_in_profile(h, city, lang)
+        head = tr(h, mm_uc.AFTER_YES, lang).split("{")[0]
+        assert head in said and "16:40–17:30" in said and "/availability" in said, said
+        async with h.app.sessions() as s:
+            assert sorted(await s.scalars(select(MmAvailability.slot_id).where(MmAvailability.user_id == city))
+                          ) == SLOTS
+        # Listed in the directory with every slot once booking opens.
+        h.clock.set(BOOKING_OPEN)
+        await h.send(ACME, "/meet")
+        assert "Busan" in h.last_text(ACME) and "5 free slots" in h.last_text(ACME), h.last_text(ACME)
+    finally:
+        await h.close()
+
+
+async def test_a_new_type_that_hosts_and_a_yes_before_the_deadline_offer_every_slot(tmp_path) -> None:
+    """The same "yes" reached by changing the participant type to a local government in /profile."""
+    h = await Harness.create(make_settings(tmp_path, event_file=linked_event(tmp_path)), at=at(10, 20))
+    try:
+        await people(h)
+        await h.send(ACME, "/profile")
+        await h.press(ACME, "Edit a field")
+        await h.press(ACME, "Participant type")
+        await h.press(ACME, "Other local government")
+        await h.press(ACME, "Yes, available")
+        assert "offers every slot" in "\n".join(h.texts(ACME)[-3:])
+        async with h.app.sessions() as s:
+            assert sorted(await s.scalars(select(MmAvailability.slot_id).where(MmAvailability.user_id == ACME))
+                          ) == SLOTS
+    finally:
+        await h.close()
+
+
+async def test_a_yes_in_profile_after_the_deadline_is_told_organisers_decide(h: Harness) -> None:
+    """After the availability deadline the existing rule holds: no slot offered, the city is told organisers
+    decide (only they open a city then)."""
+    said = await _say_yes_in_profile(h, BERLIN)
+    assert "Since then the organisers decide" in said and "regina@we-gov.org" in said, said
+    async with h.app.sessions() as s:
+        assert list(await s.scalars(select(MmAvailability).where(MmAvailability.user_id == BERLIN))) == []
+    await h.send(ACME, "/meet")
+    assert "Berlin" not in h.last_text(ACME)
 
 
 async def test_flows_on_postgresql(tmp_path, pg_url: str) -> None:

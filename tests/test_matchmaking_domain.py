@@ -17,24 +17,14 @@ from domain.event import Event, EventFileError, load_event
 from domain.matchmaking import Action, Board, Booking, Phase, SlotUnavailable
 from domain.qa import index_for
 from domain.registration import PARTICIPANT_TYPES, Profile, offers_matchmaking
+from tests.harness import EVENT_FILE, MSK, msk
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENT_FILE = ROOT / "events" / "excom2020.toml"
-MSK = ZoneInfo("Europe/Moscow")
 SLOT_IDS = ["1040", "1050", "1100", "1110", "1120"]
 
 # People on the board: hosts are local governments that said yes; requesters book them.
 SEOUL, MOSCOW, HANOI = 101, 102, 103
 ACME, UNI, KIGALI = 201, 202, 203
-
-
-@pytest.fixture(scope="module")
-def event() -> Event:
-    return load_event(EVENT_FILE)
-
-
-def msk(month: int, day: int, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(2020, month, day, hour, minute, second, tzinfo=MSK)
 
 
 def profile(ptype: str = "excom", matchmaking: bool | None = True, user_id: int = 1) -> Profile:
@@ -110,7 +100,7 @@ def test_event_without_matchmaking(tmp_path: Path) -> None:
     plain = load_event(path)
     assert plain.matchmaking is None
     assert mm.slots(plain) == ()
-    refused("no_matchmaking", mm.phase, plain, msk(11, 1), published=False)
+    refused("no_matchmaking", mm.phase, plain, msk(12, 0, 1, 11), published=False)
     refused("no_matchmaking", mm.check_booking, plain, board(), SEOUL, ACME, "1040")
 
 
@@ -199,37 +189,37 @@ def test_faq_states_process_and_dates(event: Event) -> None:
 
 
 @pytest.mark.parametrize(("instant", "published", "expected"), [
-    (msk(9, 1), False, Phase.AVAILABILITY),
-    (msk(10, 23, 23, 59, 59), False, Phase.AVAILABILITY),
-    (msk(10, 24, 0, 0, 0), False, Phase.BOOKING),
-    (msk(11, 10, 23, 59, 59), False, Phase.BOOKING),
-    (msk(11, 11, 0, 0, 0), False, Phase.CLOSED),
-    (msk(11, 17, 10, 45), False, Phase.CLOSED),
-    (msk(10, 1), True, Phase.FROZEN),
-    (msk(11, 5), True, Phase.FROZEN),
+    (msk(12, 0, 1, 9), False, Phase.AVAILABILITY),
+    (msk(23, 59, 23, 10, 59), False, Phase.AVAILABILITY),
+    (msk(0, 0, 24, 10, 0), False, Phase.BOOKING),
+    (msk(23, 59, 10, 11, 59), False, Phase.BOOKING),
+    (msk(0, 0, 11, 11, 0), False, Phase.CLOSED),
+    (msk(10, 45, 17, 11), False, Phase.CLOSED),
+    (msk(12, 0, 1, 10), True, Phase.FROZEN),
+    (msk(12, 0, 5, 11), True, Phase.FROZEN),
 ])
 def test_phase_by_the_clock(event: Event, instant: datetime, published: bool, expected: Phase) -> None:
     assert mm.phase(event, instant, published=published) is expected
 
 
 def test_booking_before_the_directory_opens(event: Event) -> None:
-    err = refused("not_open", mm.check_action, event, Action.BOOK, msk(10, 20), published=False)
+    err = refused("not_open", mm.check_action, event, Action.BOOK, msk(12, 0, 20, 10), published=False)
     assert err.params == {"deadline": event.matchmaking.availability_deadline}  # type: ignore[union-attr]
     assert err.message == mm.NOT_OPEN
-    refused("not_open", mm.check_action, event, Action.REQUEST_OUTSIDE, msk(10, 20), published=False)
-    refused("not_open", mm.check_action, event, Action.PUBLISH, msk(10, 20), published=False)
+    refused("not_open", mm.check_action, event, Action.REQUEST_OUTSIDE, msk(12, 0, 20, 10), published=False)
+    refused("not_open", mm.check_action, event, Action.PUBLISH, msk(12, 0, 20, 10), published=False)
     # Hosts declare when they are free.
-    assert mm.check_action(event, Action.SET_AVAILABILITY, msk(10, 20), published=False) is Phase.AVAILABILITY
+    assert mm.check_action(event, Action.SET_AVAILABILITY, msk(12, 0, 20, 10), published=False) is Phase.AVAILABILITY
 
 
 def test_booking_window(event: Event) -> None:
-    now = msk(10, 30)
+    now = msk(12, 0, 30, 10)
     for action in Action:
         assert mm.check_action(event, action, now, published=False) is Phase.BOOKING
 
 
 def test_after_the_final_schedule_date(event: Event) -> None:
-    now = msk(11, 12)
+    now = msk(12, 0, 12, 11)
     err = refused("closed", mm.check_action, event, Action.BOOK, now, published=False)
     assert err.params == {"deadline": event.matchmaking.schedule_deadline}  # type: ignore[union-attr]
     for action in (Action.CANCEL, Action.DECLINE, Action.SET_AVAILABILITY, Action.PUBLISH, Action.REQUEST_OUTSIDE):
@@ -237,7 +227,7 @@ def test_after_the_final_schedule_date(event: Event) -> None:
 
 
 def test_frozen_after_publishing(event: Event) -> None:
-    now = msk(11, 5)
+    now = msk(12, 0, 5, 11)
     for action in (Action.BOOK, Action.CANCEL, Action.DECLINE):
         assert refused("frozen", mm.check_action, event, action, now, published=True).message == mm.FROZEN
     err = refused("frozen", mm.check_action, event, Action.SET_AVAILABILITY, now, published=True)

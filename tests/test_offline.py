@@ -14,8 +14,7 @@ from bot.offline.chat import OfflineChat
 from domain.clock import FrozenClock
 from storage.repo import Delegates
 from testkit.people import delegate
-from tests.harness import make_settings
-from tests.test_program import msk
+from tests.harness import make_settings, msk
 
 UID = 1001
 

@@ -3,7 +3,6 @@ fixed), /stats with its chart, /export's CSV files, /audit, data retention, and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,24 +16,11 @@ from services.organiser import Sources
 from storage.models import AuditEntry, Delegate
 from storage.outbox import Outbox
 from storage.repo import Delegates
-from tests.harness import Harness, make_settings, register
-from tests.test_delivery_engine import drain as drain_sender
-from tests.test_delivery_engine import sender
+from tests.harness import Harness, drain, make_settings, register
 
 ORGANISER = 999
 REFUSED = "This command is for the organisers."
 BUTTON_REFUSED = "This button is for the organisers."
-
-
-@pytest.fixture
-async def h(tmp_path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path))
-    yield harness
-    await harness.close()
-
-
-async def drain(h: Harness) -> None:
-    await drain_sender(sender(h))
 
 
 def sources(h: Harness) -> Sources:
@@ -510,3 +496,20 @@ async def test_every_chart_label_renders_in_korean_and_russian(h: Harness, monke
         missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
         missing += [r.getMessage() for r in caplog.records if "glyphs" in r.getMessage()]
         assert missing == [], (lang, missing)
+
+
+@pytest.mark.parametrize(("html", "problem"), [
+    ("Coffee break: 15 min <3", "<3"),
+    ("Moscow < Seoul", "<"),
+    ("Join the Q&A at 16:00", "Q&A"),
+])
+def test_a_bare_lt_or_amp_in_console_html_is_refused_before_sending(html: str, problem: str) -> None:
+    """Telegram refuses a message whose "<" starts no tag or whose "&" starts no entity: the composer says so
+    (naming where) instead of a broadcast that fails for every recipient."""
+    from domain.organiser import check_html
+    from services.errors import ServiceError
+
+    with pytest.raises(ServiceError) as err:
+        check_html(html)
+    assert err.value.code == "bad_html" and err.value.params["problem"] == problem
+    assert check_html("Q&amp;A &lt;3 <b>now</b> &#33;") == "Q&amp;A &lt;3 <b>now</b> &#33;"

@@ -18,15 +18,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from domain.messages import SENT
-from storage.db import make_engine
-from storage.models import OutboxMessage
-from storage.repo import Follows
 from testkit.fake_botapi import FakeBotAPI
-from testkit.processes import bot_env, spawn_bot
-from tests.harness import Harness, make_settings, register
+from testkit.fanout import outbox_counts, seed_followers, start_bot
 
 pytestmark = pytest.mark.e2e
 EARLY = range(510_001, 510_061)  # matchmaking 10:40, lead 10: due 10:30
@@ -35,43 +30,14 @@ STRANGER = 910_001
 OUTAGE = 90.0
 
 
-async def _prepare(tmp_path: Path) -> None:
-    h = await Harness.create(make_settings(tmp_path))
-    try:
-        for uid in (*EARLY, *LATE):
-            await register(h, uid, timezone="Asia/Seoul")
-        async with h.app.sessions() as s:
-            now = h.clock.now()
-            for uid in EARLY:
-                await Follows(s).follow(uid, "matchmaking", now)
-            for uid in LATE:
-                await Follows(s).follow(uid, "open-session", now)
-            await s.commit()
-    finally:
-        await h.close()
-
-
-async def _statuses(tmp_path: Path) -> Counter[str]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))
-            return Counter({status: n for status, n in rows})
-    finally:
-        await engine.dispose()
-
-
 def _reminders(api: FakeBotAPI, chats: range) -> Counter[int]:
     return Counter(r.chat_id for r in api.sent() if r.chat_id in chats and r.delivered)
 
 
 async def test_an_outage_then_429s_and_5xx_deliver_everything_once(tmp_path: Path) -> None:
-    await _prepare(tmp_path)
+    await seed_followers(tmp_path, {"matchmaking": EARLY, "open-session": LATE})
     async with FakeBotAPI(global_rate=30, per_chat_rate=1) as api:
-        env = bot_env(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", api_url=api.url,
-                      CLOCK_START="2020-11-17T10:29:30+03:00", CLOCK_SPEED="10", SEND_RATE="25")
-        with (tmp_path / "bot.log").open("wb") as err:
-            proc = await spawn_bot(tmp_path, env, stdout=asyncio.subprocess.DEVNULL, stderr=err)
+        proc = await start_bot(tmp_path, api, "bot.log", clock_start="2020-11-17T10:29:30+03:00", clock_speed=10)
         try:
             await api.wait_until(lambda: sum(_reminders(api, EARLY).values()) >= 20, timeout=60)
             await api.refuse_connections()
@@ -102,5 +68,7 @@ async def test_an_outage_then_429s_and_5xx_deliver_everything_once(tmp_path: Pat
     assert set(_reminders(api, LATE).values()) == {1}
     assert all("Matchmaking" in (r.text or "") for r in api.sent() if r.chat_id in EARLY and r.delivered)
     assert api.stats.too_many_requests >= 10 and api.stats.server_errors >= len(LATE)
-    statuses = await _statuses(tmp_path)
+    statuses: Counter[str] = Counter()
+    for (_topic, status), n in (await outbox_counts(tmp_path)).items():
+        statuses[status] += n
     assert statuses == Counter({SENT: len(EARLY) + len(LATE)}), statuses

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,16 +12,10 @@ from bot.app import set_commands
 from domain.event import load_event
 from handlers.ui import esc
 from storage.repo import Follows, Reminders
-from tests.harness import Harness, make_settings, register
+from tests.harness import EVENT_FILE, MSK, Harness, make_settings, msk, register
 
-MSK = ZoneInfo("Europe/Moscow")
-EVENT_FILE = Path(__file__).resolve().parent.parent / "events" / "excom2020.toml"
 CONF = load_event(EVENT_FILE)
 UID = 501
-
-
-def msk(hour: int, minute: int = 0, day: int = 17, month: int = 11) -> datetime:
-    return datetime(2020, month, day, hour, minute, tzinfo=MSK)
 
 
 def title(item_id: str, lang: str) -> str:

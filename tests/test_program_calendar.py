@@ -8,8 +8,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar
 
 from domain.event import load_event
-from tests.harness import Harness, register
-from tests.test_program import EVENT_FILE, msk
+from tests.harness import EVENT_FILE, Harness, msk, register
 
 CONF = load_event(EVENT_FILE)
 UID = 601

@@ -172,3 +172,79 @@ async def test_commands_and_conversation_steps_are_not_questions(harness: Harnes
     await h.send(UID, "/start")
     await h.send(UID, "when is the quiz?")
     assert "Smart City Quiz" not in h.last_text(UID)
+
+
+# -- issue 21: what the event file cannot know, and words it has in another form -----------------------
+
+@pytest.mark.parametrize("question", [
+    "how many ppl registered so far", "сколько человек уже зарегистрировалось", "지금까지 몇명 등록했어요"])
+def test_a_live_count_is_a_detail_the_event_file_does_not_have(question: str) -> None:
+    # It was answered with the platform's capacity or how to register.
+    assert index_for(CONF).answer(question).missing
+
+
+@pytest.mark.parametrize("question", ["где будет следующий экском", "where is next years excom",
+                                      "다음 엑스콤은 어디서 해요"])
+def test_another_edition_of_the_event_is_a_detail_the_event_file_does_not_have(question: str) -> None:
+    assert index_for(CONF).answer(question).missing
+
+
+def test_a_hyphenated_word_is_one_detail_and_not_a_typo_of_its_part() -> None:
+    # "дресс" alone is a typo of "адрес"; "дресс-код" is not in the event file.
+    answer = index_for(CONF).answer("есть дресс-код на концерт")
+    assert answer.missing == ("дресс-код",) and answer.best is not None and answer.best.item == "concert"
+    # Known compounds and hyphenated function words are no detail.
+    assert not index_for(CONF).answer("во сколько онлайн-концерт").missing
+    assert not index_for(CONF).answer("что-то надо скачать?").missing
+
+
+def test_a_one_syllable_korean_noun_is_a_detail() -> None:
+    assert "곡" in index_for(CONF).answer("콘서트 곡 목록 알려줘").missing
+
+
+def test_below_confidence_a_clear_topic_with_an_unknown_detail_is_offered_as_help() -> None:
+    # "штаб-квартира" is not in the event file: "I don't know that", WeGO's entry as help (was "not sure").
+    answer = index_for(CONF).answer("где штаб-квартира wego")
+    assert answer.best is not None and answer.best.id == "wego" and answer.missing
+    # Off-topic questions stay "not sure".
+    assert index_for(CONF).answer("what's the weather like").best is None
+    assert index_for(CONF).answer("посоветуй ресторан").best is None
+
+
+def test_casual_shorthands_and_glued_korean_negation() -> None:
+    index = index_for(CONF)
+    for question in ("can i join w/o registering", "등록안하면 못들어가요?"):
+        best = index.answer(question).best
+        assert best is not None and best.id == "registered-only", question
+
+
+def test_a_russian_verb_finds_the_noun_made_from_it() -> None:
+    # "открывает" (opens) is the opening ("открытие"), not how to join the event.
+    best = index_for(CONF).answer("кто открывает мероприятие").best
+    assert best is not None and best.item == "opening"
+
+
+def test_a_how_to_question_gets_the_entry_that_says_how_over_the_items_card() -> None:
+    best = index_for(CONF).answer("how do i get a matchmaking meeting").best
+    assert best is not None and best.id == "matchmaking-apply"
+    # Not a how-to question: the item's card still.
+    best = index_for(CONF).answer("matchmaking meetings").best
+    assert best is not None and best.kind == "item" and best.id == "matchmaking"
+
+
+def test_two_close_answers_are_asked_about_rather_than_guessed() -> None:
+    # The event's theme and the plenary (whose title is its topic) score within 10 %: two buttons.
+    answer = index_for(CONF).answer("тема пленарки какая")
+    assert answer.ask and {answer.best.id, answer.also.id} == {"theme", "plenary"}  # type: ignore[union-attr]
+
+
+def test_korean_loanwords_for_open_and_closed() -> None:
+    # "오픈 세션" is the open session ("공개 세션" in the event file).
+    best = index_for(CONF).answer("오픈 세션 뭐예요").best
+    assert best is not None and best.item == "open-session"
+
+
+@pytest.mark.parametrize("question", ["참석자 몇명 정도 와요", "примерно сколько участников будет"])
+def test_approximately_is_no_detail_the_bot_could_be_missing(question: str) -> None:
+    # "정도" ("about") made "I don't know that" of a question the event file answers.
+    assert not index_for(CONF).answer(question).missing

@@ -16,8 +16,11 @@ from domain.event import load_event
 from tests.test_program import EVENT_FILE
 
 CONF = load_event(EVENT_FILE)
-# The floors each set keeps: set 1 was used while building the fixes (issue 21 asks >= 97 % of it).
-FLOORS = {"qa_set1.toml": (0.97, 0.95), "qa_set2.toml": (0.90, 0.80)}
+# The floors each set keeps (overall, each language): the levels reached, so a regression fails. Every set was
+# used while building fixes by now (issue 21 asks >= 97 % of those); their first runs are in
+# docs/performance.md.
+FLOORS = {"qa_set1.toml": (0.99, 0.98), "qa_set2.toml": (0.96, 0.90), "qa_set3.toml": (0.98, 0.95),
+          "qa_set4.toml": (0.90, 0.90)}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))

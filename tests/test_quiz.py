@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,18 +18,14 @@ from services import quiz as uc
 from storage.models import QuizAnswer, QuizAttempt
 from storage.quiz import QuizRepo
 from storage.repo import Reminders, forget_person
-from tests.harness import Harness, make_settings, register
-from tests.test_reminders import drain, msk
+from tests.harness import Harness, drain, make_settings, msk, register
 
 ORGANISER = 999
 OPEN = msk(14, 15)
 
 
-@pytest.fixture
-async def h(tmp_path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path), at=OPEN)
-    yield harness
-    await harness.close()
+# The conftest's `h`, with the quiz open.
+pytestmark = pytest.mark.harness(at=OPEN)
 
 
 def quiz_of(h: Harness) -> Any:

@@ -32,9 +32,9 @@ from domain.quiz import (
     ranking,
     score,
 )
+from tests.harness import EVENT_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
-EVENT_FILE = ROOT / "events" / "excom2020.toml"
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 T0 = datetime(2020, 11, 17, 11, 15, tzinfo=UTC)
@@ -46,11 +46,6 @@ def at(seconds: float) -> datetime:
 
 def utc(hour: int, minute: int, second: int = 0) -> datetime:
     return datetime(2020, 11, 17, hour, minute, second, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def event() -> Event:
-    return load_event(EVENT_FILE)
 
 
 @pytest.fixture(scope="module")

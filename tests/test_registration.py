@@ -515,3 +515,33 @@ async def test_a_rehearsal_time_zone_check_shows_the_rehearsal_date_and_the_real
     real = datetime.now(ZoneInfo("Asia/Seoul"))
     shown = {f"{t:%H:%M}" for t in (real, real - timedelta(minutes=1))}  # a minute may turn meanwhile
     assert any(f"<b>{hm}</b>" in text for hm in shown), text
+
+
+@pytest.mark.parametrize("how", ["other text", "sticker", "/start"])
+async def test_a_rehearsal_time_zone_check_asked_again_keeps_the_rehearsal_date(harness: Harness, how: str) -> None:
+    """Issue 20 bug 6, the re-prompt: an answer other than yes/no to "it is now HH:MM (date), right?" (or a
+    sticker, or /start in the middle) asks again, on the rehearsal's date too, not the machine's."""
+    h = harness
+    await walk_to(h, "timezone")
+    await h.send(UID, "Seoul")
+    assert "(1 Nov)" in h.last_text(UID)
+    if how == "sticker":
+        await h.feed(h.updates.sticker(UID))
+    else:
+        await h.send(UID, "bananas" if how == "other text" else how)
+    text = h.last_text(UID)
+    assert "it is now" in text and "(1 Nov)" in text, text
+
+
+async def test_korean_buttons_and_button_names_are_quoted_the_korean_way(harness: Harness) -> None:
+    """Issue 20 bug 11: «» guillemets are no Korean punctuation ("Keep «Ada»" on a Korean button; the list of
+    buttons named when something else was typed)."""
+    h = harness
+    await walk_to(h, "position", lang="ko")
+    await h.press(UID, tr(h, "↩️ Back", "ko"), lang="ko")  # the name again, with "Keep" on a button
+    keep = [b for b in h.buttons(UID) if "Ada Lovelace" in b]
+    assert keep and not any(q in keep[0] for q in "«»"), keep
+    await walk_to(h, "participant_type", lang="ko")
+    await h.send(UID, "바나나", lang="ko")  # typed where a button is expected: the buttons are named
+    note = h.texts(UID)[-1]
+    assert tr(h, "EXCOM member city", "ko") in note and "«" not in note and "»" not in note, note

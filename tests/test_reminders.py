@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,14 +17,7 @@ from services import reminder_jobs
 from services import reminders as rem
 from storage.outbox import Outbox
 from storage.repo import Delegates, Follows, Reminders, ReminderSettings, forget_person
-from tests.harness import Harness, make_settings, register
-from tests.test_sender import VirtualTimer
-
-MSK = ZoneInfo("Europe/Moscow")
-
-
-def msk(hour: int, minute: int = 0, day: int = 17) -> datetime:
-    return datetime(2020, 11, day, hour, minute, tzinfo=MSK)
+from tests.harness import Harness, drain, make_settings, msk, register
 
 
 async def follow(h: Harness, uid: int, *items: str, lead: int | None = None, follow_all: bool | None = None,
@@ -35,15 +27,6 @@ async def follow(h: Harness, uid: int, *items: str, lead: int | None = None, fol
             await Follows(s).follow(uid, item, h.clock.now())
         await Reminders(s).update(uid, h.clock.now(), lead=lead, follow_all=follow_all, on=on)
         await s.commit()
-
-
-async def drain(h: Harness) -> list[tuple[int, str]]:
-    """Send everything due; returns (chat, text) of what went out."""
-    before = len(h.session.sent())
-    sender = h.app.delivery.make_sender(h.bot, timer=VirtualTimer())
-    while await sender.drain_once():
-        pass
-    return [(r.chat_id or 0, r.text) for r in h.session.sent()[before:]]
 
 
 def jobs(d: Delivery) -> reminder_jobs.ReminderPlanner:

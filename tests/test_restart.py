@@ -20,61 +20,20 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from domain.messages import DROPPED, SENT
-from storage.db import make_engine
-from storage.models import OutboxMessage
-from storage.repo import Follows, Reminders
 from testkit.fake_botapi import FakeBotAPI
-from testkit.processes import bot_env, spawn_bot
-from tests.harness import Harness, make_settings, register
+from testkit.fanout import outbox_counts, seed_followers, start_bot
 
 pytestmark = pytest.mark.e2e
 GROUP_A = range(500_001, 500_081)  # matchmaking, lead 10
 GROUP_B = range(600_001, 600_081)  # open session, lead 30
 
 
-async def _start(tmp_path: Path, api: FakeBotAPI, clock_start: str, log: str) -> asyncio.subprocess.Process:
-    env = bot_env(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", api_url=api.url, CLOCK_START=clock_start,
-                  CLOCK_SPEED="1", SEND_RATE="25")
-    with (tmp_path / log).open("wb") as err:
-        return await spawn_bot(tmp_path, env, stdout=asyncio.subprocess.DEVNULL, stderr=err)
-
-
-async def _prepare(tmp_path: Path) -> None:
-    """The delegates and what they follow, written before the bot starts."""
-    h = await Harness.create(make_settings(tmp_path))
-    try:
-        for uid in (*GROUP_A, *GROUP_B):
-            await register(h, uid, timezone="Asia/Seoul")
-        async with h.app.sessions() as s:
-            now = h.clock.now()
-            for uid in GROUP_A:
-                await Follows(s).follow(uid, "matchmaking", now)
-            for uid in GROUP_B:
-                await Follows(s).follow(uid, "open-session", now)
-                await Reminders(s).update(uid, now, lead=30)
-            await s.commit()
-    finally:
-        await h.close()
-
-
-async def _statuses(tmp_path: Path) -> dict[tuple[str, str], int]:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(select(OutboxMessage.topic, OutboxMessage.status, func.count())
-                                      .group_by(OutboxMessage.topic, OutboxMessage.status))
-            return {(topic, status): n for topic, status, n in rows}
-    finally:
-        await engine.dispose()
-
-
 async def test_kill_and_restart_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
-    await _prepare(tmp_path)
+    await seed_followers(tmp_path, {"matchmaking": GROUP_A, "open-session": GROUP_B}, leads={"open-session": 30})
     async with FakeBotAPI(global_rate=30, per_chat_rate=1) as api:
-        first = await _start(tmp_path, api, "2020-11-17T10:30:00+03:00", "first.log")
+        first = await start_bot(tmp_path, api, "first.log", clock_start="2020-11-17T10:30:00+03:00")
         try:
             await api.wait_until(lambda: api.stats.delivered >= 40, timeout=30)
         finally:
@@ -83,7 +42,7 @@ async def test_kill_and_restart_loses_nothing_and_doubles_nothing(tmp_path: Path
         delivered_before = api.stats.delivered
         assert delivered_before < 80, "the kill came too late to interrupt the fan-out"
 
-        second = await _start(tmp_path, api, "2020-11-17T11:45:00+03:00", "second.log")
+        second = await start_bot(tmp_path, api, "second.log", clock_start="2020-11-17T11:45:00+03:00")
         try:
             await api.wait_until(lambda: sum(1 for c in api.delivered_per_chat() if c in GROUP_B) == 80, timeout=30)
             await asyncio.sleep(0.5)  # anything more would show up now
@@ -105,7 +64,7 @@ async def test_kill_and_restart_loses_nothing_and_doubles_nothing(tmp_path: Path
         assert len(reached_a) <= delivered_before
         assert all(per_chat[c] <= 1 or c in doubled for c in GROUP_A)
 
-    status = await _statuses(tmp_path)
+    status = await outbox_counts(tmp_path)
     # The matchmaking meetings start with the first coffee break: one fan-out, named after the break.
     a_topic = "reminder:coffee1:10"
     a_sent, a_dropped = status.get((a_topic, SENT), 0), status.get((a_topic, DROPPED), 0)

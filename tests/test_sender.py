@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,36 +20,14 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import SendMessage
 
-from delivery.limiter import Limiter, Timer
-from delivery.sender import UNKNOWN_MARGIN, Backoff, Sender, classify
+from delivery.limiter import Limiter
+from delivery.sender import UNKNOWN_MARGIN, Sender, classify
 from domain.messages import BLOCKED, DROPPED, FAILED, PENDING, SENT, Drop, NewMessage, Priority, Rendered
+from infra.backoff import POLLING, SENDER, START, Backoff
 from storage.models import Delegate
 from storage.outbox import Outbox
 from testkit.fake_botapi import FakeBotAPI
-from tests.harness import REHEARSAL_START, Harness, register
-
-
-class VirtualTimer(Timer):
-    """Time that moves only when someone sleeps: waits are asserted, never spent."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        # Whether no database write is under way (set by `_sender`): the sender commits "request started"
-        # right before each request, and time must not jump while such a commit runs in a thread.
-        self.quiet: Callable[[], bool] = lambda: True
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        await asyncio.sleep(0)  # what was started before the sleep runs at the time it was started
-        while not self.quiet():  # noqa: ASYNC110 - the commit runs in aiosqlite's thread: nothing to await
-            await asyncio.sleep(0.001)
-        self.now += seconds
-        await asyncio.sleep(0)
-
+from tests.harness import REHEARSAL_START, Harness, VirtualTimer, register
 
 # -- policy ---------------------------------------------------------------------------------------------------
 
@@ -99,6 +76,13 @@ def test_backoff_is_capped_and_never_gives_up() -> None:
     b = Backoff(base=2, factor=2, cap=60)
     assert [b.delay(n) for n in range(1, 10)] == [2, 4, 8, 16, 32, 60, 60, 60, 60]
     assert b.delay(10_000) == 60
+
+
+def test_one_backoff_for_sender_start_up_and_polling() -> None:
+    """The sender, the start-up calls and the poller share one computation (infra.backoff), with their numbers."""
+    assert [SENDER.delay(n) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
+    assert [START.delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert [round(POLLING.delay(n), 2) for n in range(1, 9)] == [1, 1.3, 1.69, 2.2, 2.86, 3.71, 4.83, 5]
 
 
 def test_classify() -> None:

@@ -102,11 +102,11 @@ async def test_gunicorn_workers_replace_the_dead_and_restart_without_loss(pg_url
             master.send_signal(signal.SIGHUP)
             for uid in range(900_011, 900_061):
                 await ask(uid)
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the fault's shape: people keep writing across the rolling restart
             await api.wait_until(lambda: not (_children(master.pid) & before) and len(_children(master.pid)) == 2,
                                  timeout=BOOT)
             await api.wait_until(lambda: all(_asked_language(api, u) for u in asked), timeout=120)
-            await asyncio.sleep(2)
+            await asyncio.sleep(2)  # absence: an update handled twice would be answered again by now
             for uid in asked:
                 assert _asked_language(api, uid) == 1, (uid, [r.text for r in api.sent(uid)])
             # What the killed worker held (answered, its handled mark lost with it) is taken over by a live

@@ -106,7 +106,7 @@ async def test_polling_resumes_by_itself_after_the_bot_api_goes_away(tmp_path: P
             await api.wait_until(lambda: api.waiting_polls > 0, timeout=90)
             await answer(api, "/start", contains="Please choose your language.")
             await api.stop()  # connections refused for a while
-            await asyncio.sleep(8)
+            await asyncio.sleep(8)  # the fault injected: the Bot API is away this long
             await api.start()
             await api.wait_until(lambda: api.waiting_polls > 0, timeout=90)
             await answer(api, "/help", contains="/program")

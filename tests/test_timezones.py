@@ -81,3 +81,21 @@ def test_a_country_with_several_zones_offers_its_capitals_zone_only_as_an_offer(
 
 def test_a_city_outside_the_lists_alone_is_not_guessed() -> None:
     assert tzs.resolve("Busan") is None and tzs.resolve("Kazan") is None
+
+
+def test_the_one_zone_helper() -> None:
+    """Times are shown in the person's zone, or the event's for someone unknown; a stored zone string, an offset
+    included, becomes a tzinfo in one place."""
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+
+    @dataclass(frozen=True)
+    class Person:
+        timezone: str
+
+    assert tzs.reader_zone(Person("Asia/Seoul"), CONF) == "Asia/Seoul"
+    assert tzs.reader_zone(None, CONF) == CONF.timezone
+    noon = datetime(2020, 11, 1, 12, tzinfo=UTC)
+    assert noon.astimezone(tzs.get_tz("UTC+05:30")).strftime("%H:%M") == "17:30"
+    assert noon.astimezone(tzs.get_tz("UTC-03:00")).strftime("%H:%M") == "09:00"
+    assert noon.astimezone(tzs.get_tz("Asia/Seoul")).strftime("%H:%M") == "21:00"

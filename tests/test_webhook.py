@@ -54,12 +54,6 @@ def _inbox(tmp_path: Path) -> list[tuple[Any, ...]]:
         return db.execute("select update_id, handled_at is not null from inbox order by update_id").fetchall()
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
-        yield server
-
-
 async def test_the_secret_token_is_checked_and_never_logged(tmp_path: Path, api: FakeBotAPI,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     async with _worker(tmp_path, api) as client:
@@ -90,7 +84,7 @@ async def test_stored_before_200_handled_after_repeats_answered_once(tmp_path: P
         assert again.status == 200
         await client.post(PATH, json=_start(11, 502), headers={SECRET_HEADER: SECRET})
         await api.wait_for(lambda r: "choose your language" in (r.text or ""), chat_id=502, timeout=20)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # absence: a second answer to the repeated update would show up by now
         assert sum("choose your language" in (r.text or "") for r in api.sent(501)) == 1
         # Not an update at all: refused, nothing stored.
         assert (await client.post(PATH, data=b"{", headers={SECRET_HEADER: SECRET})).status == 400
@@ -146,8 +140,38 @@ async def test_the_fake_bot_api_posts_to_the_webhook_and_retries_until_200(tmp_p
         await api.wait_until(lambda: any(status == 503 for _u, _t, status in api.webhook_attempts), timeout=20)
         client.app[STOPPING].clear()
         await api.wait_for(lambda r: "choose your language" in (r.text or ""), chat_id=601, timeout=20)
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # absence: a second delivery of the update would be attempted by now
         statuses = [status for _u, _t, status in api.webhook_attempts]
         assert statuses[-1] == 200 and statuses.count(200) == 1 and 503 in statuses
         assert not api.pending_updates
         assert sum("choose your language" in (r.text or "") for r in api.sent(601)) == 1
+
+
+async def test_a_gunicorn_worker_on_sqlite_holds_the_file_and_refuses_a_second_process(
+        tmp_path: Path, api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make serve` on SQLite (one worker) is one process on the file, as `make run` is: while the worker lives
+    another bot process on the same file is refused, and a second worker (a reload's overlap past the wait)
+    stops with one line instead of scheduling and sending everything twice."""
+    from bot import serve as serve_module
+    from storage.db import DatabaseInUse, hold_sqlite_lock
+
+    db = tmp_path / "hook.db"
+    for key, value in {"DATABASE_URL": f"sqlite+aiosqlite:///{db}", "BOT_TOKEN": "42:HOOK",
+                       "TELEGRAM_API_URL": api.url, "WEBHOOK_URL": f"https://bot.example.org{PATH}",
+                       "WEBHOOK_SECRET": SECRET, "WORKERS": "1", "REDIS_URL": "", "ADMIN_IDS": "",
+                       "LOG_LEVEL": "WARNING"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    monkeypatch.setattr(serve_module, "SQLITE_LOCK_WAIT", 0.2)
+    web_app = await serve_module.serve()
+    async with TestClient(TestServer(web_app)) as client:
+        assert (await client.get("/healthz")).status == 200
+        with pytest.raises(DatabaseInUse), hold_sqlite_lock(f"sqlite+aiosqlite:///{db}"):
+            pass
+        with pytest.raises(SystemExit) as stopped:
+            await serve_module.serve()
+        assert stopped.value.code == 2
+        assert "another bot process is already running on" in capsys.readouterr().err
+    # The worker stopped: the file is free again.
+    with hold_sqlite_lock(f"sqlite+aiosqlite:///{db}"):
+        pass

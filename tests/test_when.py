@@ -462,3 +462,30 @@ def test_how_much_longer_is_the_time_left_of_an_item_on_now() -> None:
     assert q is not None and q.intent is Intent.UNTIL and q.items[0] == "plenary"
     a = answer_when(CONF, q, msk(10), "America/New_York")
     assert a.state is State.ON
+
+
+# -- issue 21, set 3 and set 4's misses: cues the parser did not know --------------------------------------
+
+@pytest.mark.parametrize("text", ["how much longer is this session", "얼마나 더 해요"])
+def test_how_much_longer_without_a_name_is_the_time_left(text: str) -> None:
+    q = parse_when(text, "en", CONF)
+    assert q is not None and q.intent is Intent.LEFT
+
+
+@pytest.mark.parametrize("text", ["서울이랑 모스크바 몇시간 차이", "뉴욕은 모스크바보다 몇시간 느려요",
+                                  "서울은 뉴욕보다 몇시간 빨라요"])
+def test_how_many_hours_apart_is_a_time_difference(text: str) -> None:
+    q = parse_when(text, "ko", CONF)
+    assert q is not None and q.intent is Intent.DIFF and q.zone is not None
+
+
+def test_how_long_something_goes_on_in_russian_is_its_duration() -> None:
+    q = parse_when("сколько идёт экскурсия по москве", "ru", CONF)
+    assert q is not None and q.intent is Intent.DURATION and q.items == ("tour",)
+
+
+def test_until_what_hour_in_korean_is_about_the_end() -> None:
+    q = parse_when("지금 하는 세션 몇시까지", "ko", CONF)
+    assert q is not None and q.intent is Intent.NOW
+    q = parse_when("워크숍 몇시까지 해요", "ko", CONF)
+    assert q is not None and q.intent is Intent.START_TIME and q.end and q.items == ("workshop",)

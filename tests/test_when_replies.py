@@ -185,3 +185,26 @@ async def test_an_unknown_detail_of_a_known_topic_says_so_with_the_contact_and_t
     text = day.last_text(SEOUL_READER)
     assert text.startswith("I don't know that") and "regina@we-gov.org" in text
     assert "Smart City Quiz" in text
+
+
+async def test_time_left_asked_casually_or_without_a_name(day: Harness) -> None:
+    # 13:00 GMT+3: "how much longer" was the registration fee ("how much"), "долго ещё" the item's card.
+    await day.send(SEOUL_READER, "how much longer is this session")
+    text = day.last_text(SEOUL_READER)
+    assert "1 hour 15 minutes left" in text and "fee" not in text.lower()
+    await day.send(SEOUL_READER, "закрытая сессия долго ещё", lang="ru")
+    assert "осталось 1 час 15 минут" in day.last_text(SEOUL_READER)
+
+
+async def test_a_time_difference_asked_as_how_many_hours_apart(day: Harness) -> None:
+    await day.send(SEOUL_READER, "서울이랑 모스크바 몇시간 차이", lang="ko")
+    assert "6시간" in day.last_text(SEOUL_READER)
+    await day.send(SEOUL_READER, "how many hours difference with moscow")
+    assert "6 hours ahead" in day.last_text(SEOUL_READER)
+
+
+async def test_a_time_in_a_named_zone_is_also_given_in_the_readers_own(day: Harness) -> None:
+    await day.send(SEOUL_READER, "что будет в 16:00 по москве", lang="ru")
+    text = day.last_text(SEOUL_READER)
+    assert "15:45–16:15" in text and "Москва" in text  # the zone the question named
+    assert "Ваше время" in text and "21:45–22:15" in text and "22:00" in text  # and the reader's (Seoul)

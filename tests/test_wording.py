@@ -139,3 +139,20 @@ async def test_an_english_speaker_with_a_cyrillic_name_is_answered_in_english_af
         assert said and not any("\u0400" <= ch <= "\u04ff" for ch in said.replace("Иван Петров", "")), said
     finally:
         await h.close()
+
+
+@pytest.mark.parametrize("lang", ["ru", "ko"])
+def test_no_translation_holds_two_versions_of_itself(lang: str) -> None:
+    """The union merge driver of locales/*.po keeps both sides of an entry changed on two branches: the Russian
+    late-city notice read its two versions one after the other ("…({contact}).Города сообщали…")."""
+    doubled = [where for where, text in _strings(lang) if len(text) >= 40 and text.count(text[:25]) > 1]
+    assert doubled == []
+
+
+def test_korean_sentences_the_bot_speaks_never_say_my_time_zone() -> None:
+    """Issue 20 bug 11 (review K1): "내 시간대" in a sentence the bot speaks of itself ("저는 … 도우미예요",
+    "…드릴게요") reads as the bot's own time zone; it stays only on buttons, the menu and /help lines."""
+    speaker = ("저는", "저와", "제가", "드릴게요", "드려요")
+    found = [(where, text) for where, text in _strings("ko")
+             if "내 시간대" in text and any(s in text for s in speaker)]
+    assert found == []

@@ -1,14 +1,15 @@
-"""Broadcasts: the composer (Telegram formatting typed as HTML, en/ru/ko variants, link buttons), the audience
-builder with a live recipient count (the same typed Audience as the chat's /broadcast), a preview, "Send a
-test to me", "Send at" a later instant on the bot's clock, a live progress bar with Cancel, and the history
-with who was not reached and why. Use cases: services/broadcasts.py."""
+"""Broadcasts: the composer (Telegram formatting typed as HTML, a photo or a document, en/ru/ko variants, link
+buttons), the audience builder with a live recipient count (the same typed Audience as the chat's /broadcast), a
+preview, "Send a test to me", "Send at" a later instant on the bot's clock, a live progress bar with Cancel, and
+the history with who was not reached and why. Use cases: services/broadcasts.py (an attached file is stored
+there and sent by the outbox like the chat's photo: one rule, two front ends)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from urllib.parse import quote
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -21,7 +22,7 @@ from domain.i18n_marks import N_
 from domain.languages import LANGUAGE_NAMES
 from domain.organiser import Audience
 from domain.registration import PARTICIPANT_LABELS, PARTICIPANT_TYPES
-from domain.timezones import fmt_datetime
+from domain.timezones import fmt_datetime, get_tz
 from services import broadcasts as bc
 
 TEST_SENT = N_("A test is on its way to your Telegram chat with the bot. Nobody else gets anything yet.")
@@ -49,19 +50,48 @@ def _send_at(form: Mapping[str, Any], zone: str) -> datetime | None:
     if not raw:
         return None
     try:
-        return datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(zone))
+        return datetime.fromisoformat(raw).replace(tzinfo=get_tz(zone))
     except ValueError:
         raise ServiceError("bad_time", BAD_TIME) from None
 
 
-def _draft(form: Mapping[str, Any], zone: str, now: datetime) -> bc.Draft:
+def _draft(form: Mapping[str, Any], zone: str, now: datetime, media: dict[str, Any] | None) -> bc.Draft:
     texts = {rules.DEFAULT: form_value(form, "text", 5000)}
     texts.update({lang: form_value(form, f"text_{lang}", 5000) for lang in LANGS})
-    return bc.compose(texts, form_value(form, "buttons", 2000), _audience(form), _send_at(form, zone), now)
+    return bc.compose(texts, form_value(form, "buttons", 2000), _audience(form), _send_at(form, zone), now, media)
+
+
+async def _media(request: web.Request, form: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The draft's attachment: a file chosen now (checked and stored), else the one attached before (its id in a
+    hidden field), unless removed; and the refusal of a chosen file, translated ("" when none)."""
+    uow, console = request[UOW], console_of(request)
+    media = None if form.get("media_remove") == "1" else await bc.attached(uow, form_value(form, "media_upload", 12))
+    chosen = form.get("media")
+    if isinstance(chosen, web.FileField) and chosen.filename:
+        try:
+            media = await bc.upload(uow, chosen.filename, chosen.file.read(rules.UPLOAD_LIMIT + 1),
+                                    by=request[SESSION].user_id, now=console.clock.now(),
+                                    as_document=form.get("as_document") == "1")
+        except ServiceError as err:
+            return media, error_text(request, err)
+    return media, ""
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    """An attached file as the preview shows it (a photo inline; a document downloads)."""
+    number = request.match_info["id"]
+    info = await bc.attachment(request[UOW], int(number)) if number.isdigit() and len(number) < 10 else None
+    if info is None or info.data is None:
+        raise web.HTTPNotFound()
+    inline = info.kind == "photo" and info.content_type.startswith("image/")
+    return web.Response(body=info.data, content_type=info.content_type if inline else "application/octet-stream",
+                        headers={"Content-Disposition": ("inline" if inline else "attachment")
+                                 + f"; filename*=UTF-8''{quote(info.filename)}"})
 
 
 async def _page(request: web.Request, *, form: Mapping[str, Any] | None = None, message: str = "",
-                preview: bc.Draft | None = None, count: int | None = None, status: int = 200) -> web.Response:
+                preview: bc.Draft | None = None, count: int | None = None, status: int = 200,
+                media: dict[str, Any] | None = None) -> web.Response:
     console = console_of(request)
     uow, lang, zone = request[UOW], request[LANG], console.event.timezone
     found, pages, page = await bc.listing(uow, int(request.query.get("page", "0")[:4] or 0)
@@ -74,6 +104,7 @@ async def _page(request: web.Request, *, form: Mapping[str, Any] | None = None, 
         return set()
 
     return render(request, "broadcasts.html", status=status, message=message, form=form, chosen=chosen,
+                  media=media, upload_limit=rules.UPLOAD_LIMIT // 2**20, upload_max=rules.UPLOAD_LIMIT,
                   value=lambda name: form_value(form, name, 5000), preview=preview, count=count,
                   previews=bc.previews(preview) if preview else [],
                   countries=await bc.country_values(uow, limit=40),
@@ -128,19 +159,23 @@ async def compose(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     uow, lang, now = request[UOW], request[LANG], console.clock.now()
     action = form_value(form, "action", 10)
+    media, refused = await _media(request, form)
+    if refused:
+        return await _page(request, form=form, message=refused, status=422, media=media)
     try:
-        draft = _draft(form, console.event.timezone, now)
+        draft = _draft(form, console.event.timezone, now, media)
         n = await bc.count(uow, draft.audience or Audience(), console.sources)
         if action == "test":
             await bc.test_to(uow, draft, by=request[SESSION].user_id, lang=lang, now=now)
             if console.wake is not None:
                 console.wake()
-            return await _page(request, form=form, message=tr(request, TEST_SENT), preview=draft, count=n)
+            return await _page(request, form=form, message=tr(request, TEST_SENT), preview=draft, count=n,
+                               media=media)
         if action != "send":
-            return await _page(request, form=form, preview=draft, count=n)
+            return await _page(request, form=form, preview=draft, count=n, media=media)
         bid, n = await bc.send(uow, draft, console.sources, by=request[SESSION].user_id, lang=lang, now=now)
     except ServiceError as err:
-        return await _page(request, form=form, message=error_text(request, err), status=422)
+        return await _page(request, form=form, message=error_text(request, err), status=422, media=media)
     console.sources.started(bid)
     raise web.HTTPSeeOther(f"/console/broadcasts/{bid}")
 
@@ -196,6 +231,7 @@ def routes(r: web.RouteTableDef) -> None:
     r.get("/broadcasts")(broadcasts)
     r.post("/broadcasts")(compose)
     r.get("/broadcasts/count")(count)
+    r.get("/broadcasts/uploads/{id}")(upload)
     r.get("/broadcasts/{id}")(show)
     r.get("/broadcasts/{id}/progress")(progress)
     r.post("/broadcasts/{id}/cancel")(cancel)

@@ -102,7 +102,13 @@ async def _person_page(request: web.Request, user_id: int, *, status: int = 200,
     try:
         person = await organiser.card(request[UOW], user_id)
     except ServiceError as err:
-        return render(request, "error.html", status=404, message=error_text(request, err))
+        stranger = await console_uc.unregistered(request[UOW], user_id)
+        if stranger is None:
+            return render(request, "error.html", status=404, message=error_text(request, err))
+        # Not registered (any more): the page says what the bot knows and offers /admit.
+        known = stranger.late_pass or stranger.language is not None
+        return render(request, "person_unregistered.html", status=200 if known else 404, stranger=stranger,
+                      message=message or _notice(request), language=LANGUAGE_NAMES.get(stranger.language or "", ""))
     lang = request[LANG]
     rows = [
         (tr(request, FIELD_LABELS["full_name"]), person.full_name), (tr(request, FIELD_LABELS["position"]),
@@ -191,20 +197,37 @@ async def delete(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/people?" + urlencode({"done": "deleted", "name": found.full_name}))
 
 
-async def admit(request: web.Request) -> web.StreamResponse:
+async def _admit(request: web.Request, arg: str) -> int:
+    """/admit's use case (the late pass, the person's notice, the audit entry); returns the user id."""
     console = console_of(request)
-    form = await request.post()
     username = None
     if console.bot is not None:
         username = (await console.bot.me()).username
-    try:
-        result = await admin_uc.admit(request[UOW], form_value(form, "user_id", 30), by=request[SESSION].user_id,
-                                      now=console.clock.now(), bot_username=username)
-    except ServiceError as err:
-        return render(request, "error.html", status=400, message=error_text(request, err))
+    result = await admin_uc.admit(request[UOW], arg, by=request[SESSION].user_id, now=console.clock.now(),
+                                  bot_username=username)
     if result.notified and console.sources.admitted is not None:
         console.sources.admitted(result.user_id)
-    raise web.HTTPSeeOther(f"/console/people?done=admitted&id={result.user_id}")
+    return result.user_id
+
+
+async def admit(request: web.Request) -> web.StreamResponse:
+    """The People page's form: any Telegram user id; then their page."""
+    form = await request.post()
+    try:
+        user_id = await _admit(request, form_value(form, "user_id", 30))
+    except ServiceError as err:
+        return render(request, "error.html", status=400, message=error_text(request, err))
+    raise web.HTTPSeeOther(f"/console/people/{user_id}?done=admitted&id={user_id}")
+
+
+async def admit_person(request: web.Request) -> web.StreamResponse:
+    """The Admit button of a person's page (someone not registered)."""
+    user_id = _user_id(request)
+    try:
+        await _admit(request, str(user_id))
+    except ServiceError as err:
+        return await _person_page(request, user_id, status=409, message=error_text(request, err))
+    raise web.HTTPSeeOther(f"/console/people/{user_id}?done=admitted&id={user_id}")
 
 
 def routes(r: web.RouteTableDef) -> None:
@@ -213,6 +236,7 @@ def routes(r: web.RouteTableDef) -> None:
     r.get("/people/{uid}")(person)
     r.post("/people/{uid}/edit")(edit)
     r.post("/people/{uid}/excom")(excom)
+    r.post("/people/{uid}/admit")(admit_person)
     r.get("/people/{uid}/delete")(confirm_delete)
     r.post("/people/{uid}/delete")(delete)
 

@@ -101,3 +101,16 @@
   }
   window.setTimeout(poll, 1000);
 }());
+
+// Broadcasts: a file over the size limit is refused at once, before the form (and what was typed) is sent.
+(function () {
+  "use strict";
+  var input = document.getElementById("media");
+  if (!input) { return; }
+  input.addEventListener("change", function () {
+    var max = Number(input.getAttribute("data-max"));
+    var file = input.files && input.files[0];
+    input.setCustomValidity(file && max && file.size > max ? input.getAttribute("data-too-big") : "");
+    input.reportValidity();
+  });
+}());

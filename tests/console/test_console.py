@@ -1,11 +1,8 @@
 """The organisers' web console in process (aiohttp's test server over the harness's bot): signing in with the
-one-time link from /console, sessions, CSRF, languages, and what each page shows. tests/test_console_browser.py
+one-time link from /console, sessions, CSRF, languages, and what each page shows. tests/console/test_console_browser.py
 drives the same pages in Chromium against the bot as a process."""
 
 from __future__ import annotations
-
-import re
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
@@ -13,59 +10,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import make_console
 from console import mount
-from storage.models import AuditEntry
-from tests.harness import Harness, make_settings, register
-
-ORGANISER = 999
-LINK = re.compile(r"(http://console\.test/console/signin\?t=(\S+))")
-
-
-@pytest.fixture
-async def h(tmp_path) -> AsyncIterator[Harness]:
-    harness = await Harness.create(make_settings(tmp_path))
-    harness.app.console_url = "http://console.test"
-    yield harness
-    await harness.close()
-
-
-@pytest.fixture
-async def web_client(h: Harness) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(mount(web.Application(), make_console(h.app))))
-    await client.start_server()
-    yield client
-    await client.close()
-
-
-async def link_for(h: Harness, user_id: int = ORGANISER) -> str:
-    await h.send(user_id, "/console")
-    found = LINK.search(h.last_text(user_id))
-    assert found, h.last_text(user_id)
-    return found.group(2)
-
-
-async def sign_in(h: Harness, client: TestClient) -> str:
-    """Sign in as the organiser; returns the page's CSRF token."""
-    token = await link_for(h)
-    page = await client.get(f"/console/signin?t={token}")
-    assert page.status == 200 and "Sign in" in await page.text()
-    done = await client.post("/console/signin", data={"t": token}, allow_redirects=False)
-    assert done.status == 303 and done.headers["Location"] == "/console/"
-    cookie = done.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
-    assert "Max-Age=43200" in cookie
-    today = await client.get("/console/")
-    text = await today.text()
-    assert today.status == 200 and "Today" in text
-    found = re.search(r'name="csrf" value="([^"]+)"', text)
-    assert found
-    return found.group(1)
-
-
-async def audit_actions(h: Harness) -> list[str]:
-    from sqlalchemy import select
-
-    async with h.app.sessions() as s:
-        return list(await s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+from tests.console.support import LINK, ORGANISER, audit_actions, link_for, sign_in
+from tests.harness import Harness, register
+from tests.test_dead_ends import AFTER_DEADLINE
 
 
 async def test_an_organiser_signs_in_once_per_link_and_out(h: Harness, web_client: TestClient) -> None:
@@ -238,9 +185,37 @@ async def test_delete_asks_then_forgets_the_person(h: Harness, web_client: TestC
 async def test_admit_from_the_people_page(h: Harness, web_client: TestClient) -> None:
     csrf = await sign_in(h, web_client)
     done = await web_client.post("/console/people/admit", data={"csrf": csrf, "user_id": "61"})
-    assert "User 61 can now register" in await done.text()
+    assert done.url.path == "/console/people/61" and "User 61 can now register" in await done.text()
     bad = await web_client.post("/console/people/admit", data={"csrf": csrf, "user_id": "x"})
     assert bad.status == 400 and "Usage: /admit" in await bad.text()
+
+
+@pytest.mark.harness(at=AFTER_DEADLINE)
+async def test_admit_from_a_persons_page(h: Harness, web_client: TestClient) -> None:
+    await register(h, 7, full_name="Ada Lovelace")
+    csrf = await sign_in(h, web_client)
+    # Someone without a registration: their page says so and offers /admit.
+    await h.send(62, "/start")
+    assert "Registration for WeGO EXCOM 2020 closed on" in h.last_text(62)
+    page = await web_client.get("/console/people/62")
+    text = await page.text()
+    assert page.status == 404 and "Not registered." in text and "Not admitted" in text and 'id="admit"' in text
+    refused = await web_client.post("/console/people/62/admit", data={"csrf": "forged"})
+    assert refused.status == 403 and "admit" not in await audit_actions(h)
+    done = await web_client.post("/console/people/62/admit", data={"csrf": csrf}, allow_redirects=False)
+    assert done.status == 303 and done.headers["Location"].startswith("/console/people/62?done=admitted")
+    after = await web_client.get(done.headers["Location"])
+    text = await after.text()
+    assert after.status == 200 and "User 62 can now register with /start, even after the deadline." in text
+    assert "Admitted: they can register after the deadline." in text and "Admit again" in text
+    assert (await audit_actions(h)).count("admit") == 1
+    await h.send(62, "/start")
+    assert "closed on" not in h.last_text(62)
+    # A registered person needs no pass: no button, and a forged request is refused with the chat's words.
+    registered = await (await web_client.get("/console/people/7")).text()
+    assert 'id="admit"' not in registered
+    again = await web_client.post("/console/people/7/admit", data={"csrf": csrf})
+    assert again.status == 409 and "already registered" in await again.text()
 
 
 # -- Quiz -----------------------------------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""The console tests' fixtures, defined once: `h` (the harness with the console's public address set),
+`web_client` (aiohttp's test client on the console mounted as in the webhook app), `api` (the fake Bot API
+the bot process polls) and `browser` (one headless Chromium per test module, cookies cleared for each test)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import make_console
+from console import MAX_REQUEST, mount
+from testkit.fake_botapi import FakeBotAPI
+from tests.console.browser import CHROMIUM, DRIVER, Browser
+from tests.harness import Harness, make_settings
+
+
+@pytest.fixture
+async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """tests/conftest.py's `h` (`@pytest.mark.harness(...)` applies) with the console's address set."""
+    marker = request.node.get_closest_marker("harness")
+    options = dict(marker.kwargs) if marker else {}
+    harness = await Harness.create(make_settings(tmp_path, **options.pop("settings", {})), **options)
+    harness.app.console_url = "http://console.test"
+    yield harness
+    await harness.close()
+
+
+@pytest.fixture
+async def web_client(h: Harness) -> AsyncIterator[TestClient]:
+    client = TestClient(TestServer(mount(web.Application(client_max_size=MAX_REQUEST), make_console(h.app))))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def _chromium() -> Iterator[Browser]:
+    """One browser start per module: starting Chromium costs more than most of a test's steps."""
+    if not (CHROMIUM and DRIVER):
+        pytest.skip("chromium and chromium-driver are not installed (make browsers)")
+    found = Browser()
+    yield found
+    found.quit()
+
+
+@pytest.fixture
+async def browser(_chromium: Browser) -> Browser:
+    await asyncio.to_thread(_chromium.driver.delete_all_cookies)
+    return _chromium
