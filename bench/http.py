@@ -183,10 +183,14 @@ def bot_command(which: str) -> list[str]:
 SEND_RATE = 1000.0  # --send-rate: the pacing lifted by default, so the figures are the update path's
 
 
-def bot_env(api_url: str, database_url: str) -> dict[str, str]:
+OURS_ROOT = ROOT  # --ours-root DIR: run our bot from another checkout (a "before" beside "after" in one run)
+
+
+def bot_env(api_url: str, database_url: str, which: str = "ours") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in {"REDIS_URL", "ADMIN_IDS", "EVENT_FILE", "CLOCK_SPEED", "SEND_RATE"}}
-    env.update({"PYTHONPATH": str(ROOT), "BOT_TOKEN": "42:TEST", "TELEGRAM_API_URL": api_url,
+    env.update({"PYTHONPATH": str(OURS_ROOT if which == "ours" else ROOT), "BOT_TOKEN": "42:TEST",
+                "TELEGRAM_API_URL": api_url,
                 "DATABASE_URL": database_url, "CLOCK_START": CLOCK_START, "LOG_LEVEL": "WARNING",
                 "SEND_RATE": f"{SEND_RATE:g}"})
     return env
@@ -199,7 +203,7 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
         watch = Watch(api)
         with (workdir / f"{which}.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(*bot_command(which), cwd=workdir,
-                                                        env=bot_env(api.url, database_url),
+                                                        env=bot_env(api.url, database_url, which),
                                                         stdout=asyncio.subprocess.DEVNULL, stderr=log)
         try:
             await api.wait_until(lambda: api.waiting_polls > 0, timeout=180)
@@ -294,7 +298,7 @@ def machine() -> str:
 
 
 async def main(argv: list[str] | None = None) -> int:
-    global KIND, SEND_RATE, PROFILE
+    global KIND, SEND_RATE, PROFILE, OURS_ROOT
     parser = argparse.ArgumentParser(description="Our bot and a bare aiogram bot as processes over HTTP.")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--delegates", type=int, default=None)
@@ -308,9 +312,12 @@ async def main(argv: list[str] | None = None) -> int:
                         help="our bot's SEND_RATE (default 1000: the pacing lifted; production's is 25)")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="run each bot under cProfile, writing DIR/ours.prof and DIR/bare.prof")
+    parser.add_argument("--ours-root", type=Path, metavar="DIR",
+                        help="run our bot from this checkout (e.g. a worktree of the commit before a change)")
     parser.add_argument("--skip", default="", help="phases to leave out, e.g. steady,burst")
     args = parser.parse_args(argv)
     KIND, SEND_RATE, PROFILE = args.kind, args.send_rate, args.profile and args.profile.resolve()
+    OURS_ROOT = args.ours_root.resolve() if args.ours_root else ROOT
     if PROFILE:
         PROFILE.mkdir(parents=True, exist_ok=True)
     delegates = args.delegates or (2_000 if args.quick else 10_000)
