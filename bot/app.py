@@ -298,11 +298,12 @@ async def build_app(
     # Plain dependencies for handlers, by keyword (aiogram passes what a handler's signature asks for).
     dp.workflow_data.update(app=app, conf=event, clock=clock, settings=settings, sessions=sessions,
                             sources=sources)
-    # The quiz: players at once in private chats, and when a reply went out (its question's time starts then).
-    from delivery.limiter import SentClock
+    # The quiz: players at once in private chats, when a reply went out (its question's time starts then), and
+    # a reply's turn at the limiter taken before it is made (the question says until when it may be answered).
+    from delivery.limiter import ReplyTurn, SentClock
     from domain.quiz import capacity
 
-    dp.workflow_data.update(sent_at=SentClock(clock), quiz_capacity=(
+    dp.workflow_data.update(sent_at=SentClock(clock), reply_turn=ReplyTurn(clock), quiz_capacity=(
         settings.quiz_capacity or capacity(settings.send_rate, event.quiz.seconds) if event.quiz else None))
     dp.startup.register(delivery.on_startup)
     dp.shutdown.register(delivery.on_shutdown)

@@ -33,7 +33,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,6 +71,13 @@ PACED: ContextVar[bool] = ContextVar("delivery_paced", default=False)
 # message was actually sent (the quiz starts a question's time then, not when it was queued) reads it after
 # the call (`granted_at`).
 GRANTED: ContextVar[float | None] = ContextVar("delivery_granted", default=None)
+# Set by what handles an update in one of a bounded number of slots (bot.intake): called when a reply must
+# wait for its turn, so that the wait does not hold the slot. With 64 slots and replies queued 40 s deep at
+# 25/s, the poller stopped taking updates, and quiz presses were stamped a minute after they were made
+# (issue 17 item 3: 0 of 1,959 answers in time at 1,000 players).
+ON_WAIT: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("delivery_on_wait", default=None)
+# Set by `ReplyTurn`: the next sending call of this task already had its turn at the limiter.
+TURN_TAKEN: ContextVar[bool] = ContextVar("delivery_turn_taken", default=False)
 
 
 class SentClock:
@@ -86,6 +93,40 @@ class SentClock:
         if granted is None:
             return now
         return now - timedelta(seconds=max(0.0, time.monotonic() - granted) * self.clock.speed)
+
+
+class ReplyTurn:
+    """`async with reply_turn(bot, chat_id) as at:` wait for a reply's turn at the send limiter first, then make
+    the reply inside: `at` (on the bot's clock) is when it goes out, so the reply can say it (a quiz question
+    says until what time it may be answered, in the reader's zone). The next sending call of the block uses
+    that turn; a 429 on it is retried as any reply's. Without a limiter (the in-process API) `at` is now."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, bot: Bot, chat_id: int | None) -> AsyncIterator[datetime]:
+        limiter = limiter_of(bot)
+        if limiter is None or PACED.get():
+            yield self.clock.now()
+            return
+        await _wait_turn(limiter, chat_id, space_chat=False)
+        GRANTED.set(time.monotonic())
+        token = TURN_TAKEN.set(True)
+        try:
+            yield self.clock.now()
+        finally:
+            TURN_TAKEN.reset(token)
+
+
+async def _wait_turn(limiter: Limiter, chat_id: int | None, *, space_chat: bool) -> None:
+    """A reply's turn; a handler that must wait for it gives its update slot back meanwhile (ON_WAIT)."""
+    ticket = limiter.queue(Priority.REPLY, chat_id, space_chat=space_chat)
+    if not ticket.waiter.future.done():
+        await asyncio.sleep(0)  # a free slot is granted at once: no waiting, nothing to give back
+        if not ticket.waiter.future.done() and (give_back := ON_WAIT.get()) is not None:
+            await give_back()
+    await limiter.wait(ticket)
 
 
 class Timer:
@@ -486,9 +527,12 @@ class LimiterMiddleware(BaseRequestMiddleware):
             return await make_request(bot, method)
         chat = chat_of(method)
         for tries in itertools.count(1):
-            # A retry waits for its chat too (the 429 may have paused only that chat).
-            await self.limiter.acquire(Priority.REPLY, chat, space_chat=tries > 1)
-            GRANTED.set(time.monotonic())
+            if tries == 1 and TURN_TAKEN.get():  # its turn was taken before it was made (ReplyTurn)
+                TURN_TAKEN.set(False)
+            else:
+                # A retry waits for its chat too (the 429 may have paused only that chat).
+                await _wait_turn(self.limiter, chat, space_chat=tries > 1)
+                GRANTED.set(time.monotonic())
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as exc:

@@ -114,8 +114,9 @@ ALREADY_PUBLISHED = N_("The schedule has already been published.")
 NOT_REGISTERED = N_("Register with /start to take part in matchmaking meetings.")
 NOT_LOCAL_GOVERNMENT = N_("Matchmaking meetings are hosted by local governments; your profile does not say you "
                           "represent one.")
-HOST_DECLINED = N_("You said at registration that your city is not available for matchmaking meetings. "
-                   "Change this in /profile to offer meetings.")
+# At registration or later in /profile: the message does not say which.
+HOST_DECLINED = N_("You said your city is not available for matchmaking meetings. Change this in /profile to offer "
+                   "meetings.")
 NOT_ELIGIBLE = N_("Matchmaking meetings are for cities and for the institutions and corporations sponsoring the "
                   "event. If this is a mistake, please contact the organisers.")
 UNKNOWN_SLOT = N_("That time slot does not exist (any more). Please choose one of the slots shown.")

@@ -288,6 +288,9 @@ class Answer:
     missing: tuple[str, ...] = ()
     # `best` and `also` score so close that the bot asks which one was meant instead of guessing.
     ask: bool = False
+    # Not sure (`best` is None): the closest answers (at most two, about different topics), offered as buttons
+    # before the main topics ("can i talk to someone in korean": interpretation, the contact's languages).
+    near: tuple[Match, ...] = ()
 
     @property
     def confident(self) -> bool:
@@ -413,7 +416,15 @@ class Index:
             # event file does not have ("где штаб-квартира wego"): then "I don't know that" with the topic.
             runner = matches[1].score if len(matches) > 1 else 0.0
             missing = self.missing(query) if best.score >= HINT and runner <= best.score * 0.5 else ()
-            return Answer(best, None, missing) if missing else Answer(None, None)
+            if missing:
+                return Answer(best, None, missing)
+            near: list[Match] = []
+            for m in matches:
+                if m.score < NEAR or len(near) == 2:
+                    break
+                if all(_topic(m) != _topic(n) for n in near):
+                    near.append(m)
+            return Answer(None, None, near=tuple(near))
         if best.kind == "item" and _HOW_TO.search(normalize(expand(query))):
             # "How do I get a matchmaking meeting": the entry that says how, over the item's card.
             how = next((m for m in matches[1:] if m.kind == "faq" and m.item == best.item and m.id in self._how_to
@@ -455,6 +466,9 @@ class Index:
             out.append(q)
         return tuple(out)
 
+
+# Below CONFIDENT, answers from this score on are offered as buttons with "not sure".
+NEAR = 1.2
 
 # A how-to question ("how do i", "как записаться", "어떻게 신청해요"), not "how many/much/long".
 _HOW_TO = re.compile(r"\bhow\s+(?:do|can|could|should|to|does)\b|\bкак(?!\s+(?:долго|часто|много))\b|어떻게|방법")

@@ -519,7 +519,17 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
     view = view or prog.reader_view(conf, profile)
     best = answer.best
     if best is None:
-        return _not_sure(conf, lang)
+        text, markup = _not_sure(conf, lang)
+        if answer.near:
+            # The closest answers first, one a row, then the main topics (without repeating one of them).
+            near = [button(_label(conf, m, lang), CardCb(item=m.id) if m.kind == "item" else TopicCb(id=m.id))
+                    for m in answer.near]
+            ids = {m.id for m in answer.near}
+            topics = [[b for b in row if not (isinstance(b.callback_data, str) and b.callback_data.split(":")[-1]
+                                               in ids)] for row in markup.inline_keyboard]
+            rows = [[b] for b in near if b is not None] + [r for r in topics if r]
+            markup = InlineKeyboardMarkup(inline_keyboard=rows)
+        return text, markup
     if answer.ask and answer.also is not None:
         # Two answers score alike: ask rather than guess.
         text = _("I can answer this in two ways. Which do you mean?")

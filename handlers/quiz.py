@@ -6,8 +6,9 @@ group router. The use cases and the quiz message's text are in services/quiz.py.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -48,9 +49,17 @@ class QuizNameCb(ButtonData, prefix="qzname"):
     s: ShownAs
 
 
-# Handlers get `quiz_capacity` (players at once in private chats, bot/app.py: QUIZ_CAPACITY, else from SEND_RATE)
-# and `sent_at` (when the reply just made went out: delivery.limiter.SentClock) from the Dispatcher.
+# Handlers get `quiz_capacity` (players at once in private chats, bot/app.py: QUIZ_CAPACITY, else from SEND_RATE),
+# `sent_at` (when the reply just made went out: delivery.limiter.SentClock) and `reply_turn` (a reply's turn at
+# the send limiter taken before the reply is made, yielding when it goes out: delivery.limiter.ReplyTurn) from
+# the Dispatcher.
 SentAt = Callable[[], datetime]
+ReplyTurn = Callable[[Any, int], contextlib.AbstractAsyncContextManager[datetime]]
+
+
+@contextlib.asynccontextmanager
+async def _now(clock: Clock) -> AsyncIterator[datetime]:
+    yield clock.now()
 
 
 def _markup(v: uc.View) -> InlineKeyboardMarkup | None:
@@ -69,26 +78,33 @@ def _refusal(err: ServiceError, conf: Event, lang: str, profile: Profile | None,
 
 
 async def _show(message: Message, step: uc.Step, uow: UnitOfWork, i18n: I18n, lang: str, conf: Event,
-                sent_at: SentAt | None, clock: Clock, *, edit: bool) -> None:
+                sent_at: SentAt | None, clock: Clock, *, edit: bool, zone: str,
+                reply_turn: ReplyTurn | None = None) -> None:
     """Show the quiz message: edit `message` in place, or send a new one; remember it for the time-outs; the
-    question's time starts when this went out."""
-    v = uc.view(i18n, lang, conf, step)
+    question's time starts when this went out. Its turn at the send limiter is taken first, so the question
+    can say until what clock time it may be answered (issue 20)."""
     shown = message
-    if edit:
-        with contextlib.suppress(TelegramBadRequest):  # "message is not modified"
-            await message.edit_text(v.text, reply_markup=_markup(v))
-    else:
-        shown = await message.answer(v.text, reply_markup=_markup(v))
+    turn = reply_turn(message.bot, message.chat.id) if reply_turn is not None else _now(clock)
+    async with turn as starts:
+        v = uc.view(i18n, lang, conf, step, zone=zone, starts=starts)
+        if edit:
+            with contextlib.suppress(TelegramBadRequest):  # "message is not modified"
+                await message.edit_text(v.text, reply_markup=_markup(v))
+        else:
+            shown = await message.answer(v.text, reply_markup=_markup(v))
     at = sent_at() if sent_at is not None else clock.now()
-    if not step.finished and step.message_id != shown.message_id:
-        await uc.remember_message(uow, step.user_id, shown.message_id)
-    if not step.finished and not step.attempt.shown:
-        await uc.shown(uow, conf, step.user_id, step.attempt.index, at)
+    if step.finished:
+        return
+    moved = shown.message_id if step.message_id != shown.message_id else None
+    if not step.attempt.shown:  # one commit: the question's time starts, and the message it is in
+        await uc.shown(uow, conf, step.user_id, step.attempt.index, at, message_id=moved)
+    elif moved is not None:
+        await uc.remember_message(uow, step.user_id, moved)
 
 
 async def _begin(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n, lang: str,
                  profile: Profile | None, quiz_capacity: int | None, sent_at: SentAt | None,
-                 user: tuple[int, str], *, edit: bool) -> None:
+                 user: tuple[int, str], *, edit: bool, reply_turn: ReplyTurn | None = None) -> None:
     """Start (or resume) the person's quiz and show it: the name choice first, a refusal, or the question."""
     now = clock.now()
     try:
@@ -100,36 +116,41 @@ async def _begin(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i
     if isinstance(step, uc.ChooseName):
         v = uc.choose_name_view(i18n, lang, step)
         if edit:
-            await message.edit_text(v.text, reply_markup=_markup(v))
+            with contextlib.suppress(TelegramBadRequest):  # a second tap: "message is not modified"
+                await message.edit_text(v.text, reply_markup=_markup(v))
         else:
             await message.answer(v.text, reply_markup=_markup(v))
         return
-    await _show(message, step, uow, i18n, lang, conf, sent_at, clock, edit=edit and not step.finished)
+    await _show(message, step, uow, i18n, lang, conf, sent_at, clock, edit=edit and not step.finished,
+                zone=reader_zone(profile, conf), reply_turn=reply_turn)
 
 
 async def on_quiz(message: Message, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n, lang: str,
                   profile: Profile | None, quiz_capacity: int | None = None,
-                  sent_at: SentAt | None = None) -> None:
+                  sent_at: SentAt | None = None, reply_turn: ReplyTurn | None = None,
+                  guest: Profile | None = None) -> None:
     """/quiz: how to appear on the leaderboard (once), then the first question (in one message edited in
     place), or where the person's attempt stands; outside the window, when it opens in the reader's time."""
     assert message.from_user is not None
-    await _begin(message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
-                 (message.from_user.id, message.from_user.full_name), edit=False)
+    await _begin(message, uow, conf, clock, i18n, lang, profile or guest, quiz_capacity, sent_at,
+                 (message.from_user.id, message.from_user.full_name), edit=False, reply_turn=reply_turn)
 
 
 async def on_start_button(query: CallbackQuery, uow: UnitOfWork, conf: Event, clock: Clock, i18n: I18n,
                           lang: str, profile: Profile | None, quiz_capacity: int | None = None,
-                          sent_at: SentAt | None = None) -> None:
+                          sent_at: SentAt | None = None, reply_turn: ReplyTurn | None = None,
+                          guest: Profile | None = None) -> None:
     """"Start the quiz" on the announcement: the announcement becomes the quiz message."""
     await query.answer()
     assert isinstance(query.message, Message)
-    await _begin(query.message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
-                 (query.from_user.id, query.from_user.full_name), edit=True)
+    await _begin(query.message, uow, conf, clock, i18n, lang, profile or guest, quiz_capacity, sent_at,
+                 (query.from_user.id, query.from_user.full_name), edit=True, reply_turn=reply_turn)
 
 
 async def on_name(query: CallbackQuery, callback_data: QuizNameCb, uow: UnitOfWork, state: FSMContext, conf: Event,
                   clock: Clock, i18n: I18n, lang: str, profile: Profile | None, quiz_capacity: int | None = None,
-                  sent_at: SentAt | None = None) -> None:
+                  sent_at: SentAt | None = None, reply_turn: ReplyTurn | None = None,
+                  guest: Profile | None = None) -> None:
     """A choice of how the leaderboard shows the player: the quiz starts in the same message, or a nickname is
     asked for."""
     assert isinstance(query.message, Message)
@@ -144,13 +165,14 @@ async def on_name(query: CallbackQuery, callback_data: QuizNameCb, uow: UnitOfWo
         with contextlib.suppress(TelegramBadRequest):
             await query.message.edit_text(_(uc.ASK_NICKNAME))
         return
-    await _begin(query.message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
-                 (query.from_user.id, query.from_user.full_name), edit=True)
+    await _begin(query.message, uow, conf, clock, i18n, lang, profile or guest, quiz_capacity, sent_at,
+                 (query.from_user.id, query.from_user.full_name), edit=True, reply_turn=reply_turn)
 
 
 async def on_nickname(message: Message, uow: UnitOfWork, state: FSMContext, conf: Event, clock: Clock, i18n: I18n,
                       lang: str, profile: Profile | None, quiz_capacity: int | None = None,
-                      sent_at: SentAt | None = None) -> None:
+                      sent_at: SentAt | None = None, reply_turn: ReplyTurn | None = None,
+                      guest: Profile | None = None) -> None:
     """The nickname typed after "A nickname": stored, then the first question."""
     assert message.from_user is not None
     try:
@@ -159,8 +181,8 @@ async def on_nickname(message: Message, uow: UnitOfWork, state: FSMContext, conf
     except ServiceError as err:
         await message.answer(refusal(err))
         return
-    await _begin(message, uow, conf, clock, i18n, lang, profile, quiz_capacity, sent_at,
-                 (message.from_user.id, message.from_user.full_name), edit=False)
+    await _begin(message, uow, conf, clock, i18n, lang, profile or guest, quiz_capacity, sent_at,
+                 (message.from_user.id, message.from_user.full_name), edit=False, reply_turn=reply_turn)
 
 
 def _unchanged(outcome: Outcome | None, finished: bool) -> str:
@@ -179,7 +201,8 @@ def _unchanged(outcome: Outcome | None, finished: bool) -> str:
 
 async def on_answer(query: CallbackQuery, callback_data: QuizCb, uow: UnitOfWork, conf: Event, clock: Clock,
                     i18n: I18n, lang: str, profile: Profile | None, arrived_at: datetime | None = None,
-                    sent_at: SentAt | None = None) -> None:
+                    sent_at: SentAt | None = None, reply_turn: ReplyTurn | None = None,
+                    guest: Profile | None = None) -> None:
     """A press on an answer: scored by when the press arrived, then feedback and the next question in the same
     message. A second press, an old or forged button, someone else's quiz message: a polite line, nothing
     changes."""
@@ -205,7 +228,8 @@ async def on_answer(query: CallbackQuery, callback_data: QuizCb, uow: UnitOfWork
         await query.answer(_("❌ Not quite: 0 points"))
     else:
         await query.answer(_("⏰ Too late: 0 points"))
-    await _show(query.message, step, uow, i18n, lang, conf, sent_at, clock, edit=True)
+    await _show(query.message, step, uow, i18n, lang, conf, sent_at, clock, edit=True,
+                zone=reader_zone(profile or guest, conf), reply_turn=reply_turn)
 
 
 async def on_leaderboard(message: Message, uow: UnitOfWork, i18n: I18n, lang: str) -> None:

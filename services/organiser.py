@@ -407,7 +407,8 @@ async def apply_retention(uow: UnitOfWork, event: Event, now: datetime, admin_id
     table, delivery records included) and the conversation states; commits. Returns how many people.
 
     Everyone with a row counts, not only delegates (issue 17 item 5): unregistered and group quiz players
-    (names, answers), guests (language, zone, follows) and whoever an outbox row was for."""
+    (names, answers), guests (language, zone, follows) and whoever an outbox row was for. The files attached
+    to broadcasts go too (a photo may show people)."""
     when = await deletion_date(uow, event, admin_ids)
     if when is None or now < when:
         return 0
@@ -415,9 +416,10 @@ async def apply_retention(uow: UnitOfWork, event: Event, now: datetime, admin_id
     for uid in sorted(people):
         await uow.forget(uid)
     await uow.people.clear_states()
+    files = await uow.uploads.delete_all()
     if sources is not None and sources.conversations is not None:
         await sources.conversations.forget(people)
-    await audit(uow, 0, RETENTION, f"{len(people)} people's data deleted", now)
+    await audit(uow, 0, RETENTION, f"{len(people)} people's data deleted (attached files: {files})", now)
     await uow.commit()
     return len(people)
 

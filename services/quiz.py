@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from babel.dates import format_time
 from babel.numbers import format_decimal
 
 from domain.csvfile import csv_bytes
@@ -37,7 +38,7 @@ from domain.quiz import (
     wait_for_place,
 )
 from domain.text import Translator, esc, translate, translate_plural
-from domain.timezones import fmt_when
+from domain.timezones import fmt_when, reader_zone, to_local
 from services.audit import audit
 from services.errors import ServiceError
 
@@ -92,6 +93,9 @@ TIME_UP = N_("⏰ Time is up. The answer is: <b>{answer}</b>.")
 LATE = N_("⏰ Too late: that answer came after the time was up. The answer is: <b>{answer}</b>.")
 QUESTION = ngettext("<b>Question {index} of {total}</b> · ⏱ {n} second",
                     "<b>Question {index} of {total}</b> · ⏱ {n} seconds")
+# Issue 20: the time limit and the clock time it ends, in the reader's zone (`until`: hours, minutes, seconds).
+QUESTION_UNTIL = ngettext("<b>Question {index} of {total}</b> · ⏱ {n} second, until {until}",
+                          "<b>Question {index} of {total}</b> · ⏱ {n} seconds, until {until}")
 FINISHED = ngettext("🏁 That was the last question. Your score: <b>{n}</b> point, {right} of {total} right.",
                     "🏁 That was the last question. Your score: <b>{n}</b> points, {right} of {total} right.")
 FINISHED_PLACE = N_("Your place: <b>{rank}</b> of {count}.")
@@ -367,12 +371,16 @@ async def set_nickname(uow: UnitOfWork, conv: Conversation, user_id: int, *, tex
     return nick
 
 
-async def shown(uow: UnitOfWork, event: Event, user_id: int, index: int, at: datetime) -> bool:
+async def shown(uow: UnitOfWork, event: Event, user_id: int, index: int, at: datetime, *,
+                message_id: int | None = None) -> bool:
     """Question `index` went out to the person at `at` (the edit or message passed the send limiter): its
     time starts then, and its time-out is armed for then plus the seconds. Showing it again changes nothing.
-    Commits."""
+    `message_id`: the quiz message is now this one (remembered in the same commit). Commits."""
     quiz = _quiz(event)
+    if message_id is not None:
+        await uow.quiz.set_message(user_id, message_id)
     if not await uow.quiz.show(user_id, index, at):
+        await uow.commit()
         return False
     stored = await uow.quiz.get(user_id)
     if stored is None or stored.finished_at is not None:
@@ -487,9 +495,19 @@ def choose_name_view(tr: Translator, lang: str, choice: ChooseName) -> View:
         (Button(translate(tr, lang, NAME_ANON), NAME_DATA.format(ShownAs.ANONYMOUS)),)))
 
 
-def view(tr: Translator, lang: str, event: Event, step: Step) -> View:
+def deadline_text(starts: datetime, seconds: int, zone: str, lang: str) -> str:
+    """The clock time a question's time ends, in the reader's zone, to the second ("14:16:52"): cut to the
+    second, never later than the real end (a question's time starts when it went out: `starts` is that
+    instant, or an earlier one)."""
+    return format_time(to_local(starts + timedelta(seconds=seconds), zone), "HH:mm:ss", locale=lang)
+
+
+def view(tr: Translator, lang: str, event: Event, step: Step, *, zone: str | None = None,
+         starts: datetime | None = None) -> View:
     """The quiz message for `step` in `lang`: feedback on the question just resolved with its explanation,
-    then the current question with its four buttons, or the score, the person's place and the top 3."""
+    then the current question with its four buttons, or the score, the person's place and the top 3. With
+    `starts` (when this message goes out, or earlier) and the reader's `zone`, the question says until what
+    clock time it may be answered."""
     quiz = _quiz(event)
     attempt = step.attempt
     parts: list[str] = []
@@ -525,8 +543,14 @@ def view(tr: Translator, lang: str, event: Event, step: Step) -> View:
         if q is not None:
             if step.closing_soon:
                 parts.append(translate_plural(tr, lang, CLOSING_SOON, len(attempt.plan)))
-            parts.append(translate_plural(tr, lang, QUESTION, attempt.seconds, index=attempt.index + 1,
-                                          total=len(attempt.plan)) + "\n" + esc(q.question.get(lang)))
+            if starts is not None and zone is not None:
+                head = translate_plural(tr, lang, QUESTION_UNTIL, attempt.seconds, index=attempt.index + 1,
+                                        total=len(attempt.plan),
+                                        until=deadline_text(starts, attempt.seconds, zone, lang))
+            else:
+                head = translate_plural(tr, lang, QUESTION, attempt.seconds, index=attempt.index + 1,
+                                        total=len(attempt.plan))
+            parts.append(head + "\n" + esc(q.question.get(lang)))
             buttons = tuple((Button(text, answer_data(attempt.index, q.id, shown)),)
                             for shown, text in enumerate(attempt.current.options(q, lang)))
     return View("\n\n".join(parts), buttons)
@@ -807,7 +831,8 @@ async def render_timeout(ctx: RenderContext, row: OutboxRow, who: Recipient | No
         stored = await uow.quiz.get(row.user_id) if step is not None else None
     if step is None or stored is None:
         return Drop("answered in time")
-    v = view(ctx.i18n, _lang(who, stored.lang), ctx.event, step)
+    # Rendered before its turn at the limiter: the clock time it shows is at most that wait early, never late.
+    v = view(ctx.i18n, _lang(who, stored.lang), ctx.event, step, zone=reader_zone(who, ctx.event), starts=ctx.now)
     if step.message_id is not None:
         return Edit(step.message_id, v.text, v.buttons)
     return Rendered(v.text, v.buttons)

@@ -66,6 +66,10 @@ class Uploads:
         await self.s.execute(update(Upload).where(Upload.id == upload_id, Upload.file_id.is_(None))
                              .values(file_id=file_id))
 
+    async def delete_all(self) -> int:
+        """Every stored file (the retention deletion: a photo may show people). Returns how many."""
+        return rowcount(await self.s.execute(delete(Upload)))
+
 
 class Broadcasts:
     def __init__(self, session: AsyncSession) -> None:

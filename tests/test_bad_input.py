@@ -151,3 +151,15 @@ async def test_a_number_typed_at_the_forget_question_asks_it_again(h: Harness) -
     assert h.buttons(UID)[-2:] == ["Yes, delete everything", "No, keep it"]
     async with h.app.sessions() as s:
         assert await s.get(Delegate, UID) is not None
+
+
+async def test_a_double_tap_on_start_the_quiz_before_choosing_a_name(h: Harness) -> None:
+    """Found by the fuzz on PostgreSQL + Redis (7 Dec): "Start the quiz" (qzgo) pressed twice on one message
+    edited it twice to the same name choice, and Telegram's "message is not modified" escaped the handler."""
+    await h.send(ADMIN, "/quiz_open")
+    await h.send(UID, "/start")
+    msg, _data = h._message_with(UID, "English")
+    first = copy.deepcopy(msg)
+    await h.feed(h.updates.callback(UID, "qzgo:1", first))
+    await h.feed(h.updates.callback(UID, "qzgo:1", first))
+    assert h.errors == []

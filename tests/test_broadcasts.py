@@ -747,6 +747,26 @@ async def test_new_buttons_without_a_draft_or_out_of_order_answer_politely(tmp_p
         await h.close()
 
 
+def test_an_attachment_is_a_photo_by_its_bytes_else_a_document_of_a_known_type() -> None:
+    from domain.errors import ServiceError
+    from domain.organiser import UPLOAD_LIMIT, check_upload
+    from testkit.files import PNG_1X1
+
+    assert check_upload("poster.png", PNG_1X1) == ("photo", "poster.png", "image/png")
+    webp = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8
+    assert check_upload("a.webp", webp)[:2] == ("photo", "a.webp")
+    # Full quality on request; a file named like an image that is not one is no photo.
+    assert check_upload("poster.png", PNG_1X1, as_document=True) == ("document", "poster.png", "image/png")
+    assert check_upload("fake.png", b"not an image")[0] == "document"
+    assert check_upload("C:\\Users\\x\\<Programme>.pdf", b"%PDF-1.4")[1] == "_Programme_.pdf"
+    for name, data, code in (("x.exe", b"MZ", "upload_type"), ("empty.pdf", b"", "upload_empty"),
+                             ("big.pdf", b"%" * (UPLOAD_LIMIT + 1), "upload_too_big"),
+                             ("page.svg", b"<svg onload=alert(1)>", "upload_type")):
+        with pytest.raises(ServiceError) as refused:
+            check_upload(name, data)
+        assert refused.value.code == code, name
+
+
 async def test_send_at_for_an_organiser_whose_zone_is_a_utc_offset(h: Harness) -> None:
     """A zone typed as an offset ("UTC+05:30") is stored as such; ZoneInfo cannot read it, domain.timezones.get_tz
     can (the "Send later" prompt and the typed time crashed before one zone helper was used)."""

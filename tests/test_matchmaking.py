@@ -115,7 +115,7 @@ async def test_a_host_marks_free_slots_with_toggles(tmp_path) -> None:
         await h.send(ACME, "/availability")
         assert h.last_text(ACME) == rules.NOT_LOCAL_GOVERNMENT
         await h.send(BERLIN, "/availability")
-        assert "said at registration that your city is not available" in h.last_text(BERLIN)
+        assert "You said your city is not available" in h.last_text(BERLIN)
         # Booking has not opened yet: /meet says when it does, by the bot's clock.
         await h.send(BERLIN, "/meet")
         assert "Booking opens after October 23, 2020, 23:59 (GMT+3)" in h.last_text(BERLIN)
@@ -841,6 +841,8 @@ async def test_a_host_who_stops_offering_meetings_loses_free_slots_but_keeps_boo
     said = "\n".join(h.texts(HANOI)[-3:])
     assert "Your city is no longer in the matchmaking directory" in said and "booked meeting" not in said, said
     assert [t for _c, t in await drain(h)] == []
+    await h.send(HANOI, "/availability")  # the "no" was given in /profile, not at registration
+    assert h.last_text(HANOI).startswith("You said your city is not available"), h.last_text(HANOI)
 
 
 async def _say_yes_in_profile(h: Harness, uid: int, lang: str = "en") -> str:

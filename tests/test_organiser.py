@@ -303,14 +303,16 @@ async def test_retention_warns_a_week_before_and_then_deletes_personal_data(h: H
         assert await s.get(Delegate, 1) is None
         assert await Outbox(s).rows(user_id=1) == []
     assert await h.app.storage.get_data(h.state_key(2)) == {}
-    assert ("retention", "2 people's data deleted") in await audit_actions(h)
+    assert ("retention", "2 people's data deleted (attached files: 0)") in await audit_actions(h)
 
 
 async def test_retention_forgets_quiz_players_guests_and_their_outbox_rows(h: Harness) -> None:
     """Not only delegates (issue 17 item 5): a quiz player who never registered (private chat and group), a
-    guest with their language, zone and follows, and the outbox rows of each are deleted too."""
+    guest with their language, zone and follows, and the outbox rows of each are deleted too; so are the files
+    organisers attached to broadcasts (a photo may show people)."""
     from domain.messages import NewMessage
-    from storage.models import Follow, Guest, QuizAnswer, QuizAttempt
+    from storage.models import Follow, Guest, QuizAnswer, QuizAttempt, Upload
+    from storage.organiser import Uploads
 
     solo, grouped, guest = 7301, 7302, 7303
     now = h.clock.now()
@@ -325,6 +327,8 @@ async def test_retention_forgets_quiz_players_guests_and_their_outbox_rows(h: Ha
                     updated_at=now))
         s.add(Follow(user_id=guest, item_id=h.app.event.program[0].id, created_at=now))
         await Outbox(s).add([NewMessage(f"t:{uid}", uid, "t", "t", now, {}) for uid in (solo, grouped, guest)], now)
+        await Uploads(s).add(kind="photo", filename="team.png", content_type="image/png", data=b"\x89PNG team",
+                             by=ORGANISER, now=now)
         await s.commit()
     delivery = h.app.delivery
     planner = delivery.planners["retention"]
@@ -333,11 +337,11 @@ async def test_retention_forgets_quiz_players_guests_and_their_outbox_rows(h: Ha
     h.clock.set(h.app.event.retention_date)
     await planner.sync(delivery)
     async with h.app.sessions() as s:
-        for model in (QuizAttempt, QuizAnswer, Guest, Follow):
+        for model in (QuizAttempt, QuizAnswer, Guest, Follow, Upload):
             assert (await s.scalars(select(model))).all() == [], model.__name__
         for uid in (solo, grouped, guest):
             assert await Outbox(s).rows(user_id=uid) == []
-    assert ("retention", "3 people's data deleted") in await audit_actions(h)
+    assert ("retention", "3 people's data deleted (attached files: 1)") in await audit_actions(h)
 
 
 async def test_a_bot_started_after_the_retention_date_warns_first_and_deletes_a_week_later(h: Harness) -> None:

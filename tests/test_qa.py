@@ -248,3 +248,15 @@ def test_korean_loanwords_for_open_and_closed() -> None:
 def test_approximately_is_no_detail_the_bot_could_be_missing(question: str) -> None:
     # "정도" ("about") made "I don't know that" of a question the event file answers.
     assert not index_for(CONF).answer(question).missing
+
+
+async def test_not_sure_offers_the_closest_answers_first(harness: Harness) -> None:
+    # Below the confidence threshold, the two closest answers come as buttons before the main topics.
+    h = harness
+    await h.send(UID, "can i talk to someone in korean")
+    assert "not sure" in h.last_text(UID) and "regina@we-gov.org" in h.last_text(UID)
+    buttons = h.buttons(UID)
+    assert buttons[0].startswith("❓ Is there simultaneous interpr") and buttons[1].startswith("❓ Which languages")
+    assert buttons[2:] == ["📋 Program", "💻 How to join", "🤝 Matchmaking", "📝 Registration", "✉️ Contact"]
+    await h.press(UID, buttons[1])
+    assert "Regina Joe answers in English and Korean" in h.last_text(UID)

@@ -798,3 +798,50 @@ async def test_the_consoles_screen_shows_the_name_each_player_chose(h: Harness) 
         await s.commit()
         shown = await screen(_Uow(s), h.app.event, OPEN)  # type: ignore[arg-type]
     assert [(r.rank, r.name) for r in shown.top] == [(1, None), (2, "Bo")]  # None: "anonymous" in its language
+
+
+# -- issue 20: the countdown's equivalent, and the notices in every language ---------------------------------
+
+def last_html(h: Harness, uid: int) -> str:
+    """The newest text sent or edited in to `uid`, with its HTML, in any language."""
+    return next((str(r.text) for r in reversed(h.session.requests) if r.chat_id == uid and r.text
+                 and r.method in ("sendMessage", "editMessageText")), "")
+
+
+async def test_each_question_says_until_what_clock_time_it_may_be_answered_in_the_readers_zone(h: Harness) -> None:
+    await register(h, 1, timezone="Asia/Seoul")
+    await send_quiz(h, 1)
+    assert "Question 1 of 10</b> · ⏱ 20 seconds, until 20:15:20" in quiz_message(h, 1)  # 14:15 GMT+3 = 20:15 KST
+    h.clock.advance(seconds=5)
+    await press_answer(h, 1, 0, right=True)  # question 2 went out at 14:15:05
+    assert "Question 2 of 10</b> · ⏱ 20 seconds, until 20:15:25" in quiz_message(h, 1)
+    h.clock.advance(seconds=22)
+    await drain(h)  # nobody pressed: the time-out's edit asks question 3, rendered at 14:15:27
+    assert "Time is up" in quiz_message(h, 1) and "Question 3 of 10</b> · ⏱ 20 seconds, until 20:15:47" \
+        in quiz_message(h, 1)
+    await register(h, 2, language="ru", timezone="Europe/Moscow")
+    await send_quiz(h, 2, lang="ru")
+    assert "⏱ 20 секунд, до 14:15:47" in last_html(h, 2)
+    await register(h, 3, language="ko", timezone="Asia/Seoul")
+    await send_quiz(h, 3, lang="ko")
+    assert "⏱ 20초, 20:15:47까지" in last_html(h, 3)
+
+
+@pytest.mark.parametrize(("lang", "wrong", "notice", "place", "top3"), [
+    ("ru", "Не совсем. Правильный ответ", "❌ Неверно: 0 очков", "Ваше место: <b>1</b> из 1.",
+     "Первая тройка на сейчас"),
+    ("ko", "아쉬워요. 정답", "❌ 오답이에요: 0점", "내 순위: 1명 중 <b>1</b>위.", "지금까지의 상위 3명"),
+])
+async def test_a_wrong_answers_notice_and_the_final_rank_and_top_3_in_russian_and_korean(
+        h: Harness, lang: str, wrong: str, notice: str, place: str, top3: str) -> None:
+    await register(h, 1, language=lang)
+    await send_quiz(h, 1, lang=lang)
+    h.clock.advance(seconds=1)
+    sent = await press_answer(h, 1, 0, right=False)
+    assert callback_answers(sent) == [notice]
+    assert wrong in last_html(h, 1)
+    for i in range(1, 10):
+        h.clock.advance(seconds=1)
+        await press_answer(h, 1, i, right=True)
+    text = last_html(h, 1)
+    assert place in text and top3 in text and "1. <b>Alex</b>" in text

@@ -170,7 +170,15 @@ def check() -> list[str]:
                     if _placeholders(s) != want:
                         problems.append(f"{where}: placeholders {sorted(_placeholders(s))} differ from "
                                         f"{sorted(want)}")
+                    if _doubled(s):
+                        problems.append(f"{where}: the translation holds two versions of itself (the union "
+                                        f"merge of locales/*.po keeps both sides of an entry): keep one")
     return problems
+
+
+def _doubled(text: str) -> bool:
+    """A translation whose opening recurs inside it: two versions of one entry joined by a union merge."""
+    return len(text) >= 40 and text.count(text[:25]) > 1
 
 
 def main(argv: list[str]) -> int:

@@ -16,8 +16,9 @@ from services import console as console_uc
 from services import quiz as quiz_uc
 
 OPENED = N_("The quiz is open. Announcements queued: {n}.")
-CLOSED = N_("The quiz is closed: no new questions are asked. Final results, the winners and the CSV go out "
-            "within a minute after {at}.")
+# Those already playing answer the rest of their questions (issue 20): "no new questions" was not true.
+CLOSED = N_("The quiz is closed: nobody new can start, and those already playing can answer the rest of their "
+            "questions. Final results, the winners and the CSV go out within a minute after {at}.")
 
 
 async def _page(request: web.Request, message: str = "", status: int = 200) -> web.Response:

@@ -227,7 +227,15 @@ async def test_the_quiz_page_opens_and_closes_the_quiz(h: Harness, web_client: T
     opened = await (await web_client.post("/console/quiz", data={"csrf": csrf, "to": "open"})).text()
     assert "The quiz is open. Announcements queued:" in opened and "Close the quiz now" in opened
     closed = await (await web_client.post("/console/quiz", data={"csrf": csrf, "to": "close"})).text()
-    assert "The quiz is closed: no new questions are asked." in closed
+    # Those playing still answer the rest of their questions: "no new questions" was not true (issue 20).
+    assert "nobody new can start, and those already playing can answer the rest of their questions" in closed
+    assert "no new questions" not in closed
+    for lang, words in (("ru", "те, кто уже играет, могут ответить на оставшиеся вопросы"),
+                        ("ko", "이미 풀고 있는 사람은 남은 문제에 끝까지 답할 수 있어요")):
+        await web_client.get(f"/console/lang?to={lang}&next=/console/quiz")
+        await web_client.post("/console/quiz", data={"csrf": csrf, "to": "open"})
+        page = await (await web_client.post("/console/quiz", data={"csrf": csrf, "to": "close"})).text()
+        assert words in page, lang
     assert {"quiz_open", "quiz_close"} <= set(await audit_actions(h))
 
 
