@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,37 @@ from tools import catalogs
 def compiled_catalogs() -> None:
     """Tests read the same compiled catalogs as the bot (make test compiles them too)."""
     catalogs.compile_all()
+
+
+def _bot_children() -> set[int]:
+    """This process's children that are bots (`python -m bot`, gunicorn serving bot.serve)."""
+    found = set()
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            pids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"-m bot" in cmd or b"bot.serve" in cmd:
+                found.add(int(pid))
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_bot_left_behind() -> Iterator[None]:
+    """A test that fails between starting a bot process and stopping it leaves the bot running (two did, for
+    the rest of a CI run, on a loaded machine): at the end of each module, bots it started and did not stop
+    are killed, so they cost the later tests nothing."""
+    before = _bot_children()
+    yield
+    for pid in _bot_children() - before:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
 
 
 @pytest.fixture(scope="module")
