@@ -105,12 +105,12 @@ bench-delivery: $(STAMP) catalogs
 # The property-based fuzz test with 10,000 examples (make test runs 1,000).
 .PHONY: fuzz
 fuzz: $(STAMP) catalogs
-	FUZZ_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py -q -s
+	FUZZ_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py -q -s --timeout=0
 
 # The kill -9 test with 20 kills (make test runs 5); prints duplicates per kill.
 .PHONY: soak
 soak: $(STAMP) catalogs
-	KILLS=20 $(PY) -m pytest tests/test_kills.py -q -s
+	KILLS=20 $(PY) -m pytest tests/test_kills.py -q -s --timeout=0
 
 .PHONY: bench-updates bench-quiz bench-quiz-shaped bench-quiz-ranking bench-http bench-fastpath
 bench-updates: $(STAMP) catalogs

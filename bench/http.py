@@ -49,9 +49,15 @@ QUESTIONS = {"en": "when is the quiz?", "ru": "когда викторина?", 
 CLOCK_START = "2020-11-01T10:00:00+03:00"
 
 
-def text_for(i: int) -> tuple[str, str]:
+KIND = "mixed"  # mixed | now | question: what the people send (--kind)
+
+
+def text_for(i: int, kind: str | None = None) -> tuple[str, str]:
+    """The i-th update's text and language: `/now` or a free question, half each (or only one with `kind`)."""
     lang = LANGS[(i // 2) % 3]
-    return ("/now" if i % 2 == 0 else QUESTIONS[lang]), lang
+    kind = kind or KIND
+    question = i % 2 == 1 if kind == "mixed" else kind == "question"
+    return (QUESTIONS[lang] if question else "/now"), lang
 
 
 async def prepare_database(path: Path, delegates: int) -> str:
@@ -166,25 +172,38 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
+PROFILE: Path | None = None  # --profile DIR: each bot runs under cProfile, writing DIR/<bot>.prof at its stop
+
+
 def bot_command(which: str) -> list[str]:
-    return [sys.executable, "-m", "bot" if which == "ours" else "bench.bare_bot"]
+    profile = ["-m", "cProfile", "-o", str(PROFILE / f"{which}.prof")] if PROFILE else []
+    return [sys.executable, *profile, "-m", "bot" if which == "ours" else "bench.bare_bot"]
 
 
-def bot_env(api_url: str, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "ADMIN_IDS", "EVENT_FILE", "CLOCK_SPEED"}}
-    env.update({"PYTHONPATH": str(ROOT), "BOT_TOKEN": "42:TEST", "TELEGRAM_API_URL": api_url,
-                "DATABASE_URL": database_url, "CLOCK_START": CLOCK_START, "LOG_LEVEL": "WARNING"})
+SEND_RATE = 1000.0  # --send-rate: the pacing lifted by default, so the figures are the update path's
+
+
+OURS_ROOT = ROOT  # --ours-root DIR: run our bot from another checkout (a "before" beside "after" in one run)
+
+
+def bot_env(api_url: str, database_url: str, which: str = "ours") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"REDIS_URL", "ADMIN_IDS", "EVENT_FILE", "CLOCK_SPEED", "SEND_RATE"}}
+    env.update({"PYTHONPATH": str(OURS_ROOT if which == "ours" else ROOT), "BOT_TOKEN": "42:TEST",
+                "TELEGRAM_API_URL": api_url,
+                "DATABASE_URL": database_url, "CLOCK_START": CLOCK_START, "LOG_LEVEL": "WARNING",
+                "SEND_RATE": f"{SEND_RATE:g}"})
     return env
 
 
 async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int, rate: float, seconds: float,
-                  burst: int, say: Callable[[str], None]) -> BotRun:
+                  burst: int, say: Callable[[str], None], skip: frozenset[str] = frozenset()) -> BotRun:
     result = BotRun(which)
     async with FakeBotAPI() as api:
         watch = Watch(api)
         with (workdir / f"{which}.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(*bot_command(which), cwd=workdir,
-                                                        env=bot_env(api.url, database_url),
+                                                        env=bot_env(api.url, database_url, which),
                                                         stdout=asyncio.subprocess.DEVNULL, stderr=log)
         try:
             await api.wait_until(lambda: api.waiting_polls > 0, timeout=180)
@@ -214,7 +233,7 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
             say(f"  {which}: the same {at_once:,} again in {result.phases['again'].seconds:.2f} s")
             uid += at_once
 
-            uids = list(range(uid, uid + int(rate * seconds)))
+            uids = [] if "steady" in skip else list(range(uid, uid + int(rate * seconds)))
             t0 = time.monotonic()
             for k, u in enumerate(uids):
                 delay = t0 + k / rate - time.monotonic()
@@ -222,9 +241,12 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
                     await asyncio.sleep(delay)
                 watch.push(api, u, u - FIRST_UID)
             await watch.wait(uids, 120)
-            result.phases["steady"] = watch.phase("steady", uids, t0)
-            say(f"  {which}: {len(uids):,} at {rate:.0f}/s, p99 {result.phases['steady'].pct(99):.1f} ms")
+            if uids:
+                result.phases["steady"] = watch.phase("steady", uids, t0)
+                say(f"  {which}: {len(uids):,} at {rate:.0f}/s, p99 {result.phases['steady'].pct(99):.1f} ms")
             uid += len(uids)
+            if "burst" in skip:
+                return result
 
             reset_peak(proc.pid)
             uids = list(range(FIRST_UID, FIRST_UID + burst))  # everyone, the people above again among them
@@ -250,6 +272,8 @@ def report(ours: BotRun, bare: BotRun) -> str:
              f"{'ours p50/p99 ms':>17} {'bare p50/p99 ms':>17} {'answered ours/bare':>19}"]
     lines.append("-" * len(lines[0]))
     for name in ("at once", "again", "steady", "burst"):
+        if name not in ours.phases or name not in bare.phases:
+            continue
         o, b = ours.phases[name], bare.phases[name]
         ratio = o.rate / b.rate if b.rate else math.nan
         lines.append(f"{name:<9} {o.n:>6,} {o.rate:>10,.0f} {b.rate:>10,.0f} {ratio:>9.3f} "
@@ -257,10 +281,11 @@ def report(ours: BotRun, bare: BotRun) -> str:
                      f"{f'{o.answered:,}/{b.answered:,}':>19}")
     mb = 1024
     lines += ["", f"memory (RSS): idle ours {ours.idle_kb / mb:.0f} MB, bare {bare.idle_kb / mb:.0f} MB, "
-                  f"difference {(ours.idle_kb - bare.idle_kb) / mb:+.0f} MB",
-              f"              burst peak ours {ours.phases['burst'].peak_kb / mb:.0f} MB, "
-              f"bare {bare.phases['burst'].peak_kb / mb:.0f} MB, "
-              f"difference {(ours.phases['burst'].peak_kb - bare.phases['burst'].peak_kb) / mb:+.0f} MB"]
+                  f"difference {(ours.idle_kb - bare.idle_kb) / mb:+.0f} MB"]
+    if "burst" in ours.phases and "burst" in bare.phases:
+        lines += [f"              burst peak ours {ours.phases['burst'].peak_kb / mb:.0f} MB, "
+                  f"bare {bare.phases['burst'].peak_kb / mb:.0f} MB, "
+                  f"difference {(ours.phases['burst'].peak_kb - bare.phases['burst'].peak_kb) / mb:+.0f} MB"]
     return "\n".join(lines)
 
 
@@ -273,6 +298,7 @@ def machine() -> str:
 
 
 async def main(argv: list[str] | None = None) -> int:
+    global KIND, SEND_RATE, PROFILE, OURS_ROOT
     parser = argparse.ArgumentParser(description="Our bot and a bare aiogram bot as processes over HTTP.")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--delegates", type=int, default=None)
@@ -280,13 +306,30 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--burst", type=int, default=None)
+    parser.add_argument("--kind", choices=("mixed", "now", "question"), default="mixed",
+                        help="what every update is: /now, a free question, or half each (default)")
+    parser.add_argument("--send-rate", type=float, default=SEND_RATE,
+                        help="our bot's SEND_RATE (default 1000: the pacing lifted; production's is 25)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="run each bot under cProfile, writing DIR/ours.prof and DIR/bare.prof")
+    parser.add_argument("--ours-root", type=Path, metavar="DIR",
+                        help="run our bot from this checkout (e.g. a worktree of the commit before a change)")
+    parser.add_argument("--skip", default="", help="phases to leave out, e.g. steady,burst")
     args = parser.parse_args(argv)
+    KIND, SEND_RATE, PROFILE = args.kind, args.send_rate, args.profile and args.profile.resolve()
+    OURS_ROOT = args.ours_root.resolve() if args.ours_root else ROOT
+    if PROFILE:
+        PROFILE.mkdir(parents=True, exist_ok=True)
     delegates = args.delegates or (2_000 if args.quick else 10_000)
     at_once = args.at_once or (500 if args.quick else 1_000)
     seconds = args.seconds or (5.0 if args.quick else 10.0)
     burst = args.burst or (delegates if args.quick else 10_000)
-    needed = max(12 + at_once + int(args.rate * seconds), burst)
-    print(f"update path over HTTP, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}; {delegates:,} delegates",
+    skip = frozenset(p.strip() for p in args.skip.split(",") if p.strip())
+    if "steady" in skip:
+        seconds = 0.0
+    needed = max(12 + at_once + int(args.rate * seconds), 0 if "burst" in skip else burst)
+    print(f"update path over HTTP, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}; {delegates:,} delegates; "
+          f"updates: {KIND}; ours at SEND_RATE={SEND_RATE:g}; load {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         work = Path(tmp)
@@ -295,7 +338,8 @@ async def main(argv: list[str] | None = None) -> int:
         def say(line: str) -> None:
             print(line, flush=True)
 
-        kw: dict[str, Any] = {"at_once": at_once, "rate": args.rate, "seconds": seconds, "burst": burst, "say": say}
+        kw: dict[str, Any] = {"at_once": at_once, "rate": args.rate, "seconds": seconds, "burst": burst, "say": say,
+                              "skip": skip}
         bare = await run_bot("bare", url, work, **kw)
         ours = await run_bot("ours", url, work, **kw)
     print()

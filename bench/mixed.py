@@ -123,6 +123,8 @@ def _quiz_message(api: FakeBotAPI, uid: int) -> tuple[int, list[str]] | None:
         data = [d for _, d in api.buttons(rec) if d and d.startswith(("qz:", "qzname:"))]
         if data:
             mid = rec.params.get("message_id") or (rec.result or {}).get("message_id")
+            if mid is None:  # a message without an id cannot be pressed on
+                continue
             return int(mid), data
     return None
 
@@ -222,7 +224,7 @@ async def run(people: int, chatters: int, chatter_rate: float, players: int, sec
     # The measured reminder's rows, sent (by the bot's clock) before its session starts; duplicates: the same
     # reminder text delivered twice to one chat.
     sent_rows = [r for r in mine if r.sent_at is not None]
-    on_time = sum(1 for r in sent_rows if r.sent_at < SESSION_STARTS)
+    on_time = sum(1 for r in sent_rows if r.sent_at is not None and r.sent_at < SESSION_STARTS)
     rem_texts = [(r.chat_id, r.params.get("text")) for r in reminders]
     rem_chats = [r.user_id for r in sent_rows]
     last_delay = max((r.monotonic - started for r in reminders), default=float("nan"))

@@ -31,6 +31,7 @@ from bot.middlewares import (
     StaleCallbackAnswer,
 )
 from bot.person_lock import RedisPersonLocks
+from bot.routing import gate_routers
 from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
@@ -272,6 +273,7 @@ async def build_app(
     dp.callback_query.middleware(OrganiserOnly())
     dp.include_routers(*build_routers())
     inline_sync_filters(dp)
+    gate_routers(dp)
     remember_answers(event)
     # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
     sources = organiser_sources()

@@ -95,6 +95,7 @@ class RedisPersonLocks(BaseEventIsolation):
         self._clear = redis.register_script(_CLEAR_OWN)
         self._held: dict[str, int] = {}
         self._renewer: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def clear_own(self) -> int:
         """At start: delete the locks an earlier life of this instance left behind; returns how many."""
@@ -108,7 +109,8 @@ class RedisPersonLocks(BaseEventIsolation):
         name = self.key_builder.build(key, "lock")
         ms = int(self.lease * 1000)
         # Another process holds the person (rare: this process queues its own updates): Redis wakes no one.
-        while not await self._acquire(keys=[name, self.held_set], args=[self.holder, ms]):  # noqa: ASYNC110
+        while not await self._acquire(keys=[name, self.held_set], args=[self.holder, ms]):
+            _stop_if_cancelled()
             await asyncio.sleep(POLL)
         self._held[name] = self._held.get(name, 0) + 1
         self._start_renewing()
@@ -126,9 +128,9 @@ class RedisPersonLocks(BaseEventIsolation):
             self._renewer = asyncio.create_task(self._renew_while_held(), name="person-lock-renewal")
 
     async def _renew_while_held(self) -> None:
-        while self._held:
+        while self._held and not self._closed:
             await asyncio.sleep(self.lease / 3)
-            if not self._held:
+            if not self._held or self._closed:
                 return
             try:
                 await self._renew(keys=list(self._held), args=[self.holder, int(self.lease * 1000)])
@@ -136,8 +138,17 @@ class RedisPersonLocks(BaseEventIsolation):
                 log.warning("could not renew %d person locks", len(self._held), exc_info=True)
 
     async def close(self) -> None:
+        self._closed = True  # no renewal after this, even if a cancellation is lost inside the Redis client
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
+
+
+def _stop_if_cancelled() -> None:
+    """A cancellation the Redis client turned into an error or swallowed (a wait_for's timeout) must still end
+    the wait: otherwise `lock` polls for a person forever, and the wait_for around it never returns."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

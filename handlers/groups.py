@@ -36,6 +36,13 @@ class PrivateChat(Filter):
         return chat is not None and chat.type == ChatType.PRIVATE
 
 
+class GroupChat(Filter):
+    """A message in a group or supergroup (a coroutine, like PrivateChat: this router sees every message)."""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.chat.type in GROUP_CHATS
+
+
 def private_only(router: Router) -> Router:
     """Let `router` see only messages in private chats and presses of buttons on private messages."""
     for observer in (router.message, router.edited_message, router.callback_query):
@@ -96,7 +103,7 @@ async def on_foreign_button(query: CallbackQuery, bot: Bot) -> None:
 def make_router() -> Router:
     """The router for groups and supergroups; dispatched before every private-only router."""
     router = Router(name="groups")
-    router.message.filter(F.chat.type.in_(GROUP_CHATS))
+    router.message.filter(GroupChat())
     router.message.register(on_group_help, Command("help"))
     # The quiz's group mode (/quiz_group, poll answers): before the catch-all for commands.
     quiz.add_group_handlers(router)

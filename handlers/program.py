@@ -28,7 +28,7 @@ from domain.languages import LANGUAGES, detect_language, letters
 from domain.program import Page, View
 from domain.qa import PROGRAM_FAQ, PROGRAM_TOPIC, TOPICS, Answer, Match, index_for
 from domain.registration import EXCOM_REJECTED, Profile
-from domain.when import Intent, State, WhenAnswer, answer_when, parse_when
+from domain.when import Intent, State, WhenAnswer, answer_when
 from handlers import matchmaking as mm_handlers
 from handlers.ui import ButtonData, FollowCb, Index, button, esc, grid, refusal
 from services import guests
@@ -719,7 +719,7 @@ async def free_answer(text: str, conf: Event, now: datetime, profile: Profile | 
             reply = _("Hello! Ask me about the program, for example “What is on now?”, or send /help.") \
                 if chat == "hello" else _("You are welcome! Ask me anything else about the event, or send /help.")
         return reply, None
-    query = parse_when(text, qlang, conf)
+    query = program_uc.question_about_time(text, qlang, conf)
     with i18n.use_locale(qlang):
         if query is not None:
             reader = prog.reader_view(conf, profile)

@@ -78,11 +78,12 @@ class RegCb(ButtonData, prefix="reg"):
     value: str = ""
 
 
-def on_a_message(query: CallbackQuery) -> bool:
+async def on_a_message(query: CallbackQuery) -> bool:
     """A filter: the button's message is one the bot can still see and edit.
 
     Telegram sends an InaccessibleMessage for some old messages and no message for inline-mode ones;
     handlers that edit or answer the message skip those, and the fallback answers "no longer active".
+    A coroutine: it is also a router-level filter, which aiogram would otherwise run in a worker thread.
     """
     return isinstance(query.message, Message)
 

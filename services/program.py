@@ -9,6 +9,7 @@ from domain import program as prog
 from domain.event import Event, ProgramItem
 from domain.i18n_marks import N_
 from domain.registration import Profile
+from domain.when import WhenQuery, parse_when
 from services import reminders as rem
 from services.errors import ServiceError
 from services.ports import UnitOfWork
@@ -17,6 +18,31 @@ GONE = N_("This session is no longer in the program. Send /program for the curre
 NOT_REGISTERED = N_("Register with /start to get reminders.")
 MEMBERS_ONLY = N_("Reminders for this session are for EXCOM member cities.")
 OVER = N_("This session is over.")
+
+
+# parse_when's answers per loaded event: {id(event): (event, {(text, language): query})}.
+_WHEN: dict[int, tuple[Event, dict[tuple[str, str], WhenQuery | None]]] = {}
+WHEN_MEMO_SIZE = 4096
+
+
+def question_about_time(text: str, lang: str, event: Event) -> WhenQuery | None:
+    """`domain.when.parse_when`, remembered: reading a text as a question about time was most of a free
+    question's own work (about 0.8 ms, issue 18), and people ask the same few questions ("when is the
+    quiz?"). The result depends only on the text, the language and the event file (frozen, loaded once),
+    and is a frozen value; what the clock says is applied after, by `answer_when`."""
+    entry = _WHEN.get(id(event))
+    if entry is None or entry[0] is not event:
+        if len(_WHEN) >= 8:  # tests load many events; a bot one
+            _WHEN.clear()
+        entry = _WHEN[id(event)] = (event, {})
+    memo = entry[1]
+    key = (text, lang)
+    if key in memo:
+        return memo[key]
+    if len(memo) >= WHEN_MEMO_SIZE:
+        memo.clear()
+    query = memo[key] = parse_when(text, lang, event)
+    return query
 
 
 async def followed(uow: UnitOfWork, event: Event, profile: Profile | None) -> set[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
-from sqlalchemy import BigInteger, delete, literal, select
+from sqlalchemy import BigInteger, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +27,18 @@ CURRENT_SESSION: ContextVar[AsyncSession | None] = ContextVar("current_session",
 # (state, data) as committed; None when the person has no row (no state, no data).
 Value = tuple[str | None, dict[str, Any]] | None
 _DECLARED = {"cache_keys_declared": True}
+
+
+def _preload_statement() -> Any:
+    """A person's profile and state in one row, whichever of them exists: built once (building it for every
+    first contact was a quarter of that update's cost, issue 18); the person and the key are parameters."""
+    person = select(bindparam("uid", type_=BigInteger).label("uid")).subquery()
+    return (select(FsmRecord.state, FsmRecord.data, FsmRecord.key, Delegate)
+            .select_from(person.outerjoin(Delegate, Delegate.user_id == person.c.uid)
+                         .outerjoin(FsmRecord, FsmRecord.key == bindparam("key", type_=FsmRecord.key.type))))
+
+
+_PRELOAD = _preload_statement()
 
 
 class SQLStorage(BaseStorage):
@@ -101,11 +113,7 @@ class SQLStorage(BaseStorage):
         if caches.states.get(k) is not MISSING or caches.profiles.get(user_id) is not MISSING:
             return  # one of them is cached: the other costs one statement anyway
         generation = caches.generation
-        person = select(literal(user_id, BigInteger).label("uid")).subquery()
-        q = (select(FsmRecord.state, FsmRecord.data, FsmRecord.key, Delegate)
-             .select_from(person.outerjoin(Delegate, Delegate.user_id == person.c.uid)
-                          .outerjoin(FsmRecord, FsmRecord.key == k)))
-        row = (await s.execute(q)).first()
+        row = (await s.execute(_PRELOAD, {"uid": user_id, "key": k})).first()
         if row is None or caches.generation != generation:
             return
         state_value: Value = (row[0], dict(row[1] or {})) if row[2] is not None else None

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,37 @@ from tools import catalogs
 def compiled_catalogs() -> None:
     """Tests read the same compiled catalogs as the bot (make test compiles them too)."""
     catalogs.compile_all()
+
+
+def _bot_children() -> set[int]:
+    """This process's children that are bots (`python -m bot`, gunicorn serving bot.serve)."""
+    found = set()
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            pids = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"-m bot" in cmd or b"bot.serve" in cmd:
+                found.add(int(pid))
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_bot_left_behind() -> Iterator[None]:
+    """A test that fails between starting a bot process and stopping it leaves the bot running (two did, for
+    the rest of a CI run, on a loaded machine): at the end of each module, bots it started and did not stop
+    are killed, so they cost the later tests nothing."""
+    before = _bot_children()
+    yield
+    for pid in _bot_children() - before:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +93,9 @@ async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Har
 # Modules left out of `make test-fast` besides the e2e ones (processes, kills, outages): benchmarks' smoke
 # runs and the 1,000-example fuzz test.
 SLOW_MODULES = ("test_bench_", "_bench", "test_fuzz")
+# Single tests that cost a large share of `make test-fast` on their own: the question ranking run over every
+# question of the QA sets twice (about 30 s of CPU on a loaded machine).
+SLOW_TESTS = ("test_ranking_is_deterministic",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,7 +103,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     them with `-m "not e2e and not slow"`); `e2e` already marks the tests with processes."""
     for item in items:
         name = item.path.stem
-        if any(part in name for part in SLOW_MODULES) or "bench" in item.name:
+        if any(part in name for part in SLOW_MODULES) or "bench" in item.name or item.name in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +21,8 @@ from bot.offline.local_api import LocalSession, Request, UnexpectedRequest, Upda
 from delivery.limiter import Timer
 from delivery.sender import Sender
 from domain.clock import FrozenClock
+from domain.event import Event, load_event
+from storage.db import make_engine, migrate
 from testkit.people import delegate, offline_settings
 
 # 1 Nov 2020 10:00 GMT+3: registration open, the event ahead (what a fresh clone rehearses).
@@ -38,6 +42,54 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", "admin_ids": "999",
                               **overrides}
     return offline_settings(**values)
+
+
+_SQLITE = "sqlite+aiosqlite:///"
+_template: Path | None = None
+
+
+async def _from_template(database_url: str) -> None:
+    """A new SQLite file starts as a copy of one migrated in this process: Alembic's table rebuilds on SQLite
+    were over half of the cost of each `Harness.create` (the start-up migration then finds the schema at head).
+    The migrations themselves are still run (here, once per process; tests/test_db_files.py and the
+    migrations-match-the-models test run them from nothing)."""
+    global _template
+    if not database_url.startswith(_SQLITE):
+        return
+    path = Path(database_url.removeprefix(_SQLITE))
+    if _is_file(path):
+        return
+    if _template is None:
+        folder = Path(tempfile.mkdtemp(prefix="harness-template-"))
+        engine = make_engine(f"{_SQLITE}{folder / 'template.db'}")
+        try:
+            await migrate(engine)
+        finally:
+            await engine.dispose()
+        _template = folder / "template.db"
+    _copy(_template, path)
+
+
+_events: dict[tuple[Path, int, int], Event] = {}
+
+
+def _event(path: Path) -> Event:
+    """The event file, loaded once per version of it (the model is frozen; its question index, domain.qa's
+    `index_for`, is built once per loaded event, a quarter of a `Harness.create`)."""
+    stat = path.stat()
+    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    if key not in _events:
+        _events[key] = load_event(path)
+    return _events[key]
+
+
+def _is_file(path: Path) -> bool:
+    return path.exists()
+
+
+def _copy(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    target.chmod(0o600)  # as the bot makes its database file (storage.db warns otherwise)
 
 
 class Harness:
@@ -62,7 +114,8 @@ class Harness:
         `flood_control`: on, it runs on the frozen clock; off (the default), scripted people may send any
         number of updates in one instant."""
         clock = FrozenClock(at)
-        app = await build_app(settings, clock=clock, storage=storage)
+        await _from_template(settings.database_url)
+        app = await build_app(settings, clock=clock, storage=storage, event=_event(Path(settings.event_file)))
         h = cls(app, clock)
         flood = app.flood
         flood.enabled = flood_control

@@ -121,3 +121,30 @@ async def test_a_shutdown_logs_no_redis_traceback(tmp_path: Any, redis_url: str,
     finally:
         await h.close()
     assert [r for r in caplog.records if r.exc_info] == []
+
+
+async def test_a_wait_for_a_person_ends_when_cancelled_even_if_the_redis_call_swallows_it(redis_url: str) -> None:
+    """A CI run hung for half an hour in a lock wait that a timeout had cancelled: a cancellation lost inside
+    the Redis client must not keep `lock` polling, nor keep a closed holder's renewal alive."""
+    redis = Redis.from_url(redis_url)
+    key = StorageKey(bot_id=42, chat_id=9, user_id=int(uuid.uuid4().int % 10**9))
+    try:
+        holder = RedisPersonLocks(redis, instance=f"a-{uuid.uuid4().hex[:6]}", lease=1.0)
+        waiter = RedisPersonLocks(redis, instance=f"b-{uuid.uuid4().hex[:6]}", lease=1.0)
+        real = waiter._acquire
+
+        async def swallowing(**kw: Any) -> Any:
+            try:
+                await asyncio.sleep(0.1)  # a slow round trip: the timeout lands in here
+                return await real(**kw)
+            except asyncio.CancelledError:  # what a client that loses the cancellation does
+                return 0
+        waiter._acquire = swallowing
+        dead = await _kill(holder, key)
+        assert holder._renewer is None
+        # Cancelled by its timeout, the wait ends (the test would hang here before).
+        assert not await asyncio.wait_for(_taken(waiter, key, 0.3), 10)
+        await _bury(dead)
+        await waiter.close()
+    finally:
+        await redis.aclose()

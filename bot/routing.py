@@ -1,0 +1,140 @@
+"""Routing a message past the routers that cannot take it, with one check per router instead of one per handler.
+
+aiogram tries a message against every handler of every router in order until one accepts it: a free question
+from a person outside any conversation step went through about 60 handler filter checks (Command parsing
+the text again each time), and `/now` through about 35, before reaching its handler (issue 18: routing was
+the largest piece of a known person's update). Most routers only take given commands or messages in given
+conversation states, so `gate_routers` gives each such router one root filter, computed from its handlers'
+own filters: "the message is one of these commands, or the person is in one of these states". The gate is
+a necessary condition of every handler of the router (it may let through a message a handler then refuses,
+never the reverse), so which handler answers is exactly what it was.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable
+from dataclasses import dataclass
+from re import Pattern
+from typing import Any
+
+from aiogram import Dispatcher
+from aiogram.dispatcher.event.handler import HandlerObject
+from aiogram.filters import Command, Filter, StateFilter
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import Message
+
+ANY = None  # a handler's condition that nothing narrows (the router is not gated)
+
+
+@dataclass(frozen=True)
+class _Commands:
+    prefixes: frozenset[str]
+    names: frozenset[str]  # casefolded
+
+
+@dataclass(frozen=True)
+class _States:
+    names: frozenset[str | None]
+
+
+def _command_condition(f: Command) -> _Commands | None:
+    names: set[str] = set()
+    for allowed in f.commands:
+        if isinstance(allowed, Pattern) or not isinstance(allowed, str):
+            return ANY  # a pattern: any command name may match
+        names.add(allowed.casefold())
+    prefixes = f.prefix if isinstance(f.prefix, str) else "".join(f.prefix)
+    return _Commands(frozenset(prefixes), frozenset(names))
+
+
+def _state_condition(f: StateFilter) -> _States | None:
+    names: set[str | None] = set()
+    for allowed in f.states:
+        if isinstance(allowed, str) or allowed is None:
+            if allowed == "*":
+                return ANY
+            names.add(allowed)
+        elif isinstance(allowed, State):
+            if allowed.state == "*":
+                return ANY
+            names.add(allowed.state)
+        elif isinstance(allowed, StatesGroup):
+            names.update(type(allowed).__all_states_names__)
+        elif inspect.isclass(allowed) and issubclass(allowed, StatesGroup):
+            names.update(allowed.__all_states_names__)
+        else:
+            return ANY
+    return _States(frozenset(names))
+
+
+def _condition(handler: HandlerObject) -> _Commands | _States | None:
+    """A condition every message this handler accepts meets: its Command filter's, else its StateFilter's."""
+    found: _Commands | _States | None = ANY
+    for f in handler.filters or ():
+        callback = f.callback
+        if isinstance(callback, Command):
+            condition = _command_condition(callback)
+            if condition is not ANY:
+                return condition
+        elif isinstance(callback, StateFilter) and found is ANY:
+            found = _state_condition(callback)
+    return found
+
+
+class RouterGate(Filter):
+    """Root filter of a router's message observer: the message is one of `commands` (prefix, name before
+    any @mention, casefolded), or the person's state is one of `states`."""
+
+    def __init__(self, prefixes: Iterable[str], commands: Iterable[str], states: Iterable[str | None]) -> None:
+        self.prefixes = frozenset(prefixes)
+        self.commands = frozenset(commands)
+        self.states = frozenset(states)
+
+    async def __call__(self, event: Message, **data: Any) -> bool:
+        # As aiogram's StateFilter reads it: no raw_state means no state.
+        if self.states and data.get("raw_state") in self.states:
+            return True
+        if not self.commands:
+            return False
+        text = event.text or event.caption
+        if not text or text[0] not in self.prefixes:
+            return False
+        # As aiogram's Command.extract_command splits it: "/now@bot args" -> "now".
+        word = text.split(maxsplit=1)[0]
+        return word[1:].partition("@")[0].casefold() in self.commands
+
+
+def gate_for(handlers: Iterable[HandlerObject]) -> RouterGate | None:
+    """The gate of a message observer with `handlers`, or None when one of them takes messages no gate
+    describes (free text, a document, a menu label) or there are no handlers."""
+    prefixes: set[str] = set()
+    commands: set[str] = set()
+    states: set[str | None] = set()
+    seen = False
+    for handler in handlers:
+        condition = _condition(handler)
+        if condition is ANY:
+            return None
+        seen = True
+        if isinstance(condition, _Commands):
+            prefixes |= condition.prefixes
+            commands |= condition.names
+        else:
+            states |= condition.names
+    return RouterGate(prefixes, commands, states) if seen else None
+
+
+def gate_routers(dp: Dispatcher) -> list[str]:
+    """Give every router whose message handlers all need a command or a state its gate; the names gated.
+    A router with routers inside is left alone (its root filter would hold back theirs too)."""
+    gated = []
+    for router in dp.chain_tail:
+        if router is dp or router.sub_routers:
+            continue
+        gate = gate_for(router.message.handlers)
+        if gate is not None:
+            router.message.filter(gate)
+            gated.append(router.name)
+    return gated
+
