@@ -69,7 +69,10 @@ class RedactingFilter(logging.Filter):
         self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "_redacted", False):
+        # A record passes each handler's filters; one filter redacts it once. Another filter (another
+        # install, with other secrets) still applies its own: masking is idempotent.
+        done: set[int] = record.__dict__.setdefault("_redacted_by", set())
+        if id(self) in done:
             return True
         try:
             message = record.getMessage()
@@ -84,7 +87,7 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redact(record.exc_text)
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
-        record._redacted = True
+        done.add(id(self))
         return True
 
 

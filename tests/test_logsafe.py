@@ -46,6 +46,21 @@ def test_token_in_an_exception_url_and_traceback_is_masked(
     assert text.count("<token>") >= 5
 
 
+def test_a_filter_another_install_left_on_the_handler_does_not_stop_ours(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A second install (the webhook app started in the same process, with another token) marks the record
+    too; ours still masks its own token's quoted form, which only it knows (a CI run showed it unmasked)."""
+    other = logsafe.install(["987654321:ZZother0000000000000000000000000000"], handlers=[caplog.handler])
+    ours = logsafe.install([TOKEN], handlers=[caplog.handler])
+    try:
+        logging.getLogger("bot.test").warning("quoted %s", TOKEN.replace(":", "%3A"))
+    finally:
+        logsafe.uninstall(ours, handlers=[caplog.handler])
+        logsafe.uninstall(other, handlers=[caplog.handler])
+    assert TOKEN.split(":")[1] not in caplog.text
+    assert "quoted <token>" in caplog.text
+
+
 def test_a_token_shaped_string_and_any_bot_url_are_masked_without_knowing_the_token() -> None:
     redact = logsafe.Redactor()
     assert redact(f"x {TOKEN} y") == "x <token> y"
