@@ -15,7 +15,10 @@
   the person is waiting for the answer and a handler's two messages in a row are allowed; the outbox keeps
   its distance from replies, and a reply its distance from a reminder or broadcast that just went to the
   same person (else Telegram's 429 for that chat, and a second one elsewhere, pause every send for a
-  second: under a broadcast the chatter's replies took a second more).
+  second: under a broadcast the chatter's replies took a second more). Whether a waiter must keep its
+  chat's second is decided when its slot comes, not when it joined the line (a reminder may go to the
+  person while their reply waits behind others), and the second counts from when the last send to the
+  chat finished as well as from its grant (`landed`: a request reaches Telegram a little after its grant).
 - A 429 carries retry_after: nothing more goes to that chat for exactly that long. Telegram does not say
   whether the limit met was the chat's or the bot's: a second 429 for another chat within that time means
   the bot's, and then every send pauses for retry_after (in every process, with Redis). Pausing everything
@@ -256,6 +259,9 @@ class _Waiter:
     future: asyncio.Future[bool] = field(compare=False)
     # On the limiter's timer: past it, the waiter is answered False instead of waiting on.
     deadline: float | None = field(default=None, compare=False)
+    # Always keeps its chat's spacing (the outbox, a retry); else only in groups and after an outbox message
+    # to the chat, as things stand when its slot comes (not when it joined the line).
+    space_chat: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True)
@@ -335,6 +341,28 @@ class Limiter:
             wait = max(wait, last + self.interval_for(chat_id) - now)
         return wait
 
+    def waiter_wait(self, waiter: _Waiter) -> float:
+        """Seconds until `waiter`'s chat may take it. Decided when asked, not when the waiter joined the line:
+        a reply that waited behind other replies while a reminder went to the same person keeps that chat's
+        second (the fake's per-chat 429 in bench/mixed.py, and a second 429 elsewhere paused every send); a
+        429's pause for the chat holds every kind (a reply sent into it meets another 429)."""
+        chat_id = waiter.chat_id
+        if chat_id is None:
+            return 0.0
+        if waiter.space_chat or is_group(chat_id) or chat_id in self._outbox_last:
+            return self.chat_wait(chat_id)
+        return max(0.0, self._chat_pause.get(chat_id, 0.0) - self.timer.monotonic())
+
+    def landed(self, chat_id: int | None, *, outbox: bool = False) -> None:
+        """A send to `chat_id` finished: its chat's second counts from now. The slot was granted earlier, and
+        the request reached Telegram some time after the grant (a database commit, the network, a busy event
+        loop): counted from the grant, the next message could arrive less than a second after it."""
+        if chat_id is None:
+            return
+        self._last[chat_id] = max(self._last.get(chat_id, 0.0), self.timer.monotonic())
+        if outbox:  # a reply landing leaves the mark as it is: an outbox message may have been granted since
+            self._outbox_last.add(chat_id)
+
     def mark_chat(self, chat_id: int, *, outbox: bool = False) -> None:
         now = self.timer.monotonic()
         self._last[chat_id] = now
@@ -395,9 +423,8 @@ class Limiter:
               order: tuple[float, int] = (0.0, 0), space_chat: bool = True,
               deadline: float | None = None) -> Ticket:
         """Take a place in the line now (without waiting yet); `wait` for it later."""
-        spaced = space_chat or (chat_id is not None and (is_group(chat_id) or chat_id in self._outbox_last))
-        waiter = _Waiter(int(priority), order, next(self._seq), chat_id if spaced else None,
-                         asyncio.get_running_loop().create_future(), deadline)
+        waiter = _Waiter(int(priority), order, next(self._seq), chat_id,
+                         asyncio.get_running_loop().create_future(), deadline, space_chat)
         heapq.heappush(self._waiters, waiter)
         self._arrived.set()
         self._kick()
@@ -411,9 +438,7 @@ class Limiter:
             if not future.done():
                 future.cancel()
             raise
-        if granted and ticket.chat_id is not None:
-            self.mark_chat(ticket.chat_id, outbox=ticket.waiter.priority != Priority.REPLY)
-        return granted
+        return granted  # the chat was marked when the slot was granted (`_grant`)
 
     def _kick(self) -> None:
         if self._waiters and (self._task is None or self._task.done()):
@@ -424,7 +449,7 @@ class Limiter:
 
     def _best_ready(self) -> _Waiter | None:
         """The best waiter whose chat is ready; a time-bound one instead when its share is due."""
-        ready = [w for w in self._live() if self.chat_wait(w.chat_id) <= 0]
+        ready = [w for w in self._live() if self.waiter_wait(w) <= 0]
         if not ready:
             return None
         best = min(ready)
@@ -462,7 +487,7 @@ class Limiter:
             if not self._waiters:
                 return
             # Spend no slot while every waiter's chat must wait.
-            chat_wait = min(self.chat_wait(w.chat_id) for w in self._waiters)
+            chat_wait = min(self.waiter_wait(w) for w in self._waiters)
             if chat_wait > 0:
                 if next_deadline is not None:
                     chat_wait = min(chat_wait, next_deadline)
@@ -489,6 +514,8 @@ class Limiter:
             if waiter is None:
                 continue
             waiter.future.set_result(True)
+            if waiter.chat_id is not None:  # at once: the next slot may be decided before the waiter wakes
+                self.mark_chat(waiter.chat_id, outbox=waiter.priority != Priority.REPLY)
             self.stats.granted[waiter.priority] = self.stats.granted.get(waiter.priority, 0) + 1
             # Let the granted sender start its request before the next slot is handed out.
             await asyncio.sleep(0)
@@ -534,7 +561,9 @@ class LimiterMiddleware(BaseRequestMiddleware):
                 await _wait_turn(self.limiter, chat, space_chat=tries > 1)
                 GRANTED.set(time.monotonic())
             try:
-                return await make_request(bot, method)
+                response = await make_request(bot, method)
+                self.limiter.landed(chat)
+                return response
             except TelegramRetryAfter as exc:
                 if tries >= self.max_retries:
                     raise

@@ -513,6 +513,7 @@ class Sender:
             tries += 1
             try:
                 sent = await self._send(row.chat_id, payload)
+                self.limiter.landed(row.chat_id, outbox=True)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -382,3 +382,53 @@ async def test_a_reply_keeps_its_distance_from_an_outbox_message_to_the_same_per
     before = timer.now
     await limiter.acquire(Priority.REPLY, 7, space_chat=False)  # a handler's second message in a row
     assert timer.now - before == pytest.approx(0, abs=0.01)
+
+
+async def test_a_reply_waiting_in_line_keeps_its_distance_from_a_reminder_granted_meanwhile() -> None:
+    """Whether a reply keeps its chat's second is decided when its slot comes: a reminder to the same person
+    granted while the reply waited in line (its share of the slots) is followed by the reply a second later,
+    not at once (the fake's per-chat 429 in bench/mixed.py, 4 pauses of every send in 40 s)."""
+    timer = VirtualTimer()
+    limiter = Limiter(10, timer=timer, timely_share=1.0)
+    start = timer.now
+    granted: dict[str, float] = {}
+
+    async def take(name: str, priority: Priority, space_chat: bool) -> None:
+        await limiter.acquire(priority, 7, space_chat=space_chat)
+        granted[name] = timer.now - start
+
+    await asyncio.gather(take("reply", Priority.REPLY, False), take("reminder", Priority.TIMELY, True))
+    assert granted["reminder"] == pytest.approx(0, abs=0.01)
+    assert granted["reply"] == pytest.approx(1.0, abs=0.01)
+
+
+async def test_a_chats_second_counts_from_when_the_last_send_to_it_finished() -> None:
+    """A request reaches Telegram some time after its grant (the sender's "request started" commit, the
+    network): the next message to the chat keeps a second from when the last one finished, both ways."""
+    timer = VirtualTimer()
+    limiter = Limiter(1000, timer=timer)
+    start = timer.now
+    await limiter.acquire(Priority.TIMELY, 7)
+    await timer.sleep(0.3)
+    limiter.landed(7, outbox=True)
+    await limiter.acquire(Priority.REPLY, 7, space_chat=False)
+    assert timer.now - start == pytest.approx(1.3, abs=0.01)
+    start = timer.now
+    await limiter.acquire(Priority.REPLY, 9, space_chat=False)
+    await timer.sleep(0.2)
+    limiter.landed(9)
+    await limiter.acquire(Priority.BULK, 9)
+    assert timer.now - start == pytest.approx(1.2, abs=0.01)
+
+
+async def test_a_chats_429_holds_a_reply_to_it_too() -> None:
+    """After a 429 for a chat, a reply to it waits out retry_after (sent at once it meets another 429, and
+    two chats' 429s pause every send); replies to other chats do not wait."""
+    timer = VirtualTimer()
+    limiter = Limiter(1000, timer=timer)
+    start = timer.now
+    limiter.refused(2, 7)
+    await limiter.acquire(Priority.REPLY, 8, space_chat=False)
+    assert timer.now - start == pytest.approx(0, abs=0.01)
+    await limiter.acquire(Priority.REPLY, 7, space_chat=False)
+    assert timer.now - start == pytest.approx(2.0, abs=0.01)
