@@ -34,8 +34,10 @@ from typing import Any
 from aiogram import Bot
 from sqlalchemy import insert
 
+from bench.mixed_explain import Explain
 from bench.reminders import FAN_OUT_AT, FIRST_UID, ITEM, LEAD, _delegates
 from bot.app import build_app, make_bot
+from delivery.limiter import limiter_of
 from domain.messages import NewMessage, Priority, Rendered
 from services import reminder_jobs
 from services.reminders import reminder_topic
@@ -68,9 +70,11 @@ def _pct(values: list[float], q: float) -> float:
 class Feeder:
     """Raw updates into the Dispatcher, as Telegram would send them."""
 
-    def __init__(self, app: Any, bot: Bot) -> None:
+    def __init__(self, app: Any, bot: Bot, explain: Explain | None = None) -> None:
         self.app, self.bot = app, bot
         self.ids = itertools.count(1)
+        self.explain = explain
+        self.tracing = False  # texts traced (--explain): phase 2's chatter
 
     def _user(self, uid: int) -> dict[str, Any]:
         return {"id": uid, "is_bot": False, "first_name": f"D{uid}", "language_code": "en"}
@@ -81,7 +85,13 @@ class Feeder:
                                "from": self._user(uid), "text": text}
         if text.startswith("/"):
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-        return await self._feed({"update_id": n, "message": msg})
+        if self.explain is None or not self.tracing:
+            return await self._feed({"update_id": n, "message": msg})
+        trace = self.explain.begin()
+        try:
+            return await self._feed({"update_id": n, "message": msg})
+        finally:
+            self.explain.end(trace, keep=True)
 
     async def press(self, uid: int, data: str, message_id: int) -> float:
         n = next(self.ids)
@@ -143,7 +153,7 @@ async def quiz_player(feeder: Feeder, api: FakeBotAPI, uid: int, until: float, p
 
 
 async def run(people: int, chatters: int, chatter_rate: float, players: int, seconds: float, speed: float,
-              seed: int) -> bool:
+              seed: int, explain: bool = False) -> bool:
     base = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
     if not base or not redis_url:
@@ -165,7 +175,8 @@ async def run(people: int, chatters: int, chatter_rate: float, players: int, sec
         async def render(ctx: Any, row: Any, who: Any) -> Rendered:
             return Rendered(row.payload["text"])
         delivery.renderers.register("bench_broadcast", render)
-        feeder = Feeder(app, bot)
+        limiter = limiter_of(bot)
+        feeder = Feeder(app, bot, Explain(limiter) if explain and limiter is not None else None)
         try:
             async with app.sessions() as s:
                 rows = _delegates(people, clock.now())
@@ -200,8 +211,13 @@ async def run(people: int, chatters: int, chatter_rate: float, players: int, sec
             until = time.monotonic() + seconds
             lat: list[float] = []
             presses: list[float] = []
+            feeder.tracing = True
+            if feeder.explain is not None:
+                feeder.explain.start()
             await asyncio.gather(chatter(feeder, talkers, chatter_rate, until, lat),
                                  *(quiz_player(feeder, api, u, until, presses, rng) for u in quizzers))
+            if feeder.explain is not None:
+                feeder.explain.stop()
             # Let the outbox finish (bounded).
             limit = time.monotonic() + max(30.0, 3 * people / 25)
             while time.monotonic() < limit:
@@ -243,6 +259,8 @@ async def run(people: int, chatters: int, chatter_rate: float, players: int, sec
     ok = (len(set(rem_chats)) == created == on_time and len(rem_texts) == len(set(rem_texts))
           and len(cast_chats) == len(set(cast_chats))
           == people and _pct(lat, .95) <= 2 * _pct(base_lat, .95) + 0.25)
+    if feeder.explain is not None:
+        feeder.explain.report(api, since)
     print("targets (reminders all on time and once, broadcast all once, reply p95 within 2x + 0.25 s):",
           "met" if ok else "NOT met")
     return ok
@@ -257,11 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--speed", type=float, default=10.0, help="the bot's clock speed (the session's start)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--explain", action="store_true", help="where the replies' time went under the mix")
     args = parser.parse_args(argv)
     print(f"mixed load, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, PostgreSQL + Redis, SEND_RATE 25/s, fake Bot API "
           f"30/s overall and 1/s per chat", flush=True)
     ok = asyncio.run(run(args.people, args.chatters, args.chatter_rate, args.players, args.seconds, args.speed,
-                         args.seed))
+                         args.seed, args.explain))
     return 0 if ok else 1
 
 
