@@ -304,6 +304,9 @@ class Limiter:
         self._last: dict[int, float] = {}
         # Chats the outbox (not a reply) sent to last: a reply there keeps the chat's spacing.
         self._outbox_last: set[int] = set()
+        # When the last reply to each private chat was granted: the sender times outbox messages to a person
+        # in a conversation by it (`Sender._pick`).
+        self._replied: dict[int, float] = {}
         self._pause_until = 0.0
         self._pauses = 0
         self._chat_pause: dict[int, float] = {}
@@ -370,10 +373,21 @@ class Limiter:
             self._outbox_last.add(chat_id)
         else:
             self._outbox_last.discard(chat_id)
+            self._replied[chat_id] = now
         if len(self._last) > 50_000:  # forget chats that are ready again
             self._last = {c: t for c, t in self._last.items() if t + self.interval_for(c) > now}
             self._chat_pause = {c: t for c, t in self._chat_pause.items() if t > now}
             self._outbox_last &= self._last.keys()
+        if len(self._replied) > 50_000:
+            self._replied = {c: t for c, t in self._replied.items() if t + 60.0 > now}
+
+    def replied_at(self, chat_id: int) -> float | None:
+        """When a reply to `chat_id` was last granted (on the timer), if lately."""
+        return self._replied.get(chat_id)
+
+    def replies_waiting(self) -> set[int]:
+        """The chats replies are waiting in line for."""
+        return {w.chat_id for w in self._live() if w.priority == Priority.REPLY and w.chat_id is not None}
 
     # -- pauses ----------------------------------------------------------------------------------------------------
 

@@ -421,6 +421,55 @@ async def test_a_chats_second_counts_from_when_the_last_send_to_it_finished() ->
     assert timer.now - start == pytest.approx(1.2, abs=0.01)
 
 
+async def test_a_person_in_a_conversation_gets_an_outbox_message_right_after_a_reply(h: Harness) -> None:
+    """Rows of a fan-out to people chatting with the bot go after the others of their claim, at the moment
+    right after a reply to them (the chat's second passes while they read it), or DEFER seconds late at
+    most. Under bench/mixed.py's fan-out, 30-38 of 400 replies waited up to a second for their chat after a
+    reminder or broadcast had gone to the person at another moment."""
+    from delivery.sender import DEFER
+
+    await add(h, *(msg(f"r{c}", c) for c in (1, 2, 3, 4)))
+    timer = VirtualTimer()
+    s = sender(h, timer, rate=1000)
+    sent: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent.append((r.text or "", timer.now))
+    limiter = s.limiter
+    await limiter.acquire(Priority.REPLY, 2, space_chat=False)  # person 2 is chatting: answered 3 s ago
+    await timer.sleep(2.5)
+    await limiter.acquire(Priority.REPLY, 4, space_chat=False)  # person 4 was answered half a second ago
+    await timer.sleep(0.5)
+    start = timer.now
+    await drain_sender(s)
+    order = [text for text, _ in sent]
+    t = {text: at - start for text, at in sent}
+    assert order == ["r1", "r3", "r4", "r2"]
+    assert t["r1"] == pytest.approx(0, abs=0.05) and t["r3"] == pytest.approx(0, abs=0.05)
+    assert t["r4"] == pytest.approx(0.5, abs=0.15)  # right after the chat's second since the reply
+    assert DEFER - 0.5 <= t["r2"] <= DEFER + 0.5  # no new reply to time it by: put off DEFER seconds
+    assert {r.status for r in (await rows(h)).values()} == {SENT}
+
+
+async def test_a_row_to_a_person_whose_reply_waits_in_line_goes_after_it(h: Harness) -> None:
+    """A reply waiting for its turn goes before an outbox message to the same person (else it waits out the
+    chat's second after that message)."""
+    await add(h, msg("reminder", 7))
+    timer = VirtualTimer()
+    s = sender(h, timer, rate=1000)
+    sent: list[str] = []
+    h.session.on_request = lambda r: sent.append(r.text or "")
+    limiter = s.limiter
+    limiter.pause(0.5)  # the reply waits in line for half a second
+    reply = asyncio.ensure_future(limiter.acquire(Priority.REPLY, 7, space_chat=False))
+    await asyncio.sleep(0)
+    rows_, _ = await s.claim()
+    assert not s._welcome(rows_[0], timer.now, limiter.replies_waiting())
+    await s._release(rows_)
+    await reply
+    assert s._welcome(rows_[0], timer.now + 1.0, limiter.replies_waiting())
+    await drain_sender(s)
+    assert sent == ["reminder"]
+
+
 async def test_a_chats_429_holds_a_reply_to_it_too() -> None:
     """After a 429 for a chat, a reply to it waits out retry_after (sent at once it meets another 429, and
     two chats' 429s pause every send); replies to other chats do not wait."""
