@@ -424,7 +424,7 @@ class Sender:
         person in a conversation waits for the moment after a reply to them (`_welcome`), at most DEFER
         seconds, while the others go first."""
         soon: int | None = None
-        put_off: int | None = None
+        put_off = False
         mono = self.timer.monotonic()
         replying = self.limiter.replies_waiting()
         for i, row in enumerate(queue):
@@ -432,8 +432,7 @@ class Sender:
             if wait <= self.max_chat_wait and not self._welcome(row, mono + max(0.0, wait), replying):
                 since = self._deferred.setdefault(row.id, mono)
                 if mono - since < DEFER:
-                    if put_off is None:
-                        put_off = i
+                    put_off = True
                     continue
             if wait <= 0:
                 del queue[i]
@@ -444,7 +443,7 @@ class Sender:
             row = queue[soon]
             del queue[soon]
             return row
-        if put_off is not None:  # only rows to people in a conversation are left: look again shortly
+        if put_off:  # only rows to people in a conversation are left: look again shortly
             await self.timer.sleep(0.1)
             return None
         row = queue.popleft()
