@@ -239,8 +239,11 @@ class Sender:
         self.writing = 0
         # Ids of the rows this sender holds (claimed, not yet settled or released): never claimed twice.
         self._held: set[int] = set()
-        # When a held row was first put off because its person is in a conversation (`_pick`), on the timer.
+        # When a held row was first put off because its person is in a conversation (`_pick`), on the timer;
+        # whether the last pick found only such rows; when to claim more for them again (`_claim_more`).
         self._deferred: dict[int, float] = {}
+        self._put_off = False
+        self._claim_again_at = 0.0
         # When each held row's claim was made, on the timer (the lease ends `lease` later).
         self._claimed_mono: dict[int, float] = {}
         # The next claim, made while the last rows of the current one are sent.
@@ -378,13 +381,16 @@ class Sender:
                 await self._release(list(queue))
                 queue.clear()
                 break
-            if len(queue) <= self.prefetch_at and self._next is None:
+            if (len(queue) <= self.prefetch_at and self._next is None
+                    and self.timer.monotonic() >= self._claim_again_at):
                 self._next = asyncio.create_task(self.claim())
             if len(self._in_flight) >= self.max_in_flight:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             row = await self._pick(queue)
             if row is None:
+                if self._put_off:
+                    await self._claim_more(queue, who)
                 continue
             payload = await self._prepare(row, who.get(row.user_id) if row.user_id is not None else None)
             if payload is None:
@@ -403,6 +409,27 @@ class Sender:
             self._in_flight.add(sending)
             sending.add_done_callback(self._in_flight.discard)
         return len(rows)
+
+    async def _claim_more(self, queue: deque[OutboxRow], who: dict[int, Recipient]) -> None:
+        """Only rows put off for people in a conversation are left in this claim: the next claim's rows join it
+        (in priority order), so the rest of a fan-out goes on meanwhile; with none due, look again shortly."""
+        if self._next is None and self.timer.monotonic() >= self._claim_again_at and len(queue) < 4 * self.batch:
+            self._next = asyncio.create_task(self.claim())
+        if self._next is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._next), 0.1)
+            if self._next.done():
+                task, self._next = self._next, None
+                rows, more = task.result()
+                if rows:
+                    queue.extend(rows)
+                    ordered = sorted(queue, key=lambda r: (r.priority, _order(r)))
+                    queue.clear()
+                    queue.extend(ordered)
+                    who.update(more)
+                    return
+                self._claim_again_at = self.timer.monotonic() + 1.0  # nothing more due: not every 0.1 s
+        await self.timer.sleep(0.1)
 
     def _welcome(self, row: OutboxRow, at: float, replying: set[int]) -> bool:
         """Whether a message to the row's chat at `at` (on the timer) is not likely to hold up a reply: the person
@@ -443,8 +470,8 @@ class Sender:
             row = queue[soon]
             del queue[soon]
             return row
-        if put_off:  # only rows to people in a conversation are left: look again shortly
-            await self.timer.sleep(0.1)
+        self._put_off = put_off
+        if put_off:  # only rows to people in a conversation are left: the next rows go meanwhile
             return None
         row = queue.popleft()
         now = self.clock.now()

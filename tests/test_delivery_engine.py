@@ -449,6 +449,29 @@ async def test_a_person_in_a_conversation_gets_an_outbox_message_right_after_a_r
     assert {r.status for r in (await rows(h)).values()} == {SENT}
 
 
+async def test_a_claim_of_people_in_a_conversation_lets_the_next_rows_go_first(h: Harness) -> None:
+    """When every row of a claim is put off for people in a conversation, the next rows are claimed and go
+    meanwhile (the fan-out does not stall behind them; bench/mixed.py's chatters are its first 50 rows)."""
+    from delivery.sender import DEFER
+
+    await add(h, *(msg(f"r{c}", c) for c in (2, 4, 5, 6)))
+    timer = VirtualTimer()
+    s = sender(h, timer, rate=1000, batch=2)
+    sent: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent.append((r.text or "", timer.now))
+    for chat in (2, 4):
+        await s.limiter.acquire(Priority.REPLY, chat, space_chat=False)
+    await timer.sleep(3.0)
+    start = timer.now
+    await drain_sender(s)
+    order = [text for text, _ in sent]
+    t = {text: at - start for text, at in sent}
+    assert order[:2] == ["r5", "r6"] and sorted(order[2:]) == ["r2", "r4"]
+    assert t["r5"] == pytest.approx(0, abs=0.1) and t["r6"] == pytest.approx(0, abs=0.1)
+    assert t["r2"] <= DEFER + 0.5
+    assert {r.status for r in (await rows(h)).values()} == {SENT}
+
+
 async def test_a_row_to_a_person_whose_reply_waits_in_line_goes_after_it(h: Harness) -> None:
     """A reply waiting for its turn goes before an outbox message to the same person (else it waits out the
     chat's second after that message)."""
