@@ -95,7 +95,8 @@ LEASE_MARGIN = 10.0
 # after a reply to them (within the chat's second plus WELCOME seconds): the second passes while they read it.
 # At another moment their next message may come within that second and its reply wait for it (bench/mixed.py:
 # 30-38 of 400 replies held up to a second under a fan-out). Such a row lets other rows of its claim go
-# first, for at most DEFER seconds; a reply waiting in line for the same person goes before it.
+# first, for at most DEFER seconds; a reply waiting in line for the same person goes before it. Only time-bound
+# and bulk rows (reminders, broadcasts): an interactive one (a quiz question, a progress edit) is awaited now.
 CONVERSATION = 15.0
 WELCOME = 1.5
 DEFER = 5.0
@@ -435,7 +436,7 @@ class Sender:
         """Whether a message to the row's chat at `at` (on the timer) is not likely to hold up a reply: the person
         is not in a conversation with the bot, or a reply to them has just gone (see CONVERSATION)."""
         chat = row.chat_id
-        if is_group(chat):
+        if is_group(chat) or row.priority < Priority.TIMELY:  # a quiz question or a progress edit: awaited now
             return True
         if chat in replying:
             return False

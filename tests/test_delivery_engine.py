@@ -449,6 +449,23 @@ async def test_a_person_in_a_conversation_gets_an_outbox_message_right_after_a_r
     assert {r.status for r in (await rows(h)).values()} == {SENT}
 
 
+async def test_an_interactive_row_to_a_person_in_a_conversation_is_not_put_off(h: Harness) -> None:
+    """A quiz question or a broadcast's progress edit is what the person is waiting for: it goes at once."""
+    await add(h, msg("question", 2, priority=Priority.INTERACTIVE), msg("reminder", 3))
+    timer = VirtualTimer()
+    s = sender(h, timer, rate=1000)
+    sent: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent.append((r.text or "", timer.now))
+    for chat in (2, 3):
+        await s.limiter.acquire(Priority.REPLY, chat, space_chat=False)
+    await timer.sleep(3.0)
+    start = timer.now
+    await drain_sender(s)
+    t = {text: at - start for text, at in sent}
+    assert t["question"] == pytest.approx(0, abs=0.05)
+    assert t["reminder"] > 1.0  # the reminder, time-bound, waits for its moment
+
+
 async def test_a_claim_of_people_in_a_conversation_lets_the_next_rows_go_first(h: Harness) -> None:
     """When every row of a claim is put off for people in a conversation, the next rows are claimed and go
     meanwhile (the fan-out does not stall behind them; bench/mixed.py's chatters are its first 50 rows)."""
