@@ -97,10 +97,28 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (all its threads), from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc/PID/stat; or of one thread
+    (/proc/PID/task/TID/stat; the main thread's id is the process's)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(path).read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+
+class CpuWatch:
+    """The CPU a process used between `start` and `stop`: in all, and in its main thread (the event loop;
+    the rest is worker threads: aiosqlite's connections, asyncio.to_thread)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.total = self.main = 0.0
+
+    def start(self) -> None:
+        self._t0, self._m0 = cpu_seconds(self.pid), cpu_seconds(self.pid, self.pid)
+
+    def stop(self, phase: Phase) -> None:
+        phase.cpu = cpu_seconds(self.pid) - self._t0
+        phase.cpu_main = cpu_seconds(self.pid, self.pid) - self._m0
 
 
 def reset_peak(pid: int) -> bool:
@@ -120,6 +138,7 @@ class Phase:
     answered: int = 0
     peak_kb: int = 0
     cpu: float = 0.0  # CPU seconds the bot's process used from the push to the last answer
+    cpu_main: float = 0.0  # of which its main thread (the event loop)
 
     @property
     def cpu_ms(self) -> float:
@@ -257,29 +276,31 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
             uid += len(warm)
 
             uids = list(range(uid, uid + at_once))
+            cpu = CpuWatch(proc.pid)
             async with profiled(proc, "at once"):
-                t0, cpu0 = time.monotonic(), cpu_seconds(proc.pid)
+                t0 = time.monotonic()
+                cpu.start()
                 for u in uids:
                     watch.push(api, u, u - FIRST_UID)
                 await watch.wait(uids, 300)
-                cpu1 = cpu_seconds(proc.pid)
-            result.phases["at once"] = watch.phase("at once", uids, t0)
-            result.phases["at once"].cpu = cpu1 - cpu0
+                result.phases["at once"] = watch.phase("at once", uids, t0)
+                cpu.stop(result.phases["at once"])
             say(f"  {which}: {at_once:,} at once in {result.phases['at once'].seconds:.2f} s")
             # The same people again: what a quiz looks like once everyone has said something.
             async with profiled(proc, "again"):
-                t0, cpu0 = time.monotonic(), cpu_seconds(proc.pid)
+                t0 = time.monotonic()
+                cpu.start()
                 for u in uids:
                     watch.push(api, u, u - FIRST_UID + 1)  # the other kind of update this time (with --kind mixed)
                 await watch.wait(uids, 300)
-                cpu1 = cpu_seconds(proc.pid)
-            result.phases["again"] = watch.phase("again", uids, t0)
-            result.phases["again"].cpu = cpu1 - cpu0
+                result.phases["again"] = watch.phase("again", uids, t0)
+                cpu.stop(result.phases["again"])
             say(f"  {which}: the same {at_once:,} again in {result.phases['again'].seconds:.2f} s")
             uid += at_once
 
             uids = [] if "steady" in skip else list(range(uid, uid + int(rate * seconds)))
-            t0, cpu0 = time.monotonic(), cpu_seconds(proc.pid)
+            t0 = time.monotonic()
+            cpu.start()
             for k, u in enumerate(uids):
                 delay = t0 + k / rate - time.monotonic()
                 if delay > 0:
@@ -288,7 +309,7 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
             await watch.wait(uids, 120)
             if uids:
                 result.phases["steady"] = watch.phase("steady", uids, t0)
-                result.phases["steady"].cpu = cpu_seconds(proc.pid) - cpu0
+                cpu.stop(result.phases["steady"])
                 say(f"  {which}: {len(uids):,} at {rate:.0f}/s, p99 {result.phases['steady'].pct(99):.1f} ms")
             uid += len(uids)
             if "burst" in skip:
@@ -296,7 +317,8 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
 
             reset_peak(proc.pid)
             uids = list(range(FIRST_UID, FIRST_UID + burst))  # everyone, the people above again among them
-            t0, cpu0 = time.monotonic(), cpu_seconds(proc.pid)
+            t0 = time.monotonic()
+            cpu.start()
             for u in uids:
                 watch.push(api, u, u - FIRST_UID)
             peak = 0
@@ -305,7 +327,7 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
                 peak = max(peak, proc_status(proc.pid)["VmRSS"])
                 await asyncio.sleep(0.2)
             phase = watch.phase("burst", uids, t0)
-            phase.cpu = cpu_seconds(proc.pid) - cpu0
+            cpu.stop(phase)
             phase.peak_kb = max(peak, proc_status(proc.pid)["VmHWM"])
             result.phases["burst"] = phase
             say(f"  {which}: {burst:,} at once in {phase.seconds:.2f} s, peak RSS {phase.peak_kb / 1024:.0f} MB")
@@ -317,7 +339,7 @@ async def run_bot(which: str, database_url: str, workdir: Path, *, at_once: int,
 def report(ours: BotRun, bare: BotRun, before: BotRun | None = None) -> str:
     lines = [f"{'phase':<9} {'bot':<6} {'N':>6} {'upd/s':>7} {'bare upd/s':>10} {'/bare':>6} "
              f"{'p50/p99 ms':>17} {'bare p50/p99 ms':>17} {'answered':>9} "
-             f"{'CPU ms/upd':>10} {'bare CPU':>8} {'bare/CPU':>8}"]
+             f"{'CPU ms/upd':>10} {'main':>5} {'bare CPU':>8} {'bare/CPU':>8}"]
     lines.append("-" * len(lines[0]))
     for name in ("at once", "again", "steady", "burst"):
         for run in (before, ours):
@@ -327,11 +349,13 @@ def report(ours: BotRun, bare: BotRun, before: BotRun | None = None) -> str:
             ratio = o.rate / b.rate if b.rate else math.nan
             lines.append(f"{name:<9} {run.bot:<6} {o.n:>6,} {o.rate:>7,.0f} {b.rate:>10,.0f} {ratio:>6.3f} "
                          f"{f'{o.pct(50):.1f} / {o.pct(99):.1f}':>17} {f'{b.pct(50):.1f} / {b.pct(99):.1f}':>17} "
-                         f"{f'{o.answered:,}/{b.answered:,}':>9} {o.cpu_ms:>10.2f} {b.cpu_ms:>8.2f} "
+                         f"{f'{o.answered:,}/{b.answered:,}':>9} {o.cpu_ms:>10.2f} "
+                         f"{1000 * o.cpu_main / o.n:>5.2f} {b.cpu_ms:>8.2f} "
                          f"{b.cpu_ms / o.cpu_ms if o.cpu_ms else math.nan:>8.3f}")
     mb = 1024
     lines += ["", "upd/s: throughput; /bare: ours over the bare bot's; CPU ms/upd: the bot process's CPU (all "
-                  "threads) per update; bare/CPU: the bare bot's CPU per update over this bot's", ""]
+                  "threads) per update,", "of which main: its main thread (the event loop); bare/CPU: the bare "
+                  "bot's CPU per update over this bot's", ""]
     for run in (before, ours):
         if run is None:
             continue
