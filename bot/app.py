@@ -31,7 +31,7 @@ from bot.middlewares import (
     StaleCallbackAnswer,
 )
 from bot.person_lock import RedisPersonLocks
-from bot.routing import gate_routers
+from bot.routing import gate_routers, switchboard_router
 from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
@@ -271,9 +271,12 @@ async def build_app(
 
     dp.message.middleware(OrganiserOnly())
     dp.callback_query.middleware(OrganiserOnly())
-    dp.include_routers(*build_routers())
+    # First, a private chat's messages go straight to the routers that can take them (bot/routing.py).
+    switchboard, board = switchboard_router()
+    group_router, *private_routers = build_routers()  # the group router takes no private chat's message
+    dp.include_routers(switchboard, group_router, *private_routers)
     inline_sync_filters(dp)
-    gate_routers(dp)
+    board.route(private_routers, gate_routers(dp))
     remember_answers(event)
     # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
     sources = organiser_sources()

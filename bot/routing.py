@@ -8,6 +8,12 @@ conversation states, so `gate_routers` gives each such router one root filter, c
 own filters: "the message is one of these commands, or the person is in one of these states". The gate is
 a necessary condition of every handler of the router (it may let through a message a handler then refuses,
 never the reverse), so which handler answers is exactly what it was.
+
+A gate still costs aiogram's walk a visit to its router (the router's outer-middleware wrapping, its root
+filters through the handler machinery): a free question visited 15 routers, `/now` 11. The `Switchboard`
+(the first router of private chats) reads the gates itself and hands a message to the routers whose gates
+let it through, in their order, through aiogram's public `Router.propagate_event`: a free question visits
+menu, excom (the two routers no gate describes) and questions; `/now` menu, excom and program.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from dataclasses import dataclass
 from re import Pattern
 from typing import Any
 
-from aiogram import Dispatcher
+from aiogram import Dispatcher, Router
+from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.filters import Command, Filter, StateFilter
 from aiogram.fsm.state import State, StatesGroup
@@ -92,8 +99,11 @@ class RouterGate(Filter):
         self.states = frozenset(states)
 
     async def __call__(self, event: Message, **data: Any) -> bool:
+        return self.admits(event, data.get("raw_state"))
+
+    def admits(self, event: Message, raw_state: str | None) -> bool:
         # As aiogram's StateFilter reads it: no raw_state means no state.
-        if self.states and data.get("raw_state") in self.states:
+        if self.states and raw_state in self.states:
             return True
         if not self.commands:
             return False
@@ -125,16 +135,58 @@ def gate_for(handlers: Iterable[HandlerObject]) -> RouterGate | None:
     return RouterGate(prefixes, commands, states) if seen else None
 
 
-def gate_routers(dp: Dispatcher) -> list[str]:
-    """Give every router whose message handlers all need a command or a state its gate; the names gated.
+def gate_routers(dp: Dispatcher) -> dict[Router, RouterGate]:
+    """Give every router whose message handlers all need a command or a state its gate; the routers gated.
     A router with routers inside is left alone (its root filter would hold back theirs too)."""
-    gated = []
+    gated: dict[Router, RouterGate] = {}
     for router in dp.chain_tail:
         if router is dp or router.sub_routers:
             continue
         gate = gate_for(router.message.handlers)
         if gate is not None:
             router.message.filter(gate)
-            gated.append(router.name)
+            gated[router] = gate
     return gated
+
+
+class Switchboard:
+    """The message handler of the first router of private chats: the message goes to the routers after it
+    whose gates let it through (and to those no gate describes), in the Dispatcher's order, each by
+    `Router.propagate_event`, until one handles it. A router whose gate refuses it would have refused it
+    as its root filter, so the handler reached is the one aiogram's walk reaches (tests/test_routing.py
+    compares them). Nothing handled (cannot happen in a private chat: the fallback router takes every
+    message): aiogram's walk goes on past this router as it would without it."""
+
+    def __init__(self) -> None:
+        self.routes: list[tuple[Router, RouterGate | None]] = []
+
+    def route(self, routers: Iterable[Router], gates: dict[Router, RouterGate]) -> None:
+        """The routers to hand messages to, in order, and the gates `gate_routers` gave them."""
+        self.routes = [(router, gates.get(router)) for router in routers]
+
+    async def dispatch(self, message: Message, **data: Any) -> Any:
+        """The switchboard router's one message handler (a coroutine function: aiogram would run a callable
+        object's __call__ in a worker thread)."""
+        raw_state = data.get("raw_state")
+        # What aiogram's walk hands a router: the Dispatcher's data, without this handler's own entries.
+        data.pop("handler", None)
+        data.pop("event_router", None)
+        for router, gate in self.routes:
+            if gate is not None and not gate.admits(message, raw_state):
+                continue
+            response = await router.propagate_event("message", message, **data)
+            if response is not UNHANDLED:
+                return response
+        return UNHANDLED
+
+
+def switchboard_router() -> tuple[Router, Switchboard]:
+    """The router to include first (before the group router: it sees private chats only) and its
+    switchboard, to be given the routers after it (`Switchboard.route`) once they are gated."""
+    from handlers.groups import private_only
+
+    board = Switchboard()
+    router = private_only(Router(name="switchboard"))
+    router.message.register(board.dispatch)
+    return router, board
 

@@ -136,3 +136,57 @@ def test_a_question_about_time_is_read_once_per_text_and_language(monkeypatch: p
     assert calls == [("when is the quiz? (routing test)", "en")]
     program_uc.question_about_time("when is the quiz? (routing test)", "ru", event)
     assert len(calls) == 2
+
+
+async def _script(h: Harness) -> list[tuple[int, str, str, tuple[str, ...]]]:
+    """Messages of every kind from a newcomer (through registration steps), a delegate and an organiser; what
+    the bot sent back to each, in order."""
+    from bot.offline.local_api import UpdateFactory
+
+    newcomer, organiser = UID + 1, 999
+    await register(h, UID, language="en", timezone="Europe/Moscow")
+    await register(h, organiser, language="en", timezone="Europe/Moscow")
+    plan: list[tuple[int, str | dict[str, Any]]] = [
+        (newcomer, "when is the quiz?"), (newcomer, "/start"), (newcomer, "English"),
+        (newcomer, "where are you?"), (newcomer, "Anna Lee"), (newcomer, "/now"), (newcomer, "hello there"),
+        (newcomer, "/cancel"), (newcomer, "/start"), (newcomer, "/NOW"), (newcomer, "/unknown"),
+    ]
+    for text in ("/now", "/next", "/program", "/reminders", "/meet", "/availability", "/quiz", "/leaderboard",
+                 "/help", "/language", "/timezone", "/profile", "/stats", "/excom", "/broadcast", "/console",
+                 "/myid", "📋 Program", "▶️ Now and next", "/now@delegate_test_bot", "when is the quiz?",
+                 "how long until lunch?", "hello", "/cancel", "/start"):
+        plan += [(UID, text), (organiser, text)]
+    factory: UpdateFactory = h.updates
+    plan += [(UID, factory.location(UID, 55.75, 37.62)), (UID, factory.sticker(UID)),
+             (UID, factory.document(UID, "f1", "list.csv")), (organiser, factory.document(organiser, "f2", "x.csv")),
+             (organiser, "/people"), (organiser, "Anna")]
+    seen: list[tuple[int, str, str, tuple[str, ...]]] = []
+    for who, what in plan:
+        requests = await (h.send(who, what) if isinstance(what, str) else h.feed(what))
+        seen += [(who, r.method, r.text, tuple(t for t, _ in r.buttons)) for r in requests]
+    return seen
+
+
+async def test_the_switchboard_reaches_the_handler_aiograms_walk_reaches(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same script answered with the switchboard and without it (no routes: every message goes on to
+    aiogram's walk through the routers), call for call."""
+    from bot.routing import Switchboard
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    with_board = await Harness.create(make_settings(tmp_path / "a"))
+    try:
+        assert with_board.app.dp.sub_routers[0].name == "switchboard"
+        answered = await _script(with_board)
+    finally:
+        await with_board.close()
+    monkeypatch.setattr(Switchboard, "route", lambda self, routers, gates: None)
+    walked = await Harness.create(make_settings(tmp_path / "b"))
+    try:
+        assert walked.app.dp.sub_routers[0].name == "switchboard"
+        expected = await _script(walked)
+    finally:
+        await walked.close()
+    assert len(answered) > 60
+    assert answered == expected
