@@ -15,7 +15,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n, ngettext
+from aiogram.utils.i18n import I18n, get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from domain import calendar as ics
@@ -474,12 +474,29 @@ def _line(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
     return f"{_span(conf, item, view, lang)}  {title}"
 
 
+# The buttons under /now, /next and answers about time: made once per items, language and locale (building the
+# pydantic models and packing their callback data was a twentieth of answering /now; issue 18). A markup is a
+# frozen model nobody changes (a reply that adds buttons makes a new one). The entry holds its items, so an
+# id is never reused under it.
+_CARDS_CACHE: dict[tuple[object, ...], tuple[tuple[ProgramItem, ...], InlineKeyboardMarkup]] = {}
+_CARDS_CACHE_SIZE = 4096
+
+
 def _cards_keyboard(items: Sequence[ProgramItem], lang: str, *, program: bool = True) -> InlineKeyboardMarkup:
+    held = tuple(items)
+    key = (*map(id, held), lang, program, get_i18n().current_locale)
+    made = _CARDS_CACHE.get(key)
+    if made is not None and all(a is b for a, b in zip(made[0], held, strict=True)):
+        return made[1]
     buttons = [button(f"ℹ️ {_short(i.title.get(lang))}", CardCb(item=i.id)) for i in items]
     rows = grid(buttons, 1)
     if program:
         rows += grid([button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    markup = InlineKeyboardMarkup(inline_keyboard=rows)
+    if len(_CARDS_CACHE) >= _CARDS_CACHE_SIZE:
+        _CARDS_CACHE.clear()
+    _CARDS_CACHE[key] = (held, markup)
+    return markup
 
 
 async def on_now(message: Message, conf: Event, clock: Clock, profile: Profile | None,
