@@ -190,3 +190,38 @@ async def test_the_switchboard_reaches_the_handler_aiograms_walk_reaches(tmp_pat
         await walked.close()
     assert len(answered) > 60
     assert answered == expected
+
+
+async def test_a_session_with_nothing_to_do_is_neither_committed_nor_closed(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known person's /now runs no statement: its session has nothing for a commit or a close (a greenlet
+    round trip each); one that wrote is committed as before (and closed only if the commit left something)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from storage.db import untouched
+
+    h = await Harness.create(make_settings(tmp_path))
+    try:
+        await register(h, UID, language="en", timezone="Europe/Moscow")
+        await h.send(UID, "/now")  # the first update loads the profile and state (one statement)
+        calls: list[str] = []
+        for name in ("commit", "close"):
+            real = getattr(AsyncSession, name)
+
+            async def counted(self: AsyncSession, *, _real: Any = real, _name: str = name) -> None:
+                calls.append(_name)
+                await _real(self)
+
+            monkeypatch.setattr(AsyncSession, name, counted)
+        await h.send(UID, "/now")
+        await h.send(UID, "when is the quiz?")
+        assert calls == []
+        await h.send(UID + 5, "/start")  # a newcomer: a statement, a write (the first step): committed
+        assert calls == ["commit"]
+        async with h.app.sessions() as s:
+            assert untouched(s)
+            await s.execute(text("SELECT 1"))
+            assert not untouched(s)
+    finally:
+        await h.close()
