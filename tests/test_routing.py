@@ -61,8 +61,21 @@ async def test_a_gate_lets_through_its_commands_and_states_only() -> None:
     assert not await gate(_message("Anna"))
 
 
-async def test_routers_that_take_any_text_are_not_gated() -> None:
-    assert gate_for(_router((Command("now"),), (F.text,)).message.handlers) is None  # free text
+async def test_magic_filters_gate_free_text_and_documents() -> None:
+    """A handler of free text (`F.text`, not a command) or of documents: the gate applies its magic filters as
+    aiogram would (all of one handler's at once)."""
+    gate = gate_for(_router((Command("excom"),), (F.document,), (F.text, ~F.text.startswith("/"))
+                            ).message.handlers)
+    assert isinstance(gate, RouterGate)
+    assert await gate(_message("/excom"))
+    assert await gate(_message("when is the quiz?"))
+    assert not await gate(_message("/now"))  # text, but a command: the free-text handler refuses it
+    assert not await gate(_message(None, caption="a photo"))  # neither text nor a document
+
+
+async def test_routers_that_take_any_message_are_not_gated() -> None:
+    assert gate_for(_router((Command("now"),), ()).message.handlers) is None  # any message
+    assert gate_for(_router((Command("now"),), (_noop,)).message.handlers) is None  # a filter no gate reads
     assert gate_for(_router((Command(re.compile(r"q\d")),)).message.handlers) is None  # a pattern
     assert gate_for(_router((StateFilter("*"),)).message.handlers) is None
     assert gate_for(_router().message.handlers) is None
