@@ -85,7 +85,7 @@ def judge(conf: Event, q: dict[str, Any], reply: str, buttons: list[str] | None 
         kind, target = q["expect"].split(":", 1)
         entry = conf.item(target) if kind == "item" else next((f for f in conf.faq if f.id == target), None)
         if entry is not None:
-            label = entry.title.get(q["lang"]) if kind == "item" else entry.question.get(q["lang"])  # type: ignore[union-attr]
+            label = entry.title.get(q["lang"]) if kind == "item" else entry.question.get(q["lang"])  # type: ignore[union-attr]  # kind tells which
             # As for an answer: an FAQ entry about the expected item counts as that item.
             labels = [label, *(f.question.get(q["lang"]) for f in conf.faq if kind == "item" and f.item == target)]
             if any(lab[:20] in b for lab in labels for b in buttons):
@@ -127,12 +127,12 @@ async def run_set(conf: Event, questions: list[dict[str, Any]]) -> list[Result]:
         for n, q in enumerate(old):
             zone = ("Asia/Seoul", "America/New_York", "Europe/Moscow")[n % 3]
             await free_answer(q["text"], conf, datetime.fromisoformat("2020-11-17T12:00:00+03:00"),
-                              delegate(9_000, language=q["lang"], timezone=zone), q["lang"], i18n, _Uow())  # type: ignore[arg-type]
+                              delegate(9_000, language=q["lang"], timezone=zone), q["lang"], i18n, _Uow())  # type: ignore[arg-type]  # a stand-in unit of work
         for n, q in enumerate(questions):
             now = datetime.fromisoformat(q["at"])
             profile = delegate(10_000 + n, language=q["lang"], timezone=q["zone"])
             t0, c0 = time.perf_counter(), time.thread_time()
-            reply, markup = await free_answer(q["text"], conf, now, profile, q["lang"], i18n, _Uow())  # type: ignore[arg-type]
+            reply, markup = await free_answer(q["text"], conf, now, profile, q["lang"], i18n, _Uow())  # type: ignore[arg-type]  # a stand-in unit of work
             ms = (time.perf_counter() - t0) * 1000
             cpu_ms = (time.thread_time() - c0) * 1000
             buttons = [b.text for row in markup.inline_keyboard for b in row] if markup else []

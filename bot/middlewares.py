@@ -17,9 +17,10 @@ from aiogram.fsm.storage.base import BaseEventIsolation
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import TelegramObject, User
+from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.person_lock import RedisPersonLocks
 from domain.clock import Clock
 from storage.db import untouched
 from storage.fsm import CURRENT_SESSION, SQLStorage
@@ -91,8 +92,11 @@ class PersonLockMiddleware(BaseMiddleware):
         name = str(context.key)
         lock, users = self._queues.get(name) or (asyncio.Lock(), 0)
         self._queues[name] = (lock, users + 1)
+        shared = (self.isolation.lock(key=context.key, order=event.update_id)
+                  if isinstance(self.isolation, RedisPersonLocks) and isinstance(event, Update)
+                  else self.isolation.lock(key=context.key))
         try:
-            async with lock, self.isolation.lock(key=context.key):
+            async with lock, shared:
                 return await handler(event, data)
         finally:
             lock, users = self._queues[name]

@@ -9,7 +9,11 @@ person waiting up to a minute after its restart (issue 17 item 7: their next mes
 - each instance keeps the set of lock keys it holds; at start (`clear_own`) a process deletes the locks its
   previous life left behind, so a restart frees its people at once;
 - the lease is short (`LEASE` seconds) and renewed every third of it while the holder runs: a lock of a
-  process that died without restarting frees itself within the lease.
+  process that died without restarting frees itself within the lease;
+- one person's updates are handled in update_id order across processes: a waiter that knows its update's
+  id (`lock(key, order=update_id)`) joins the person's line (a sorted set) and takes the lock only when no
+  earlier update of that person is still waiting in any process. A waiter marks itself alive at every poll;
+  the mark of a process that died while waiting expires within `ALIVE` and its place is dropped.
 """
 
 from __future__ import annotations
@@ -31,12 +35,41 @@ log = logging.getLogger(__name__)
 LEASE = 10.0
 # Between two tries while another process holds the person (rare: this process queues its own updates).
 POLL = 0.02
+# A waiter's place in a person's line outlives its last poll this long (a process that died while waiting).
+ALIVE = 2.0
 
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('SADD', KEYS[2], KEYS[1])
   return 1
 end
+return 0
+"""
+# KEYS: the lock, this instance's held set, the person's line. ARGV: holder, lease ms, waiter id, order,
+# alive ms. The waiter joins (or stays in) the line; places ahead of it whose alive mark expired are
+# dropped; it takes the lock only when it is first in the line.
+_ACQUIRE_IN_ORDER = """
+local line = KEYS[3]
+redis.call('ZADD', line, ARGV[4], ARGV[3])
+redis.call('SET', line .. ':' .. ARGV[3], '1', 'PX', ARGV[5])
+redis.call('PEXPIRE', line, tonumber(ARGV[2]) + tonumber(ARGV[5]))
+while true do
+  local first = redis.call('ZRANGE', line, 0, 0)[1]
+  if first == nil or first == ARGV[3] then break end
+  if redis.call('EXISTS', line .. ':' .. first) == 1 then return 0 end
+  redis.call('ZREM', line, first)
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SADD', KEYS[2], KEYS[1])
+  redis.call('ZREM', line, ARGV[3])
+  redis.call('DEL', line .. ':' .. ARGV[3])
+  return 1
+end
+return 0
+"""
+_LEAVE_LINE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[1] .. ':' .. ARGV[1])
 return 0
 """
 _RELEASE = """
@@ -90,6 +123,9 @@ class RedisPersonLocks(BaseEventIsolation):
         self.key_builder = key_builder or DefaultKeyBuilder(prefix=prefix)
         self.held_set = f"{prefix}:lock-holders:{self.instance}"
         self._acquire = redis.register_script(_ACQUIRE)
+        self._acquire_in_order = redis.register_script(_ACQUIRE_IN_ORDER)
+        self._leave_line = redis.register_script(_LEAVE_LINE)
+        self._waiters = 0
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
         self._clear = redis.register_script(_CLEAR_OWN)
@@ -105,13 +141,18 @@ class RedisPersonLocks(BaseEventIsolation):
         return cleared
 
     @asynccontextmanager
-    async def lock(self, key: StorageKey) -> AsyncGenerator[None, None]:
+    async def lock(self, key: StorageKey, order: int | None = None) -> AsyncGenerator[None, None]:
+        """The person's lock; with `order` (the update's id) taken after every earlier update of theirs that
+        is waiting for it in any process."""
         name = self.key_builder.build(key, "lock")
         ms = int(self.lease * 1000)
-        # Another process holds the person (rare: this process queues its own updates): Redis wakes no one.
-        while not await self._acquire(keys=[name, self.held_set], args=[self.holder, ms]):
-            _stop_if_cancelled()
-            await asyncio.sleep(POLL)
+        if order is None:
+            # Another process holds the person (rare: this process queues its own updates): Redis wakes no one.
+            while not await self._acquire(keys=[name, self.held_set], args=[self.holder, ms]):
+                _stop_if_cancelled()
+                await asyncio.sleep(POLL)
+        else:
+            await self._wait_in_line(name, ms, order)
         self._held[name] = self._held.get(name, 0) + 1
         self._start_renewing()
         try:
@@ -122,6 +163,20 @@ class RedisPersonLocks(BaseEventIsolation):
             else:
                 self._held[name] -= 1
             await self._release(keys=[name, self.held_set], args=[self.holder])
+
+    async def _wait_in_line(self, name: str, ms: int, order: int) -> None:
+        self._waiters += 1
+        waiter, line = f"{self.holder}:{self._waiters}", f"{name}:line"
+        try:
+            while not await self._acquire_in_order(keys=[name, self.held_set, line],
+                                                   args=[self.holder, ms, waiter, order, int(ALIVE * 1000)]):
+                _stop_if_cancelled()
+                await asyncio.sleep(POLL)
+        except BaseException:
+            # Cancelled or Redis away: leave the line now rather than hold the people behind for ALIVE.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._leave_line(keys=[line], args=[waiter]))
+            raise
 
     def _start_renewing(self) -> None:
         if self._renewer is None or self._renewer.done():

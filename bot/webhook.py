@@ -98,14 +98,15 @@ class WebhookWorker:
         assert self.app is not None and self.bot is not None
         from bot.reach import until_reachable
 
-        never, url = asyncio.Event(), self.settings.telegram_api_url
-        await until_reachable(lambda: self.bot.set_webhook(  # type: ignore[union-attr]
+        # Locals, so the lambdas see the narrowed types.
+        app, bot, never, url = self.app, self.bot, asyncio.Event(), self.settings.telegram_api_url
+        await until_reachable(lambda: bot.set_webhook(
             url=self.settings.webhook_url or "", secret_token=self.settings.secret,
-            allowed_updates=self.app.dp.resolve_used_update_types(),  # type: ignore[union-attr]
+            allowed_updates=app.dp.resolve_used_update_types(),
             max_connections=self.settings.webhook_max_connections, drop_pending_updates=False),
             "setWebhook", url, never)
-        await until_reachable(lambda: set_commands(self.bot, self.app.i18n,  # type: ignore[arg-type,union-attr]
-                                                   self.settings.admin_ids), "setMyCommands", url, never)
+        await until_reachable(lambda: set_commands(bot, app.i18n, self.settings.admin_ids),
+                              "setMyCommands", url, never)
         log.info("webhook set: Telegram posts updates to WEBHOOK_URL (path %s)", self.settings.webhook_path)
 
     async def stop(self, web_app: web.Application) -> None:

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -130,7 +130,7 @@ def _simplify(word: str) -> str:
 
 
 @functools.cache
-def _morph() -> object:
+def _morph() -> Any:  # pymorphy3 has no type hints
     """pymorphy3's Russian analyser (about 20 MB, loaded on the first Russian word)."""
     import pymorphy3
 
@@ -140,7 +140,7 @@ def _morph() -> object:
 @functools.lru_cache(maxsize=65536)
 def ru_lemma(word: str) -> tuple[str, str]:
     """A Russian word's most likely lemma and part of speech: "участвовать" for "участвует" (a verb)."""
-    parsed = _morph().parse(word)[0]  # type: ignore[attr-defined]
+    parsed = _morph().parse(word)[0]
     return str(parsed.normal_form).replace("ё", "е"), str(parsed.tag.POS)
 
 

@@ -148,3 +148,85 @@ async def test_a_wait_for_a_person_ends_when_cancelled_even_if_the_redis_call_sw
         await waiter.close()
     finally:
         await redis.aclose()
+
+
+async def _in_order(locks: RedisPersonLocks, key: StorageKey, order: int, got: list[int],
+                    hold: float = 0.05) -> None:
+    async with locks.lock(key, order=order):
+        got.append(order)
+        await asyncio.sleep(hold)
+
+
+async def test_one_persons_updates_are_handled_in_update_order_across_processes(redis_url: str) -> None:
+    """Webhook workers each took one update of a person while another worker held them, in reverse order
+    (the latest first): they are handled in update order, though the later ones polled first (issue 18 item
+    3). Without the line, whichever polled first after a release went next: 8 in a random order."""
+    redis = Redis.from_url(redis_url)
+    key = StorageKey(bot_id=42, chat_id=10, user_id=int(uuid.uuid4().int % 10**9))
+    workers = [RedisPersonLocks(redis, instance=f"w{i}-{uuid.uuid4().hex[:6]}", lease=2.0) for i in range(9)]
+    got: list[int] = []
+    try:
+        release, held = asyncio.Event(), asyncio.Event()
+
+        async def first() -> None:
+            async with workers[0].lock(key, order=10):
+                got.append(10)
+                held.set()
+                await release.wait()
+        tasks = [asyncio.create_task(first())]
+        await held.wait()
+        for i, update_id in enumerate(range(18, 10, -1), start=1):
+            tasks.append(asyncio.create_task(_in_order(workers[i], key, update_id, got, hold=0.02)))
+            await asyncio.sleep(0.03)  # each has polled before the next (earlier) one arrives
+        release.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        assert got == list(range(10, 19))
+    finally:
+        for w in workers:
+            await w.close()
+        await redis.aclose()
+
+
+async def test_a_place_in_line_of_a_dead_or_cancelled_waiter_holds_nobody_up(redis_url: str) -> None:
+    """A worker killed while its update waited leaves a place in the line: it is dropped once its alive mark
+    expires (ALIVE), not kept forever; a waiter cancelled by a timeout leaves the line at once."""
+    redis = Redis.from_url(redis_url)
+    key = StorageKey(bot_id=42, chat_id=11, user_id=int(uuid.uuid4().int % 10**9))
+    locks = RedisPersonLocks(redis, instance=f"w-{uuid.uuid4().hex[:6]}", lease=2.0)
+    line = locks.key_builder.build(key, "lock") + ":line"
+    got: list[int] = []
+    try:
+        # A dead process's update 20, marked alive for 0.5 s more: update 21 waits for that, then goes on.
+        await redis.zadd(line, {"ghost": 20})
+        await redis.set(f"{line}:ghost", "1", px=500)
+        assert not await _taken_in_order(locks, key, 21, 0.3)
+        await asyncio.wait_for(_in_order(locks, key, 21, got), 3)
+        assert got == [21]
+        # A live waiter for 30 behind a holder, cancelled: 31 does not wait for its place.
+        release, held = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:
+            async with locks.lock(key, order=29):
+                held.set()
+                await release.wait()
+        holding = asyncio.create_task(hold())
+        await held.wait()
+        waiting = asyncio.create_task(_in_order(locks, key, 30, got))
+        await asyncio.sleep(0.1)
+        await _bury(waiting)
+        release.set()
+        await holding
+        await asyncio.wait_for(_in_order(locks, key, 31, got), 0.5)  # well within ALIVE (2 s)
+        assert got == [21, 31]
+        assert await redis.zcard(line) == 0
+    finally:
+        await locks.close()
+        await redis.aclose()
+
+
+async def _taken_in_order(locks: RedisPersonLocks, key: StorageKey, order: int, within: float) -> bool:
+    try:
+        await asyncio.wait_for(_in_order(locks, key, order, [], hold=0), within)
+    except TimeoutError:
+        return False
+    return True

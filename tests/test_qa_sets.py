@@ -16,11 +16,11 @@ from domain.event import load_event
 from tests.test_program import EVENT_FILE
 
 CONF = load_event(EVENT_FILE)
-# The floors each set keeps (overall, each language): the levels reached, so a regression fails. Every set was
-# used while building fixes by now (issue 21 asks >= 97 % of those); their first runs are in
+# The floors each set keeps (overall, each language): the levels reached, so a regression fails. Sets 1-4 were
+# used while building fixes by now (issue 21 asks >= 97 % of those), set 5 never was; their first runs are in
 # docs/performance.md.
 FLOORS = {"qa_set1.toml": (0.99, 0.98), "qa_set2.toml": (0.96, 0.90), "qa_set3.toml": (0.98, 0.95),
-          "qa_set4.toml": (0.90, 0.90)}
+          "qa_set4.toml": (0.90, 0.90), "qa_set5.toml": (0.88, 0.80)}
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))

@@ -191,7 +191,7 @@ class LocalSession(BaseSession):
             if self.on_request:
                 self.on_request(request)
         response = self.check_response(bot, method, status, json.dumps(payload))
-        return response.result  # type: ignore[return-value]
+        return response.result  # type: ignore[return-value]  # Response.result is Optional; a 200 carries one
 
     # -- faults, then the shared server semantics -----------------------------------------------------
 

@@ -1,12 +1,11 @@
 """The console tests' fixtures, defined once: `h` (the harness with the console's public address set),
-`web_client` (aiohttp's test client on the console mounted as in the webhook app), `api` (the fake Bot API
-the bot process polls) and `browser` (one headless Chromium per test module, cookies cleared for each test)."""
+`web_client` (aiohttp's test client on the console mounted as in the webhook app) and `browser` (one headless
+Chromium per test module, cookies cleared for each test); `api`, the fake Bot API, is tests/conftest.py's."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -14,20 +13,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import make_console
 from console import MAX_REQUEST, mount
-from testkit.fake_botapi import FakeBotAPI
 from tests.console.browser import CHROMIUM, DRIVER, Browser
-from tests.harness import Harness, make_settings
+from tests.harness import Harness
 
 
 @pytest.fixture
-async def h(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+async def h(h: Harness) -> Harness:
     """tests/conftest.py's `h` (`@pytest.mark.harness(...)` applies) with the console's address set."""
-    marker = request.node.get_closest_marker("harness")
-    options = dict(marker.kwargs) if marker else {}
-    harness = await Harness.create(make_settings(tmp_path, **options.pop("settings", {})), **options)
-    harness.app.console_url = "http://console.test"
-    yield harness
-    await harness.close()
+    h.app.console_url = "http://console.test"
+    return h
 
 
 @pytest.fixture
@@ -36,12 +30,6 @@ async def web_client(h: Harness) -> AsyncIterator[TestClient]:
     await client.start_server()
     yield client
     await client.close()
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
