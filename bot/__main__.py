@@ -14,7 +14,7 @@ import sys
 
 from aiogram import Bot
 
-from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, serve_console, set_commands
+from bot.app import UPDATE_CONCURRENCY, App, build_app, make_bot, serve_console, set_commands, settle_heap
 from bot.config import ConfigError, Settings, check_webhook, load_settings
 from bot.polling import Poller
 from bot.reach import BadToken, Stopping, until_reachable
@@ -58,6 +58,7 @@ async def run_polling(app: App) -> None:
         runner = await serve_console(app, bot) if app.settings.web_port is not None else None
         # The poller retries getUpdates by itself (backoff up to 5 s) when the server goes away later.
         try:
+            settle_heap()
             await Poller(app.dp, bot, app.inbox, limit=UPDATE_CONCURRENCY).run(handle_signals=True)
         finally:
             if runner is not None:

@@ -31,7 +31,7 @@ from bot.middlewares import (
     StaleCallbackAnswer,
 )
 from bot.person_lock import RedisPersonLocks
-from bot.routing import gate_routers
+from bot.routing import gate_routers, switchboard_router
 from delivery.engine import Delivery, Feature
 from delivery.limiter import Limiter, LimiterMiddleware
 from domain.clock import Clock
@@ -271,9 +271,12 @@ async def build_app(
 
     dp.message.middleware(OrganiserOnly())
     dp.callback_query.middleware(OrganiserOnly())
-    dp.include_routers(*build_routers())
+    # First, a private chat's messages go straight to the routers that can take them (bot/routing.py).
+    switchboard, board = switchboard_router()
+    group_router, *private_routers = build_routers()  # the group router takes no private chat's message
+    dp.include_routers(switchboard, group_router, *private_routers)
     inline_sync_filters(dp)
-    gate_routers(dp)
+    board.route(private_routers, gate_routers(dp))
     remember_answers(event)
     # What other features give the organiser tools (audiences, stats, exports): services/organiser.py.
     sources = organiser_sources()
@@ -454,6 +457,19 @@ async def start_cache_sync(app: App, caches: Caches) -> None:
         sync = CacheSync(caches, Redis.from_url(app.settings.redis_url or ""), owns_client=True)
     await sync.start()
     app.cache_sync = sync
+
+
+def settle_heap() -> None:
+    """Once a bot process has started (event file, catalogs, routers, aiogram's and pydantic's models, the
+    engine), move what it allocated out of the garbage collector's sight: those objects live as long as the
+    process, yet every full collection walked them all again (about 300,000; in the HTTP bench one such pass
+    cost 0.1-0.2 s, a fifth of a millisecond per update of known people; docs/performance.md, issue 18).
+    Garbage first, so none of it is kept. Entry points only (python -m bot, the webhook worker's process):
+    in a test process it would keep each test's cyclic garbage."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 _RESPONSE_MODELS: list[type] = []

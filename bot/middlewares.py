@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.person_lock import RedisPersonLocks
 from domain.clock import Clock
+from storage.db import untouched
 from storage.fsm import CURRENT_SESSION, SQLStorage
 from storage.inbox import attach
 from storage.repo import Delegates, Guests
@@ -121,14 +122,16 @@ class DbSessionMiddleware(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        # No connection is taken until a statement needs one: an update answered from the caches uses none.
-        async with self.sessions() as session:
-            data["db"] = session
-            data["uow"] = SqlUnitOfWork(session)
-            ticket = data.get("inbox_ticket")
-            if ticket is not None:  # received through the inbox: its first commit marks it handled
-                attach(session, ticket)
-            token = CURRENT_SESSION.set(session)
+        # No connection is taken until a statement needs one: an update answered from the caches uses none,
+        # and its session is neither committed nor closed (nothing to do: storage.db.untouched).
+        session = self.sessions()
+        data["db"] = session
+        data["uow"] = SqlUnitOfWork(session)
+        ticket = data.get("inbox_ticket")
+        if ticket is not None:  # received through the inbox: its first commit marks it handled
+            attach(session, ticket)
+        token = CURRENT_SESSION.set(session)
+        try:
             try:
                 result = await handler(event, data)
             except BaseException:
@@ -136,8 +139,12 @@ class DbSessionMiddleware(BaseMiddleware):
                 raise
             finally:
                 CURRENT_SESSION.reset(token)
-            await session.commit()
+            if not untouched(session):
+                await session.commit()
             return result
+        finally:
+            if not untouched(session):
+                await session.close()
 
 
 class PreloadMiddleware(BaseMiddleware):

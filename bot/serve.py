@@ -17,7 +17,7 @@ from typing import Any
 from aiogram import Bot
 from aiohttp import web
 
-from bot.app import App, build_app, console_address, make_bot, make_console
+from bot.app import App, build_app, console_address, make_bot, make_console, settle_heap
 from bot.config import ConfigError, Settings, check_webhook, load_settings
 from bot.web import WebPart, build_web_app
 from bot.webhook import configure_logging, webhook_part
@@ -48,7 +48,13 @@ def port(settings: Settings) -> int:
 
 async def make_web_app(settings: Settings, **webhook_options: Any) -> web.Application:
     app = await build_app(settings)
-    return build_web_app(parts(settings, app, make_bot(settings), **webhook_options))
+    web_app = build_web_app(parts(settings, app, make_bot(settings), **webhook_options))
+    web_app.on_startup.append(_settle)  # after the webhook worker's start: the process is built
+    return web_app
+
+
+async def _settle(_: web.Application) -> None:
+    settle_heap()
 
 
 async def serve() -> web.Application:

@@ -11,7 +11,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 from babel import Locale
@@ -367,12 +367,18 @@ def from_location(latitude: float, longitude: float) -> ZoneMatch | None:
 
 # -- showing instants ----------------------------------------------------------------------------
 
+# Formatting with Babel was the largest part of answering a question about time (issue 18); these functions are
+# pure (an aware instant, a zone name, a language), so each result is kept: the instants are the program's.
+FORMATTED = 4096
+
+
 def to_local(instant: datetime, zone: str) -> datetime:
     if instant.tzinfo is None:
         raise ValueError("naive datetime")
     return instant.astimezone(get_tz(zone))
 
 
+@lru_cache(maxsize=FORMATTED)
 def utc_offset_label(instant: datetime, zone: str) -> str:
     """"GMT+9", "GMT-6", "GMT+5:30" for the zone at that instant."""
     off = to_local(instant, zone).utcoffset() or timedelta(0)
@@ -382,11 +388,13 @@ def utc_offset_label(instant: datetime, zone: str) -> str:
     return f"GMT{sign}{h}" + (f":{m:02d}" if m else "")
 
 
+@lru_cache(maxsize=FORMATTED)
 def fmt_time(instant: datetime, zone: str, lang: str) -> str:
     """"15:00" in the reader's zone, formatted for their locale (24-hour in all three)."""
     return format_time(to_local(instant, zone), "HH:mm", locale=lang)
 
 
+@lru_cache(maxsize=FORMATTED)
 def fmt_date(instant: datetime, zone: str, lang: str) -> str:
     """"17 Nov", "17 нояб.", "11월 17일" in the reader's zone."""
     # "MMMd" is a CLDR skeleton (each locale orders it), not a pattern: format_date would print "нояб.17".
@@ -394,11 +402,13 @@ def fmt_date(instant: datetime, zone: str, lang: str) -> str:
     return format_skeleton("MMMd", day, locale=lang) if lang != "en" else format_date(day, "d MMM", locale=lang)
 
 
+@lru_cache(maxsize=FORMATTED)
 def fmt_long_date(instant: datetime, zone: str, lang: str) -> str:
     """"November 17, 2020", "17 ноября 2020 г.", "2020년 11월 17일"."""
     return format_date(to_local(instant, zone).date(), "long", locale=lang)
 
 
+@lru_cache(maxsize=FORMATTED)
 def fmt_full_date(instant: datetime, zone: str, lang: str) -> str:
     """The date with its weekday: "Tuesday, November 17, 2020", "вторник, 17 ноября 2020 г.", "2020년 11월 17일
     화요일"."""
@@ -423,7 +433,11 @@ def fmt_when(instant: datetime, zone: str, lang: str, reference: datetime, ref_z
 
 def zone_name(zone: str, lang: str, at: datetime | None = None) -> str:
     """A readable name for a zone: "Seoul (GMT+9)"."""
-    at = at or datetime.now(UTC)
+    return _zone_name(zone, lang, at or datetime.now(UTC))
+
+
+@lru_cache(maxsize=FORMATTED)
+def _zone_name(zone: str, lang: str, at: datetime) -> str:
     if zone.startswith(("UTC", "Etc/")):
         return utc_offset_label(at, zone)
     try:

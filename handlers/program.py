@@ -15,7 +15,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n, ngettext
+from aiogram.utils.i18n import I18n, get_i18n, ngettext
 from aiogram.utils.i18n import gettext as _
 
 from domain import calendar as ics
@@ -474,12 +474,29 @@ def _line(conf: Event, item: ProgramItem, view: View, lang: str) -> str:
     return f"{_span(conf, item, view, lang)}  {title}"
 
 
+# The buttons under /now, /next and answers about time: made once per items, language and locale (building the
+# pydantic models and packing their callback data was a twentieth of answering /now; issue 18). A markup is a
+# frozen model nobody changes (a reply that adds buttons makes a new one). The entry holds its items, so an
+# id is never reused under it.
+_CARDS_CACHE: dict[tuple[object, ...], tuple[tuple[ProgramItem, ...], InlineKeyboardMarkup]] = {}
+_CARDS_CACHE_SIZE = 4096
+
+
 def _cards_keyboard(items: Sequence[ProgramItem], lang: str, *, program: bool = True) -> InlineKeyboardMarkup:
+    held = tuple(items)
+    key = (*map(id, held), lang, program, get_i18n().current_locale)
+    made = _CARDS_CACHE.get(key)
+    if made is not None and all(a is b for a, b in zip(made[0], held, strict=True)):
+        return made[1]
     buttons = [button(f"ℹ️ {_short(i.title.get(lang))}", CardCb(item=i.id)) for i in items]
     rows = grid(buttons, 1)
     if program:
         rows += grid([button(_("📋 Program"), ProgramCb(n=-1, edit=False))], 1)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    markup = InlineKeyboardMarkup(inline_keyboard=rows)
+    if len(_CARDS_CACHE) >= _CARDS_CACHE_SIZE:
+        _CARDS_CACHE.clear()
+    _CARDS_CACHE[key] = (held, markup)
+    return markup
 
 
 async def on_now(message: Message, conf: Event, clock: Clock, profile: Profile | None,
@@ -513,10 +530,29 @@ def _label(conf: Event, m: Match, lang: str) -> str:
     return f"❓ {_short(entry.question.get(lang))}" if entry else m.id
 
 
+# A free question's reply depends on the answer, the reader's view, the language and, through `now`, only on
+# whether registration is open (issue 18: made once per such key, as /now's status is; the profile counts only
+# through the view). The entry holds its event, so an id is never reused under it.
+_ANSWER_CACHE: dict[tuple[object, ...], tuple[str, InlineKeyboardMarkup, Event]] = {}
+_ANSWER_CACHE_SIZE = 4096
+
+
 def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: str, *, view: View | None = None,
                   now: datetime | None = None) -> tuple[str, InlineKeyboardMarkup]:
     """The reply to a free question (in `lang`, the question's language)."""
     view = view or prog.reader_view(conf, profile)
+    key = (id(conf), answer, view, lang, get_i18n().current_locale,
+           None if now is None else conf.registration_open(now))
+    made = _ANSWER_CACHE.get(key)
+    if made is None or made[2] is not conf:
+        if len(_ANSWER_CACHE) >= _ANSWER_CACHE_SIZE:
+            _ANSWER_CACHE.clear()
+        made = _ANSWER_CACHE[key] = (*_render_answer(conf, answer, lang, view, now), conf)
+    return made[0], made[1]
+
+
+def _render_answer(conf: Event, answer: Answer, lang: str, view: View, now: datetime | None
+                   ) -> tuple[str, InlineKeyboardMarkup]:
     best = answer.best
     if best is None:
         text, markup = _not_sure(conf, lang)
@@ -538,7 +574,7 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
         return text, InlineKeyboardMarkup(inline_keyboard=grid(pair, 1))
     if answer.missing:
         # An unknown detail of a known topic: say so, who knows, and what the bot does know as help.
-        text, markup = render_answer(conf, Answer(best, answer.also), profile, lang, view=view, now=now)
+        text, markup = _render_answer(conf, Answer(best, answer.also), lang, view, now)
         head = _("I don't know that: the event materials do not say. The organisers can tell you:") + "\n" + \
             _contact_line(conf, lang)
         known = _("What I know about it:")
@@ -562,7 +598,7 @@ def render_answer(conf: Event, answer: Answer, profile: Profile | None, lang: st
             buttons.append(button(_("📋 The program in my time"), ProgramCb(n=-1, edit=False)))
     else:
         assert item is not None
-        text = _item_text(conf, item, view, lang, profile, hint_at=now)
+        text = _item_text(conf, item, view, lang, None, hint_at=now)  # no `now`: the profile is not read
     if item is not None:
         buttons.append(button(_("ℹ️ Session details"), CardCb(item=item.id)))
         buttons.append(button(_("📅 Add to calendar"), IcsCb(item=item.id)))

@@ -265,6 +265,19 @@ def has_unsaved_work(session: AsyncSession | Session) -> bool:
     return bool(session.new or session.dirty or session.deleted or session.info.get("unsaved"))
 
 
+# What a session's `info` may hold with nothing for a commit to do: the inbox's ticket (storage.inbox.attach).
+_IDLE_INFO = frozenset({"inbox_ticket"})
+
+
+def untouched(session: AsyncSession) -> bool:
+    """Nothing for a commit or a close to do: no transaction began (no statement ran, no connection was
+    taken), nothing pending, no object loaded, nothing noted for the commit hooks. A known person's update
+    answered from the caches leaves its session so; committing and closing it anyway cost two greenlet
+    round trips (about 50 us) per update (issue 18)."""
+    return not (session.in_transaction() or session.identity_map or has_unsaved_work(session)
+                or session.info.keys() - _IDLE_INFO)
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

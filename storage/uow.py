@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,21 +22,63 @@ from storage.repo import Delegates, Follows, Guests, LatePasses, Reminders, forg
 
 
 class SqlUnitOfWork:
+    """Each repository is made when first used: every update gets a unit of work, and most use one or two of
+    the thirteen (issue 18)."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.delegates = Delegates(session)
-        self.late_passes = LatePasses(session)
-        self.follows = Follows(session)
-        self.reminders = Reminders(session)
-        self.outbox = Outbox(session)
-        self.matchmaking = MatchmakingRepo(session)
-        self.guests = Guests(session)
-        self.quiz = QuizRepo(session)
-        self.broadcasts = Broadcasts(session)
-        self.audit = AuditLog(session)
-        self.people = People(session)
-        self.console = ConsoleTokens(session)
-        self.uploads = Uploads(session)
+
+    @cached_property
+    def delegates(self) -> Delegates:
+        return Delegates(self.session)
+
+    @cached_property
+    def late_passes(self) -> LatePasses:
+        return LatePasses(self.session)
+
+    @cached_property
+    def follows(self) -> Follows:
+        return Follows(self.session)
+
+    @cached_property
+    def reminders(self) -> Reminders:
+        return Reminders(self.session)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.session)
+
+    @cached_property
+    def matchmaking(self) -> MatchmakingRepo:
+        return MatchmakingRepo(self.session)
+
+    @cached_property
+    def guests(self) -> Guests:
+        return Guests(self.session)
+
+    @cached_property
+    def quiz(self) -> QuizRepo:
+        return QuizRepo(self.session)
+
+    @cached_property
+    def broadcasts(self) -> Broadcasts:
+        return Broadcasts(self.session)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.session)
+
+    @cached_property
+    def people(self) -> People:
+        return People(self.session)
+
+    @cached_property
+    def console(self) -> ConsoleTokens:
+        return ConsoleTokens(self.session)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return Uploads(self.session)
 
     async def forget(self, user_id: int) -> int:
         # Bookings first: their key to the host's availability would refuse forget_person's order.

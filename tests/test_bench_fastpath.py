@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import http, quiz
@@ -27,6 +29,19 @@ async def test_http_bench_runs_both_bots_as_processes(capsys: pytest.CaptureFixt
     assert "memory (RSS): idle ours" in out
     for phase in ("at once", "again", "steady", "burst"):
         assert phase in out
+
+
+@pytest.mark.e2e
+async def test_http_bench_before_and_after_with_one_phase_profiled(capsys: pytest.CaptureFixture[str],
+                                                                   tmp_path: Path) -> None:
+    code = await http.main(["--delegates", "30", "--at-once", "8", "--skip", "steady,burst", "--before-root",
+                            str(http.ROOT), "--profile", str(tmp_path), "--profile-phase", "again"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "again     before" in out and "again     ours" in out
+    for which in ("bare", "before", "ours"):  # the phase's profile, and the collector's passes during it
+        assert (tmp_path / f"{which}.prof").stat().st_size > 0
+        assert "objects tracked" in (tmp_path / f"{which}.gc.txt").read_text()
 
 
 @pytest.mark.e2e

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -68,12 +69,15 @@ def _dispatcher(fast_done: asyncio.Event, slow_started: asyncio.Event | None = N
     return dp
 
 
-async def _yield_until(ready: Any, turns: int = 10_000) -> None:
-    """Let other tasks run (no clock involved) until `ready()`; a thread round trip takes many turns."""
-    for _ in range(turns):
-        if ready():
-            return
-        await asyncio.sleep(0)
+async def _yield_until(ready: Any, within: float = GUARD) -> None:
+    """Let other tasks run until `ready()`: a thread round trip (aiosqlite) takes many turns, and on a loaded
+    machine the thread may wait for a core longer than any fixed count of turns (a flake at 10,000). `within`
+    is a guard against a hang, not a measured time."""
+    deadline = time.monotonic() + within
+    turns = 0
+    while not ready() and time.monotonic() < deadline:
+        turns += 1
+        await asyncio.sleep(0 if turns < 1000 else 0.001)
 
 
 async def _cancel(intake: Intake) -> None:

@@ -434,3 +434,30 @@ async def test_parts_of_the_day_are_named_in_the_readers_time(settings, zone: st
         assert "</b> (GMT+3)" not in text
     finally:
         await h.close()
+
+
+def test_a_free_answer_is_remade_for_what_it_depends_on() -> None:
+    """Replies to free questions are kept per answer, view, language and whether registration is open: an
+    unregistered reader's hint changes when registration closes, a reader's zone changes the times."""
+    from datetime import timedelta
+
+    from bot.i18n import make_i18n
+    from domain.program import View
+    from domain.qa import Answer, Match
+    from handlers.program import render_answer
+
+    event = load_event(EVENT_FILE)
+    item = next(i for i in event.program if i.kind == "quiz")
+    answer = Answer(Match("item", item.id, item.id, 0.0), None)
+    deadline = event.registration.deadline
+    i18n = make_i18n()
+    with i18n.context(), i18n.use_locale("en"):
+        guest = View(event.timezone, own=False)
+        before = render_answer(event, answer, None, "en", view=guest, now=deadline - timedelta(days=1))[0]
+        after = render_answer(event, answer, None, "en", view=guest, now=deadline + timedelta(days=1))[0]
+        assert "/start" in before and "/timezone" in after
+        assert render_answer(event, answer, None, "en", view=guest, now=deadline - timedelta(hours=1))[0] == before
+        seoul = render_answer(event, answer, None, "en", view=View("Asia/Seoul", own=True), now=deadline)[0]
+        assert seoul != before and "Seoul" in seoul
+    with i18n.context(), i18n.use_locale("ru"):
+        assert render_answer(event, answer, None, "ru", view=guest, now=deadline - timedelta(days=1))[0] != before

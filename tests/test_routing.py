@@ -61,8 +61,21 @@ async def test_a_gate_lets_through_its_commands_and_states_only() -> None:
     assert not await gate(_message("Anna"))
 
 
-async def test_routers_that_take_any_text_are_not_gated() -> None:
-    assert gate_for(_router((Command("now"),), (F.text,)).message.handlers) is None  # free text
+async def test_magic_filters_gate_free_text_and_documents() -> None:
+    """A handler of free text (`F.text`, not a command) or of documents: the gate applies its magic filters as
+    aiogram would (all of one handler's at once)."""
+    gate = gate_for(_router((Command("excom"),), (F.document,), (F.text, ~F.text.startswith("/"))
+                            ).message.handlers)
+    assert isinstance(gate, RouterGate)
+    assert await gate(_message("/excom"))
+    assert await gate(_message("when is the quiz?"))
+    assert not await gate(_message("/now"))  # text, but a command: the free-text handler refuses it
+    assert not await gate(_message(None, caption="a photo"))  # neither text nor a document
+
+
+async def test_routers_that_take_any_message_are_not_gated() -> None:
+    assert gate_for(_router((Command("now"),), ()).message.handlers) is None  # any message
+    assert gate_for(_router((Command("now"),), (_noop,)).message.handlers) is None  # a filter no gate reads
     assert gate_for(_router((Command(re.compile(r"q\d")),)).message.handlers) is None  # a pattern
     assert gate_for(_router((StateFilter("*"),)).message.handlers) is None
     assert gate_for(_router().message.handlers) is None
@@ -136,3 +149,92 @@ def test_a_question_about_time_is_read_once_per_text_and_language(monkeypatch: p
     assert calls == [("when is the quiz? (routing test)", "en")]
     program_uc.question_about_time("when is the quiz? (routing test)", "ru", event)
     assert len(calls) == 2
+
+
+async def _script(h: Harness) -> list[tuple[int, str, str, tuple[str, ...]]]:
+    """Messages of every kind from a newcomer (through registration steps), a delegate and an organiser; what
+    the bot sent back to each, in order."""
+    from bot.offline.local_api import UpdateFactory
+
+    newcomer, organiser = UID + 1, 999
+    await register(h, UID, language="en", timezone="Europe/Moscow")
+    await register(h, organiser, language="en", timezone="Europe/Moscow")
+    plan: list[tuple[int, str | dict[str, Any]]] = [
+        (newcomer, "when is the quiz?"), (newcomer, "/start"), (newcomer, "English"),
+        (newcomer, "where are you?"), (newcomer, "Anna Lee"), (newcomer, "/now"), (newcomer, "hello there"),
+        (newcomer, "/cancel"), (newcomer, "/start"), (newcomer, "/NOW"), (newcomer, "/unknown"),
+    ]
+    for text in ("/now", "/next", "/program", "/reminders", "/meet", "/availability", "/quiz", "/leaderboard",
+                 "/help", "/language", "/timezone", "/profile", "/stats", "/excom", "/broadcast", "/console",
+                 "/myid", "📋 Program", "▶️ Now and next", "/now@delegate_test_bot", "when is the quiz?",
+                 "how long until lunch?", "hello", "/cancel", "/start"):
+        plan += [(UID, text), (organiser, text)]
+    factory: UpdateFactory = h.updates
+    plan += [(UID, factory.location(UID, 55.75, 37.62)), (UID, factory.sticker(UID)),
+             (UID, factory.document(UID, "f1", "list.csv")), (organiser, factory.document(organiser, "f2", "x.csv")),
+             (organiser, "/people"), (organiser, "Anna")]
+    seen: list[tuple[int, str, str, tuple[str, ...]]] = []
+    for who, what in plan:
+        requests = await (h.send(who, what) if isinstance(what, str) else h.feed(what))
+        seen += [(who, r.method, r.text, tuple(t for t, _ in r.buttons)) for r in requests]
+    return seen
+
+
+async def test_the_switchboard_reaches_the_handler_aiograms_walk_reaches(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same script answered with the switchboard and without it (no routes: every message goes on to
+    aiogram's walk through the routers), call for call."""
+    from bot.routing import Switchboard
+
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    with_board = await Harness.create(make_settings(tmp_path / "a"))
+    try:
+        assert with_board.app.dp.sub_routers[0].name == "switchboard"
+        answered = await _script(with_board)
+    finally:
+        await with_board.close()
+    monkeypatch.setattr(Switchboard, "route", lambda self, routers, gates: None)
+    walked = await Harness.create(make_settings(tmp_path / "b"))
+    try:
+        assert walked.app.dp.sub_routers[0].name == "switchboard"
+        expected = await _script(walked)
+    finally:
+        await walked.close()
+    assert len(answered) > 60
+    assert answered == expected
+
+
+async def test_a_session_with_nothing_to_do_is_neither_committed_nor_closed(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known person's /now runs no statement: its session has nothing for a commit or a close (a greenlet
+    round trip each); one that wrote is committed as before (and closed only if the commit left something)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from storage.db import untouched
+
+    h = await Harness.create(make_settings(tmp_path))
+    try:
+        await register(h, UID, language="en", timezone="Europe/Moscow")
+        await h.send(UID, "/now")  # the first update loads the profile and state (one statement)
+        calls: list[str] = []
+        for name in ("commit", "close"):
+            real = getattr(AsyncSession, name)
+
+            async def counted(self: AsyncSession, *, _real: Any = real, _name: str = name) -> None:
+                calls.append(_name)
+                await _real(self)
+
+            monkeypatch.setattr(AsyncSession, name, counted)
+        await h.send(UID, "/now")
+        await h.send(UID, "when is the quiz?")
+        assert calls == []
+        await h.send(UID + 5, "/start")  # a newcomer: a statement, a write (the first step): committed
+        assert calls == ["commit"]
+        async with h.app.sessions() as s:
+            assert untouched(s)
+            await s.execute(text("SELECT 1"))
+            assert not untouched(s)
+    finally:
+        await h.close()
