@@ -17,6 +17,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from bot.app import make_bot
 from bot.offline.local_api import LocalSession
 from delivery.limiter import Limiter, LimiterMiddleware, RedisBucket, limiter_of
+from delivery.sender import DEFER, Sender
 from domain.messages import (
     CANCELLED,
     PENDING,
@@ -421,18 +422,22 @@ async def test_a_chats_second_counts_from_when_the_last_send_to_it_finished() ->
     assert timer.now - start == pytest.approx(1.2, abs=0.01)
 
 
+def _recording_sender(h: Harness, **kw: Any) -> tuple[Sender, VirtualTimer, list[tuple[str, float]]]:
+    """A fast sender (rate 1000) on a virtual timer, and the (text, time) of every message it got out."""
+    timer = VirtualTimer()
+    s = sender(h, timer, rate=1000, **kw)
+    sent: list[tuple[str, float]] = []
+    h.session.on_request = lambda r: sent.append((r.text or "", timer.now))
+    return s, timer, sent
+
+
 async def test_a_person_in_a_conversation_gets_an_outbox_message_right_after_a_reply(h: Harness) -> None:
     """Rows of a fan-out to people chatting with the bot go after the others of their claim, at the moment
     right after a reply to them (the chat's second passes while they read it), or DEFER seconds late at
     most. Under bench/mixed.py's fan-out, 30-38 of 400 replies waited up to a second for their chat after a
     reminder or broadcast had gone to the person at another moment."""
-    from delivery.sender import DEFER
-
     await add(h, *(msg(f"r{c}", c) for c in (1, 2, 3, 4)))
-    timer = VirtualTimer()
-    s = sender(h, timer, rate=1000)
-    sent: list[tuple[str, float]] = []
-    h.session.on_request = lambda r: sent.append((r.text or "", timer.now))
+    s, timer, sent = _recording_sender(h)
     limiter = s.limiter
     await limiter.acquire(Priority.REPLY, 2, space_chat=False)  # person 2 is chatting: answered 3 s ago
     await timer.sleep(2.5)
@@ -452,10 +457,7 @@ async def test_a_person_in_a_conversation_gets_an_outbox_message_right_after_a_r
 async def test_an_interactive_row_to_a_person_in_a_conversation_is_not_put_off(h: Harness) -> None:
     """A quiz question or a broadcast's progress edit is what the person is waiting for: it goes at once."""
     await add(h, msg("question", 2, priority=Priority.INTERACTIVE), msg("reminder", 3))
-    timer = VirtualTimer()
-    s = sender(h, timer, rate=1000)
-    sent: list[tuple[str, float]] = []
-    h.session.on_request = lambda r: sent.append((r.text or "", timer.now))
+    s, timer, sent = _recording_sender(h)
     for chat in (2, 3):
         await s.limiter.acquire(Priority.REPLY, chat, space_chat=False)
     await timer.sleep(3.0)
@@ -469,13 +471,8 @@ async def test_an_interactive_row_to_a_person_in_a_conversation_is_not_put_off(h
 async def test_a_claim_of_people_in_a_conversation_lets_the_next_rows_go_first(h: Harness) -> None:
     """When every row of a claim is put off for people in a conversation, the next rows are claimed and go
     meanwhile (the fan-out does not stall behind them; bench/mixed.py's chatters are its first 50 rows)."""
-    from delivery.sender import DEFER
-
     await add(h, *(msg(f"r{c}", c) for c in (2, 4, 5, 6)))
-    timer = VirtualTimer()
-    s = sender(h, timer, rate=1000, batch=2)
-    sent: list[tuple[str, float]] = []
-    h.session.on_request = lambda r: sent.append((r.text or "", timer.now))
+    s, timer, sent = _recording_sender(h, batch=2)
     for chat in (2, 4):
         await s.limiter.acquire(Priority.REPLY, chat, space_chat=False)
     await timer.sleep(3.0)
