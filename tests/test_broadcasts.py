@@ -437,7 +437,7 @@ async def test_replies_and_a_reminder_keep_their_pace_while_a_2000_person_broadc
     bulk_ids = set(range(first, first + RECIPIENTS))
     rng = random.Random(7)
     async with FakeBotAPI(global_rate=30, per_chat_rate=1, seed=1) as api:
-        settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'load.db'}",  # type: ignore[call-arg]  # pydantic-settings' _env_file is not in the model's signature
+        settings = Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'load.db'}",
                             bot_token="42:LOAD", telegram_api_url=api.url, redis_url=None, admin_ids=str(ORGANISER),
                             clock_start=None, clock_speed=1, send_rate=28, log_level="WARNING")
         # Just past the reminders' 10-minute fan-out of a session (its catch-up pass ran at start-up, before

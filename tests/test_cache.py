@@ -65,7 +65,7 @@ async def test_a_profile_change_committed_elsewhere_is_seen_at_once(tmp_path: Pa
         await h.send(UID, "/now")
         assert any("а" <= ch <= "я" for ch in h.last_text(UID))  # answered in Russian
         async with h.app.sessions() as s:
-            assert (await Delegates(s).get(UID)).language == "ru"  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).language == "ru"
     finally:
         await h.close()
 
@@ -74,13 +74,13 @@ async def test_writes_that_roll_back_leave_the_committed_value(tmp_path: Path) -
     h = await _app(tmp_path)
     try:
         async with h.app.sessions() as s:
-            assert (await Delegates(s).get(UID)).timezone == "Europe/Moscow"  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).timezone == "Europe/Moscow"
         async with h.app.sessions() as s:
             await Delegates(s).update_fields(UID, h.clock.now(), timezone="Asia/Seoul")
-            assert (await Delegates(s).get(UID)).timezone == "Asia/Seoul"  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).timezone == "Asia/Seoul"
             await s.rollback()
         async with h.app.sessions() as s:
-            assert (await Delegates(s).get(UID)).timezone == "Europe/Moscow"  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).timezone == "Europe/Moscow"
     finally:
         await h.close()
 
@@ -89,23 +89,23 @@ async def test_block_forget_follow_and_bulk_statements_reach_the_cache(tmp_path:
     h = await _app(tmp_path)
     try:
         async with h.app.sessions() as s:
-            assert (await Delegates(s).get(UID)).blocked is False  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).blocked is False
             assert await Follows(s).items(UID) == set()
-            assert (await Reminders(s).settings(UID)).lead == 10  # type: ignore[union-attr]  # None would fail the test
+            assert (await Reminders(s).settings(UID)).lead == 10
         async with h.app.sessions() as s:  # the sender notices a block
             await Delegates(s).mark_blocked(UID, h.clock.now())
             await Follows(s).follow(UID, "quiz", h.clock.now())
             await Reminders(s).update(UID, h.clock.now(), lead=30)
             await s.commit()
         async with h.app.sessions() as s:
-            assert (await Delegates(s).get(UID)).blocked is True  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).blocked is True
             assert await Follows(s).is_following(UID, "quiz")
-            assert (await Reminders(s).settings(UID)).lead == 30  # type: ignore[union-attr]  # None would fail the test
+            assert (await Reminders(s).settings(UID)).lead == 30
         async with h.app.sessions() as s:  # a statement whose keys the cache cannot tell
             await s.execute(update(Delegate).values(language="ko"))
             await s.commit()
         async with h.app.sessions() as s:
-            assert (await Delegates(s).get(UID)).language == "ko"  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).language == "ko"
         async with h.app.sessions() as s:
             await Follows(s).unfollow(UID, "quiz")
             await s.commit()
@@ -171,7 +171,7 @@ async def test_a_slow_reader_does_not_put_back_what_a_writer_replaced(tmp_path: 
         assert caches.generation != generation  # ... so a read begun before it would not be stored
         await reader.close()
         async with sessions() as s:
-            assert (await Delegates(s).get(UID)).full_name == "New Name"  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).full_name == "New Name"
     finally:
         await engine.dispose()
 
@@ -211,7 +211,7 @@ async def test_another_process_hears_of_a_write_through_redis(tmp_path: Path, re
             await Delegates(s).save(_profile(), _now())
             await s.commit()
         async with b() as s:
-            assert (await Delegates(s).get(UID)).language == "en"  # type: ignore[union-attr]  # cached in B
+            assert (await Delegates(s).get(UID)).language == "en"
         async with a() as s:
             await Delegates(s).update_fields(UID, _now(), language="ko")
             await s.commit()
@@ -220,7 +220,7 @@ async def test_another_process_hears_of_a_write_through_redis(tmp_path: Path, re
                 break
             await asyncio.sleep(0.02)
         async with b() as s:
-            assert (await Delegates(s).get(UID)).language == "ko"  # type: ignore[union-attr]  # None would fail the test
+            assert (await Delegates(s).get(UID)).language == "ko"
     finally:
         for sync in syncs:
             await sync.close()

@@ -199,7 +199,7 @@ async def test_a_group_gets_at_most_20_messages_a_minute_and_others_do_not_wait(
     # Back in the outbox until the group may receive again (3 s: 20 a minute), no try counted.
     assert (g2.status, g2.attempts) == (PENDING, 0)
     assert timedelta(seconds=2.5) < g2.next_at - h.clock.now() <= timedelta(seconds=3)
-    s.timer.now += 3  # type: ignore[attr-defined]  # a test double with more than its declared type
+    s.timer.now += 3
     h.clock.advance(seconds=3)
     await drain_sender(s)
     assert [r.text for r in h.session.sent()] == ["g1", "person", "g2"]

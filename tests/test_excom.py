@@ -43,7 +43,7 @@ async def card(h: Harness, uid: int) -> str:
 
 
 async def claimant(h: Harness, uid: int, name: str, **kw: object) -> None:
-    await register(h, uid, participant_type="excom", excom_status="pending", full_name=name, **kw)  # type: ignore[arg-type]  # a stand-in or loosely typed argument the test passes on purpose
+    await register(h, uid, participant_type="excom", excom_status="pending", full_name=name, **kw)
 
 
 async def notices(h: Harness) -> list:

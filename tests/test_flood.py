@@ -90,7 +90,7 @@ async def test_a_flood_of_presses_costs_no_work_and_does_not_hold_up_others(harn
     def counting(key: Any) -> Any:
         entered.append(key.user_id)
         return original(key=key)
-    lock.isolation.lock = counting  # type: ignore[method-assign]  # counted in place for the test
+    lock.isolation.lock = counting
     presses = [h.app.dp.feed_raw_update(h.bot, h.updates.callback(FLOODER, data, msg)) for _ in range(1000)]
     presses.insert(500, h.app.dp.feed_raw_update(h.bot, h.updates.text(OTHER, "/now")))
     await asyncio.gather(*presses)

@@ -71,7 +71,7 @@ async def test_an_update_in_hand_at_a_kill_is_handled_after_the_restart_once(tmp
         assert sum("What is your full name?" in t for t in texts) == 1, texts
     state, data = _state(tmp_path)
     assert state is not None and state.endswith("position")
-    assert data["answers"] == {"language": "en", "full_name": "Ada Lovelace"}  # type: ignore[comparison-overlap]  # state data is typed loosely; the comparison is the test
+    assert data["answers"] == {"language": "en", "full_name": "Ada Lovelace"}
     assert _db(tmp_path, "select count(*) from inbox where handled_at is null") == [(0,)]
     assert _db(tmp_path, "select count(*) from inbox where payload is not null") == [(0,)]
     assert _db(tmp_path, "select count(*) from inbox where payload is not null") == [(0,)]
@@ -132,7 +132,7 @@ async def test_an_update_whose_effects_were_committed_is_not_handled_again(tmp_p
         assert code == 0, err
         assert sum("restarted" in (r.text or "") for r in api.sent(UID)) == 1
     _state_now, data = _state(tmp_path)
-    assert data["answers"] == {  # type: ignore[comparison-overlap]  # state data is typed loosely; the comparison is the test
+    assert data["answers"] == {
         "language": "en", "full_name": "Ada Lovelace", "position": "Chief Digital Officer"}
     assert _db(tmp_path, "select count(*) from inbox where handled_at is null") == [(0,)]
     assert _db(tmp_path, "select count(*) from inbox where payload is not null") == [(0,)]

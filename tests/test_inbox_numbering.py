@@ -28,7 +28,7 @@ from testkit.fake_botapi import FakeBotAPI
 
 
 def _settings(db: Path, api: FakeBotAPI) -> Settings:
-    return Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}", bot_token="42:RENUMBER",  # type: ignore[call-arg]  # pydantic-settings' _env_file is not in the model's signature
+    return Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{db}", bot_token="42:RENUMBER",
                     telegram_api_url=api.url, redis_url=None, admin_ids="",
                     clock_start="2020-11-01T10:00:00+03:00", clock_speed=1, log_level="WARNING")
 

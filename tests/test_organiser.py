@@ -69,7 +69,7 @@ async def test_admit_to_someone_who_never_started_the_bot_is_recorded_and_the_or
     async with h.app.sessions() as s:
         [row] = [r for r in await Outbox(s).rows(topic="admit:63")]
     assert row.status == "blocked" and "initiate conversation" in (row.error or "")
-    checks = sources(h).admitted.__self__  # type: ignore[union-attr]  # None would fail the test
+    checks = sources(h).admitted.__self__
     assert await checks.check(63)
     assert not await checks.check(63)  # told once
     await drain(h)
@@ -105,7 +105,7 @@ async def test_a_card_confirms_an_excom_claim_with_the_notice(h: Harness) -> Non
     await h.press(ORGANISER, "Confirm EXCOM membership")
     assert last_answer(h) == "Confirmed: Ada Claimant. They will be told."
     async with h.app.sessions() as s:
-        assert (await s.get(Delegate, 5)).excom_status == "confirmed"  # type: ignore[union-attr]  # None would fail the test
+        assert (await s.get(Delegate, 5)).excom_status == "confirmed"
         assert [r.kind for r in await Outbox(s).rows(user_id=5)] == ["excom_decision"]
     assert ("excom_decision", "user 5: confirmed") in await audit_actions(h)
     await h.press(ORGANISER, "Fix: Full name")  # the card was edited: no Confirm button any more
@@ -185,7 +185,7 @@ async def test_a_real_change_of_a_confirmed_claim_asks_before_saving(h: Harness)
     assert "This is not a typo fix: it changes the EXCOM member city Ana Pop claims" in warning
     assert "(confirmed) would go back to pending" in warning
     async with h.app.sessions() as s:
-        assert (await s.get(Delegate, 5)).city == "Bucharest"  # type: ignore[union-attr]  # None would fail the test
+        assert (await s.get(Delegate, 5)).city == "Bucharest"
     await h.press(ORGANISER, "Keep it as it was")
     assert h.last_text(ORGANISER) == "Kept as it was."
     await h.press(ORGANISER, "Fix: City")
@@ -408,7 +408,7 @@ async def test_forged_organiser_buttons_are_refused(h: Harness) -> None:
         await h.press_data(6, cb.pack())
         assert last_answer(h) == BUTTON_REFUSED
     async with h.app.sessions() as s:
-        assert (await s.get(Delegate, 5)).excom_status == "pending"  # type: ignore[union-attr]  # None would fail the test
+        assert (await s.get(Delegate, 5)).excom_status == "pending"
     assert [r for r in h.session.sent(6) if r.method == "sendDocument"] == []
 
 

@@ -235,7 +235,7 @@ def test_a_how_to_question_gets_the_entry_that_says_how_over_the_items_card() ->
 def test_two_close_answers_are_asked_about_rather_than_guessed() -> None:
     # The event's theme and the plenary (whose title is its topic) score within 10 %: two buttons.
     answer = index_for(CONF).answer("тема пленарки какая")
-    assert answer.ask and {answer.best.id, answer.also.id} == {"theme", "plenary"}  # type: ignore[union-attr]  # None would fail the test
+    assert answer.ask and {answer.best.id, answer.also.id} == {"theme", "plenary"}
 
 
 def test_korean_loanwords_for_open_and_closed() -> None:

@@ -171,7 +171,7 @@ async def test_double_presses_old_and_forged_buttons_are_answered_politely_and_c
     await send_quiz(h, 1)
     h.clock.advance(seconds=2)
     await press_answer(h, 1, 0, right=True)
-    scored = (await attempt_row(h, 1)).score  # type: ignore[union-attr]  # None would fail the test
+    scored = (await attempt_row(h, 1)).score
     # The same button again (a double tap): the question is over, nothing is recorded twice.
     sent = await h.press_data(1, answer_data(h, 1, 0, right=True))
     assert callback_answers(sent) == ["This question is over. Your quiz goes on in its newest message."]
@@ -188,7 +188,7 @@ async def test_double_presses_old_and_forged_buttons_are_answered_politely_and_c
     sent = await h.press_data(2, answer_data(h, 1, 1, right=True))
     assert callback_answers(sent) == ["This quiz button is no longer active. Send /quiz to continue."]
     assert [a.index for a in await answer_rows(h, 1)] == [0]
-    assert (await attempt_row(h, 1)).score == scored  # type: ignore[union-attr]  # None would fail the test
+    assert (await attempt_row(h, 1)).score == scored
     assert await attempt_row(h, 2) is None
 
 
@@ -417,9 +417,9 @@ async def test_results_csv_has_a_bom_english_headers_and_every_participant(h: Ha
     await seed(h, 1, 300, 9_000, OPEN + timedelta(minutes=3))
     await seed(h, 7, 150, 4_000, None, name="Группа Иван")
     async with h.app.sessions() as s:
-        data = await uc.results_csv(_Uow(s), h.app.event)  # type: ignore[arg-type]  # a stand-in or loosely typed argument the test passes on purpose
-        assert await uc.participant_ids(_Uow(s)) == {1}  # type: ignore[arg-type]  # a stand-in or loosely typed argument the test passes on purpose
-        assert await uc.participant_count(_Uow(s)) == 2  # type: ignore[arg-type]  # a stand-in or loosely typed argument the test passes on purpose
+        data = await uc.results_csv(_Uow(s), h.app.event)
+        assert await uc.participant_ids(_Uow(s)) == {1}
+        assert await uc.participant_count(_Uow(s)) == 2
     assert data.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == ["rank", "name", "city", "country", "score", "right answers", "total answer time s",
@@ -639,7 +639,7 @@ async def test_results_csv_keeps_a_formula_looking_name_as_text(h: Harness) -> N
     await seed(h, 7, 150, 4_000, None, name='=HYPERLINK("http://evil.example","prize")')
     await seed(h, 8, 100, 4_000, None, name="@SUM(A1)")
     async with h.app.sessions() as s:
-        data = await uc.results_csv(_Uow(s), h.app.event)  # type: ignore[arg-type]  # a stand-in or loosely typed argument the test passes on purpose
+        data = await uc.results_csv(_Uow(s), h.app.event)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert [r[1] for r in rows[1:]] == ['\'=HYPERLINK("http://evil.example","prize")', "'@SUM(A1)"]
 
@@ -796,7 +796,7 @@ async def test_the_consoles_screen_shows_the_name_each_player_chose(h: Harness) 
         await QuizRepo(s).set_name(1, ShownAs.ANONYMOUS, None, "Ann", OPEN)
         await QuizRepo(s).set_name(2, ShownAs.NICKNAME, "Bo", "Boris", OPEN)
         await s.commit()
-        shown = await screen(_Uow(s), h.app.event, OPEN)  # type: ignore[arg-type]  # a stand-in or loosely typed argument the test passes on purpose
+        shown = await screen(_Uow(s), h.app.event, OPEN)
     assert [(r.rank, r.name) for r in shown.top] == [(1, None), (2, "Bo")]  # None: "anonymous" in its language
 
 

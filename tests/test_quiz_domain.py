@@ -393,8 +393,8 @@ def test_ranking_order_and_ties() -> None:
     assert [(r.rank, r.result.user_id) for r in leaderboard(results, 3)] == [(1, 2), (2, 3), (3, 4)]
     # A cut through a tie keeps the shared rank.
     assert [(r.rank, r.result.user_id) for r in leaderboard(results, 5)][-2:] == [(4, 1), (4, 6)]
-    assert rank_of(results, 6) is not None and rank_of(results, 6).rank == 4  # type: ignore[union-attr]  # None would fail the test
-    assert rank_of(results, 5).rank == 6  # type: ignore[union-attr]  # None would fail the test
+    assert rank_of(results, 6) is not None and rank_of(results, 6).rank == 4
+    assert rank_of(results, 5).rank == 6
     assert rank_of(results, 42) is None
     assert leaderboard([], 10) == [] and ranking([]) == []
 
@@ -446,8 +446,8 @@ def test_the_shown_position_decides_not_the_files_index(attempt: Attempt) -> Non
     # so it is the third button, and the first button (the file's index 3) is wrong.
     p = attempt.current
     assert (p.question_id, p.order, p.right) == ("q4", (3, 2, 0, 1), 2)
-    assert attempt.press(0, 0, at(1)).record.right is False  # type: ignore[union-attr]  # None would fail the test
-    assert attempt.press(0, 2, at(1)).record.right is True  # type: ignore[union-attr]  # None would fail the test
+    assert attempt.press(0, 0, at(1)).record.right is False
+    assert attempt.press(0, 2, at(1)).record.right is True
 
 
 def test_a_wrong_answer_scores_nothing_but_counts_its_time(attempt: Attempt) -> None:
@@ -515,7 +515,7 @@ def test_a_full_attempt(attempt: Attempt) -> None:
     assert a.finished and a.finished_at == at(30)  # asked at 0, 1 and 11 s; answered after 0, 9 and 18 s
     assert [r.points for r in a.answers] == [150, 128, 105]
     assert a.result(77) == Result(77, 383, 27_000, a.finished_at)
-    assert a.press(2, 0, a.finished_at + timedelta(seconds=1)).outcome is Outcome.STALE  # type: ignore[operator]  # finished_at is set once the attempt is over
+    assert a.press(2, 0, a.finished_at + timedelta(seconds=1)).outcome is Outcome.STALE
     assert a.advance(at(60), window_open=True) is a
 
 

@@ -36,7 +36,7 @@ def jobs(d: Delivery) -> reminder_jobs.ReminderPlanner:
 
 async def outbox_rows(h: Harness, **kw: object) -> list:
     async with h.app.sessions() as s:
-        return await Outbox(s).rows(**kw)  # type: ignore[arg-type]  # a stand-in or loosely typed argument the test passes on purpose
+        return await Outbox(s).rows(**kw)
 
 
 # -- the reminder itself ------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ async def read_until(proc: asyncio.subprocess.Process, needle: str, timeout: flo
     seen: list[str] = []
 
     async def lines() -> None:
-        while line := await proc.stderr.readline():  # type: ignore[union-attr]  # None would fail the test
+        while line := await proc.stderr.readline():
             seen.append(line.decode(errors="replace"))
             if needle in seen[-1]:
                 return

@@ -28,7 +28,7 @@ PATH = "/tg/updates"
 
 
 def _settings(tmp_path: Path, api: FakeBotAPI) -> Settings:
-    return Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'hook.db'}",  # type: ignore[call-arg]  # pydantic-settings' _env_file is not in the model's signature
+    return Settings(_env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path / 'hook.db'}",
                     bot_token="42:HOOK", telegram_api_url=api.url, redis_url=None, admin_ids="",
                     clock_start="2020-11-01T10:00:00+03:00", clock_speed=1, log_level="WARNING",
                     webhook_url=f"https://bot.example.org{PATH}", webhook_secret=SECRET,

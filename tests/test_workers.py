@@ -195,7 +195,7 @@ async def test_webhook_workers_share_the_load_and_lose_nothing(pg_url: str, redi
                 got = {uid: 0 for uid in people}
                 for r in api.calls:
                     if r.delivered and r.chat_id in got and "plenary starts" not in (r.text or ""):
-                        got[r.chat_id] += 1  # type: ignore[index]  # chat_id is set on every sendMessage record
+                        got[r.chat_id] += 1
                 return broadcast_sent() >= PEOPLE + 1 and all(got.values())
 
             await api.wait_until(done, timeout=LEAD_TIME + 120)
@@ -205,7 +205,7 @@ async def test_webhook_workers_share_the_load_and_lose_nothing(pg_url: str, redi
     texts: dict[int, list[str]] = {uid: [] for uid in people}
     for r in api.calls:
         if r.delivered and r.chat_id in texts:
-            texts[r.chat_id].append(r.text or "")  # type: ignore[index]  # chat_id is set on every sendMessage record
+            texts[r.chat_id].append(r.text or "")
     reminders = {uid: sum("plenary starts" not in t for t in ts) for uid, ts in texts.items()}
     broadcasts = {uid: sum("plenary starts" in t for t in ts) for uid, ts in texts.items()}
     assert set(reminders.values()) == {1}, {k: v for k, v in reminders.items() if v != 1}
