@@ -186,21 +186,18 @@ async def test_the_switchboard_reaches_the_handler_aiograms_walk_reaches(tmp_pat
     aiogram's walk through the routers), call for call."""
     from bot.routing import Switchboard
 
-    for sub in ("a", "b"):
+    async def play(sub: str) -> list[tuple[int, str, str, tuple[str, ...]]]:
         (tmp_path / sub).mkdir()
-    with_board = await Harness.create(make_settings(tmp_path / "a"))
-    try:
-        assert with_board.app.dp.sub_routers[0].name == "switchboard"
-        answered = await _script(with_board)
-    finally:
-        await with_board.close()
+        h = await Harness.create(make_settings(tmp_path / sub))
+        try:
+            assert h.app.dp.sub_routers[0].name == "switchboard"
+            return await _script(h)
+        finally:
+            await h.close()
+
+    answered = await play("a")
     monkeypatch.setattr(Switchboard, "route", lambda self, routers, gates: None)
-    walked = await Harness.create(make_settings(tmp_path / "b"))
-    try:
-        assert walked.app.dp.sub_routers[0].name == "switchboard"
-        expected = await _script(walked)
-    finally:
-        await walked.close()
+    expected = await play("b")
     assert len(answered) > 60
     assert answered == expected
 
